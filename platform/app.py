@@ -1,0 +1,33 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, jsonify
+
+from trellis.runtime import Runtime
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the web app. ``config`` overrides settings (``DATABASE_URL``, ``SECRET_KEY``...)."""
+    runtime = Runtime.from_settings(config)
+    app = Flask("trellis", instance_path=runtime.settings["INSTANCE_PATH"])
+    app.config.update(SECRET_KEY=runtime.settings["SECRET_KEY"], TRELLIS=runtime.settings)
+    app.extensions["trellis"] = runtime
+
+    from trellis.cli import register_commands
+
+    register_commands(app)
+
+    @app.get("/healthz")
+    def health() -> Any:
+        """Liveness for load balancers: says nothing about the data."""
+        return jsonify(status="ok")
+
+    return app
+
+
+def get_runtime() -> Runtime:
+    """The runtime of the current app."""
+    return current_app.extensions["trellis"]

@@ -1,0 +1,138 @@
+"""The ``trellis`` command (also reachable as ``flask --app trellis.app <command>``)."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+
+from trellis.errors import TrellisError
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    from trellis.app import get_runtime
+
+    return get_runtime()
+
+
+@click.command("init")
+@click.option("--demo", is_flag=True, help="Also load the demo CRM (leads, contacts, companies, deals).")
+@with_appcontext
+def init_command(demo: bool) -> None:
+    """Create or upgrade the database (and print an admin login if there is none yet)."""
+    initialise(_runtime(), demo=demo)
+
+
+def initialise(runtime, demo: bool) -> None:  # type: ignore[no-untyped-def]
+    """What ``trellis init [--demo]`` does."""
+    from trellis.demo import demo_file, load_definition
+    from trellis.metamodel.models import EntityType
+
+    click.echo(f"Database: {runtime.engine.url.render_as_string(hide_password=True)}")
+    runtime.initialise()
+    click.echo("Platform tables are up to date.")
+    if demo:
+        with runtime.transaction() as session:
+            has_entities = session.scalar(select(EntityType.id).limit(1)) is not None
+        if has_entities:
+            click.echo("Entity types exist already: the demo is not loaded over them.")
+        else:
+            counts = load_definition(runtime, demo_file(), progress=lambda t: click.echo(f"  {t}"))
+            click.echo(
+                f"Demo CRM loaded: {counts['entities']} entity types, {counts['records']} records."
+            )
+    _ensure_admin(runtime)
+
+
+def _ensure_admin(runtime) -> None:  # type: ignore[no-untyped-def]
+    from trellis.accounts import Role, User, create_user, user_roles
+
+    with runtime.transaction() as session:
+        admin_exists = session.scalar(
+            select(User.id).join(user_roles).join(Role).where(Role.key == "admin").limit(1)
+        )
+        if admin_exists:
+            return
+        password = secrets.token_urlsafe(12)
+        create_user(session, "admin", password, ["admin"], display_name="Administrator")
+    click.echo("")
+    click.echo("An administrator was created. This login is shown only once:")
+    click.echo("  username: admin")
+    click.echo(f"  password: {password}")
+    click.echo("")
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default 8000).")
+@with_appcontext
+def serve_command(host: str | None, port: int | None) -> None:
+    """Run the web app with a production server; a new database gets the demo first."""
+    from flask import current_app
+    from waitress import serve
+
+    from trellis.installation import is_initialised
+
+    runtime = _runtime()
+    if not is_initialised(runtime.engine):
+        initialise(runtime, demo=True)
+    settings = runtime.settings
+    host = host or settings["HOST"]
+    port = port or settings["PORT"]
+    click.echo(f"Trellis is serving on http://{host}:{port}/ (Ctrl+C stops it)")
+    serve(current_app._get_current_object(), host=host, port=port, threads=settings["THREADS"])
+
+
+@click.group("user")
+def user_group() -> None:
+    """Manage users."""
+
+
+@user_group.command("create")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, default=["user"], show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--display-name", default="")
+@with_appcontext
+def user_create_command(name: str, roles: tuple[str, ...], password_stdin: bool, display_name: str) -> None:
+    """Create a user NAME with the given roles."""
+    from trellis.accounts import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    runtime = _runtime()
+    try:
+        with runtime.transaction() as session:
+            create_user(session, name, password, list(roles), display_name=display_name)
+    except TrellisError as exc:
+        errors = getattr(exc, "errors", {})
+        details = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
+        raise click.ClickException(f"{exc.detail}{' - ' + details if details else ''}") from exc
+    click.echo(f"User {name!r} created with roles: {', '.join(roles)}.")
+
+
+def register_commands(app: Flask) -> None:
+    """Make the commands reachable as ``flask`` commands too."""
+    for command in (init_command, serve_command, user_group):
+        app.cli.add_command(command)
+
+
+def _create_app():  # type: ignore[no-untyped-def]
+    from trellis.app import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(
+    name="trellis",
+    create_app=_create_app,
+    add_default_commands=False,
+    add_version_option=False,
+    help="Trellis: CRM, documents and processes as configuration.",
+)

@@ -1,0 +1,87 @@
+"""Loading a configuration with sample records from a YAML file, through the services.
+
+Used by ``trellis init --demo``. The file lists option lists, entity types (fields,
+pipelines, rules) and records; a record's ``_ref`` names it for ``"@ref"`` references,
+``_pipeline``/``_stage`` place it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trellis.accounts import SYSTEM, Actor
+from trellis.runtime import Runtime
+
+Progress = Callable[[str], None]
+
+
+def packs_folder() -> Path:
+    """The folder of the configurations that ship (``config/`` in the source tree)."""
+    spec = find_spec("trellis.packs")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("The shipped configurations (trellis.packs) are not installed.")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def demo_file() -> Path:
+    return packs_folder() / "demo" / "crm.yaml"
+
+
+def load_definition(
+    runtime: Runtime,
+    path: Path,
+    actor: Actor = SYSTEM,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Apply the configuration and records in ``path`` in one transaction; returns counts."""
+    data = yaml.safe_load(path.read_text())
+    say = progress or (lambda _text: None)
+    counts = {"lists": 0, "entities": 0, "records": 0}
+    with runtime.transaction() as session:
+        meta = runtime.metamodel(session, actor)
+        for item in data.get("lists", []):
+            meta.create_list(item["key"], item["label"], item.get("options", []))
+            counts["lists"] += 1
+        say(f"{counts['lists']} option lists")
+        for item in data.get("entities", []):
+            _define_entity(meta, item)
+            counts["entities"] += 1
+            say(f"entity type {item['key']}")
+        records = runtime.records(session, actor)
+        refs: dict[str, int] = {}
+        for entity, rows in (data.get("records") or {}).items():
+            for row in rows:
+                values = {k: _resolve(v, refs) for k, v in row.items() if not k.startswith("_")}
+                record = records.create(
+                    entity, values, pipeline=row.get("_pipeline"), stage=row.get("_stage")
+                )
+                if "_ref" in row:
+                    refs[row["_ref"]] = record.id
+                counts["records"] += 1
+        say(f"{counts['records']} records")
+    return counts
+
+
+def _define_entity(meta: Any, item: dict[str, Any]) -> None:
+    key = item["key"]
+    meta.create_entity(key, item["label"], item.get("label_plural"), item.get("description", ""))
+    for field in item.get("fields", []):
+        options = {k: v for k, v in field.items() if k not in ("key", "label", "type")}
+        meta.add_field(key, field["key"], field["label"], field["type"], **options)
+    if item.get("title"):
+        meta.update_entity(key, title_template=item["title"])
+    for pipeline in item.get("pipelines", []):
+        meta.create_pipeline(key, pipeline["key"], pipeline["label"], pipeline["stages"])
+    for rule in item.get("rules", []):
+        meta.add_rule(key, **rule)
+
+
+def _resolve(value: Any, refs: dict[str, int]) -> Any:
+    if isinstance(value, str) and value.startswith("@"):
+        return refs[value[1:]]
+    return value

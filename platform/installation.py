@@ -1,0 +1,56 @@
+"""Creating and upgrading a database: the platform's tables (Alembic), built-in roles and
+the metamodel state row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, MetaData, inspect
+from sqlalchemy.orm import Session
+
+from trellis.db import Base
+
+
+def platform_metadata() -> MetaData:
+    """The metadata of every platform table (importing the modules that define them)."""
+    import trellis.accounts
+    import trellis.metamodel.models
+    import trellis.records.audit  # noqa: F401
+
+    return Base.metadata
+
+
+def alembic_config() -> Config:
+    config = Config()
+    # a path, not "trellis:migrations": trellis is a namespace package (no __init__.py)
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return config
+
+
+def is_initialised(engine: Engine) -> bool:
+    """Whether the database has the platform's tables at the newest revision."""
+    with engine.connect() as connection:
+        if "alembic_version" not in inspect(connection).get_table_names():
+            return False
+        current = MigrationContext.configure(connection).get_current_heads()
+    from alembic.script import ScriptDirectory
+
+    return set(current) == set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def upgrade_database(engine: Engine) -> None:
+    """Bring the platform's tables to the newest revision and seed what must exist."""
+    from trellis.accounts import ensure_builtin_roles
+    from trellis.metamodel.models import MetaState
+
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    with Session(engine) as session, session.begin():
+        ensure_builtin_roles(session)
+        if session.get(MetaState, 1) is None:
+            session.add(MetaState(id=1, version=0, stamp="initial"))

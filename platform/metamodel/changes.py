@@ -1,0 +1,159 @@
+"""What every metamodel change shares: validation helpers, the schema sync, the version bump
+and the configuration history. The operations themselves live in one module per concept
+(:mod:`.entities`, :mod:`.fields`, :mod:`.option_lists`, :mod:`.pipelines`, :mod:`.rules`) and
+are gathered in :class:`trellis.metamodel.service.MetamodelService`.
+
+Services take a session and never commit: the caller owns the transaction, so the metamodel
+rows and the DDL they cause commit or roll back together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trellis.accounts import SYSTEM, Actor
+from trellis.errors import NotFound, PermissionDenied, ValidationFailed
+from trellis.metamodel.compiled import CompiledModel, MetamodelCache
+from trellis.metamodel.fieldtypes import registry
+from trellis.metamodel.migrator import apply_actions, read_record_tables
+from trellis.metamodel.models import ConfigChange, EntityType, Field, MetaState
+from trellis.metamodel.physical import (
+    KEY_PATTERN,
+    RESERVED_KEYS,
+    FieldLayout,
+    entity_tables,
+    record_table_name,
+)
+from trellis.metamodel.planner import Action, plan_schema_changes
+
+#: Other modules (conversion maps, templates, routes) add checks here: each returns sentences
+#: naming what uses ``entity`` (or its ``field`` when given), which blocks archive and purge.
+UsageCheck = Callable[[Session, str, str | None], list[str]]
+USAGE_CHECKS: list[UsageCheck] = []
+
+
+class Errors(dict[str, list[str]]):
+    """Collects problems by field name, so all of them are reported at once."""
+
+    def add(self, key: str, message: str) -> None:
+        self.setdefault(key, []).append(message)
+
+    def raise_if_any(self) -> None:
+        if self:
+            raise ValidationFailed(dict(self))
+
+
+def key_errors(key: Any, what: str = "key") -> list[str]:
+    """A key is a lower-case identifier of at most 30 characters, not a reserved word."""
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        return [
+            f"Use a {what} of 1-30 lower-case letters, digits or underscores, "
+            "starting with a letter."
+        ]
+    if key in RESERVED_KEYS:
+        return [f"{key!r} is reserved; choose another {what}."]
+    return []
+
+
+def label_errors(label: Any, max_length: int = 100) -> list[str]:
+    if not isinstance(label, str) or not label.strip():
+        return ["A label is required."]
+    if len(label) > max_length:
+        return [f"At most {max_length} characters."]
+    return []
+
+
+class MetamodelChanges:
+    """Shared state and plumbing of metamodel operations."""
+
+    def __init__(self, session: Session, cache: MetamodelCache, actor: Actor = SYSTEM) -> None:
+        if not actor.is_admin:
+            raise PermissionDenied("Only administrators may change the configuration.")
+        self.session = session
+        self.cache = cache
+        self.actor = actor
+
+    @property
+    def model(self) -> CompiledModel:
+        """The compiled model as this transaction sees it (rebuilt after each change)."""
+        return self.cache.get(self.session)
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def entity_row(self, key: str, *, archived: bool | None = False) -> EntityType:
+        """The entity type ``key``; archived ones only when ``archived`` is None or True."""
+        entity = self.session.scalar(select(EntityType).where(EntityType.key == key))
+        if entity is None or (archived is not None and entity.archived != archived):
+            state = "archived " if archived else ""
+            raise NotFound(f"No {state}entity type {key!r}.")
+        return entity
+
+    def field_row(self, entity: EntityType, key: str) -> Field:
+        for field in entity.fields:
+            if field.key == key:
+                return field
+        raise NotFound(f"Entity type {entity.key!r} has no field {key!r}.")
+
+    def usages(self, entity: str, field: str | None = None) -> list[str]:
+        """Everything in the configuration that refers to ``entity`` (or its ``field``)."""
+        found: list[str] = []
+        for check in USAGE_CHECKS:
+            found.extend(check(self.session, entity, field))
+        return found
+
+    # -- after every change ----------------------------------------------------------------
+
+    def sync_schema(self, entity: EntityType, drop: frozenset[str] = frozenset()) -> list[str]:
+        """Plan and apply the table changes for ``entity``; drops only what ``drop`` names
+        (``"table"`` or ``"table.column"``). Returns what was done, in words."""
+        self.session.flush()
+        connection = self.session.connection()
+        layouts = [
+            FieldLayout(f.key, registry.get(f.type), f.settings or {}, f.label, f.unique, f.indexed)
+            for f in entity.fields
+        ]
+        wanted = entity_tables(entity.key, layouts)
+        main = record_table_name(entity.key)
+        actual = {
+            name: table
+            for name, table in read_record_tables(connection).items()
+            if name == main or name.startswith(main + "__")
+        }
+        actions = [a for a in plan_schema_changes(wanted, actual) if _allowed(a, drop)]
+        try:
+            with self.session.begin_nested():
+                return apply_actions(connection, actions)
+        except sa_exc.IntegrityError as exc:
+            raise ValidationFailed(
+                {"unique": ["Existing records have duplicate values; make them unique first."]}
+            ) from exc
+        except sa_exc.DBAPIError as exc:
+            raise ValidationFailed(
+                {"_schema": [f"The database refused the change: {exc.orig}"]}
+            ) from exc
+
+    def bump(self, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+        """Record the change in the history and move the metamodel stamp."""
+        state = self.session.get(MetaState, 1)
+        if state is None:
+            state = MetaState(id=1, version=0, stamp="")
+            self.session.add(state)
+        state.version += 1
+        state.stamp = uuid.uuid4().hex
+        self.session.add(
+            ConfigChange(by=self.actor.user_id, action=action, target=target, detail=detail or {})
+        )
+        self.session.flush()
+
+
+def _allowed(action: Action, drop: frozenset[str]) -> bool:
+    if not action.destructive:
+        return True
+    column = getattr(action, "column", None)
+    return (f"{action.table}.{column}" if column else action.table) in drop

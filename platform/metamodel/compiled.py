@@ -1,0 +1,289 @@
+"""The compiled metamodel: everything a request needs, built once per metamodel version.
+
+Built from the metamodel rows: record tables as SQLAlchemy ``Table`` objects, input schemas,
+parsed expressions, option lists and pipelines. :class:`MetamodelCache` keeps one per stamp
+(``meta_state``), so a change made through one worker shows in every worker on its next request.
+"""
+
+from __future__ import annotations
+
+import string
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import MetaData, Table, select
+from sqlalchemy.orm import Session, selectinload
+
+from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
+from trellis.metamodel.fieldtypes import FieldType, registry
+from trellis.metamodel.models import EntityType, MetaState, OptionList, Pipeline, Rule
+from trellis.metamodel.physical import FieldLayout, build_table, entity_tables
+
+
+@dataclass(frozen=True)
+class CompiledOption:
+    key: str
+    label: str
+    position: int
+    color: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class CompiledOptionList:
+    key: str
+    label: str
+    options: dict[str, CompiledOption]
+
+
+@dataclass(frozen=True)
+class CompiledField:
+    """A field ready for use: its type object and settings resolved."""
+
+    id: int
+    key: str
+    label: str
+    help_text: str
+    type: FieldType
+    required: bool
+    default: Any
+    unique: bool
+    indexed: bool
+    position: int
+    archived: bool
+    settings: dict[str, Any]
+
+    @property
+    def type_name(self) -> str:
+        return self.type.name
+
+
+@dataclass(frozen=True)
+class CompiledStage:
+    key: str
+    label: str
+    position: int
+    color: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class CompiledPipeline:
+    key: str
+    label: str
+    position: int
+    stages: dict[str, CompiledStage]
+
+    def first_stage(self) -> CompiledStage:
+        """Where new records start: the first open stage (or the first stage)."""
+        stages = list(self.stages.values())
+        return next((s for s in stages if s.kind == "open"), stages[0])
+
+    def success_stage(self) -> CompiledStage | None:
+        return next((s for s in self.stages.values() if s.kind == "success"), None)
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule with its expressions parsed. See :class:`trellis.metamodel.models.Rule`."""
+
+    id: int
+    kind: str
+    field_key: str | None
+    condition: CompiledExpression | None
+    from_pipeline: str | None
+    from_stage: str | None
+    expression: CompiledExpression | None
+    message: str
+
+
+@dataclass
+class CompiledEntity:
+    key: str
+    label: str
+    label_plural: str
+    description: str
+    title_template: str
+    archived: bool
+    fields: dict[str, CompiledField]
+    archived_fields: dict[str, CompiledField]
+    pipelines: dict[str, CompiledPipeline]
+    rules: list[CompiledRule]
+    table: Table
+    side_tables: dict[str, Table]
+    input_schema: ma.Schema
+    title_keys: tuple[str, ...] = ()
+
+    @property
+    def has_pipelines(self) -> bool:
+        return bool(self.pipelines)
+
+    def default_pipeline(self) -> CompiledPipeline | None:
+        return next(iter(self.pipelines.values()), None)
+
+
+@dataclass
+class CompiledModel:
+    """All entity types (archived ones in ``archived_entities``) and option lists."""
+
+    stamp: str
+    version: int
+    entities: dict[str, CompiledEntity] = field(default_factory=dict)
+    archived_entities: dict[str, CompiledEntity] = field(default_factory=dict)
+    option_lists: dict[str, CompiledOptionList] = field(default_factory=dict)
+    metadata: MetaData = field(default_factory=MetaData)
+
+    def entity(self, key: str) -> CompiledEntity:
+        from trellis.errors import NotFound
+
+        try:
+            return self.entities[key]
+        except KeyError:
+            raise NotFound(f"No entity type {key!r}.") from None
+
+
+def title_keys(template: str) -> tuple[str, ...]:
+    """The field keys a title template such as ``{first_name} {last_name}`` uses."""
+    keys = []
+    for _text, name, _spec, _conv in string.Formatter().parse(template or ""):
+        if name is not None:
+            keys.append(name)
+    return tuple(keys)
+
+
+def compile_model(session: Session, stamp: str, version: int) -> CompiledModel:
+    """Build the compiled model from the metamodel rows visible to ``session``."""
+    model = CompiledModel(stamp=stamp, version=version)
+    for option_list in session.scalars(select(OptionList).options(selectinload(OptionList.options))):
+        model.option_lists[option_list.key] = CompiledOptionList(
+            option_list.key,
+            option_list.label,
+            {
+                o.key: CompiledOption(o.key, o.label, o.position, o.color, o.active)
+                for o in option_list.options
+            },
+        )
+    entities = session.scalars(
+        select(EntityType)
+        .order_by(EntityType.id)
+        .options(
+            selectinload(EntityType.fields),
+            selectinload(EntityType.pipelines).selectinload(Pipeline.stages),
+            selectinload(EntityType.rules).selectinload(Rule.from_stage),
+        )
+    ).all()
+    for entity in entities:
+        compiled = _compile_entity(entity, model)
+        target = model.archived_entities if entity.archived else model.entities
+        target[entity.key] = compiled
+    return model
+
+
+def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
+    fields = [
+        CompiledField(
+            id=f.id,
+            key=f.key,
+            label=f.label,
+            help_text=f.help_text,
+            type=registry.get(f.type),
+            required=f.required,
+            default=f.default,
+            unique=f.unique,
+            indexed=f.indexed,
+            position=f.position,
+            archived=f.archived,
+            settings=dict(f.settings or {}),
+        )
+        for f in sorted(entity.fields, key=lambda f: (f.position, f.id))
+    ]
+    layouts = [
+        FieldLayout(f.key, f.type, f.settings, f.label, f.unique, f.indexed) for f in fields
+    ]
+    specs = entity_tables(entity.key, layouts)
+    table = build_table(specs[0], model.metadata)
+    sides = {}
+    for spec, f in zip(specs[1:], [f for f in fields if f.type.side_table(f, "") is not None]):
+        sides[f.key] = build_table(spec, model.metadata)
+    active = {f.key: f for f in fields if not f.archived}
+    pipelines = {
+        p.key: CompiledPipeline(
+            p.key,
+            p.label,
+            p.position,
+            {s.key: CompiledStage(s.key, s.label, s.position, s.color, s.kind) for s in p.stages},
+        )
+        for p in sorted(entity.pipelines, key=lambda p: (p.position, p.id))
+        if p.stages
+    }
+    names = list(active)
+    rules = [_compile_rule(rule, names) for rule in entity.rules if rule.active]
+    schema = ma.Schema.from_dict(
+        {f.key: f.type.input_field(f, model) for f in active.values()},
+        name=f"{entity.key.title()}Input",
+    )
+    return CompiledEntity(
+        key=entity.key,
+        label=entity.label,
+        label_plural=entity.label_plural,
+        description=entity.description,
+        title_template=entity.title_template,
+        archived=entity.archived,
+        fields=active,
+        archived_fields={f.key: f for f in fields if f.archived},
+        pipelines=pipelines,
+        rules=[r for r in rules if r is not None],
+        table=table,
+        side_tables=sides,
+        input_schema=schema(),
+        title_keys=title_keys(entity.title_template),
+    )
+
+
+def _compile_rule(rule: Rule, names: list[str]) -> CompiledRule | None:
+    # Rules were checked when saved; one that no longer compiles (a field it read was
+    # archived) is skipped rather than breaking every write of the entity.
+    try:
+        condition = compile_expression(rule.condition, names) if rule.condition else None
+        expression = compile_expression(rule.expression, names) if rule.expression else None
+    except ExpressionError:
+        return None
+    stage = rule.from_stage
+    return CompiledRule(
+        id=rule.id,
+        kind=rule.kind,
+        field_key=rule.field_key,
+        condition=condition,
+        from_pipeline=stage.pipeline.key if stage else None,
+        from_stage=stage.key if stage else None,
+        expression=expression,
+        message=rule.message,
+    )
+
+
+class MetamodelCache:
+    """Compiled models by stamp. One per process; safe to share between threads."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._models: OrderedDict[str, CompiledModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, session: Session) -> CompiledModel:
+        """The compiled model for the metamodel as ``session`` sees it (one cheap query)."""
+        state = session.get(MetaState, 1, populate_existing=True)
+        stamp, version = (state.stamp, state.version) if state else ("", 0)
+        with self._lock:
+            model = self._models.get(stamp)
+            if model is not None:
+                self._models.move_to_end(stamp)
+                return model
+        model = compile_model(session, stamp, version)
+        with self._lock:
+            self._models[stamp] = model
+            while len(self._models) > self._size:
+                self._models.popitem(last=False)
+        return model

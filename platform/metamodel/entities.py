@@ -1,0 +1,152 @@
+"""Entity type operations: create, change, archive, restore, purge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from trellis.errors import Conflict, ValidationFailed
+from trellis.metamodel.changes import (
+    USAGE_CHECKS,
+    Errors,
+    MetamodelChanges,
+    key_errors,
+    label_errors,
+)
+from trellis.metamodel.compiled import title_keys
+from trellis.metamodel.models import EntityType, Field
+from trellis.metamodel.physical import record_table_name
+
+ENTITY_EDITABLE = ("label", "label_plural", "description", "title_template")
+
+
+class EntityOperations(MetamodelChanges):
+    """Entity types: their rows and their record tables."""
+
+    def create_entity(
+        self,
+        key: str,
+        label: str,
+        label_plural: str | None = None,
+        description: str = "",
+        title_template: str = "",
+    ) -> EntityType:
+        """Create an entity type and its (empty) record table."""
+        errors = Errors()
+        for message in key_errors(key):
+            errors.add("key", message)
+        for message in label_errors(label):
+            errors.add("label", message)
+        if label_plural is not None:
+            for message in label_errors(label_plural):
+                errors.add("label_plural", message)
+        if title_template and title_keys(title_template):
+            errors.add("title_template", "Add the fields first, then a title that uses them.")
+        errors.raise_if_any()
+        if self.session.scalar(select(EntityType.id).where(EntityType.key == key)) is not None:
+            raise Conflict(f"An entity type with key {key!r} exists already (maybe archived).")
+        entity = EntityType(
+            key=key,
+            label=label.strip(),
+            label_plural=(label_plural or label + "s").strip(),
+            description=description or "",
+            title_template=title_template or "",
+        )
+        self.session.add(entity)
+        self.sync_schema(entity)
+        self.bump("entity.create", key, {"label": label})
+        return entity
+
+    def update_entity(self, key: str, **changes: Any) -> EntityType:
+        """Change labels, description or title template; the key never changes."""
+        entity = self.entity_row(key)
+        errors = Errors()
+        for name in changes:
+            if name not in ENTITY_EDITABLE:
+                errors.add(name, "Cannot be changed." if name == "key" else "Unknown property.")
+        for name in ("label", "label_plural"):
+            if name in changes:
+                for message in label_errors(changes[name]):
+                    errors.add(name, message)
+        if "title_template" in changes:
+            for message in self.title_template_errors(entity, changes["title_template"] or ""):
+                errors.add("title_template", message)
+        errors.raise_if_any()
+        before = {name: getattr(entity, name) for name in changes}
+        for name, value in changes.items():
+            setattr(entity, name, value.strip() if name.startswith("label") else value or "")
+        self.bump("entity.update", key, {"before": before, "after": changes})
+        return entity
+
+    def title_template_errors(self, entity: EntityType, template: str) -> list[str]:
+        try:
+            keys = title_keys(template)
+        except ValueError as exc:
+            return [f"Not a valid template: {exc}."]
+        active = {f.key for f in entity.fields if not f.archived}
+        unknown = [k for k in keys if k not in active]
+        if unknown:
+            return [f"Unknown field: {', '.join(unknown)} (use {{field_key}})."]
+        return []
+
+    def archive_entity(self, key: str) -> EntityType:
+        """Hide an entity type; its table and records stay until a purge."""
+        entity = self.entity_row(key)
+        blockers = self.usages(key)
+        if blockers:
+            raise ValidationFailed({"_entity": blockers}, f"{key!r} is still in use.")
+        entity.archived = True
+        self.bump("entity.archive", key)
+        return entity
+
+    def restore_entity(self, key: str) -> EntityType:
+        """Bring back an archived entity type with all its records."""
+        entity = self.entity_row(key, archived=True)
+        entity.archived = False
+        self.bump("entity.restore", key)
+        return entity
+
+    def purge_entity(self, key: str) -> None:
+        """Delete an archived entity type, its table and its records for good."""
+        entity = self.entity_row(key, archived=True)
+        blockers = self.usages(key)
+        if blockers:
+            raise ValidationFailed({"_entity": blockers}, f"{key!r} is still in use.")
+        table = record_table_name(key)
+        drop = {table} | {f"{table}__{f.key}" for f in entity.fields}
+        self.session.delete(entity)
+        self.session.flush()
+        from trellis.records.audit import forget_entity
+
+        forget_entity(self.session, key)
+        self.sync_schema_drop_tables(frozenset(drop))
+        self.bump("entity.purge", key)
+
+    def sync_schema_drop_tables(self, tables: frozenset[str]) -> None:
+        from trellis.metamodel.migrator import apply_actions, read_record_tables
+        from trellis.metamodel.planner import DropTable
+
+        connection = self.session.connection()
+        existing = read_record_tables(connection)
+        actions = [DropTable(name) for name in sorted(tables, reverse=True) if name in existing]
+        apply_actions(connection, actions)
+
+
+def _references_to(session, entity: str, field: str | None) -> list[str]:  # type: ignore[no-untyped-def]
+    """Reference fields of other entity types that point at ``entity``."""
+    if field is not None:
+        return []
+    rows = session.execute(
+        select(EntityType.key, Field.key, Field.settings)
+        .join(Field.entity)
+        .where(Field.type == "reference", Field.archived.is_(False))
+    ).all()
+    return [
+        f"Field {owner}.{fkey} refers to {entity!r}."
+        for owner, fkey, settings in rows
+        if (settings or {}).get("target") == entity and owner != entity
+    ]
+
+
+USAGE_CHECKS.append(_references_to)

@@ -1,0 +1,234 @@
+"""Field operations: add, change, reorder, archive, restore, purge.
+
+Adding a field adds a column (never a table rewrite); archiving hides it and keeps the column
+and its data; a purge drops the column for good and is refused while anything uses the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+
+from trellis.errors import NotFound, ValidationFailed
+from trellis.metamodel.changes import Errors, MetamodelChanges, key_errors, label_errors
+from trellis.metamodel.compiled import title_keys
+from trellis.metamodel.fieldtypes import UnknownFieldType, registry
+from trellis.metamodel.fieldtypes.base import input_messages
+from trellis.metamodel.models import EntityType, Field
+from trellis.metamodel.physical import SYSTEM_COLUMNS, FieldLayout, record_table_name
+
+FIELD_EDITABLE = ("label", "help_text", "required", "default", "unique", "indexed", "position")
+#: settings that cannot change once records may hold values that depend on them
+FIXED_SETTINGS = ("list", "target")
+
+
+class FieldOperations(MetamodelChanges):
+    """Fields of entity types."""
+
+    def add_field(
+        self,
+        entity: str,
+        key: str,
+        label: str,
+        type: str,
+        *,
+        required: bool = False,
+        settings: dict[str, Any] | None = None,
+        default: Any = None,
+        unique: bool = False,
+        indexed: bool = False,
+        help_text: str = "",
+        position: int | None = None,
+    ) -> Field:
+        """Add a field and its column(s); every problem with the input is reported at once."""
+        row = self.entity_row(entity)
+        errors = Errors()
+        for message in key_errors(key):
+            errors.add("key", message)
+        if any(f.key == key for f in row.fields):
+            errors.add("key", f"{row.key} has a field {key!r} already (maybe archived).")
+        for message in label_errors(label):
+            errors.add("label", message)
+        try:
+            field_type = registry.get(type)
+        except UnknownFieldType as exc:
+            errors.add("type", str(exc))
+            errors.raise_if_any()
+            raise
+        raw_settings = settings or {}
+        if not isinstance(raw_settings, dict):
+            errors.add("settings", "Expected an object.")
+            errors.raise_if_any()
+        for message in field_type.settings_errors(raw_settings, self.model):
+            errors.add("settings", message)
+        full_settings = field_type.normalise_settings(raw_settings)
+        if unique and not field_type.can_be_unique:
+            errors.add("unique", f"A {type} field cannot be unique.")
+        if "key" not in errors and "settings" not in errors:
+            for message in self._collision_errors(row, key, field_type, full_settings):
+                errors.add("key", message)
+        if "settings" not in errors and default is not None:
+            for message in self._default_errors(key, field_type, full_settings, default):
+                errors.add("default", message)
+        errors.raise_if_any()
+        field = Field(
+            key=key,
+            label=label.strip(),
+            type=type,
+            required=bool(required),
+            settings=full_settings,
+            default=default,
+            unique=bool(unique),
+            indexed=bool(indexed),
+            help_text=help_text or "",
+            position=position if position is not None else _next_position(row),
+        )
+        row.fields.append(field)
+        self.sync_schema(row)
+        self.bump("field.add", f"{entity}.{key}", {"type": type, "settings": full_settings})
+        return field
+
+    def update_field(self, entity: str, key: str, **changes: Any) -> Field:
+        """Change a field's label, help, flags, default, position or (some) settings."""
+        row = self.entity_row(entity)
+        field = self.field_row(row, key)
+        field_type = registry.get(field.type)
+        errors = Errors()
+        for name in changes:
+            if name in ("key", "type"):
+                errors.add(name, "Cannot be changed once the field exists.")
+            elif name not in (*FIELD_EDITABLE, "settings"):
+                errors.add(name, "Unknown property.")
+        if "label" in changes:
+            for message in label_errors(changes["label"]):
+                errors.add("label", message)
+        settings = dict(field.settings or {})
+        if "settings" in changes:
+            new = changes["settings"] or {}
+            for name in FIXED_SETTINGS:
+                if name in settings and new.get(name, settings[name]) != settings[name]:
+                    errors.add("settings", f"{name}: cannot be changed once the field exists.")
+            for message in field_type.settings_errors({**settings, **new}, self.model):
+                errors.add("settings", message)
+            settings = field_type.normalise_settings({**settings, **new})
+        if changes.get("unique") and not field_type.can_be_unique:
+            errors.add("unique", f"A {field.type} field cannot be unique.")
+        if changes.get("default") is not None and "settings" not in errors:
+            for message in self._default_errors(key, field_type, settings, changes["default"]):
+                errors.add("default", message)
+        errors.raise_if_any()
+        before = {n: getattr(field, n) for n in changes}
+        for name, value in changes.items():
+            if name == "settings":
+                field.settings = settings
+            elif name in ("required", "unique", "indexed"):
+                setattr(field, name, bool(value))
+            elif name == "label":
+                field.label = value.strip()
+            else:
+                setattr(field, name, value)
+        self.sync_schema(row)
+        self.bump("field.update", f"{entity}.{key}", _jsonable({"before": before, "after": changes}))
+        return field
+
+    def reorder_fields(self, entity: str, keys: list[str]) -> None:
+        """Put the fields named in ``keys`` first, in that order; the rest keep their order."""
+        row = self.entity_row(entity)
+        by_key = {f.key: f for f in row.fields}
+        unknown = [k for k in keys if k not in by_key]
+        if unknown:
+            raise ValidationFailed({"keys": [f"Unknown field: {', '.join(unknown)}"]})
+        rest = [f for f in sorted(row.fields, key=lambda f: f.position) if f.key not in keys]
+        for position, field in enumerate([by_key[k] for k in keys] + rest):
+            field.position = position
+        self.bump("field.reorder", entity, {"keys": keys})
+
+    def archive_field(self, entity: str, key: str) -> Field:
+        """Hide a field everywhere; its column and data stay until a purge."""
+        row = self.entity_row(entity)
+        field = self.field_row(row, key)
+        if field.archived:
+            return field
+        blockers = self.usages(entity, key)
+        if key in title_keys(row.title_template):
+            blockers.append(f"The title of {entity!r} uses it.")
+        if blockers:
+            raise ValidationFailed({key: blockers}, f"Field {entity}.{key} is still in use.")
+        field.archived = True
+        self.bump("field.archive", f"{entity}.{key}")
+        return field
+
+    def restore_field(self, entity: str, key: str) -> Field:
+        """Bring an archived field back, with its data."""
+        row = self.entity_row(entity)
+        field = self.field_row(row, key)
+        if field.type in ("list", "multi_list") and field.settings.get("list") not in (
+            self.model.option_lists
+        ):
+            raise ValidationFailed({"settings": ["Its option list no longer exists."]})
+        field.archived = False
+        self.bump("field.restore", f"{entity}.{key}")
+        return field
+
+    def purge_field(self, entity: str, key: str) -> None:
+        """Delete an archived field and its data for good."""
+        row = self.entity_row(entity)
+        field = self.field_row(row, key)
+        if not field.archived:
+            raise ValidationFailed({key: ["Archive the field before purging it."]})
+        blockers = self.usages(entity, key)
+        if blockers:
+            raise ValidationFailed({key: blockers}, f"Field {entity}.{key} is still in use.")
+        field_type = registry.get(field.type)
+        table = record_table_name(entity)
+        layout = FieldLayout(field.key, field_type, field.settings)
+        drop = {f"{table}.{c.name}" for c in field_type.columns(layout)}
+        side = field_type.side_table(layout, table)
+        if side is not None:
+            drop.add(side.name)
+        row.fields.remove(field)
+        self.session.delete(field)
+        self.sync_schema(row, drop=frozenset(drop))
+        self.bump("field.purge", f"{entity}.{key}")
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def _collision_errors(
+        self, entity: EntityType, key: str, field_type: Any, settings: dict[str, Any]
+    ) -> list[str]:
+        """Physical names must not clash with system columns or another field's columns."""
+        taken = {c.name for c in SYSTEM_COLUMNS}
+        for other in entity.fields:
+            other_type = registry.get(other.type)
+            taken.update(c.name for c in other_type.columns(FieldLayout(other.key, other_type, other.settings)))
+        mine = [c.name for c in field_type.columns(FieldLayout(key, field_type, settings))]
+        clashes = [name for name in mine if name in taken]
+        return [f"Its column {name!r} clashes with an existing column." for name in clashes]
+
+    def _default_errors(
+        self, key: str, field_type: Any, settings: dict[str, Any], default: Any
+    ) -> list[str]:
+        layout = FieldLayout(key, field_type, settings)
+        try:
+            value = field_type.input_field(layout, self.model).deserialize(default)
+        except ma.ValidationError as exc:
+            return input_messages(exc)
+        return field_type.value_errors(layout, value, None, self.model)
+
+
+def _next_position(entity: EntityType) -> int:
+    return max((f.position for f in entity.fields), default=-1) + 1
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+__all__ = ["FieldOperations", "NotFound"]

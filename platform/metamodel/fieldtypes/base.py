@@ -1,0 +1,239 @@
+"""What every field type knows: its columns, input field, JSON Schema, operators and search text.
+
+A field type is a stateless object; the field it works on (key, settings, label) is passed in.
+Values inside the platform are plain Python: ``str``, ``int``, ``Decimal``, ``bool``, ``date``,
+aware UTC ``datetime``, :class:`Money`, an option key, a tuple of option keys, a record id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
+
+import jsonschema
+import marshmallow as ma
+from sqlalchemy import ColumnElement, Table, and_, not_, or_, true
+from sqlalchemy.types import TypeEngine
+
+if TYPE_CHECKING:
+    from trellis.metamodel.compiled import CompiledModel
+
+ALL_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull")
+ORDERING = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "isnull")
+
+
+class FieldLike(Protocol):
+    """The part of a field a type needs: its key, label and settings."""
+
+    key: str
+    label: str
+    settings: Mapping[str, Any]
+
+
+class Money(NamedTuple):
+    """An amount in a currency (ISO 4217 code)."""
+
+    amount: Any  # Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One physical column a field needs. ``signature`` lets the planner spot a type change."""
+
+    name: str
+    type: TypeEngine[Any]
+    signature: str
+
+
+@dataclass(frozen=True)
+class SideTableSpec:
+    """A side table for a multi-valued field: (record_id, value) pairs."""
+
+    name: str
+    value_type: TypeEngine[Any]
+
+
+class FieldType:
+    """Base of all field types. Subclasses set the class attributes and override hooks."""
+
+    #: registry name, also the ``type`` stored on a field
+    name: ClassVar[str] = ""
+    #: shown to administrators
+    label: ClassVar[str] = ""
+    #: JSON Schema of the per-type ``settings`` object
+    settings_schema: ClassVar[dict[str, Any]] = {"type": "object", "additionalProperties": False}
+    #: filter operators this type supports
+    operators: ClassVar[tuple[str, ...]] = ("eq", "ne", "in", "isnull")
+    #: whether the list text search (``q``) looks into this field
+    searchable: ClassVar[bool] = False
+    #: whether a unique constraint / index makes sense on it
+    can_be_unique: ClassVar[bool] = True
+    #: the value of a field nobody has filled in
+    empty_value: ClassVar[Any] = None
+
+    # -- definition time -------------------------------------------------------------------
+
+    def settings_errors(self, settings: Mapping[str, Any], model: CompiledModel | None) -> list[str]:
+        """Every problem with ``settings``: JSON Schema first, then type-specific checks."""
+        validator = jsonschema.Draft202012Validator(self.settings_schema)
+        errors = [_schema_message(e) for e in validator.iter_errors(dict(settings))]
+        if not errors:
+            errors.extend(self.extra_settings_errors(settings, model))
+        return errors
+
+    def extra_settings_errors(
+        self, settings: Mapping[str, Any], model: CompiledModel | None
+    ) -> list[str]:
+        """Checks JSON Schema cannot express (a list that exists, a regex that compiles)."""
+        return []
+
+    def normalise_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Settings with defaults filled in, as stored."""
+        return dict(settings)
+
+    def columns(self, field: FieldLike) -> list[ColumnSpec]:
+        """The physical columns of ``field`` in its entity's table."""
+        raise NotImplementedError
+
+    def side_table(self, field: FieldLike, entity_table: str) -> SideTableSpec | None:
+        """A side table for multi-valued types, else None."""
+        return None
+
+    def indexable_columns(self, field: FieldLike) -> list[str]:
+        """Columns an index on this field covers."""
+        return [c.name for c in self.columns(field)]
+
+    # -- input -----------------------------------------------------------------------------
+
+    def input_field(self, field: FieldLike, model: CompiledModel) -> ma.fields.Field:
+        """The marshmallow field that turns API/form input into a Python value."""
+        raise NotImplementedError
+
+    def value_errors(
+        self, field: FieldLike, value: Any, old: Any, model: CompiledModel
+    ) -> list[str]:
+        """Checks beyond the input field: settings limits, options still active, ..."""
+        return []
+
+    def is_empty(self, value: Any) -> bool:
+        """Whether ``value`` counts as missing for required rules."""
+        return value is None or (isinstance(value, str) and not value.strip())
+
+    # -- storage ---------------------------------------------------------------------------
+
+    def to_row(self, field: FieldLike, value: Any) -> dict[str, Any]:
+        """Column values for ``value``."""
+        return {self.columns(field)[0].name: value}
+
+    def from_row(self, field: FieldLike, row: Mapping[str, Any]) -> Any:
+        """The value read back from a row."""
+        return row[self.columns(field)[0].name]
+
+    # -- output ----------------------------------------------------------------------------
+
+    def to_json(self, field: FieldLike, value: Any, ctx: Any) -> Any:
+        """The JSON representation for the API; ``ctx`` has ``model`` and ``title_of()``."""
+        return value
+
+    def to_plain(self, field: FieldLike, value: Any) -> Any:
+        """A plain scalar for expressions (no objects with methods)."""
+        return value
+
+    def to_audit(self, field: FieldLike, value: Any) -> Any:
+        """A JSON-safe value for the audit log (option keys, not labels, so renames are safe)."""
+        return self.to_plain(field, value)
+
+    def display(self, field: FieldLike, value: Any, model: CompiledModel) -> str:
+        """Human text for titles and search."""
+        return "" if value is None else str(value)
+
+    # -- querying --------------------------------------------------------------------------
+
+    def sort_column(self, field: FieldLike, table: Table) -> ColumnElement[Any]:
+        return table.c[self.columns(field)[0].name]
+
+    def parse_scalar(self, field: FieldLike, raw: Any, model: CompiledModel) -> Any:
+        """A filter operand (often a query-string text) as a Python value; ValueError if bad."""
+        try:
+            return self.input_field(field, model).deserialize(raw)
+        except ma.ValidationError as exc:
+            raise ValueError(_first_message(exc.messages)) from exc
+
+    def filter_clause(
+        self, field: FieldLike, table: Table, op: str, value: Any, model: CompiledModel
+    ) -> ColumnElement[bool]:
+        """SQL for ``field <op> value``; the operand was parsed by :meth:`parse_scalar`."""
+        column = table.c[self.columns(field)[0].name]
+        return compare(column, op, value)
+
+    def search_clause(self, field: FieldLike, table: Table, text: str) -> ColumnElement[bool]:
+        """SQL matching ``text`` in this field (only called when ``searchable``)."""
+        return table.c[self.columns(field)[0].name].icontains(text, autoescape=True)
+
+
+def compare(column: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
+    """The common SQL for the ordering operators on one column."""
+    if op == "isnull":
+        return column.is_(None) if value else column.is_not(None)
+    if op == "eq":
+        return column.is_(None) if value is None else column == value
+    if op == "ne":
+        return column.is_not(None) if value is None else or_(column != value, column.is_(None))
+    if op == "in":
+        return column.in_(list(value)) if value else not_(true())
+    if op == "contains":
+        return column.icontains(str(value), autoescape=True)
+    comparisons = {"lt": column < value, "lte": column <= value, "gt": column > value}
+    comparisons["gte"] = column >= value
+    return and_(column.is_not(None), comparisons[op])
+
+
+class StrictInteger(ma.fields.Integer):
+    """An integer that refuses 1.5 and True instead of truncating them (marshmallow would)."""
+
+    default_error_messages = {"invalid": "Not a whole number."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,19}\s*", value):
+            value = int(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            raise self.make_error("invalid")
+        if not -(2**63) <= value < 2**63:
+            raise self.make_error("invalid")
+        return value
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    where = ".".join(str(p) for p in error.absolute_path)
+    return f"{where}: {error.message}" if where else error.message
+
+
+def _first_message(messages: Any) -> str:
+    if isinstance(messages, str):
+        return messages
+    if isinstance(messages, Mapping):
+        return _first_message(next(iter(messages.values()), "Invalid value."))
+    if isinstance(messages, Sequence) and messages:
+        return _first_message(messages[0])
+    return "Invalid value."
+
+
+def input_messages(exc: ma.ValidationError) -> list[str]:
+    """Flatten a marshmallow error for one field into a list of sentences."""
+    messages = exc.messages
+    if isinstance(messages, str):
+        return [messages]
+    if isinstance(messages, Mapping):
+        out: list[str] = []
+        for key, value in messages.items():
+            for text in value if isinstance(value, list) else [value]:
+                out.append(f"{key}: {text}")
+        return out
+    return [str(m) for m in messages]

@@ -1,0 +1,32 @@
+"""``boolean``: yes or no."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import Boolean
+
+from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
+
+
+class BooleanType(FieldType):
+    """True or false (or not set). Accepts JSON booleans and the usual texts (true/false/1/0)."""
+
+    name = "boolean"
+    label = "Yes/No"
+    operators = ("eq", "ne", "isnull")
+    can_be_unique = False
+
+    def columns(self, field: FieldLike) -> list[ColumnSpec]:
+        return [ColumnSpec(field.key, Boolean(), "boolean")]
+
+    def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
+        return ma.fields.Boolean(
+            allow_none=True,
+            truthy={True, "true", "True", "1", 1, "yes", "on"},
+            falsy={False, "false", "False", "0", 0, "no", "off"},
+        )
+
+    def display(self, field: FieldLike, value: Any, model: Any) -> str:
+        return "" if value is None else ("Yes" if value else "No")

@@ -1,0 +1,30 @@
+"""``date``: a calendar date."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import Date
+
+from trellis.metamodel.fieldtypes.base import ORDERING, ColumnSpec, FieldLike, FieldType
+
+
+class DateType(FieldType):
+    """A calendar date, ISO 8601 (``2026-11-24``) in and out."""
+
+    name = "date"
+    label = "Date"
+    operators = ORDERING
+
+    def columns(self, field: FieldLike) -> list[ColumnSpec]:
+        return [ColumnSpec(field.key, Date(), "date")]
+
+    def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
+        return ma.fields.Date(allow_none=True)
+
+    def to_json(self, field: FieldLike, value: Any, model: Any) -> Any:
+        return None if value is None else value.isoformat()
+
+    def to_audit(self, field: FieldLike, value: Any) -> Any:
+        return None if value is None else value.isoformat()

@@ -1,0 +1,46 @@
+"""``datetime``: a moment in time, kept in UTC."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import DateTime
+
+from trellis.clock import as_utc, to_storage
+from trellis.metamodel.fieldtypes.base import ORDERING, ColumnSpec, FieldLike, FieldType
+
+
+class DateTimeType(FieldType):
+    """A moment: ISO 8601 in (a time without offset is taken as UTC), UTC with offset out."""
+
+    name = "datetime"
+    label = "Date and time"
+    operators = ORDERING
+
+    def columns(self, field: FieldLike) -> list[ColumnSpec]:
+        return [ColumnSpec(field.key, DateTime(), "timestamp")]
+
+    def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
+        return ma.fields.DateTime(allow_none=True)
+
+    def parse_scalar(self, field: FieldLike, raw: Any, model: Any) -> Any:
+        value = super().parse_scalar(field, raw, model)
+        return value if value is None else to_storage(value)
+
+    def to_row(self, field: FieldLike, value: Any) -> dict[str, Any]:
+        return {field.key: None if value is None else to_storage(value)}
+
+    def from_row(self, field: FieldLike, row: Mapping[str, Any]) -> Any:
+        value = row[field.key]
+        return None if value is None else as_utc(value)
+
+    def to_json(self, field: FieldLike, value: Any, model: Any) -> Any:
+        return None if value is None else as_utc(value).isoformat()
+
+    def to_plain(self, field: FieldLike, value: Any) -> Any:
+        return None if value is None else as_utc(value)
+
+    def to_audit(self, field: FieldLike, value: Any) -> Any:
+        return self.to_json(field, value, None)

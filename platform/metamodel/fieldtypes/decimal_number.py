@@ -1,0 +1,113 @@
+"""``decimal``: an exact number with a precision and a scale."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import Numeric
+
+from trellis.metamodel.fieldtypes.base import ORDERING, ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.integer import bounds_errors
+
+DEFAULT_PRECISION = 18
+DEFAULT_SCALE = 2
+
+
+class ExactDecimal(ma.fields.Decimal):
+    """A decimal from a string or a number; floats go through ``repr`` so 0.1 stays 0.1."""
+
+    default_error_messages = {"invalid": "Not a valid number.", "special": "Not a finite number."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, float):
+            value = repr(value)
+        try:
+            number = Decimal(str(value).strip())
+        except (InvalidOperation, ValueError) as exc:
+            raise self.make_error("invalid") from exc
+        if not number.is_finite():
+            raise self.make_error("special")
+        return number
+
+
+def digits_errors(value: Decimal | None, precision: int, scale: int) -> list[str]:
+    """Refuse what would not fit or would be rounded: nothing is changed silently."""
+    if value is None:
+        return []
+    exponent = value.as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    if places > scale:
+        return [f"At most {scale} decimal places."]
+    integer_digits = len(str(abs(int(value)))) if int(value) else 0
+    if integer_digits > precision - scale:
+        return [f"At most {precision - scale} digits before the decimal point."]
+    return []
+
+
+class DecimalType(FieldType):
+    """An exact number (NUMERIC(precision, scale)); ``min``/``max`` bound it."""
+
+    name = "decimal"
+    label = "Decimal"
+    settings_schema = {
+        "type": "object",
+        "properties": {
+            "precision": {"type": "integer", "minimum": 1, "maximum": 38},
+            "scale": {"type": "integer", "minimum": 0, "maximum": 18},
+            "min": {"type": ["number", "string"]},
+            "max": {"type": ["number", "string"]},
+        },
+        "additionalProperties": False,
+    }
+    operators = ORDERING
+
+    def normalise_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        return {"precision": DEFAULT_PRECISION, "scale": DEFAULT_SCALE, **settings}
+
+    def extra_settings_errors(self, settings: Mapping[str, Any], model: Any) -> list[str]:
+        full = self.normalise_settings(settings)
+        errors = []
+        if full["scale"] > full["precision"]:
+            errors.append("scale: must not be greater than precision")
+        for bound in ("min", "max"):
+            if bound in settings:
+                try:
+                    Decimal(str(settings[bound]))
+                except InvalidOperation:
+                    errors.append(f"{bound}: not a number")
+        return errors
+
+    def columns(self, field: FieldLike) -> list[ColumnSpec]:
+        p, s = self._digits(field)
+        return [ColumnSpec(field.key, Numeric(p, s), f"numeric({p},{s})")]
+
+    def _digits(self, field: FieldLike) -> tuple[int, int]:
+        settings = field.settings
+        return (
+            settings.get("precision", DEFAULT_PRECISION),
+            settings.get("scale", DEFAULT_SCALE),
+        )
+
+    def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
+        return ExactDecimal(allow_none=True)
+
+    def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
+        bounds = {k: Decimal(str(v)) for k, v in field.settings.items() if k in ("min", "max")}
+        return digits_errors(value, *self._digits(field)) or bounds_errors(bounds, value)
+
+    def from_row(self, field: FieldLike, row: Mapping[str, Any]) -> Any:
+        value = row[field.key]
+        if value is None:
+            return None
+        return Decimal(value).quantize(Decimal(1).scaleb(-self._digits(field)[1]))
+
+    def to_json(self, field: FieldLike, value: Any, model: Any) -> Any:
+        return None if value is None else str(value)
+
+    def to_audit(self, field: FieldLike, value: Any) -> Any:
+        return None if value is None else str(value)

@@ -1,0 +1,29 @@
+"""``email``: an e-mail address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+
+from trellis.metamodel.fieldtypes.base import FieldLike
+from trellis.metamodel.fieldtypes.text import TextType
+
+
+class EmailType(TextType):
+    """An e-mail address, checked on write and stored as given (trimmed)."""
+
+    name = "email"
+    label = "E-mail"
+    settings_schema = {"type": "object", "additionalProperties": False}
+
+    def normalise_settings(self, settings: Any) -> dict[str, Any]:
+        return dict(settings)
+
+    def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
+        return ma.fields.Email(allow_none=True, error_messages={"invalid": "Not a valid e-mail."})
+
+    def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
+        if value is not None and len(value) > 254:
+            return ["At most 254 characters."]
+        return []

@@ -1,0 +1,57 @@
+"""``integer``: a whole number, optionally bounded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import BigInteger
+
+from trellis.metamodel.fieldtypes.base import (
+    ORDERING,
+    ColumnSpec,
+    FieldLike,
+    FieldType,
+    StrictInteger,
+)
+
+
+class IntegerType(FieldType):
+    """A 64-bit whole number; ``min``/``max`` bound it."""
+
+    name = "integer"
+    label = "Integer"
+    settings_schema = {
+        "type": "object",
+        "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}},
+        "additionalProperties": False,
+    }
+    operators = ORDERING
+
+    def extra_settings_errors(self, settings: Mapping[str, Any], model: Any) -> list[str]:
+        low, high = settings.get("min"), settings.get("max")
+        if low is not None and high is not None and low > high:
+            return ["min: must not be greater than max"]
+        return []
+
+    def columns(self, field: FieldLike) -> list[ColumnSpec]:
+        return [ColumnSpec(field.key, BigInteger(), "bigint")]
+
+    def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
+        return StrictInteger(allow_none=True)
+
+    def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
+        return bounds_errors(field.settings, value)
+
+
+def bounds_errors(settings: Mapping[str, Any], value: Any) -> list[str]:
+    """Messages for a number outside ``settings`` min/max."""
+    if value is None:
+        return []
+    low, high = settings.get("min"), settings.get("max")
+    if low is not None and value < low:
+        return [f"Must be at least {low}."]
+    if high is not None and value > high:
+        return [f"Must be at most {high}."]
+    return []

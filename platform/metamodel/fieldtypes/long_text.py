@@ -1,0 +1,15 @@
+"""``long_text``: multi-line text."""
+
+from __future__ import annotations
+
+from trellis.metamodel.fieldtypes.text import TextType
+
+
+class LongTextType(TextType):
+    """Multi-line text; sorted and compared like text, no pattern by default."""
+
+    name = "long_text"
+    label = "Long text"
+    operators = ("eq", "ne", "contains", "isnull")
+    default_max_length = 100_000
+    can_be_unique = False

@@ -1,0 +1,148 @@
+"""``money``: an amount and its currency, stored in two columns."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import ColumnElement, Numeric, String, Table
+
+from trellis.metamodel.fieldtypes.base import (
+    ORDERING,
+    ColumnSpec,
+    FieldLike,
+    FieldType,
+    Money,
+    compare,
+)
+from trellis.metamodel.fieldtypes.decimal_number import ExactDecimal, digits_errors
+
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class MoneyInput(ma.fields.Field):
+    """``{"amount": "12.50", "currency": "EUR"}``; a bare number takes the default currency."""
+
+    default_error_messages = {"invalid": "Expected {\"amount\": ..., \"currency\": \"EUR\"}."}
+
+    def __init__(self, default_currency: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.default_currency = default_currency
+        self.amount = ExactDecimal()
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Money:
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"amount", "currency"}
+            if unknown or "amount" not in value:
+                raise self.make_error("invalid")
+            currency = value.get("currency") or self.default_currency
+            amount = value["amount"]
+        else:
+            currency, amount = self.default_currency, value
+        if not isinstance(currency, str) or not CURRENCY.match(currency):
+            raise ma.ValidationError("currency: use a three-letter ISO code such as EUR.")
+        if amount is None:
+            return Money(None, currency)
+        return Money(self.amount.deserialize(amount), currency)
+
+
+class MoneyType(FieldType):
+    """A money amount (NUMERIC) plus an ISO 4217 currency code; filters work on the amount."""
+
+    name = "money"
+    label = "Money"
+    settings_schema = {
+        "type": "object",
+        "properties": {
+            "currencies": {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                "minItems": 1,
+                "uniqueItems": True,
+            },
+            "default_currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "precision": {"type": "integer", "minimum": 3, "maximum": 38},
+            "scale": {"type": "integer", "minimum": 0, "maximum": 6},
+        },
+        "additionalProperties": False,
+    }
+    operators = ORDERING
+
+    def normalise_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        full = {"precision": 18, "scale": 2, "default_currency": "EUR", **settings}
+        if "currencies" in full and "default_currency" not in settings:
+            full["default_currency"] = full["currencies"][0]
+        return full
+
+    def extra_settings_errors(self, settings: Mapping[str, Any], model: Any) -> list[str]:
+        full = self.normalise_settings(settings)
+        allowed = full.get("currencies")
+        if allowed and full["default_currency"] not in allowed:
+            return ["default_currency: must be one of currencies"]
+        return []
+
+    def columns(self, field: FieldLike) -> list[ColumnSpec]:
+        p, s = field.settings.get("precision", 18), field.settings.get("scale", 2)
+        return [
+            ColumnSpec(f"{field.key}_amount", Numeric(p, s), f"numeric({p},{s})"),
+            ColumnSpec(f"{field.key}_currency", String(3), "varchar(3)"),
+        ]
+
+    def indexable_columns(self, field: FieldLike) -> list[str]:
+        return [f"{field.key}_amount"]
+
+    def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
+        return MoneyInput(field.settings.get("default_currency", "EUR"), allow_none=True)
+
+    def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
+        if value is None:
+            return []
+        errors = digits_errors(
+            value.amount, field.settings.get("precision", 18), field.settings.get("scale", 2)
+        )
+        allowed = field.settings.get("currencies")
+        if allowed and value.currency not in allowed:
+            errors.append(f"currency: must be one of {', '.join(allowed)}.")
+        return errors
+
+    def is_empty(self, value: Any) -> bool:
+        return value is None or value.amount is None
+
+    def to_row(self, field: FieldLike, value: Any) -> dict[str, Any]:
+        if value is None or value.amount is None:
+            return {f"{field.key}_amount": None, f"{field.key}_currency": None}
+        return {f"{field.key}_amount": value.amount, f"{field.key}_currency": value.currency}
+
+    def from_row(self, field: FieldLike, row: Mapping[str, Any]) -> Any:
+        amount = row[f"{field.key}_amount"]
+        if amount is None:
+            return None
+        scale = field.settings.get("scale", 2)
+        amount = Decimal(amount).quantize(Decimal(1).scaleb(-scale))
+        return Money(amount, row[f"{field.key}_currency"])
+
+    def to_json(self, field: FieldLike, value: Any, model: Any) -> Any:
+        if value is None:
+            return None
+        return {"amount": str(value.amount), "currency": value.currency}
+
+    def to_plain(self, field: FieldLike, value: Any) -> Any:
+        return None if value is None else value.amount
+
+    def to_audit(self, field: FieldLike, value: Any) -> Any:
+        return self.to_json(field, value, None)
+
+    def display(self, field: FieldLike, value: Any, model: Any) -> str:
+        return "" if value is None else f"{value.amount} {value.currency}"
+
+    def parse_scalar(self, field: FieldLike, raw: Any, model: Any) -> Any:
+        value = super().parse_scalar(field, raw, model)
+        return value.amount if isinstance(value, Money) else value
+
+    def filter_clause(
+        self, field: FieldLike, table: Table, op: str, value: Any, model: Any
+    ) -> ColumnElement[bool]:
+        return compare(table.c[f"{field.key}_amount"], op, value)

@@ -1,0 +1,41 @@
+"""``phone``: a telephone number."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import marshmallow as ma
+
+from trellis.metamodel.fieldtypes.base import FieldLike
+from trellis.metamodel.fieldtypes.text import TextType
+
+PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 ().\-/]{2,30}$")
+
+
+def normalise_phone(value: str) -> str:
+    """Digits only, keeping a leading ``+``: the form compared by duplicate rules."""
+    digits = re.sub(r"\D", "", value)
+    return ("+" + digits) if value.strip().startswith("+") else digits
+
+
+class PhoneType(TextType):
+    """A telephone number: digits with the usual separators, an optional leading ``+``."""
+
+    name = "phone"
+    label = "Phone"
+    settings_schema = {"type": "object", "additionalProperties": False}
+
+    def normalise_settings(self, settings: Any) -> dict[str, Any]:
+        return dict(settings)
+
+    def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
+        return ma.fields.String(
+            allow_none=True,
+            validate=ma.validate.Regexp(
+                PHONE_PATTERN, error="Not a valid phone number (digits, spaces, + ( ) - . /)."
+            ),
+        )
+
+    def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
+        return []

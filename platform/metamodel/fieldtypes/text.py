@@ -1,0 +1,65 @@
+"""``text``: a single line of text, with an optional maximum length and pattern."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import Text
+
+from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
+
+DEFAULT_MAX_LENGTH = 255
+
+
+class TextType(FieldType):
+    """Single-line text. Stored as TEXT, so changing ``max_length`` needs no table change."""
+
+    name = "text"
+    label = "Text"
+    settings_schema = {
+        "type": "object",
+        "properties": {
+            "max_length": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "pattern": {"type": "string", "maxLength": 500},
+            "pattern_message": {"type": "string", "maxLength": 200},
+        },
+        "additionalProperties": False,
+    }
+    operators = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull")
+    searchable = True
+    default_max_length = DEFAULT_MAX_LENGTH
+
+    def extra_settings_errors(self, settings: Mapping[str, Any], model: Any) -> list[str]:
+        pattern = settings.get("pattern")
+        if pattern:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                return [f"pattern: not a valid regular expression ({exc})"]
+        return []
+
+    def normalise_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        return {"max_length": self.default_max_length, **settings}
+
+    def columns(self, field: FieldLike) -> list[ColumnSpec]:
+        return [ColumnSpec(field.key, Text(), "text")]
+
+    def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
+        return ma.fields.String(allow_none=True)
+
+    def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
+        if value is None:
+            return []
+        errors = []
+        max_length = field.settings.get("max_length", self.default_max_length)
+        if len(value) > max_length:
+            errors.append(f"At most {max_length} characters ({len(value)} given).")
+        pattern = field.settings.get("pattern")
+        if pattern and value and not re.fullmatch(pattern, value):
+            errors.append(field.settings.get("pattern_message") or "Does not match the pattern.")
+        if "\n" in value and self.name == "text":
+            errors.append("A single line is expected.")
+        return errors

@@ -1,0 +1,34 @@
+"""``url``: a web address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+
+from trellis.metamodel.fieldtypes.base import FieldLike
+from trellis.metamodel.fieldtypes.text import TextType
+
+
+class UrlType(TextType):
+    """An absolute http(s) address; other schemes (``javascript:``) are refused."""
+
+    name = "url"
+    label = "URL"
+    settings_schema = {"type": "object", "additionalProperties": False}
+
+    def normalise_settings(self, settings: Any) -> dict[str, Any]:
+        return dict(settings)
+
+    def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
+        return ma.fields.Url(
+            allow_none=True,
+            schemes={"http", "https"},
+            require_tld=False,
+            error_messages={"invalid": "Not a valid http(s) address."},
+        )
+
+    def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
+        if value is not None and len(value) > 2000:
+            return ["At most 2000 characters."]
+        return []

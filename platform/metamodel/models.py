@@ -1,0 +1,199 @@
+"""The metamodel stored as data: entity types, fields, option lists, pipelines and rules.
+
+These are the platform's own tables (migrated with Alembic). Records do not live here: each
+entity type has a runtime table built from these rows by :mod:`trellis.metamodel.schema`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from trellis.clock import utcnow
+from trellis.db import Base
+
+
+class EntityType(Base):
+    """A kind of record (lead, deal, ...). ``key`` is a validated identifier and never changes."""
+
+    __tablename__ = "meta_entity"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    label: Mapped[str] = mapped_column(String(100))
+    label_plural: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    title_template: Mapped[str] = mapped_column(String(300), default="")
+    archived: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    fields: Mapped[list[Field]] = relationship(
+        back_populates="entity", order_by="Field.position", cascade="all, delete-orphan"
+    )
+    pipelines: Mapped[list[Pipeline]] = relationship(
+        back_populates="entity", order_by="Pipeline.position", cascade="all, delete-orphan"
+    )
+    rules: Mapped[list[Rule]] = relationship(
+        back_populates="entity", order_by="Rule.id", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<EntityType {self.key}>"
+
+
+class Field(Base):
+    """A field of an entity type; its physical column(s) follow from its type and key."""
+
+    __tablename__ = "meta_field"
+    __table_args__ = (UniqueConstraint("entity_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("meta_entity.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(100))
+    help_text: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[str] = mapped_column(String(20))
+    required: Mapped[bool] = mapped_column(default=False)
+    default: Mapped[Any] = mapped_column(JSON, nullable=True)
+    unique: Mapped[bool] = mapped_column(default=False)
+    indexed: Mapped[bool] = mapped_column(default=False)
+    position: Mapped[int] = mapped_column(default=0)
+    archived: Mapped[bool] = mapped_column(default=False)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    entity: Mapped[EntityType] = relationship(back_populates="fields")
+
+    def __repr__(self) -> str:
+        return f"<Field {self.entity.key if self.entity else '?'}.{self.key}:{self.type}>"
+
+
+class OptionList(Base):
+    """A shared list of options; list fields of any entity type may point at it."""
+
+    __tablename__ = "meta_option_list"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    label: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    options: Mapped[list[Option]] = relationship(
+        back_populates="option_list", order_by="Option.position", cascade="all, delete-orphan"
+    )
+
+
+class Option(Base):
+    """One choice of a list. Records store ``key``; the label is free text and may change."""
+
+    __tablename__ = "meta_option"
+    __table_args__ = (UniqueConstraint("list_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("meta_option_list.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(default=0)
+    color: Mapped[str] = mapped_column(String(20), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+
+    option_list: Mapped[OptionList] = relationship(back_populates="options")
+
+
+class Pipeline(Base):
+    """A stage pipeline of an entity type (e.g. the deal directions "Sales", "Wholesale")."""
+
+    __tablename__ = "meta_pipeline"
+    __table_args__ = (UniqueConstraint("entity_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("meta_entity.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(default=0)
+
+    entity: Mapped[EntityType] = relationship(back_populates="pipelines")
+    stages: Mapped[list[Stage]] = relationship(
+        back_populates="pipeline", order_by="Stage.position", cascade="all, delete-orphan"
+    )
+
+
+STAGE_KINDS = ("open", "success", "failure")
+
+
+class Stage(Base):
+    """An ordered stage with a meaning: ``open``, ``success`` or ``failure``."""
+
+    __tablename__ = "meta_stage"
+    __table_args__ = (UniqueConstraint("pipeline_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("meta_pipeline.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(default=0)
+    color: Mapped[str] = mapped_column(String(20), default="")
+    kind: Mapped[str] = mapped_column(String(10), default="open")
+
+    pipeline: Mapped[Pipeline] = relationship(back_populates="stages")
+
+
+RULE_KINDS = ("required", "validation")
+
+
+class Rule(Base):
+    """A required-field rule or a validation rule of an entity type.
+
+    ``required``: ``field_key`` must have a value, always, when ``condition`` holds, or once the
+    record is at ``from_stage`` of its pipeline or later. ``validation``: ``expression`` must
+    hold, otherwise ``message`` is reported (under ``field_key`` if given).
+    """
+
+    __tablename__ = "meta_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("meta_entity.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(12))
+    field_key: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    condition: Mapped[str] = mapped_column(Text, default="")
+    from_stage_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meta_stage.id", ondelete="RESTRICT"), nullable=True
+    )
+    expression: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(default=True)
+
+    entity: Mapped[EntityType] = relationship(back_populates="rules")
+    from_stage: Mapped[Stage | None] = relationship()
+
+
+class MetaState(Base):
+    """One row: a counter and a stamp bumped by every metamodel change.
+
+    Workers compare the stamp with their cached compiled metamodel and rebuild when it moved.
+    A stamp (not only the counter) is compared so a rolled-back change is never mistaken for a
+    committed one that reused its number.
+    """
+
+    __tablename__ = "meta_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
+    stamp: Mapped[str] = mapped_column(String(32), default="")
+
+
+class ConfigChange(Base):
+    """History of configuration changes: who changed what, when."""
+
+    __tablename__ = "meta_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    by: Mapped[int | None] = mapped_column(nullable=True)
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

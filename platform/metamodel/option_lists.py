@@ -1,0 +1,168 @@
+"""Shared option lists: create, rename, add and retire options.
+
+Records store an option's key, so a renamed label shows everywhere at once, and a retired
+option stays readable on records that have it but cannot be chosen again.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from trellis.errors import Conflict, NotFound, ValidationFailed
+from trellis.metamodel.changes import Errors, MetamodelChanges, label_errors
+from trellis.metamodel.models import EntityType, Field, Option, OptionList
+
+OPTION_KEY = re.compile(r"^[a-z0-9][a-z0-9_]{0,39}$")
+COLOR = re.compile(r"^(#[0-9a-fA-F]{6})?$")
+
+
+def option_errors(option: Any) -> Errors:
+    """Problems with one option given as a dict (key, label, color)."""
+    errors = Errors()
+    if not isinstance(option, dict):
+        errors.add("options", "Each option is an object with a key and a label.")
+        return errors
+    if not OPTION_KEY.match(str(option.get("key", ""))):
+        errors.add("key", "Use 1-40 lower-case letters, digits or underscores.")
+    for message in label_errors(option.get("label")):
+        errors.add("label", message)
+    if not COLOR.match(str(option.get("color") or "")):
+        errors.add("color", "Use a colour such as #1f77b4.")
+    return errors
+
+
+class OptionListOperations(MetamodelChanges):
+    """Option lists and their options."""
+
+    def list_row(self, key: str) -> OptionList:
+        row = self.session.scalar(select(OptionList).where(OptionList.key == key))
+        if row is None:
+            raise NotFound(f"No option list {key!r}.")
+        return row
+
+    def create_list(
+        self, key: str, label: str, options: list[dict[str, Any]] = (), description: str = ""
+    ) -> OptionList:  # type: ignore[assignment]
+        """Create a list with its first options."""
+        errors = Errors()
+        if not OPTION_KEY.match(key or ""):
+            errors.add("key", "Use 1-40 lower-case letters, digits or underscores.")
+        for message in label_errors(label):
+            errors.add("label", message)
+        seen: set[str] = set()
+        for number, option in enumerate(options or []):
+            for name, messages in option_errors(option).items():
+                for message in messages:
+                    errors.add(f"options.{number}.{name}", message)
+            option_key = option.get("key") if isinstance(option, dict) else None
+            if option_key in seen:
+                errors.add(f"options.{number}.key", f"Key {option_key!r} is used twice.")
+            seen.add(option_key)
+        errors.raise_if_any()
+        if self.session.scalar(select(OptionList.id).where(OptionList.key == key)):
+            raise Conflict(f"An option list with key {key!r} exists already.")
+        row = OptionList(key=key, label=label.strip(), description=description or "")
+        for position, option in enumerate(options or []):
+            row.options.append(
+                Option(
+                    key=option["key"],
+                    label=option["label"].strip(),
+                    color=option.get("color") or "",
+                    position=position,
+                    active=option.get("active", True),
+                )
+            )
+        self.session.add(row)
+        self.bump("list.create", key, {"options": [o["key"] for o in options or []]})
+        return row
+
+    def update_list(self, key: str, **changes: Any) -> OptionList:
+        """Change a list's label or description (its key never changes)."""
+        row = self.list_row(key)
+        errors = Errors()
+        for name in changes:
+            if name not in ("label", "description"):
+                errors.add(name, "Cannot be changed." if name == "key" else "Unknown property.")
+        if "label" in changes:
+            for message in label_errors(changes["label"]):
+                errors.add("label", message)
+        errors.raise_if_any()
+        for name, value in changes.items():
+            setattr(row, name, value.strip() if name == "label" else value or "")
+        self.bump("list.update", key, changes)
+        return row
+
+    def add_option(
+        self, list_key: str, key: str, label: str, color: str = "", position: int | None = None
+    ) -> Option:
+        """Add an option (at the end unless ``position`` says otherwise)."""
+        row = self.list_row(list_key)
+        option_input = {"key": key, "label": label, "color": color}
+        option_errors(option_input).raise_if_any()
+        if any(o.key == key for o in row.options):
+            raise ValidationFailed({"key": [f"The list has an option {key!r} already."]})
+        option = Option(key=key, label=label.strip(), color=color or "", position=0)
+        options = sorted(row.options, key=lambda o: o.position)
+        index = len(options) if position is None else max(0, min(position, len(options)))
+        options.insert(index, option)
+        row.options.append(option)
+        for number, item in enumerate(options):
+            item.position = number
+        self.bump("list.option.add", f"{list_key}.{key}", {"label": label})
+        return option
+
+    def update_option(self, list_key: str, key: str, **changes: Any) -> Option:
+        """Rename, recolour, move, retire (``active=False``) or bring back an option."""
+        row = self.list_row(list_key)
+        option = next((o for o in row.options if o.key == key), None)
+        if option is None:
+            raise NotFound(f"List {list_key!r} has no option {key!r}.")
+        errors = Errors()
+        for name in changes:
+            if name not in ("label", "color", "active", "position"):
+                errors.add(name, "Cannot be changed." if name == "key" else "Unknown property.")
+        if "label" in changes:
+            for message in label_errors(changes["label"]):
+                errors.add("label", message)
+        if "color" in changes and not COLOR.match(str(changes["color"] or "")):
+            errors.add("color", "Use a colour such as #1f77b4.")
+        if "active" in changes and not isinstance(changes["active"], bool):
+            errors.add("active", "Use true or false.")
+        if "position" in changes and not isinstance(changes["position"], int):
+            errors.add("position", "Use a whole number.")
+        errors.raise_if_any()
+        before = {n: getattr(option, n) for n in changes}
+        if "label" in changes:
+            option.label = changes["label"].strip()
+        if "color" in changes:
+            option.color = changes["color"] or ""
+        if "active" in changes:
+            option.active = changes["active"]
+        if "position" in changes:
+            options = [o for o in sorted(row.options, key=lambda o: o.position) if o is not option]
+            options.insert(max(0, min(changes["position"], len(options))), option)
+            for number, item in enumerate(options):
+                item.position = number
+        self.bump("list.option.update", f"{list_key}.{key}", {"before": before, "after": changes})
+        return option
+
+    def delete_list(self, key: str) -> None:
+        """Delete a list no field uses (archived fields count: they may be restored)."""
+        row = self.list_row(key)
+        users = self.fields_using_list(key)
+        if users:
+            raise ValidationFailed({"_list": [f"Used by {', '.join(users)}."]})
+        self.session.delete(row)
+        self.bump("list.delete", key)
+
+    def fields_using_list(self, key: str) -> list[str]:
+        """``entity.field`` of every field (archived included) that uses the list."""
+        rows = self.session.execute(
+            select(EntityType.key, Field.key, Field.settings)
+            .join(Field.entity)
+            .where(Field.type.in_(("list", "multi_list")))
+        ).all()
+        return [f"{e}.{f}" for e, f, s in rows if (s or {}).get("list") == key]

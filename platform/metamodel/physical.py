@@ -1,0 +1,147 @@
+"""Physical names and table layouts derived from the metamodel.
+
+Names are built only from validated keys (``^[a-z][a-z0-9_]*$``) plus fixed prefixes, and are
+shortened with a hash past PostgreSQL's 63-character limit. No user text reaches SQL otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
+
+from trellis.metamodel.fieldtypes import ColumnSpec, FieldType
+
+RECORD_TABLE_PREFIX = "rec_"
+MAX_IDENTIFIER = 63
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+
+#: columns every record table has; field keys may not take these names
+SYSTEM_COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("id", BigInteger().with_variant(Integer(), "sqlite"), "pk"),
+    ColumnSpec("version", Integer(), "integer"),
+    ColumnSpec("created_at", DateTime(), "timestamp"),
+    ColumnSpec("updated_at", DateTime(), "timestamp"),
+    ColumnSpec("created_by", BigInteger(), "bigint"),
+    ColumnSpec("updated_by", BigInteger(), "bigint"),
+    ColumnSpec("owner_id", BigInteger(), "bigint"),
+    ColumnSpec("pipeline", String(40), "varchar(40)"),
+    ColumnSpec("stage", String(40), "varchar(40)"),
+)
+RESERVED_KEYS = frozenset(
+    {c.name for c in SYSTEM_COLUMNS}
+    | {"title", "owner", "links", "history", "stage_history", "q", "sort", "page", "per_page"}
+)
+
+
+def physical_name(*parts: str) -> str:
+    """Join ``parts`` with ``_``; past 63 characters keep a prefix and add a short hash."""
+    name = "_".join(parts)
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[: MAX_IDENTIFIER - 9]}_{digest}"
+
+
+def record_table_name(entity_key: str) -> str:
+    """The table of an entity type's records."""
+    return physical_name(RECORD_TABLE_PREFIX + entity_key)
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """An index the metamodel asks for."""
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table the metamodel asks for: columns, primary key and indexes."""
+
+    name: str
+    columns: tuple[ColumnSpec, ...]
+    primary_key: tuple[str, ...] = ("id",)
+    indexes: tuple[IndexSpec, ...] = field(default_factory=tuple)
+
+    def column(self, name: str) -> ColumnSpec | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+@dataclass(frozen=True)
+class FieldLayout:
+    """What the physical layer needs to know of a field (archived ones included)."""
+
+    key: str
+    type: FieldType
+    settings: dict
+    label: str = ""
+    unique: bool = False
+    indexed: bool = False
+
+
+def entity_tables(entity_key: str, fields: Iterable[FieldLayout]) -> list[TableSpec]:
+    """The record table of an entity type plus one side table per multi-valued field."""
+    table = record_table_name(entity_key)
+    columns = list(SYSTEM_COLUMNS)
+    indexes = [
+        IndexSpec(physical_name("ix", table, "owner_id"), ("owner_id",)),
+        IndexSpec(physical_name("ix", table, "pipeline_stage"), ("pipeline", "stage")),
+        IndexSpec(physical_name("ix", table, "updated_at"), ("updated_at",)),
+    ]
+    sides: list[TableSpec] = []
+    for f in fields:
+        columns.extend(f.type.columns(f))
+        covered = tuple(f.type.indexable_columns(f))
+        if covered and f.unique:
+            indexes.append(IndexSpec(physical_name("uq", table, f.key), covered, unique=True))
+        elif covered and (f.indexed or f.type.name == "reference"):
+            indexes.append(IndexSpec(physical_name("ix", table, f.key), covered))
+        side = f.type.side_table(f, table)
+        if side is not None:
+            sides.append(
+                TableSpec(
+                    name=side.name,
+                    columns=(
+                        ColumnSpec("record_id", BigInteger(), "bigint"),
+                        ColumnSpec("value", side.value_type, "value"),
+                    ),
+                    primary_key=("record_id", "value"),
+                    indexes=(IndexSpec(physical_name("ix", side.name, "value"), ("value",)),),
+                )
+            )
+    return [TableSpec(table, tuple(columns), ("id",), tuple(indexes)), *sides]
+
+
+def build_table(spec: TableSpec, metadata: MetaData, with_indexes: bool = True) -> Table:
+    """A SQLAlchemy ``Table`` for ``spec`` in ``metadata`` (for queries and CREATE TABLE)."""
+    columns = []
+    for c in spec.columns:
+        if spec.primary_key == ("id",) and c.name == "id":
+            columns.append(Column("id", c.type, primary_key=True, autoincrement=True))
+        else:
+            columns.append(Column(c.name, c.type, nullable=c.name not in spec.primary_key))
+    constraints = []
+    if spec.primary_key != ("id",):
+        constraints.append(
+            PrimaryKeyConstraint(*spec.primary_key, name=physical_name("pk", spec.name))
+        )
+    table = Table(spec.name, metadata, *columns, *constraints)
+    for ix in spec.indexes if with_indexes else ():
+        Index(ix.name, *(table.c[c] for c in ix.columns), unique=ix.unique)
+    return table

@@ -1,0 +1,142 @@
+"""Required-field rules and validation rules, stored as data.
+
+Expressions are compiled when a rule is saved, against the entity's active fields, so an
+unknown name or a syntax error is the administrator's error message, never a user's crash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trellis.errors import NotFound
+from trellis.expressions import ExpressionError, compile_expression
+from trellis.metamodel.changes import USAGE_CHECKS, Errors, MetamodelChanges
+from trellis.metamodel.models import RULE_KINDS, EntityType, Rule
+
+
+class RuleOperations(MetamodelChanges):
+    """Rules of entity types."""
+
+    def add_rule(
+        self,
+        entity: str,
+        kind: str,
+        *,
+        field: str | None = None,
+        when: str = "",
+        from_stage: str | None = None,
+        expression: str = "",
+        message: str = "",
+    ) -> Rule:
+        """Add a rule; ``from_stage`` is ``"<pipeline>.<stage>"``."""
+        row = self.entity_row(entity)
+        active = [f.key for f in row.fields if not f.archived]
+        errors = Errors()
+        stage = None
+        if kind not in RULE_KINDS:
+            errors.add("kind", f"Use one of: {', '.join(RULE_KINDS)}.")
+        if field is not None and field not in active:
+            errors.add("field", f"{entity!r} has no active field {field!r}.")
+        if kind == "required":
+            if field is None:
+                errors.add("field", "Name the field that is required.")
+            if expression or message:
+                errors.add("expression", "A required rule has no expression; use 'when'.")
+            if from_stage:
+                stage, problem = self._stage_of(row, from_stage)
+                if problem:
+                    errors.add("from_stage", problem)
+        if kind == "validation":
+            if not expression:
+                errors.add("expression", "A validation rule needs an expression that must hold.")
+            if not (message or "").strip():
+                errors.add("message", "Say what the user should fix.")
+            if when or from_stage:
+                errors.add("when", "Put the condition into the expression of a validation rule.")
+        for name, source in (("when", when), ("expression", expression)):
+            if source:
+                try:
+                    compile_expression(source, active)
+                except ExpressionError as exc:
+                    errors.add(name, exc.message)
+        errors.raise_if_any()
+        rule = Rule(
+            kind=kind,
+            field_key=field,
+            condition=when or "",
+            from_stage=stage,
+            expression=expression or "",
+            message=(message or "").strip(),
+        )
+        row.rules.append(rule)
+        self.session.flush()
+        self.bump("rule.add", f"{entity}#{rule.id}", _describe(rule, from_stage))
+        return rule
+
+    def delete_rule(self, entity: str, rule_id: int) -> None:
+        """Remove a rule."""
+        row = self.entity_row(entity)
+        rule = next((r for r in row.rules if r.id == rule_id), None)
+        if rule is None:
+            raise NotFound(f"{entity!r} has no rule {rule_id}.")
+        row.rules.remove(rule)
+        self.session.delete(rule)
+        self.bump("rule.delete", f"{entity}#{rule_id}")
+
+    def _stage_of(self, entity: EntityType, ref: str) -> tuple[Any, str | None]:
+        pipeline_key, _, stage_key = ref.partition(".")
+        for pipeline in entity.pipelines:
+            if pipeline.key == pipeline_key:
+                for stage in pipeline.stages:
+                    if stage.key == stage_key:
+                        return stage, None
+                return None, f"Pipeline {pipeline_key!r} has no stage {stage_key!r}."
+        return None, f"Use '<pipeline>.<stage>'; {entity.key!r} has no pipeline {pipeline_key!r}."
+
+
+def _describe(rule: Rule, from_stage: str | None) -> dict[str, Any]:
+    return {
+        "kind": rule.kind,
+        "field": rule.field_key,
+        "when": rule.condition,
+        "from_stage": from_stage,
+        "expression": rule.expression,
+        "message": rule.message,
+    }
+
+
+def rule_reference(rule: Rule) -> str:
+    """How a rule is named in messages."""
+    if rule.kind == "required":
+        return f"required rule #{rule.id} on {rule.field_key}"
+    return f"validation rule #{rule.id} ({rule.message})"
+
+
+def _rules_using(session: Session, entity: str, field: str | None) -> list[str]:
+    """Rules of ``entity`` that name ``field`` or read it in an expression."""
+    if field is None:
+        return []
+    rules = session.scalars(select(Rule).join(Rule.entity).where(EntityType.key == entity))
+    found = []
+    for rule in rules:
+        names = {rule.field_key} | set(_all_names(rule.condition)) | set(_all_names(rule.expression))
+        if field in names:
+            found.append(f"Used by {rule_reference(rule)}.")
+    return found
+
+
+def _all_names(source: str) -> list[str]:
+    import ast
+
+    if not source:
+        return []
+    try:
+        return [n.id for n in ast.walk(ast.parse(source, mode="eval")) if isinstance(n, ast.Name)]
+    except SyntaxError:
+        return []
+
+
+USAGE_CHECKS.append(_rules_using)

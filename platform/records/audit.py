@@ -1,0 +1,57 @@
+"""The audit log and the stage history of records.
+
+Every record change writes one :class:`AuditEvent` holding what changed, field by field
+(``{"field": [old, new]}``), with option keys rather than labels so a rename never rewrites
+history. Stage moves also open and close :class:`StageVisit` rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, delete
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from trellis.clock import utcnow
+from trellis.db import Base
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AuditEvent(Base):
+    """One change of one record: created, updated, stage, deleted, converted..."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_record", "entity", "record_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class StageVisit(Base):
+    """A stay of a record in a stage: entered (when, by whom) and left (when, by whom)."""
+
+    __tablename__ = "stage_visit"
+    __table_args__ = (Index("ix_stage_visit_record", "entity", "record_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entity: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[int] = mapped_column(BigInteger)
+    pipeline: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(40))
+    entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    entered_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    left_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    left_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+def forget_entity(session: Session, entity: str) -> None:
+    """Drop the audit and stage history of a purged entity type."""
+    session.execute(delete(AuditEvent).where(AuditEvent.entity == entity))
+    session.execute(delete(StageVisit).where(StageVisit.entity == entity))

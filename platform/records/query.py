@@ -1,0 +1,172 @@
+"""Filters, sort and text search of record lists, turned into SQL from validated parts.
+
+Only field keys known to the compiled model and each type's own operators get through; the
+operand is parsed by the field type. Nothing from the caller is spliced into SQL text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, false, or_
+
+from trellis.errors import BadRequest
+from trellis.metamodel.compiled import CompiledEntity, CompiledModel
+from trellis.metamodel.fieldtypes.base import compare
+from trellis.metamodel.fieldtypes.date_time import DateTimeType
+from trellis.metamodel.fieldtypes.integer import IntegerType
+from trellis.metamodel.fieldtypes.text import TextType
+
+MAX_PER_PAGE = 200
+TRUE_TEXTS = {"1", "true", "yes", "on"}
+FALSE_TEXTS = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Filter:
+    """``field <op> value``; ``value`` may be text (from a query string) or a Python value."""
+
+    field: str
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class _SystemField:
+    key: str
+    column: str
+    type: Any
+    operators: tuple[str, ...]
+    label: str = ""
+    settings: Any = None
+
+
+_INT = IntegerType()
+_TEXT = TextType()
+_MOMENT = DateTimeType()
+SYSTEM_FIELDS = {
+    "id": _SystemField("id", "id", _INT, ("eq", "ne", "lt", "lte", "gt", "gte", "in")),
+    "version": _SystemField("version", "version", _INT, ("eq", "lt", "lte", "gt", "gte")),
+    "created_at": _SystemField("created_at", "created_at", _MOMENT, ("lt", "lte", "gt", "gte")),
+    "updated_at": _SystemField("updated_at", "updated_at", _MOMENT, ("lt", "lte", "gt", "gte")),
+    "owner": _SystemField("owner", "owner_id", _INT, ("eq", "ne", "in", "isnull")),
+    "created_by": _SystemField("created_by", "created_by", _INT, ("eq", "ne", "in", "isnull")),
+    "pipeline": _SystemField("pipeline", "pipeline", _TEXT, ("eq", "ne", "in", "isnull")),
+    "stage": _SystemField("stage", "stage", _TEXT, ("eq", "ne", "in", "isnull")),
+}
+
+
+def filter_clauses(
+    entity: CompiledEntity, model: CompiledModel, filters: Iterable[Filter]
+) -> list[ColumnElement[bool]]:
+    """SQL conditions for ``filters``; every bad filter is reported at once (400)."""
+    clauses = []
+    errors: dict[str, list[str]] = {}
+    for item in filters:
+        try:
+            clauses.append(_clause(entity, model, item))
+        except ValueError as exc:
+            errors.setdefault(item.field, []).append(str(exc))
+    if errors:
+        raise BadRequest("Invalid filter.", errors)
+    return clauses
+
+
+def _clause(entity: CompiledEntity, model: CompiledModel, item: Filter) -> ColumnElement[bool]:
+    system = SYSTEM_FIELDS.get(item.field)
+    field = entity.fields.get(item.field)
+    if system is None and field is None:
+        raise ValueError(f"Unknown field {item.field!r}.")
+    operators = system.operators if system else field.type.operators  # type: ignore[union-attr]
+    if item.op not in operators:
+        raise ValueError(f"Operator {item.op!r} is not available here (use: {', '.join(operators)}).")
+    target = system or field
+    value = _operand(target, item.op, item.value, model)
+    if system is not None:
+        column = entity.table.c[system.column]
+        if system.type is _MOMENT and value is not None and not isinstance(value, bool):
+            value = _MOMENT.parse_scalar(system, value, model) if isinstance(value, str) else value
+        return compare(column, item.op, value)
+    return field.type.filter_clause(field, entity.table, item.op, value, model)  # type: ignore[union-attr]
+
+
+def _operand(target: Any, op: str, raw: Any, model: CompiledModel) -> Any:
+    if op == "isnull":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in TRUE_TEXTS | {""}:
+            return True
+        if text in FALSE_TEXTS:
+            return False
+        raise ValueError("isnull takes true or false.")
+    if op == "in":
+        items = raw.split(",") if isinstance(raw, str) else list(raw)
+        return [_scalar(target, item, model) for item in items]
+    return _scalar(target, raw, model)
+
+
+def _scalar(target: Any, raw: Any, model: CompiledModel) -> Any:
+    if target.type is _TEXT and isinstance(target, _SystemField):
+        return str(raw)
+    return target.type.parse_scalar(target, raw, model)
+
+
+def apply_sort(entity: CompiledEntity, query: Select[Any], sort: Sequence[str]) -> Select[Any]:
+    """Order by ``sort`` keys (``-`` for descending), then by id for a stable order."""
+    order = []
+    errors: dict[str, list[str]] = {}
+    for item in sort:
+        descending = item.startswith("-")
+        key = item.lstrip("-+")
+        system = SYSTEM_FIELDS.get(key)
+        field = entity.fields.get(key)
+        if system is not None:
+            column = entity.table.c[system.column]
+        elif field is not None:
+            try:
+                column = field.type.sort_column(field, entity.table)
+            except ValueError as exc:
+                errors.setdefault(key, []).append(str(exc))
+                continue
+        else:
+            errors.setdefault(key or item, []).append(f"Unknown sort field {key!r}.")
+            continue
+        order.append(column.desc().nulls_last() if descending else column.asc().nulls_first())
+    if errors:
+        raise BadRequest("Invalid sort.", errors)
+    return query.order_by(*order, entity.table.c.id.desc() if not order else entity.table.c.id)
+
+
+def search_clause(entity: CompiledEntity, text: str) -> ColumnElement[bool]:
+    """Records whose searchable fields contain ``text`` (case-insensitive)."""
+    parts = [
+        f.type.search_clause(f, entity.table, text)
+        for f in entity.fields.values()
+        if f.type.searchable
+    ]
+    return or_(*parts) if parts else false()
+
+
+def page_bounds(page: Any, per_page: Any) -> tuple[int, int]:
+    """Validated page number and size."""
+    errors: dict[str, list[str]] = {}
+    try:
+        page_number = int(page)
+        if page_number < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["page"] = ["Use a whole number from 1."]
+        page_number = 1
+    try:
+        size = int(per_page)
+        if not 1 <= size <= MAX_PER_PAGE:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["per_page"] = [f"Use a whole number from 1 to {MAX_PER_PAGE}."]
+        size = 50
+    if errors:
+        raise BadRequest("Invalid paging.", errors)
+    return page_number, size

@@ -1,0 +1,662 @@
+"""The record service: the only writer of records.
+
+Every write validates types, settings, options, references, uniqueness, required rules, stage
+rules and validation rules and reports every problem at once; keeps created/updated by and
+at, an owner and a version number (a stale write is refused, never merged); writes the audit
+log and the stage history; and announces what happened on the events seam. It takes a session
+and never commits: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from trellis.accounts import Actor
+from trellis.clock import as_utc, utcnow
+from trellis.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from trellis.metamodel.changes import Errors
+from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
+from trellis.metamodel.fieldtypes.base import input_messages
+from trellis.records.audit import AuditEvent, StageVisit
+from trellis.records.events import EventBus, RecordEvent
+from trellis.records.query import Filter, apply_sort, filter_clauses, page_bounds, search_clause
+from trellis.records.validation import RECORD_KEY, iter_rule_errors
+
+READ_ONLY_KEYS = frozenset(
+    {"id", "version", "title", "created_at", "updated_at", "created_by", "updated_by", "owner"}
+)
+
+
+@dataclass
+class Record:
+    """A record as the platform sees it: Python values of its active fields plus system data."""
+
+    entity: str
+    id: int
+    version: int
+    values: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    created_by: int | None
+    updated_by: int | None
+    owner_id: int | None
+    pipeline: str | None = None
+    stage: str | None = None
+    title: str = ""
+
+
+@dataclass
+class Page:
+    """One page of a record list."""
+
+    items: list[Record]
+    total: int
+    page: int
+    per_page: int
+
+
+@dataclass
+class _Write:
+    """A validated change, ready to store."""
+
+    values: dict[str, Any]
+    changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
+class RecordService:
+    """Create, read, update, delete, list and move records of any entity type."""
+
+    def __init__(
+        self,
+        session: Session,
+        model: CompiledModel,
+        actor: Actor,
+        events: EventBus | None = None,
+    ) -> None:
+        self.session = session
+        self.model = model
+        self.actor = actor
+        self.events = events or EventBus()
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def create(
+        self,
+        entity: str,
+        data: Mapping[str, Any],
+        *,
+        pipeline: str | None = None,
+        stage: str | None = None,
+        owner_id: int | None = None,
+    ) -> Record:
+        """Create a record; ``pipeline``/``stage`` default to the first pipeline's first stage."""
+        ent = self.model.entity(entity)
+        errors = Errors()
+        loaded = self._load(ent, data, errors)
+        values = {key: self._default(f) for key, f in ent.fields.items()}
+        values.update(loaded)
+        pipeline, stage = self._placement(ent, pipeline, stage, None, None, errors)
+        self._check(ent, values, {}, list(loaded), None, pipeline, stage, errors)
+        errors.raise_if_any()
+        now = utcnow()
+        owner = owner_id if owner_id is not None else self.actor.user_id
+        row = {
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "created_by": self.actor.user_id,
+            "updated_by": self.actor.user_id,
+            "owner_id": owner,
+            "pipeline": pipeline,
+            "stage": stage,
+        }
+        for key, f in ent.fields.items():
+            row.update(f.type.to_row(f, values[key]))
+        record_id = self.session.execute(
+            insert(ent.table).values(row).returning(ent.table.c.id)
+        ).scalar_one()
+        self._write_sides(ent, record_id, values, replace=False)
+        changes = {
+            k: (None, v) for k, v in values.items() if not ent.fields[k].type.is_empty(v)
+        }
+        if pipeline:
+            changes["pipeline"], changes["stage"] = (None, pipeline), (None, stage)
+            self._enter_stage(ent.key, record_id, pipeline, stage, now)  # type: ignore[arg-type]
+        self._audit(ent, record_id, "create", changes, now)
+        record = Record(
+            ent.key, record_id, 1, values, now, now, self.actor.user_id, self.actor.user_id,
+            owner, pipeline, stage,
+        )
+        record.title = self._title(ent, record)
+        self._emit("created", ent, record_id, changes)
+        return record
+
+    def update(
+        self, entity: str, record_id: int, data: Mapping[str, Any], *, version: int
+    ) -> Record:
+        """Change fields of a record read at ``version``; a stale version is a Conflict."""
+        ent = self.model.entity(entity)
+        current = self._fetch(ent, record_id)
+        self._check_version(current, version)
+        errors = Errors()
+        loaded = self._load(ent, data, errors)
+        values = {**current.values, **loaded}
+        self._check(
+            ent, values, current.values, list(loaded), current.id, current.pipeline,
+            current.stage, errors,
+        )
+        errors.raise_if_any()
+        return self._store(ent, current, values, "update", current.pipeline, current.stage)
+
+    def move_stage(
+        self,
+        entity: str,
+        record_id: int,
+        stage: str,
+        *,
+        pipeline: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        version: int | None = None,
+    ) -> Record:
+        """Move a record to ``stage`` (of ``pipeline``, default its own), filling ``values``
+        on the way. The new stage's required fields are enforced; all missing ones are
+        reported together."""
+        ent = self.model.entity(entity)
+        if not ent.has_pipelines:
+            raise BadRequest(f"{ent.label_plural} have no stages.")
+        current = self._fetch(ent, record_id)
+        if version is not None:
+            self._check_version(current, version)
+        errors = Errors()
+        loaded = self._load(ent, values or {}, errors)
+        merged = {**current.values, **loaded}
+        pipeline, stage = self._placement(
+            ent, pipeline or current.pipeline, stage, current.pipeline, current.stage, errors
+        )
+        self._check(ent, merged, current.values, list(loaded), current.id, pipeline, stage, errors)
+        errors.raise_if_any()
+        return self._store(ent, current, merged, "stage", pipeline, stage)
+
+    def delete(self, entity: str, record_id: int, *, version: int | None = None) -> None:
+        """Delete a record, applying each referring field's ``on_delete`` rule first."""
+        ent = self.model.entity(entity)
+        current = self._fetch(ent, record_id)
+        if version is not None:
+            self._check_version(current, version)
+        self._handle_referrers(ent, record_id)
+        now = utcnow()
+        for side in ent.side_tables.values():
+            self.session.execute(delete(side).where(side.c.record_id == record_id))
+        self.session.execute(delete(ent.table).where(ent.table.c.id == record_id))
+        changes = {
+            k: (v, None) for k, v in current.values.items() if not ent.fields[k].type.is_empty(v)
+        }
+        if current.pipeline:
+            self._leave_stage(ent.key, record_id, now)
+        self._audit(ent, record_id, "delete", changes, now)
+        self._emit("deleted", ent, record_id, changes)
+
+    def relocate_stage(
+        self, entity: str, from_pipeline: str, from_stage: str, to_pipeline: str, to_stage: str
+    ) -> int:
+        """Move every record of a stage elsewhere (used when a stage is removed). No stage
+        rules are checked: the administrator restructures the pipeline. Returns the count."""
+        ent = self.model.entities.get(entity) or self.model.archived_entities[entity]
+        t = ent.table
+        ids = list(
+            self.session.scalars(
+                select(t.c.id).where(t.c.pipeline == from_pipeline, t.c.stage == from_stage)
+            )
+        )
+        now = utcnow()
+        for record_id in ids:
+            self.session.execute(
+                update(t)
+                .where(t.c.id == record_id)
+                .values(
+                    pipeline=to_pipeline, stage=to_stage, version=t.c.version + 1,
+                    updated_at=now, updated_by=self.actor.user_id,
+                )
+            )
+            self._leave_stage(ent.key, record_id, now)
+            self._enter_stage(ent.key, record_id, to_pipeline, to_stage, now)
+            changes = {"pipeline": (from_pipeline, to_pipeline), "stage": (from_stage, to_stage)}
+            self._audit(ent, record_id, "stage", changes, now)
+        return len(ids)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, entity: str, record_id: int) -> Record:
+        """One record, or NotFound."""
+        return self._fetch(self.model.entity(entity), record_id)
+
+    def list(
+        self,
+        entity: str,
+        *,
+        filters: Iterable[Filter] = (),
+        sort: Sequence[str] = (),
+        page: int = 1,
+        per_page: int = 50,
+        q: str | None = None,
+    ) -> Page:
+        """A filtered, sorted page of records and the total count."""
+        ent = self.model.entity(entity)
+        page, per_page = page_bounds(page, per_page)
+        conditions = filter_clauses(ent, self.model, filters)
+        if q:
+            conditions.append(search_clause(ent, q))
+        base = select(ent.table).where(*conditions)
+        total = self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        query = apply_sort(ent, base, sort).limit(per_page).offset((page - 1) * per_page)
+        rows = self.session.execute(query).mappings().all()
+        return Page(self._hydrate(ent, rows), total, page, per_page)
+
+    def titles(self, entity: str, ids: Iterable[int]) -> dict[int, str]:
+        """Titles of records by id (for references); unknown ids are left out."""
+        ent = self.model.entities.get(entity) or self.model.archived_entities.get(entity)
+        wanted = sorted(set(ids))
+        if ent is None or not wanted:
+            return {}
+        rows = self.session.execute(select(ent.table).where(ent.table.c.id.in_(wanted)))
+        return {r.id: r.title for r in self._hydrate(ent, rows.mappings().all())}
+
+    def history(self, entity: str, record_id: int) -> list[dict[str, Any]]:
+        """The audit log of a record, one item per changed field, oldest first."""
+        ent = self.model.entities.get(entity) or self.model.archived_entities.get(entity)
+        if ent is None:
+            raise NotFound(f"No entity type {entity!r}.")
+        events = self.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity == entity, AuditEvent.record_id == record_id)
+            .order_by(AuditEvent.id)
+        ).all()
+        if not events:
+            raise NotFound(f"No history for {entity} #{record_id}.")
+        return [
+            {
+                "at": as_utc(event.at).isoformat(),
+                "by": event.by,
+                "action": event.action,
+                "field": name,
+                "old": old,
+                "new": new,
+            }
+            for event in events
+            for name, (old, new) in (event.changes or {}).items()
+        ]
+
+    def stage_history(self, entity: str, record_id: int) -> list[StageVisit]:
+        """The stages a record has been in, with who moved it in and out, oldest first."""
+        return list(
+            self.session.scalars(
+                select(StageVisit)
+                .where(StageVisit.entity == entity, StageVisit.record_id == record_id)
+                .order_by(StageVisit.id)
+            )
+        )
+
+    # -- validation ------------------------------------------------------------------------
+
+    def _load(self, ent: CompiledEntity, data: Mapping[str, Any], errors: Errors) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise BadRequest("Expected an object of field values.")
+        known = {}
+        for key, value in data.items():
+            if key in ent.fields:
+                known[key] = value
+            elif key in READ_ONLY_KEYS:
+                errors.add(key, "Read-only.")
+            elif key in ("pipeline", "stage"):
+                errors.add(key, "Move the record to change its stage.")
+            else:
+                errors.add(key, "Unknown field.")
+        try:
+            return ent.input_schema.load(known, partial=True)
+        except ma.ValidationError as exc:
+            for key, messages in _by_field(exc.messages).items():
+                for message in messages:
+                    errors.add(key, message)
+            return {k: v for k, v in (exc.valid_data or {}).items() if k not in errors}
+
+    def _check(
+        self,
+        ent: CompiledEntity,
+        values: dict[str, Any],
+        old: Mapping[str, Any],
+        changed: list[str],
+        record_id: int | None,
+        pipeline: str | None,
+        stage: str | None,
+        errors: Errors,
+    ) -> None:
+        for key in changed:
+            if key in errors:
+                continue
+            f = ent.fields[key]
+            for message in f.type.value_errors(f, values[key], old.get(key), self.model):
+                errors.add(key, message)
+        self._check_references(ent, values, old, changed, errors)
+        self._check_unique(ent, values, changed, record_id, errors)
+        plain = {k: ent.fields[k].type.to_plain(ent.fields[k], v) for k, v in values.items()}
+        for key, message in iter_rule_errors(ent, values, plain, pipeline, stage):
+            if key not in errors or key == RECORD_KEY:
+                errors.add(key, message)
+
+    def _check_references(
+        self,
+        ent: CompiledEntity,
+        values: Mapping[str, Any],
+        old: Mapping[str, Any],
+        changed: list[str],
+        errors: Errors,
+    ) -> None:
+        for key in changed:
+            f = ent.fields[key]
+            value = values.get(key)
+            if f.type.name != "reference" or value is None or key in errors:
+                continue
+            if value == old.get(key):
+                continue
+            target = self.model.entities.get(f.settings["target"])
+            if target is None:
+                errors.add(key, f"The target entity type {f.settings['target']!r} is archived.")
+                continue
+            found = self.session.scalar(select(target.table.c.id).where(target.table.c.id == value))
+            if found is None:
+                errors.add(key, f"No {target.label} with id {value}.")
+
+    def _check_unique(
+        self,
+        ent: CompiledEntity,
+        values: Mapping[str, Any],
+        changed: list[str],
+        record_id: int | None,
+        errors: Errors,
+    ) -> None:
+        for key in changed:
+            f = ent.fields[key]
+            value = values.get(key)
+            if not f.unique or key in errors or f.type.is_empty(value):
+                continue
+            clause = f.type.filter_clause(f, ent.table, "eq", f.type.to_plain(f, value), self.model)
+            query = select(ent.table.c.id).where(clause)
+            if record_id is not None:
+                query = query.where(ent.table.c.id != record_id)
+            if self.session.scalar(query.limit(1)) is not None:
+                errors.add(key, f"Another {ent.label} has this {f.label} already.")
+
+    def _placement(
+        self,
+        ent: CompiledEntity,
+        pipeline: str | None,
+        stage: str | None,
+        current_pipeline: str | None,
+        current_stage: str | None,
+        errors: Errors,
+    ) -> tuple[str | None, str | None]:
+        if not ent.has_pipelines:
+            if pipeline or stage:
+                errors.add("stage", f"{ent.label_plural} have no stages.")
+            return None, None
+        chosen = ent.pipelines.get(pipeline) if pipeline else ent.default_pipeline()
+        if chosen is None:
+            errors.add("pipeline", f"Unknown pipeline {pipeline!r} (use: {', '.join(ent.pipelines)}).")
+            return current_pipeline, current_stage
+        if stage is None:
+            return chosen.key, chosen.first_stage().key
+        if stage not in chosen.stages:
+            errors.add("stage", f"Pipeline {chosen.label!r} has no stage {stage!r}.")
+            return current_pipeline, current_stage
+        return chosen.key, stage
+
+    def _check_version(self, current: Record, version: Any) -> None:
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise BadRequest("Send the version you read (an integer) to change a record.")
+        if version != current.version:
+            raise Conflict(
+                f"{current.title!r} was changed by someone else (you read version {version}, "
+                f"it is now at {current.version}). Nothing was written.",
+                current={"version": current.version},
+            )
+
+    def _default(self, f: CompiledField) -> Any:
+        if f.default is None:
+            return f.type.empty_value
+        return f.type.input_field(f, self.model).deserialize(f.default)
+
+    # -- storage ---------------------------------------------------------------------------
+
+    def _store(
+        self,
+        ent: CompiledEntity,
+        current: Record,
+        values: dict[str, Any],
+        action: str,
+        pipeline: str | None,
+        stage: str | None,
+    ) -> Record:
+        changes = {
+            k: (current.values.get(k), v)
+            for k, v in values.items()
+            if _differs(ent.fields[k], current.values.get(k), v)
+        }
+        moved = (pipeline, stage) != (current.pipeline, current.stage)
+        if not changes and not moved:
+            return current
+        now = utcnow()
+        row: dict[str, Any] = {}
+        for key in changes:
+            f = ent.fields[key]
+            row.update(f.type.to_row(f, values[key]))
+        t = ent.table
+        result = self.session.execute(
+            update(t)
+            .where(t.c.id == current.id, t.c.version == current.version)
+            .values(
+                **row,
+                pipeline=pipeline,
+                stage=stage,
+                version=current.version + 1,
+                updated_at=now,
+                updated_by=self.actor.user_id,
+            )
+        )
+        if result.rowcount != 1:
+            raise Conflict(f"{current.title!r} was changed by someone else. Nothing was written.")
+        self._write_sides(ent, current.id, {k: values[k] for k in changes}, replace=True)
+        if moved:
+            changes["pipeline"] = (current.pipeline, pipeline)
+            changes["stage"] = (current.stage, stage)
+            self._leave_stage(ent.key, current.id, now)
+            self._enter_stage(ent.key, current.id, pipeline, stage, now)  # type: ignore[arg-type]
+        self._audit(ent, current.id, action if moved else "update", changes, now)
+        record = Record(
+            ent.key, current.id, current.version + 1, values, current.created_at, now,
+            current.created_by, self.actor.user_id, current.owner_id, pipeline, stage,
+        )
+        record.title = self._title(ent, record)
+        self._emit("stage_changed" if moved else "updated", ent, current.id, changes)
+        return record
+
+    def _write_sides(
+        self, ent: CompiledEntity, record_id: int, values: Mapping[str, Any], *, replace: bool
+    ) -> None:
+        for key, side in ent.side_tables.items():
+            if key not in values or key not in ent.fields:
+                continue
+            if replace:
+                self.session.execute(delete(side).where(side.c.record_id == record_id))
+            chosen = values[key] or ()
+            if chosen:
+                self.session.execute(
+                    insert(side), [{"record_id": record_id, "value": v} for v in chosen]
+                )
+
+    def _handle_referrers(self, ent: CompiledEntity, record_id: int) -> None:
+        blockers: list[str] = []
+        for other in self.model.entities.values():
+            for f in other.fields.values():
+                if f.type.name != "reference" or f.settings.get("target") != ent.key:
+                    continue
+                column = other.table.c[f"{f.key}_id"]
+                ids = list(self.session.scalars(select(other.table.c.id).where(column == record_id)))
+                if not ids:
+                    continue
+                rule = f.settings.get("on_delete", "set_null")
+                if rule == "restrict":
+                    blockers.append(f"{len(ids)} {other.label_plural} refer to it by {f.label}.")
+                elif rule == "cascade":
+                    for other_id in ids:
+                        if other.key != ent.key or other_id != record_id:
+                            self.delete(other.key, other_id)
+                else:
+                    for other_id in ids:
+                        referrer = self._fetch(other, other_id)
+                        self._store(
+                            other, referrer, {**referrer.values, f.key: None}, "update",
+                            referrer.pipeline, referrer.stage,
+                        )
+        if blockers:
+            raise Conflict("Cannot delete: " + " ".join(blockers))
+
+    def _enter_stage(
+        self, entity: str, record_id: int, pipeline: str, stage: str, now: datetime
+    ) -> None:
+        self.session.execute(
+            insert(StageVisit).values(
+                entity=entity, record_id=record_id, pipeline=pipeline, stage=stage,
+                entered_at=now, entered_by=self.actor.user_id,
+            )
+        )
+
+    def _leave_stage(self, entity: str, record_id: int, now: datetime) -> None:
+        self.session.execute(
+            update(StageVisit)
+            .where(
+                StageVisit.entity == entity,
+                StageVisit.record_id == record_id,
+                StageVisit.left_at.is_(None),
+            )
+            .values(left_at=now, left_by=self.actor.user_id)
+        )
+
+    def _audit(
+        self,
+        ent: CompiledEntity,
+        record_id: int,
+        action: str,
+        changes: Mapping[str, tuple[Any, Any]],
+        now: datetime,
+    ) -> None:
+        payload = {}
+        for key, (old, new) in changes.items():
+            f = ent.fields.get(key)
+            if f is None:
+                payload[key] = [old, new]
+            else:
+                payload[key] = [f.type.to_audit(f, old), f.type.to_audit(f, new)]
+        self.session.execute(
+            insert(AuditEvent).values(
+                entity=ent.key, record_id=record_id, action=action, at=now,
+                by=self.actor.user_id, changes=payload,
+            )
+        )
+
+    def _emit(
+        self, kind: str, ent: CompiledEntity, record_id: int, changes: dict[str, Any]
+    ) -> None:
+        self.events.emit(self.session, RecordEvent(kind, ent.key, record_id, self.actor, changes))
+
+    # -- reading rows ----------------------------------------------------------------------
+
+    def _fetch(self, ent: CompiledEntity, record_id: int) -> Record:
+        if isinstance(record_id, bool) or not isinstance(record_id, int):
+            raise NotFound(f"No {ent.label} with id {record_id!r}.")
+        row = self.session.execute(
+            select(ent.table).where(ent.table.c.id == record_id)
+        ).mappings().first()
+        if row is None:
+            raise NotFound(f"No {ent.label} with id {record_id}.")
+        return self._hydrate(ent, [row])[0]
+
+    def _hydrate(self, ent: CompiledEntity, rows: Sequence[Mapping[str, Any]]) -> list[Record]:
+        ids = [r["id"] for r in rows]
+        sides = self._side_values(ent, ids)
+        records = []
+        for row in rows:
+            values = {}
+            for key, f in ent.fields.items():
+                if key in ent.side_tables:
+                    values[key] = sides[key].get(row["id"], ())
+                else:
+                    values[key] = f.type.from_row(f, row)
+            record = Record(
+                ent.key, row["id"], row["version"], values, as_utc(row["created_at"]),
+                as_utc(row["updated_at"]), row["created_by"], row["updated_by"], row["owner_id"],
+                row["pipeline"], row["stage"],
+            )
+            record.title = self._title(ent, record)
+            records.append(record)
+        return records
+
+    def _side_values(self, ent: CompiledEntity, ids: list[int]) -> dict[str, dict[int, tuple[str, ...]]]:
+        found: dict[str, dict[int, tuple[str, ...]]] = {}
+        for key, side in ent.side_tables.items():
+            if key not in ent.fields:
+                continue
+            f = ent.fields[key]
+            options = self.model.option_lists[f.settings["list"]].options
+            chosen: dict[int, list[str]] = {}
+            if ids:
+                for record_id, value in self.session.execute(
+                    select(side.c.record_id, side.c.value).where(side.c.record_id.in_(ids))
+                ):
+                    chosen.setdefault(record_id, []).append(value)
+            order = {k: o.position for k, o in options.items()}
+            found[key] = {
+                rid: tuple(sorted(vals, key=lambda v: (order.get(v, 1 << 30), v)))
+                for rid, vals in chosen.items()
+            }
+        return found
+
+    def _title(self, ent: CompiledEntity, record: Record) -> str:
+        if ent.title_keys:
+            texts = {
+                k: ent.fields[k].type.display(ent.fields[k], record.values.get(k), self.model)
+                if k in ent.fields
+                else ""
+                for k in ent.title_keys
+            }
+            title = " ".join(ent.title_template.format_map(texts).split())
+            if title:
+                return title
+        return f"{ent.label} #{record.id}"
+
+
+def _by_field(messages: Any) -> dict[str, list[str]]:
+    if not isinstance(messages, Mapping):
+        return {RECORD_KEY: [str(messages)]}
+    out: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        if isinstance(value, Mapping):
+            out[key] = input_messages(ma.ValidationError(value))
+        elif isinstance(value, list):
+            out[key] = [str(v) if not isinstance(v, Mapping) else str(v) for v in value]
+        else:
+            out[key] = [str(value)]
+    return out
+
+
+def _differs(f: CompiledField, old: Any, new: Any) -> bool:
+    if f.type.is_empty(old) and f.type.is_empty(new):
+        return False
+    return old != new
+

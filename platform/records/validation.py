@@ -1,0 +1,78 @@
+"""Rule evaluation: a pure function of the compiled entity and a record's values.
+
+It yields every problem (like jsonschema's ``iter_errors``), so a form shows all of them at
+once. The record service collects them with type errors, reference and uniqueness checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from trellis.metamodel.compiled import CompiledEntity, CompiledRule
+
+RECORD_KEY = "_record"
+
+
+def stage_reached(
+    entity: CompiledEntity, rule: CompiledRule, pipeline: str | None, stage: str | None
+) -> bool:
+    """Whether a record at ``pipeline``/``stage`` is at the rule's stage or later.
+
+    A failure stage (e.g. "junk") only counts when the rule names it: dropping a lead must not
+    ask for the data that qualifying it needs.
+    """
+    if rule.from_stage is None:
+        return True
+    if pipeline != rule.from_pipeline or stage is None:
+        return False
+    stages = entity.pipelines[pipeline].stages
+    current, start = stages.get(stage), stages.get(rule.from_stage)
+    if current is None or start is None:
+        return False
+    if current.kind == "failure" and current.key != start.key:
+        return False
+    return current.position >= start.position
+
+
+def iter_rule_errors(
+    entity: CompiledEntity,
+    values: Mapping[str, Any],
+    plain: Mapping[str, Any],
+    pipeline: str | None,
+    stage: str | None,
+) -> Iterator[tuple[str, str]]:
+    """Yield ``(field, message)`` for every broken rule.
+
+    ``values`` are the record's values after the change (Python values), ``plain`` the same as
+    expression-safe scalars.
+    """
+    missing: set[str] = set()
+    for field in entity.fields.values():
+        if field.required and field.type.is_empty(values.get(field.key)):
+            missing.add(field.key)
+            yield field.key, "Required."
+    for rule in entity.rules:
+        if rule.kind == "required":
+            key = rule.field_key
+            if key is None or key in missing or key not in entity.fields:
+                continue
+            if not entity.fields[key].type.is_empty(values.get(key)):
+                continue
+            if rule.condition is not None and not rule.condition.holds(plain):
+                continue
+            if not stage_reached(entity, rule, pipeline, stage):
+                continue
+            missing.add(key)
+            yield key, _required_message(entity, rule)
+        elif rule.expression is not None and not rule.expression.holds(plain):
+            yield (rule.field_key or RECORD_KEY), rule.message
+
+
+def _required_message(entity: CompiledEntity, rule: CompiledRule) -> str:
+    if rule.from_stage is not None and rule.from_pipeline is not None:
+        stage = entity.pipelines[rule.from_pipeline].stages[rule.from_stage]
+        return f"Required from stage {stage.label!r} on."
+    if rule.condition is not None:
+        return f"Required when {rule.condition.source}."
+    return "Required."

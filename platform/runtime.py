@@ -1,0 +1,60 @@
+"""The running platform: settings, engine, sessions, the compiled-metamodel cache and the
+events bus, shared by the web app, the CLI and the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from trellis.accounts import SYSTEM, Actor
+from trellis.db import make_engine, make_session_factory
+from trellis.metamodel.compiled import CompiledModel, MetamodelCache
+from trellis.metamodel.service import MetamodelService
+from trellis.records.events import EventBus
+from trellis.records.service import RecordService
+from trellis.settings import load_settings
+
+
+class Runtime:
+    """One per process (or per test): build with :meth:`from_settings`."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings["DATABASE_URL"])
+        self.sessions = make_session_factory(self.engine)
+        self.cache = MetamodelCache()
+        self.events = EventBus()
+
+    @classmethod
+    def from_settings(cls, overrides: dict[str, Any] | None = None) -> Runtime:
+        return cls(load_settings(overrides))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on any error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def model(self, session: Session) -> CompiledModel:
+        """The compiled metamodel as ``session`` sees it."""
+        return self.cache.get(session)
+
+    def records(self, session: Session, actor: Actor = SYSTEM) -> RecordService:
+        """The record service for ``actor`` in ``session``'s transaction."""
+        return RecordService(session, self.cache.get(session), actor, self.events)
+
+    def metamodel(self, session: Session, actor: Actor = SYSTEM) -> MetamodelService:
+        """The metamodel service for ``actor`` in ``session``'s transaction."""
+        return MetamodelService(session, self.cache, actor)
+
+    def initialise(self) -> None:
+        """Create or upgrade the database."""
+        from trellis.installation import upgrade_database
+
+        upgrade_database(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

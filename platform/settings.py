@@ -1,0 +1,67 @@
+"""Settings read from the environment or a config file.
+
+``TRELLIS_DATABASE_URL`` names the database (default: a SQLite file under ``./instance/``);
+``TRELLIS_CONFIG`` may name a Python or TOML file whose upper-case keys are loaded too.
+Environment variables win over the file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "TRELLIS_"
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,
+    "INSTANCE_PATH": "instance",
+    "SECRET_KEY": None,
+    "HOST": "127.0.0.1",
+    "PORT": 8000,
+    "THREADS": 8,
+}
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the effective settings: defaults < config file < environment < ``overrides``."""
+    settings = dict(DEFAULTS)
+    config_file = os.environ.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        settings.update(_read_config_file(Path(config_file)))
+    for key in DEFAULTS:
+        value = os.environ.get(ENV_PREFIX + key)
+        if value is not None:
+            settings[key] = value
+    settings.update(overrides or {})
+    instance = Path(settings["INSTANCE_PATH"]).resolve()
+    settings["INSTANCE_PATH"] = str(instance)
+    if not settings["DATABASE_URL"]:
+        settings["DATABASE_URL"] = f"sqlite:///{instance / 'trellis.db'}"
+    if not settings["SECRET_KEY"]:
+        settings["SECRET_KEY"] = _instance_secret(instance)
+    settings["PORT"] = int(settings["PORT"])
+    settings["THREADS"] = int(settings["THREADS"])
+    return settings
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if path.suffix == ".toml":
+        data = tomllib.loads(path.read_text())
+        return {k.upper(): v for k, v in data.items()}
+    namespace: dict[str, Any] = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # the admin's own file
+    return {k: v for k, v in namespace.items() if k.isupper()}
+
+
+def _instance_secret(instance: Path) -> str:
+    """A secret key kept in the instance folder, made once, so sessions survive restarts."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

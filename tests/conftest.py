@@ -1,0 +1,180 @@
+"""Fixtures: a fresh, migrated database per test, on SQLite (default) or PostgreSQL.
+
+Set ``TRELLIS_TEST_DATABASE_URL`` to a PostgreSQL URL (``postgresql+psycopg://...``) to run
+the suite there: each test gets its own database cloned from a migrated template. Without it,
+each test gets its own SQLite file copied from a migrated template file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from trellis.accounts import SYSTEM, Actor
+from trellis.runtime import Runtime
+
+PG_URL = os.environ.get("TRELLIS_TEST_DATABASE_URL", "")
+_counter = itertools.count()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"trellis database: {'postgresql' if PG_URL else 'sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated empty database to copy: a file path (SQLite) or a database name (PG)."""
+    if PG_URL:
+        name = f"trellis_tpl_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        runtime = Runtime.from_settings({"DATABASE_URL": url, "SECRET_KEY": "t"})
+        runtime.initialise()
+        runtime.dispose()
+        yield name
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        folder = tmp_path_factory.mktemp("template")
+        path = folder / "template.db"
+        runtime = Runtime.from_settings(
+            {"DATABASE_URL": f"sqlite:///{path}", "INSTANCE_PATH": str(folder), "SECRET_KEY": "t"}
+        )
+        runtime.initialise()
+        with runtime.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        runtime.dispose()
+        yield str(path)
+
+
+@pytest.fixture
+def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    if PG_URL:
+        name = f"trellis_t_{os.getpid()}_{next(_counter)}"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{database_template}"'))
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        path = tmp_path / "trellis.db"
+        shutil.copy(database_template, path)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> dict[str, Any]:
+    return {
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SECRET_KEY": "test-secret",
+    }
+
+
+@pytest.fixture
+def runtime(settings: dict[str, Any]) -> Iterator[Runtime]:
+    rt = Runtime.from_settings(settings)
+    yield rt
+    rt.dispose()
+
+
+@pytest.fixture
+def app(settings: dict[str, Any]):  # type: ignore[no-untyped-def]
+    from trellis.app import create_app
+
+    application = create_app(settings)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["trellis"].dispose()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+class Factory:
+    """Builds entity types and records in one line each, through the real services."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def entity(
+        self,
+        key: str,
+        fields: dict[str, Any],
+        *,
+        title: str = "",
+        pipelines: dict[str, list[Any]] | None = None,
+        lists: dict[str, list[str]] | None = None,
+    ) -> None:
+        """``fields`` maps key -> type name, or -> (type, {options}) with settings etc.
+
+        ``pipelines`` maps key -> stages as "key" or "key:kind"; ``lists`` creates option lists
+        (key -> option keys) first, unless they exist.
+        """
+        with self.runtime.transaction() as session:
+            meta = self.runtime.metamodel(session)
+            for list_key, options in (lists or {}).items():
+                if list_key not in meta.model.option_lists:
+                    meta.create_list(
+                        list_key,
+                        list_key.title(),
+                        [{"key": o, "label": o.replace("_", " ").title()} for o in options],
+                    )
+            meta.create_entity(key, key.title())
+            for field_key, spec in fields.items():
+                type_name, options = (spec, {}) if isinstance(spec, str) else spec
+                meta.add_field(key, field_key, field_key.replace("_", " ").title(), type_name, **options)
+            if title:
+                meta.update_entity(key, title_template=title)
+            for pipeline_key, stages in (pipelines or {}).items():
+                meta.create_pipeline(
+                    key,
+                    pipeline_key,
+                    pipeline_key.title(),
+                    [
+                        {"key": s.split(":")[0], "label": s.split(":")[0].title(),
+                         "kind": (s.split(":") + ["open"])[1]}
+                        for s in stages
+                    ],
+                )
+
+    def record(self, entity: str, actor: Actor = SYSTEM, **values: Any):  # type: ignore[no-untyped-def]
+        with self.runtime.transaction() as session:
+            return self.runtime.records(session, actor).create(entity, values)
+
+    def meta(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call one metamodel operation in its own transaction."""
+        with self.runtime.transaction() as session:
+            return getattr(self.runtime.metamodel(session), method)(*args, **kwargs)
+
+    def records(self, method: str, *args: Any, actor: Actor = SYSTEM, **kwargs: Any) -> Any:
+        """Call one record operation in its own transaction."""
+        with self.runtime.transaction() as session:
+            return getattr(self.runtime.records(session, actor), method)(*args, **kwargs)
+
+
+@pytest.fixture
+def factory(runtime: Runtime) -> Factory:
+    return Factory(runtime)
