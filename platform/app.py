@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, jsonify
@@ -12,7 +13,12 @@ from trellis.runtime import Runtime
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the web app. ``config`` overrides settings (``DATABASE_URL``, ``SECRET_KEY``...)."""
     runtime = Runtime.from_settings(config)
-    app = Flask("trellis", instance_path=runtime.settings["INSTANCE_PATH"])
+    # trellis is a namespace package (no __init__.py), so Flask needs the root path given
+    app = Flask(
+        "trellis",
+        root_path=str(Path(__file__).parent),
+        instance_path=runtime.settings["INSTANCE_PATH"],
+    )
     app.config.update(SECRET_KEY=runtime.settings["SECRET_KEY"], TRELLIS=runtime.settings)
     app.extensions["trellis"] = runtime
 

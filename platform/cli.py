@@ -24,7 +24,16 @@ def _runtime():  # type: ignore[no-untyped-def]
 @with_appcontext
 def init_command(demo: bool) -> None:
     """Create or upgrade the database (and print an admin login if there is none yet)."""
-    initialise(_runtime(), demo=demo)
+    try:
+        initialise(_runtime(), demo=demo)
+    except TrellisError as exc:
+        raise _click_error(exc) from exc
+
+
+def _click_error(exc: TrellisError) -> click.ClickException:
+    errors = getattr(exc, "errors", {})
+    details = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in errors.items())
+    return click.ClickException(f"{exc.detail}{' - ' + details if details else ''}")
 
 
 def initialise(runtime, demo: bool) -> None:  # type: ignore[no-untyped-def]
@@ -79,7 +88,10 @@ def serve_command(host: str | None, port: int | None) -> None:
 
     runtime = _runtime()
     if not is_initialised(runtime.engine):
-        initialise(runtime, demo=True)
+        try:
+            initialise(runtime, demo=True)
+        except TrellisError as exc:
+            raise _click_error(exc) from exc
     settings = runtime.settings
     host = host or settings["HOST"]
     port = port or settings["PORT"]
@@ -111,9 +123,7 @@ def user_create_command(name: str, roles: tuple[str, ...], password_stdin: bool,
         with runtime.transaction() as session:
             create_user(session, name, password, list(roles), display_name=display_name)
     except TrellisError as exc:
-        errors = getattr(exc, "errors", {})
-        details = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
-        raise click.ClickException(f"{exc.detail}{' - ' + details if details else ''}") from exc
+        raise _click_error(exc) from exc
     click.echo(f"User {name!r} created with roles: {', '.join(roles)}.")
 
 

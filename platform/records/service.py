@@ -131,7 +131,8 @@ class RecordService:
             self._enter_stage(ent.key, record_id, pipeline, stage, now)  # type: ignore[arg-type]
         self._audit(ent, record_id, "create", changes, now)
         record = Record(
-            ent.key, record_id, 1, values, now, now, self.actor.user_id, self.actor.user_id,
+            ent.key, record_id, 1, values, as_utc(now), as_utc(now), self.actor.user_id,
+            self.actor.user_id,
             owner, pipeline, stage,
         )
         record.title = self._title(ent, record)
@@ -319,12 +320,13 @@ class RecordService:
             else:
                 errors.add(key, "Unknown field.")
         try:
-            return ent.input_schema.load(known, partial=True)
+            loaded = ent.input_schema.load(known, partial=True)
         except ma.ValidationError as exc:
             for key, messages in _by_field(exc.messages).items():
                 for message in messages:
                     errors.add(key, message)
-            return {k: v for k, v in (exc.valid_data or {}).items() if k not in errors}
+            loaded = {k: v for k, v in (exc.valid_data or {}).items() if k not in errors}
+        return {k: ent.fields[k].type.normalise(v) for k, v in loaded.items()}
 
     def _check(
         self,
@@ -473,13 +475,14 @@ class RecordService:
             raise Conflict(f"{current.title!r} was changed by someone else. Nothing was written.")
         self._write_sides(ent, current.id, {k: values[k] for k in changes}, replace=True)
         if moved:
-            changes["pipeline"] = (current.pipeline, pipeline)
+            if pipeline != current.pipeline:
+                changes["pipeline"] = (current.pipeline, pipeline)
             changes["stage"] = (current.stage, stage)
             self._leave_stage(ent.key, current.id, now)
             self._enter_stage(ent.key, current.id, pipeline, stage, now)  # type: ignore[arg-type]
         self._audit(ent, current.id, action if moved else "update", changes, now)
         record = Record(
-            ent.key, current.id, current.version + 1, values, current.created_at, now,
+            ent.key, current.id, current.version + 1, values, current.created_at, as_utc(now),
             current.created_by, self.actor.user_id, current.owner_id, pipeline, stage,
         )
         record.title = self._title(ent, record)

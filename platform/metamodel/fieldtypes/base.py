@@ -112,6 +112,10 @@ class FieldType:
         """The marshmallow field that turns API/form input into a Python value."""
         raise NotImplementedError
 
+    def normalise(self, value: Any) -> Any:
+        """The canonical in-memory form of a loaded value (e.g. tuples, aware datetimes)."""
+        return value
+
     def value_errors(
         self, field: FieldLike, value: Any, old: Any, model: CompiledModel
     ) -> list[str]:

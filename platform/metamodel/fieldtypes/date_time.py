@@ -29,6 +29,9 @@ class DateTimeType(FieldType):
         value = super().parse_scalar(field, raw, model)
         return value if value is None else to_storage(value)
 
+    def normalise(self, value: Any) -> Any:
+        return None if value is None else as_utc(value)
+
     def to_row(self, field: FieldLike, value: Any) -> dict[str, Any]:
         return {field.key: None if value is None else to_storage(value)}
 

@@ -62,6 +62,9 @@ class MultiListType(FieldType):
     def is_empty(self, value: Any) -> bool:
         return not value
 
+    def normalise(self, value: Any) -> Any:
+        return tuple(value or ())
+
     def to_row(self, field: FieldLike, value: Any) -> dict[str, Any]:
         return {}
 
