@@ -20,7 +20,9 @@ def _runtime():  # type: ignore[no-untyped-def]
 
 
 @click.command("init")
-@click.option("--demo", is_flag=True, help="Also load the demo CRM (leads, contacts, companies, deals).")
+@click.option(
+    "--demo", is_flag=True, help="Also load the demo CRM (leads, contacts, companies, deals)."
+)
 @with_appcontext
 def init_command(demo: bool) -> None:
     """Create or upgrade the database (and print an admin login if there is none yet)."""
@@ -110,7 +112,9 @@ def user_group() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--display-name", default="")
 @with_appcontext
-def user_create_command(name: str, roles: tuple[str, ...], password_stdin: bool, display_name: str) -> None:
+def user_create_command(
+    name: str, roles: tuple[str, ...], password_stdin: bool, display_name: str
+) -> None:
     """Create a user NAME with the given roles."""
     from trellis.accounts import create_user
 

@@ -214,12 +214,12 @@ def _check_size(value: Any) -> None:
 def _mult(a: Any, b: Any) -> Any:
     a, b = _coerce(a, b)
     for seq, count in ((a, b), (b, a)):
-        if isinstance(seq, str | tuple | list) and isinstance(count, int):
-            if len(seq) * max(count, 0) > MAX_SEQUENCE_LENGTH:
-                raise ExpressionRuntimeError(f"Result longer than {MAX_SEQUENCE_LENGTH} items.")
-    if isinstance(a, int) and isinstance(b, int):
-        if a.bit_length() + b.bit_length() > MAX_RESULT_BITS:
-            raise ExpressionRuntimeError("Number too large.")
+        repeats = isinstance(seq, str | tuple | list) and isinstance(count, int)
+        if repeats and len(seq) * max(count, 0) > MAX_SEQUENCE_LENGTH:
+            raise ExpressionRuntimeError(f"Result longer than {MAX_SEQUENCE_LENGTH} items.")
+    both_int = isinstance(a, int) and isinstance(b, int)
+    if both_int and a.bit_length() + b.bit_length() > MAX_RESULT_BITS:
+        raise ExpressionRuntimeError("Number too large.")
     return a * b
 
 
@@ -357,9 +357,8 @@ def _check_node(node: ast.AST, known: set[str], used: set[str]) -> None:
             listing = ", ".join(sorted(known)) or "none"
             raise ExpressionError(f"Unknown name {node.id!r} (known fields: {listing}).")
         used.add(node.id)
-    elif isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
-        if isinstance(node.value, bytes):
-            raise ExpressionError("Byte strings are not allowed.")
+    elif isinstance(node, ast.Constant) and isinstance(node.value, bytes):
+        raise ExpressionError("Byte strings are not allowed.")
 
 
 # -- evaluating --------------------------------------------------------------------------

@@ -145,7 +145,9 @@ class Factory:
             meta.create_entity(key, key.title())
             for field_key, spec in fields.items():
                 type_name, options = (spec, {}) if isinstance(spec, str) else spec
-                meta.add_field(key, field_key, field_key.replace("_", " ").title(), type_name, **options)
+                meta.add_field(
+                    key, field_key, field_key.replace("_", " ").title(), type_name, **options
+                )
             if title:
                 meta.update_entity(key, title_template=title)
             for pipeline_key, stages in (pipelines or {}).items():
@@ -154,8 +156,11 @@ class Factory:
                     pipeline_key,
                     pipeline_key.title(),
                     [
-                        {"key": s.split(":")[0], "label": s.split(":")[0].title(),
-                         "kind": (s.split(":") + ["open"])[1]}
+                        {
+                            "key": s.split(":")[0],
+                            "label": s.split(":")[0].title(),
+                            "kind": [*s.split(":"), "open"][1],
+                        }
                         for s in stages
                     ],
                 )

@@ -35,8 +35,11 @@ def layout(key: str, type_name: str, **kw) -> FieldLayout:  # type: ignore[no-un
 def actual_of(spec: TableSpec, drop: tuple[str, ...] = ()) -> ActualTable:
     return ActualTable(
         spec.name,
-        {c.name: (c.signature if c.signature.startswith("numeric") else None)
-         for c in spec.columns if c.name not in drop},
+        {
+            c.name: (c.signature if c.signature.startswith("numeric") else None)
+            for c in spec.columns
+            if c.name not in drop
+        },
         {ix.name: ix for ix in spec.indexes},
     )
 
@@ -76,8 +79,12 @@ def test_unique_and_indexed_flags_become_indexes() -> None:
 
 
 def test_decimal_precision_change_alters_the_type() -> None:
-    before = entity_tables("deal", [layout("rate", "decimal", settings={"precision": 10, "scale": 2})])
-    after = entity_tables("deal", [layout("rate", "decimal", settings={"precision": 12, "scale": 4})])
+    before = entity_tables(
+        "deal", [layout("rate", "decimal", settings={"precision": 10, "scale": 2})]
+    )
+    after = entity_tables(
+        "deal", [layout("rate", "decimal", settings={"precision": 12, "scale": 4})]
+    )
     actions = plan_schema_changes(after, {t.name: actual_of(t) for t in before})
     assert len(actions) == 1 and isinstance(actions[0], AlterColumnType)
     assert actions[0].old_signature == "numeric(10,2)"
@@ -85,13 +92,17 @@ def test_decimal_precision_change_alters_the_type() -> None:
 
 
 def test_missing_column_and_table_are_destructive_drops() -> None:
-    before = entity_tables("deal", [layout("name", "text"), layout("tags", "multi_list", settings={"list": "t"})])
+    before = entity_tables(
+        "deal", [layout("name", "text"), layout("tags", "multi_list", settings={"list": "t"})]
+    )
     after = entity_tables("deal", [layout("name", "text")])
     actions = plan_schema_changes(after, {t.name: actual_of(t) for t in before})
     assert [type(a) for a in actions] == [DropTable]
     assert actions[0].table == "rec_deal__tags" and actions[0].destructive
     extra = ActualTable("rec_deal", {**actual_of(after[0]).columns, "old": None})
-    drops = [a for a in plan_schema_changes(after, {"rec_deal": extra}) if isinstance(a, DropColumn)]
+    drops = [
+        a for a in plan_schema_changes(after, {"rec_deal": extra}) if isinstance(a, DropColumn)
+    ]
     assert drops == [DropColumn("rec_deal", column="old")] and drops[0].destructive
 
 
@@ -123,10 +134,16 @@ def test_field_columns_per_type() -> None:
         "multi_list": [],
     }
     for type_name, expected in cases.items():
-        settings = {"list": "l"} if "list" in type_name else {"target": "t"} if type_name == "reference" else {}
+        settings = (
+            {"list": "l"}
+            if "list" in type_name
+            else {"target": "t"}
+            if type_name == "reference"
+            else {}
+        )
         columns = registry.get(type_name).columns(layout("x", type_name, settings=settings))
         assert [c.name for c in columns] == [name for name, _ in expected]
-        for column, (_, kind) in zip(columns, expected):
+        for column, (_, kind) in zip(columns, expected, strict=True):
             if kind is not None:
                 assert isinstance(column.type, kind)
 

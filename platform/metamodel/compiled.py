@@ -157,7 +157,9 @@ def title_keys(template: str) -> tuple[str, ...]:
 def compile_model(session: Session, stamp: str, version: int) -> CompiledModel:
     """Build the compiled model from the metamodel rows visible to ``session``."""
     model = CompiledModel(stamp=stamp, version=version)
-    for option_list in session.scalars(select(OptionList).options(selectinload(OptionList.options))):
+    for option_list in session.scalars(
+        select(OptionList).options(selectinload(OptionList.options))
+    ):
         model.option_lists[option_list.key] = CompiledOptionList(
             option_list.key,
             option_list.label,
@@ -200,13 +202,13 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
         )
         for f in sorted(entity.fields, key=lambda f: (f.position, f.id))
     ]
-    layouts = [
-        FieldLayout(f.key, f.type, f.settings, f.label, f.unique, f.indexed) for f in fields
-    ]
+    layouts = [FieldLayout(f.key, f.type, f.settings, f.label, f.unique, f.indexed) for f in fields]
     specs = entity_tables(entity.key, layouts)
     table = build_table(specs[0], model.metadata)
     sides = {}
-    for spec, f in zip(specs[1:], [f for f in fields if f.type.side_table(f, "") is not None]):
+    for spec, f in zip(
+        specs[1:], [f for f in fields if f.type.side_table(f, "") is not None], strict=True
+    ):
         sides[f.key] = build_table(spec, model.metadata)
     active = {f.key: f for f in fields if not f.archived}
     pipelines = {

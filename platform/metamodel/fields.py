@@ -129,7 +129,9 @@ class FieldOperations(MetamodelChanges):
             else:
                 setattr(field, name, value)
         self.sync_schema(row)
-        self.bump("field.update", f"{entity}.{key}", _jsonable({"before": before, "after": changes}))
+        self.bump(
+            "field.update", f"{entity}.{key}", _jsonable({"before": before, "after": changes})
+        )
         return field
 
     def reorder_fields(self, entity: str, keys: list[str]) -> None:
@@ -201,7 +203,10 @@ class FieldOperations(MetamodelChanges):
         taken = {c.name for c in SYSTEM_COLUMNS}
         for other in entity.fields:
             other_type = registry.get(other.type)
-            taken.update(c.name for c in other_type.columns(FieldLayout(other.key, other_type, other.settings)))
+            taken.update(
+                c.name
+                for c in other_type.columns(FieldLayout(other.key, other_type, other.settings))
+            )
         mine = [c.name for c in field_type.columns(FieldLayout(key, field_type, settings))]
         clashes = [name for name in mine if name in taken]
         return [f"Its column {name!r} clashes with an existing column." for name in clashes]

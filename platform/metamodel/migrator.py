@@ -43,7 +43,7 @@ def read_record_tables(connection: Connection) -> dict[str, ActualTable]:
 
 
 def _signature(column_type: object) -> str | None:
-    if isinstance(column_type, Numeric) and not getattr(column_type, "asdecimal", True) is False:
+    if isinstance(column_type, Numeric) and getattr(column_type, "asdecimal", True) is not False:
         precision, scale = column_type.precision, column_type.scale
         if precision is not None:
             return f"numeric({precision},{scale or 0})"
@@ -65,7 +65,10 @@ def apply_actions(
             build_table(action.spec, MetaData(), with_indexes=False).create(connection)
         elif isinstance(action, CreateIndex):
             ops.create_index(
-                action.index.name, action.table, list(action.index.columns), unique=action.index.unique
+                action.index.name,
+                action.table,
+                list(action.index.columns),
+                unique=action.index.unique,
             )
         elif isinstance(action, AddColumn):
             ops.add_column(action.table, Column(action.column.name, action.column.type))
@@ -87,4 +90,3 @@ def apply_actions(
             raise TypeError(f"No way to apply {action!r}")
         done.append(action.describe())
     return done
-

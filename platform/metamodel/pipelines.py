@@ -189,7 +189,9 @@ class PipelineOperations(MetamodelChanges):
     def _rules_using_stage(self, stage: Stage) -> bool:
         if stage.id is None:
             return False
-        return self.session.scalar(select(Rule.id).where(Rule.from_stage_id == stage.id)) is not None
+        return (
+            self.session.scalar(select(Rule.id).where(Rule.from_stage_id == stage.id)) is not None
+        )
 
 
 def _new_stage(spec: dict[str, Any], position: int) -> Stage:

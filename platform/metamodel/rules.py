@@ -122,7 +122,9 @@ def _rules_using(session: Session, entity: str, field: str | None) -> list[str]:
     rules = session.scalars(select(Rule).join(Rule.entity).where(EntityType.key == entity))
     found = []
     for rule in rules:
-        names = {rule.field_key} | set(_all_names(rule.condition)) | set(_all_names(rule.expression))
+        names = (
+            {rule.field_key} | set(_all_names(rule.condition)) | set(_all_names(rule.expression))
+        )
         if field in names:
             found.append(f"Used by {rule_reference(rule)}.")
     return found

@@ -81,7 +81,9 @@ def _clause(entity: CompiledEntity, model: CompiledModel, item: Filter) -> Colum
         raise ValueError(f"Unknown field {item.field!r}.")
     operators = system.operators if system else field.type.operators  # type: ignore[union-attr]
     if item.op not in operators:
-        raise ValueError(f"Operator {item.op!r} is not available here (use: {', '.join(operators)}).")
+        raise ValueError(
+            f"Operator {item.op!r} is not available here (use: {', '.join(operators)})."
+        )
     target = system or field
     value = _operand(target, item.op, item.value, model)
     if system is not None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from trellis.accounts import Actor
 from trellis.clock import as_utc, utcnow
-from trellis.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from trellis.errors import BadRequest, Conflict, NotFound
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
 from trellis.metamodel.fieldtypes.base import input_messages
@@ -123,17 +123,23 @@ class RecordService:
             insert(ent.table).values(row).returning(ent.table.c.id)
         ).scalar_one()
         self._write_sides(ent, record_id, values, replace=False)
-        changes = {
-            k: (None, v) for k, v in values.items() if not ent.fields[k].type.is_empty(v)
-        }
+        changes = {k: (None, v) for k, v in values.items() if not ent.fields[k].type.is_empty(v)}
         if pipeline:
             changes["pipeline"], changes["stage"] = (None, pipeline), (None, stage)
             self._enter_stage(ent.key, record_id, pipeline, stage, now)  # type: ignore[arg-type]
         self._audit(ent, record_id, "create", changes, now)
         record = Record(
-            ent.key, record_id, 1, values, as_utc(now), as_utc(now), self.actor.user_id,
+            ent.key,
+            record_id,
+            1,
+            values,
+            as_utc(now),
+            as_utc(now),
             self.actor.user_id,
-            owner, pipeline, stage,
+            self.actor.user_id,
+            owner,
+            pipeline,
+            stage,
         )
         record.title = self._title(ent, record)
         self._emit("created", ent, record_id, changes)
@@ -150,8 +156,14 @@ class RecordService:
         loaded = self._load(ent, data, errors)
         values = {**current.values, **loaded}
         self._check(
-            ent, values, current.values, list(loaded), current.id, current.pipeline,
-            current.stage, errors,
+            ent,
+            values,
+            current.values,
+            list(loaded),
+            current.id,
+            current.pipeline,
+            current.stage,
+            errors,
         )
         errors.raise_if_any()
         return self._store(ent, current, values, "update", current.pipeline, current.stage)
@@ -222,8 +234,11 @@ class RecordService:
                 update(t)
                 .where(t.c.id == record_id)
                 .values(
-                    pipeline=to_pipeline, stage=to_stage, version=t.c.version + 1,
-                    updated_at=now, updated_by=self.actor.user_id,
+                    pipeline=to_pipeline,
+                    stage=to_stage,
+                    version=t.c.version + 1,
+                    updated_at=now,
+                    updated_by=self.actor.user_id,
                 )
             )
             self._leave_stage(ent.key, record_id, now)
@@ -410,7 +425,9 @@ class RecordService:
             return None, None
         chosen = ent.pipelines.get(pipeline) if pipeline else ent.default_pipeline()
         if chosen is None:
-            errors.add("pipeline", f"Unknown pipeline {pipeline!r} (use: {', '.join(ent.pipelines)}).")
+            errors.add(
+                "pipeline", f"Unknown pipeline {pipeline!r} (use: {', '.join(ent.pipelines)})."
+            )
             return current_pipeline, current_stage
         if stage is None:
             return chosen.key, chosen.first_stage().key
@@ -482,8 +499,17 @@ class RecordService:
             self._enter_stage(ent.key, current.id, pipeline, stage, now)  # type: ignore[arg-type]
         self._audit(ent, current.id, action if moved else "update", changes, now)
         record = Record(
-            ent.key, current.id, current.version + 1, values, current.created_at, as_utc(now),
-            current.created_by, self.actor.user_id, current.owner_id, pipeline, stage,
+            ent.key,
+            current.id,
+            current.version + 1,
+            values,
+            current.created_at,
+            as_utc(now),
+            current.created_by,
+            self.actor.user_id,
+            current.owner_id,
+            pipeline,
+            stage,
         )
         record.title = self._title(ent, record)
         self._emit("stage_changed" if moved else "updated", ent, current.id, changes)
@@ -510,7 +536,9 @@ class RecordService:
                 if f.type.name != "reference" or f.settings.get("target") != ent.key:
                     continue
                 column = other.table.c[f"{f.key}_id"]
-                ids = list(self.session.scalars(select(other.table.c.id).where(column == record_id)))
+                ids = list(
+                    self.session.scalars(select(other.table.c.id).where(column == record_id))
+                )
                 if not ids:
                     continue
                 rule = f.settings.get("on_delete", "set_null")
@@ -524,8 +552,12 @@ class RecordService:
                     for other_id in ids:
                         referrer = self._fetch(other, other_id)
                         self._store(
-                            other, referrer, {**referrer.values, f.key: None}, "update",
-                            referrer.pipeline, referrer.stage,
+                            other,
+                            referrer,
+                            {**referrer.values, f.key: None},
+                            "update",
+                            referrer.pipeline,
+                            referrer.stage,
                         )
         if blockers:
             raise Conflict("Cannot delete: " + " ".join(blockers))
@@ -535,8 +567,12 @@ class RecordService:
     ) -> None:
         self.session.execute(
             insert(StageVisit).values(
-                entity=entity, record_id=record_id, pipeline=pipeline, stage=stage,
-                entered_at=now, entered_by=self.actor.user_id,
+                entity=entity,
+                record_id=record_id,
+                pipeline=pipeline,
+                stage=stage,
+                entered_at=now,
+                entered_by=self.actor.user_id,
             )
         )
 
@@ -568,8 +604,12 @@ class RecordService:
                 payload[key] = [f.type.to_audit(f, old), f.type.to_audit(f, new)]
         self.session.execute(
             insert(AuditEvent).values(
-                entity=ent.key, record_id=record_id, action=action, at=now,
-                by=self.actor.user_id, changes=payload,
+                entity=ent.key,
+                record_id=record_id,
+                action=action,
+                at=now,
+                by=self.actor.user_id,
+                changes=payload,
             )
         )
 
@@ -583,9 +623,11 @@ class RecordService:
     def _fetch(self, ent: CompiledEntity, record_id: int) -> Record:
         if isinstance(record_id, bool) or not isinstance(record_id, int):
             raise NotFound(f"No {ent.label} with id {record_id!r}.")
-        row = self.session.execute(
-            select(ent.table).where(ent.table.c.id == record_id)
-        ).mappings().first()
+        row = (
+            self.session.execute(select(ent.table).where(ent.table.c.id == record_id))
+            .mappings()
+            .first()
+        )
         if row is None:
             raise NotFound(f"No {ent.label} with id {record_id}.")
         return self._hydrate(ent, [row])[0]
@@ -602,15 +644,25 @@ class RecordService:
                 else:
                     values[key] = f.type.from_row(f, row)
             record = Record(
-                ent.key, row["id"], row["version"], values, as_utc(row["created_at"]),
-                as_utc(row["updated_at"]), row["created_by"], row["updated_by"], row["owner_id"],
-                row["pipeline"], row["stage"],
+                ent.key,
+                row["id"],
+                row["version"],
+                values,
+                as_utc(row["created_at"]),
+                as_utc(row["updated_at"]),
+                row["created_by"],
+                row["updated_by"],
+                row["owner_id"],
+                row["pipeline"],
+                row["stage"],
             )
             record.title = self._title(ent, record)
             records.append(record)
         return records
 
-    def _side_values(self, ent: CompiledEntity, ids: list[int]) -> dict[str, dict[int, tuple[str, ...]]]:
+    def _side_values(
+        self, ent: CompiledEntity, ids: list[int]
+    ) -> dict[str, dict[int, tuple[str, ...]]]:
         found: dict[str, dict[int, tuple[str, ...]]] = {}
         for key, side in ent.side_tables.items():
             if key not in ent.fields:
@@ -652,7 +704,7 @@ def _by_field(messages: Any) -> dict[str, list[str]]:
         if isinstance(value, Mapping):
             out[key] = input_messages(ma.ValidationError(value))
         elif isinstance(value, list):
-            out[key] = [str(v) if not isinstance(v, Mapping) else str(v) for v in value]
+            out[key] = [str(v) for v in value]
         else:
             out[key] = [str(value)]
     return out
@@ -662,4 +714,3 @@ def _differs(f: CompiledField, old: Any, new: Any) -> bool:
     if f.type.is_empty(old) and f.type.is_empty(new):
         return False
     return old != new
-

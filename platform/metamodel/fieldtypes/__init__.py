@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldType, Money, SideTableSpec
 from trellis.metamodel.fieldtypes.boolean import BooleanType
+from trellis.metamodel.fieldtypes.choice import ListType
 from trellis.metamodel.fieldtypes.date import DateType
 from trellis.metamodel.fieldtypes.date_time import DateTimeType
 from trellis.metamodel.fieldtypes.decimal_number import DecimalType
 from trellis.metamodel.fieldtypes.email import EmailType
 from trellis.metamodel.fieldtypes.integer import IntegerType
-from trellis.metamodel.fieldtypes.choice import ListType
 from trellis.metamodel.fieldtypes.long_text import LongTextType
 from trellis.metamodel.fieldtypes.money import MoneyType
 from trellis.metamodel.fieldtypes.multi_choice import MultiListType

@@ -76,7 +76,9 @@ class FieldType:
 
     # -- definition time -------------------------------------------------------------------
 
-    def settings_errors(self, settings: Mapping[str, Any], model: CompiledModel | None) -> list[str]:
+    def settings_errors(
+        self, settings: Mapping[str, Any], model: CompiledModel | None
+    ) -> list[str]:
         """Every problem with ``settings``: JSON Schema first, then type-specific checks."""
         validator = jsonschema.Draft202012Validator(self.settings_schema)
         errors = [_schema_message(e) for e in validator.iter_errors(dict(settings))]

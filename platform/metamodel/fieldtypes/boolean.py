@@ -24,8 +24,8 @@ class BooleanType(FieldType):
     def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
         return ma.fields.Boolean(
             allow_none=True,
-            truthy={True, "true", "True", "1", 1, "yes", "on"},
-            falsy={False, "false", "False", "0", 0, "no", "off"},
+            truthy={True, "true", "True", "1", "yes", "on"},
+            falsy={False, "false", "False", "0", "no", "off"},
         )
 
     def display(self, field: FieldLike, value: Any, model: Any) -> str:

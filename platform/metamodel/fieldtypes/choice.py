@@ -19,7 +19,9 @@ def list_settings_errors(settings: Mapping[str, Any], model: Any) -> list[str]:
     return []
 
 
-def option_errors(field: FieldLike, keys: tuple[str, ...], old: tuple[str, ...], model: Any) -> list[str]:
+def option_errors(
+    field: FieldLike, keys: tuple[str, ...], old: tuple[str, ...], model: Any
+) -> list[str]:
     """Unknown keys are refused; a retired option is refused unless the record already had it."""
     options = model.option_lists[field.settings["list"]].options
     errors = []

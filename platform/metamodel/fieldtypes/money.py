@@ -26,7 +26,7 @@ CURRENCY = re.compile(r"^[A-Z]{3}$")
 class MoneyInput(ma.fields.Field):
     """``{"amount": "12.50", "currency": "EUR"}``; a bare number takes the default currency."""
 
-    default_error_messages = {"invalid": "Expected {\"amount\": ..., \"currency\": \"EUR\"}."}
+    default_error_messages = {"invalid": 'Expected {"amount": ..., "currency": "EUR"}.'}
 
     def __init__(self, default_currency: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
