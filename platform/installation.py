@@ -16,6 +16,7 @@ from trellis.db import Base
 
 def platform_metadata() -> MetaData:
     """The metadata of every platform table (importing the modules that define them)."""
+    import trellis.access.models
     import trellis.accounts
     import trellis.metamodel.models
     import trellis.records.audit  # noqa: F401

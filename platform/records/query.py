@@ -59,13 +59,19 @@ SYSTEM_FIELDS = {
 
 
 def filter_clauses(
-    entity: CompiledEntity, model: CompiledModel, filters: Iterable[Filter]
+    entity: CompiledEntity,
+    model: CompiledModel,
+    filters: Iterable[Filter],
+    hidden: frozenset[str] = frozenset(),
 ) -> list[ColumnElement[bool]]:
-    """SQL conditions for ``filters``; every bad filter is reported at once (400)."""
+    """SQL conditions for ``filters``; every bad filter is reported at once (400). A field
+    hidden from the caller is as unknown as a field that does not exist."""
     clauses = []
     errors: dict[str, list[str]] = {}
     for item in filters:
         try:
+            if item.field in hidden:
+                raise ValueError(f"Unknown field {item.field!r}.")
             clauses.append(_clause(entity, model, item))
         except ValueError as exc:
             errors.setdefault(item.field, []).append(str(exc))
@@ -116,7 +122,12 @@ def _scalar(target: Any, raw: Any, model: CompiledModel) -> Any:
     return target.type.parse_scalar(target, raw, model)
 
 
-def apply_sort(entity: CompiledEntity, query: Select[Any], sort: Sequence[str]) -> Select[Any]:
+def apply_sort(
+    entity: CompiledEntity,
+    query: Select[Any],
+    sort: Sequence[str],
+    hidden: frozenset[str] = frozenset(),
+) -> Select[Any]:
     """Order by ``sort`` keys (``-`` for descending), then by id for a stable order."""
     order = []
     errors: dict[str, list[str]] = {}
@@ -124,7 +135,7 @@ def apply_sort(entity: CompiledEntity, query: Select[Any], sort: Sequence[str]) 
         descending = item.startswith("-")
         key = item.lstrip("-+")
         system = SYSTEM_FIELDS.get(key)
-        field = entity.fields.get(key)
+        field = entity.fields.get(key) if key not in hidden else None
         if system is not None:
             column = entity.table.c[system.column]
         elif field is not None:
@@ -142,12 +153,14 @@ def apply_sort(entity: CompiledEntity, query: Select[Any], sort: Sequence[str]) 
     return query.order_by(*order, entity.table.c.id.desc() if not order else entity.table.c.id)
 
 
-def search_clause(entity: CompiledEntity, text: str) -> ColumnElement[bool]:
-    """Records whose searchable fields contain ``text`` (case-insensitive)."""
+def search_clause(
+    entity: CompiledEntity, text: str, hidden: frozenset[str] = frozenset()
+) -> ColumnElement[bool]:
+    """Records whose searchable fields (those the caller may see) contain ``text``."""
     parts = [
         f.type.search_clause(f, entity.table, text)
         for f in entity.fields.values()
-        if f.type.searchable
+        if f.type.searchable and f.key not in hidden
     ]
     return or_(*parts) if parts else false()
 

@@ -15,12 +15,14 @@ from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, delete, or_, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from trellis.access.models import RecordLink
+from trellis.access.policy import Access, load_access
 from trellis.accounts import Actor
 from trellis.clock import as_utc, utcnow
-from trellis.errors import BadRequest, Conflict, NotFound
+from trellis.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
 from trellis.metamodel.fieldtypes.base import input_messages
@@ -79,11 +81,14 @@ class RecordService:
         model: CompiledModel,
         actor: Actor,
         events: EventBus | None = None,
+        access: Access | None = None,
     ) -> None:
         self.session = session
         self.model = model
         self.actor = actor
         self.events = events or EventBus()
+        # secure by default: without an explicit Access, the actor's roles decide
+        self.access = access or load_access(session, actor)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -97,7 +102,9 @@ class RecordService:
         owner_id: int | None = None,
     ) -> Record:
         """Create a record; ``pipeline``/``stage`` default to the first pipeline's first stage."""
-        ent = self.model.entity(entity)
+        ent = self._entity(entity)
+        if not self.access.can("create", ent.key):
+            raise PermissionDenied(f"You may not create {ent.label_plural}.")
         errors = Errors()
         loaded = self._load(ent, data, errors)
         values = {key: self._default(f) for key, f in ent.fields.items()}
@@ -143,14 +150,14 @@ class RecordService:
         )
         record.title = self._title(ent, record)
         self._emit("created", ent, record_id, changes)
-        return record
+        return self._visible(ent, record)
 
     def update(
         self, entity: str, record_id: int, data: Mapping[str, Any], *, version: int
     ) -> Record:
         """Change fields of a record read at ``version``; a stale version is a Conflict."""
-        ent = self.model.entity(entity)
-        current = self._fetch(ent, record_id)
+        ent = self._entity(entity)
+        current = self._fetch_for(ent, record_id, "update")
         self._check_version(current, version)
         errors = Errors()
         loaded = self._load(ent, data, errors)
@@ -166,7 +173,8 @@ class RecordService:
             errors,
         )
         errors.raise_if_any()
-        return self._store(ent, current, values, "update", current.pipeline, current.stage)
+        record = self._store(ent, current, values, "update", current.pipeline, current.stage)
+        return self._visible(ent, record)
 
     def move_stage(
         self,
@@ -181,10 +189,10 @@ class RecordService:
         """Move a record to ``stage`` (of ``pipeline``, default its own), filling ``values``
         on the way. The new stage's required fields are enforced; all missing ones are
         reported together."""
-        ent = self.model.entity(entity)
+        ent = self._entity(entity)
         if not ent.has_pipelines:
             raise BadRequest(f"{ent.label_plural} have no stages.")
-        current = self._fetch(ent, record_id)
+        current = self._fetch_for(ent, record_id, "update")
         if version is not None:
             self._check_version(current, version)
         errors = Errors()
@@ -195,14 +203,19 @@ class RecordService:
         )
         self._check(ent, merged, current.values, list(loaded), current.id, pipeline, stage, errors)
         errors.raise_if_any()
-        return self._store(ent, current, merged, "stage", pipeline, stage)
+        return self._visible(ent, self._store(ent, current, merged, "stage", pipeline, stage))
 
     def delete(self, entity: str, record_id: int, *, version: int | None = None) -> None:
         """Delete a record, applying each referring field's ``on_delete`` rule first."""
-        ent = self.model.entity(entity)
-        current = self._fetch(ent, record_id)
+        ent = self._entity(entity)
+        current = self._fetch_for(ent, record_id, "delete")
         if version is not None:
             self._check_version(current, version)
+        self._delete(ent, current)
+
+    def _delete(self, ent: CompiledEntity, current: Record) -> None:
+        # cascades and set-null follow the configuration, not the caller's rights
+        record_id = current.id
         self._handle_referrers(ent, record_id)
         now = utcnow()
         for side in ent.side_tables.values():
@@ -250,8 +263,9 @@ class RecordService:
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, entity: str, record_id: int) -> Record:
-        """One record, or NotFound."""
-        return self._fetch(self.model.entity(entity), record_id)
+        """One record the caller may read, or NotFound."""
+        ent = self._entity(entity)
+        return self._visible(ent, self._fetch_for(ent, record_id, "read"))
 
     def list(
         self,
@@ -263,32 +277,46 @@ class RecordService:
         per_page: int = 50,
         q: str | None = None,
     ) -> Page:
-        """A filtered, sorted page of records and the total count."""
-        ent = self.model.entity(entity)
+        """A filtered, sorted page of the records the caller may read, and their count.
+        Filters, sort and search on a field hidden from the caller are refused as unknown."""
+        ent = self._entity(entity)
+        if not self.access.can("read", ent.key):
+            raise PermissionDenied(f"You may not read {ent.label_plural}.")
+        hidden = self.access.hidden_fields(ent.key)
         page, per_page = page_bounds(page, per_page)
-        conditions = filter_clauses(ent, self.model, filters)
+        conditions = filter_clauses(ent, self.model, filters, hidden)
+        scope = self.access.scope_clause("read", ent.key, ent.table)
+        if scope is not None:
+            conditions.append(scope)
         if q:
-            conditions.append(search_clause(ent, q))
+            conditions.append(search_clause(ent, q, hidden))
         base = select(ent.table).where(*conditions)
         total = self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        query = apply_sort(ent, base, sort).limit(per_page).offset((page - 1) * per_page)
+        query = apply_sort(ent, base, sort, hidden).limit(per_page).offset((page - 1) * per_page)
         rows = self.session.execute(query).mappings().all()
-        return Page(self._hydrate(ent, rows), total, page, per_page)
+        items = [self._visible(ent, r) for r in self._hydrate(ent, rows)]
+        return Page(items, total, page, per_page)
 
     def titles(self, entity: str, ids: Iterable[int]) -> dict[int, str]:
-        """Titles of records by id (for references); unknown ids are left out."""
+        """Titles of records by id (for references); ids the caller may not read, or that do
+        not exist, are left out."""
         ent = self.model.entities.get(entity) or self.model.archived_entities.get(entity)
         wanted = sorted(set(ids))
-        if ent is None or not wanted:
+        if ent is None or not wanted or not self.access.can("read", ent.key):
             return {}
-        rows = self.session.execute(select(ent.table).where(ent.table.c.id.in_(wanted)))
+        query = select(ent.table).where(ent.table.c.id.in_(wanted))
+        scope = self.access.scope_clause("read", ent.key, ent.table)
+        if scope is not None:
+            query = query.where(scope)
+        rows = self.session.execute(query)
         return {r.id: r.title for r in self._hydrate(ent, rows.mappings().all())}
 
     def history(self, entity: str, record_id: int) -> list[dict[str, Any]]:
-        """The audit log of a record, one item per changed field, oldest first."""
-        ent = self.model.entities.get(entity) or self.model.archived_entities.get(entity)
-        if ent is None:
-            raise NotFound(f"No entity type {entity!r}.")
+        """The audit log of a record the caller may read, one item per changed field, oldest
+        first; fields hidden from the caller are left out."""
+        ent = self._entity(entity)
+        self._fetch_for(ent, record_id, "read")
+        hidden = self.access.hidden_fields(ent.key)
         events = self.session.scalars(
             select(AuditEvent)
             .where(AuditEvent.entity == entity, AuditEvent.record_id == record_id)
@@ -307,10 +335,59 @@ class RecordService:
             }
             for event in events
             for name, (old, new) in (event.changes or {}).items()
+            if name not in hidden
+        ]
+
+    def links(self, entity: str, record_id: int) -> list[dict[str, Any]]:
+        """What a record is linked to, both ways: the records its reference fields point at
+        (``reference``), the records whose reference fields point at it (``referenced_by``),
+        and stored links such as conversions (``converted_into`` / ``converted_from``).
+        Only records and fields the caller may read are listed."""
+        ent = self._entity(entity)
+        current = self._fetch_for(ent, record_id, "read")
+        found: list[tuple[str, str, int, str | None]] = []
+        for key, f in ent.fields.items():
+            value = current.values.get(key)
+            if f.type.name == "reference" and value and key not in self.access.hidden_fields(ent.key):
+                found.append(("reference", f.settings["target"], value, key))
+        for other in self.model.entities.values():
+            hidden = self.access.hidden_fields(other.key)
+            for f in other.fields.values():
+                if f.type.name != "reference" or f.settings.get("target") != ent.key:
+                    continue
+                if f.key in hidden:
+                    continue
+                column = other.table.c[f"{f.key}_id"]
+                ids = self.session.scalars(select(other.table.c.id).where(column == record_id))
+                found.extend(("referenced_by", other.key, i, f.key) for i in ids)
+        stored = self.session.scalars(
+            select(RecordLink).where(
+                or_(
+                    and_(RecordLink.from_entity == ent.key, RecordLink.from_id == record_id),
+                    and_(RecordLink.to_entity == ent.key, RecordLink.to_id == record_id),
+                )
+            ).order_by(RecordLink.id)
+        )
+        for link in stored:
+            if link.from_entity == ent.key and link.from_id == record_id:
+                found.append((f"{link.kind}_into", link.to_entity, link.to_id, None))
+            else:
+                found.append((f"{link.kind}_from", link.from_entity, link.from_id, None))
+        titles: dict[str, dict[int, str]] = {}
+        for _kind, target, target_id, _field in found:
+            titles.setdefault(target, {})[target_id] = ""
+        for target, ids in titles.items():
+            titles[target] = self.titles(target, ids)
+        return [
+            {"kind": kind, "entity": target, "id": target_id, "title": titles[target][target_id],
+             "field": field}
+            for kind, target, target_id, field in found
+            if target_id in titles.get(target, {})
         ]
 
     def stage_history(self, entity: str, record_id: int) -> list[StageVisit]:
         """The stages a record has been in, with who moved it in and out, oldest first."""
+        self._fetch_for(self._entity(entity), record_id, "read")
         return list(
             self.session.scalars(
                 select(StageVisit)
@@ -325,8 +402,14 @@ class RecordService:
         if not isinstance(data, Mapping):
             raise BadRequest("Expected an object of field values.")
         known = {}
+        hidden = self.access.hidden_fields(ent.key)
+        read_only = self.access.read_only_fields(ent.key)
         for key, value in data.items():
-            if key in ent.fields:
+            if key in hidden:
+                errors.add(key, "Unknown field.")
+            elif key in read_only:
+                errors.add(key, "Read-only.")
+            elif key in ent.fields:
                 known[key] = value
             elif key in READ_ONLY_KEYS:
                 errors.add(key, "Read-only.")
@@ -547,7 +630,7 @@ class RecordService:
                 elif rule == "cascade":
                     for other_id in ids:
                         if other.key != ent.key or other_id != record_id:
-                            self.delete(other.key, other_id)
+                            self._delete(other, self._fetch(other, other_id))
                 else:
                     for other_id in ids:
                         referrer = self._fetch(other, other_id)
@@ -619,6 +702,28 @@ class RecordService:
         self.events.emit(self.session, RecordEvent(kind, ent.key, record_id, self.actor, changes))
 
     # -- reading rows ----------------------------------------------------------------------
+
+    def _entity(self, key: str) -> CompiledEntity:
+        ent = self.model.entity(key)
+        if not self.access.can("read", ent.key) and not self.access.can("create", ent.key):
+            raise NotFound(f"No entity type {key!r}.")
+        return ent
+
+    def _fetch_for(self, ent: CompiledEntity, record_id: int, action: str) -> Record:
+        """The record if the caller may read it (else NotFound) and do ``action`` (else
+        PermissionDenied)."""
+        record = self._fetch(ent, record_id)
+        if not self.access.allows("read", ent.key, record.owner_id):
+            raise NotFound(f"No {ent.label} with id {record_id}.")
+        if action != "read" and not self.access.allows(action, ent.key, record.owner_id):
+            raise PermissionDenied(f"You may not {action} this {ent.label}.")
+        return record
+
+    def _visible(self, ent: CompiledEntity, record: Record) -> Record:
+        hidden = self.access.hidden_fields(ent.key)
+        if hidden:
+            record.values = {k: v for k, v in record.values.items() if k not in hidden}
+        return record
 
     def _fetch(self, ent: CompiledEntity, record_id: int) -> Record:
         if isinstance(record_id, bool) or not isinstance(record_id, int):

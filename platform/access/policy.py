@@ -1,0 +1,119 @@
+"""The one permission policy.
+
+Roles grant, per entity type, create and a scope (``none`` / ``own`` / ``all``) for read,
+update and delete, and mark fields hidden or read-only. ``admin`` may do everything. The record
+service asks an :class:`Access` on every path, so lists, search, exports, history and links
+all see the same rules. A record outside the caller's read scope is reported as not found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, false, select
+from sqlalchemy.orm import Session
+
+from trellis.access.models import SCOPES, FieldPermission, RolePermission
+from trellis.accounts import Actor, Role
+
+ACTIONS = ("read", "update", "delete")
+
+
+@dataclass(frozen=True)
+class EntityGrant:
+    """What the caller may do with one entity type's records."""
+
+    create: bool = False
+    read: str = "none"
+    update: str = "none"
+    delete: str = "none"
+
+    def scope(self, action: str) -> str:
+        return getattr(self, action)
+
+    def merge(self, other: EntityGrant) -> EntityGrant:
+        """The more permissive of two grants (a user with several roles gets the union)."""
+        best = {a: max(self.scope(a), other.scope(a), key=SCOPES.index) for a in ACTIONS}
+        return EntityGrant(self.create or other.create, **best)
+
+
+EVERYTHING = EntityGrant(True, "all", "all", "all")
+NOTHING = EntityGrant()
+
+
+@dataclass(frozen=True)
+class Access:
+    """The caller's rights, loaded once per request (or service) by :func:`load_access`."""
+
+    actor: Actor
+    unrestricted: bool = False
+    grants: dict[str, EntityGrant] = field(default_factory=dict)
+    hidden: dict[str, frozenset[str]] = field(default_factory=dict)
+    read_only: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def grant(self, entity: str) -> EntityGrant:
+        return EVERYTHING if self.unrestricted else self.grants.get(entity, NOTHING)
+
+    def can(self, action: str, entity: str) -> bool:
+        """Whether the caller may do ``action`` (create/read/update/delete) on any record."""
+        grant = self.grant(entity)
+        return grant.create if action == "create" else grant.scope(action) != "none"
+
+    def allows(self, action: str, entity: str, owner_id: int | None) -> bool:
+        """Whether the caller may do ``action`` on a record owned by ``owner_id``."""
+        scope = self.grant(entity).scope(action)
+        if scope == "all":
+            return True
+        return scope == "own" and owner_id is not None and owner_id == self.actor.user_id
+
+    def scope_clause(self, action: str, entity: str, table: Table) -> ColumnElement[bool] | None:
+        """A WHERE condition limiting ``table`` to the records within scope (None: all)."""
+        scope = self.grant(entity).scope(action)
+        if scope == "all":
+            return None
+        if scope == "own" and self.actor.user_id is not None:
+            return table.c.owner_id == self.actor.user_id
+        return false()
+
+    def hidden_fields(self, entity: str) -> frozenset[str]:
+        return frozenset() if self.unrestricted else self.hidden.get(entity, frozenset())
+
+    def read_only_fields(self, entity: str) -> frozenset[str]:
+        return frozenset() if self.unrestricted else self.read_only.get(entity, frozenset())
+
+    def readable_entities(self, entities: Any) -> list[str]:
+        """The keys among ``entities`` whose records the caller may read."""
+        return [key for key in entities if self.can("read", key)]
+
+
+def full_access(actor: Actor) -> Access:
+    """Access for administrators and the system itself."""
+    return Access(actor, unrestricted=True)
+
+
+def load_access(session: Session, actor: Actor) -> Access:
+    """The merged rights of ``actor``'s roles."""
+    if actor.is_admin:
+        return full_access(actor)
+    role_ids = list(session.scalars(select(Role.id).where(Role.key.in_(actor.roles))))
+    if not role_ids:
+        return Access(actor)
+    grants: dict[str, EntityGrant] = {}
+    for row in session.scalars(select(RolePermission).where(RolePermission.role_id.in_(role_ids))):
+        grant = EntityGrant(row.can_create, row.read, row.update, row.delete)
+        grants[row.entity] = grants[row.entity].merge(grant) if row.entity in grants else grant
+    per_role: dict[tuple[int, str], dict[str, str]] = {}
+    for row in session.scalars(select(FieldPermission).where(FieldPermission.role_id.in_(role_ids))):
+        per_role.setdefault((row.role_id, row.entity), {})[row.field] = row.access
+    hidden: dict[str, frozenset[str]] = {}
+    read_only: dict[str, frozenset[str]] = {}
+    for entity in grants:
+        # a field stays hidden (or read-only) only if every role of the user says so
+        views = [per_role.get((role_id, entity), {}) for role_id in role_ids]
+        hidden[entity] = frozenset.intersection(
+            *(frozenset(k for k, v in view.items() if v == "hidden") for view in views)
+        )
+        locked = frozenset.intersection(*(frozenset(view) for view in views))
+        read_only[entity] = locked - hidden[entity]
+    return Access(actor, False, grants, hidden, read_only)

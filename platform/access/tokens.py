@@ -1,0 +1,57 @@
+"""API tokens: issued for a user, stored hashed, with an expiry, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trellis.access.models import ApiToken
+from trellis.accounts import User
+from trellis.clock import utcnow
+
+TOKEN_PREFIX = "trl_"
+DEFAULT_LIFETIME = timedelta(days=30)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(
+    session: Session, user: User, lifetime: timedelta = DEFAULT_LIFETIME
+) -> tuple[str, ApiToken]:
+    """A new token for ``user``: the clear text (shown once) and its stored row."""
+    clear = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id,
+        token_hash=_digest(clear),
+        prefix=clear[:12],
+        expires_at=utcnow() + lifetime,
+    )
+    session.add(row)
+    session.flush()
+    return clear, row
+
+
+def user_for_token(session: Session, clear: str) -> tuple[User, ApiToken] | None:
+    """The active user behind a valid, unexpired, unrevoked token; None otherwise."""
+    if not clear.startswith(TOKEN_PREFIX) or len(clear) > 200:
+        return None
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(clear)))
+    now = utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    row.last_used_at = now
+    return user, row
+
+
+def revoke_token(session: Session, row: ApiToken, when: datetime | None = None) -> None:
+    """Make ``row`` unusable from now on."""
+    row.revoked_at = when or utcnow()

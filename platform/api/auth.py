@@ -1,0 +1,56 @@
+"""``/api/auth/token``: obtain and revoke bearer tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+
+from trellis.access.models import ApiToken
+from trellis.access.throttle import check_allowed, record_failure, record_success
+from trellis.access.tokens import issue_token, revoke_token
+from trellis.accounts import User
+from trellis.api.blueprint import api
+from trellis.api.context import Unauthorized, json_body
+from trellis.app import get_runtime
+from trellis.clock import as_utc
+from trellis.errors import ValidationFailed
+from sqlalchemy import select
+
+
+@api.post("/auth/token")
+def issue_token_view() -> Any:
+    """Exchange a user name and password for a bearer token."""
+    data = json_body()
+    errors = {}
+    for name in ("username", "password"):
+        if not isinstance(data.get(name), str) or not data.get(name):
+            errors[name] = ["Required."]
+    if errors:
+        raise ValidationFailed(errors)
+    username, password = data["username"], data["password"]
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        check_allowed(session, username)
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None or not user.is_active or not user.check_password(password):
+            record_failure(session, username)
+            failed = True
+        else:
+            record_success(session, username)
+            token, row = issue_token(session, user)
+            failed = False
+    if failed:
+        raise Unauthorized("Wrong user name or password.")
+    return {"token": token, "expires_at": as_utc(row.expires_at).isoformat()}, 201
+
+
+@api.delete("/auth/token")
+def revoke_token_view() -> Any:
+    """Revoke the token this request was made with."""
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        row = session.get(ApiToken, g.token_id)
+        if row is not None:
+            revoke_token(session, row)
+    return "", 204

@@ -1,0 +1,62 @@
+"""Per-request plumbing of the API: the bearer token, the caller, the unit of work, JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import g, request
+from sqlalchemy.orm import Session
+
+from trellis.access.tokens import user_for_token
+from trellis.accounts import Actor
+from trellis.app import get_runtime
+from trellis.errors import BadRequest, TrellisError
+from trellis.records.service import RecordService
+from trellis.runtime import Runtime
+
+
+class Unauthorized(TrellisError):
+    """No valid bearer token."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+def authenticate() -> None:
+    """Resolve ``Authorization: Bearer <token>`` into ``g.actor`` (401 otherwise)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send 'Authorization: Bearer <token>' (POST /api/auth/token gives one).")
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        found = user_for_token(session, token.strip())
+        if found is None:
+            raise Unauthorized("The token is unknown, expired or revoked.")
+        user, row = found
+        g.actor = Actor.of(user)
+        g.token_id = row.id
+
+
+@contextmanager
+def unit() -> Iterator[tuple[Runtime, Session, Actor]]:
+    """The runtime, a session in a transaction, and the authenticated caller."""
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        yield runtime, session, g.actor
+
+
+def records_service(runtime: Runtime, session: Session, actor: Actor) -> RecordService:
+    return runtime.records(session, actor)
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says what was wrong."""
+    if not request.is_json:
+        raise BadRequest("Send a JSON object with 'Content-Type: application/json'.")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("The body is not a JSON object.")
+    return data

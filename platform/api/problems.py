@@ -1,0 +1,66 @@
+"""Errors as ``application/problem+json`` (RFC 9457), mapped once for the whole API."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Response, json
+from werkzeug.exceptions import HTTPException
+
+from trellis.errors import BadRequest, Conflict, TrellisError, ValidationFailed
+
+PROBLEM_TYPE = "https://trellis.dev/problems/"
+log = logging.getLogger(__name__)
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str = "",
+    errors: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """A problem response with ``errors`` by field (always present, possibly empty)."""
+    body = {
+        "type": PROBLEM_TYPE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+        "errors": errors or {},
+        **extra,
+    }
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def from_error(error: TrellisError) -> Response:
+    """The problem response for a typed platform error."""
+    errors = getattr(error, "errors", None)
+    headers = {}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    extra = {}
+    if isinstance(error, Conflict) and error.current is not None:
+        extra["current"] = error.current
+    if isinstance(error, ValidationFailed | BadRequest):
+        return problem(error.status, error.title, error.detail, errors, headers)
+    return problem(error.status, error.title, error.detail, None, headers, **extra)
+
+
+def from_http(error: HTTPException) -> Response:
+    """A problem response for 404, 405, 415 and other HTTP errors inside /api."""
+    response = problem(error.code or 500, error.name, error.description or error.name)
+    if error.code == 405 and error.valid_methods:  # type: ignore[attr-defined]
+        response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+    return response
+
+
+def from_unexpected(error: Exception) -> Response:
+    """A bug: logged with its traceback; the caller gets no internals."""
+    log.exception("Unhandled error in the API", exc_info=error)
+    return problem(500, "Internal server error", "Something went wrong on our side.")

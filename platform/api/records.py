@@ -1,0 +1,145 @@
+"""``/api/records``: records of any entity type, under the caller's permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from trellis.api.blueprint import api
+from trellis.api.context import json_body, unit
+from trellis.api.representation import records_json
+from trellis.errors import BadRequest
+from trellis.metamodel.fieldtypes.base import ALL_OPERATORS
+from trellis.records.query import Filter
+
+LIST_PARAMETERS = ("sort", "page", "per_page", "q")
+
+
+def parse_filters(args: Any) -> list[Filter]:
+    """``f=v`` (eq) and ``f__op=v`` query parameters as filters."""
+    filters = []
+    for name, values in args.lists():
+        if name in LIST_PARAMETERS:
+            continue
+        field, _, op = name.rpartition("__")
+        if not field or op not in ALL_OPERATORS:
+            field, op = name, "eq"
+        filters.extend(Filter(field, op, value) for value in values)
+    return filters
+
+
+def _version_of(data: dict[str, Any]) -> int:
+    """The version the client read: ``"version"`` in the body or an ``If-Match`` header."""
+    if "version" in data:
+        version = data.pop("version")
+    else:
+        header = request.headers.get("If-Match", "").strip()
+        version = header.removeprefix("W/").strip('"') if header else None
+        if isinstance(version, str) and version.isdigit():
+            version = int(version)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise BadRequest(
+            "Send the version you read, as \"version\" in the body or an If-Match header.",
+            {"version": ["Required: the version you read."]},
+        )
+    return version
+
+
+def _one(service, entity: str, record) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return records_json(service, service.model.entity(entity), [record])[0]
+
+
+def _with_etag(body: dict[str, Any], status: int = 200) -> Any:
+    return body, status, {"ETag": f'"{body["version"]}"'}
+
+
+@api.get("/records/<entity>")
+def list_records(entity: str) -> Any:
+    args = request.args
+    sort = [s for s in args.get("sort", "").split(",") if s.strip()]
+    with unit() as (runtime, session, actor):
+        service = runtime.records(session, actor)
+        page = service.list(
+            entity,
+            filters=parse_filters(args),
+            sort=[s.strip() for s in sort],
+            page=args.get("page", 1),
+            per_page=args.get("per_page", 50),
+            q=args.get("q") or None,
+        )
+        return {
+            "items": records_json(service, service.model.entity(entity), page.items),
+            "total": page.total,
+            "page": page.page,
+            "per_page": page.per_page,
+        }
+
+
+@api.post("/records/<entity>")
+def create_record(entity: str) -> Any:
+    data = json_body()
+    pipeline, stage = data.pop("pipeline", None), data.pop("stage", None)
+    with unit() as (runtime, session, actor):
+        service = runtime.records(session, actor)
+        record = service.create(entity, data, pipeline=pipeline, stage=stage)
+        return _with_etag(_one(service, entity, record), 201)
+
+
+@api.get("/records/<entity>/<int:record_id>")
+def get_record(entity: str, record_id: int) -> Any:
+    with unit() as (runtime, session, actor):
+        service = runtime.records(session, actor)
+        return _with_etag(_one(service, entity, service.get(entity, record_id)))
+
+
+@api.patch("/records/<entity>/<int:record_id>")
+def update_record(entity: str, record_id: int) -> Any:
+    data = json_body()
+    version = _version_of(data)
+    with unit() as (runtime, session, actor):
+        service = runtime.records(session, actor)
+        record = service.update(entity, record_id, data, version=version)
+        return _with_etag(_one(service, entity, record))
+
+
+@api.delete("/records/<entity>/<int:record_id>")
+def delete_record(entity: str, record_id: int) -> Any:
+    version = None
+    if request.headers.get("If-Match"):
+        version = _version_of({})
+    with unit() as (runtime, session, actor):
+        runtime.records(session, actor).delete(entity, record_id, version=version)
+    return "", 204
+
+
+@api.post("/records/<entity>/<int:record_id>/stage")
+def move_stage(entity: str, record_id: int) -> Any:
+    data = json_body()
+    unknown = {k: ["Unknown property."] for k in data if k not in ("stage", "pipeline", "values", "version")}
+    if unknown or not isinstance(data.get("stage"), str):
+        raise BadRequest("Send {\"stage\": key}.", {**unknown, **({} if isinstance(data.get("stage"), str) else {"stage": ["Required."]})})
+    values = data.get("values") or {}
+    if not isinstance(values, dict):
+        raise BadRequest("values must be an object.", {"values": ["Expected an object."]})
+    version = data.get("version")
+    with unit() as (runtime, session, actor):
+        service = runtime.records(session, actor)
+        record = service.move_stage(
+            entity, record_id, data["stage"], pipeline=data.get("pipeline"),
+            values=values, version=version,
+        )
+        return _with_etag(_one(service, entity, record))
+
+
+@api.get("/records/<entity>/<int:record_id>/history")
+def record_history(entity: str, record_id: int) -> Any:
+    with unit() as (runtime, session, actor):
+        items = runtime.records(session, actor).history(entity, record_id)
+        return {"items": items}
+
+
+@api.get("/records/<entity>/<int:record_id>/links")
+def record_links(entity: str, record_id: int) -> Any:
+    with unit() as (runtime, session, actor):
+        return {"items": runtime.records(session, actor).links(entity, record_id)}
