@@ -26,6 +26,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_commands(app)
 
+    from trellis.api import register_api
+
+    register_api(app)
+
     @app.get("/healthz")
     def health() -> Any:
         """Liveness for load balancers: says nothing about the data."""

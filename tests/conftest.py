@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,28 +54,35 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
             {"DATABASE_URL": f"sqlite:///{path}", "INSTANCE_PATH": str(folder), "SECRET_KEY": "t"}
         )
         runtime.initialise()
-        with runtime.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        runtime.dispose()
+        runtime.dispose()  # closing the last connection checkpoints the WAL into the file
         yield str(path)
+
+
+@contextmanager
+def fresh_database(template: str, folder: Path) -> Iterator[str]:
+    """A new migrated database cloned from ``template``; dropped afterwards (PostgreSQL)."""
+    if PG_URL:
+        name = f"trellis_t_{os.getpid()}_{next(_counter)}"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        try:
+            yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    else:
+        path = folder / "trellis.db"
+        shutil.copy(template, path)
+        yield f"sqlite:///{path}"
 
 
 @pytest.fixture
 def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database for one test."""
-    if PG_URL:
-        name = f"trellis_t_{os.getpid()}_{next(_counter)}"
-        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{database_template}"'))
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    else:
-        path = tmp_path / "trellis.db"
-        shutil.copy(database_template, path)
-        yield f"sqlite:///{path}"
+    with fresh_database(database_template, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from trellis.api import auth, meta, openapi, records  # noqa: F401  (they register routes)
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+
+from trellis.api import auth, meta, openapi, problems, records  # noqa: F401  (routes)
 from trellis.api.blueprint import api
 
-__all__ = ["api"]
+__all__ = ["api", "register_api"]
+
+
+def register_api(app: Flask) -> None:
+    """Mount the API; unknown paths and methods under /api are problems too."""
+    app.register_blueprint(api)
+
+    def api_http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+        if request.path.startswith("/api/") or request.path == "/api":
+            return problems.from_http(error)
+        return error
+
+    for code in (404, 405):
+        app.register_error_handler(code, api_http_error)

@@ -40,7 +40,7 @@ def _version_of(data: dict[str, Any]) -> int:
             version = int(version)
     if isinstance(version, bool) or not isinstance(version, int):
         raise BadRequest(
-            "Send the version you read, as \"version\" in the body or an If-Match header.",
+            'Send the version you read, as "version" in the body or an If-Match header.',
             {"version": ["Required: the version you read."]},
         )
     return version
@@ -116,9 +116,16 @@ def delete_record(entity: str, record_id: int) -> Any:
 @api.post("/records/<entity>/<int:record_id>/stage")
 def move_stage(entity: str, record_id: int) -> Any:
     data = json_body()
-    unknown = {k: ["Unknown property."] for k in data if k not in ("stage", "pipeline", "values", "version")}
+    unknown = {
+        k: ["Unknown property."]
+        for k in data
+        if k not in ("stage", "pipeline", "values", "version")
+    }
     if unknown or not isinstance(data.get("stage"), str):
-        raise BadRequest("Send {\"stage\": key}.", {**unknown, **({} if isinstance(data.get("stage"), str) else {"stage": ["Required."]})})
+        raise BadRequest(
+            'Send {"stage": key}.',
+            {**unknown, **({} if isinstance(data.get("stage"), str) else {"stage": ["Required."]})},
+        )
     values = data.get("values") or {}
     if not isinstance(values, dict):
         raise BadRequest("values must be an object.", {"values": ["Expected an object."]})
@@ -126,8 +133,12 @@ def move_stage(entity: str, record_id: int) -> Any:
     with unit() as (runtime, session, actor):
         service = runtime.records(session, actor)
         record = service.move_stage(
-            entity, record_id, data["stage"], pipeline=data.get("pipeline"),
-            values=values, version=version,
+            entity,
+            record_id,
+            data["stage"],
+            pipeline=data.get("pipeline"),
+            values=values,
+            version=version,
         )
         return _with_etag(_one(service, entity, record))
 

@@ -502,6 +502,10 @@ class RecordService:
         current_stage: str | None,
         errors: Errors,
     ) -> tuple[str | None, str | None]:
+        for name, value in (("pipeline", pipeline), ("stage", stage)):
+            if value is not None and not isinstance(value, str):
+                errors.add(name, "Expected a key (text).")
+                return current_pipeline, current_stage
         if not ent.has_pipelines:
             if pipeline or stage:
                 errors.add("stage", f"{ent.label_plural} have no stages.")
@@ -726,7 +730,7 @@ class RecordService:
         return record
 
     def _fetch(self, ent: CompiledEntity, record_id: int) -> Record:
-        if isinstance(record_id, bool) or not isinstance(record_id, int):
+        if isinstance(record_id, bool) or not isinstance(record_id, int) or record_id >= 2**63:
             raise NotFound(f"No {ent.label} with id {record_id!r}.")
         row = (
             self.session.execute(select(ent.table).where(ent.table.c.id == record_id))

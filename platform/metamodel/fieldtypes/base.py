@@ -144,6 +144,10 @@ class FieldType:
         """The JSON representation for the API; ``ctx`` has ``model`` and ``title_of()``."""
         return value
 
+    def output_field(self, field: FieldLike) -> ma.fields.Field:
+        """A marshmallow field describing :meth:`to_json` output (for the OpenAPI document)."""
+        return self.input_field(field, None)
+
     def to_plain(self, field: FieldLike, value: Any) -> Any:
         """A plain scalar for expressions (no objects with methods)."""
         return value

@@ -68,11 +68,19 @@ class ListType(FieldType):
             return []
         return option_errors(field, (value,), (old,) if old else (), model)
 
+    def output_field(self, field: FieldLike) -> ma.fields.Field:
+        return ma.fields.Nested(OptionOutput, allow_none=True)
+
     def to_json(self, field: FieldLike, value: Any, ctx: Any) -> Any:
         return None if value is None else option_json(field, value, ctx.model)
 
     def display(self, field: FieldLike, value: Any, model: Any) -> str:
         return "" if value is None else option_json(field, value, model)["label"]
+
+
+class OptionOutput(ma.Schema):
+    key = ma.fields.String(required=True)
+    label = ma.fields.String(required=True)
 
 
 class OptionKey(ma.fields.String):

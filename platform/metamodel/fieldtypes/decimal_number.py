@@ -19,6 +19,10 @@ DEFAULT_SCALE = 2
 class ExactDecimal(ma.fields.Decimal):
     """A decimal from a string or a number; floats go through ``repr`` so 0.1 stays 0.1."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {"type": ["string", "number"]})
+        super().__init__(**kwargs)
+
     default_error_messages = {"invalid": "Not a valid number.", "special": "Not a finite number."}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
@@ -99,6 +103,9 @@ class DecimalType(FieldType):
     def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
         bounds = {k: Decimal(str(v)) for k, v in field.settings.items() if k in ("min", "max")}
         return digits_errors(value, *self._digits(field)) or bounds_errors(bounds, value)
+
+    def output_field(self, field: FieldLike) -> ma.fields.Field:
+        return ma.fields.String(allow_none=True, metadata={"pattern": r"^-?\d+(\.\d+)?$"})
 
     def from_row(self, field: FieldLike, row: Mapping[str, Any]) -> Any:
         value = row[field.key]

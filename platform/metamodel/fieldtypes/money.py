@@ -21,14 +21,29 @@ from trellis.metamodel.fieldtypes.base import (
 from trellis.metamodel.fieldtypes.decimal_number import ExactDecimal, digits_errors
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+MONEY_SCHEMA = {
+    "properties": {
+        "amount": {"type": ["string", "number", "null"]},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+    },
+    "required": ["amount"],
+    "additionalProperties": False,
+}
+
+
+class MoneyOutput(ma.Schema):
+    amount = ma.fields.String(required=True)
+    currency = ma.fields.String(required=True)
 
 
 class MoneyInput(ma.fields.Field):
     """``{"amount": "12.50", "currency": "EUR"}``; a bare number takes the default currency."""
 
-    default_error_messages = {"invalid": 'Expected {"amount": ..., "currency": "EUR"}.'}
+    # doubled braces: marshmallow formats these messages
+    default_error_messages = {"invalid": 'Expected {{"amount": "12.50", "currency": "EUR"}}.'}
 
     def __init__(self, default_currency: str, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {"type": "object", **MONEY_SCHEMA})
         super().__init__(**kwargs)
         self.default_currency = default_currency
         self.amount = ExactDecimal()
@@ -107,6 +122,9 @@ class MoneyType(FieldType):
         if allowed and value.currency not in allowed:
             errors.append(f"currency: must be one of {', '.join(allowed)}.")
         return errors
+
+    def output_field(self, field: FieldLike) -> ma.fields.Field:
+        return ma.fields.Nested(MoneyOutput, allow_none=True)
 
     def is_empty(self, value: Any) -> bool:
         return value is None or value.amount is None

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, String, Table, and_, exists, not_, select
 from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType, SideTableSpec
 from trellis.metamodel.fieldtypes.choice import (
     OptionKey,
+    OptionOutput,
     list_settings_errors,
     option_errors,
     option_json,
@@ -70,6 +71,9 @@ class MultiListType(FieldType):
 
     def from_row(self, field: FieldLike, row: Mapping[str, Any]) -> Any:
         return tuple(row.get(field.key) or ())
+
+    def output_field(self, field: FieldLike) -> ma.fields.Field:
+        return ma.fields.List(ma.fields.Nested(OptionOutput))
 
     def to_json(self, field: FieldLike, value: Any, ctx: Any) -> Any:
         return [option_json(field, key, ctx.model) for key in value or ()]

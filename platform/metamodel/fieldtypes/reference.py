@@ -25,6 +25,11 @@ class RecordId(StrictInteger):
         return number
 
 
+class ReferenceOutput(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    title = ma.fields.String(required=True, allow_none=True)
+
+
 class ReferenceType(FieldType):
     """A record id of ``target``; ``on_delete`` says what deleting the target does:
     ``restrict`` refuses it, ``set_null`` empties this field, ``cascade`` deletes this record.
@@ -57,6 +62,9 @@ class ReferenceType(FieldType):
 
     def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
         return RecordId(allow_none=True, error_messages={"invalid": "Not a record id."})
+
+    def output_field(self, field: FieldLike) -> ma.fields.Field:
+        return ma.fields.Nested(ReferenceOutput, allow_none=True)
 
     def to_json(self, field: FieldLike, value: Any, ctx: Any) -> Any:
         if value is None:
