@@ -80,7 +80,9 @@ class RecordLink(Base):
         Index("ix_record_link_to", "to_entity", "to_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
     kind: Mapped[str] = mapped_column(String(20))
     from_entity: Mapped[str] = mapped_column(String(40))
     from_id: Mapped[int] = mapped_column(BigInteger)

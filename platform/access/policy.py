@@ -104,7 +104,9 @@ def load_access(session: Session, actor: Actor) -> Access:
         grant = EntityGrant(row.can_create, row.read, row.update, row.delete)
         grants[row.entity] = grants[row.entity].merge(grant) if row.entity in grants else grant
     per_role: dict[tuple[int, str], dict[str, str]] = {}
-    for row in session.scalars(select(FieldPermission).where(FieldPermission.role_id.in_(role_ids))):
+    for row in session.scalars(
+        select(FieldPermission).where(FieldPermission.role_id.in_(role_ids))
+    ):
         per_role.setdefault((row.role_id, row.entity), {})[row.field] = row.access
     hidden: dict[str, frozenset[str]] = {}
     read_only: dict[str, frozenset[str]] = {}

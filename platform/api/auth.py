@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g
+from sqlalchemy import select
 
 from trellis.access.models import ApiToken
 from trellis.access.throttle import check_allowed, record_failure, record_success
@@ -15,7 +16,6 @@ from trellis.api.context import Unauthorized, json_body
 from trellis.app import get_runtime
 from trellis.clock import as_utc
 from trellis.errors import ValidationFailed
-from sqlalchemy import select
 
 
 @api.post("/auth/token")

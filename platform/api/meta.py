@@ -114,8 +114,16 @@ def purge_entity(key: str) -> Any:
 # -- fields ------------------------------------------------------------------------------
 
 FIELD_INPUT = (
-    "key", "label", "type", "required", "settings", "default", "unique", "indexed",
-    "help_text", "position",
+    "key",
+    "label",
+    "type",
+    "required",
+    "settings",
+    "default",
+    "unique",
+    "indexed",
+    "help_text",
+    "position",
 )
 
 

@@ -225,6 +225,7 @@ def build_document(model: CompiledModel, access: Access) -> dict[str, Any]:
     ):
         spec.components.schema(name, schema=schema)
     _meta_paths(spec)
+    _role_paths(spec)
     for entity in model.entities.values():
         if access.can("read", entity.key) or access.can("create", entity.key):
             _entity_paths(
@@ -400,6 +401,41 @@ def _meta_paths(spec: APISpec) -> None:
         parameters=[entity, _path_param("rule", {"type": "integer"})],
         operations={
             "delete": _operation("Delete a rule", ("204", None), ("403", "404")),
+        },
+    )
+
+
+def _role_paths(spec: APISpec) -> None:
+    role_object = {"type": "object"}
+    grant = {
+        "type": "object",
+        "properties": {
+            "create": {"type": "boolean"},
+            "read": {"enum": ["none", "own", "all"]},
+            "update": {"enum": ["none", "own", "all"]},
+            "delete": {"enum": ["none", "own", "all"]},
+            "fields": {"type": "object", "additionalProperties": {"enum": ["hidden", "read_only"]}},
+        },
+    }
+    spec.path(
+        "/api/meta/roles",
+        operations={
+            "get": _operation("Roles and their permissions", ("200", {"type": "object"}), ("403",)),
+            "post": _operation(
+                "Create a role", ("201", role_object), ("400", "403", "409", "422"), role_object
+            ),
+        },
+    )
+    spec.path(
+        "/api/meta/roles/{role}/permissions/{entity}",
+        parameters=[_path_param("role"), _path_param("entity")],
+        operations={
+            "put": _operation(
+                "Set what a role may do with an entity type",
+                ("200", grant),
+                ("400", "403", "404", "422"),
+                grant,
+            )
         },
     )
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import and_, delete, or_, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from trellis.access.models import RecordLink
@@ -348,7 +348,11 @@ class RecordService:
         found: list[tuple[str, str, int, str | None]] = []
         for key, f in ent.fields.items():
             value = current.values.get(key)
-            if f.type.name == "reference" and value and key not in self.access.hidden_fields(ent.key):
+            if (
+                f.type.name == "reference"
+                and value
+                and key not in self.access.hidden_fields(ent.key)
+            ):
                 found.append(("reference", f.settings["target"], value, key))
         for other in self.model.entities.values():
             hidden = self.access.hidden_fields(other.key)
@@ -361,12 +365,14 @@ class RecordService:
                 ids = self.session.scalars(select(other.table.c.id).where(column == record_id))
                 found.extend(("referenced_by", other.key, i, f.key) for i in ids)
         stored = self.session.scalars(
-            select(RecordLink).where(
+            select(RecordLink)
+            .where(
                 or_(
                     and_(RecordLink.from_entity == ent.key, RecordLink.from_id == record_id),
                     and_(RecordLink.to_entity == ent.key, RecordLink.to_id == record_id),
                 )
-            ).order_by(RecordLink.id)
+            )
+            .order_by(RecordLink.id)
         )
         for link in stored:
             if link.from_entity == ent.key and link.from_id == record_id:
@@ -379,8 +385,13 @@ class RecordService:
         for target, ids in titles.items():
             titles[target] = self.titles(target, ids)
         return [
-            {"kind": kind, "entity": target, "id": target_id, "title": titles[target][target_id],
-             "field": field}
+            {
+                "kind": kind,
+                "entity": target,
+                "id": target_id,
+                "title": titles[target][target_id],
+                "field": field,
+            }
             for kind, target, target_id, field in found
             if target_id in titles.get(target, {})
         ]
