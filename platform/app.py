@@ -30,6 +30,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_api(app)
 
+    from trellis.web import register_web
+
+    register_web(app)
+
     @app.get("/healthz")
     def health() -> Any:
         """Liveness for load balancers: says nothing about the data."""

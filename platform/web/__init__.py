@@ -1,0 +1,45 @@
+"""The browser side: session login (Flask-Login), CSRF on every form, shared layout and the
+vendored assets (Bootstrap 4, jQuery, select2, Font Awesome shipped with Flask-Admin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import flask_admin
+from flask import Blueprint, Flask
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+from trellis.web.session import SessionUser, load_session_user
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+login_manager.login_view = "web.login"
+login_manager.login_message = "Please sign in to continue."
+login_manager.session_protection = "strong"
+
+#: Flask-Admin's bundled static files, served without a CDN for every page
+vendor = Blueprint(
+    "vendor",
+    __name__,
+    static_folder=str(Path(flask_admin.__file__).parent / "static"),
+    static_url_path="/vendor",
+)
+
+
+def register_web(app: Flask) -> None:
+    """Login, CSRF and the web blueprint."""
+    from trellis.api import api
+    from trellis.web.views import web
+
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    csrf.init_app(app)
+    csrf.exempt(api)  # the API authenticates with bearer tokens, never with the session cookie
+    login_manager.init_app(app)
+    login_manager.user_loader(load_session_user)
+    app.register_blueprint(vendor)
+    app.register_blueprint(web)
+
+
+__all__ = ["SessionUser", "register_web"]

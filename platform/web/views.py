@@ -1,0 +1,84 @@
+"""Sign in, sign out, and the home page."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, select
+
+from trellis.access.policy import load_access
+from trellis.access.throttle import TooManyAttempts, check_allowed, record_failure, record_success
+from trellis.accounts import User
+from trellis.app import get_runtime
+from trellis.web.forms import LoginForm
+from trellis.web.session import SessionUser
+
+web = Blueprint("web", __name__, template_folder="templates")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: an open redirect would let a link send users elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        if not urlsplit(target).netloc:
+            return target
+    return url_for("web.home")
+
+
+@web.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        username = form.username.data or ""
+        with get_runtime().transaction() as session:
+            try:
+                check_allowed(session, username)
+            except TooManyAttempts as exc:
+                form.password.errors = [exc.detail]
+                return render_template("web/login.html", form=form), 429
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None or not user.is_active or not user.check_password(form.password.data):
+                record_failure(session, username)
+                user = None
+            else:
+                record_success(session, username)
+                session_user = SessionUser(user)
+        if user is None:
+            form.password.errors = ["Wrong user name or password."]
+            status = 401
+        else:
+            login_user(session_user)
+            return redirect(_safe_next(request.args.get("next")))
+    elif request.method == "POST":
+        status = 400
+    return render_template("web/login.html", form=form), status
+
+
+@web.post("/logout")
+@login_required
+def logout() -> Any:
+    logout_user()
+    flash("You are signed out.")
+    return redirect(url_for("web.login"))
+
+
+@web.get("/")
+@login_required
+def home() -> Any:
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        access = load_access(session, current_user.actor)
+        model = runtime.model(session)
+        entities = []
+        for entity in model.entities.values():
+            if not access.can("read", entity.key):
+                continue
+            query = select(func.count()).select_from(entity.table)
+            scope = access.scope_clause("read", entity.key, entity.table)
+            if scope is not None:
+                query = query.where(scope)
+            entities.append((entity, session.scalar(query)))
+    return render_template("web/home.html", entities=entities)

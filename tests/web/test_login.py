@@ -1,0 +1,91 @@
+"""Session login for the web UIs: CSRF on the form, throttled failures, safe redirects."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from trellis.access.models import LoginThrottle
+from trellis.accounts import create_user
+
+
+@pytest.fixture
+def alice(runtime):  # type: ignore[no-untyped-def]
+    with runtime.transaction() as session:
+        create_user(session, "alice", "correct-horse", ["user"])
+
+
+def csrf_token(client) -> str:  # type: ignore[no-untyped-def]
+    page = client.get("/login").get_data(as_text=True)
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+def sign_in(client, username: str, password: str, next_url: str = ""):  # type: ignore[no-untyped-def]
+    token = csrf_token(client)
+    url = "/login" + (f"?next={next_url}" if next_url else "")
+    return client.post(url, data={"username": username, "password": password, "csrf_token": token})
+
+
+def test_pages_need_a_signed_in_user(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_sign_in_and_out(client, alice) -> None:  # type: ignore[no-untyped-def]
+    response = sign_in(client, "alice", "correct-horse")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert "Welcome, alice" in client.get("/").get_data(as_text=True)
+    home = client.get("/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', home).group(1)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_the_login_form_refuses_a_post_without_csrf_token(client, alice) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/login", data={"username": "alice", "password": "correct-horse"})
+    assert response.status_code == 400
+    assert client.get("/").status_code == 302
+
+
+def test_logout_needs_the_csrf_token(client, alice) -> None:  # type: ignore[no-untyped-def]
+    sign_in(client, "alice", "correct-horse")
+    assert client.post("/logout").status_code == 400
+    assert client.get("/").status_code == 200
+
+
+def test_wrong_password_is_refused_with_a_message(client, alice) -> None:  # type: ignore[no-untyped-def]
+    response = sign_in(client, "alice", "wrong")
+    assert response.status_code == 401
+    assert "Wrong user name or password." in response.get_data(as_text=True)
+
+
+def test_repeated_failures_pause_logins_for_that_user(client, runtime, alice) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(5):
+        assert sign_in(client, "alice", "wrong").status_code == 401
+    response = sign_in(client, "alice", "correct-horse")
+    assert response.status_code == 429
+    assert "Too many failed logins" in response.get_data(as_text=True)
+    with runtime.transaction() as session:
+        row = session.scalar(select(LoginThrottle).where(LoginThrottle.username == "alice"))
+        assert row.failures == 5
+        row.blocked_until = None  # the pause is over
+    assert sign_in(client, "alice", "correct-horse").status_code == 302
+
+
+def test_next_only_redirects_within_the_site(client, alice) -> None:  # type: ignore[no-untyped-def]
+    assert sign_in(client, "alice", "correct-horse", "//evil.example/").headers["Location"] == "/"
+    client.get("/")
+    other = client.application.test_client()
+    response = sign_in(other, "alice", "correct-horse", "/?page=2")
+    assert response.headers["Location"] == "/?page=2"
+
+
+def test_assets_are_served_locally(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/login").get_data(as_text=True)
+    for href in re.findall(r'href="([^"]+\.css)"', page):
+        assert href.startswith("/"), href
+        with client.get(href) as response:
+            assert response.status_code == 200
