@@ -21,9 +21,9 @@ web = Blueprint("web", __name__, template_folder="templates")
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths: an open redirect would let a link send users elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        if not urlsplit(target).netloc:
-            return target
+    same_site = target and target.startswith("/") and not target.startswith("//")
+    if same_site and not urlsplit(target).netloc:
+        return target
     return url_for("web.home")
 
 
