@@ -52,6 +52,18 @@ def load_definition(
             _define_entity(meta, item)
             counts["entities"] += 1
             say(f"entity type {item['key']}")
+        from trellis.conversion import duplicates
+        from trellis.conversion.maps import ConversionMaps
+
+        maps = ConversionMaps(session, runtime.cache, actor)
+        for item in data.get("conversions", []):
+            maps.save(
+                item["key"], item["source"], item["targets"], item.get("label", ""), create=True
+            )
+        for item in data.get("duplicate_rules", []):
+            duplicates.add_rule(
+                session, actor, runtime.model(session), item["entity"], item["fields"]
+            )
         records = runtime.records(session, actor)
         refs: dict[str, int] = {}
         for entity, rows in (data.get("records") or {}).items():

@@ -18,6 +18,8 @@ def platform_metadata() -> MetaData:
     """The metadata of every platform table (importing the modules that define them)."""
     import trellis.access.models
     import trellis.accounts
+    import trellis.conversion.maps
+    import trellis.conversion.models
     import trellis.metamodel.models
     import trellis.records.audit  # noqa: F401
 

@@ -27,6 +27,9 @@ class Runtime:
         self.sessions = make_session_factory(self.engine)
         self.cache = MetamodelCache()
         self.events = EventBus()
+        from trellis.conversion.guards import register as register_conversion_guards
+
+        register_conversion_guards(self.events, self.cache)
 
     @classmethod
     def from_settings(cls, overrides: dict[str, Any] | None = None) -> Runtime:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from trellis.api import auth, meta, openapi, problems, records, roles  # noqa: F401  (routes)
+from trellis.api import (  # noqa: F401  (they register routes)
+    auth,
+    conversions,
+    meta,
+    openapi,
+    problems,
+    records,
+    roles,
+)
 from trellis.api.blueprint import api
 
 __all__ = ["api", "register_api"]

@@ -48,7 +48,8 @@ def from_error(error: TrellisError) -> Response:
     if isinstance(error, Conflict) and error.current is not None:
         extra["current"] = error.current
     if isinstance(error, ValidationFailed | BadRequest):
-        return problem(error.status, error.title, error.detail, errors, headers)
+        more = getattr(error, "extra", None) or {}
+        return problem(error.status, error.title, error.detail, errors, headers, **more)
     return problem(error.status, error.title, error.detail, None, headers, **extra)
 
 

@@ -1,0 +1,173 @@
+"""Conversion maps, duplicate rules and the conversion of a record, over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from trellis.api.blueprint import api
+from trellis.api.context import json_body, unit
+from trellis.api.meta import _only
+from trellis.api.representation import field_json, records_json
+from trellis.conversion import duplicates
+from trellis.conversion.convert import Conversion, convert
+from trellis.conversion.maps import ConversionMaps
+from trellis.conversion.models import ConversionMap
+from trellis.errors import BadRequest, ValidationFailed
+
+
+def _map_json(row: ConversionMap) -> dict[str, Any]:
+    return {"key": row.key, "label": row.label, "source": row.source, "targets": row.targets}
+
+
+@api.get("/meta/conversions")
+def list_conversions() -> Any:
+    with unit() as (_runtime, session, _actor):
+        rows = session.scalars(select(ConversionMap).order_by(ConversionMap.key)).all()
+        return {"items": [_map_json(r) for r in rows]}
+
+
+@api.post("/meta/conversions")
+def create_conversion() -> Any:
+    data = json_body()
+    _only(data, ("key", "label", "source", "targets"), ("key", "source", "targets"))
+    with unit() as (runtime, session, actor):
+        maps = ConversionMaps(session, runtime.cache, actor)
+        row = maps.save(
+            data["key"], data["source"], data["targets"], data.get("label", ""), create=True
+        )
+        return _map_json(row), 201
+
+
+@api.get("/meta/conversions/<key>")
+def get_conversion(key: str) -> Any:
+    with unit() as (_runtime, session, _actor):
+        row = session.scalar(select(ConversionMap).where(ConversionMap.key == key))
+        if row is None:
+            from trellis.errors import NotFound
+
+            raise NotFound(f"No conversion map {key!r}.")
+        return _map_json(row)
+
+
+@api.put("/meta/conversions/<key>")
+def replace_conversion(key: str) -> Any:
+    data = json_body()
+    _only(data, ("key", "label", "source", "targets"), ("source", "targets"))
+    if data.get("key", key) != key:
+        raise BadRequest(
+            "The key in the body differs from the path.", {"key": ["Cannot be changed."]}
+        )
+    with unit() as (runtime, session, actor):
+        maps = ConversionMaps(session, runtime.cache, actor)
+        row = maps.save(key, data["source"], data["targets"], data.get("label", ""), create=False)
+        return _map_json(row)
+
+
+@api.delete("/meta/conversions/<key>")
+def delete_conversion(key: str) -> Any:
+    with unit() as (runtime, session, actor):
+        ConversionMaps(session, runtime.cache, actor).delete(key)
+    return "", 204
+
+
+@api.post("/meta/conversions/<key>/transfer")
+def transfer_field(key: str) -> Any:
+    data = json_body()
+    _only(data, ("field", "target"), ("field", "target"))
+    with unit() as (runtime, session, actor):
+        field = ConversionMaps(session, runtime.cache, actor).transfer(
+            key, data["field"], data["target"]
+        )
+        return field_json(field), 201
+
+
+@api.get("/meta/entities/<entity>/duplicate-rules")
+def list_duplicate_rules(entity: str) -> Any:
+    with unit() as (_runtime, session, _actor):
+        return {
+            "items": [
+                {"id": r.id, "entity": r.entity, "fields": r.fields}
+                for r in duplicates.rules_of(session, entity)
+            ]
+        }
+
+
+@api.post("/meta/entities/<entity>/duplicate-rules")
+def add_duplicate_rule(entity: str) -> Any:
+    data = json_body()
+    _only(data, ("fields",), ("fields",))
+    with unit() as (runtime, session, actor):
+        rule = duplicates.add_rule(session, actor, runtime.model(session), entity, data["fields"])
+        return {"id": rule.id, "entity": rule.entity, "fields": rule.fields}, 201
+
+
+@api.delete("/meta/entities/<entity>/duplicate-rules/<int:rule_id>")
+def delete_duplicate_rule(entity: str, rule_id: int) -> Any:
+    with unit() as (_runtime, session, actor):
+        duplicates.delete_rule(session, actor, entity, rule_id)
+    return "", 204
+
+
+@api.post("/records/<entity>/<int:record_id>/convert")
+def convert_record(entity: str, record_id: int) -> Any:
+    data = json_body()
+    _only(data, ("targets", "dry_run", "map"), ("targets",))
+    dry_run = data.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise BadRequest("dry_run is true or false.", {"dry_run": ["Use true or false."]})
+    with unit() as (runtime, session, actor):
+        service = runtime.records(session, actor)
+        result = convert(
+            service, entity, record_id, data["targets"], dry_run=dry_run, map_key=data.get("map")
+        )
+        body = _conversion_json(service, result)
+    if result.errors and not dry_run:
+        raise ConversionFailed(result.errors, body)
+    return body, (200 if dry_run else 201)
+
+
+class ConversionFailed(ValidationFailed):
+    """A conversion with invalid targets: errors by target and field; nothing was created."""
+
+    def __init__(self, errors: dict[str, Any], body: dict[str, Any]) -> None:
+        super().__init__(errors, "Some targets are invalid; nothing was created.")
+        self.extra = {"missing": body["missing"], "duplicates": body["duplicates"]}
+
+
+def _conversion_json(service, result: Conversion) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    records = {
+        target: records_json(service, service.model.entities[target], [record])[0]
+        for target, record in result.records.items()
+    }
+    if result.dry_run or result.errors:
+        # nothing was kept: show would-be records without ids, their links by title
+        for target, record in records.items():
+            entity = service.model.entities[target]
+            for f in entity.fields.values():
+                ref = record.get(f.key)
+                if f.type.name == "reference" and isinstance(ref, dict):
+                    title = result.new_titles.get((f.settings["target"], ref["id"]))
+                    if title is not None:
+                        record[f.key] = {"id": None, "title": title}
+            if target not in result.linked:
+                record["title"] = result.new_titles.get((target, record["id"]), record["title"])
+                for key in ("id", "version", "created_at", "updated_at"):
+                    record.pop(key, None)
+    body: dict[str, Any] = {
+        "created": {}
+        if (result.dry_run or result.errors)
+        else {t: r for t, r in records.items() if t not in result.linked},
+        "linked": {t: records[t] for t in result.linked} if not result.dry_run else {},
+        "missing": result.missing,
+        "duplicates": result.duplicates,
+        "errors": result.errors,
+        "source": records_json(
+            service, service.model.entities[result.source.entity], [result.source]
+        )[0],
+    }
+    if result.dry_run:
+        body["dry_run"] = True
+        body["records"] = records
+    return body

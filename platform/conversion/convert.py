@@ -1,0 +1,298 @@
+"""The conversion: one source record into any combination of targets, all or nothing.
+
+Everything happens inside a savepoint: targets are created in dependency order (a company
+before the contact and the deal that refer to it), each one validated by the record service
+exactly as any other write; new records are linked to each other through their reference
+fields; the source moves to its success stage; links are recorded both ways. If any target
+is invalid, or for a dry run, the savepoint is rolled back and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from trellis.access.models import RecordLink
+from trellis.conversion.duplicates import find_candidates
+from trellis.conversion.models import ConversionMap
+from trellis.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationFailed
+from trellis.expressions import ExpressionError, compile_expression
+from trellis.metamodel.compiled import CompiledEntity, CompiledField
+from trellis.records.events import RecordEvent
+from trellis.records.service import Record, RecordService
+
+CONVERTING = "trellis.converting"
+LINK_KIND = "converted"
+TARGET_OPTIONS = ("use_existing", "pipeline", "stage")
+
+
+@dataclass
+class Conversion:
+    """What a conversion did (or, for a dry run or on errors, would have done)."""
+
+    source: Record
+    dry_run: bool
+    records: dict[str, Record] = field(default_factory=dict)
+    linked: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    duplicates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: titles of the records made in this conversion, by (entity, id): a dry run rolls them
+    #: back, so a preview cannot read them from the database any more
+    new_titles: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def conversion_map(service: RecordService, entity: str, key: str | None = None) -> ConversionMap:
+    """The map to convert ``entity`` records with (the only one, or the one named)."""
+    query = select(ConversionMap).where(ConversionMap.source == entity)
+    if key is not None:
+        query = query.where(ConversionMap.key == key)
+    rows = service.session.scalars(query.order_by(ConversionMap.id)).all()
+    if not rows:
+        raise NotFound(
+            f"There is no conversion map for {entity!r}" + (f" named {key!r}." if key else ".")
+        )
+    if len(rows) > 1:
+        raise BadRequest('Several conversion maps apply; name one with "map".')
+    return rows[0]
+
+
+def convert(
+    service: RecordService,
+    entity: str,
+    record_id: int,
+    targets: Any,
+    *,
+    dry_run: bool = False,
+    map_key: str | None = None,
+) -> Conversion:
+    """Convert record ``record_id`` of ``entity`` into ``targets``.
+
+    ``targets`` maps a target entity type to its options: field values the user typed (they
+    win over the map), ``pipeline``/``stage`` for the new record, or ``use_existing`` (the id
+    of a record to link instead of creating one, e.g. a duplicate candidate).
+    """
+    model = service.model
+    source_entity = model.entity(entity)
+    source = service._fetch_for(source_entity, record_id, "update")
+    row = conversion_map(service, entity, map_key)
+    _check_request(row, targets)
+    _check_not_converted(service, source_entity, source)
+    success = _success_stage(source_entity, source)
+    result = Conversion(source=source, dry_run=dry_run)
+    session = service.session
+    savepoint = session.begin_nested()
+    session.info[CONVERTING] = (entity, record_id)
+    try:
+        for target in _in_dependency_order(model, list(targets)):
+            _convert_one(service, row, source_entity, source, target, targets[target] or {}, result)
+        result.duplicates = {t: found for t, found in result.duplicates.items() if found}
+        if result.ok and success is not None:
+            try:
+                result.source = service.move_stage(entity, record_id, success)
+            except ValidationFailed as exc:
+                result.errors[entity] = dict(exc.errors)
+        if result.ok:
+            for target, record in result.records.items():
+                session.add(
+                    RecordLink(
+                        kind=LINK_KIND,
+                        from_entity=entity,
+                        from_id=record_id,
+                        to_entity=target,
+                        to_id=record.id,
+                        created_by=service.actor.user_id,
+                    )
+                )
+            session.flush()
+            changes = {t: (None, r.id) for t, r in result.records.items()}
+            service.events.emit(
+                session, RecordEvent("converted", entity, record_id, service.actor, changes)
+            )
+    except BaseException:
+        savepoint.rollback()
+        raise
+    finally:
+        session.info.pop(CONVERTING, None)
+    result.new_titles = {
+        (t, r.id): r.title for t, r in result.records.items() if t not in result.linked
+    }
+    if result.ok and not dry_run:
+        savepoint.commit()
+    else:
+        savepoint.rollback()
+    return result
+
+
+def _check_request(row: ConversionMap, targets: Any) -> None:
+    if not isinstance(targets, dict) or not targets:
+        raise BadRequest(
+            "Choose at least one target.", {"targets": ["Choose at least one target."]}
+        )
+    errors: dict[str, list[str]] = {}
+    for target, options in targets.items():
+        if target not in (row.targets or {}):
+            known = ", ".join(row.targets or {})
+            errors[target] = [
+                f"The map {row.key!r} does not convert into {target!r} (it can: {known})."
+            ]
+        elif options is not None and not isinstance(options, dict):
+            errors[target] = ["Expected an object of field values and options."]
+    if errors:
+        raise BadRequest("Invalid targets.", errors)
+
+
+def _check_not_converted(service: RecordService, entity: CompiledEntity, source: Record) -> None:
+    link = service.session.scalar(
+        select(RecordLink.id)
+        .where(
+            RecordLink.kind == LINK_KIND,
+            RecordLink.from_entity == entity.key,
+            RecordLink.from_id == source.id,
+        )
+        .limit(1)
+    )
+    stage = entity.pipelines[source.pipeline].stages.get(source.stage) if source.pipeline else None
+    if link is not None or (stage is not None and stage.kind == "success"):
+        raise Conflict(f"{source.title!r} has been converted already.")
+    if stage is not None and stage.kind == "failure":
+        raise Conflict(f"{source.title!r} is closed as {stage.label!r}; reopen it to convert it.")
+
+
+def _success_stage(entity: CompiledEntity, source: Record) -> str | None:
+    if not entity.has_pipelines:
+        return None
+    stage = entity.pipelines[source.pipeline].success_stage() if source.pipeline else None
+    if stage is None:
+        raise BadRequest(f"The pipeline of {source.title!r} has no success stage to end in.")
+    return stage.key
+
+
+def _in_dependency_order(model: Any, targets: list[str]) -> list[str]:
+    """Targets that others refer to come first (company, then contact, then deal)."""
+
+    def refers(a: str, b: str) -> bool:
+        return any(
+            f.type.name == "reference" and f.settings.get("target") == b
+            for f in model.entities[a].fields.values()
+        )
+
+    ordered: list[str] = []
+    pending = list(targets)
+    while pending:
+        ready = [t for t in pending if not any(refers(t, o) for o in pending if o != t)]
+        chosen = ready[0] if ready else pending[0]  # a cycle: take the first as it comes
+        ordered.append(chosen)
+        pending.remove(chosen)
+    return ordered
+
+
+def _convert_one(
+    service: RecordService,
+    row: ConversionMap,
+    source_entity: CompiledEntity,
+    source: Record,
+    target: str,
+    options: dict[str, Any],
+    result: Conversion,
+) -> None:
+    model = service.model
+    target_entity = model.entities[target]
+    spec = row.targets[target]
+    existing = options.get("use_existing")
+    if existing is not None:
+        try:
+            result.records[target] = service.get(target, existing)
+            result.linked[target] = existing
+        except NotFound:
+            result.errors[target] = {
+                "use_existing": [f"No {target_entity.label} with id {existing!r}."]
+            }
+        return
+    values: dict[str, Any] = {}
+    for target_key, origin in (spec.get("fields") or {}).items():
+        target_field = target_entity.fields.get(target_key)
+        if target_field is None:
+            continue  # archived since the map was saved (archiving a mapped field is refused)
+        table = (spec.get("values") or {}).get(target_key)
+        value = _mapped_value(model, source_entity, source, origin, target_field, table)
+        if value is not None:
+            values[target_key] = value
+    for f in target_entity.fields.values():
+        other = f.settings.get("target") if f.type.name == "reference" else None
+        if other in result.records and f.key not in options:
+            values[f.key] = result.records[other].id
+    values.update({k: v for k, v in options.items() if k not in TARGET_OPTIONS})
+    result.duplicates[target] = find_candidates(service, target, values)
+    try:
+        result.records[target] = service.create(
+            target,
+            values,
+            pipeline=options.get("pipeline") or spec.get("pipeline"),
+            stage=options.get("stage") or spec.get("stage"),
+        )
+    except ValidationFailed as exc:
+        result.errors[target] = dict(exc.errors)
+        result.missing[target] = [
+            key
+            for key, messages in exc.errors.items()
+            if any(str(m).startswith("Required") for m in messages)
+        ]
+    except PermissionDenied as exc:
+        result.errors[target] = {"_record": [exc.detail]}
+
+
+def _mapped_value(
+    model: Any,
+    source_entity: CompiledEntity,
+    source: Record,
+    origin: Any,
+    target: CompiledField,
+    table: dict[str, str] | None,
+) -> Any:
+    """The value for ``target`` in the form the record service takes as input."""
+    if isinstance(origin, dict) and "value" in origin:
+        return origin["value"]
+    if isinstance(origin, dict) and "expr" in origin:
+        plain = {
+            k: f.type.to_plain(f, source.values.get(k)) for k, f in source_entity.fields.items()
+        }
+        try:
+            result = compile_expression(origin["expr"], list(source_entity.fields)).evaluate(plain)
+        except ExpressionError:
+            return None
+        return _as_input(result)
+    field = source_entity.fields.get(origin)
+    if field is None:
+        return None
+    value = source.values.get(origin)
+    if field.type.is_empty(value):
+        return None
+    if table and field.type.name == "list":
+        return table.get(value, value)
+    if table and field.type.name == "multi_list":
+        return [table.get(v, v) for v in value]
+    if field.type.name != target.type.name:
+        if target.type.name in ("text", "long_text"):
+            return field.type.display(field, value, model)
+        if field.type.name == "money":
+            return str(value.amount)
+        if field.type.name == "date" and target.type.name == "datetime":
+            return value.isoformat() + "T00:00:00+00:00"
+    return field.type.to_audit(field, value)
+
+
+def _as_input(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

@@ -1,0 +1,49 @@
+"""Keeping conversions honest: a record whose entity type is converted by a map reaches its
+success stage only through the conversion (which creates the targets and the links), never by
+a plain stage move that would create nothing."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trellis.conversion.convert import CONVERTING
+from trellis.conversion.models import ConversionMap
+from trellis.errors import ValidationFailed
+from trellis.metamodel.compiled import MetamodelCache
+from trellis.records.events import EventBus, RecordEvent
+
+
+class SuccessStageGuard:
+    """Subscribed to ``stage_changed``: refuses a move into a success stage outside a
+    conversion, for entity types that have a conversion map."""
+
+    def __init__(self, cache: MetamodelCache) -> None:
+        self.cache = cache
+
+    def __call__(self, session: Session, event: RecordEvent) -> None:
+        if "stage" not in event.changes:
+            return
+        if session.info.get(CONVERTING) == (event.entity, event.record_id):
+            return
+        entity = self.cache.get(session).entities.get(event.entity)
+        if entity is None:
+            return
+        table = entity.table
+        pipeline = session.scalar(select(table.c.pipeline).where(table.c.id == event.record_id))
+        stage = (
+            entity.pipelines[pipeline].stages.get(event.changes["stage"][1]) if pipeline else None
+        )
+        if stage is None or stage.kind != "success":
+            return
+        has_map = session.scalar(
+            select(ConversionMap.id).where(ConversionMap.source == event.entity).limit(1)
+        )
+        if has_map is not None:
+            message = f"{stage.label!r} is reached by converting the record (choose the targets)."
+            raise ValidationFailed({"stage": [message]})
+
+
+def register(events: EventBus, cache: MetamodelCache) -> None:
+    """Install the guards on a runtime's events bus."""
+    events.subscribe("stage_changed", SuccessStageGuard(cache))
