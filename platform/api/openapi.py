@@ -12,10 +12,12 @@ from typing import Any
 import marshmallow as ma
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from sqlalchemy import select
 
 from trellis.access.policy import Access, load_access
 from trellis.api.blueprint import api
 from trellis.api.context import unit
+from trellis.conversion.models import ConversionMap
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel
 from trellis.metamodel.fieldtypes.choice import OptionOutput
 from trellis.metamodel.fieldtypes.money import MoneyOutput
@@ -160,8 +162,9 @@ def _operation(
     body: Any = None,
     parameters: list[dict[str, Any]] | None = None,
     public: bool = False,
+    more: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    responses: dict[str, Any] = {}
+    responses: dict[str, Any] = dict(more or {})
     if ok is not None:
         status, schema = ok
         responses[status] = {"description": "OK"} | ({"content": _json(schema)} if schema else {})
@@ -193,7 +196,9 @@ def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str
     return param
 
 
-def build_document(model: CompiledModel, access: Access) -> dict[str, Any]:
+def build_document(
+    model: CompiledModel, access: Access, convertible: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """The OpenAPI document for what ``access`` may see of ``model``."""
     spec = APISpec(
         title="Trellis API",
@@ -226,10 +231,15 @@ def build_document(model: CompiledModel, access: Access) -> dict[str, Any]:
         spec.components.schema(name, schema=schema)
     _meta_paths(spec)
     _role_paths(spec)
+    _conversion_paths(spec)
     for entity in model.entities.values():
         if access.can("read", entity.key) or access.can("create", entity.key):
             _entity_paths(
-                spec, entity, access.hidden_fields(entity.key), access.read_only_fields(entity.key)
+                spec,
+                entity,
+                access.hidden_fields(entity.key),
+                access.read_only_fields(entity.key),
+                entity.key in convertible,
             )
     return spec.to_dict()
 
@@ -440,8 +450,74 @@ def _role_paths(spec: APISpec) -> None:
     )
 
 
+def _conversion_paths(spec: APISpec) -> None:
+    body = {"type": "object"}
+    key = _path_param("key")
+    spec.path(
+        "/api/meta/conversions",
+        operations={
+            "get": _operation("Conversion maps", ("200", {"type": "object"}), ()),
+            "post": _operation(
+                "Create a conversion map", ("201", body), ("400", "403", "409", "422"), body
+            ),
+        },
+    )
+    spec.path(
+        "/api/meta/conversions/{key}",
+        parameters=[key],
+        operations={
+            "get": _operation("A conversion map", ("200", body), ("404",)),
+            "put": _operation(
+                "Replace a conversion map", ("200", body), ("400", "403", "404", "422"), body
+            ),
+            "delete": _operation("Delete a conversion map", ("204", None), ("403", "404")),
+        },
+    )
+    spec.path(
+        "/api/meta/conversions/{key}/transfer",
+        parameters=[key],
+        operations={
+            "post": _operation(
+                "Create a source field on a target and map it",
+                ("201", "Field"),
+                ("400", "403", "404", "409", "422"),
+                {
+                    "type": "object",
+                    "properties": {"field": {"type": "string"}, "target": {"type": "string"}},
+                    "required": ["field", "target"],
+                },
+            )
+        },
+    )
+    rule = {
+        "type": "object",
+        "properties": {"fields": {"type": "array", "items": {"type": "string"}}},
+        "required": ["fields"],
+    }
+    entity = _path_param("entity")
+    spec.path(
+        "/api/meta/entities/{entity}/duplicate-rules",
+        parameters=[entity],
+        operations={
+            "get": _operation("Duplicate rules", ("200", {"type": "object"}), ()),
+            "post": _operation(
+                "Add a duplicate rule", ("201", body), ("400", "403", "404", "422"), rule
+            ),
+        },
+    )
+    spec.path(
+        "/api/meta/entities/{entity}/duplicate-rules/{rule}",
+        parameters=[entity, _path_param("rule", {"type": "integer"})],
+        operations={"delete": _operation("Delete a duplicate rule", ("204", None), ("403", "404"))},
+    )
+
+
 def _entity_paths(
-    spec: APISpec, entity: CompiledEntity, hidden: frozenset[str], read_only: frozenset[str]
+    spec: APISpec,
+    entity: CompiledEntity,
+    hidden: frozenset[str],
+    read_only: frozenset[str],
+    convertible: bool = False,
 ) -> None:
     name = "".join(part.title() for part in entity.key.split("_"))
     visible = [f for f in entity.fields.values() if f.key not in hidden]
@@ -559,6 +635,29 @@ def _entity_paths(
                 ),
             },
         )
+    if convertible:
+        convert_body = {
+            "type": "object",
+            "properties": {
+                "targets": {"type": "object", "additionalProperties": {"type": "object"}},
+                "dry_run": {"type": "boolean"},
+                "map": {"type": "string"},
+            },
+            "required": ["targets"],
+        }
+        spec.path(
+            f"{base}/{{id}}/convert",
+            parameters=[record_id],
+            operations={
+                "post": _operation(
+                    f"Convert a {entity.label}",
+                    ("201", {"type": "object"}),
+                    ("400", "403", "404", "409", "422"),
+                    convert_body,
+                    more={"200": {"description": "Dry run", "content": _json({"type": "object"})}},
+                )
+            },
+        )
     spec.path(
         f"{base}/{{id}}/history",
         parameters=[record_id],
@@ -578,4 +677,5 @@ def _entity_paths(
 @api.get("/openapi.json")
 def openapi_document() -> Any:
     with unit() as (runtime, session, actor):
-        return build_document(runtime.model(session), load_access(session, actor))
+        convertible = frozenset(session.scalars(select(ConversionMap.source)))
+        return build_document(runtime.model(session), load_access(session, actor), convertible)
