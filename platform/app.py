@@ -34,6 +34,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_web(app)
 
+    from trellis.admin import register_admin
+
+    register_admin(app)
+
     @app.get("/healthz")
     def health() -> Any:
         """Liveness for load balancers: says nothing about the data."""
@@ -45,3 +49,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def get_runtime() -> Runtime:
     """The runtime of the current app."""
     return current_app.extensions["trellis"]
+
+
+def get_runtime_of(app: Flask) -> Runtime:
+    """The runtime of ``app`` (outside a request)."""
+    return app.extensions["trellis"]

@@ -191,3 +191,69 @@ class Factory:
 @pytest.fixture
 def factory(runtime: Runtime) -> Factory:
     return Factory(runtime)
+
+
+# -- browser tests -------------------------------------------------------------------------
+
+CHROMIUM = os.environ.get("TRELLIS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(os.environ.get("TRELLIS_ARTIFACTS", Path(__file__).parent.parent / "artifacts"))
+
+
+@pytest.fixture
+def live_server(app):  # type: ignore[no-untyped-def]
+    """The app served over real HTTP on 127.0.0.1 (a free port) in a background thread."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, request):  # type: ignore[no-untyped-def]
+    """A fresh browser tab at 1280x800; ``page.shot(name)`` saves a screenshot under
+    ``artifacts/<test name>/``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    folder = ARTIFACTS / request.node.name.replace("/", "_")
+
+    def shot(name: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        tab.screenshot(path=str(path), full_page=True)
+        return path
+
+    tab.shot = shot  # type: ignore[attr-defined]
+    yield tab
+    context.close()

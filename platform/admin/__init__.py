@@ -1,5 +1,62 @@
 """The administrators' UI (Flask-Admin) over the platform's own tables.
 
-It saves only through the metamodel service, so every table change, check and history entry
-is the same as through the API or a config pack.
+Views are Flask-Admin views with their own forms; every save goes through the metamodel (or
+access, conversion) service, so the table changes happen on save, every error shows on the
+form, and nothing is half-applied. Only signed-in administrators reach ``/admin``.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Flask
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+from sqlalchemy.orm import scoped_session
+
+
+def register_admin(app: Flask) -> Admin:
+    """Mount the admin UI on ``app`` (one Admin per app: Flask-Admin views are bound)."""
+    from trellis.admin.conversions import ConversionsView
+    from trellis.admin.dashboard import DashboardView
+    from trellis.admin.entities import EntitiesView
+    from trellis.admin.history import ConfigHistoryView
+    from trellis.admin.lists import OptionListsView
+    from trellis.admin.users import RolesView, UsersView
+    from trellis.app import get_runtime_of
+    from trellis.metamodel.models import ConfigChange
+
+    app.register_blueprint(
+        Blueprint(
+            "trellis_admin_assets",
+            __name__,
+            static_folder=str(Path(__file__).parent / "static"),
+            static_url_path="/admin-assets",
+            template_folder=str(Path(__file__).parent / "templates"),
+        )
+    )
+    admin = Admin(
+        app,
+        name="Trellis admin",
+        index_view=DashboardView(name="Dashboard", url="/admin"),
+        theme=Bootstrap4Theme(fluid=True),
+    )
+    admin.add_view(EntitiesView(name="Entity types", endpoint="entities"))
+    admin.add_view(OptionListsView(name="Option lists", endpoint="lists"))
+    admin.add_view(ConversionsView(name="Conversions", endpoint="conversions"))
+    admin.add_view(UsersView(name="Users", endpoint="users", category="Access"))
+    admin.add_view(RolesView(name="Roles", endpoint="roles", category="Access"))
+    history_session = AdminSession(get_runtime_of(app).sessions)
+    app.teardown_appcontext(lambda _error: history_session.remove())
+    admin.add_view(
+        ConfigHistoryView(ConfigChange, history_session, name="History", endpoint="history")
+    )
+    return admin
+
+
+class AdminSession(scoped_session):  # type: ignore[type-arg]
+    """A scoped session Flask-Admin can use without warnings (architecture.md recipe)."""
+
+    @property
+    def session(self) -> AdminSession:
+        return self

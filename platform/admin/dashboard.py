@@ -1,0 +1,56 @@
+"""The admin landing page: counts, shortcuts and the latest configuration changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template
+from flask_admin import AdminIndexView, expose
+from sqlalchemy import func, select
+
+from trellis.accounts import Role, User
+from trellis.admin.base import AdminOnly
+from trellis.app import get_runtime
+from trellis.conversion.models import ConversionMap
+from trellis.metamodel.models import ConfigChange, OptionList
+
+
+class DashboardView(AdminOnly, AdminIndexView):
+    @expose("/")
+    def index(self) -> Any:
+        runtime = get_runtime()
+        with runtime.transaction() as session:
+            model = runtime.model(session)
+            entities = [
+                {
+                    "entity": e,
+                    "fields": len(e.fields),
+                    "archived_fields": len(e.archived_fields),
+                    "pipelines": len(e.pipelines),
+                    "rules": len(e.rules),
+                    "records": session.scalar(select(func.count()).select_from(e.table)),
+                }
+                for e in model.entities.values()
+            ]
+            counts = {
+                "Entity types": len(model.entities),
+                "Option lists": session.scalar(select(func.count()).select_from(OptionList)),
+                "Conversion maps": session.scalar(select(func.count()).select_from(ConversionMap)),
+                "Users": session.scalar(select(func.count()).select_from(User)),
+                "Roles": session.scalar(select(func.count()).select_from(Role)),
+            }
+            changes = session.scalars(
+                select(ConfigChange).order_by(ConfigChange.id.desc()).limit(10)
+            ).all()
+            users = {u.id: u.username for u in session.scalars(select(User))}
+        return self.render(
+            "admin/trellis/dashboard.html",
+            entities=entities,
+            counts=counts,
+            changes=changes,
+            users=users,
+            archived=list(model.archived_entities.values()),
+        )
+
+
+__all__ = ["DashboardView", "render_template"]

@@ -1,0 +1,392 @@
+"""Entity types with their fields, pipelines and rules, on one page per entity type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import redirect, request, url_for
+from flask_admin import expose
+from sqlalchemy import func, select
+
+from trellis.admin.base import AdminView, form_bool, form_int, form_text
+from trellis.admin.field_settings import (
+    FIXED,
+    ON_DELETE,
+    ON_DELETE_LABELS,
+    inputs_for,
+    setting_value,
+    settings_from_form,
+)
+from trellis.expressions import FUNCTION_DOCS
+from trellis.metamodel.fieldtypes import registry
+from trellis.metamodel.models import EntityType, OptionList, STAGE_KINDS
+
+
+class EntitiesView(AdminView):
+    """``/admin/entities``: the list, and per entity type its fields, pipelines and rules."""
+
+    # -- entity types ----------------------------------------------------------------------
+
+    @expose("/")
+    def index(self) -> Any:
+        return self._index({}, {})
+
+    def _index(self, values: dict[str, str], errors: dict[str, Any]) -> Any:
+        with self.reading() as session:
+            rows = session.scalars(select(EntityType).order_by(EntityType.archived, EntityType.label)).all()
+            entities = [
+                {
+                    "row": e,
+                    "fields": sum(not f.archived for f in e.fields),
+                    "pipelines": len(e.pipelines),
+                    "rules": len(e.rules),
+                }
+                for e in rows
+            ]
+            return self.render(
+                "admin/trellis/entities.html", entities=entities, values=values, errors=errors
+            )
+
+    @expose("/create", methods=["POST"])
+    def create(self) -> Any:
+        values = {k: form_text(k) for k in ("key", "label", "label_plural", "description")}
+        _, errors = self.change(
+            lambda s: self.runtime.metamodel(s, self.actor).create_entity(
+                values["key"], values["label"], values["label_plural"] or None, values["description"]
+            ),
+            f"Entity type {values['label']!r} created; its table exists now.",
+        )
+        if errors:
+            return self._index(values, errors), 422
+        return redirect(url_for(".detail", key=values["key"]))
+
+    @expose("/<key>")
+    def detail(self, key: str) -> Any:
+        return self._detail(key, {}, {})
+
+    def _detail(self, key: str, values: dict[str, Any], errors: dict[str, Any], tab: str = "") -> Any:
+        with self.reading() as session:
+            entity = session.scalar(select(EntityType).where(EntityType.key == key))
+            if entity is None:
+                return self.render("admin/trellis/missing.html", what=f"entity type {key!r}"), 404
+            model = self.runtime.model(session)
+            compiled = model.entities.get(key) or model.archived_entities.get(key)
+            records = session.scalar(select(func.count()).select_from(compiled.table))
+            return self.render(
+                "admin/trellis/entity.html",
+                entity=entity,
+                fields=sorted(entity.fields, key=lambda f: (f.position, f.id)),
+                records=records,
+                values=values,
+                errors=errors,
+                tab=tab or request.args.get("tab", "fields"),
+                types=registry.names(),
+                type_labels={n: registry.get(n).label for n in registry.names()},
+                stage_kinds=STAGE_KINDS,
+                functions=FUNCTION_DOCS,
+            )
+
+    @expose("/<key>/update", methods=["POST"])
+    def update(self, key: str) -> Any:
+        values = {k: form_text(k) for k in ("label", "label_plural", "description", "title_template")}
+        _, errors = self.change(
+            lambda s: self.runtime.metamodel(s, self.actor).update_entity(key, **values), "Saved."
+        )
+        if errors:
+            return self._detail(key, values, errors, "settings"), 422
+        return redirect(url_for(".detail", key=key, tab="settings"))
+
+    @expose("/<key>/<action>", methods=["POST"])
+    def entity_action(self, key: str, action: str) -> Any:
+        operations = {"archive": "archive_entity", "restore": "restore_entity", "purge": "purge_entity"}
+        if action not in operations:
+            return self.render("admin/trellis/missing.html", what=action), 404
+        messages = {
+            "archive": "Archived: hidden everywhere, table and data kept.",
+            "restore": "Restored with all its records.",
+            "purge": "Purged for good.",
+        }
+        _, errors = self.change(
+            lambda s: getattr(self.runtime.metamodel(s, self.actor), operations[action])(key),
+            messages[action],
+        )
+        if errors:
+            return self._detail(key, {}, errors, "settings"), 422
+        return redirect(url_for(".index") if action == "purge" else url_for(".detail", key=key))
+
+    # -- fields ------------------------------------------------------------------------------
+
+    @expose("/<key>/fields/new", methods=["GET", "POST"])
+    def new_field(self, key: str) -> Any:
+        type_name = request.values.get("type", "text")
+        if type_name not in registry:
+            type_name = "text"
+        values: dict[str, Any] = {"type": type_name}
+        errors: dict[str, Any] = {}
+        if request.method == "POST" and request.form.get("submit") == "save":
+            values = self._field_values(type_name)
+            field_key = form_text("key")
+            values["key"] = field_key
+            _, errors = self.change(
+                lambda s: self.runtime.metamodel(s, self.actor).add_field(
+                    key,
+                    field_key,
+                    values["label"],
+                    type_name,
+                    required=values["required"],
+                    settings=values["settings"],
+                    default=values["default"],
+                    unique=values["unique"],
+                    indexed=values["indexed"],
+                    help_text=values["help_text"],
+                ),
+                f"Field {values['label']!r} added; its column exists now.",
+            )
+            if not errors:
+                return redirect(url_for(".detail", key=key))
+        return self._field_form(key, None, values, errors), 422 if errors else 200
+
+    @expose("/<key>/fields/<field>", methods=["GET", "POST"])
+    def edit_field(self, key: str, field: str) -> Any:
+        if request.method == "GET":
+            return self._field_form(key, field, None, {})
+        with self.reading() as session:
+            current = self.runtime.metamodel(session, self.actor).field_row(
+                self.runtime.metamodel(session, self.actor).entity_row(key, archived=None), field
+            )
+            type_name, old_settings = current.type, dict(current.settings or {})
+        values = self._field_values(type_name)
+        settings = {k: v for k, v in values["settings"].items() if k not in FIXED}
+        dropped = {
+            item.key
+            for item in inputs_for(type_name)
+            if item.key in old_settings and item.key not in values["settings"] and item.key not in FIXED
+        }
+        merged = {k: v for k, v in old_settings.items() if k not in dropped} | settings
+        changes = {
+            "label": values["label"],
+            "help_text": values["help_text"],
+            "required": values["required"],
+            "unique": values["unique"],
+            "indexed": values["indexed"],
+            "default": values["default"],
+        }
+        if merged != old_settings:
+            changes["settings"] = merged
+        _, errors = self.change(
+            lambda s: self.runtime.metamodel(s, self.actor).update_field(key, field, **changes),
+            "Field saved.",
+        )
+        if errors:
+            values["key"] = field
+            return self._field_form(key, field, values, errors), 422
+        return redirect(url_for(".detail", key=key))
+
+    def _field_values(self, type_name: str) -> dict[str, Any]:
+        default = form_text("default")
+        return {
+            "type": type_name,
+            "label": form_text("label"),
+            "help_text": form_text("help_text"),
+            "required": form_bool("required"),
+            "unique": form_bool("unique"),
+            "indexed": form_bool("indexed"),
+            "default": default or None,
+            "settings": settings_from_form(type_name, request.form),
+        }
+
+    def _field_form(self, key: str, field: str | None, values: dict[str, Any] | None, errors: dict[str, Any]) -> Any:
+        with self.reading() as session:
+            entity = session.scalar(select(EntityType).where(EntityType.key == key))
+            if entity is None:
+                return self.render("admin/trellis/missing.html", what=f"entity type {key!r}"), 404
+            existing = next((f for f in entity.fields if f.key == field), None) if field else None
+            if field and existing is None:
+                return self.render("admin/trellis/missing.html", what=f"field {field!r}"), 404
+            if values is None and existing is not None:
+                values = {
+                    "key": existing.key,
+                    "type": existing.type,
+                    "label": existing.label,
+                    "help_text": existing.help_text,
+                    "required": existing.required,
+                    "unique": existing.unique,
+                    "indexed": existing.indexed,
+                    "default": "" if existing.default is None else existing.default,
+                    "settings": dict(existing.settings or {}),
+                }
+            values = values or {"type": "text"}
+            type_name = values["type"]
+            lists = [(r.key, r.label) for r in session.scalars(select(OptionList).order_by(OptionList.label))]
+            targets = [
+                (e.key, e.label) for e in session.scalars(select(EntityType).where(EntityType.archived.is_(False)).order_by(EntityType.label))
+            ]
+            return self.render(
+                "admin/trellis/field.html",
+                entity=entity,
+                field=existing,
+                values=values,
+                errors=errors,
+                types=[(n, registry.get(n).label) for n in registry.names()],
+                type_name=type_name,
+                type_doc=(registry.get(type_name).__doc__ or "").strip().split("\n")[0],
+                inputs=inputs_for(type_name),
+                setting_value=setting_value,
+                fixed=FIXED,
+                lists=lists,
+                targets=targets,
+                on_delete=[(k, ON_DELETE_LABELS[k]) for k in ON_DELETE],
+            )
+
+    @expose("/<key>/fields/<field>/<action>", methods=["POST"])
+    def field_action(self, key: str, field: str, action: str) -> Any:
+        def run(session):  # type: ignore[no-untyped-def]
+            meta = self.runtime.metamodel(session, self.actor)
+            if action == "archive":
+                meta.archive_field(key, field)
+            elif action == "restore":
+                meta.restore_field(key, field)
+            elif action == "purge":
+                meta.purge_field(key, field)
+            elif action in ("up", "down"):
+                entity = meta.entity_row(key)
+                keys = [f.key for f in sorted(entity.fields, key=lambda f: (f.position, f.id))]
+                i = keys.index(field)
+                j = i - 1 if action == "up" else i + 1
+                if 0 <= j < len(keys):
+                    keys[i], keys[j] = keys[j], keys[i]
+                    meta.reorder_fields(key, keys)
+
+        messages = {
+            "archive": "Field archived: hidden everywhere, its data kept.",
+            "restore": "Field restored with its data.",
+            "purge": "Field purged for good.",
+        }
+        _, errors = self.change(run, messages.get(action, ""))
+        if errors:
+            return self._detail(key, {}, errors), 422
+        return redirect(url_for(".detail", key=key))
+
+    # -- pipelines ---------------------------------------------------------------------------
+
+    @expose("/<key>/pipelines/new", methods=["POST"])
+    def new_pipeline(self, key: str) -> Any:
+        values = {"pipeline_key": form_text("pipeline_key"), "pipeline_label": form_text("pipeline_label")}
+        stages = _stages_from_form()
+        _, errors = self.change(
+            lambda s: self.runtime.metamodel(s, self.actor).create_pipeline(
+                key, values["pipeline_key"], values["pipeline_label"], stages
+            ),
+            f"Pipeline {values['pipeline_label']!r} created.",
+        )
+        if errors:
+            errors = {("pipeline_" + k if k in ("key", "label") else k): v for k, v in errors.items()}
+            values["stages"] = stages
+            return self._detail(key, values, errors, "pipelines"), 422
+        return redirect(url_for(".pipeline", key=key, pipeline=values["pipeline_key"]))
+
+    @expose("/<key>/pipelines/<pipeline>", methods=["GET", "POST"])
+    def pipeline(self, key: str, pipeline: str) -> Any:
+        values: dict[str, Any] = {}
+        errors: dict[str, Any] = {}
+        if request.method == "POST":
+            stages = _stages_from_form()
+            moves = {
+                name.removeprefix("move_to_"): value
+                for name, value in request.form.items()
+                if name.startswith("move_to_") and value
+            }
+            _, errors = self.change(
+                lambda s: self.runtime.metamodel(s, self.actor).update_pipeline(
+                    key, pipeline, label=form_text("label"), stages=stages, move_to=moves
+                ),
+                "Pipeline saved.",
+            )
+            if not errors:
+                return redirect(url_for(".pipeline", key=key, pipeline=pipeline))
+            values = {"label": form_text("label"), "stages": stages, "moves": moves}
+        with self.reading() as session:
+            meta = self.runtime.metamodel(session, self.actor)
+            entity = meta.entity_row(key, archived=None)
+            row = meta.pipeline_row(entity, pipeline)
+            counts = {s.key: meta.records_in_stage(key, pipeline, s.key) for s in row.stages}
+            stages = values.get("stages") or [
+                {"key": s.key, "label": s.label, "kind": s.kind, "color": s.color, "existing": True}
+                for s in sorted(row.stages, key=lambda s: s.position)
+            ]
+            existing = {s.key for s in row.stages}
+            for stage in stages:
+                stage["existing"] = stage["key"] in existing
+            return self.render(
+                "admin/trellis/pipeline.html",
+                entity=entity,
+                pipeline=row,
+                stages=stages,
+                counts=counts,
+                values=values,
+                errors=errors,
+                stage_kinds=STAGE_KINDS,
+                removed=[s for s in sorted(row.stages, key=lambda s: s.position) if s.key not in {x["key"] for x in stages}],
+            ), (422 if errors else 200)
+
+    # -- rules -------------------------------------------------------------------------------
+
+    @expose("/<key>/rules/new", methods=["POST"])
+    def new_rule(self, key: str) -> Any:
+        kind = form_text("kind")
+        values = {
+            "kind": kind,
+            "field": form_text("field") or None,
+            "when": form_text("when"),
+            "from_stage": form_text("from_stage") or None,
+            "expression": form_text("expression"),
+            "message": form_text("message"),
+        }
+        options = {k: v for k, v in values.items() if k != "kind"}
+        if kind == "required":
+            options = {k: options[k] for k in ("field", "when", "from_stage")}
+        else:
+            options = {k: options[k] for k in ("field", "expression", "message")}
+        _, errors = self.change(
+            lambda s: self.runtime.metamodel(s, self.actor).add_rule(key, kind, **options),
+            "Rule added.",
+        )
+        if errors:
+            return self._detail(key, {"rule": values}, errors, "rules"), 422
+        return redirect(url_for(".detail", key=key, tab="rules"))
+
+    @expose("/<key>/rules/<int:rule_id>/delete", methods=["POST"])
+    def delete_rule(self, key: str, rule_id: int) -> Any:
+        _, errors = self.change(
+            lambda s: self.runtime.metamodel(s, self.actor).delete_rule(key, rule_id), "Rule deleted."
+        )
+        if errors:
+            return self._detail(key, {}, errors, "rules"), 422
+        return redirect(url_for(".detail", key=key, tab="rules"))
+
+
+def _stages_from_form() -> list[dict[str, Any]]:
+    """Stage rows ``stage_key_<n>`` ... in order; rows marked ``remove`` or left empty are
+    left out (removed)."""
+    rows = []
+    numbers = sorted(
+        {int(name.rsplit("_", 1)[1]) for name in request.form if name.startswith("stage_key_")}
+    )
+    for n in numbers:
+        key = form_text(f"stage_key_{n}")
+        label = form_text(f"stage_label_{n}")
+        if form_bool(f"stage_remove_{n}") or (not key and not label):
+            continue
+        rows.append(
+            {
+                "key": key,
+                "label": label,
+                "kind": form_text(f"stage_kind_{n}", "open"),
+                "color": form_text(f"stage_color_{n}"),
+                "order": form_int(f"stage_order_{n}"),
+            }
+        )
+    rows.sort(key=lambda r: r["order"] if isinstance(r["order"], int) else 10**6)
+    for row in rows:
+        row.pop("order")
+    return rows

@@ -1,0 +1,126 @@
+"""Users (create, disable, reset password) and roles with their permission matrix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import redirect, request, url_for
+from flask_admin import expose
+from sqlalchemy import select
+
+from trellis.access.grants import create_role, grants_of, set_grant
+from trellis.access.models import SCOPES
+from trellis.accounts import MIN_PASSWORD_LENGTH, Role, User, create_user
+from trellis.admin.base import AdminView, form_bool, form_text
+from trellis.errors import NotFound, ValidationFailed
+
+
+class UsersView(AdminView):
+    @expose("/", methods=["GET", "POST"])
+    def index(self) -> Any:
+        errors: dict[str, Any] = {}
+        values: dict[str, Any] = {}
+        if request.method == "POST":
+            action = request.form.get("action", "")
+            values = dict(request.form)
+            _, errors = self.change(lambda s: self._apply(s, action), "Saved.")
+            if not errors:
+                return redirect(url_for(".index"))
+        with self.reading() as session:
+            users = session.scalars(select(User).order_by(User.username)).all()
+            roles = session.scalars(select(Role).order_by(Role.id)).all()
+            return self.render(
+                "admin/trellis/users.html",
+                users=users,
+                roles=roles,
+                values=values,
+                errors=errors,
+                min_length=MIN_PASSWORD_LENGTH,
+            ), (422 if errors else 200)
+
+    def _apply(self, session: Any, action: str) -> None:
+        if action == "create":
+            create_user(
+                session,
+                form_text("username"),
+                request.form.get("password") or "",
+                request.form.getlist("roles") or ["user"],
+                display_name=form_text("display_name"),
+                email=form_text("email"),
+            )
+            return
+        user = session.get(User, int(form_text("user_id") or 0))
+        if user is None:
+            raise NotFound("No such user.")
+        if action in ("disable", "enable"):
+            if action == "disable" and user.id == int(self.actor.user_id or 0):
+                raise ValidationFailed({"_form": ["You cannot disable yourself."]})
+            user.is_active = action == "enable"
+        elif action == "password":
+            password = request.form.get("new_password") or ""
+            if len(password) < MIN_PASSWORD_LENGTH:
+                raise ValidationFailed({f"new_password_{user.id}": [f"Use at least {MIN_PASSWORD_LENGTH} characters."]})
+            user.set_password(password)
+        elif action == "roles":
+            keys = request.form.getlist("roles")
+            found = session.scalars(select(Role).where(Role.key.in_(keys))).all()
+            if not found:
+                raise ValidationFailed({f"roles_{user.id}": ["Give the user at least one role."]})
+            user.roles = list(found)
+
+
+class RolesView(AdminView):
+    @expose("/", methods=["GET", "POST"])
+    def index(self) -> Any:
+        errors: dict[str, Any] = {}
+        values: dict[str, Any] = {}
+        if request.method == "POST":
+            values = dict(request.form)
+            _, errors = self.change(
+                lambda s: create_role(s, self.actor, form_text("key"), form_text("label")),
+                "Role created.",
+            )
+            if not errors:
+                return redirect(url_for(".role", key=form_text("key")))
+        with self.reading() as session:
+            roles = session.scalars(select(Role).order_by(Role.id)).all()
+            return self.render("admin/trellis/roles.html", roles=roles, values=values, errors=errors), (
+                422 if errors else 200
+            )
+
+    @expose("/<key>", methods=["GET", "POST"])
+    def role(self, key: str) -> Any:
+        errors: dict[str, Any] = {}
+        if request.method == "POST":
+            entity = form_text("entity")
+            grant = {
+                "create": form_bool("create"),
+                "read": form_text("read", "none"),
+                "update": form_text("update", "none"),
+                "delete": form_text("delete", "none"),
+                "fields": {
+                    name.removeprefix("field_"): value
+                    for name, value in request.form.items()
+                    if name.startswith("field_") and value
+                },
+            }
+            _, errors = self.change(
+                lambda s: set_grant(s, self.actor, self.runtime.model(s), key, entity, grant),
+                f"Permissions on {entity} saved.",
+            )
+            if not errors:
+                return redirect(url_for(".role", key=key))
+        with self.reading() as session:
+            role = session.scalar(select(Role).where(Role.key == key))
+            if role is None:
+                return self.render("admin/trellis/missing.html", what=f"role {key!r}"), 404
+            model = self.runtime.model(session)
+            grants = {g["entity"]: g for g in grants_of(session, key)}
+            return self.render(
+                "admin/trellis/role.html",
+                role=role,
+                entities=list(model.entities.values()),
+                grants=grants,
+                scopes=SCOPES,
+                errors=errors,
+            ), (422 if errors else 200)
