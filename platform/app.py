@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, jsonify, render_template
 
+from trellis.errors import TrellisError
 from trellis.runtime import Runtime
 
 
@@ -14,7 +15,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the web app. ``config`` overrides settings (``DATABASE_URL``, ``SECRET_KEY``...)."""
     runtime = Runtime.from_settings(config)
     # trellis is a namespace package (no __init__.py), so Flask needs the root path given
-    app = Flask(
+    app = Flask(  # templates/ beside this file holds the app-wide pages (errors)
         "trellis",
         root_path=str(Path(__file__).parent),
         instance_path=runtime.settings["INSTANCE_PATH"],
@@ -37,6 +38,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from trellis.admin import register_admin
 
     register_admin(app)
+
+    @app.errorhandler(TrellisError)
+    def platform_error(error: TrellisError) -> Any:
+        """Pages outside the API: a typed error is a page with its status, never a 500."""
+        return (
+            render_template(
+                "error.html", status=error.status, title=error.title, detail=error.detail
+            ),
+            error.status,
+        )
 
     @app.get("/healthz")
     def health() -> Any:

@@ -57,7 +57,9 @@ class AdminView(AdminOnly, BaseView):
         with self.runtime.transaction() as session:
             yield session
 
-    def change(self, action: Callable[[Session], T], success: str = "") -> tuple[T | None, dict[str, Any]]:
+    def change(
+        self, action: Callable[[Session], T], success: str = ""
+    ) -> tuple[T | None, dict[str, Any]]:
         """Run ``action`` in its own transaction; on a platform error nothing is kept and its
         messages come back by field (``_form`` for the form as a whole)."""
         try:

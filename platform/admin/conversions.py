@@ -39,13 +39,17 @@ class ConversionsView(AdminView):
             elif action == "add_duplicate_rule":
                 fields = [f.strip() for f in form_text("fields").split(",") if f.strip()]
                 _, errors = self.change(
-                    lambda s: duplicates.add_rule(s, self.actor, self.runtime.model(s), form_text("entity"), fields),
+                    lambda s: duplicates.add_rule(
+                        s, self.actor, self.runtime.model(s), form_text("entity"), fields
+                    ),
                     "Duplicate rule added.",
                 )
                 errors = {f"dup_{k}": v for k, v in errors.items()}
             elif action == "delete_duplicate_rule":
                 _, errors = self.change(
-                    lambda s: duplicates.delete_rule(s, self.actor, form_text("entity"), int(form_text("rule_id") or 0)),
+                    lambda s: duplicates.delete_rule(
+                        s, self.actor, form_text("entity"), int(form_text("rule_id") or 0)
+                    ),
                     "Duplicate rule deleted.",
                 )
             if not errors:
@@ -78,7 +82,8 @@ class ConversionsView(AdminView):
                 )
             elif action == "delete":
                 _, errors = self.change(
-                    lambda s: ConversionMaps(s, self.runtime.cache, self.actor).delete(key), "Map deleted."
+                    lambda s: ConversionMaps(s, self.runtime.cache, self.actor).delete(key),
+                    "Map deleted.",
                 )
                 if not errors:
                     return redirect(url_for(".index"))
@@ -99,22 +104,33 @@ class ConversionsView(AdminView):
                 fields = spec.get("fields") or {}
                 rows = []
                 for f in target.fields.values():
-                    compatible = [s for s in source.fields.values() if compatibility_error(s, f) is None]
+                    compatible = [
+                        s for s in source.fields.values() if compatibility_error(s, f) is None
+                    ]
                     origin = fields.get(f.key)
                     rows.append({"field": f, "compatible": compatible, "origin": origin})
                 mapped_sources = {o for o in fields.values() if isinstance(o, str)}
                 transferable = [
-                    s for s in source.fields.values()
-                    if s.key not in mapped_sources and s.key not in target.fields and s.key not in target.archived_fields
+                    s
+                    for s in source.fields.values()
+                    if s.key not in mapped_sources
+                    and s.key not in target.fields
+                    and s.key not in target.archived_fields
                 ]
-                targets.append({
-                    "entity": target,
-                    "rows": rows,
-                    "spec": spec,
-                    "transferable": transferable,
-                })
+                targets.append(
+                    {
+                        "entity": target,
+                        "rows": rows,
+                        "spec": spec,
+                        "transferable": transferable,
+                    }
+                )
             return self.render(
-                "admin/trellis/conversion.html", row=row, source=source, targets=targets, errors=errors
+                "admin/trellis/conversion.html",
+                row=row,
+                source=source,
+                targets=targets,
+                errors=errors,
             ), (422 if errors else 200)
 
     def _save(self, session: Any, key: str) -> Any:

@@ -19,7 +19,7 @@ from trellis.admin.field_settings import (
 )
 from trellis.expressions import FUNCTION_DOCS
 from trellis.metamodel.fieldtypes import registry
-from trellis.metamodel.models import EntityType, OptionList, STAGE_KINDS
+from trellis.metamodel.models import STAGE_KINDS, EntityType, OptionList
 
 
 class EntitiesView(AdminView):
@@ -33,7 +33,9 @@ class EntitiesView(AdminView):
 
     def _index(self, values: dict[str, str], errors: dict[str, Any]) -> Any:
         with self.reading() as session:
-            rows = session.scalars(select(EntityType).order_by(EntityType.archived, EntityType.label)).all()
+            rows = session.scalars(
+                select(EntityType).order_by(EntityType.archived, EntityType.label)
+            ).all()
             entities = [
                 {
                     "row": e,
@@ -52,7 +54,10 @@ class EntitiesView(AdminView):
         values = {k: form_text(k) for k in ("key", "label", "label_plural", "description")}
         _, errors = self.change(
             lambda s: self.runtime.metamodel(s, self.actor).create_entity(
-                values["key"], values["label"], values["label_plural"] or None, values["description"]
+                values["key"],
+                values["label"],
+                values["label_plural"] or None,
+                values["description"],
             ),
             f"Entity type {values['label']!r} created; its table exists now.",
         )
@@ -64,7 +69,9 @@ class EntitiesView(AdminView):
     def detail(self, key: str) -> Any:
         return self._detail(key, {}, {})
 
-    def _detail(self, key: str, values: dict[str, Any], errors: dict[str, Any], tab: str = "") -> Any:
+    def _detail(
+        self, key: str, values: dict[str, Any], errors: dict[str, Any], tab: str = ""
+    ) -> Any:
         with self.reading() as session:
             entity = session.scalar(select(EntityType).where(EntityType.key == key))
             if entity is None:
@@ -88,7 +95,9 @@ class EntitiesView(AdminView):
 
     @expose("/<key>/update", methods=["POST"])
     def update(self, key: str) -> Any:
-        values = {k: form_text(k) for k in ("label", "label_plural", "description", "title_template")}
+        values = {
+            k: form_text(k) for k in ("label", "label_plural", "description", "title_template")
+        }
         _, errors = self.change(
             lambda s: self.runtime.metamodel(s, self.actor).update_entity(key, **values), "Saved."
         )
@@ -98,7 +107,11 @@ class EntitiesView(AdminView):
 
     @expose("/<key>/<action>", methods=["POST"])
     def entity_action(self, key: str, action: str) -> Any:
-        operations = {"archive": "archive_entity", "restore": "restore_entity", "purge": "purge_entity"}
+        operations = {
+            "archive": "archive_entity",
+            "restore": "restore_entity",
+            "purge": "purge_entity",
+        }
         if action not in operations:
             return self.render("admin/trellis/missing.html", what=action), 404
         messages = {
@@ -160,7 +173,9 @@ class EntitiesView(AdminView):
         dropped = {
             item.key
             for item in inputs_for(type_name)
-            if item.key in old_settings and item.key not in values["settings"] and item.key not in FIXED
+            if item.key in old_settings
+            and item.key not in values["settings"]
+            and item.key not in FIXED
         }
         merged = {k: v for k, v in old_settings.items() if k not in dropped} | settings
         changes = {
@@ -195,7 +210,9 @@ class EntitiesView(AdminView):
             "settings": settings_from_form(type_name, request.form),
         }
 
-    def _field_form(self, key: str, field: str | None, values: dict[str, Any] | None, errors: dict[str, Any]) -> Any:
+    def _field_form(
+        self, key: str, field: str | None, values: dict[str, Any] | None, errors: dict[str, Any]
+    ) -> Any:
         with self.reading() as session:
             entity = session.scalar(select(EntityType).where(EntityType.key == key))
             if entity is None:
@@ -217,9 +234,17 @@ class EntitiesView(AdminView):
                 }
             values = values or {"type": "text"}
             type_name = values["type"]
-            lists = [(r.key, r.label) for r in session.scalars(select(OptionList).order_by(OptionList.label))]
+            lists = [
+                (r.key, r.label)
+                for r in session.scalars(select(OptionList).order_by(OptionList.label))
+            ]
             targets = [
-                (e.key, e.label) for e in session.scalars(select(EntityType).where(EntityType.archived.is_(False)).order_by(EntityType.label))
+                (e.key, e.label)
+                for e in session.scalars(
+                    select(EntityType)
+                    .where(EntityType.archived.is_(False))
+                    .order_by(EntityType.label)
+                )
             ]
             return self.render(
                 "admin/trellis/field.html",
@@ -271,7 +296,10 @@ class EntitiesView(AdminView):
 
     @expose("/<key>/pipelines/new", methods=["POST"])
     def new_pipeline(self, key: str) -> Any:
-        values = {"pipeline_key": form_text("pipeline_key"), "pipeline_label": form_text("pipeline_label")}
+        values = {
+            "pipeline_key": form_text("pipeline_key"),
+            "pipeline_label": form_text("pipeline_label"),
+        }
         stages = _stages_from_form()
         _, errors = self.change(
             lambda s: self.runtime.metamodel(s, self.actor).create_pipeline(
@@ -280,7 +308,9 @@ class EntitiesView(AdminView):
             f"Pipeline {values['pipeline_label']!r} created.",
         )
         if errors:
-            errors = {("pipeline_" + k if k in ("key", "label") else k): v for k, v in errors.items()}
+            errors = {
+                ("pipeline_" + k if k in ("key", "label") else k): v for k, v in errors.items()
+            }
             values["stages"] = stages
             return self._detail(key, values, errors, "pipelines"), 422
         return redirect(url_for(".pipeline", key=key, pipeline=values["pipeline_key"]))
@@ -326,7 +356,11 @@ class EntitiesView(AdminView):
                 values=values,
                 errors=errors,
                 stage_kinds=STAGE_KINDS,
-                removed=[s for s in sorted(row.stages, key=lambda s: s.position) if s.key not in {x["key"] for x in stages}],
+                removed=[
+                    s
+                    for s in sorted(row.stages, key=lambda s: s.position)
+                    if s.key not in {x["key"] for x in stages}
+                ],
             ), (422 if errors else 200)
 
     # -- rules -------------------------------------------------------------------------------
@@ -358,7 +392,8 @@ class EntitiesView(AdminView):
     @expose("/<key>/rules/<int:rule_id>/delete", methods=["POST"])
     def delete_rule(self, key: str, rule_id: int) -> Any:
         _, errors = self.change(
-            lambda s: self.runtime.metamodel(s, self.actor).delete_rule(key, rule_id), "Rule deleted."
+            lambda s: self.runtime.metamodel(s, self.actor).delete_rule(key, rule_id),
+            "Rule deleted.",
         )
         if errors:
             return self._detail(key, {}, errors, "rules"), 422

@@ -24,7 +24,9 @@ class SettingInput:
 SETTINGS: dict[str, tuple[SettingInput, ...]] = {
     "text": (
         SettingInput("max_length", "Maximum length", "number", "Characters; 255 when empty."),
-        SettingInput("pattern", "Pattern", "text", "A regular expression the whole value must match."),
+        SettingInput(
+            "pattern", "Pattern", "text", "A regular expression the whole value must match."
+        ),
         SettingInput("pattern_message", "Message when the pattern does not match"),
     ),
     "long_text": (SettingInput("max_length", "Maximum length", "number"),),
@@ -36,11 +38,22 @@ SETTINGS: dict[str, tuple[SettingInput, ...]] = {
         SettingInput("max", "Maximum"),
     ),
     "money": (
-        SettingInput("currencies", "Currencies", "currencies", "ISO codes, comma-separated (EUR, USD); any when empty."),
-        SettingInput("default_currency", "Default currency", "text", "The first currency when empty."),
+        SettingInput(
+            "currencies",
+            "Currencies",
+            "currencies",
+            "ISO codes, comma-separated (EUR, USD); any when empty.",
+        ),
+        SettingInput(
+            "default_currency", "Default currency", "text", "The first currency when empty."
+        ),
         SettingInput("scale", "Decimal places", "number", "2 when empty."),
     ),
-    "list": (SettingInput("list", "Option list", "list", "Lists are shared: one list can serve many fields."),),
+    "list": (
+        SettingInput(
+            "list", "Option list", "list", "Lists are shared: one list can serve many fields."
+        ),
+    ),
     "multi_list": (SettingInput("list", "Option list", "list"),),
     "reference": (
         SettingInput("target", "Refers to", "entity"),
@@ -91,4 +104,11 @@ def setting_value(settings: Mapping[str, Any], item: SettingInput) -> str:
     return str(value)
 
 
-__all__ = ["FIXED", "ON_DELETE", "ON_DELETE_LABELS", "inputs_for", "setting_value", "settings_from_form"]
+__all__ = [
+    "FIXED",
+    "ON_DELETE",
+    "ON_DELETE_LABELS",
+    "inputs_for",
+    "setting_value",
+    "settings_from_form",
+]

@@ -23,11 +23,17 @@ class OptionListsView(AdminView):
             meta = self.runtime.metamodel(session, self.actor)
             rows = session.scalars(select(OptionList).order_by(OptionList.label)).all()
             lists = [{"row": r, "used_by": meta.fields_using_list(r.key)} for r in rows]
-            return self.render("admin/trellis/lists.html", lists=lists, values=values, errors=errors)
+            return self.render(
+                "admin/trellis/lists.html", lists=lists, values=values, errors=errors
+            )
 
     @expose("/create", methods=["POST"])
     def create(self) -> Any:
-        values = {"key": form_text("key"), "label": form_text("label"), "options": form_text("options")}
+        values = {
+            "key": form_text("key"),
+            "label": form_text("label"),
+            "options": form_text("options"),
+        }
         options = []
         for line in values["options"].splitlines():
             label = line.strip()
@@ -35,7 +41,9 @@ class OptionListsView(AdminView):
                 key = "".join(ch if ch.isalnum() else "_" for ch in label.lower()).strip("_")[:40]
                 options.append({"key": key or "option", "label": label})
         _, errors = self.change(
-            lambda s: self.runtime.metamodel(s, self.actor).create_list(values["key"], values["label"], options),
+            lambda s: self.runtime.metamodel(s, self.actor).create_list(
+                values["key"], values["label"], options
+            ),
             f"Option list {values['label']!r} created.",
         )
         if errors:
@@ -50,7 +58,9 @@ class OptionListsView(AdminView):
             action = request.form.get("action", "")
             _, errors = self.change(lambda s: self._apply(s, key, action), "Saved.")
             if not errors:
-                target = url_for(".index") if action == "delete_list" else url_for(".detail", key=key)
+                target = (
+                    url_for(".index") if action == "delete_list" else url_for(".detail", key=key)
+                )
                 return redirect(target)
             values = dict(request.form)
         with self.reading() as session:
@@ -71,7 +81,9 @@ class OptionListsView(AdminView):
         if action == "rename_list":
             meta.update_list(key, label=form_text("list_label"))
         elif action == "add_option":
-            meta.add_option(key, form_text("new_key"), form_text("new_label"), form_text("new_color"))
+            meta.add_option(
+                key, form_text("new_key"), form_text("new_label"), form_text("new_color")
+            )
         elif action == "save_option":
             option = form_text("option")
             meta.update_option(
@@ -83,6 +95,8 @@ class OptionListsView(AdminView):
             option = form_text("option")
             position = form_int("position")
             if isinstance(position, int):
-                meta.update_option(key, option, position=max(0, position + (-1 if action == "up" else 1)))
+                meta.update_option(
+                    key, option, position=max(0, position + (-1 if action == "up" else 1))
+                )
         elif action == "delete_list":
             meta.delete_list(key)

@@ -59,7 +59,9 @@ class UsersView(AdminView):
         elif action == "password":
             password = request.form.get("new_password") or ""
             if len(password) < MIN_PASSWORD_LENGTH:
-                raise ValidationFailed({f"new_password_{user.id}": [f"Use at least {MIN_PASSWORD_LENGTH} characters."]})
+                raise ValidationFailed(
+                    {f"new_password_{user.id}": [f"Use at least {MIN_PASSWORD_LENGTH} characters."]}
+                )
             user.set_password(password)
         elif action == "roles":
             keys = request.form.getlist("roles")
@@ -84,9 +86,9 @@ class RolesView(AdminView):
                 return redirect(url_for(".role", key=form_text("key")))
         with self.reading() as session:
             roles = session.scalars(select(Role).order_by(Role.id)).all()
-            return self.render("admin/trellis/roles.html", roles=roles, values=values, errors=errors), (
-                422 if errors else 200
-            )
+            return self.render(
+                "admin/trellis/roles.html", roles=roles, values=values, errors=errors
+            ), (422 if errors else 200)
 
     @expose("/<key>", methods=["GET", "POST"])
     def role(self, key: str) -> Any:
