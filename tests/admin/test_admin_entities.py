@@ -1,0 +1,259 @@
+"""Administrators design entity types and fields in the admin UI; every save goes through
+the metamodel service (so the table changes on save and every error shows on the form)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, select
+
+from trellis.metamodel.models import ConfigChange
+
+
+def compiled(runtime):  # type: ignore[no-untyped-def]
+    """The compiled metamodel as committed (the session is closed again at once)."""
+    with runtime.transaction() as session:
+        return runtime.model(session)
+
+
+def columns(runtime, table: str) -> set[str]:  # type: ignore[no-untyped-def]
+    return {c["name"] for c in inspect(runtime.engine).get_columns(table)}
+
+
+def test_creating_an_entity_type_builds_its_table(admin, runtime) -> None:  # type: ignore[no-untyped-def]
+    response = admin.post(
+        "/admin/entities/create", key="project", label="Project", label_plural="Projects"
+    )
+    assert response.status_code == 302
+    assert "rec_project" in inspect(runtime.engine).get_table_names()
+    page = admin.get("/admin/entities/project").get_data(as_text=True)
+    assert "Project" in page and "No fields yet." in page
+
+
+def test_every_problem_of_the_entity_form_shows_at_once(admin, page_errors, runtime) -> None:  # type: ignore[no-untyped-def]
+    response = admin.post("/admin/entities/create", key="Not A Key", label="")
+    assert response.status_code == 422
+    errors = page_errors(response)
+    assert set(errors) == {"key", "label"}
+    assert "rec_not_a_key" not in inspect(runtime.engine).get_table_names()
+    assert 'value="Not A Key"' in response.get_data(as_text=True)  # what was typed stays
+
+
+@pytest.mark.parametrize(
+    ("type_name", "inputs", "expected_columns"),
+    [
+        ("text", {"setting_max_length": "40"}, {"code"}),
+        ("money", {"setting_currencies": "eur, usd"}, {"code_amount", "code_currency"}),
+        ("decimal", {"setting_precision": "10", "setting_scale": "3"}, {"code"}),
+        ("list", {"setting_list": "colours"}, {"code"}),
+        ("reference", {"setting_target": "project", "setting_on_delete": "cascade"}, {"code_id"}),
+    ],
+)
+def test_adding_a_field_with_type_settings_adds_its_columns(  # type: ignore[no-untyped-def]
+    admin, factory, runtime, type_name, inputs, expected_columns
+) -> None:
+    factory.entity("project", {"name": "text"}, lists={"colours": ["red", "blue"]})
+    form = admin.get(f"/admin/entities/project/fields/new?type={type_name}").get_data(as_text=True)
+    for name in inputs:
+        assert f'name="{name}"' in form  # a proper input per setting, not a JSON box
+    response = admin.post(
+        "/admin/entities/project/fields/new",
+        type=type_name,
+        key="code",
+        label="Code",
+        submit="save",
+        **inputs,
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert expected_columns <= columns(runtime, "rec_project")
+    model = compiled(runtime)
+    stored = model.entities["project"].fields["code"].settings
+    if type_name == "money":
+        assert stored["currencies"] == ["EUR", "USD"]
+    if type_name == "reference":
+        assert stored == {"target": "project", "on_delete": "cascade"}
+
+
+def test_bad_settings_are_shown_on_the_field_form(admin, factory, page_errors) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("project", {"name": "text"})
+    response = admin.post(
+        "/admin/entities/project/fields/new",
+        type="decimal",
+        key="rate",
+        label="Rate",
+        submit="save",
+        setting_precision="4",
+        setting_scale="9",
+    )
+    assert response.status_code == 422
+    assert any("scale" in m for m in page_errors(response)["settings"])
+
+
+def test_a_fields_key_is_fixed_and_its_label_free(admin, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("project", {"name": "text"})
+    page = admin.get("/admin/entities/project/fields/name").get_data(as_text=True)
+    assert 'value="name" disabled' in page
+    response = admin.post("/admin/entities/project/fields/name", label="Project name", key="other")
+    assert response.status_code == 302
+    model = compiled(runtime)
+    assert model.entities["project"].fields["name"].label == "Project name"
+    assert "other" not in model.entities["project"].fields
+
+
+def test_archive_restore_and_purge_a_field(admin, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("project", {"name": "text", "budget": "integer"})
+    factory.record("project", name="Apollo", budget=5)
+    admin.post("/admin/entities/project/fields/budget/archive")
+    assert "budget" in columns(runtime, "rec_project")  # the data stays
+    assert "archived" in admin.get("/admin/entities/project").get_data(as_text=True)
+    admin.post("/admin/entities/project/fields/budget/restore")
+    record = factory.records("list", "project").items[0]
+    assert record.values["budget"] == 5
+    admin.post("/admin/entities/project/fields/budget/archive")
+    admin.post("/admin/entities/project/fields/budget/purge")
+    assert "budget" not in columns(runtime, "rec_project")
+
+
+def test_archiving_a_field_a_rule_uses_is_refused_with_the_reason(admin, factory) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("project", {"name": "text", "budget": "integer"})
+    factory.meta(
+        "add_rule",
+        "project",
+        "validation",
+        expression="budget is None or budget > 0",
+        message="Positive",
+    )
+    response = admin.post("/admin/entities/project/fields/budget/archive")
+    assert response.status_code == 422
+    assert "validation rule" in response.get_data(as_text=True)
+
+
+def test_reorder_fields_with_the_arrows(admin, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("project", {"a": "text", "b": "text", "c": "text"})
+    admin.post("/admin/entities/project/fields/c/up")
+    order = list(compiled(runtime).entities["project"].fields)
+    assert order == ["a", "c", "b"]
+
+
+def test_entity_settings_title_and_archive(admin, factory, runtime, page_errors) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("project", {"name": "text"})
+    bad = admin.post("/admin/entities/project/update", label="Project", title_template="{nope}")
+    assert bad.status_code == 422 and "title_template" in page_errors(bad)
+    admin.post(
+        "/admin/entities/project/update",
+        label="Project",
+        label_plural="Projects",
+        title_template="{name}",
+    )
+    assert compiled(runtime).entities["project"].title_template == "{name}"
+    admin.post("/admin/entities/project/archive")
+    assert "project" in compiled(runtime).archived_entities
+    admin.post("/admin/entities/project/restore")
+    assert "project" in compiled(runtime).entities
+
+
+def test_pipelines_are_created_and_stages_reordered(admin, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("project", {"name": "text"})
+    response = admin.post(
+        "/admin/entities/project/pipelines/new",
+        pipeline_key="delivery",
+        pipeline_label="Delivery",
+        stage_key_0="plan",
+        stage_label_0="Plan",
+        stage_kind_0="open",
+        stage_order_0="0",
+        stage_key_1="build",
+        stage_label_1="Build",
+        stage_kind_1="open",
+        stage_order_1="1",
+        stage_key_2="done",
+        stage_label_2="Done",
+        stage_kind_2="success",
+        stage_order_2="2",
+    )
+    assert response.status_code == 302
+    admin.post(
+        "/admin/entities/project/pipelines/delivery",
+        label="Delivery",
+        stage_key_0="plan",
+        stage_label_0="Plan",
+        stage_kind_0="open",
+        stage_order_0="1",
+        stage_key_1="build",
+        stage_label_1="Build",
+        stage_kind_1="open",
+        stage_order_1="0",
+        stage_key_2="done",
+        stage_label_2="Done",
+        stage_kind_2="success",
+        stage_order_2="2",
+        stage_color_2="#28a745",
+    )
+    stages = compiled(runtime).entities["project"].pipelines["delivery"].stages
+    assert [s.key for s in sorted(stages.values(), key=lambda s: s.position)] == [
+        "build",
+        "plan",
+        "done",
+    ]
+    assert stages["done"].color == "#28a745"
+
+
+def test_removing_a_stage_with_records_asks_where_they_go(admin, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "project", {"name": "text"}, pipelines={"delivery": ["plan", "build", "done:success"]}
+    )
+    record = factory.record("project", name="Apollo")
+    factory.records("move_stage", "project", record.id, "build")
+    keep = dict(
+        label="Delivery",
+        stage_key_0="plan",
+        stage_label_0="Plan",
+        stage_kind_0="open",
+        stage_order_0="0",
+        stage_key_1="build",
+        stage_label_1="Build",
+        stage_kind_1="open",
+        stage_order_1="1",
+        stage_remove_1="on",
+        stage_key_2="done",
+        stage_label_2="Done",
+        stage_kind_2="success",
+        stage_order_2="2",
+    )
+    asked = admin.post("/admin/entities/project/pipelines/delivery", **keep)
+    assert asked.status_code == 422
+    assert "say where they move" in asked.get_data(as_text=True)
+    assert 'name="move_to_build"' in asked.get_data(as_text=True)
+    moved = admin.post("/admin/entities/project/pipelines/delivery", move_to_build="plan", **keep)
+    assert moved.status_code == 302
+    assert factory.records("get", "project", record.id).stage == "plan"
+    stages = compiled(runtime).entities["project"].pipelines["delivery"].stages
+    assert "build" not in stages
+
+
+def test_rules_check_expressions_on_save(admin, factory, runtime, page_errors) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "project", {"name": "text", "budget": "integer"}, pipelines={"delivery": ["plan", "build"]}
+    )
+    bad = admin.post(
+        "/admin/entities/project/rules/new", kind="required", field="budget", when="budgett > 1"
+    )
+    assert bad.status_code == 422
+    assert "Unknown name 'budgett'" in " ".join(page_errors(bad)["when"]).replace("&#39;", "'")
+    ok = admin.post(
+        "/admin/entities/project/rules/new",
+        kind="required",
+        field="budget",
+        from_stage="delivery.build",
+    )
+    assert ok.status_code == 302
+    rules = compiled(runtime).entities["project"].rules
+    assert [(r.field_key, r.from_stage) for r in rules] == [("budget", "build")]
+
+
+def test_every_change_is_in_the_configuration_history(admin, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    admin.post("/admin/entities/create", key="project", label="Project")
+    with runtime.transaction() as session:
+        actions = session.scalars(select(ConfigChange.action)).all()
+    assert "entity.create" in actions
+    page = admin.get("/admin/history/").get_data(as_text=True)
+    assert "entity.create" in page and "project" in page
