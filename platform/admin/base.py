@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from trellis.accounts import Actor
 from trellis.app import get_runtime
-from trellis.errors import TrellisError
+from trellis.errors import TrellisError, ValidationFailed
 from trellis.runtime import Runtime
 
 T = TypeVar("T")
@@ -69,7 +69,7 @@ class AdminView(AdminOnly, BaseView):
             errors = dict(getattr(exc, "errors", None) or {})
             if not errors:
                 errors = {"_form": [exc.detail]}
-            elif exc.detail and "_form" not in errors:
+            elif not isinstance(exc, ValidationFailed) and "_form" not in errors:
                 errors["_form"] = [exc.detail]
             return None, errors
         if success:
