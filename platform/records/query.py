@@ -110,6 +110,9 @@ def _operand(target: Any, op: str, raw: Any, model: CompiledModel) -> Any:
         if text in FALSE_TEXTS:
             return False
         raise ValueError("isnull takes true or false.")
+    if op == "contains" and target.type.name != "multi_list":
+        # a part of a value (e.g. "@acme.") is not a valid value of the type itself
+        return str(raw)
     if op == "in":
         items = raw.split(",") if isinstance(raw, str) else list(raw)
         return [_scalar(target, item, model) for item in items]
