@@ -150,3 +150,7 @@ main = FlaskGroup(
     add_version_option=False,
     help="Trellis: CRM, documents and processes as configuration.",
 )
+
+
+if __name__ == "__main__":  # python -m trellis.cli
+    main()

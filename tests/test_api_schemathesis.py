@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
+from conftest import fresh_database
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from schemathesis.checks import (
@@ -19,8 +20,6 @@ from schemathesis.checks import (
 from trellis.accounts import create_user
 from trellis.app import create_app
 from trellis.cli import initialise
-
-from conftest import fresh_database
 
 
 @pytest.fixture(scope="module")

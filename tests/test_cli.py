@@ -1,0 +1,116 @@
+"""The trellis command: init (with the demo), user create, and serve's first start."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from trellis.accounts import User
+from trellis.metamodel.models import EntityType
+
+
+def test_init_demo_loads_the_demo_crm_and_prints_an_admin_login_once(runner, runtime) -> None:  # type: ignore[no-untyped-def]
+    first = runner.invoke(args=["init", "--demo"])
+    assert first.exit_code == 0, first.output
+    assert "username: admin" in first.output
+    password = re.search(r"password: (\S+)", first.output).group(1)
+    with runtime.transaction() as session:
+        model = runtime.model(session)
+        admin = session.scalar(select(User).where(User.username == "admin"))
+        assert admin.check_password(password)
+        assert admin.role_keys == {"admin"}
+    assert set(model.entities) == {"lead", "contact", "company", "deal"}
+    leads = model.entities["lead"].pipelines["leads"]
+    kinds = {s.key: s.kind for s in leads.stages.values()}
+    assert kinds["converted"] == "success" and kinds["junk"] == "failure"
+    assert set(model.entities["deal"].pipelines) == {"sales", "wholesale"}
+    users_of_source = {
+        e.key
+        for e in model.entities.values()
+        for f in e.fields.values()
+        if f.settings.get("list") == "source"
+    }
+    assert users_of_source == {"lead", "contact", "deal"}
+    assert model.entities["company"].fields["tin"].required is True
+
+    second = runner.invoke(args=["init", "--demo"])
+    assert second.exit_code == 0
+    assert "password:" not in second.output
+    assert "not loaded over them" in second.output
+    with runtime.transaction() as session:
+        assert len(session.scalars(select(EntityType)).all()) == 4
+
+
+def test_user_create_reads_the_password_from_stdin(runner, runtime) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(
+        args=["user", "create", "sam", "--role", "user", "--password-stdin"],
+        input="a-long-password\n",
+    )
+    assert result.exit_code == 0, result.output
+    with runtime.transaction() as session:
+        sam = session.scalar(select(User).where(User.username == "sam"))
+        assert sam.check_password("a-long-password") and sam.role_keys == {"user"}
+        assert "a-long-password" not in sam.password_hash
+
+
+def test_user_create_reports_bad_input_and_fails(runner) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(
+        args=["user", "create", "sam", "--role", "boss", "--password-stdin"], input="short\n"
+    )
+    assert result.exit_code != 0
+    assert "Use at least 8 characters" in result.output and "Unknown role: boss" in result.output
+    runner.invoke(args=["user", "create", "sam", "--password-stdin"], input="a-long-password\n")
+    again = runner.invoke(
+        args=["user", "create", "sam", "--password-stdin"], input="a-long-password\n"
+    )
+    assert again.exit_code != 0 and "already exists" in again.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_serve_on_a_new_database_sets_up_the_demo_and_serves(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance")}
+    env.pop("TRELLIS_DATABASE_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "trellis.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/healthz", timeout=1
+                ) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("the server did not start")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as response:
+            assert b"Sign in" in response.read()
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=10)[0]
+    assert "username: admin" in output and "Demo CRM loaded" in output
+    assert (tmp_path / "instance" / "trellis.db").exists()
