@@ -435,7 +435,14 @@ class RecordService:
                 for message in messages:
                     errors.add(key, message)
             loaded = {k: v for k, v in (exc.valid_data or {}).items() if k not in errors}
-        return {k: ent.fields[k].type.normalise(v) for k, v in loaded.items()}
+        values = {k: ent.fields[k].type.normalise(ent.fields[k], v) for k, v in loaded.items()}
+        for key in ent.side_tables:
+            if values.get(key):
+                # choices read back in the list's order; keep that order from the start
+                options = self.model.option_lists[ent.fields[key].settings["list"]].options
+                order = {k: o.position for k, o in options.items()}
+                values[key] = tuple(sorted(values[key], key=lambda v: (order.get(v, 1 << 30), v)))
+        return values
 
     def _check(
         self,

@@ -114,7 +114,7 @@ class FieldType:
         """The marshmallow field that turns API/form input into a Python value."""
         raise NotImplementedError
 
-    def normalise(self, value: Any) -> Any:
+    def normalise(self, field: FieldLike, value: Any) -> Any:
         """The canonical in-memory form of a loaded value (e.g. tuples, aware datetimes)."""
         return value
 

@@ -29,7 +29,7 @@ class DateTimeType(FieldType):
         value = super().parse_scalar(field, raw, model)
         return value if value is None else to_storage(value)
 
-    def normalise(self, value: Any) -> Any:
+    def normalise(self, field: FieldLike, value: Any) -> Any:
         return None if value is None else as_utc(value)
 
     def to_row(self, field: FieldLike, value: Any) -> dict[str, Any]:

@@ -39,6 +39,17 @@ class ExactDecimal(ma.fields.Decimal):
         return number
 
 
+def fit_scale(value: Decimal | None, scale: int) -> Decimal | None:
+    """``value`` with exactly ``scale`` places when that rounds nothing (12.5 -> 12.50);
+    a value with more places is left as it is for :func:`digits_errors` to refuse."""
+    if value is None:
+        return None
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= -scale:
+        return value.quantize(Decimal(1).scaleb(-scale))
+    return value
+
+
 def digits_errors(value: Decimal | None, precision: int, scale: int) -> list[str]:
     """Refuse what would not fit or would be rounded: nothing is changed silently."""
     if value is None:
@@ -106,6 +117,9 @@ class DecimalType(FieldType):
 
     def output_field(self, field: FieldLike) -> ma.fields.Field:
         return ma.fields.String(allow_none=True, metadata={"pattern": r"^-?\d+(\.\d+)?$"})
+
+    def normalise(self, field: FieldLike, value: Any) -> Any:
+        return fit_scale(value, self._digits(field)[1])
 
     def from_row(self, field: FieldLike, row: Mapping[str, Any]) -> Any:
         value = row[field.key]

@@ -18,7 +18,7 @@ from trellis.metamodel.fieldtypes.base import (
     Money,
     compare,
 )
-from trellis.metamodel.fieldtypes.decimal_number import ExactDecimal, digits_errors
+from trellis.metamodel.fieldtypes.decimal_number import ExactDecimal, digits_errors, fit_scale
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 MONEY_SCHEMA = {
@@ -122,6 +122,11 @@ class MoneyType(FieldType):
         if allowed and value.currency not in allowed:
             errors.append(f"currency: must be one of {', '.join(allowed)}.")
         return errors
+
+    def normalise(self, field: FieldLike, value: Any) -> Any:
+        if value is None or value.amount is None:
+            return value
+        return Money(fit_scale(value.amount, field.settings.get("scale", 2)), value.currency)
 
     def output_field(self, field: FieldLike) -> ma.fields.Field:
         return ma.fields.Nested(MoneyOutput, allow_none=True)

@@ -63,7 +63,7 @@ class MultiListType(FieldType):
     def is_empty(self, value: Any) -> bool:
         return not value
 
-    def normalise(self, value: Any) -> Any:
+    def normalise(self, field: FieldLike, value: Any) -> Any:
         return tuple(value or ())
 
     def to_row(self, field: FieldLike, value: Any) -> dict[str, Any]:
