@@ -78,6 +78,13 @@ def fresh_database(template: str, folder: Path) -> Iterator[str]:
         yield f"sqlite:///{path}"
 
 
+@pytest.fixture(scope="session")
+def new_database(database_template: str):  # type: ignore[no-untyped-def]
+    """``with new_database(folder) as url``: a fresh migrated database outside a test's scope
+    (for module-wide fixtures)."""
+    return lambda folder: fresh_database(database_template, folder)
+
+
 @pytest.fixture
 def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database for one test."""

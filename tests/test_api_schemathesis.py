@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from conftest import fresh_database
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from schemathesis.checks import (
@@ -23,10 +22,10 @@ from trellis.cli import initialise
 
 
 @pytest.fixture(scope="module")
-def demo_app(database_template: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+def demo_app(new_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator:  # type: ignore[no-untyped-def]
     """One app with the demo CRM for the whole module (schemathesis runs many cases)."""
     folder = tmp_path_factory.mktemp("schemathesis")
-    with fresh_database(database_template, folder) as url:
+    with new_database(folder) as url:
         app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": str(folder), "SECRET_KEY": "t"})
         yield from _with_demo(app)
 
