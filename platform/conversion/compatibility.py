@@ -12,6 +12,7 @@ NUMERIC = ("integer", "decimal")
 # source type -> target types it can fill (besides itself)
 WIDENING: dict[str, tuple[str, ...]] = {
     "text": ("long_text",),
+    "long_text": ("text",),  # allowed only when the text is long enough (checked below)
     "email": ("text", "long_text"),
     "phone": ("text", "long_text"),
     "url": ("text", "long_text"),
