@@ -31,6 +31,7 @@ from trellis.records.events import EventBus, RecordEvent
 from trellis.records.query import Filter, apply_sort, filter_clauses, page_bounds, search_clause
 from trellis.records.validation import RECORD_KEY, iter_rule_errors
 
+AUDIT_INSERT = insert(AuditEvent.__table__)
 READ_ONLY_KEYS = frozenset(
     {"id", "version", "title", "created_at", "updated_at", "created_by", "updated_by", "owner"}
 )
@@ -127,7 +128,7 @@ class RecordService:
         for key, f in ent.fields.items():
             row.update(f.type.to_row(f, values[key]))
         record_id = self.session.execute(
-            insert(ent.table).values(row).returning(ent.table.c.id)
+            insert(ent.table).returning(ent.table.c.id), row
         ).scalar_one()
         self._write_sides(ent, record_id, values, replace=False)
         changes = {k: (None, v) for k, v in values.items() if not ent.fields[k].type.is_empty(v)}
@@ -671,7 +672,7 @@ class RecordService:
         self, entity: str, record_id: int, pipeline: str, stage: str, now: datetime
     ) -> None:
         self.session.execute(
-            insert(StageVisit).values(
+            insert(StageVisit.__table__).values(
                 entity=entity,
                 record_id=record_id,
                 pipeline=pipeline,
@@ -707,15 +708,17 @@ class RecordService:
                 payload[key] = [old, new]
             else:
                 payload[key] = [f.type.to_audit(f, old), f.type.to_audit(f, new)]
+        # values as parameters, not in the statement: one cached statement for every row
         self.session.execute(
-            insert(AuditEvent).values(
-                entity=ent.key,
-                record_id=record_id,
-                action=action,
-                at=now,
-                by=self.actor.user_id,
-                changes=payload,
-            )
+            AUDIT_INSERT,
+            {
+                "entity": ent.key,
+                "record_id": record_id,
+                "action": action,
+                "at": now,
+                "by": self.actor.user_id,
+                "changes": payload,
+            },
         )
 
     def _emit(
