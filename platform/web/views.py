@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
@@ -16,7 +16,32 @@ from trellis.app import get_runtime
 from trellis.web.forms import LoginForm
 from trellis.web.session import SessionUser
 
-web = Blueprint("web", __name__, template_folder="templates")
+web = Blueprint(
+    "web",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/web",
+)
+
+
+@web.before_request
+def load_navigation() -> None:
+    """The entity types the signed-in user may read, for the menu; loaded before the view
+    opens its own transaction (SQLite allows one writer: no second transaction mid-view)."""
+    g.navigation = []
+    if current_user.is_authenticated:
+        runtime = get_runtime()
+        with runtime.transaction() as session:
+            access = load_access(session, current_user.actor)
+            model = runtime.model(session)
+            g.navigation = [e for e in model.entities.values() if access.can("read", e.key)]
+
+
+@web.app_context_processor
+def navigation_items() -> dict[str, Any]:
+    """``navigation()`` in templates (empty outside the web blueprint)."""
+    return {"navigation": lambda: g.get("navigation", [])}
 
 
 def _safe_next(target: str | None) -> str:

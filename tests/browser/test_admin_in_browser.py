@@ -121,4 +121,7 @@ def test_administrator_designs_an_entity_type_without_code(  # type: ignore[no-u
         )
     page.goto(f"{base}/")
     assert page.locator('[data-entity="ticket"]').inner_text() == "1"
-    page.shot("16-end-user-home")
+    page.get_by_role("link", name="Tickets").first.click()
+    row = page.locator("#records tbody tr").first
+    assert "Printer on fire" in row.inner_text() and "Urgent" in row.inner_text()
+    page.shot("16-end-user-list")

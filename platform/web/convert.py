@@ -1,0 +1,155 @@
+"""The conversion wizard on a record card (a lead): choose the targets and the deal's
+pipeline, see duplicate candidates to link instead, fill exactly the missing required
+fields, then convert in one go and land on the new deal's card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from trellis.app import get_runtime
+from trellis.conversion.convert import conversion_map, convert
+from trellis.errors import BadRequest, Conflict
+from trellis.web import field_inputs
+from trellis.web.records import service_for, writable_keys
+from trellis.web.views import web
+
+#: the target a user lands on after converting, when it was created
+LANDING_ORDER = ("deal", "contact", "company")
+
+
+@web.route("/records/<entity>/<int:record_id>/convert", methods=["GET", "POST"])
+@login_required
+def convert_start(entity: str, record_id: int) -> Any:
+    runtime = get_runtime()
+    chosen = request.form.getlist("target")
+    action = request.form.get("action", "")
+    with runtime.transaction() as session:
+        service = service_for(session)
+        source = service.get(entity, record_id)
+        row = conversion_map(service, entity)
+        model = service.model
+        targets = [model.entities[t] for t in row.targets if t in model.entities]
+        if request.method == "GET" or not chosen:
+            if request.method == "POST":
+                flash("Choose at least one element to create.", "warning")
+            return render_template(
+                "web/convert.html",
+                step="choose",
+                entity=model.entity(entity),
+                source=source,
+                targets=targets,
+                row=row,
+                chosen=chosen or list(row.targets),
+                form=request.form,
+            )
+    options = _options_from_form(chosen)
+    dry_run = action != "convert"
+    try:
+        with runtime.transaction() as session:
+            service = service_for(session)
+            result = convert(service, entity, record_id, options, dry_run=dry_run)
+            if not dry_run and result.ok:
+                landing = next(
+                    (t for t in LANDING_ORDER if t in result.records), next(iter(result.records))
+                )
+                flash(f"{source.title} converted.", "success")
+                return redirect(
+                    url_for("web.card", entity=landing, record_id=result.records[landing].id)
+                )
+            return _review(service, entity, source, row, chosen, options, result), (
+                200 if dry_run else 422
+            )
+    except (BadRequest, Conflict) as exc:
+        flash(exc.detail, "danger")
+        return redirect(url_for("web.card", entity=entity, record_id=record_id))
+
+
+def _options_from_form(chosen: list[str]) -> dict[str, dict[str, Any]]:
+    """Per target: the pipeline, a record to link instead, and the fields the user filled."""
+    runtime = get_runtime()
+    options: dict[str, dict[str, Any]] = {}
+    with runtime.transaction() as session:
+        model = runtime.model(session)
+        for target in chosen:
+            if target not in model.entities:
+                options[target] = {}
+                continue
+            entity = model.entities[target]
+            opts: dict[str, Any] = {}
+            if request.form.get(f"pipeline__{target}"):
+                opts["pipeline"] = request.form[f"pipeline__{target}"]
+            existing = request.form.get(f"use__{target}", "new")
+            if existing.isdigit():
+                opts["use_existing"] = int(existing)
+            asked = [k for k in request.form.getlist(f"asked__{target}") if k in entity.fields]
+            typed = field_inputs.parse_form(
+                entity, _Prefixed(request.form, f"t__{target}__"), asked
+            )
+            opts.update({k: v for k, v in typed.items() if v not in (None, [], "")})
+            options[target] = opts
+    return options
+
+
+class _Prefixed:
+    """A form seen through a name prefix (``t__company__tin`` read as ``tin``)."""
+
+    def __init__(self, form: Any, prefix: str) -> None:
+        self.form, self.prefix = form, prefix
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.form.get(self.prefix + key, default)
+
+    def getlist(self, key: str) -> list[Any]:
+        return self.form.getlist(self.prefix + key)
+
+
+def _review(service, entity, source, row, chosen, options, result):  # type: ignore[no-untyped-def]
+    model = service.model
+    steps = []
+    for target in chosen:
+        ent = model.entities[target]
+        errors = result.errors.get(target, {})
+        asked = set(request.form.getlist(f"asked__{target}")) | {
+            k for k in errors if k in ent.fields
+        }
+        writable = set(writable_keys(service, ent))
+        fields = [ent.fields[k] for k in ent.fields if k in asked and k in writable]
+        values = {
+            f.key: options.get(target, {}).get(f.key, field_inputs.form_value(f, None))
+            for f in fields
+        }
+        for f in fields:
+            if f.type.name == "money" and not isinstance(values[f.key], dict):
+                values[f.key] = ""
+        steps.append(
+            {
+                "entity": ent,
+                "fields": fields,
+                "values": values,
+                "errors": errors,
+                "other": {k: v for k, v in errors.items() if k not in ent.fields},
+                "duplicates": result.duplicates.get(target, []),
+                "use": options.get(target, {}).get("use_existing"),
+                "pipeline": options.get(target, {}).get("pipeline"),
+                "writable": writable,
+            }
+        )
+    return render_template(
+        "web/convert.html",
+        step="review",
+        entity=model.entity(entity),
+        source=source,
+        row=row,
+        chosen=chosen,
+        steps=steps,
+        model=model,
+        ready=result.ok,
+        choices=field_inputs.choices,
+        currencies=field_inputs.currencies,
+        stepping=field_inputs.step,
+        input_types=field_inputs.INPUT_TYPES,
+        source_errors=result.errors.get(entity, {}),
+    )

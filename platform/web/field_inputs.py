@@ -1,0 +1,139 @@
+"""Form inputs per field type: what the form shows for a value, and turning a submitted form
+back into the record service's input (the same shape the API takes)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from trellis.clock import as_utc
+from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
+
+INPUT_TYPES = {
+    "text": "text",
+    "integer": "number",
+    "decimal": "number",
+    "date": "date",
+    "datetime": "datetime-local",
+    "email": "email",
+    "phone": "tel",
+    "url": "url",
+}
+
+
+def form_value(field: CompiledField, value: Any) -> Any:
+    """The value as an input shows it (text for most types, tuples for choices)."""
+    if value is None:
+        return ""
+    name = field.type.name
+    if name == "money":
+        return {"amount": str(value.amount), "currency": value.currency}
+    if name == "datetime":
+        return as_utc(value).strftime("%Y-%m-%dT%H:%M")
+    if name in ("date",):
+        return value.isoformat()
+    if name == "multi_list":
+        return tuple(value)
+    return value
+
+
+def parse_form(entity: CompiledEntity, form: Any, keys: list[str]) -> dict[str, Any]:
+    """Service input from ``form`` for ``keys`` (empty inputs clear the field)."""
+    data: dict[str, Any] = {}
+    for key in keys:
+        field = entity.fields[key]
+        name = field.type.name
+        if name == "multi_list":
+            data[key] = [v for v in form.getlist(key) if v]
+        elif name == "boolean":
+            raw = form.get(key, "")
+            data[key] = None if raw == "" else raw
+        elif name == "money":
+            amount = (form.get(f"{key}__amount") or "").strip()
+            currency = form.get(f"{key}__currency") or None
+            data[key] = (
+                None
+                if not amount
+                else {"amount": amount, **({"currency": currency} if currency else {})}
+            )
+        elif name == "datetime":
+            raw = (form.get(key) or "").strip()
+            data[key] = (raw + ":00+00:00" if len(raw) == 16 else raw) or None
+        else:
+            raw = form.get(key)
+            data[key] = (
+                None
+                if raw is None or raw.strip() == ""
+                else raw.strip()
+                if name != "long_text"
+                else raw
+            )
+    return data
+
+
+def currencies(field: CompiledField) -> list[str]:
+    return list(field.settings.get("currencies") or [field.settings.get("default_currency", "EUR")])
+
+
+def step(field: CompiledField) -> str:
+    if field.type.name == "decimal":
+        scale = field.settings.get("scale", 2)
+        return "1" if scale == 0 else "0." + "0" * (scale - 1) + "1"
+    return "1"
+
+
+def choices(model: CompiledModel, field: CompiledField, current: Any) -> list[Any]:
+    """Options to offer: active ones, plus retired ones the record already has."""
+    options = model.option_lists[field.settings["list"]].options.values()
+    had = set(current if isinstance(current, tuple | list) else [current])
+    return [o for o in sorted(options, key=lambda o: o.position) if o.active or o.key in had]
+
+
+def badge(label: str, color: str) -> Markup:
+    return Markup(
+        '<span class="badge badge-pill" style="background:{0};color:#fff">{1}</span>'
+    ).format(color or "#6c757d", label)
+
+
+def display(
+    model: CompiledModel,
+    field: CompiledField,
+    value: Any,
+    titles: Mapping[tuple[str, int], str | None],
+) -> Markup:
+    """A value for reading: option badges in their colours, references as links."""
+    name = field.type.name
+    if value is None or value == () or value == "":
+        return Markup('<span class="text-muted">—</span>')
+    if name in ("list", "multi_list"):
+        options = model.option_lists[field.settings["list"]].options
+        keys = value if isinstance(value, tuple) else (value,)
+        return Markup(" ").join(
+            badge(options[k].label if k in options else k, options[k].color if k in options else "")
+            for k in keys
+        )
+    if name == "reference":
+        target = field.settings["target"]
+        title = titles.get((target, value))
+        text = title if title is not None else f"#{value}"
+        from flask import url_for
+
+        return Markup('<a href="{0}">{1}</a>').format(
+            url_for("web.card", entity=target, record_id=value), text
+        )
+    if name == "boolean":
+        return Markup("Yes" if value else "No")
+    if name == "money":
+        return escape(f"{value.amount:,} {value.currency}".replace(",", " "))
+    if name == "datetime" and isinstance(value, datetime):
+        return escape(as_utc(value).strftime("%Y-%m-%d %H:%M UTC"))
+    if name == "url":
+        return Markup('<a href="{0}" rel="noopener noreferrer">{0}</a>').format(value)
+    if name == "email":
+        return Markup('<a href="mailto:{0}">{0}</a>').format(value)
+    if name == "long_text":
+        return Markup("<br>").join(escape(line) for line in str(value).splitlines())
+    return escape(str(value))

@@ -1,0 +1,492 @@
+"""Generated screens for every entity type: list (filters, sort, search, paging, CSV),
+create and edit forms, the record card with its stage bar, history and links.
+
+All reads and writes go through the record service with the signed-in user's rights;
+nothing here knows any particular entity type.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Response, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy.orm import Session
+
+from trellis.api.records import parse_filters
+from trellis.app import get_runtime
+from trellis.conversion.convert import LINK_KIND
+from trellis.conversion.models import ConversionMap
+from trellis.errors import BadRequest, Conflict, NotFound, TrellisError, ValidationFailed
+from trellis.metamodel.compiled import CompiledEntity
+from trellis.records.service import Record, RecordService
+from trellis.web import field_inputs
+from trellis.web.views import web
+
+PER_PAGE = 25
+LIST_COLUMNS = 6
+
+
+def service_for(session: Session) -> RecordService:
+    return get_runtime().records(session, current_user.actor)
+
+
+def reference_titles(
+    service: RecordService, entity: CompiledEntity, records: list[Record]
+) -> dict[tuple[str, int], str | None]:
+    """Titles of every record the given records refer to (that the user may read)."""
+    wanted: dict[str, set[int]] = {}
+    for f in entity.fields.values():
+        if f.type.name == "reference":
+            for record in records:
+                value = record.values.get(f.key)
+                if value is not None:
+                    wanted.setdefault(f.settings["target"], set()).add(value)
+    titles: dict[tuple[str, int], str | None] = {}
+    for target, ids in wanted.items():
+        found = service.titles(target, ids)
+        titles.update({(target, i): found.get(i) for i in ids})
+    return titles
+
+
+def visible_fields(service: RecordService, entity: CompiledEntity) -> list[Any]:
+    hidden = service.access.hidden_fields(entity.key)
+    return [f for f in entity.fields.values() if f.key not in hidden]
+
+
+def writable_keys(service: RecordService, entity: CompiledEntity) -> list[str]:
+    read_only = service.access.read_only_fields(entity.key)
+    return [f.key for f in visible_fields(service, entity) if f.key not in read_only]
+
+
+def required_keys(entity: CompiledEntity) -> set[str]:
+    keys = {f.key for f in entity.fields.values() if f.required}
+    keys |= {
+        r.field_key
+        for r in entity.rules
+        if r.kind == "required" and r.condition is None and r.from_stage is None and r.field_key
+    }
+    return keys
+
+
+# -- list ---------------------------------------------------------------------------------
+
+
+@web.get("/records/<entity>")
+@login_required
+def record_list(entity: str) -> Any:
+    args = request.args
+    sort = args.get("sort", "")
+    page = args.get("page", "1")
+    with get_runtime().transaction() as session:
+        service = service_for(session)
+        ent = service.model.entity(entity)
+        fields = visible_fields(service, ent)
+        columns = [f for f in fields if f.type.name not in ("long_text",)][:LIST_COLUMNS]
+        filters = _filters(args)
+        try:
+            result = service.list(
+                entity,
+                filters=filters,
+                sort=[sort] if sort else [],
+                page=page,
+                per_page=PER_PAGE,
+                q=args.get("q") or None,
+            )
+            problem = None
+        except BadRequest as exc:
+            result = service.list(entity, per_page=PER_PAGE)
+            problem = (
+                exc.detail + " " + "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
+            )
+        titles = reference_titles(service, ent, result.items)
+        model = service.model
+        pages = max(1, -(-result.total // PER_PAGE))
+        return render_template(
+            "web/list.html",
+            entity=ent,
+            fields=fields,
+            columns=columns,
+            result=result,
+            model=model,
+            titles=titles,
+            display=field_inputs.display,
+            args=args,
+            sort=sort,
+            pages=pages,
+            problem=problem,
+            can_create=service.access.can("create", entity),
+            choices=field_inputs.choices,
+        ), (400 if problem else 200)
+
+
+def _filters(args: Any) -> list[Any]:
+    """Filters from the query string; inputs of the filter form left empty are no filter."""
+    return [f for f in parse_filters(args) if f.value not in ("", None)]
+
+
+@web.get("/records/<entity>/export.csv")
+@login_required
+def record_export(entity: str) -> Any:
+    """The filtered list as CSV, every page, only the fields the user may see."""
+    args = request.args
+    sort = args.get("sort", "")
+    with get_runtime().transaction() as session:
+        service = service_for(session)
+        ent = service.model.entity(entity)
+        fields = visible_fields(service, ent)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(
+            ["id", "title", *[f.label for f in fields], *(["stage"] if ent.has_pipelines else [])]
+        )
+        page = 1
+        while True:
+            result = service.list(
+                entity,
+                filters=_filters(args),
+                sort=[sort] if sort else [],
+                page=page,
+                per_page=200,
+                q=args.get("q") or None,
+            )
+            for record in result.items:
+                row = [record.id, record.title]
+                for f in fields:
+                    value = record.values.get(f.key)
+                    row.append(
+                        "" if f.type.is_empty(value) else f.type.display(f, value, service.model)
+                    )
+                if ent.has_pipelines:
+                    row.append(record.stage)
+                writer.writerow([_safe_cell(c) for c in row])
+            if page * 200 >= result.total:
+                break
+            page += 1
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{entity}.csv"'},
+    )
+
+
+def _safe_cell(value: Any) -> Any:
+    # a cell starting with = + - @ would be run as a formula by spreadsheet programs
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else value
+
+
+@web.get("/records/<entity>/lookup")
+@login_required
+def record_lookup(entity: str) -> Any:
+    """Search-as-you-type for reference inputs: ``[{id, title}]`` the user may read."""
+    with get_runtime().transaction() as session:
+        service = service_for(session)
+        result = service.list(entity, q=request.args.get("q") or None, per_page=20)
+        return jsonify([{"id": r.id, "title": r.title} for r in result.items])
+
+
+# -- forms --------------------------------------------------------------------------------
+
+
+@web.route("/records/<entity>/new", methods=["GET", "POST"])
+@login_required
+def record_new(entity: str) -> Any:
+    errors: dict[str, list[str]] = {}
+    typed: dict[str, Any] = {}
+    with get_runtime().transaction() as session:
+        service = service_for(session)
+        ent = service.model.entity(entity)
+        keys = writable_keys(service, ent)
+        if request.method == "POST":
+            typed = field_inputs.parse_form(ent, request.form, keys)
+            pipeline = request.form.get("pipeline") or None
+            try:
+                with session.begin_nested():
+                    record = service.create(entity, typed, pipeline=pipeline)
+            except ValidationFailed as exc:
+                errors = dict(exc.errors)
+            else:
+                flash(f"{ent.label} {record.title!r} created.", "success")
+                return redirect(url_for("web.card", entity=entity, record_id=record.id))
+        return _form(service, ent, None, typed, errors, keys), (422 if errors else 200)
+
+
+@web.route("/records/<entity>/<int:record_id>/edit", methods=["GET", "POST"])
+@login_required
+def record_edit(entity: str, record_id: int) -> Any:
+    errors: dict[str, list[str]] = {}
+    typed: dict[str, Any] | None = None
+    conflict: list[dict[str, Any]] | None = None
+    with get_runtime().transaction() as session:
+        service = service_for(session)
+        ent = service.model.entity(entity)
+        keys = writable_keys(service, ent)
+        record = service.get(entity, record_id)
+        if request.method == "POST":
+            typed = field_inputs.parse_form(ent, request.form, keys)
+            version = int(request.form.get("version") or 0)
+            try:
+                with session.begin_nested():
+                    saved = service.update(entity, record_id, typed, version=version)
+            except ValidationFailed as exc:
+                errors = dict(exc.errors)
+            except Conflict:
+                # someone saved first: show what they changed, keep what this user typed
+                conflict = service.changes_since(entity, record_id, version)
+            else:
+                flash("Saved.", "success")
+                return redirect(url_for("web.card", entity=entity, record_id=saved.id))
+        return _form(service, ent, record, typed, errors, keys, conflict), (
+            409 if conflict else 422 if errors else 200
+        )
+
+
+def _form(
+    service: RecordService,
+    ent: CompiledEntity,
+    record: Record | None,
+    typed: dict[str, Any] | None,
+    errors: dict[str, list[str]],
+    keys: list[str],
+    conflict: list[dict[str, Any]] | None = None,
+) -> str:
+    fields = visible_fields(service, ent)
+    values: dict[str, Any] = {}
+    for f in fields:
+        if typed is not None and f.key in typed:
+            values[f.key] = _typed_value(f, typed[f.key])
+        elif record is not None:
+            values[f.key] = field_inputs.form_value(f, record.values.get(f.key))
+        else:
+            values[f.key] = field_inputs.form_value(f, None)
+    titles = reference_titles(service, ent, [record] if record else [])
+    ref_titles = {
+        f.key: titles.get((f.settings["target"], record.values.get(f.key)))
+        for f in fields
+        if f.type.name == "reference" and record
+    }
+    return render_template(
+        "web/form.html",
+        entity=ent,
+        record=record,
+        fields=fields,
+        values=values,
+        errors=errors,
+        writable=set(keys),
+        required=required_keys(ent),
+        model=service.model,
+        choices=field_inputs.choices,
+        currencies=field_inputs.currencies,
+        step=field_inputs.step,
+        input_types=field_inputs.INPUT_TYPES,
+        conflict=conflict,
+        ref_titles=ref_titles,
+        version=(record.version if record else None),
+    )
+
+
+def _typed_value(field: Any, value: Any) -> Any:
+    """What the user typed, shown again as typed."""
+    if value is None:
+        return ""
+    if field.type.name == "money":
+        return value
+    if field.type.name == "multi_list":
+        return tuple(value)
+    if field.type.name == "datetime":
+        return str(value)[:16]
+    return value
+
+
+# -- card ---------------------------------------------------------------------------------
+
+
+@web.get("/records/<entity>/<int:record_id>")
+@login_required
+def card(entity: str, record_id: int) -> Any:
+    with get_runtime().transaction() as session:
+        service = service_for(session)
+        ent = service.model.entity(entity)
+        record = service.get(entity, record_id)
+        fields = visible_fields(service, ent)
+        titles = reference_titles(service, ent, [record])
+        history = service.history(entity, record_id)
+        links = service.links(entity, record_id)
+        convertible = _convertible(session, service, ent, record)
+        return render_template(
+            "web/card.html",
+            entity=ent,
+            record=record,
+            fields=fields,
+            titles=titles,
+            display=field_inputs.display,
+            model=service.model,
+            history=history,
+            links=links,
+            convertible=convertible,
+            can_update=service.access.allows("update", entity, record.owner_id),
+            can_delete=service.access.allows("delete", entity, record.owner_id),
+        )
+
+
+def _convertible(
+    session: Session, service: RecordService, ent: CompiledEntity, record: Record
+) -> bool:
+    from sqlalchemy import select
+
+    if not ent.has_pipelines or record.pipeline is None:
+        return False
+    if (
+        session.scalar(select(ConversionMap.id).where(ConversionMap.source == ent.key).limit(1))
+        is None
+    ):
+        return False
+    stage = ent.pipelines[record.pipeline].stages.get(record.stage)
+    return stage is not None and stage.kind == "open"
+
+
+@web.post("/records/<entity>/<int:record_id>/delete")
+@login_required
+def record_delete(entity: str, record_id: int) -> Any:
+    try:
+        with get_runtime().transaction() as session:
+            service_for(session).delete(entity, record_id)
+    except Conflict as exc:
+        flash(exc.detail, "danger")
+        return redirect(url_for("web.card", entity=entity, record_id=record_id))
+    flash("Deleted.", "success")
+    return redirect(url_for("web.record_list", entity=entity))
+
+
+# -- stage moves (stage bar, kanban) --------------------------------------------------------
+
+
+def _wants_json() -> bool:
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+@web.post("/records/<entity>/<int:record_id>/stage")
+@login_required
+def record_stage(entity: str, record_id: int) -> Any:
+    """Move to a stage. If the stage needs fields the record lacks, ask for exactly those
+    (as a dialog for fetch requests, as a page otherwise) and move once they are valid."""
+    stage = request.form.get("stage", "")
+    pipeline = request.form.get("pipeline") or None
+    runtime = get_runtime()
+    try:
+        with runtime.transaction() as session:
+            service = service_for(session)
+            ent = service.model.entity(entity)
+            asked = [k for k in request.form.getlist("asked") if k in ent.fields]
+            values = field_inputs.parse_form(ent, request.form, asked)
+            record = service.move_stage(entity, record_id, stage, pipeline=pipeline, values=values)
+    except ValidationFailed as exc:
+        with runtime.transaction() as session:
+            service = service_for(session)
+            ent = service.model.entity(entity)
+            record = service.get(entity, record_id)
+            writable = set(writable_keys(service, ent))
+            missing = [ent.fields[k] for k in exc.errors if k in ent.fields and k in writable]
+            other = {k: v for k, v in exc.errors.items() if k not in {f.key for f in missing}}
+            typed = field_inputs.parse_form(ent, request.form, [f.key for f in missing])
+            values_shown = {
+                f.key: _typed_value(f, typed.get(f.key))
+                or field_inputs.form_value(f, record.values.get(f.key))
+                for f in missing
+            }
+            fragment = render_template(
+                "web/_stage_fields.html",
+                entity=ent,
+                fields=missing,
+                values=values_shown,
+                errors=exc.errors if request.form.getlist("asked") else {},
+                other=other,
+                model=service.model,
+                choices=field_inputs.choices,
+                currencies=field_inputs.currencies,
+                step=field_inputs.step,
+                input_types=field_inputs.INPUT_TYPES,
+                required={f.key for f in missing},
+                writable=writable,
+                ref_titles={},
+            )
+            stage_label = _stage_label(ent, pipeline or record.pipeline, stage)
+            if _wants_json():
+                return jsonify(
+                    ok=False,
+                    fields=[f.key for f in missing],
+                    errors=exc.errors,
+                    html=fragment,
+                    stage=stage_label,
+                ), 422
+            return render_template(
+                "web/stage.html",
+                entity=ent,
+                record=record,
+                stage=stage,
+                pipeline=pipeline,
+                stage_label=stage_label,
+                fragment=fragment,
+            ), 422
+    except TrellisError as exc:
+        if _wants_json():
+            return jsonify(ok=False, errors={"_record": [exc.detail]}, html=""), exc.status
+        flash(exc.detail, "danger")
+        return redirect(url_for("web.card", entity=entity, record_id=record_id))
+    if _wants_json():
+        return jsonify(
+            ok=True, stage=record.stage, pipeline=record.pipeline, version=record.version
+        )
+    return redirect(url_for("web.card", entity=entity, record_id=record_id))
+
+
+def _stage_label(ent: CompiledEntity, pipeline: str | None, stage: str) -> str:
+    if pipeline and pipeline in ent.pipelines and stage in ent.pipelines[pipeline].stages:
+        return ent.pipelines[pipeline].stages[stage].label
+    return stage
+
+
+@web.get("/records/<entity>/kanban")
+@login_required
+def kanban(entity: str) -> Any:
+    with get_runtime().transaction() as session:
+        service = service_for(session)
+        ent = service.model.entity(entity)
+        if not ent.has_pipelines:
+            raise NotFound(f"{ent.label_plural} have no stages.")
+        pipeline = ent.pipelines.get(request.args.get("pipeline", "")) or ent.default_pipeline()
+        from trellis.records.query import Filter
+
+        money = next((f for f in visible_fields(service, ent) if f.type.name == "money"), None)
+        columns = []
+        for stage in sorted(pipeline.stages.values(), key=lambda s: s.position):
+            page = service.list(
+                entity,
+                filters=[Filter("pipeline", "eq", pipeline.key), Filter("stage", "eq", stage.key)],
+                sort=["-updated_at"],
+                per_page=100,
+            )
+            total = sum(
+                (
+                    r.values[money.key].amount
+                    for r in page.items
+                    if money and r.values.get(money.key)
+                ),
+                start=0,
+            )
+            columns.append(
+                {"stage": stage, "records": page.items, "count": page.total, "sum": total}
+            )
+        return render_template(
+            "web/kanban.html",
+            entity=ent,
+            pipeline=pipeline,
+            columns=columns,
+            money=money,
+        )
+
+
+__all__ = ["LINK_KIND", "card", "kanban"]

@@ -1,0 +1,146 @@
+"""The reference scenario through the end-user app in a real Chromium: a lead is converted
+into a contact, a company and a deal (the TIN is asked for), the stage dialog, a kanban drag
+and a stale edit. A screenshot of each screen lands under artifacts/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from trellis.accounts import create_user
+from trellis.cli import initialise
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def crm(app, runtime) -> None:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        initialise(runtime, demo=True)
+    with runtime.transaction() as session:
+        create_user(session, "eve", "eve-password", ["admin"])
+
+
+def sign_in(page, base: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{base}/login")
+    page.get_by_label("User name").fill("eve")
+    page.get_by_label("Password").fill("eve-password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/")
+
+
+def test_lead_conversion_through_the_ui(page, live_server, crm) -> None:  # type: ignore[no-untyped-def]
+    base = live_server
+    sign_in(page, base)
+    page.shot("01-home")
+    page.get_by_role("link", name="Leads", exact=True).click()
+    page.shot("02-lead-list")
+    page.get_by_role("link", name="New Lead").click()
+    page.get_by_label(re.compile("^Lead name")).fill("Enquiry from Initech")
+    page.get_by_label("First name").fill("Peter")
+    page.get_by_label("Last name").fill("Gibbons")
+    page.get_by_label("Company name").fill("Initech")
+    page.get_by_label("E-mail").fill("peter@initech.example")
+    page.get_by_label("Source").select_option("website")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r"/records/lead/\d+$"))
+    lead_url = page.url
+    page.shot("03-lead-card")
+
+    page.get_by_role("link", name="Convert").click()
+    page.get_by_role("checkbox", name="Contact").check()
+    page.get_by_role("checkbox", name="Company").check()
+    page.get_by_role("checkbox", name="Deal").check()
+    page.get_by_label("Direction of the new deal").select_option("wholesale")
+    page.shot("04-wizard-targets")
+    page.get_by_role("button", name="Continue").click()
+    company = page.locator('section[data-target="company"]')
+    assert company.get_by_text("Missing for the new company").is_visible()
+    assert company.locator("[data-field]").count() == 1  # exactly the TIN
+    assert (
+        page.locator('section[data-target="contact"]')
+        .get_by_text("Everything needed is there")
+        .is_visible()
+    )
+    page.shot("05-wizard-missing-tin")
+    company.get_by_label(re.compile("^TIN")).fill("EE102030405")
+    page.get_by_role("button", name="Convert", exact=True).click()
+    page.wait_for_url(re.compile(r"/records/deal/\d+$"))
+    fields = page.locator("#fields")
+    assert fields.locator('[data-field="contact"]').inner_text() == "Peter Gibbons"
+    assert fields.locator('[data-field="company"]').inner_text() == "Initech"
+    assert "Wholesale" in page.content()
+    page.shot("06-new-deal-card")
+
+    page.goto(lead_url)
+    created = page.locator('#links [data-link="converted_into"]')
+    assert created.count() == 3
+    assert page.locator(".stage.current").inner_text() == "Converted"
+    page.shot("07-lead-after-conversion")
+
+
+def test_stage_dialog_kanban_drag_and_stale_edit(page, browser, live_server, crm, runtime) -> None:  # type: ignore[no-untyped-def]
+    base = live_server
+    with runtime.transaction() as session:
+        records = runtime.records(session)
+        bare = records.create("deal", {"name": "Deal without amount"}, pipeline="sales")
+        priced = records.create(
+            "deal",
+            {"name": "Priced deal", "amount": {"amount": "900"}, "source": "call"},
+            pipeline="sales",
+        )
+    sign_in(page, base)
+
+    # the stage bar asks for exactly the missing fields
+    page.goto(f"{base}/records/deal/{bare.id}")
+    page.get_by_role("button", name="Proposal").click()
+    dialog = page.locator("#stage-dialog")
+    dialog.wait_for(state="visible")
+    assert dialog.locator("[data-field]").count() == 1
+    page.shot("08-stage-dialog")
+    dialog.locator('input[name="amount__amount"]').fill("1500")
+    dialog.get_by_role("button", name="Move").click()
+    page.wait_for_load_state("load")
+    page.locator(".stage.current", has_text="Proposal").wait_for()
+    page.shot("09-after-stage-move")
+
+    # kanban: drag the priced deal from New to Negotiation
+    page.goto(f"{base}/records/deal/kanban?pipeline=sales")
+    page.shot("10-kanban")
+    card = page.locator(f'.kanban-card[data-record="{priced.id}"]')
+    card.drag_to(page.locator('.kanban-column[data-stage="negotiation"]'))
+    page.locator(
+        f'.kanban-column[data-stage="negotiation"] .kanban-card[data-record="{priced.id}"]'
+    ).wait_for()
+    page.shot("11-kanban-after-drag")
+    with runtime.transaction() as session:
+        assert runtime.records(session).get("deal", priced.id).stage == "negotiation"
+
+    # a stale edit: someone else saves first; this user's typing is kept
+    other = browser.new_context(viewport={"width": 1280, "height": 800})
+    second = other.new_page()
+    sign_in(second, base)
+    page.goto(f"{base}/records/deal/{priced.id}/edit")
+    second.goto(f"{base}/records/deal/{priced.id}/edit")
+    second.get_by_label("Probability (%)").fill("40")
+    second.get_by_role("button", name="Save").click()
+    second.wait_for_url(re.compile(rf"/records/deal/{priced.id}$"))
+    other.close()
+    page.get_by_label("Probability (%)").fill("75")
+    page.get_by_role("button", name="Save").click()
+    conflict = page.locator("#conflict")
+    conflict.wait_for()
+    assert "Probability" in conflict.inner_text() and "40" in conflict.inner_text()
+    assert page.get_by_label("Probability (%)").input_value() == "75"
+    page.shot("12-stale-edit")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(rf"/records/deal/{priced.id}$"))
+    assert page.locator('#fields [data-field="probability"]').inner_text() == "75"
+
+    # phone width
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{base}/records/deal")
+    page.shot("13-list-phone")
+    page.goto(f"{base}/records/deal/{priced.id}")
+    page.shot("14-card-phone")

@@ -1,0 +1,210 @@
+"""The generated list, form and card for every field type, through Flask's test client."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+# type -> (field options, a good form value (or dict of inputs), what the card shows, a bad form value)
+TYPES = {
+    "text": ({}, "Hello", "Hello", None),
+    "long_text": ({}, "line one\nline two", "line one<br>line two", None),
+    "integer": ({}, "42", "42", "4.5"),
+    "decimal": ({"settings": {"scale": 2}}, "3.14", "3.14", "3.141"),
+    "money": (
+        {"settings": {"currencies": ["EUR", "USD"]}},
+        {"__amount": "99.5", "__currency": "USD"},
+        "99.50 USD",
+        {"__amount": "lots"},
+    ),
+    "boolean": ({}, "true", "Yes", "maybe"),
+    "date": ({}, "2026-11-24", "2026-11-24", "24/11/2026"),
+    "datetime": ({}, "2026-11-24T10:30", "2026-11-24 10:30 UTC", "soon"),
+    "email": ({}, "ann@acme.example", "mailto:ann@acme.example", "ann-at-acme"),
+    "phone": ({}, "+372 555 0101", "+372 555 0101", "call me"),
+    "url": ({}, "https://acme.example", 'href="https://acme.example"', "javascript:alert(1)"),
+    "list": ({"settings": {"list": "colour"}}, "red", ">Red<", "purple"),
+    "multi_list": ({"settings": {"list": "colour"}}, ["red", "blue"], ">Blue<", ["pink"]),
+    "reference": ({"settings": {"target": "other"}}, "REF", "Target one", "999"),
+}
+
+
+@pytest.fixture
+def typed(factory, boss):  # type: ignore[no-untyped-def]
+    def make(type_name: str) -> int:
+        factory.entity(
+            "other", {"name": "text"}, title="{name}", lists={"colour": ["red", "green", "blue"]}
+        )
+        factory.entity(
+            "thing", {"label": "text", "x": (type_name, TYPES[type_name][0])}, title="{label}"
+        )
+        return factory.record("other", name="Target one").id
+
+    return make
+
+
+def form_data(type_name: str, value, target_id: int) -> dict:  # type: ignore[no-untyped-def]
+    if isinstance(value, dict):
+        return {f"x{suffix}": v for suffix, v in value.items()}
+    if value == "REF":
+        value = str(target_id)
+    return {"x": value}
+
+
+@pytest.mark.parametrize("type_name", sorted(TYPES))
+def test_form_card_and_list_for_each_type(typed, boss, factory, type_name: str) -> None:  # type: ignore[no-untyped-def]
+    target = typed(type_name)
+    _options, good, shown, bad = TYPES[type_name]
+    form = boss.get("/records/thing/new").get_data(as_text=True)
+    assert 'data-field="x"' in form
+    created = boss.post(
+        "/records/thing/new", data={"label": "one", **form_data(type_name, good, target)}
+    )
+    assert created.status_code == 302, created.get_data(as_text=True)[-2000:]
+    card_url = created.headers["Location"]
+    card = boss.get(card_url).get_data(as_text=True)
+    assert shown in card
+    listing = boss.get("/records/thing").get_data(as_text=True)
+    assert "one" in listing
+    if bad is not None:
+        refused = boss.post(
+            "/records/thing/new", data={"label": "two", **form_data(type_name, bad, target)}
+        )
+        assert refused.status_code == 422
+        page = refused.get_data(as_text=True)
+        assert 'data-error-for="x"' in page
+    assert factory.records("list", "thing").total == 1
+
+
+def test_every_error_shows_at_once_and_typed_values_stay(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "deal", {"name": ("text", {"required": True}), "amount": "integer", "mail": "email"}
+    )
+    response = boss.post("/records/deal/new", data={"name": "", "amount": "x", "mail": "nope"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for key in ("name", "amount", "mail"):
+        assert f'data-error-for="{key}"' in page
+    assert 'value="nope"' in page and 'value="x"' in page
+
+
+def test_stale_edit_shows_their_change_and_keeps_mine(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("deal", {"name": "text", "amount": "integer"}, title="{name}")
+    record = factory.record("deal", name="Apollo", amount=1)
+    factory.records(
+        "update", "deal", record.id, {"amount": 2}, version=1
+    )  # someone else saves first
+    response = boss.post(
+        f"/records/deal/{record.id}/edit", data={"name": "Apollo", "amount": "7", "version": "1"}
+    )
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "Someone saved this" in page and "<b>Amount</b>: 1 → 2" in page
+    assert 'value="7"' in page and 'name="version" value="2"' in page
+    again = boss.post(
+        f"/records/deal/{record.id}/edit", data={"name": "Apollo", "amount": "7", "version": "2"}
+    )
+    assert again.status_code == 302
+    assert factory.records("get", "deal", record.id).values["amount"] == 7
+
+
+def test_filters_sort_search_paging_and_csv(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "deal",
+        {"name": "text", "amount": "integer", "kind": ("list", {"settings": {"list": "k"}})},
+        title="{name}",
+        lists={"k": ["a", "b"]},
+    )
+    for i in range(30):
+        factory.record("deal", name=f"Deal {i:02d}", amount=i, kind="a" if i % 2 else "b")
+    page = boss.get("/records/deal?kind=a&amount__gte=20&sort=-amount").get_data(as_text=True)
+    assert (
+        page.index("Deal 29") < page.index("Deal 21")
+        and "Deal 20" not in page
+        and "Deal 03" not in page
+    )
+    assert "Deal 07" in boss.get("/records/deal?q=07").get_data(as_text=True)
+    first, second = (
+        boss.get("/records/deal?sort=name").get_data(as_text=True),
+        boss.get("/records/deal?sort=name&page=2").get_data(as_text=True),
+    )
+    assert "Deal 00" in first and "Deal 29" not in first and "Deal 29" in second
+    exported = boss.get("/records/deal/export.csv?kind=b")
+    rows = list(csv.reader(io.StringIO(exported.get_data(as_text=True))))
+    assert rows[0][:3] == ["id", "title", "Name"] and len(rows) == 16
+    assert boss.get("/records/deal?nothing__gt=1").status_code == 400
+
+
+def test_hidden_fields_never_reach_the_screen_or_the_csv(factory, boss, user_with, client) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("deal", {"name": "text", "margin": "integer"}, title="{name}")
+    boss.post("/admin/roles/", data={"key": "sales", "label": "Sales"})
+    boss.post(
+        "/admin/roles/sales",
+        data={
+            "entity": "deal",
+            "create": "on",
+            "read": "own",
+            "update": "own",
+            "delete": "none",
+            "field_margin": "hidden",
+        },
+    )
+    sam = user_with("sam", ["sales"])
+    created = sam.post("/records/deal/new", data={"name": "Mine", "margin": "5"})
+    assert created.status_code == 302  # the hidden input is ignored, never written
+    other = factory.record("deal", name="Theirs", margin=900)
+    assert "Margin" not in sam.get("/records/deal").get_data(as_text=True)
+    assert "Margin" not in sam.get(created.headers["Location"]).get_data(as_text=True)
+    csv_text = sam.get("/records/deal/export.csv").get_data(as_text=True)
+    assert "Margin" not in csv_text and "Theirs" not in csv_text and "Mine" in csv_text
+    assert sam.get(f"/records/deal/{other.id}").status_code == 404
+
+
+def test_csrf_is_required_on_record_forms(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("deal", {"name": "text"})
+    response = boss.client.post("/records/deal/new", data={"name": "x"})
+    assert response.status_code == 400
+    assert factory.records("list", "deal").total == 0
+
+
+def test_stage_move_asks_for_missing_fields(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "deal",
+        {"name": "text", "amount": "integer"},
+        title="{name}",
+        pipelines={"sales": ["new", "proposal", "won:success"]},
+    )
+    factory.meta("add_rule", "deal", "required", field="amount", from_stage="sales.proposal")
+    record = factory.record("deal", name="Apollo")
+    asked = boss.post(f"/records/deal/{record.id}/stage", data={"stage": "proposal"})
+    assert asked.status_code == 422 and 'name="asked" value="amount"' in asked.get_data(
+        as_text=True
+    )
+    as_json = boss.post(
+        f"/records/deal/{record.id}/stage",
+        data={"stage": "proposal"},
+        headers={"X-Requested-With": "fetch"},
+    )
+    assert as_json.status_code == 422 and as_json.json["fields"] == ["amount"]
+    moved = boss.post(
+        f"/records/deal/{record.id}/stage",
+        data={"stage": "proposal", "asked": "amount", "amount": "5"},
+        headers={"X-Requested-With": "fetch"},
+    )
+    assert moved.json == {"ok": True, "stage": "proposal", "pipeline": "sales", "version": 2}
+    kanban = boss.get("/records/deal/kanban").get_data(as_text=True)
+    assert 'data-stage="proposal"' in kanban and "Apollo" in kanban
+
+
+def test_lookup_navigation_and_delete(factory, boss, user_with) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("company", {"name": "text"}, title="{name}")
+    acme = factory.record("company", name="Acme")
+    factory.record("company", name="Globex")
+    assert boss.get("/records/company/lookup?q=acm").json == [{"id": acme.id, "title": "Acme"}]
+    nobody = user_with("nobody", ["user"])
+    assert "/records/company" not in nobody.get("/").get_data(as_text=True)
+    assert nobody.get("/records/company").status_code in (403, 404)
+    assert boss.post(f"/records/company/{acme.id}/delete").status_code == 302
+    assert boss.get(f"/records/company/{acme.id}").status_code == 404
