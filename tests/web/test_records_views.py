@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-# type -> (field options, a good form value (or dict of inputs), what the card shows, a bad form value)
+# type -> (field options, good form input (or inputs), what the card shows, bad form input)
 TYPES = {
     "text": ({}, "Hello", "Hello", None),
     "long_text": ({}, "line one\nline two", "line one<br>line two", None),
