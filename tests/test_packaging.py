@@ -46,12 +46,12 @@ def test_wheel_has_templates_static_and_migrations(tmp_path: Path) -> None:
     assert "trellis/migrations/script.py.mako" in names
     assert any(n.startswith("trellis/migrations/versions/0001") for n in names)
     assert "trellis/packs/demo/crm.yaml" in names
-    for folder in ("templates", "static"):
+    for folder in ("admin/templates", "admin/static", "web/templates", "web/static", "templates"):
         on_disk = [
             p.relative_to(ROOT / "platform").as_posix()
-            for p in (ROOT / "platform" / "admin" / folder).rglob("*")
+            for p in (ROOT / "platform" / folder).rglob("*")
             if p.is_file()
         ]
-        assert on_disk, f"admin/{folder} has files"
+        assert on_disk, f"{folder} has files"
         for path in on_disk:
-            assert f"trellis/{path}" in names
+            assert f"trellis/{path}" in names, path
