@@ -109,13 +109,34 @@ def test_stage_dialog_kanban_drag_and_stale_edit(page, browser, live_server, crm
     page.goto(f"{base}/records/deal/kanban?pipeline=sales")
     page.shot("10-kanban")
     card = page.locator(f'.kanban-card[data-record="{priced.id}"]')
-    card.drag_to(page.locator('.kanban-column[data-stage="negotiation"]'))
+    # grab the card by its top edge (its middle holds the keyboard move select)
+    card.drag_to(
+        page.locator('.kanban-column[data-stage="negotiation"]'), source_position={"x": 8, "y": 8}
+    )
     page.locator(
         f'.kanban-column[data-stage="negotiation"] .kanban-card[data-record="{priced.id}"]'
     ).wait_for()
     page.shot("11-kanban-after-drag")
     with runtime.transaction() as session:
         assert runtime.records(session).get("deal", priced.id).stage == "negotiation"
+
+    # a drag into a stage that needs a field the deal lacks: the same dialog asks for it
+    with runtime.transaction() as session:
+        unpriced = runtime.records(session).create(
+            "deal", {"name": "Needs an amount"}, pipeline="sales"
+        )
+    page.goto(f"{base}/records/deal/kanban?pipeline=sales")
+    page.locator(f'.kanban-card[data-record="{unpriced.id}"]').drag_to(
+        page.locator('.kanban-column[data-stage="proposal"]'), source_position={"x": 8, "y": 8}
+    )
+    dialog = page.locator("#stage-dialog")
+    dialog.wait_for(state="visible")
+    assert dialog.locator("[data-field]").count() == 1  # only the amount
+    page.shot("11b-kanban-asks-for-amount")
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="hidden")
+    with runtime.transaction() as session:
+        assert runtime.records(session).get("deal", unpriced.id).stage == "new"  # not moved
 
     # a stale edit: someone else saves first; this user's typing is kept
     other = browser.new_context(viewport={"width": 1280, "height": 800})
@@ -137,6 +158,18 @@ def test_stage_dialog_kanban_drag_and_stale_edit(page, browser, live_server, crm
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(re.compile(rf"/records/deal/{priced.id}$"))
     assert page.locator('#fields [data-field="probability"]').inner_text() == "75"
+
+    # a reference is chosen by typing part of its title
+    page.goto(f"{base}/records/contact/new")
+    page.get_by_label(re.compile("^First name")).fill("Kati")
+    company = page.get_by_label("Company")
+    company.fill("Acm")
+    page.wait_for_function("document.querySelectorAll('datalist option').length > 0")
+    company.fill(page.locator("datalist option").first.get_attribute("value"))
+    page.shot("12b-reference-search")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r"/records/contact/\d+$"))
+    assert page.locator('#fields [data-field="company"]').inner_text() == "Acme Ltd"
 
     # phone width
     page.set_viewport_size({"width": 390, "height": 844})
