@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import render_template
 from flask_admin import AdminIndexView, expose
 from sqlalchemy import func, select
 
@@ -51,6 +50,3 @@ class DashboardView(AdminOnly, AdminIndexView):
             users=users,
             archived=list(model.archived_entities.values()),
         )
-
-
-__all__ = ["DashboardView", "render_template"]

@@ -13,7 +13,7 @@ from trellis.access.policy import load_access
 from trellis.api.blueprint import api
 from trellis.api.context import json_body, unit
 from trellis.api.representation import entity_json, field_json, list_json, pipeline_json, rule_json
-from trellis.errors import BadRequest, NotFound, PermissionDenied
+from trellis.errors import BadRequest, NotFound
 from trellis.metamodel.models import EntityType, OptionList
 from trellis.metamodel.service import MetamodelService
 
@@ -310,6 +310,3 @@ def delete_rule(entity: str, rule_id: int) -> Any:
     with unit() as (runtime, session, _actor):
         _admin_service(runtime, session).delete_rule(entity, rule_id)
     return "", 204
-
-
-__all__ = ["PermissionDenied"]

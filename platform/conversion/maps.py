@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from trellis.accounts import Actor
 from trellis.conversion.compatibility import compatibility_error
 from trellis.conversion.models import ConversionMap
-from trellis.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trellis.errors import Conflict, NotFound, PermissionDenied
 from trellis.expressions import ExpressionError, compile_expression
 from trellis.metamodel.changes import USAGE_CHECKS, Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel, MetamodelCache
@@ -241,4 +241,3 @@ def maps_using(session: Session, entity: str, field: str | None) -> list[str]:
 
 
 USAGE_CHECKS.append(maps_using)
-__all__ = ["ConversionMaps", "ValidationFailed", "map_errors", "maps_using"]

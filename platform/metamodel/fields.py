@@ -10,7 +10,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from trellis.errors import NotFound, ValidationFailed
+from trellis.errors import ValidationFailed
 from trellis.metamodel.changes import Errors, MetamodelChanges, key_errors, label_errors
 from trellis.metamodel.compiled import title_keys
 from trellis.metamodel.fieldtypes import UnknownFieldType, registry
@@ -234,6 +234,3 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
-
-
-__all__ = ["FieldOperations", "NotFound"]

@@ -37,7 +37,7 @@ def convert_start(entity: str, record_id: int) -> Any:
                 flash("Choose at least one element to create.", "warning")
             return render_template(
                 "web/convert.html",
-                step="choose",
+                phase="choose",
                 entity=model.entity(entity),
                 source=source,
                 targets=targets,
@@ -139,7 +139,7 @@ def _review(service, entity, source, row, chosen, options, result):  # type: ign
         )
     return render_template(
         "web/convert.html",
-        step="review",
+        phase="review",
         entity=model.entity(entity),
         source=source,
         row=row,
@@ -147,9 +147,6 @@ def _review(service, entity, source, row, chosen, options, result):  # type: ign
         steps=steps,
         model=model,
         ready=result.ok,
-        choices=field_inputs.choices,
-        currencies=field_inputs.currencies,
-        stepping=field_inputs.step,
-        input_types=field_inputs.INPUT_TYPES,
+        **field_inputs.TEMPLATE_HELPERS,
         source_errors=result.errors.get(entity, {}),
     )

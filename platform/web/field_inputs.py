@@ -137,3 +137,12 @@ def display(
     if name == "long_text":
         return Markup("<br>").join(escape(line) for line in str(value).splitlines())
     return escape(str(value))
+
+
+#: what the field-input macro needs, passed to every template that renders inputs
+TEMPLATE_HELPERS = {
+    "choices": choices,
+    "currencies": currencies,
+    "step": step,
+    "input_types": INPUT_TYPES,
+}

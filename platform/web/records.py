@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from trellis.api.records import parse_filters
 from trellis.app import get_runtime
-from trellis.conversion.convert import LINK_KIND
 from trellis.conversion.models import ConversionMap
 from trellis.errors import BadRequest, Conflict, NotFound, TrellisError, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity
@@ -278,11 +277,8 @@ def _form(
         writable=set(keys),
         required=required_keys(ent),
         model=service.model,
-        choices=field_inputs.choices,
-        currencies=field_inputs.currencies,
-        step=field_inputs.step,
-        input_types=field_inputs.INPUT_TYPES,
         conflict=conflict,
+        **field_inputs.TEMPLATE_HELPERS,
         ref_titles=ref_titles,
         version=(record.version if record else None),
     )
@@ -405,11 +401,8 @@ def record_stage(entity: str, record_id: int) -> Any:
                 errors=exc.errors if request.form.getlist("asked") else {},
                 other=other,
                 model=service.model,
-                choices=field_inputs.choices,
-                currencies=field_inputs.currencies,
-                step=field_inputs.step,
-                input_types=field_inputs.INPUT_TYPES,
                 required={f.key for f in missing},
+                **field_inputs.TEMPLATE_HELPERS,
                 writable=writable,
                 ref_titles={},
             )
@@ -487,6 +480,3 @@ def kanban(entity: str) -> Any:
             columns=columns,
             money=money,
         )
-
-
-__all__ = ["LINK_KIND", "card", "kanban"]
