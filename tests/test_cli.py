@@ -114,3 +114,19 @@ def test_serve_on_a_new_database_sets_up_the_demo_and_serves(tmp_path: Path) -> 
         output = server.communicate(timeout=10)[0]
     assert "username: admin" in output and "Demo CRM loaded" in output
     assert (tmp_path / "instance" / "trellis.db").exists()
+
+
+def test_settings_come_from_a_config_file_and_the_environment(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from trellis.settings import load_settings
+
+    config = tmp_path / "trellis.toml"
+    config.write_text('database_url = "sqlite:////tmp/from-file.db"\nport = 9001\nthreads = 2\n')
+    monkeypatch.setenv("TRELLIS_CONFIG", str(config))
+    monkeypatch.setenv("TRELLIS_INSTANCE_PATH", str(tmp_path / "inst"))
+    monkeypatch.delenv("TRELLIS_DATABASE_URL", raising=False)
+    monkeypatch.setenv("TRELLIS_PORT", "9002")
+    settings = load_settings()
+    assert settings["DATABASE_URL"] == "sqlite:////tmp/from-file.db"
+    assert (settings["PORT"], settings["THREADS"]) == (9002, 2)  # the environment wins
+    secret = settings["SECRET_KEY"]
+    assert len(secret) == 64 and load_settings()["SECRET_KEY"] == secret  # kept in the instance

@@ -298,6 +298,31 @@ class RecordService:
         items = [self._visible(ent, r) for r in self._hydrate(ent, rows)]
         return Page(items, total, page, per_page)
 
+    def money_totals(
+        self, entity: str, field: str, *, filters: Iterable[Filter] = ()
+    ) -> dict[str, Any]:
+        """The sum of a money field per currency over the records the caller may read that
+        match ``filters`` (amounts in different currencies are never added together)."""
+        ent = self._entity(entity)
+        if not self.access.can("read", ent.key):
+            raise PermissionDenied(f"You may not read {ent.label_plural}.")
+        hidden = self.access.hidden_fields(ent.key)
+        f = ent.fields.get(field)
+        if f is None or f.key in hidden or f.type.name != "money":
+            raise BadRequest(f"{field!r} is not a money field of {ent.label_plural}.")
+        conditions = filter_clauses(ent, self.model, filters, hidden)
+        scope = self.access.scope_clause("read", ent.key, ent.table)
+        if scope is not None:
+            conditions.append(scope)
+        amount, currency = ent.table.c[f"{f.key}_amount"], ent.table.c[f"{f.key}_currency"]
+        rows = self.session.execute(
+            select(currency, func.sum(amount))
+            .where(*conditions, amount.is_not(None))
+            .group_by(currency)
+            .order_by(currency)
+        )
+        return {code: total for code, total in rows}
+
     def titles(self, entity: str, ids: Iterable[int]) -> dict[int, str]:
         """Titles of records by id (for references); ids the caller may not read, or that do
         not exist, are left out."""

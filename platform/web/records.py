@@ -462,16 +462,10 @@ def kanban(entity: str) -> Any:
                 sort=["-updated_at"],
                 per_page=100,
             )
-            total = sum(
-                (
-                    r.values[money.key].amount
-                    for r in page.items
-                    if money and r.values.get(money.key)
-                ),
-                start=0,
-            )
+            in_stage = [Filter("pipeline", "eq", pipeline.key), Filter("stage", "eq", stage.key)]
+            sums = service.money_totals(entity, money.key, filters=in_stage) if money else {}
             columns.append(
-                {"stage": stage, "records": page.items, "count": page.total, "sum": total}
+                {"stage": stage, "records": page.items, "count": page.total, "sums": sums}
             )
         return render_template(
             "web/kanban.html",

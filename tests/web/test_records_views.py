@@ -208,3 +208,19 @@ def test_lookup_navigation_and_delete(factory, boss, user_with) -> None:  # type
     assert nobody.get("/records/company").status_code in (403, 404)
     assert boss.post(f"/records/company/{acme.id}/delete").status_code == 302
     assert boss.get(f"/records/company/{acme.id}").status_code == 404
+
+
+def test_kanban_sums_money_per_currency_over_all_records(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "deal",
+        {"name": "text", "amount": ("money", {"settings": {"currencies": ["EUR", "USD"]}})},
+        title="{name}",
+        pipelines={"sales": ["new", "won:success"]},
+    )
+    for i in range(120):  # more than one page of cards
+        factory.record("deal", name=f"d{i}", amount={"amount": "10", "currency": "EUR"})
+    factory.record("deal", name="dollars", amount={"amount": "5.50", "currency": "USD"})
+    page = boss.get("/records/deal/kanban").get_data(as_text=True)
+    assert 'data-sum="EUR">1 200.00 EUR' in page
+    assert 'data-sum="USD">5.50 USD' in page
+    assert "<span data-count>121</span>" in page
