@@ -63,6 +63,13 @@ class FieldOperations(MetamodelChanges):
         for message in field_type.settings_errors(raw_settings, self.model):
             errors.add("settings", message)
         full_settings = field_type.normalise_settings(raw_settings)
+        for flag, value in (("required", required), ("unique", unique), ("indexed", indexed)):
+            if not isinstance(value, bool):
+                errors.add(flag, "Use true or false.")
+        if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
+            errors.add("position", "Use a whole number.")
+        if not isinstance(help_text or "", str):
+            errors.add("help_text", "Use text.")
         if unique and not field_type.can_be_unique:
             errors.add("unique", f"A {type} field cannot be unique.")
         if "key" not in errors and "settings" not in errors:
@@ -112,6 +119,13 @@ class FieldOperations(MetamodelChanges):
             for message in field_type.settings_errors({**settings, **new}, self.model):
                 errors.add("settings", message)
             settings = field_type.normalise_settings({**settings, **new})
+        for flag in ("required", "unique", "indexed"):
+            if flag in changes and not isinstance(changes[flag], bool):
+                errors.add(flag, "Use true or false.")
+        if "position" in changes and (
+            isinstance(changes["position"], bool) or not isinstance(changes["position"], int)
+        ):
+            errors.add("position", "Use a whole number.")
         if changes.get("unique") and not field_type.can_be_unique:
             errors.add("unique", f"A {field.type} field cannot be unique.")
         if changes.get("default") is not None and "settings" not in errors:

@@ -858,7 +858,9 @@ class RecordService:
         return found
 
     def _title(self, ent: CompiledEntity, record: Record) -> str:
-        if ent.title_keys:
+        # a title made of a field the caller may not see would show it: fall back instead
+        hidden = self.access.hidden_fields(ent.key)
+        if ent.title_keys and not hidden.intersection(ent.title_keys):
             texts = {
                 k: ent.fields[k].type.display(ent.fields[k], record.values.get(k), self.model)
                 if k in ent.fields

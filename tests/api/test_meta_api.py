@@ -198,3 +198,22 @@ def test_removing_a_stage_with_records_through_the_api(client, admin_headers) ->
     )
     assert moved.status_code == 200
     assert client.get(f"/api/records/task/{task['id']}", headers=h).json["stage"] == "todo"
+
+
+def test_field_flags_must_be_booleans(client, admin_headers) -> None:  # type: ignore[no-untyped-def]
+    h = admin_headers
+    client.post("/api/meta/entities", json={"key": "project", "label": "Project"}, headers=h)
+    response = client.post(
+        "/api/meta/entities/project/fields",
+        json={
+            "key": "x",
+            "label": "X",
+            "type": "text",
+            "required": "yes",
+            "unique": 1,
+            "position": "first",
+        },
+        headers=h,
+    )
+    assert response.status_code == 422
+    assert set(response.json["errors"]) == {"required", "unique", "position"}

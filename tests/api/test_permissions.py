@@ -206,3 +206,24 @@ def test_admin_may_do_everything(client, crm) -> None:  # type: ignore[no-untype
     record = client.get(f"/api/records/deal/{crm['theirs']['id']}", headers=admin).json
     assert record["margin"] == 900
     assert client.delete(f"/api/records/deal/{crm['mine']['id']}", headers=admin).status_code == 204
+
+
+def test_a_title_made_of_a_hidden_field_does_not_show_it(
+    client, factory, admin_headers, make_user, token_for
+) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("vault", {"code": "text", "note": "text"}, title="{code}")
+    client.post("/api/meta/roles", json={"key": "guard", "label": "Guard"}, headers=admin_headers)
+    grant = {
+        "create": True,
+        "read": "all",
+        "update": "none",
+        "delete": "none",
+        "fields": {"code": "hidden"},
+    }
+    client.put("/api/meta/roles/guard/permissions/vault", json=grant, headers=admin_headers)
+    make_user("gus", ["guard"])
+    secret = client.post(
+        "/api/records/vault", json={"code": "TOP-SECRET", "note": "x"}, headers=admin_headers
+    ).json
+    seen = client.get(f"/api/records/vault/{secret['id']}", headers=token_for("gus")).json
+    assert seen["title"] == f"Vault #{secret['id']}" and "TOP-SECRET" not in str(seen)
