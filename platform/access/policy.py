@@ -99,23 +99,32 @@ def load_access(session: Session, actor: Actor) -> Access:
     role_ids = list(session.scalars(select(Role.id).where(Role.key.in_(actor.roles))))
     if not role_ids:
         return Access(actor)
-    grants: dict[str, EntityGrant] = {}
+    rows: dict[str, list[RolePermission]] = {}
     for row in session.scalars(select(RolePermission).where(RolePermission.role_id.in_(role_ids))):
-        grant = EntityGrant(row.can_create, row.read, row.update, row.delete)
-        grants[row.entity] = grants[row.entity].merge(grant) if row.entity in grants else grant
+        rows.setdefault(row.entity, []).append(row)
     per_role: dict[tuple[int, str], dict[str, str]] = {}
-    for row in session.scalars(
-        select(FieldPermission).where(FieldPermission.role_id.in_(role_ids))
-    ):
-        per_role.setdefault((row.role_id, row.entity), {})[row.field] = row.access
+    for fp in session.scalars(select(FieldPermission).where(FieldPermission.role_id.in_(role_ids))):
+        per_role.setdefault((fp.role_id, fp.entity), {})[fp.field] = fp.access
+    grants: dict[str, EntityGrant] = {}
     hidden: dict[str, frozenset[str]] = {}
     read_only: dict[str, frozenset[str]] = {}
-    for entity in grants:
-        # a field stays hidden (or read-only) only if every role of the user says so
-        views = [per_role.get((role_id, entity), {}) for role_id in role_ids]
+    for entity, granted in rows.items():
+        grant = NOTHING
+        for row in granted:
+            grant = grant.merge(EntityGrant(row.can_create, row.read, row.update, row.delete))
+        grants[entity] = grant
+        # a field stays hidden (or read-only) only if every role that lets the user read (or
+        # write) the entity says so; a role granting nothing here must not lift another's limit
+        readers = [r.role_id for r in granted if r.read != "none"] or [r.role_id for r in granted]
+        writers = [r.role_id for r in granted if r.can_create or r.update != "none"] or readers
         hidden[entity] = frozenset.intersection(
-            *(frozenset(k for k, v in view.items() if v == "hidden") for view in views)
+            *(
+                frozenset(k for k, v in per_role.get((role_id, entity), {}).items() if v == "hidden")
+                for role_id in readers
+            )
         )
-        locked = frozenset.intersection(*(frozenset(view) for view in views))
+        locked = frozenset.intersection(
+            *(frozenset(per_role.get((role_id, entity), {})) for role_id in writers)
+        )
         read_only[entity] = locked - hidden[entity]
     return Access(actor, False, grants, hidden, read_only)

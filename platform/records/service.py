@@ -533,8 +533,12 @@ class RecordService:
             if target is None:
                 errors.add(key, f"The target entity type {f.settings['target']!r} is archived.")
                 continue
-            found = self.session.scalar(select(target.table.c.id).where(target.table.c.id == value))
-            if found is None:
+            # a record the caller may not read is as absent as one that does not exist
+            query = select(target.table.c.id).where(target.table.c.id == value)
+            scope = self.access.scope_clause("read", target.key, target.table)
+            if scope is not None:
+                query = query.where(scope)
+            if self.session.scalar(query) is None:
                 errors.add(key, f"No {target.label} with id {value}.")
 
     def _check_unique(

@@ -153,3 +153,42 @@ def test_dashboard_counts_and_shortcuts(admin, factory) -> None:  # type: ignore
     page = admin.get("/admin/").get_data(as_text=True)
     assert 'data-count="Entity types">1<' in page
     assert "New entity type" in page
+
+
+def test_a_value_table_maps_options_between_different_lists(admin, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "lead",
+        {"name": "text", "grade": ("list", {"settings": {"list": "grade"}})},
+        lists={"grade": ["hot", "cold"]},
+    )
+    factory.entity(
+        "deal",
+        {"name": "text", "level": ("list", {"settings": {"list": "level"}})},
+        lists={"level": ["high", "low"]},
+    )
+    admin.post(
+        "/admin/conversions/", action="create", key="lead_deal", source="lead", targets="deal"
+    )
+    asked = admin.post(
+        "/admin/conversions/lead_deal",
+        action="save",
+        src_deal__name="f:name",
+        src_deal__level="f:grade",
+    )
+    assert asked.status_code == 422
+    page = asked.get_data(as_text=True)
+    assert "different lists" in page and 'name="vt_deal__level__hot"' in page
+    saved = admin.post(
+        "/admin/conversions/lead_deal",
+        action="save",
+        src_deal__name="f:name",
+        src_deal__level="f:grade",
+        vt_deal__level__hot="high",
+        vt_deal__level__cold="low",
+    )
+    assert saved.status_code == 302
+    with runtime.transaction() as session:
+        from trellis.conversion.models import ConversionMap
+
+        stored = session.scalar(select(ConversionMap).where(ConversionMap.key == "lead_deal"))
+        assert stored.targets["deal"]["values"] == {"level": {"hot": "high", "cold": "low"}}
