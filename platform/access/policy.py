@@ -117,14 +117,10 @@ def load_access(session: Session, actor: Actor) -> Access:
         # write) the entity says so; a role granting nothing here must not lift another's limit
         readers = [r.role_id for r in granted if r.read != "none"] or [r.role_id for r in granted]
         writers = [r.role_id for r in granted if r.can_create or r.update != "none"] or readers
+        views = {role_id: per_role.get((role_id, entity), {}) for role_id in role_ids}
         hidden[entity] = frozenset.intersection(
-            *(
-                frozenset(k for k, v in per_role.get((role_id, entity), {}).items() if v == "hidden")
-                for role_id in readers
-            )
+            *(frozenset(k for k, v in views[r].items() if v == "hidden") for r in readers)
         )
-        locked = frozenset.intersection(
-            *(frozenset(per_role.get((role_id, entity), {})) for role_id in writers)
-        )
+        locked = frozenset.intersection(*(frozenset(views[r]) for r in writers))
         read_only[entity] = locked - hidden[entity]
     return Access(actor, False, grants, hidden, read_only)

@@ -6,7 +6,7 @@ from flask import Blueprint, request
 from werkzeug.exceptions import HTTPException
 
 from trellis.api import problems
-from trellis.api.context import authenticate
+from trellis.api.context import authenticate, refuse_nul_in_url
 from trellis.errors import TrellisError
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -20,6 +20,11 @@ def require_token() -> None:
     if (request.method, request.endpoint) in PUBLIC:
         return
     authenticate()
+
+
+@api.before_request
+def refuse_nul() -> None:
+    refuse_nul_in_url()
 
 
 @api.errorhandler(TrellisError)

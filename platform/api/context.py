@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from trellis.access.tokens import user_for_token
 from trellis.accounts import Actor
 from trellis.app import get_runtime
-from trellis.errors import BadRequest, TrellisError
+from trellis.errors import BadRequest, NotFound, TrellisError
 from trellis.records.service import RecordService
 from trellis.runtime import Runtime
 
@@ -56,7 +56,41 @@ def json_body() -> dict[str, Any]:
     """The request's JSON object, or a 400 that says what was wrong."""
     if not request.is_json:
         raise BadRequest("Send a JSON object with 'Content-Type: application/json'.")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # the JSON parser gives up on very deep nesting
+        raise BadRequest("The body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise BadRequest("The body is not a JSON object.")
+    with_nul = {k: ["Contains a NUL character."] for k, v in data.items() if _has_nul([k, v])}
+    if with_nul:
+        raise BadRequest(NUL_DETAIL, with_nul)
     return data
+
+
+NUL_DETAIL = "Text must not contain NUL characters (PostgreSQL cannot store or compare them)."
+
+
+def refuse_nul_in_url() -> None:
+    """No key contains a NUL character (a 404); a query parameter with one is a 400."""
+    if "\x00" in request.path:
+        raise NotFound("Nothing here has a NUL character in its key.")
+    args = request.args
+    bad = {k: ["Contains a NUL character."] for k in args if _has_nul([k, args.getlist(k)])}
+    if bad:
+        raise BadRequest(NUL_DETAIL, bad)
+
+
+def _has_nul(value: Any) -> bool:
+    # a loop, not recursion: a deeply nested body must not exhaust the stack
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False

@@ -6,26 +6,36 @@ from typing import Any
 
 from sqlalchemy import select
 
+from trellis.access.policy import Access, load_access
 from trellis.api.blueprint import api
 from trellis.api.context import json_body, unit
-from trellis.api.meta import _only
+from trellis.api.meta import _only, _readable_entity
 from trellis.api.representation import field_json, records_json
 from trellis.conversion import duplicates
 from trellis.conversion.convert import Conversion, convert
 from trellis.conversion.maps import ConversionMaps
 from trellis.conversion.models import ConversionMap
-from trellis.errors import BadRequest, ValidationFailed
+from trellis.errors import BadRequest, NotFound, ValidationFailed
 
 
 def _map_json(row: ConversionMap) -> dict[str, Any]:
     return {"key": row.key, "label": row.label, "source": row.source, "targets": row.targets}
 
 
+def _visible_map(access: Access, row: ConversionMap) -> bool:
+    """Whether the caller may know of a map: it names only entity types they may see."""
+    return all(
+        access.can("read", key) or access.can("create", key)
+        for key in [row.source, *(row.targets or {})]
+    )
+
+
 @api.get("/meta/conversions")
 def list_conversions() -> Any:
-    with unit() as (_runtime, session, _actor):
+    with unit() as (_runtime, session, actor):
+        access = load_access(session, actor)
         rows = session.scalars(select(ConversionMap).order_by(ConversionMap.key)).all()
-        return {"items": [_map_json(r) for r in rows]}
+        return {"items": [_map_json(r) for r in rows if _visible_map(access, r)]}
 
 
 @api.post("/meta/conversions")
@@ -42,11 +52,9 @@ def create_conversion() -> Any:
 
 @api.get("/meta/conversions/<key>")
 def get_conversion(key: str) -> Any:
-    with unit() as (_runtime, session, _actor):
+    with unit() as (_runtime, session, actor):
         row = session.scalar(select(ConversionMap).where(ConversionMap.key == key))
-        if row is None:
-            from trellis.errors import NotFound
-
+        if row is None or not _visible_map(load_access(session, actor), row):
             raise NotFound(f"No conversion map {key!r}.")
         return _map_json(row)
 
@@ -86,10 +94,12 @@ def transfer_field(key: str) -> Any:
 @api.get("/meta/entities/<entity>/duplicate-rules")
 def list_duplicate_rules(entity: str) -> Any:
     with unit() as (_runtime, session, _actor):
+        _row, hidden = _readable_entity(session, entity)
         return {
             "items": [
                 {"id": r.id, "entity": r.entity, "fields": r.fields}
                 for r in duplicates.rules_of(session, entity)
+                if not hidden.intersection(r.fields)
             ]
         }
 

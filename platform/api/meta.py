@@ -12,8 +12,15 @@ from sqlalchemy import select
 from trellis.access.policy import load_access
 from trellis.api.blueprint import api
 from trellis.api.context import json_body, unit
-from trellis.api.representation import entity_json, field_json, list_json, pipeline_json, rule_json
-from trellis.errors import BadRequest, NotFound
+from trellis.api.representation import (
+    entity_json,
+    field_json,
+    list_json,
+    pipeline_json,
+    rule_json,
+    visible_rules,
+)
+from trellis.errors import BadRequest, NotFound, ValidationFailed
 from trellis.metamodel.models import EntityType, OptionList
 from trellis.metamodel.service import MetamodelService
 
@@ -80,6 +87,8 @@ def get_entity(key: str) -> Any:
 def update_entity(key: str) -> Any:
     data = json_body()
     _only(data, ("label", "label_plural", "title", "description", "archived"))
+    if not isinstance(data.get("archived", False), bool):
+        raise ValidationFailed({"archived": ["Use true or false."]})
     with unit() as (runtime, session, _actor):
         meta = _admin_service(runtime, session)
         changes = {("title_template" if k == "title" else k): v for k, v in data.items()}
@@ -291,8 +300,8 @@ def delete_pipeline(entity: str, key: str) -> Any:
 @api.get("/meta/entities/<entity>/rules")
 def list_rules(entity: str) -> Any:
     with unit() as (_runtime, session, _actor):
-        row, _hidden = _readable_entity(session, entity)
-        return {"items": [rule_json(r) for r in row.rules]}
+        row, hidden = _readable_entity(session, entity)
+        return {"items": visible_rules(row.rules, hidden)}
 
 
 @api.post("/meta/entities/<entity>/rules")

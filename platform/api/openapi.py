@@ -499,7 +499,7 @@ def _conversion_paths(spec: APISpec) -> None:
         "/api/meta/entities/{entity}/duplicate-rules",
         parameters=[entity],
         operations={
-            "get": _operation("Duplicate rules", ("200", {"type": "object"}), ()),
+            "get": _operation("Duplicate rules", ("200", {"type": "object"}), ("404",)),
             "post": _operation(
                 "Add a duplicate rule", ("201", body), ("400", "403", "404", "422"), rule
             ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections import defaultdict
 from typing import Any
 
@@ -58,6 +59,24 @@ def rule_json(rule: Rule) -> dict[str, Any]:
     }
 
 
+def rule_mentions(rule: Rule) -> frozenset[str]:
+    """The field keys a rule names: its field and the names in its expressions."""
+    names = {rule.field_key} if rule.field_key else set()
+    for source in (rule.condition, rule.expression):
+        try:
+            tree = ast.parse(source or "", mode="eval")
+        except SyntaxError:  # saved rules compiled once; an old one may not any more
+            continue
+        names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    return frozenset(names)
+
+
+def visible_rules(rules: list[Rule], hidden: frozenset[str]) -> list[dict[str, Any]]:
+    """Rules as JSON, leaving out those that name a field hidden from the caller (the rule
+    would give the field away)."""
+    return [rule_json(r) for r in rules if not (hidden and hidden & rule_mentions(r))]
+
+
 def entity_json(
     entity: EntityType, hidden: frozenset[str] = frozenset(), detail: bool = True
 ) -> dict[str, Any]:
@@ -74,7 +93,7 @@ def entity_json(
         fields = sorted(entity.fields, key=lambda f: (f.position, f.id))
         body["fields"] = [field_json(f) for f in fields if f.key not in hidden]
         body["pipelines"] = [pipeline_json(p) for p in entity.pipelines]
-        body["rules"] = [rule_json(r) for r in entity.rules]
+        body["rules"] = visible_rules(entity.rules, hidden)
     return body
 
 

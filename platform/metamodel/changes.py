@@ -61,6 +61,15 @@ def key_errors(key: Any, what: str = "key") -> list[str]:
     return []
 
 
+def position_errors(position: Any) -> list[str]:
+    """A position is a whole number that fits its (32-bit) column."""
+    if isinstance(position, bool) or not isinstance(position, int):
+        return ["Use a whole number."]
+    if not -(2**31) <= position < 2**31:
+        return ["Out of range."]
+    return []
+
+
 def label_errors(label: Any, max_length: int = 100) -> list[str]:
     if not isinstance(label, str) or not label.strip():
         return ["A label is required."]

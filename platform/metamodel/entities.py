@@ -41,6 +41,8 @@ class EntityOperations(MetamodelChanges):
         if label_plural is not None:
             for message in label_errors(label_plural):
                 errors.add("label_plural", message)
+        if not isinstance(description or "", str):
+            errors.add("description", "Use text.")
         if title_template and title_keys(title_template):
             errors.add("title_template", "Add the fields first, then a title that uses them.")
         errors.raise_if_any()
@@ -72,6 +74,8 @@ class EntityOperations(MetamodelChanges):
         if "title_template" in changes:
             for message in self.title_template_errors(entity, changes["title_template"] or ""):
                 errors.add("title_template", message)
+        if not isinstance(changes.get("description") or "", str):
+            errors.add("description", "Use text.")
         errors.raise_if_any()
         before = {name: getattr(entity, name) for name in changes}
         for name, value in changes.items():
@@ -80,6 +84,8 @@ class EntityOperations(MetamodelChanges):
         return entity
 
     def title_template_errors(self, entity: EntityType, template: str) -> list[str]:
+        if not isinstance(template, str):
+            return ["Use text such as {name}."]
         try:
             keys = title_keys(template)
         except ValueError as exc:

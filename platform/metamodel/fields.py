@@ -10,8 +10,14 @@ from typing import Any
 
 import marshmallow as ma
 
-from trellis.errors import ValidationFailed
-from trellis.metamodel.changes import Errors, MetamodelChanges, key_errors, label_errors
+from trellis.errors import Conflict, ValidationFailed
+from trellis.metamodel.changes import (
+    Errors,
+    MetamodelChanges,
+    key_errors,
+    label_errors,
+    position_errors,
+)
 from trellis.metamodel.compiled import title_keys
 from trellis.metamodel.fieldtypes import UnknownFieldType, registry
 from trellis.metamodel.fieldtypes.base import input_messages
@@ -46,8 +52,7 @@ class FieldOperations(MetamodelChanges):
         errors = Errors()
         for message in key_errors(key):
             errors.add("key", message)
-        if any(f.key == key for f in row.fields):
-            errors.add("key", f"{row.key} has a field {key!r} already (maybe archived).")
+        duplicate = any(f.key == key for f in row.fields)
         for message in label_errors(label):
             errors.add("label", message)
         try:
@@ -66,19 +71,21 @@ class FieldOperations(MetamodelChanges):
         for flag, value in (("required", required), ("unique", unique), ("indexed", indexed)):
             if not isinstance(value, bool):
                 errors.add(flag, "Use true or false.")
-        if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
-            errors.add("position", "Use a whole number.")
+        for message in position_errors(position) if position is not None else []:
+            errors.add("position", message)
         if not isinstance(help_text or "", str):
             errors.add("help_text", "Use text.")
         if unique and not field_type.can_be_unique:
             errors.add("unique", f"A {type} field cannot be unique.")
-        if "key" not in errors and "settings" not in errors:
+        if "key" not in errors and "settings" not in errors and not duplicate:
             for message in self._collision_errors(row, key, field_type, full_settings):
                 errors.add("key", message)
         if "settings" not in errors and default is not None:
             for message in self._default_errors(key, field_type, full_settings, default):
                 errors.add("default", message)
         errors.raise_if_any()
+        if duplicate:  # a taken key is a conflict, as for entity types, lists and pipelines
+            raise Conflict(f"{row.key} has a field {key!r} already (maybe archived).")
         field = Field(
             key=key,
             label=label.strip(),
@@ -96,8 +103,11 @@ class FieldOperations(MetamodelChanges):
         self.bump("field.add", f"{entity}.{key}", {"type": type, "settings": full_settings})
         return field
 
-    def update_field(self, entity: str, key: str, **changes: Any) -> Field:
-        """Change a field's label, help, flags, default, position or (some) settings."""
+    def update_field(self, entity: str, key: str, /, **changes: Any) -> Field:
+        """Change a field's label, help, flags, default, position or (some) settings.
+
+        ``entity`` and ``key`` are positional-only, so ``changes`` naming ``key`` or ``type``
+        (from a request body) are reported as unchangeable instead of clashing."""
         row = self.entity_row(entity)
         field = self.field_row(row, key)
         field_type = registry.get(field.type)
@@ -122,10 +132,8 @@ class FieldOperations(MetamodelChanges):
         for flag in ("required", "unique", "indexed"):
             if flag in changes and not isinstance(changes[flag], bool):
                 errors.add(flag, "Use true or false.")
-        if "position" in changes and (
-            isinstance(changes["position"], bool) or not isinstance(changes["position"], int)
-        ):
-            errors.add("position", "Use a whole number.")
+        for message in position_errors(changes["position"]) if "position" in changes else []:
+            errors.add("position", message)
         if changes.get("unique") and not field_type.can_be_unique:
             errors.add("unique", f"A {field.type} field cannot be unique.")
         if changes.get("default") is not None and "settings" not in errors:

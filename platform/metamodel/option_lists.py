@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from trellis.errors import Conflict, NotFound, ValidationFailed
-from trellis.metamodel.changes import Errors, MetamodelChanges, label_errors
+from trellis.metamodel.changes import Errors, MetamodelChanges, label_errors, position_errors
 from trellis.metamodel.models import EntityType, Field, Option, OptionList
 
 OPTION_KEY = re.compile(r"^[a-z0-9][a-z0-9_]{0,39}$")
@@ -101,9 +101,12 @@ class OptionListOperations(MetamodelChanges):
         """Add an option (at the end unless ``position`` says otherwise)."""
         row = self.list_row(list_key)
         option_input = {"key": key, "label": label, "color": color}
-        option_errors(option_input).raise_if_any()
+        errors = option_errors(option_input)
+        for message in position_errors(position) if position is not None else []:
+            errors.add("position", message)
+        errors.raise_if_any()
         if any(o.key == key for o in row.options):
-            raise ValidationFailed({"key": [f"The list has an option {key!r} already."]})
+            raise Conflict(f"The list {list_key!r} has an option {key!r} already.")
         option = Option(key=key, label=label.strip(), color=color or "", position=0)
         options = sorted(row.options, key=lambda o: o.position)
         index = len(options) if position is None else max(0, min(position, len(options)))
@@ -131,8 +134,8 @@ class OptionListOperations(MetamodelChanges):
             errors.add("color", "Use a colour such as #1f77b4.")
         if "active" in changes and not isinstance(changes["active"], bool):
             errors.add("active", "Use true or false.")
-        if "position" in changes and not isinstance(changes["position"], int):
-            errors.add("position", "Use a whole number.")
+        for message in position_errors(changes["position"]) if "position" in changes else []:
+            errors.add("position", message)
         errors.raise_if_any()
         before = {n: getattr(option, n) for n in changes}
         if "label" in changes:

@@ -12,7 +12,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from trellis.errors import Conflict, NotFound, ValidationFailed
-from trellis.metamodel.changes import Errors, MetamodelChanges, key_errors, label_errors
+from trellis.metamodel.changes import (
+    Errors,
+    MetamodelChanges,
+    key_errors,
+    label_errors,
+    position_errors,
+)
 from trellis.metamodel.models import STAGE_KINDS, EntityType, Pipeline, Rule, Stage
 from trellis.metamodel.option_lists import COLOR
 
@@ -70,6 +76,8 @@ class PipelineOperations(MetamodelChanges):
         for message in label_errors(label):
             errors.add("label", message)
         errors.update(stage_list_errors(stages))
+        for message in position_errors(position) if position is not None else []:
+            errors.add("position", message)
         errors.raise_if_any()
         if any(p.key == key for p in row.pipelines):
             raise Conflict(f"{entity!r} has a pipeline {key!r} already.")
@@ -106,6 +114,8 @@ class PipelineOperations(MetamodelChanges):
                 errors.add("label", message)
         if stages is not None:
             errors.update(stage_list_errors(stages))
+        for message in position_errors(position) if position is not None else []:
+            errors.add("position", message)
         errors.raise_if_any()
         if label is not None:
             pipeline.label = label.strip()

@@ -20,6 +20,7 @@ from trellis.metamodel.fieldtypes.integer import IntegerType
 from trellis.metamodel.fieldtypes.text import TextType
 
 MAX_PER_PAGE = 200
+MAX_PAGE = 2**63 // MAX_PER_PAGE
 TRUE_TEXTS = {"1", "true", "yes", "on"}
 FALSE_TEXTS = {"0", "false", "no", "off"}
 
@@ -173,10 +174,11 @@ def page_bounds(page: Any, per_page: Any) -> tuple[int, int]:
     errors: dict[str, list[str]] = {}
     try:
         page_number = int(page)
-        if page_number < 1:
+        # the row offset must fit in a 64-bit integer, or the database refuses the query
+        if not 1 <= page_number <= MAX_PAGE:
             raise ValueError
     except (TypeError, ValueError):
-        errors["page"] = ["Use a whole number from 1."]
+        errors["page"] = [f"Use a whole number from 1 to {MAX_PAGE}."]
         page_number = 1
     try:
         size = int(per_page)

@@ -1,23 +1,31 @@
-"""Fixtures for API tests: users with roles and their bearer headers."""
+"""Fixtures for API tests: users with roles, their bearer tokens, and callers acting as them.
+
+A user's password is ``<username>-password``.
+"""
 
 from __future__ import annotations
 
 import pytest
+from api_helpers import Caller
 
 from trellis.accounts import create_user
 
 
 @pytest.fixture
 def make_user(runtime):  # type: ignore[no-untyped-def]
-    def make(username: str, roles: list[str]) -> None:
+    """``make_user(name, roles)`` creates a user (through the accounts service); returns its id."""
+
+    def make(username: str, roles: list[str]) -> int:
         with runtime.transaction() as session:
-            create_user(session, username, f"{username}-password", roles)
+            return create_user(session, username, f"{username}-password", roles).id
 
     return make
 
 
 @pytest.fixture
 def token_for(client):  # type: ignore[no-untyped-def]
+    """``token_for(name)``: bearer headers from ``POST /api/auth/token`` with the password."""
+
     def token(username: str) -> dict[str, str]:
         response = client.post(
             "/api/auth/token", json={"username": username, "password": f"{username}-password"}
@@ -29,6 +37,22 @@ def token_for(client):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def admin_headers(make_user, token_for) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    make_user("root", ["admin"])
-    return token_for("root")
+def user(client, make_user, token_for):  # type: ignore[no-untyped-def]
+    """``user(name, roles)``: a new user with those roles, as a :class:`Caller`."""
+
+    def make(username: str, roles: list[str]) -> Caller:
+        make_user(username, roles)
+        return Caller(client, token_for(username))
+
+    return make
+
+
+@pytest.fixture
+def admin(user) -> Caller:  # type: ignore[no-untyped-def]
+    """``root``, who has the ``admin`` role."""
+    return user("root", ["admin"])
+
+
+@pytest.fixture
+def admin_headers(admin) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return admin.headers

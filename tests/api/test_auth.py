@@ -1,104 +1,300 @@
-"""Bearer tokens: issued for a password, stored hashed, expiring, revocable; failed logins
-slowed down; every other /api call needs one."""
+"""Bearer tokens: issued for the right password, stored hashed, expiring, revocable; repeated
+failed logins for one user are paused; every other /api call needs a valid token."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from api_helpers import assert_problem
+from sqlalchemy import inspect, select
 
 from trellis.access.models import ApiToken, LoginThrottle
-from trellis.accounts import User
+from trellis.accounts import Role, User
 from trellis.clock import utcnow
 
-PROBLEM = "application/problem+json"
+TOKEN_URL = "/api/auth/token"
 
 
-def test_a_token_for_the_right_password(client, make_user, runtime) -> None:  # type: ignore[no-untyped-def]
-    make_user("ann", ["user"])
-    response = client.post("/api/auth/token", json={"username": "ann", "password": "ann-password"})
-    assert response.status_code == 201
-    token = response.json["token"]
-    assert response.json["expires_at"].endswith("+00:00")
+def ask_for_token(client, username: str, password: str):  # type: ignore[no-untyped-def]
+    return client.post(TOKEN_URL, json={"username": username, "password": password})
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def token_rows(runtime) -> list[ApiToken]:  # type: ignore[no-untyped-def]
     with runtime.transaction() as session:
-        rows = session.scalars(select(ApiToken)).all()
-        assert len(rows) == 1 and token not in (rows[0].token_hash, rows[0].prefix)
+        return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
 
 
-@pytest.mark.parametrize(
-    "body",
-    [{"username": "ann", "password": "wrong"}, {"username": "nobody", "password": "x"}],
-)
-def test_wrong_credentials_are_a_401(client, make_user, body) -> None:  # type: ignore[no-untyped-def]
+def set_active(runtime, username: str, active: bool) -> None:  # type: ignore[no-untyped-def]
+    with runtime.transaction() as session:
+        session.scalar(select(User).where(User.username == username)).is_active = active
+
+
+# -- issuing -------------------------------------------------------------------------------
+
+
+def test_the_right_password_gives_a_token_that_works(client, make_user) -> None:  # type: ignore[no-untyped-def]
     make_user("ann", ["user"])
-    response = client.post("/api/auth/token", json=body)
-    assert response.status_code == 401 and response.mimetype == PROBLEM
+    response = ask_for_token(client, "ann", "ann-password")
+    assert response.status_code == 201
+    assert set(response.json) == {"token", "expires_at"}
+    expires_at = datetime.fromisoformat(response.json["expires_at"])
+    assert expires_at.utcoffset() == timedelta(0)  # UTC, with its offset
+    assert expires_at.replace(tzinfo=None) > utcnow()
+    headers = bearer(response.json["token"])
+    assert client.get("/api/meta/entities", headers=headers).status_code == 200
 
 
-def test_malformed_token_requests_are_400_or_422(client) -> None:  # type: ignore[no-untyped-def]
-    assert client.post("/api/auth/token", data="x", content_type="text/plain").status_code == 400
-    response = client.post("/api/auth/token", json={"username": 5})
-    assert response.status_code == 422 and set(response.json["errors"]) == {"username", "password"}
+def test_tokens_are_stored_hashed(client, make_user, runtime) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    token = ask_for_token(client, "ann", "ann-password").json["token"]
+    [row] = token_rows(runtime)
+    assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    stored = [getattr(row, c.key) for c in inspect(ApiToken).columns]
+    assert not any(isinstance(value, str) and token in value for value in stored)
+    assert token.startswith(row.prefix) and len(row.prefix) < len(token) // 3
+
+
+def test_each_request_for_a_token_gives_a_new_one(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    first = ask_for_token(client, "ann", "ann-password").json["token"]
+    second = ask_for_token(client, "ann", "ann-password").json["token"]
+    assert first != second
+    for token in (first, second):
+        assert client.get("/api/meta/entities", headers=bearer(token)).status_code == 200
 
 
 @pytest.mark.parametrize(
-    ("method", "path"),
+    ("username", "password"),
+    [("ann", "wrong-password"), ("ann", "ANN-PASSWORD"), ("nobody", "ann-password")],
+)
+def test_wrong_credentials_are_a_401_that_does_not_say_which_part_was_wrong(
+    client, make_user, runtime, username, password
+) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    response = ask_for_token(client, username, password)
+    body = assert_problem(response, 401)
+    assert body["detail"] == "Wrong user name or password."
+    assert token_rows(runtime) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "fields"),
     [
-        ("GET", "/api/meta/entities"),
-        ("GET", "/api/openapi.json"),
-        ("GET", "/api/records/lead"),
-        ("POST", "/api/records/lead"),
-        ("DELETE", "/api/auth/token"),
-        ("GET", "/api/meta/roles"),
+        ("username=ann&password=ann-password", "application/x-www-form-urlencoded", 400, ()),
+        ('["ann", "ann-password"]', "application/json", 400, ()),
+        ("{not json", "application/json", 400, ()),
+        ("{}", "application/json", 422, ("username", "password")),
+        ('{"username": 5, "password": ["x"]}', "application/json", 422, ("username", "password")),
+        ('{"username": "ann"}', "application/json", 422, ("password",)),
     ],
 )
-def test_every_other_call_needs_a_valid_token(client, method, path) -> None:  # type: ignore[no-untyped-def]
-    for headers in (
-        {},
-        {"Authorization": "Bearer"},
-        {"Authorization": "Bearer trl_forged"},
-        {"Authorization": "Basic eDp5"},
-    ):
-        response = client.open(path, method=method, headers=headers, json={})
-        assert response.status_code == 401, (path, headers)
-        assert response.mimetype == PROBLEM
-
-
-def test_expired_revoked_and_disabled(client, make_user, token_for, runtime) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_token_requests(client, make_user, data, content_type, status, fields) -> None:  # type: ignore[no-untyped-def]
     make_user("ann", ["user"])
-    headers = token_for("ann")
+    response = client.post(TOKEN_URL, data=data, content_type=content_type)
+    assert_problem(response, status, *fields)
+
+
+# -- every other call needs a valid token --------------------------------------------------
+
+
+def api_routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """(method, path) of every route under /api, with placeholder path parameters."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = re.sub(r"<int:[^>]+>", "1", rule.rule)
+        path = re.sub(r"<[^>]+>", "thing", path)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            if (method, rule.endpoint) != ("POST", "api.issue_token_view"):
+                found.append((method, path))
+    return found
+
+
+@pytest.fixture
+def bad_authorization(request, client, make_user, runtime) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Authorization headers that must not get anyone in, by kind."""
+    make_user("ann", ["admin"])
+    kind = request.param
+    if kind in ("expired", "revoked", "disabled user"):
+        headers = bearer(ask_for_token(client, "ann", "ann-password").json["token"])
+        assert client.get("/api/meta/entities", headers=headers).status_code == 200
+        if kind == "expired":
+            with runtime.transaction() as session:
+                row = session.scalar(select(ApiToken))
+                row.expires_at = utcnow() - timedelta(seconds=1)
+        elif kind == "revoked":
+            assert client.delete(TOKEN_URL, headers=headers).status_code == 204
+        else:
+            set_active(runtime, "ann", False)
+        return headers
+    return {
+        "none": {},
+        "other scheme": {"Authorization": "Basic YW5uOmFubi1wYXNzd29yZA=="},
+        "empty bearer": {"Authorization": "Bearer "},
+        "malformed": {"Authorization": "Bearer not a token at all"},
+        "overlong": {"Authorization": "Bearer trl_" + "x" * 5000},
+        "unknown": bearer("trl_" + secrets.token_urlsafe(32)),
+    }[kind]
+
+
+@pytest.mark.parametrize(
+    "bad_authorization",
+    [
+        "none",
+        "other scheme",
+        "empty bearer",
+        "malformed",
+        "overlong",
+        "unknown",
+        "expired",
+        "revoked",
+        "disabled user",
+    ],
+    indirect=True,
+)
+def test_every_other_api_call_is_a_401_without_a_valid_token(
+    app, client, bad_authorization
+) -> None:  # type: ignore[no-untyped-def]
+    routes = api_routes(app)
+    assert len(routes) > 40  # records, metamodel, roles, conversions, the document
+    for method, path in routes:
+        response = client.open(path, method=method, json={}, headers=bad_authorization)
+        assert response.status_code == 401, (method, path, response.status_code)
+        assert_problem(response, 401)
+
+
+def test_a_401_says_how_to_authenticate_and_leaks_nothing(client) -> None:  # type: ignore[no-untyped-def]
+    body = assert_problem(client.get("/api/records/deal/1"), 401)
+    assert "Bearer" in body["detail"]
+    assert "deal" not in body["detail"]  # not even whether the entity type exists
+
+
+# -- revoking ------------------------------------------------------------------------------
+
+
+def test_delete_revokes_only_the_token_used(client, make_user, runtime) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    laptop = bearer(ask_for_token(client, "ann", "ann-password").json["token"])
+    phone = bearer(ask_for_token(client, "ann", "ann-password").json["token"])
+    assert client.delete(TOKEN_URL, headers=laptop).status_code == 204
+    assert_problem(client.get("/api/meta/entities", headers=laptop), 401)
+    assert_problem(client.delete(TOKEN_URL, headers=laptop), 401)  # no second revocation
+    assert client.get("/api/meta/entities", headers=phone).status_code == 200
+    laptop_row, phone_row = token_rows(runtime)
+    assert laptop_row.revoked_at is not None and phone_row.revoked_at is None
+
+
+def test_an_expired_token_stops_working_while_a_fresh_one_works(client, make_user, runtime) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    old = bearer(ask_for_token(client, "ann", "ann-password").json["token"])
+    with runtime.transaction() as session:
+        session.scalar(select(ApiToken)).expires_at = utcnow() - timedelta(minutes=1)
+    body = assert_problem(client.get("/api/meta/entities", headers=old), 401)
+    assert "expired" in body["detail"]
+    fresh = bearer(ask_for_token(client, "ann", "ann-password").json["token"])
+    assert client.get("/api/meta/entities", headers=fresh).status_code == 200
+
+
+# -- disabled users ------------------------------------------------------------------------
+
+
+def test_a_disabled_user_gets_no_token_and_their_token_stops_working(
+    client, make_user, runtime
+) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    headers = bearer(ask_for_token(client, "ann", "ann-password").json["token"])
+    set_active(runtime, "ann", False)
+    assert_problem(client.get("/api/meta/entities", headers=headers), 401)
+    refused = assert_problem(ask_for_token(client, "ann", "ann-password"), 401)
+    assert refused["detail"] == "Wrong user name or password."  # same as a wrong password
+    assert len(token_rows(runtime)) == 1  # no new token was issued
+
+
+def test_a_changed_role_applies_to_the_next_call_with_the_same_token(
+    client, make_user, runtime
+) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    headers = bearer(ask_for_token(client, "ann", "ann-password").json["token"])
+    body = {"key": "project", "label": "Project"}
+    assert_problem(client.post("/api/meta/entities", json=body, headers=headers), 403)
+    with runtime.transaction() as session:
+        ann = session.scalar(select(User).where(User.username == "ann"))
+        ann.roles = [session.scalar(select(Role).where(Role.key == "admin"))]
+    assert client.post("/api/meta/entities", json=body, headers=headers).status_code == 201
+
+
+# -- throttling ----------------------------------------------------------------------------
+
+
+def fail(client, username: str, times: int) -> list[int]:  # type: ignore[no-untyped-def]
+    return [ask_for_token(client, username, "guess").status_code for _ in range(times)]
+
+
+def end_pause(runtime, username: str) -> None:  # type: ignore[no-untyped-def]
+    """Let the pause pass (instead of sleeping through it)."""
+    with runtime.transaction() as session:
+        session.get(LoginThrottle, username).blocked_until = utcnow() - timedelta(seconds=1)
+
+
+def test_five_failures_pause_logins_even_for_the_right_password(client, make_user, runtime) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    assert fail(client, "ann", 5) == [401] * 5
+    paused = ask_for_token(client, "ann", "ann-password")
+    body = assert_problem(paused, 429)
+    assert int(paused.headers["Retry-After"]) >= 1
+    assert paused.headers["Retry-After"] in body["detail"]
+    assert token_rows(runtime) == []
+    end_pause(runtime, "ann")
+    assert ask_for_token(client, "ann", "ann-password").status_code == 201
+    with runtime.transaction() as session:
+        assert session.get(LoginThrottle, "ann") is None  # a success forgets the failures
+
+
+def test_after_the_pause_each_further_failure_pauses_again_for_longer(
+    client, make_user, runtime
+) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    fail(client, "ann", 4)
+    waits = []
+    for _ in range(2):
+        before = utcnow()
+        assert fail(client, "ann", 1) == [401]  # a try after a pause is judged...
+        assert ask_for_token(client, "ann", "ann-password").status_code == 429  # ...and pauses
+        with runtime.transaction() as session:
+            waits.append(session.get(LoginThrottle, "ann").blocked_until - before)
+        end_pause(runtime, "ann")
+    assert waits[0] >= timedelta(seconds=1) and waits[1] >= timedelta(seconds=2)
+
+
+def test_fewer_than_five_failures_do_not_pause_and_a_success_resets_the_count(
+    client, make_user
+) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    fail(client, "ann", 4)
+    assert ask_for_token(client, "ann", "ann-password").status_code == 201
+    fail(client, "ann", 4)
+    assert ask_for_token(client, "ann", "ann-password").status_code == 201
+
+
+def test_the_pause_is_per_user_and_ignores_the_case_of_the_name(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    make_user("bob", ["user"])
+    assert fail(client, "ANN", 3) + fail(client, "Ann", 2) == [401] * 5
+    assert_problem(ask_for_token(client, "ann", "ann-password"), 429)
+    assert ask_for_token(client, "bob", "bob-password").status_code == 201
+
+
+def test_a_paused_user_keeps_the_tokens_they_have(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    headers = bearer(ask_for_token(client, "ann", "ann-password").json["token"])
+    fail(client, "ann", 5)
     assert client.get("/api/meta/entities", headers=headers).status_code == 200
-    assert client.delete("/api/auth/token", headers=headers).status_code == 204
-    assert client.get("/api/meta/entities", headers=headers).status_code == 401
-
-    expiring = token_for("ann")
-    with runtime.transaction() as session:
-        for row in session.scalars(select(ApiToken).where(ApiToken.revoked_at.is_(None))):
-            row.expires_at = utcnow() - timedelta(seconds=1)
-    assert client.get("/api/meta/entities", headers=expiring).status_code == 401
-
-    active = token_for("ann")
-    with runtime.transaction() as session:
-        session.scalar(select(User).where(User.username == "ann")).is_active = False
-    assert client.get("/api/meta/entities", headers=active).status_code == 401
-    refused = client.post("/api/auth/token", json={"username": "ann", "password": "ann-password"})
-    assert refused.status_code == 401
-
-
-def test_repeated_failures_pause_token_requests_for_that_user(client, make_user, runtime) -> None:  # type: ignore[no-untyped-def]
-    make_user("ann", ["user"])
-    for _ in range(5):
-        client.post("/api/auth/token", json={"username": "ann", "password": "wrong"})
-    paused = client.post("/api/auth/token", json={"username": "ann", "password": "ann-password"})
-    assert paused.status_code == 429 and int(paused.headers["Retry-After"]) >= 1
-    with runtime.transaction() as session:
-        session.get(LoginThrottle, "ann").blocked_until = utcnow() - timedelta(seconds=1)
-    assert (
-        client.post(
-            "/api/auth/token", json={"username": "ann", "password": "ann-password"}
-        ).status_code
-        == 201
-    )
-    with runtime.transaction() as session:
-        assert session.get(LoginThrottle, "ann") is None  # a success clears the count

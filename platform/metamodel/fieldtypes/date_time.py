@@ -12,6 +12,20 @@ from trellis.clock import as_utc, to_storage
 from trellis.metamodel.fieldtypes.base import ORDERING, ColumnSpec, FieldLike, FieldType
 
 
+class Moment(ma.fields.DateTime):
+    """An ISO 8601 moment that exists in UTC too (``9999-12-31T23:00-05:00`` does not)."""
+
+    default_error_messages = {"range": "Out of range once converted to UTC."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            as_utc(moment)
+        except OverflowError as exc:
+            raise self.make_error("range") from exc
+        return moment
+
+
 class DateTimeType(FieldType):
     """A moment: ISO 8601 in (a time without offset is taken as UTC), UTC with offset out."""
 
@@ -23,7 +37,7 @@ class DateTimeType(FieldType):
         return [ColumnSpec(field.key, DateTime(), "timestamp")]
 
     def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
-        return ma.fields.DateTime(allow_none=True)
+        return Moment(allow_none=True)
 
     def parse_scalar(self, field: FieldLike, raw: Any, model: Any) -> Any:
         value = super().parse_scalar(field, raw, model)

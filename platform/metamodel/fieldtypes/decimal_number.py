@@ -14,6 +14,8 @@ from trellis.metamodel.fieldtypes.integer import bounds_errors
 
 DEFAULT_PRECISION = 18
 DEFAULT_SCALE = 2
+#: numbers whose exponent goes beyond this are refused on input (no column holds them)
+MAX_EXPONENT = 100
 
 
 class ExactDecimal(ma.fields.Decimal):
@@ -23,7 +25,11 @@ class ExactDecimal(ma.fields.Decimal):
         kwargs.setdefault("metadata", {"type": ["string", "number"]})
         super().__init__(**kwargs)
 
-    default_error_messages = {"invalid": "Not a valid number.", "special": "Not a finite number."}
+    default_error_messages = {
+        "invalid": "Not a valid number.",
+        "special": "Not a finite number.",
+        "range": "Out of range.",
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         if isinstance(value, bool):
@@ -36,6 +42,9 @@ class ExactDecimal(ma.fields.Decimal):
             raise self.make_error("invalid") from exc
         if not number.is_finite():
             raise self.make_error("special")
+        # far beyond any column (at most 38 digits): the database would fail on it
+        if number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+            raise self.make_error("range")
         return number
 
 
@@ -46,7 +55,10 @@ def fit_scale(value: Decimal | None, scale: int) -> Decimal | None:
         return None
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent >= -scale:
-        return value.quantize(Decimal(1).scaleb(-scale))
+        try:
+            return value.quantize(Decimal(1).scaleb(-scale))
+        except InvalidOperation:  # more digits than the context holds: too big to store anyway
+            return value
     return value
 
 
@@ -58,7 +70,7 @@ def digits_errors(value: Decimal | None, precision: int, scale: int) -> list[str
     places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
     if places > scale:
         return [f"At most {scale} decimal places."]
-    integer_digits = len(str(abs(int(value)))) if int(value) else 0
+    integer_digits = max(value.adjusted() + 1, 0) if value else 0
     if integer_digits > precision - scale:
         return [f"At most {precision - scale} digits before the decimal point."]
     return []

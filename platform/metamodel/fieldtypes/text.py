@@ -62,4 +62,6 @@ class TextType(FieldType):
             errors.append(field.settings.get("pattern_message") or "Does not match the pattern.")
         if "\n" in value and self.name == "text":
             errors.append("A single line is expected.")
+        if "\x00" in value:  # PostgreSQL cannot store it
+            errors.append("Must not contain NUL characters.")
         return errors
