@@ -7,6 +7,7 @@ Permissions per role come with the API's permission policy; the built-in roles `
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -137,3 +138,14 @@ def get_user(session: Session, username: str) -> User:
     if user is None:
         raise NotFound(f"No user named {username!r}.")
     return user
+
+
+def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Display names (or usernames) of users by id, for history and change lists."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(User.id, User.username, User.display_name).where(User.id.in_(wanted))
+    )
+    return {row.id: row.display_name or row.username for row in rows}

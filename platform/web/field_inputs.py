@@ -139,6 +139,35 @@ def display(
     return escape(str(value))
 
 
+def display_change(
+    model: CompiledModel,
+    entity: CompiledEntity,
+    key: str,
+    value: Any,
+    titles: Mapping[tuple[str, int], str | None],
+) -> Markup:
+    """A value as the history keeps it (option keys, ids, ISO text) for reading: labels for
+    options and stages, titles for references, like the card shows values."""
+    if value is None or value == [] or value == "":
+        return Markup('<span class="text-muted">—</span>')
+    if key == "stage":
+        labels = [p.stages[value].label for p in entity.pipelines.values() if value in p.stages]
+        return escape(labels[0] if labels else value)
+    if key == "pipeline" and value in entity.pipelines:
+        return escape(entity.pipelines[value].label)
+    field = entity.fields.get(key)
+    if field is None:
+        return escape(str(value))
+    name = field.type.name
+    if name == "multi_list" and isinstance(value, list):
+        value = tuple(value)
+    elif name == "money" and isinstance(value, dict):
+        return escape(f"{value.get('amount')} {value.get('currency')}")
+    elif name == "datetime" and isinstance(value, str):
+        return escape(value[:16].replace("T", " ") + " UTC")
+    return display(model, field, value, titles)
+
+
 #: what the field-input macro needs, passed to every template that renders inputs
 TEMPLATE_HELPERS = {
     "choices": choices,

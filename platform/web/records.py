@@ -15,6 +15,7 @@ from flask import Response, flash, jsonify, redirect, render_template, request, 
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
+from trellis.accounts import user_names
 from trellis.api.records import parse_filters
 from trellis.app import get_runtime
 from trellis.conversion.models import ConversionMap
@@ -33,16 +34,21 @@ def service_for(session: Session) -> RecordService:
 
 
 def reference_titles(
-    service: RecordService, entity: CompiledEntity, records: list[Record]
+    service: RecordService,
+    entity: CompiledEntity,
+    records: list[Record],
+    changes: list[dict[str, Any]] = (),  # type: ignore[assignment]
 ) -> dict[tuple[str, int], str | None]:
-    """Titles of every record the given records refer to (that the user may read)."""
+    """Titles of every record the given records (and history ``changes``) refer to, that the
+    user may read."""
     wanted: dict[str, set[int]] = {}
     for f in entity.fields.values():
         if f.type.name == "reference":
-            for record in records:
-                value = record.values.get(f.key)
-                if value is not None:
-                    wanted.setdefault(f.settings["target"], set()).add(value)
+            values = [r.values.get(f.key) for r in records]
+            values += [c[side] for c in changes if c["field"] == f.key for side in ("old", "new")]
+            ids = {v for v in values if isinstance(v, int) and not isinstance(v, bool)}
+            if ids:
+                wanted.setdefault(f.settings["target"], set()).update(ids)
     titles: dict[tuple[str, int], str | None] = {}
     for target, ids in wanted.items():
         found = service.titles(target, ids)
@@ -261,7 +267,7 @@ def _form(
             values[f.key] = field_inputs.form_value(f, record.values.get(f.key))
         else:
             values[f.key] = field_inputs.form_value(f, None)
-    titles = reference_titles(service, ent, [record] if record else [])
+    titles = reference_titles(service, ent, [record] if record else [], conflict or [])
     ref_titles = {
         f.key: titles.get((f.settings["target"], record.values.get(f.key)))
         for f in fields
@@ -278,6 +284,9 @@ def _form(
         required=required_keys(ent),
         model=service.model,
         conflict=conflict,
+        titles=titles,
+        display_change=field_inputs.display_change,
+        user_names=user_names(service.session, [c["by"] for c in conflict or []]),
         **field_inputs.TEMPLATE_HELPERS,
         ref_titles=ref_titles,
         version=(record.version if record else None),
@@ -308,8 +317,8 @@ def card(entity: str, record_id: int) -> Any:
         ent = service.model.entity(entity)
         record = service.get(entity, record_id)
         fields = visible_fields(service, ent)
-        titles = reference_titles(service, ent, [record])
         history = service.history(entity, record_id)
+        titles = reference_titles(service, ent, [record], history)
         links = service.links(entity, record_id)
         convertible = _convertible(session, service, ent, record)
         return render_template(
@@ -321,6 +330,8 @@ def card(entity: str, record_id: int) -> Any:
             display=field_inputs.display,
             model=service.model,
             history=history,
+            display_change=field_inputs.display_change,
+            user_names=user_names(session, [h["by"] for h in history]),
             links=links,
             convertible=convertible,
             can_update=service.access.allows("update", entity, record.owner_id),

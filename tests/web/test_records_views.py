@@ -169,6 +169,44 @@ def test_csrf_is_required_on_record_forms(factory, boss) -> None:  # type: ignor
     assert factory.records("list", "deal").total == 0
 
 
+def test_history_and_stale_edits_speak_in_labels_and_titles(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    """The audit log keeps option keys and ids; people read labels, titles and names."""
+    factory.entity("company", {"name": "text"}, title="{name}")
+    factory.entity(
+        "deal",
+        {
+            "name": "text",
+            "source": ("list", {"settings": {"list": "source"}}),
+            "company": ("reference", {"settings": {"target": "company"}}),
+        },
+        title="{name}",
+        lists={"source": ["web", "fair"]},
+        pipelines={"sales": ["new", "proposal", "won:success"]},
+    )
+    acme = factory.record("company", name="Acme Ltd")
+    record = factory.record("deal", name="Apollo", source="web")
+    factory.records("update", "deal", record.id, {"source": "fair", "company": acme.id}, version=1)
+    factory.records("move_stage", "deal", record.id, "proposal", version=2)
+    card = boss.get(f"/records/deal/{record.id}").get_data(as_text=True)
+    history = card[card.index('id="history"') :]
+    assert "<b>Source</b>:" in history and ">Web</span> → " in history and ">Fair</span>" in history
+    assert "Acme Ltd</a>" in history and f"#{acme.id}" not in history
+    assert "<b>Stage</b>: New → Proposal" in history
+    stale = boss.post(
+        f"/records/deal/{record.id}/edit",
+        data={"name": "Apollo II", "source": "web", "version": "1"},
+    )
+    assert stale.status_code == 409
+    conflict = stale.get_data(as_text=True)
+    conflict = conflict[
+        conflict.index('id="conflict"') : conflict.index("</ul>", conflict.index('id="conflict"'))
+    ]
+    assert (
+        ">Fair</span>" in conflict and "Acme Ltd</a>" in conflict and "New → Proposal" in conflict
+    )
+    assert "(system," in conflict  # the factory writes as the system, not as a user
+
+
 def test_stage_move_asks_for_missing_fields(factory, boss) -> None:  # type: ignore[no-untyped-def]
     factory.entity(
         "deal",
