@@ -1,0 +1,138 @@
+"""The conversion wizard through the test client, on the demo CRM: targets and the deal's
+pipeline, exactly the missing fields, duplicate candidates to link, the refused second
+conversion, junk, errors that keep what was typed, permissions and CSRF."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+
+@pytest.fixture
+def lead(demo, factory):  # type: ignore[no-untyped-def]
+    def make(**values):  # type: ignore[no-untyped-def]
+        body = {
+            "name": "Enquiry from Initech",
+            "first_name": "Peter",
+            "last_name": "Gibbons",
+            "company_name": "Initech",
+            "email": "peter@initech.example",
+            "source": "website",
+            **values,
+        }
+        return factory.record("lead", **body)
+
+    return make
+
+
+def count(factory, entity: str) -> int:  # type: ignore[no-untyped-def]
+    return factory.records("list", entity).total
+
+
+def section(page: str, target: str) -> str:
+    start = page.index(f'data-target="{target}"')
+    return page[start : page.index("</section>", start)]
+
+
+def test_choose_step_offers_targets_and_deal_directions(boss, lead) -> None:  # type: ignore[no-untyped-def]
+    record = lead()
+    page = boss.get(f"/records/lead/{record.id}/convert").get_data(as_text=True)
+    for target in ("contact", "company", "deal"):
+        assert f'name="target" value="{target}" checked' in page
+    assert 'name="pipeline__deal"' in page and ">Wholesale</option>" in page
+    nothing = boss.post(f"/records/lead/{record.id}/convert", data={"action": "preview"})
+    assert nothing.status_code == 200 and "Choose at least one element" in nothing.get_data(
+        as_text=True
+    )
+
+
+def test_missing_tin_is_asked_for_and_nothing_is_created_until_it_is_given(  # type: ignore[no-untyped-def]
+    boss, lead, factory
+) -> None:
+    record = lead()
+    before = {e: count(factory, e) for e in ("contact", "company", "deal")}
+    chosen = {"target": ["contact", "company", "deal"], "pipeline__deal": "wholesale"}
+    review = boss.post(f"/records/lead/{record.id}/convert", data={**chosen, "action": "preview"})
+    page = review.get_data(as_text=True)
+    assert review.status_code == 200
+    company = section(page, "company")
+    assert re.findall(r'name="asked__company" value="(\w+)"', company) == ["tin"]
+    assert "Everything needed is there" in section(page, "contact")
+    assert "Wholesale" in section(page, "deal")
+    # converting without the TIN: refused, nothing created, the form asks again
+    refused = boss.post(f"/records/lead/{record.id}/convert", data={**chosen, "action": "convert"})
+    assert refused.status_code == 422
+    assert {e: count(factory, e) for e in before} == before
+    assert factory.records("get", "lead", record.id).stage != "converted"
+    done = boss.post(
+        f"/records/lead/{record.id}/convert",
+        data={**chosen, "asked__company": "tin", "t__company__tin": "EE555", "action": "convert"},
+    )
+    assert done.status_code == 302 and re.search(r"/records/deal/\d+$", done.location)
+    deal_id = int(done.location.rsplit("/", 1)[1])
+    deal = factory.records("get", "deal", deal_id)
+    assert deal.pipeline == "wholesale" and deal.values["contact"] and deal.values["company"]
+    assert factory.records("get", "company", deal.values["company"]).values["tin"] == "EE555"
+    card = boss.get(f"/records/lead/{record.id}").get_data(as_text=True)
+    assert card.count('data-link="converted_into"') == 3
+    # a second conversion is refused with a message, and creates nothing
+    again = boss.post(
+        f"/records/lead/{record.id}/convert",
+        data={**chosen, "asked__company": "tin", "t__company__tin": "EE556", "action": "convert"},
+        follow_redirects=True,
+    )
+    assert "Initech&#39; has been converted already." in again.get_data(as_text=True)
+    assert count(factory, "company") == before["company"] + 1
+
+
+def test_a_duplicate_company_is_offered_and_linked_instead(boss, lead, factory) -> None:  # type: ignore[no-untyped-def]
+    record = lead(company_name="ACME ltd")
+    acme = factory.records("list", "company", q="Acme").items[0]
+    chosen = {"target": ["company", "deal"]}
+    page = boss.post(
+        f"/records/lead/{record.id}/convert", data={**chosen, "action": "preview"}
+    ).get_data(as_text=True)
+    company = section(page, "company")
+    assert "Possible duplicates" in company and f'value="{acme.id}"' in company
+    assert "Acme Ltd" in company and "(same name)" in company
+    companies = count(factory, "company")
+    done = boss.post(
+        f"/records/lead/{record.id}/convert",
+        data={**chosen, "use__company": str(acme.id), "action": "convert"},
+    )
+    assert done.status_code == 302, done.get_data(as_text=True)
+    deal = factory.records("get", "deal", int(done.location.rsplit("/", 1)[1]))
+    assert deal.values["company"] == acme.id and count(factory, "company") == companies
+
+
+def test_junk_is_a_plain_stage_move_and_then_nothing_converts(boss, lead, factory) -> None:  # type: ignore[no-untyped-def]
+    record = lead()
+    contacts = count(factory, "contact")
+    moved = boss.post(f"/records/lead/{record.id}/stage", data={"stage": "junk"})
+    assert moved.status_code == 302
+    assert factory.records("get", "lead", record.id).stage == "junk"
+    card = boss.get(f"/records/lead/{record.id}").get_data(as_text=True)
+    assert "/convert" not in card
+    refused = boss.post(
+        f"/records/lead/{record.id}/convert",
+        data={"target": ["contact"], "action": "convert"},
+        follow_redirects=True,
+    )
+    assert "is closed as &#39;Junk&#39;; reopen it to convert it." in refused.get_data(as_text=True)
+    assert count(factory, "contact") == contacts
+    assert factory.records("get", "lead", record.id).stage == "junk"
+
+
+def test_only_users_who_may_change_the_lead_can_convert_it(user_with, lead, boss) -> None:  # type: ignore[no-untyped-def]
+    record = lead()
+    outsider = user_with("ivy", ["user"])
+    assert outsider.get(f"/records/lead/{record.id}/convert").status_code == 404
+    posted = outsider.post(
+        f"/records/lead/{record.id}/convert", data={"target": ["contact"], "action": "convert"}
+    )
+    assert posted.status_code == 404
+    no_csrf = boss.client.post(
+        f"/records/lead/{record.id}/convert", data={"target": ["contact"], "action": "convert"}
+    )
+    assert no_csrf.status_code == 400
