@@ -36,7 +36,7 @@ def actual_of(spec: TableSpec, drop: tuple[str, ...] = ()) -> ActualTable:
     return ActualTable(
         spec.name,
         {
-            c.name: (c.signature if c.signature.startswith("numeric") else None)
+            c.name: (c.signature if c.signature.startswith(("numeric", "bigint")) else None)
             for c in spec.columns
             if c.name not in drop
         },
@@ -89,6 +89,16 @@ def test_decimal_precision_change_alters_the_type() -> None:
     assert len(actions) == 1 and isinstance(actions[0], AlterColumnType)
     assert actions[0].old_signature == "numeric(10,2)"
     assert actions[0].column.signature == "numeric(12,4)"
+
+
+def test_an_integer_widened_to_a_decimal_alters_the_type_in_place() -> None:
+    before = entity_tables("item", [layout("qty", "integer")])
+    after = entity_tables("item", [layout("qty", "decimal", settings={"scale": 3})])
+    actions = plan_schema_changes(after, {t.name: actual_of(t) for t in before})
+    assert actions == [
+        AlterColumnType("rec_item", column=after[0].columns[-1], old_signature="bigint")
+    ]
+    assert actions[0].column.signature == "numeric(18,3)"
 
 
 def test_missing_column_and_table_are_destructive_drops() -> None:

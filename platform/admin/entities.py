@@ -19,6 +19,7 @@ from trellis.admin.field_settings import (
 )
 from trellis.expressions import FUNCTION_DOCS
 from trellis.metamodel.fieldtypes import registry
+from trellis.metamodel.fields import TYPE_CHANGES
 from trellis.metamodel.models import STAGE_KINDS, EntityType, OptionList
 
 
@@ -167,8 +168,16 @@ class EntitiesView(AdminView):
             current = self.runtime.metamodel(session, self.actor).field_row(
                 self.runtime.metamodel(session, self.actor).entity_row(key, archived=None), field
             )
-            type_name, old_settings = current.type, dict(current.settings or {})
+            current_type, old_settings = current.type, dict(current.settings or {})
+        wanted = request.form.get("type") or current_type
+        type_name = wanted if wanted in TYPE_CHANGES.get(current_type, ()) else current_type
         values = self._field_values(type_name)
+        if request.form.get("submit") == "type":  # show the chosen type's settings; save nothing
+            values["key"] = field
+            return self._field_form(key, field, values, {})
+        if type_name != current_type:  # keep only the settings the new type knows
+            known = registry.get(type_name).settings_schema.get("properties", {})
+            old_settings = {k: v for k, v in old_settings.items() if k in known}
         settings = {k: v for k, v in values["settings"].items() if k not in FIXED}
         dropped = {
             item.key
@@ -186,7 +195,9 @@ class EntitiesView(AdminView):
             "indexed": values["indexed"],
             "default": values["default"],
         }
-        if merged != old_settings:
+        if type_name != current_type:
+            changes["type"] = type_name
+        if merged != old_settings or type_name != current_type:
             changes["settings"] = merged
         _, errors = self.change(
             lambda s: self.runtime.metamodel(s, self.actor).update_field(key, field, **changes),
@@ -253,6 +264,9 @@ class EntitiesView(AdminView):
                 values=values,
                 errors=errors,
                 types=[(n, registry.get(n).label) for n in registry.names()],
+                type_changes=[existing.type, *TYPE_CHANGES.get(existing.type, ())]
+                if existing
+                else [],
                 type_name=type_name,
                 type_doc=(registry.get(type_name).__doc__ or "").strip().split("\n")[0],
                 inputs=inputs_for(type_name),

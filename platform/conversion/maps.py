@@ -15,7 +15,7 @@ from trellis.conversion.compatibility import compatibility_error
 from trellis.conversion.models import ConversionMap
 from trellis.errors import Conflict, NotFound, PermissionDenied
 from trellis.expressions import ExpressionError, compile_expression
-from trellis.metamodel.changes import USAGE_CHECKS, Errors
+from trellis.metamodel.changes import TYPE_CHANGE_CHECKS, USAGE_CHECKS, Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel, MetamodelCache
 from trellis.metamodel.fieldtypes.base import input_messages
 from trellis.metamodel.models import ConfigChange, Field
@@ -241,3 +241,4 @@ def maps_using(session: Session, entity: str, field: str | None) -> list[str]:
 
 
 USAGE_CHECKS.append(maps_using)
+TYPE_CHANGE_CHECKS.append(maps_using)  # a map was checked against the field's type

@@ -36,6 +36,8 @@ from trellis.metamodel.planner import Action, plan_schema_changes
 #: naming what uses ``entity`` (or its ``field`` when given), which blocks archive and purge.
 UsageCheck = Callable[[Session, str, str | None], list[str]]
 USAGE_CHECKS: list[UsageCheck] = []
+#: checks (same shape) naming what would break if a field changed its type: they block it
+TYPE_CHANGE_CHECKS: list[UsageCheck] = []
 
 
 class Errors(dict[str, list[str]]):

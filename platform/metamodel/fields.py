@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+import sqlalchemy as sa
 
 from trellis.errors import Conflict, ValidationFailed
 from trellis.metamodel.changes import (
+    TYPE_CHANGE_CHECKS,
     Errors,
     MetamodelChanges,
     key_errors,
@@ -25,6 +27,15 @@ from trellis.metamodel.models import EntityType, Field
 from trellis.metamodel.physical import SYSTEM_COLUMNS, FieldLayout, record_table_name
 
 FIELD_EDITABLE = ("label", "help_text", "required", "default", "unique", "indexed", "position")
+TEXTUAL = ("text", "long_text", "email", "phone", "url")
+#: type changes that keep the column (or widen it in place): every stored value is checked
+#: against the new type first, none is converted, so nothing can be lost
+TYPE_CHANGES: dict[str, tuple[str, ...]] = {
+    **{name: tuple(t for t in TEXTUAL if t != name) for name in TEXTUAL},
+    "integer": ("decimal",),
+}
+#: how many offending records a refused type change names
+EXAMPLES = 3
 #: settings that cannot change once records may hold values that depend on them
 FIXED_SETTINGS = ("list", "target")
 
@@ -113,14 +124,24 @@ class FieldOperations(MetamodelChanges):
         field_type = registry.get(field.type)
         errors = Errors()
         for name in changes:
-            if name in ("key", "type"):
+            if name == "key":
                 errors.add(name, "Cannot be changed once the field exists.")
-            elif name not in (*FIELD_EDITABLE, "settings"):
+            elif name not in (*FIELD_EDITABLE, "settings", "type"):
                 errors.add(name, "Unknown property.")
         if "label" in changes:
             for message in label_errors(changes["label"]):
                 errors.add("label", message)
         settings = dict(field.settings or {})
+        if changes.get("type", field.type) != field.type:
+            type_errors = self._type_change_errors(entity, field, changes["type"])
+            if type_errors:
+                errors["type"] = type_errors
+            else:
+                field_type = registry.get(changes["type"])
+                known = field_type.settings_schema.get("properties", {})
+                settings = {k: v for k, v in settings.items() if k in known}
+                if "settings" not in changes:  # the new type's defaults, checked below
+                    changes["settings"] = {}
         if "settings" in changes:
             new = changes["settings"] or {}
             for name in FIXED_SETTINGS:
@@ -134,12 +155,17 @@ class FieldOperations(MetamodelChanges):
                 errors.add(flag, "Use true or false.")
         for message in position_errors(changes["position"]) if "position" in changes else []:
             errors.add("position", message)
-        if changes.get("unique") and not field_type.can_be_unique:
-            errors.add("unique", f"A {field.type} field cannot be unique.")
-        if changes.get("default") is not None and "settings" not in errors:
-            for message in self._default_errors(key, field_type, settings, changes["default"]):
+        if changes.get("unique", field.unique) and not field_type.can_be_unique:
+            errors.add("unique", f"A {field_type.name} field cannot be unique.")
+        default = changes.get("default", field.default)
+        if default is not None and "settings" not in errors:
+            for message in self._default_errors(key, field_type, settings, default):
                 errors.add("default", message)
         errors.raise_if_any()
+        if field_type.name != field.type:
+            unfit = self._unfit_values(row, field, field_type, settings)
+            if unfit:
+                raise ValidationFailed({"type": unfit})
         before = {n: getattr(field, n) for n in changes}
         for name, value in changes.items():
             if name == "settings":
@@ -148,6 +174,8 @@ class FieldOperations(MetamodelChanges):
                 setattr(field, name, bool(value))
             elif name == "label":
                 field.label = value.strip()
+            elif name == "type":
+                field.type = field_type.name
             else:
                 setattr(field, name, value)
         self.sync_schema(row)
@@ -217,6 +245,50 @@ class FieldOperations(MetamodelChanges):
         self.bump("field.purge", f"{entity}.{key}")
 
     # -- checks ----------------------------------------------------------------------------
+
+    def _type_change_errors(self, entity: str, field: Field, new: Any) -> list[str]:
+        """Why ``field`` cannot become a ``new`` field (before looking at the data)."""
+        allowed = TYPE_CHANGES.get(field.type, ())
+        if new not in allowed:
+            if not allowed:
+                return [f"A {field.type} field keeps its type; add a new field instead."]
+            return [f"A {field.type} field can become {', '.join(allowed)}, not {new!r}."]
+        users = [u for check in TYPE_CHANGE_CHECKS for u in check(self.session, entity, field.key)]
+        return [f"{u} Change that first." for u in users]
+
+    def _unfit_values(
+        self, entity: EntityType, field: Field, new_type: Any, settings: dict[str, Any]
+    ) -> list[str]:
+        """Records whose stored value the field would no longer accept as ``new_type``: a
+        count and the first few, by id (read in batches, so a big table is no problem)."""
+        old_type = registry.get(field.type)
+        old = FieldLayout(field.key, old_type, field.settings or {})
+        new = FieldLayout(field.key, new_type, settings)
+        columns = [sa.column(c.name) for c in old_type.columns(old)]
+        table = sa.table(record_table_name(entity.key), sa.column("id"), *columns)
+        query = (
+            sa.select(table.c.id, *columns).where(columns[0].is_not(None)).order_by(table.c.id)
+        )
+        parser = new_type.input_field(new, self.model)
+        count, examples = 0, []
+        rows = self.session.execute(query, execution_options={"yield_per": 1000}).mappings()
+        for row in rows:
+            value = old_type.from_row(old, row)
+            try:
+                problems = new_type.value_errors(new, parser.deserialize(value), None, self.model)
+            except ma.ValidationError as exc:
+                problems = input_messages(exc)
+            if problems:
+                count += 1
+                if len(examples) < EXAMPLES:
+                    examples.append(f"#{row['id']} ({problems[0]})")
+        if not count:
+            return []
+        more = f" and {count - len(examples)} more" if count > len(examples) else ""
+        return [
+            f"{count} record(s) hold values a {new_type.label} field does not accept: "
+            f"{', '.join(examples)}{more}. Correct them first."
+        ]
 
     def _collision_errors(
         self, entity: EntityType, key: str, field_type: Any, settings: dict[str, Any]

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import Column, Connection, MetaData, Numeric, inspect
+from sqlalchemy import BigInteger, Column, Connection, MetaData, Numeric, inspect
 
 from trellis.metamodel.physical import RECORD_TABLE_PREFIX, IndexSpec, build_table
 from trellis.metamodel.planner import (
@@ -43,6 +43,8 @@ def read_record_tables(connection: Connection) -> dict[str, ActualTable]:
 
 
 def _signature(column_type: object) -> str | None:
+    if isinstance(column_type, BigInteger):  # an integer field that may widen to a decimal
+        return "bigint"
     if isinstance(column_type, Numeric) and getattr(column_type, "asdecimal", True) is not False:
         precision, scale = column_type.precision, column_type.scale
         if precision is not None:

@@ -3,6 +3,8 @@ the metamodel service (so the table changes on save and every error shows on the
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import inspect, select
 
@@ -97,6 +99,39 @@ def test_a_fields_key_is_fixed_and_its_label_free(admin, factory, runtime) -> No
     model = compiled(runtime)
     assert model.entities["project"].fields["name"].label == "Project name"
     assert "other" not in model.entities["project"].fields
+
+
+def test_a_fields_type_changes_only_to_types_that_keep_its_values(
+    admin, factory, runtime, page_errors
+) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("project", {"name": "text", "site": "text", "start": "date"})
+    record = factory.record("project", name="Apollo", site="apollo.example")
+    form = admin.get("/admin/entities/project/fields/site").get_data(as_text=True)
+    offered = re.findall(
+        r'<option value="(\w+)"', form[form.index('id="f-type"') :].split("</select>")[0]
+    )
+    assert offered == ["text", "long_text", "email", "phone", "url"]
+    date_form = admin.get("/admin/entities/project/fields/start").get_data(as_text=True)
+    assert 'id="f-type"' not in date_form and "keeps its type" in date_form
+    # choosing a type shows its settings and saves nothing
+    shown = admin.post(
+        "/admin/entities/project/fields/site", label="Site", type="long_text", submit="type"
+    )
+    assert shown.status_code == 200 and "Long text settings" in shown.get_data(as_text=True)
+    assert compiled(runtime).entities["project"].fields["site"].type.name == "text"
+    # a value the new type refuses: the form says which record, nothing changes
+    refused = admin.post(
+        "/admin/entities/project/fields/site", label="Site", type="url", submit="save"
+    )
+    assert refused.status_code == 422
+    assert f"#{record.id}" in " ".join(page_errors(refused)["type"])
+    assert compiled(runtime).entities["project"].fields["site"].type.name == "text"
+    factory.records("update", "project", record.id, {"site": "https://apollo.example"}, version=1)
+    saved = admin.post(
+        "/admin/entities/project/fields/site", label="Site", type="url", submit="save"
+    )
+    assert saved.status_code == 302
+    assert compiled(runtime).entities["project"].fields["site"].type.name == "url"
 
 
 def test_archive_restore_and_purge_a_field(admin, factory, runtime) -> None:  # type: ignore[no-untyped-def]

@@ -209,3 +209,11 @@ def test_transfer_creates_the_field_with_the_shared_list(client, demo, new_lead)
         body["channel"] = "email"
         retired = client.post(f"/api/records/{entity}", json=body, headers=h)
         assert retired.status_code == 422 and "retired" in retired.json["errors"]["channel"][0]
+
+
+def test_a_field_a_conversion_map_uses_keeps_its_type(client, demo) -> None:  # type: ignore[no-untyped-def]
+    response = client.patch(
+        "/api/meta/entities/lead/fields/email", json={"type": "text"}, headers=demo
+    )
+    assert response.status_code == 422
+    assert "Conversion map 'lead_conversion' uses it." in response.json["errors"]["type"][0]
