@@ -18,8 +18,8 @@ from trellis.admin.field_settings import (
     settings_from_form,
 )
 from trellis.expressions import FUNCTION_DOCS
-from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.fields import TYPE_CHANGES
+from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.models import STAGE_KINDS, EntityType, OptionList
 
 

@@ -131,6 +131,16 @@ class HistoryItemSchema(ma.Schema):
     new = ma.fields.Raw(allow_none=True)
 
 
+class StageVisitSchema(ma.Schema):
+    pipeline = ma.fields.String(required=True)
+    stage = ma.fields.String(required=True)
+    entered_at = ma.fields.DateTime(required=True)
+    entered_by = ma.fields.Integer(allow_none=True)
+    left_at = ma.fields.DateTime(allow_none=True)
+    left_by = ma.fields.Integer(allow_none=True)
+    seconds = ma.fields.Integer(required=True)
+
+
 class LinkSchema(ma.Schema):
     kind = ma.fields.String(required=True)
     entity = ma.fields.String(required=True)
@@ -223,6 +233,7 @@ def build_document(
         ("Rule", RuleSchema),
         ("Entity", EntitySchema),
         ("HistoryItem", HistoryItemSchema),
+        ("StageVisit", StageVisitSchema),
         ("Link", LinkSchema),
         ("MoneyOutput", MoneyOutput),
         ("OptionOutput", OptionOutput),
@@ -665,6 +676,18 @@ def _entity_paths(
             "get": _operation("Change history", ("200", _items("HistoryItem")), ("404",)),
         },
     )
+    if entity.has_pipelines:
+        spec.path(
+            f"{base}/{{id}}/stages",
+            parameters=[record_id],
+            operations={
+                "get": _operation(
+                    "Stages the record has been in: entered, left, by whom, how long",
+                    ("200", _items("StageVisit")),
+                    ("404",),
+                ),
+            },
+        )
     spec.path(
         f"{base}/{{id}}/links",
         parameters=[record_id],

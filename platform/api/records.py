@@ -8,7 +8,7 @@ from flask import request
 
 from trellis.api.blueprint import api
 from trellis.api.context import json_body, unit
-from trellis.api.representation import records_json
+from trellis.api.representation import records_json, stage_visit_json
 from trellis.errors import BadRequest
 from trellis.metamodel.fieldtypes.base import ALL_OPERATORS
 from trellis.records.query import Filter
@@ -148,6 +148,13 @@ def record_history(entity: str, record_id: int) -> Any:
     with unit() as (runtime, session, actor):
         items = runtime.records(session, actor).history(entity, record_id)
         return {"items": items}
+
+
+@api.get("/records/<entity>/<int:record_id>/stages")
+def record_stages(entity: str, record_id: int) -> Any:
+    with unit() as (runtime, session, actor):
+        visits = runtime.records(session, actor).stage_history(entity, record_id)
+        return {"items": [stage_visit_json(v) for v in visits]}
 
 
 @api.get("/records/<entity>/<int:record_id>/links")

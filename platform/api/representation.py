@@ -9,6 +9,7 @@ from typing import Any
 from trellis.clock import as_utc
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
 from trellis.metamodel.models import EntityType, Field, Option, OptionList, Pipeline, Rule
+from trellis.records.audit import StageVisit
 from trellis.records.service import Record, RecordService
 
 
@@ -126,6 +127,19 @@ class _Output:
 
     def title_of(self, entity: str, record_id: int) -> str | None:
         return self._titles.get(entity, {}).get(record_id)
+
+
+def stage_visit_json(visit: StageVisit) -> dict[str, Any]:
+    """One stay of a record in a stage; ``seconds`` runs up to now for the current stage."""
+    return {
+        "pipeline": visit.pipeline,
+        "stage": visit.stage,
+        "entered_at": as_utc(visit.entered_at).isoformat(),
+        "entered_by": visit.entered_by,
+        "left_at": as_utc(visit.left_at).isoformat() if visit.left_at else None,
+        "left_by": visit.left_by,
+        "seconds": int(visit.duration().total_seconds()),
+    }
 
 
 def records_json(

@@ -266,9 +266,7 @@ class FieldOperations(MetamodelChanges):
         new = FieldLayout(field.key, new_type, settings)
         columns = [sa.column(c.name) for c in old_type.columns(old)]
         table = sa.table(record_table_name(entity.key), sa.column("id"), *columns)
-        query = (
-            sa.select(table.c.id, *columns).where(columns[0].is_not(None)).order_by(table.c.id)
-        )
+        query = sa.select(table.c.id, *columns).where(columns[0].is_not(None)).order_by(table.c.id)
         parser = new_type.input_field(new, self.model)
         count, examples = 0, []
         rows = self.session.execute(query, execution_options={"yield_per": 1000}).mappings()

@@ -7,13 +7,13 @@ history. Stage moves also open and close :class:`StageVisit` rows.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Index, Integer, String, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from trellis.clock import utcnow
+from trellis.clock import as_utc, utcnow
 from trellis.db import Base
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -49,6 +49,11 @@ class StageVisit(Base):
     entered_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     left_at: Mapped[datetime | None] = mapped_column(nullable=True)
     left_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    def duration(self, now: datetime | None = None) -> timedelta:
+        """How long the record stayed (or, in its current stage, has stayed so far)."""
+        end = as_utc(self.left_at or now or utcnow())
+        return max(end - as_utc(self.entered_at), timedelta(0))
 
 
 def forget_entity(session: Session, entity: str) -> None:

@@ -281,16 +281,9 @@ class RecordService:
         """A filtered, sorted page of the records the caller may read, and their count.
         Filters, sort and search on a field hidden from the caller are refused as unknown."""
         ent = self._entity(entity)
-        if not self.access.can("read", ent.key):
-            raise PermissionDenied(f"You may not read {ent.label_plural}.")
-        hidden = self.access.hidden_fields(ent.key)
         page, per_page = page_bounds(page, per_page)
-        conditions = filter_clauses(ent, self.model, filters, hidden)
-        scope = self.access.scope_clause("read", ent.key, ent.table)
-        if scope is not None:
-            conditions.append(scope)
-        if q:
-            conditions.append(search_clause(ent, q, hidden))
+        conditions = self._read_conditions(ent, filters, q)
+        hidden = self.access.hidden_fields(ent.key)
         base = select(ent.table).where(*conditions)
         total = self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
         query = apply_sort(ent, base, sort, hidden).limit(per_page).offset((page - 1) * per_page)
@@ -299,21 +292,16 @@ class RecordService:
         return Page(items, total, page, per_page)
 
     def money_totals(
-        self, entity: str, field: str, *, filters: Iterable[Filter] = ()
+        self, entity: str, field: str, *, filters: Iterable[Filter] = (), q: str | None = None
     ) -> dict[str, Any]:
         """The sum of a money field per currency over the records the caller may read that
-        match ``filters`` (amounts in different currencies are never added together)."""
+        match ``filters`` and the search ``q`` (amounts in different currencies are never
+        added together)."""
         ent = self._entity(entity)
-        if not self.access.can("read", ent.key):
-            raise PermissionDenied(f"You may not read {ent.label_plural}.")
-        hidden = self.access.hidden_fields(ent.key)
+        conditions = self._read_conditions(ent, filters, q)
         f = ent.fields.get(field)
-        if f is None or f.key in hidden or f.type.name != "money":
+        if f is None or f.key in self.access.hidden_fields(ent.key) or f.type.name != "money":
             raise BadRequest(f"{field!r} is not a money field of {ent.label_plural}.")
-        conditions = filter_clauses(ent, self.model, filters, hidden)
-        scope = self.access.scope_clause("read", ent.key, ent.table)
-        if scope is not None:
-            conditions.append(scope)
         amount, currency = ent.table.c[f"{f.key}_amount"], ent.table.c[f"{f.key}_currency"]
         rows = self.session.execute(
             select(currency, func.sum(amount))
@@ -322,6 +310,22 @@ class RecordService:
             .order_by(currency)
         )
         return {code: total for code, total in rows}
+
+    def _read_conditions(
+        self, ent: CompiledEntity, filters: Iterable[Filter], q: str | None
+    ) -> list[Any]:
+        """The WHERE of a read over many records: the caller's filters and search, and the
+        policy's scope. Filters and search on hidden fields are refused as unknown."""
+        if not self.access.can("read", ent.key):
+            raise PermissionDenied(f"You may not read {ent.label_plural}.")
+        hidden = self.access.hidden_fields(ent.key)
+        conditions = filter_clauses(ent, self.model, filters, hidden)
+        scope = self.access.scope_clause("read", ent.key, ent.table)
+        if scope is not None:
+            conditions.append(scope)
+        if q:
+            conditions.append(search_clause(ent, q, hidden))
+        return conditions
 
     def titles(self, entity: str, ids: Iterable[int]) -> dict[int, str]:
         """Titles of records by id (for references); ids the caller may not read, or that do

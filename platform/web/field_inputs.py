@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from markupsafe import Markup, escape
 
 from trellis.clock import as_utc
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
+from trellis.metamodel.fieldtypes.base import Money
 
 INPUT_TYPES = {
     "text": "text",
@@ -139,6 +141,17 @@ def display(
     return escape(str(value))
 
 
+def duration_text(seconds: float) -> str:
+    """A stay in words: ``2 d 3 h``, ``5 h 10 min``, ``3 min``, ``under a minute``."""
+    minutes = int(seconds // 60)
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min" if mins else "under a minute"
+
+
 def display_change(
     model: CompiledModel,
     entity: CompiledEntity,
@@ -162,7 +175,10 @@ def display_change(
     if name == "multi_list" and isinstance(value, list):
         value = tuple(value)
     elif name == "money" and isinstance(value, dict):
-        return escape(f"{value.get('amount')} {value.get('currency')}")
+        try:
+            value = Money(Decimal(str(value.get("amount"))), str(value.get("currency")))
+        except InvalidOperation:
+            return escape(f"{value.get('amount')} {value.get('currency')}")
     elif name == "datetime" and isinstance(value, str):
         return escape(value[:16].replace("T", " ") + " UTC")
     return display(model, field, value, titles)

@@ -21,10 +21,13 @@ from trellis.app import get_runtime
 from trellis.conversion.models import ConversionMap
 from trellis.errors import BadRequest, Conflict, NotFound, TrellisError, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity
+from trellis.records.query import Filter
 from trellis.records.service import Record, RecordService
 from trellis.web import field_inputs
 from trellis.web.views import web
 
+#: cards a kanban column shows; the rest are a click away in the filtered list
+KANBAN_CARDS = 100
 PER_PAGE = 25
 LIST_COLUMNS = 6
 
@@ -318,6 +321,7 @@ def card(entity: str, record_id: int) -> Any:
         record = service.get(entity, record_id)
         fields = visible_fields(service, ent)
         history = service.history(entity, record_id)
+        visits = service.stage_history(entity, record_id) if ent.has_pipelines else []
         titles = reference_titles(service, ent, [record], history)
         links = service.links(entity, record_id)
         convertible = _convertible(session, service, ent, record)
@@ -331,7 +335,11 @@ def card(entity: str, record_id: int) -> Any:
             model=service.model,
             history=history,
             display_change=field_inputs.display_change,
-            user_names=user_names(session, [h["by"] for h in history]),
+            visits=visits,
+            duration_text=field_inputs.duration_text,
+            user_names=user_names(
+                session, [h["by"] for h in history] + [v.entered_by for v in visits]
+            ),
             links=links,
             convertible=convertible,
             can_update=service.access.allows("update", entity, record.owner_id),
@@ -462,21 +470,49 @@ def kanban(entity: str) -> Any:
         if not ent.has_pipelines:
             raise NotFound(f"{ent.label_plural} have no stages.")
         pipeline = ent.pipelines.get(request.args.get("pipeline", "")) or ent.default_pipeline()
-        from trellis.records.query import Filter
-
+        # the list's filters and search narrow every column (the pipeline and stage are ours)
+        narrowed = request.args.copy()
+        for name in ("pipeline", "stage"):
+            narrowed.poplist(name)
+        extra = _filters(narrowed)
+        q = request.args.get("q") or None
         money = next((f for f in visible_fields(service, ent) if f.type.name == "money"), None)
-        columns = []
+        columns, problem = [], None
         for stage in sorted(pipeline.stages.values(), key=lambda s: s.position):
-            page = service.list(
-                entity,
-                filters=[Filter("pipeline", "eq", pipeline.key), Filter("stage", "eq", stage.key)],
-                sort=["-updated_at"],
-                per_page=100,
-            )
             in_stage = [Filter("pipeline", "eq", pipeline.key), Filter("stage", "eq", stage.key)]
-            sums = service.money_totals(entity, money.key, filters=in_stage) if money else {}
+            try:
+                page = service.list(
+                    entity,
+                    filters=in_stage + extra,
+                    sort=["-updated_at"],
+                    per_page=KANBAN_CARDS,
+                    q=q,
+                )
+                sums = (
+                    service.money_totals(entity, money.key, filters=in_stage + extra, q=q)
+                    if money
+                    else {}
+                )
+            except BadRequest as exc:  # a bad filter in the address: say so, show all
+                problem = exc.detail
+                extra, q = [], None
+                page = service.list(
+                    entity, filters=in_stage, sort=["-updated_at"], per_page=KANBAN_CARDS
+                )
+                sums = service.money_totals(entity, money.key, filters=in_stage) if money else {}
+            in_list = url_for(
+                "web.record_list",
+                entity=entity,
+                **{**narrowed.to_dict(flat=False), "pipeline": pipeline.key, "stage": stage.key},
+            )
             columns.append(
-                {"stage": stage, "records": page.items, "count": page.total, "sums": sums}
+                {
+                    "stage": stage,
+                    "records": page.items,
+                    "count": page.total,
+                    "sums": sums,
+                    "in_list": in_list,
+                }
             )
         return render_template(
             "web/kanban.html",
@@ -484,4 +520,7 @@ def kanban(entity: str) -> Any:
             pipeline=pipeline,
             columns=columns,
             money=money,
-        )
+            q=q or "",
+            narrowed=narrowed,
+            problem=problem,
+        ), (400 if problem else 200)

@@ -512,6 +512,34 @@ def test_history_lists_who_changed_which_field_when(crm, runtime) -> None:  # ty
     assert [i["at"] for i in items] == sorted(i["at"] for i in items)
 
 
+def test_stage_visits_say_who_moved_the_record_in_and_out_and_for_how_long(  # type: ignore[no-untyped-def]
+    crm, runtime, user
+) -> None:
+    admin = crm
+    deal = admin.ok("POST", "/api/records/deal", {"name": "s"}, 201)
+    url = f"/api/records/deal/{deal['id']}"
+    first = admin.ok("GET", f"{url}/stages")["items"]
+    assert [(v["pipeline"], v["stage"], v["left_at"]) for v in first] == [("sales", "new", None)]
+    values = {"amount": "3", "close": "2027-01-01"}
+    admin.ok("POST", f"{url}/stage", {"stage": "proposal", "values": values})
+    admin.ok("POST", f"{url}/stage", {"stage": "lost"})
+    visits = admin.ok("GET", f"{url}/stages")["items"]
+    me = admin_id(runtime)
+    assert [(v["stage"], v["entered_by"], v["left_by"]) for v in visits] == [
+        ("new", me, me),
+        ("proposal", me, me),
+        ("lost", me, None),
+    ]
+    assert all(v["seconds"] >= 0 for v in visits) and visits[-1]["left_at"] is None
+    assert visits[0]["left_at"] == visits[1]["entered_at"]
+    assert_problem(admin.get("/api/records/deal/999/stages"), 404)
+    outsider = user("ivy", ["user"])  # no grant on deals: the record does not exist for her
+    assert outsider.get(f"{url}/stages").status_code in (403, 404)
+    paths = admin.ok("GET", "/api/openapi.json")["paths"]
+    assert "/api/records/deal/{id}/stages" in paths
+    assert "/api/records/company/{id}/stages" not in paths  # no pipelines, no stages
+
+
 def test_links_show_a_reference_from_both_sides(crm) -> None:  # type: ignore[no-untyped-def]
     admin = crm
     acme = admin.ok("POST", "/api/records/company", {"name": "Acme"}, 201)

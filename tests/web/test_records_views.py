@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -178,6 +179,7 @@ def test_history_and_stale_edits_speak_in_labels_and_titles(factory, boss) -> No
             "name": "text",
             "source": ("list", {"settings": {"list": "source"}}),
             "company": ("reference", {"settings": {"target": "company"}}),
+            "amount": "money",
         },
         title="{name}",
         lists={"source": ["web", "fair"]},
@@ -185,13 +187,20 @@ def test_history_and_stale_edits_speak_in_labels_and_titles(factory, boss) -> No
     )
     acme = factory.record("company", name="Acme Ltd")
     record = factory.record("deal", name="Apollo", source="web")
-    factory.records("update", "deal", record.id, {"source": "fair", "company": acme.id}, version=1)
+    factory.records(
+        "update",
+        "deal",
+        record.id,
+        {"source": "fair", "company": acme.id, "amount": {"amount": "12500", "currency": "EUR"}},
+        version=1,
+    )
     factory.records("move_stage", "deal", record.id, "proposal", version=2)
     card = boss.get(f"/records/deal/{record.id}").get_data(as_text=True)
     history = card[card.index('id="history"') :]
     assert "<b>Source</b>:" in history and ">Web</span> → " in history and ">Fair</span>" in history
     assert "Acme Ltd</a>" in history and f"#{acme.id}" not in history
     assert "<b>Stage</b>: New → Proposal" in history
+    assert '<b>Amount</b>: <span class="text-muted">—</span> → 12 500.00 EUR' in history
     stale = boss.post(
         f"/records/deal/{record.id}/edit",
         data={"name": "Apollo II", "source": "web", "version": "1"},
@@ -205,6 +214,24 @@ def test_history_and_stale_edits_speak_in_labels_and_titles(factory, boss) -> No
         ">Fair</span>" in conflict and "Acme Ltd</a>" in conflict and "New → Proposal" in conflict
     )
     assert "(system," in conflict  # the factory writes as the system, not as a user
+
+
+def test_the_card_lists_the_stages_a_record_has_been_in(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "deal",
+        {"name": "text"},
+        title="{name}",
+        pipelines={"sales": ["new", "proposal", "won:success"], "wholesale": ["quote"]},
+    )
+    record = factory.record("deal", name="Apollo")
+    boss.post(f"/records/deal/{record.id}/stage", data={"stage": "proposal"})
+    card = boss.get(f"/records/deal/{record.id}").get_data(as_text=True)
+    stages = card[card.index('id="stages"') : card.index('id="history"')]
+    visits = re.findall(r'data-visit="(\w+)"', stages)
+    assert visits == ["proposal", "new"]  # newest first
+    assert 'Proposal <span class="text-muted">(Sales)</span>' in stages
+    assert "under a minute</span> so far" in stages and "moved in by boss" in stages
+    assert stages.count(" so far") == 1 and "moved in by system" in stages  # created by the factory
 
 
 def test_stage_move_asks_for_missing_fields(factory, boss) -> None:  # type: ignore[no-untyped-def]
@@ -262,3 +289,46 @@ def test_kanban_sums_money_per_currency_over_all_records(factory, boss) -> None:
     assert 'data-sum="EUR">1 200.00 EUR' in page
     assert 'data-sum="USD">5.50 USD' in page
     assert "<span data-count>121</span>" in page
+    more = re.search(r'data-more href="([^"]+)">100 of 121 shown', page)
+    assert more, "a full column links to the rest"
+    listed = boss.get(more.group(1).replace("&amp;", "&"))
+    assert listed.status_code == 200 and "121" in listed.get_data(as_text=True)
+
+
+def test_kanban_columns_follow_the_search_and_filters(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "deal",
+        {"name": "text", "amount": "money", "size": "integer"},
+        title="{name}",
+        pipelines={"sales": ["new", "won:success"]},
+    )
+    factory.record("deal", name="Apollo", amount={"amount": "100"}, size=1)
+    factory.record("deal", name="Apollo II", amount={"amount": "50"}, size=9)
+    factory.record("deal", name="Gemini", amount={"amount": "7"}, size=9)
+    searched = boss.get("/records/deal/kanban?q=apollo").get_data(as_text=True)
+    assert "<span data-count>2</span>" in searched and "Gemini" not in searched
+    assert 'data-sum="EUR">150.00 EUR' in searched and 'value="apollo"' in searched
+    both = boss.get("/records/deal/kanban?q=apollo&size__gt=5").get_data(as_text=True)
+    assert "<span data-count>1</span>" in both and 'data-sum="EUR">50.00 EUR' in both
+    assert '<input type="hidden" name="size__gt" value="5">' in both  # kept by the search form
+    bad = boss.get("/records/deal/kanban?nonsense__gt=1")
+    assert bad.status_code == 400 and "Showing every record instead." in bad.get_data(as_text=True)
+    assert "<span data-count>3</span>" in bad.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "under a minute"),
+        (59, "under a minute"),
+        (60, "1 min"),
+        (3600, "1 h"),
+        (3660, "1 h 1 min"),
+        (86400, "1 d"),
+        (2 * 86400 + 3 * 3600 + 59, "2 d 3 h"),
+    ],
+)
+def test_durations_read_as_words(seconds: int, text: str) -> None:
+    from trellis.web.field_inputs import duration_text
+
+    assert duration_text(seconds) == text
