@@ -131,9 +131,50 @@ def user_create_command(
     click.echo(f"User {name!r} created with roles: {', '.join(roles)}.")
 
 
+@click.command("import")
+@click.argument("entity")
+@click.argument("file", type=click.File("rb"))
+@click.option("--dry-run", is_flag=True, help="Check every row; write nothing.")
+@click.option("--as", "username", default=None, help="Import as this user (their rights apply).")
+@with_appcontext
+def import_command(entity: str, file, dry_run: bool, username: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Create ENTITY records from a CSV FILE, all or nothing (columns: field keys or labels)."""
+    from trellis.accounts import SYSTEM, Actor, get_user
+    from trellis.records.importer import import_csv
+
+    runtime = _runtime()
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\r  {done:,} / {total:,} rows checked", nl=False, err=True)
+
+    try:
+        with runtime.transaction() as session:
+            actor = Actor.of(get_user(session, username)) if username else SYSTEM
+            service = runtime.records(session, actor)
+            report = import_csv(service, entity, file.read(), dry_run=dry_run, progress=progress)
+    except TrellisError as exc:
+        raise _click_error(exc) from exc
+    click.echo("", err=True)
+    if report.ignored_columns:
+        click.echo(f"Ignored (computed by Trellis): {', '.join(report.ignored_columns)}")
+    for where, problems in report.errors.items():
+        for name, messages in problems.items():
+            click.echo(f"{where}, {name}: {' '.join(map(str, messages))}", err=True)
+    if not report.ok:
+        shown = "" if len(report.errors) >= report.failed_rows else " (the first are listed)"
+        raise click.ClickException(
+            f"{report.failed_rows} of {report.total} rows cannot be imported{shown}; "
+            "nothing was imported."
+            if "header" not in report.errors
+            else "The header does not match the fields; nothing was imported."
+        )
+    verb = "could be imported (dry run, nothing written)" if dry_run else "imported"
+    click.echo(f"{report.total} {entity} records {verb}.")
+
+
 def register_commands(app: Flask) -> None:
     """Make the commands reachable as ``flask`` commands too."""
-    for command in (init_command, serve_command, user_group):
+    for command in (init_command, serve_command, user_group, import_command):
         app.cli.add_command(command)
 
 

@@ -130,3 +130,28 @@ def test_settings_come_from_a_config_file_and_the_environment(tmp_path: Path, mo
     assert (settings["PORT"], settings["THREADS"]) == (9002, 2)  # the environment wins
     secret = settings["SECRET_KEY"]
     assert len(secret) == 64 and load_settings()["SECRET_KEY"] == secret  # kept in the instance
+
+
+def test_import_checks_every_row_reports_progress_and_is_all_or_nothing(  # type: ignore[no-untyped-def]
+    runner, runtime, factory, tmp_path: Path
+) -> None:
+    factory.entity("contact", {"name": ("text", {"required": True}), "email": "email"})
+    good = tmp_path / "good.csv"
+    good.write_text("Name,Email\n" + "".join(f"P{i},p{i}@x.example\n" for i in range(1200)))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,email\nAnn,ann@x.example\n,nobody\n")
+    refused = runner.invoke(args=["import", "contact", str(bad)])
+    assert refused.exit_code == 1
+    assert (
+        "row 3, name:" in refused.output and "row 3, email: Not a valid e-mail." in refused.output
+    )
+    assert "1 of 2 rows cannot be imported; nothing was imported." in refused.output
+    checked = runner.invoke(args=["import", "contact", str(good), "--dry-run"])
+    assert checked.exit_code == 0 and "(dry run, nothing written)" in checked.output, checked.output
+    assert "500 / 1,200 rows checked" in checked.output
+    assert factory.records("list", "contact").total == 0
+    done = runner.invoke(args=["import", "contact", str(good)])
+    assert done.exit_code == 0 and "1200 contact records imported." in done.output
+    assert factory.records("list", "contact").total == 1200
+    nobody = runner.invoke(args=["import", "contact", str(good), "--as", "ghost"])
+    assert nobody.exit_code == 1 and "No user named 'ghost'" in nobody.output

@@ -37,6 +37,11 @@ PROBLEM_STATUSES = {
 
 
 class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details; extension members (``report``, ``missing``...) are allowed."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
     type = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
     status = ma.fields.Integer(required=True)
@@ -606,6 +611,28 @@ def _entity_paths(
             ),
         },
     )
+    if writable:
+        import_op = _operation(
+            f"Import {entity.label_plural} from CSV (all or nothing)",
+            ("201", {"type": "object"}),
+            ("400", "403", "404", "422"),
+            parameters=[_query("dry_run", {"type": "boolean"}, "Check every row; write nothing.")],
+            more={"200": {"description": "Dry run", "content": _json({"type": "object"})}},
+        )
+        import_op["requestBody"] = {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                },
+            },
+        }
+        spec.path(f"{base}/import", operations={"post": import_op})
     spec.path(
         f"{base}/{{id}}",
         parameters=[record_id],

@@ -9,8 +9,9 @@ from flask import request
 from trellis.api.blueprint import api
 from trellis.api.context import json_body, unit
 from trellis.api.representation import records_json, stage_visit_json
-from trellis.errors import BadRequest
+from trellis.errors import BadRequest, ValidationFailed
 from trellis.metamodel.fieldtypes.base import ALL_OPERATORS
+from trellis.records.importer import import_csv
 from trellis.records.query import Filter
 
 LIST_PARAMETERS = ("sort", "page", "per_page", "q")
@@ -161,3 +162,53 @@ def record_stages(entity: str, record_id: int) -> Any:
 def record_links(entity: str, record_id: int) -> Any:
     with unit() as (runtime, session, actor):
         return {"items": runtime.records(session, actor).links(entity, record_id)}
+
+
+#: the largest CSV accepted in one request (bigger files: ``trellis import``)
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+@api.post("/records/<entity>/import")
+def import_records(entity: str) -> Any:
+    """Create records from a CSV body (``text/csv``) or an uploaded ``file``; all or nothing.
+    ``?dry_run=true`` checks every row and writes nothing."""
+    content = _csv_body()
+    dry_run = request.args.get("dry_run", "false").lower()
+    if dry_run not in ("true", "false"):
+        raise BadRequest("dry_run is true or false.", {"dry_run": ["Use true or false."]})
+    with unit() as (runtime, session, actor):
+        report = import_csv(
+            runtime.records(session, actor), entity, content, dry_run=dry_run == "true"
+        )
+    body = report.as_json()
+    if not report.ok:
+        raise ImportFailed(report.errors, body)
+    return body, (200 if report.dry_run else 201)
+
+
+def _csv_body() -> bytes:
+    if (request.content_length or 0) > MAX_IMPORT_BYTES:
+        raise BadRequest(f"At most {MAX_IMPORT_BYTES // 1024 // 1024} MB per request.")
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise BadRequest("Send the CSV as the form field 'file'.", {"file": ["Required."]})
+        return upload.read(MAX_IMPORT_BYTES + 1)
+    if request.mimetype not in ("text/csv", "text/plain"):
+        raise BadRequest("Send a CSV with 'Content-Type: text/csv' (or as a 'file' upload).")
+    return request.get_data(cache=False)
+
+
+class ImportFailed(ValidationFailed):
+    """Rows (or the header) that cannot become records: errors by row and field; nothing
+    was created."""
+
+    def __init__(self, errors: dict[str, Any], body: dict[str, Any]) -> None:
+        rows = body["failed_rows"]
+        detail = (
+            "The header does not match the fields; nothing was imported."
+            if "header" in errors
+            else f"{rows} of {body['total']} rows cannot be imported; nothing was imported."
+        )
+        super().__init__(errors, detail)
+        self.extra = {"report": body}

@@ -30,7 +30,7 @@ vendor = Blueprint(
 def register_web(app: Flask) -> None:
     """Login, CSRF and the web blueprint."""
     from trellis.api import api
-    from trellis.web import convert, records  # noqa: F401  (they add routes to web)
+    from trellis.web import convert, imports, records  # noqa: F401  (they add routes to web)
     from trellis.web.views import web
 
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)

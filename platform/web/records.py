@@ -21,6 +21,7 @@ from trellis.app import get_runtime
 from trellis.conversion.models import ConversionMap
 from trellis.errors import BadRequest, Conflict, NotFound, TrellisError, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity
+from trellis.records.importer import FORMULA_STARTS
 from trellis.records.query import Filter
 from trellis.records.service import Record, RecordService
 from trellis.web import field_inputs
@@ -183,7 +184,7 @@ def record_export(entity: str) -> Any:
 def _safe_cell(value: Any) -> Any:
     # a cell starting with = + - @ would be run as a formula by spreadsheet programs
     text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else value
+    return "'" + text if text[:1] in FORMULA_STARTS else value
 
 
 @web.get("/records/<entity>/lookup")

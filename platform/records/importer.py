@@ -1,0 +1,301 @@
+"""CSV import: rows become records through the record service, all or nothing.
+
+Columns are matched to fields by key or label (as the CSV export writes them); cells are read
+the way the export writes them (option labels or keys, ``12.50 EUR``, ``Yes``/``No``, ``#12``
+or a title for a reference). Every row is checked and **every** problem is reported by row
+and field; only when all rows are valid is anything kept. Columns the platform computes
+(``id``, ``title``) are named as ignored; a column matching no field is an error, never
+silently dropped. Long imports report progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from trellis.errors import BadRequest, PermissionDenied, TrellisError, ValidationFailed
+from trellis.metamodel.compiled import CompiledEntity, CompiledField
+from trellis.records.service import RecordService
+
+#: columns the export writes that the platform computes itself
+COMPUTED = ("id", "title")
+PLACEMENT = ("pipeline", "stage")
+TRUE_TEXTS = {"yes", "true", "1", "y", "on"}
+FALSE_TEXTS = {"no", "false", "0", "n", "off"}
+MONEY = re.compile(r"^\s*(?:([A-Za-z]{3})\s+)?([-+]?[\d\s.,]*\d)\s*(?:([A-Za-z]{3}))?\s*$")
+#: the export puts ``'`` before cells starting with these (spreadsheets run them as formulas)
+FORMULA_STARTS = ("=", "+", "-", "@")
+#: at most this many rows' problems are listed (the count is always exact)
+MAX_REPORTED_ROWS = 200
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, in a dry run or on errors, would do)."""
+
+    total: int = 0
+    created: list[int] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)  # CSV header -> field key
+    errors: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # "row N" -> field
+    failed_rows: int = 0
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_json(self) -> dict[str, Any]:
+        kept = self.ok and not self.dry_run  # otherwise every row was rolled back
+        return {
+            "total": self.total,
+            "created": len(self.created) if kept else 0,
+            "valid": self.total - self.failed_rows,
+            "failed_rows": self.failed_rows,
+            "ids": self.created if kept else [],
+            "columns": self.columns,
+            "ignored_columns": self.ignored_columns,
+            "errors": self.errors,
+            "dry_run": self.dry_run,
+        }
+
+
+def read_csv(content: str | bytes) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV text (UTF-8, a BOM allowed; comma or semicolon)."""
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise BadRequest("The file is not UTF-8 text.") from None
+    content = content.lstrip("\ufeff")
+    if not content.strip():
+        raise BadRequest("The file is empty.", {"file": ["No header row."]})
+    try:
+        dialect: Any = csv.Sniffer().sniff(content[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    rows = [r for r in csv.reader(io.StringIO(content), dialect) if any(c.strip() for c in r)]
+    if not rows:
+        raise BadRequest("The file is empty.", {"file": ["No header row."]})
+    return [h.strip() for h in rows[0]], rows[1:]
+
+
+def match_columns(
+    entity: CompiledEntity, header: list[str], writable: set[str]
+) -> tuple[dict[int, str], list[str], dict[str, list[str]]]:
+    """Column index -> field key (or ``pipeline``/``stage``), the ignored columns, and the
+    problems with the header (unknown, duplicate or read-only columns)."""
+    by_name: dict[str, str] = {}
+    for f in entity.fields.values():
+        by_name.setdefault(f.key.lower(), f.key)
+        by_name.setdefault(f.label.strip().lower(), f.key)
+    if entity.has_pipelines:
+        by_name.update({p: p for p in PLACEMENT})
+    mapping: dict[int, str] = {}
+    ignored: list[str] = []
+    errors: dict[str, list[str]] = {}
+    for index, name in enumerate(header):
+        if name.lower() in COMPUTED:
+            ignored.append(name)
+            continue
+        key = by_name.get(name.lower())
+        if key is None or (key not in PLACEMENT and key not in writable):
+            known = ", ".join(
+                sorted(writable | (set(PLACEMENT) if entity.has_pipelines else set()))
+            )
+            errors.setdefault(name or f"column {index + 1}", []).append(
+                f"No field you may write is called {name!r} (use: {known})."
+            )
+        elif key in mapping.values():
+            errors.setdefault(name, []).append(f"A second column for {key!r}.")
+        else:
+            mapping[index] = key
+    return mapping, ignored, errors
+
+
+class CellReader:
+    """Turns CSV cells into record-service input, per field type; what it cannot read it
+    passes on as given, so the service's own message says what is wrong."""
+
+    def __init__(self, service: RecordService, entity: CompiledEntity) -> None:
+        self.service = service
+        self.entity = entity
+        self._titles: dict[tuple[str, str], list[int]] = {}
+
+    def value(self, f: CompiledField, cell: str) -> Any:
+        text = cell.strip() if f.type.name != "long_text" else cell
+        if text[:1] == "'" and text[1:2] in FORMULA_STARTS:  # the export's formula guard
+            text = text[1:]
+        if not text.strip():
+            return None
+        name = f.type.name
+        if name == "boolean":
+            low = text.lower()
+            return True if low in TRUE_TEXTS else False if low in FALSE_TEXTS else text
+        if name == "list":
+            return self._option(f, text)
+        if name == "multi_list":
+            return [
+                self._option(f, part.strip()) for part in re.split(r"[;,]", text) if part.strip()
+            ]
+        if name == "money":
+            return _money(text)
+        if name == "reference":
+            return self._reference(f, text)
+        return text
+
+    def _option(self, f: CompiledField, text: str) -> str:
+        options = self.service.model.option_lists[f.settings["list"]].options
+        if text in options:
+            return text
+        wanted = text.lower()
+        found = [key for key, o in options.items() if o.label.lower() == wanted]
+        return found[0] if len(found) == 1 else text
+
+    def _reference(self, f: CompiledField, text: str) -> Any:
+        digits = text.removeprefix("#")
+        if digits.isdigit():
+            return int(digits)
+        target = f.settings["target"]
+        key = (target, text.lower())
+        if key not in self._titles:
+            page = self.service.list(target, q=text, per_page=50)
+            self._titles[key] = [r.id for r in page.items if r.title.lower() == text.lower()]
+        ids = self._titles[key]
+        if len(ids) == 1:
+            return ids[0]
+        label = self.service.model.entities[target].label
+        many = "Several" if ids else "No"
+        raise ValidationFailed({f.key: [f"{many} {label} called {text!r}; use its #id."]})
+
+
+def _money(text: str) -> Any:
+    match = MONEY.match(text)
+    if not match:
+        return text
+    before, amount, after = match.groups()
+    amount = amount.replace(" ", "").replace("\u00a0", "")
+    if "," in amount and "." not in amount:
+        amount = amount.replace(",", ".")
+    else:
+        amount = amount.replace(",", "")
+    currency = (before or after or "").upper()
+    return {"amount": amount, **({"currency": currency} if currency else {})}
+
+
+def import_csv(
+    service: RecordService,
+    entity: str,
+    content: str | bytes,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Create a record per CSV row, all or nothing, inside the service's transaction.
+
+    Every row is checked (within a savepoint that is rolled back unless all rows are valid
+    and this is not a dry run); the report lists every problem by row and field."""
+    ent = service.model.entity(entity)
+    if not service.access.can("create", ent.key):
+        raise PermissionDenied(f"You may not create {ent.label_plural}.")
+    header, rows = read_csv(content)
+    hidden = service.access.hidden_fields(ent.key)
+    read_only = service.access.read_only_fields(ent.key)
+    writable = {k for k in ent.fields if k not in hidden and k not in read_only}
+    mapping, ignored, header_errors = match_columns(ent, header, writable)
+    report = ImportReport(total=len(rows), ignored_columns=ignored, dry_run=dry_run)
+    report.columns = {header[i]: key for i, key in mapping.items()}
+    if header_errors:
+        report.errors["header"] = header_errors
+        report.failed_rows = len(rows)
+        return report
+    reader = CellReader(service, ent)
+    savepoint = service.session.begin_nested()
+    try:
+        for number, row in enumerate(rows, start=2):  # row 1 is the header
+            created, problems = _create_row(service, ent, reader, mapping, row, len(header))
+            if created is not None:
+                report.created.append(created)
+            if problems:
+                report.failed_rows += 1
+                if len(report.errors) < MAX_REPORTED_ROWS:
+                    report.errors[f"row {number}"] = problems
+            if progress and (number - 1) % 500 == 0:
+                progress(number - 1, len(rows))
+        if progress:
+            progress(len(rows), len(rows))
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if report.errors or dry_run:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+    return report
+
+
+def _create_row(
+    service: RecordService,
+    ent: CompiledEntity,
+    reader: CellReader,
+    mapping: Mapping[int, str],
+    row: list[str],
+    width: int,
+) -> tuple[int | None, dict[str, list[str]]]:
+    """Create one row's record; its id, or the row's problems by field."""
+    data: dict[str, Any] = {}
+    placed: dict[str, str] = {}
+    problems: dict[str, list[str]] = {}
+    if any(c.strip() for c in row[width:]):
+        problems["_row"] = [f"{len(row)} cells for {width} columns."]
+    for index, key in mapping.items():
+        cell = row[index] if index < len(row) else ""
+        if key in PLACEMENT:
+            placed[key] = cell.strip()
+            continue
+        try:
+            value = reader.value(ent.fields[key], cell)
+        except ValidationFailed as exc:
+            problems.update(exc.errors)
+            continue
+        except TrellisError as exc:  # e.g. a reference to records the caller may not read
+            problems.setdefault(key, []).append(exc.detail)
+            continue
+        if value is not None:
+            data[key] = value
+    if problems:
+        return None, problems
+    pipeline = _pipeline_key(ent, placed.get("pipeline", ""))
+    stage = _stage_key(ent, placed.get("stage", ""), pipeline)
+    try:
+        record = service.create(ent.key, data, pipeline=pipeline, stage=stage)
+    except ValidationFailed as exc:
+        return None, {k: v if isinstance(v, list) else [str(v)] for k, v in exc.errors.items()}
+    except TrellisError as exc:
+        return None, {"_row": [exc.detail]}
+    return record.id, {}
+
+
+def _pipeline_key(ent: CompiledEntity, text: str) -> str | None:
+    """A pipeline given by key or label (as the export writes it)."""
+    if not text:
+        return None
+    found = [k for k, p in ent.pipelines.items() if text in (k, p.label)]
+    return found[0] if found else text
+
+
+def _stage_key(ent: CompiledEntity, text: str, pipeline: str | None) -> str | None:
+    """A stage of ``pipeline`` (or the default one) given by key or label."""
+    if not text:
+        return None
+    chosen = ent.pipelines.get(pipeline or "") or ent.default_pipeline()
+    for key, stage in (chosen.stages if chosen else {}).items():
+        if text in (key, stage.label):
+            return key
+    return text

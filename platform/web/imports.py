@@ -1,0 +1,56 @@
+"""Importing a CSV file from a list page: check it (every problem by row and field) or import
+it, all or nothing. Nothing is kept unless every row is valid, so the user corrects the file
+and tries again; nothing they uploaded is half-applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from trellis.app import get_runtime
+from trellis.errors import BadRequest, PermissionDenied
+from trellis.records.importer import import_csv
+from trellis.web.records import service_for, writable_keys
+from trellis.web.views import web
+
+#: the largest file the page accepts (bigger files: ``trellis import``)
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+@web.route("/records/<entity>/import", methods=["GET", "POST"])
+@login_required
+def record_import(entity: str) -> Any:
+    report, problem = None, None
+    with get_runtime().transaction() as session:
+        service = service_for(session)
+        ent = service.model.entity(entity)
+        if not service.access.can("create", ent.key):
+            raise PermissionDenied(f"You may not create {ent.label_plural}.")
+        columns = [ent.fields[k] for k in writable_keys(service, ent)]
+        if request.method == "POST":
+            upload = request.files.get("file")
+            content = upload.read(MAX_UPLOAD_BYTES + 1) if upload else b""
+            dry_run = request.form.get("action") != "import"
+            try:
+                if not content:
+                    raise BadRequest("Choose a CSV file.")
+                if len(content) > MAX_UPLOAD_BYTES:
+                    raise BadRequest("The file is larger than 20 MB; use `trellis import`.")
+                report = import_csv(service, entity, content, dry_run=dry_run)
+            except BadRequest as exc:
+                problem = exc.detail
+            else:
+                if report.ok and not dry_run:
+                    flash(f"{len(report.created)} {ent.label_plural} imported.", "success")
+                    return redirect(url_for("web.record_list", entity=entity))
+        status = 400 if problem else 422 if report and not report.ok else 200
+        return render_template(
+            "web/import.html",
+            entity=ent,
+            columns=columns,
+            report=report,
+            problem=problem,
+            file_name=(request.files.get("file").filename if request.files.get("file") else ""),
+        ), status

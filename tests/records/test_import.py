@@ -1,0 +1,112 @@
+"""CSV import through the record service: columns by key or label, cells as the export
+writes them, every problem by row and field, all or nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from trellis.accounts import Actor
+from trellis.errors import BadRequest, PermissionDenied
+from trellis.records.importer import import_csv, read_csv
+
+
+@pytest.fixture
+def crm(factory):  # type: ignore[no-untyped-def]
+    factory.entity("company", {"name": "text"}, title="{name}")
+    factory.entity(
+        "deal",
+        {
+            "name": ("text", {"required": True}),
+            "amount": "money",
+            "source": ("list", {"settings": {"list": "source"}}),
+            "tags": ("multi_list", {"settings": {"list": "source"}}),
+            "won": "boolean",
+            "close": "date",
+            "company": ("reference", {"settings": {"target": "company"}}),
+        },
+        title="{name}",
+        lists={"source": ["web", "trade_fair"]},
+        pipelines={"sales": ["new", "proposal", "won:success"], "wholesale": ["quote", "signed"]},
+    )
+    return factory
+
+
+def run(factory, text: str, dry_run: bool = False, actor=None):  # type: ignore[no-untyped-def]
+    with factory.runtime.transaction() as session:
+        kwargs = {"actor": actor} if actor else {}
+        service = factory.runtime.records(session, **kwargs)
+        return import_csv(service, "deal", text, dry_run=dry_run)
+
+
+def count(factory) -> int:  # type: ignore[no-untyped-def]
+    return factory.records("list", "deal").total
+
+
+def test_cells_are_read_as_the_export_writes_them(crm) -> None:  # type: ignore[no-untyped-def]
+    acme = crm.record("company", name="Acme Ltd")
+    text = (
+        "id;Title;Name;Amount;Source;tags;Won;close;Company;pipeline;stage\n"
+        "7;x;Apollo;1 200.50 EUR;Trade Fair;web, Trade Fair;Yes;2027-01-31;Acme Ltd;;proposal\n"
+        f"8;y;Gemini;USD 30;web;;no;;#{acme.id};Wholesale;Signed\n"
+    )
+    report = run(crm, text)
+    assert report.ok, report.errors
+    assert report.ignored_columns == ["id", "Title"] and len(report.created) == 2
+    apollo, gemini = (crm.records("get", "deal", i) for i in report.created)
+    assert apollo.values["amount"].amount == Decimal("1200.50")
+    assert apollo.values["source"] == "trade_fair" and apollo.values["tags"] == (
+        "web",
+        "trade_fair",
+    )
+    assert apollo.values["won"] is True and str(apollo.values["close"]) == "2027-01-31"
+    assert apollo.values["company"] == acme.id and (apollo.pipeline, apollo.stage) == (
+        "sales",
+        "proposal",
+    )
+    assert gemini.values["amount"].currency == "USD" and gemini.values["won"] is False
+    assert (gemini.pipeline, gemini.stage) == ("wholesale", "signed")
+
+
+def test_every_problem_is_reported_and_nothing_is_kept(crm) -> None:  # type: ignore[no-untyped-def]
+    text = (
+        "name,source,won,company,close\n"
+        "Good one,web,yes,,\n"
+        ",web,yes,,\n"  # the name is required
+        "Bad list,nope,maybe,Nobody Inc,31.01.2027\n"
+        "Extra,web,,,,surplus\n"
+    )
+    report = run(crm, text)
+    assert not report.ok and report.failed_rows == 3 and report.total == 4
+    assert set(report.errors) == {"row 3", "row 4", "row 5"}
+    assert "name" in report.errors["row 3"]
+    assert set(report.errors["row 4"]) == {"company"}  # a missing reference stops the row early
+    assert "No Company called 'Nobody Inc'" in report.errors["row 4"]["company"][0]
+    assert report.errors["row 5"] == {"_row": ["6 cells for 5 columns."]}
+    assert count(crm) == 0  # not even the good row
+    fixed = text.replace("Nobody Inc", "").replace(",surplus", "")
+    report = run(crm, fixed)
+    assert set(report.errors) == {"row 3", "row 4"}
+    assert set(report.errors["row 4"]) == {"source", "won", "close"}  # all of them at once
+
+
+def test_the_header_must_name_fields_the_caller_may_write(crm, runtime) -> None:  # type: ignore[no-untyped-def]
+    report = run(crm, "name,colour,Name\nA,red,B\n")
+    assert set(report.errors["header"]) == {"colour", "Name"}
+    assert "No field you may write is called 'colour'" in report.errors["header"]["colour"][0]
+    assert report.errors["header"]["Name"] == ["A second column for 'name'."]
+    with pytest.raises(BadRequest):
+        read_csv(b"\xff\xfe\x00")
+    with pytest.raises(BadRequest):
+        read_csv("   \n")
+    nobody = Actor(user_id=999, username="nobody", roles=frozenset({"user"}))
+    with pytest.raises(PermissionDenied):
+        run(crm, "name\nA\n", actor=nobody)
+
+
+def test_a_dry_run_checks_everything_and_writes_nothing(crm) -> None:  # type: ignore[no-untyped-def]
+    report = run(crm, "name\nA\nB\n", dry_run=True)
+    assert report.ok and report.as_json()["valid"] == 2 and report.as_json()["created"] == 0
+    assert count(crm) == 0
+    assert len(run(crm, "\ufeffname\nA\nB\n").created) == 2 and count(crm) == 2
