@@ -80,7 +80,10 @@ def read_csv(content: str | bytes) -> tuple[list[str], list[list[str]]]:
         dialect: Any = csv.Sniffer().sniff(content[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = [r for r in csv.reader(io.StringIO(content), dialect) if any(c.strip() for c in r)]
+    try:
+        rows = [r for r in csv.reader(io.StringIO(content), dialect) if any(c.strip() for c in r)]
+    except csv.Error as exc:  # e.g. a cell beyond the csv module's size limit
+        raise BadRequest(f"The file is not a CSV this importer can read: {exc}.") from None
     if not rows:
         raise BadRequest("The file is empty.", {"file": ["No header row."]})
     return [h.strip() for h in rows[0]], rows[1:]

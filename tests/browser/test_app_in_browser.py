@@ -172,6 +172,28 @@ def test_stage_dialog_kanban_drag_and_stale_edit(page, browser, live_server, crm
     page.wait_for_url(re.compile(r"/records/contact/\d+$"))
     assert page.locator('#fields [data-field="company"]').inner_text() == "Acme Ltd"
 
+    # a CSV import: checked first (a bad row is shown, nothing kept), then imported
+    page.goto(f"{base}/records/contact")
+    page.get_by_role("link", name="Import CSV").click()
+    bad = "First name,E-mail\nLiis,liis@x.example\nMart,not-an-address\n"
+    page.set_input_files(
+        "#import-file",
+        files=[{"name": "people.csv", "mimeType": "text/csv", "buffer": bad.encode()}],
+    )
+    page.get_by_role("button", name="Import", exact=True).click()
+    errors = page.locator("#import-errors")
+    errors.wait_for()
+    assert "Not a valid e-mail." in errors.inner_text()
+    page.shot("12c-import-problems")
+    good = bad.replace("not-an-address", "mart@x.example")
+    page.set_input_files(
+        "#import-file",
+        files=[{"name": "people.csv", "mimeType": "text/csv", "buffer": good.encode()}],
+    )
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.wait_for_url(re.compile(r"/records/contact$"))
+    assert "2 Contacts imported." in page.content()
+
     # phone width
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{base}/records/deal")

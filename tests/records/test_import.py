@@ -100,6 +100,8 @@ def test_the_header_must_name_fields_the_caller_may_write(crm, runtime) -> None:
         read_csv(b"\xff\xfe\x00")
     with pytest.raises(BadRequest):
         read_csv("   \n")
+    with pytest.raises(BadRequest, match="not a CSV this importer can read"):
+        read_csv("name\n" + "x" * 200_000 + "\n")
     nobody = Actor(user_id=999, username="nobody", roles=frozenset({"user"}))
     with pytest.raises(PermissionDenied):
         run(crm, "name\nA\n", actor=nobody)
