@@ -112,3 +112,36 @@ def test_a_dry_run_checks_everything_and_writes_nothing(crm) -> None:  # type: i
     assert report.ok and report.as_json()["valid"] == 2 and report.as_json()["created"] == 0
     assert count(crm) == 0
     assert len(run(crm, "\ufeffname\nA\nB\n").created) == 2 and count(crm) == 2
+
+
+def test_any_text_gives_a_report_or_a_clear_error_never_a_crash(crm) -> None:  # type: ignore[no-untyped-def]
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from trellis.errors import TrellisError
+
+    header = st.lists(
+        st.sampled_from(["name", "Amount", "source", "tags", "won", "close", "company", "stage"]),
+        min_size=1,
+        max_size=5,
+        unique=True,
+    )
+    cell = st.one_of(
+        st.text(max_size=12),
+        st.sampled_from(["1e999", "NaN", "#0", "#99999999999999999999", "'=1", "web;;", "-"]),
+    )
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(header, st.lists(st.lists(cell, max_size=6), max_size=4), st.sampled_from([",", ";"]))
+    def check(columns: list[str], rows: list[list[str]], sep: str) -> None:
+        seen.append(1)
+        text = "\n".join(sep.join(c.replace(sep, " ") for c in line) for line in [columns, *rows])
+        try:
+            report = run(crm, text, dry_run=True)
+        except TrellisError:
+            return
+        assert report.total >= 0 and isinstance(report.errors, dict)
+
+    seen: list[int] = []
+    check()
+    assert len(seen) >= 30 and count(crm) == 0
