@@ -136,8 +136,11 @@ def user_create_command(
 @click.argument("file", type=click.File("rb"))
 @click.option("--dry-run", is_flag=True, help="Check every row; write nothing.")
 @click.option("--as", "username", default=None, help="Import as this user (their rights apply).")
+@click.option("--match", default=None, help="A unique field: matching rows update records.")
 @with_appcontext
-def import_command(entity: str, file, dry_run: bool, username: str | None) -> None:  # type: ignore[no-untyped-def]
+def import_command(
+    entity: str, file, dry_run: bool, username: str | None, match: str | None
+) -> None:  # type: ignore[no-untyped-def]
     """Create ENTITY records from a CSV FILE, all or nothing (columns: field keys or labels)."""
     from trellis.accounts import SYSTEM, Actor, get_user
     from trellis.records.importer import import_csv
@@ -151,7 +154,9 @@ def import_command(entity: str, file, dry_run: bool, username: str | None) -> No
         with runtime.transaction() as session:
             actor = Actor.of(get_user(session, username)) if username else SYSTEM
             service = runtime.records(session, actor)
-            report = import_csv(service, entity, file.read(), dry_run=dry_run, progress=progress)
+            report = import_csv(
+                service, entity, file.read(), dry_run=dry_run, match=match, progress=progress
+            )
     except TrellisError as exc:
         raise _click_error(exc) from exc
     click.echo("", err=True)
@@ -169,7 +174,8 @@ def import_command(entity: str, file, dry_run: bool, username: str | None) -> No
             else "The header does not match the fields; nothing was imported."
         )
     verb = "could be imported (dry run, nothing written)" if dry_run else "imported"
-    click.echo(f"{report.total} {entity} records {verb}.")
+    updates = f" ({len(report.updated)} updated, {len(report.created)} new)" if match else ""
+    click.echo(f"{report.total} {entity} records {verb}{updates}.")
 
 
 def register_commands(app: Flask) -> None:

@@ -36,6 +36,9 @@ PROBLEM_STATUSES = {
 }
 
 
+MATCH_HELP = "A unique field: rows whose value is found update that record."
+
+
 class ProblemSchema(ma.Schema):
     """RFC 9457 problem details; extension members (``report``, ``missing``...) are allowed."""
 
@@ -612,11 +615,19 @@ def _entity_paths(
         },
     )
     if writable:
+        unique = [f.key for f in writable if f.unique]
         import_op = _operation(
             f"Import {entity.label_plural} from CSV (all or nothing)",
             ("201", {"type": "object"}),
             ("400", "403", "404", "422"),
-            parameters=[_query("dry_run", {"type": "boolean"}, "Check every row; write nothing.")],
+            parameters=[
+                _query("dry_run", {"type": "boolean"}, "Check every row; write nothing."),
+                *(
+                    [_query("match", {"type": "string", "enum": unique}, MATCH_HELP)]
+                    if unique
+                    else []
+                ),
+            ],
             more={"200": {"description": "Dry run", "content": _json({"type": "object"})}},
         )
         import_op["requestBody"] = {

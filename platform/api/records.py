@@ -171,14 +171,19 @@ MAX_IMPORT_BYTES = 20 * 1024 * 1024
 @api.post("/records/<entity>/import")
 def import_records(entity: str) -> Any:
     """Create records from a CSV body (``text/csv``) or an uploaded ``file``; all or nothing.
-    ``?dry_run=true`` checks every row and writes nothing."""
+    ``?dry_run=true`` checks every row and writes nothing; ``?match=<unique field>`` updates
+    the records whose field has a row's value instead of creating them."""
     content = _csv_body()
     dry_run = request.args.get("dry_run", "false").lower()
     if dry_run not in ("true", "false"):
         raise BadRequest("dry_run is true or false.", {"dry_run": ["Use true or false."]})
     with unit() as (runtime, session, actor):
         report = import_csv(
-            runtime.records(session, actor), entity, content, dry_run=dry_run == "true"
+            runtime.records(session, actor),
+            entity,
+            content,
+            dry_run=dry_run == "true",
+            match=request.args.get("match") or None,
         )
     body = report.as_json()
     if not report.ok:

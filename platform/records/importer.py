@@ -19,6 +19,7 @@ from typing import Any
 
 from trellis.errors import BadRequest, PermissionDenied, TrellisError, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity, CompiledField
+from trellis.records.query import Filter
 from trellis.records.service import RecordService
 
 #: columns the export writes that the platform computes itself
@@ -41,6 +42,7 @@ class ImportReport:
 
     total: int = 0
     created: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)  # CSV header -> field key
     errors: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # "row N" -> field
@@ -56,9 +58,11 @@ class ImportReport:
         return {
             "total": self.total,
             "created": len(self.created) if kept else 0,
+            "updated": len(self.updated) if kept else 0,
             "valid": self.total - self.failed_rows,
             "failed_rows": self.failed_rows,
             "ids": self.created if kept else [],
+            "updated_ids": self.updated if kept else [],
             "columns": self.columns,
             "ignored_columns": self.ignored_columns,
             "errors": self.errors,
@@ -198,14 +202,20 @@ def import_csv(
     content: str | bytes,
     *,
     dry_run: bool = False,
+    match: str | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Create a record per CSV row, all or nothing, inside the service's transaction.
+    """Create a record per CSV row, all or nothing, inside the service's transaction. With
+    ``match`` (a unique field), a row whose value of that field is found updates that record
+    instead: only the columns of the file, and empty cells leave a value as it is.
 
     Every row is checked (within a savepoint that is rolled back unless all rows are valid
     and this is not a dry run); the report lists every problem by row and field."""
     ent = service.model.entity(entity)
-    if not service.access.can("create", ent.key):
+    allowed = service.access.can("create", ent.key) or (
+        match is not None and service.access.can("update", ent.key)
+    )
+    if not allowed:
         raise PermissionDenied(f"You may not create {ent.label_plural}.")
     header, rows = read_csv(content)
     hidden = service.access.hidden_fields(ent.key)
@@ -214,17 +224,21 @@ def import_csv(
     mapping, ignored, header_errors = match_columns(ent, header, writable)
     report = ImportReport(total=len(rows), ignored_columns=ignored, dry_run=dry_run)
     report.columns = {header[i]: key for i, key in mapping.items()}
+    if match is not None:
+        for message in _match_errors(ent, match, set(mapping.values())):
+            header_errors.setdefault("match", []).append(message)
     if header_errors:
         report.errors["header"] = header_errors
         report.failed_rows = len(rows)
         return report
     reader = CellReader(service, ent)
+    writer = RowWriter(service, ent, reader, mapping, len(header), match)
     savepoint = service.session.begin_nested()
     try:
         for number, row in enumerate(rows, start=2):  # row 1 is the header
-            created, problems = _create_row(service, ent, reader, mapping, row, len(header))
-            if created is not None:
-                report.created.append(created)
+            record_id, updated, problems = writer.write(row)
+            if record_id is not None:
+                (report.updated if updated else report.created).append(record_id)
             if problems:
                 report.failed_rows += 1
                 if len(report.errors) < MAX_REPORTED_ROWS:
@@ -243,46 +257,101 @@ def import_csv(
     return report
 
 
-def _create_row(
-    service: RecordService,
-    ent: CompiledEntity,
-    reader: CellReader,
-    mapping: Mapping[int, str],
-    row: list[str],
-    width: int,
-) -> tuple[int | None, dict[str, list[str]]]:
-    """Create one row's record; its id, or the row's problems by field."""
-    data: dict[str, Any] = {}
-    placed: dict[str, str] = {}
-    problems: dict[str, list[str]] = {}
-    if any(c.strip() for c in row[width:]):
-        problems["_row"] = [f"{len(row)} cells for {width} columns."]
-    for index, key in mapping.items():
-        cell = row[index] if index < len(row) else ""
-        if key in PLACEMENT:
-            placed[key] = cell.strip()
-            continue
+def _match_errors(ent: CompiledEntity, match: str, columns: set[str]) -> list[str]:
+    f = ent.fields.get(match)
+    if f is None or not f.unique:
+        unique = ", ".join(k for k, x in ent.fields.items() if x.unique) or "none yet"
+        return [f"Match on a unique field ({unique}), not {match!r}."]
+    if match not in columns:
+        return [f"The file has no column for {f.label!r}, the field to match on."]
+    return []
+
+
+class RowWriter:
+    """Writes one CSV row: a new record, or (with ``match``) an update of the record whose
+    unique field has the row's value. Problems come back by field, never half-written."""
+
+    def __init__(
+        self,
+        service: RecordService,
+        ent: CompiledEntity,
+        reader: CellReader,
+        mapping: Mapping[int, str],
+        width: int,
+        match: str | None,
+    ) -> None:
+        self.service, self.ent, self.reader = service, ent, reader
+        self.mapping, self.width, self.match = mapping, width, match
+
+    def write(self, row: list[str]) -> tuple[int | None, bool, dict[str, list[str]]]:
+        """(record id, whether it was an update, problems by field)."""
+        data, placed, problems = self._read(row)
+        if problems:
+            return None, False, problems
+        pipeline = _pipeline_key(self.ent, placed.get("pipeline", ""))
+        stage = _stage_key(self.ent, placed.get("stage", ""), pipeline)
         try:
-            value = reader.value(ent.fields[key], cell)
+            existing = self._existing(data)
+            if existing is None:
+                record = self.service.create(self.ent.key, data, pipeline=pipeline, stage=stage)
+                return record.id, False, {}
+            if stage and (stage, pipeline or existing.pipeline) != (
+                existing.stage,
+                existing.pipeline,
+            ):
+                record = self.service.move_stage(
+                    self.ent.key,
+                    existing.id,
+                    stage,
+                    pipeline=pipeline,
+                    values=data,
+                    version=existing.version,
+                )
+            else:
+                record = self.service.update(
+                    self.ent.key, existing.id, data, version=existing.version
+                )
+            return record.id, True, {}
         except ValidationFailed as exc:
-            problems.update(exc.errors)
-            continue
-        except TrellisError as exc:  # e.g. a reference to records the caller may not read
-            problems.setdefault(key, []).append(exc.detail)
-            continue
-        if value is not None:
-            data[key] = value
-    if problems:
-        return None, problems
-    pipeline = _pipeline_key(ent, placed.get("pipeline", ""))
-    stage = _stage_key(ent, placed.get("stage", ""), pipeline)
-    try:
-        record = service.create(ent.key, data, pipeline=pipeline, stage=stage)
-    except ValidationFailed as exc:
-        return None, {k: v if isinstance(v, list) else [str(v)] for k, v in exc.errors.items()}
-    except TrellisError as exc:
-        return None, {"_row": [exc.detail]}
-    return record.id, {}
+            errors = {k: v if isinstance(v, list) else [str(v)] for k, v in exc.errors.items()}
+            return None, False, errors
+        except TrellisError as exc:
+            return None, False, {"_row": [exc.detail]}
+
+    def _read(self, row: list[str]) -> tuple[dict[str, Any], dict[str, str], dict[str, list[str]]]:
+        data: dict[str, Any] = {}
+        placed: dict[str, str] = {}
+        problems: dict[str, list[str]] = {}
+        if any(c.strip() for c in row[self.width :]):
+            problems["_row"] = [f"{len(row)} cells for {self.width} columns."]
+        for index, key in self.mapping.items():
+            cell = row[index] if index < len(row) else ""
+            if key in PLACEMENT:
+                placed[key] = cell.strip()
+                continue
+            try:
+                value = self.reader.value(self.ent.fields[key], cell)
+            except ValidationFailed as exc:
+                problems.update(exc.errors)
+                continue
+            except TrellisError as exc:  # e.g. a reference to records the caller may not read
+                problems.setdefault(key, []).append(exc.detail)
+                continue
+            if value is not None:
+                data[key] = value
+        if self.match and self.match not in data and not problems:
+            label = self.ent.fields[self.match].label
+            problems[self.match] = [f"Empty: {label} is the field to match records on."]
+        return data, placed, problems
+
+    def _existing(self, data: Mapping[str, Any]) -> Any:
+        """The record the row updates (readable by the caller), or None for a new one."""
+        if not self.match:
+            return None
+        found = self.service.list(
+            self.ent.key, filters=[Filter(self.match, "eq", data[self.match])], per_page=1
+        )
+        return found.items[0] if found.items else None
 
 
 def _pipeline_key(ent: CompiledEntity, text: str) -> str | None:

@@ -38,18 +38,22 @@ def record_import(entity: str) -> Any:
                     raise BadRequest("Choose a CSV file.")
                 if len(content) > MAX_UPLOAD_BYTES:
                     raise BadRequest("The file is larger than 20 MB; use `trellis import`.")
-                report = import_csv(service, entity, content, dry_run=dry_run)
+                match = request.form.get("match") or None
+                report = import_csv(service, entity, content, dry_run=dry_run, match=match)
             except BadRequest as exc:
                 problem = exc.detail
             else:
                 if report.ok and not dry_run:
-                    flash(f"{len(report.created)} {ent.label_plural} imported.", "success")
+                    updated = f", {len(report.updated)} updated" if report.updated else ""
+                    flash(f"{len(report.created)} {ent.label_plural} imported{updated}.", "success")
                     return redirect(url_for("web.record_list", entity=entity))
         status = 400 if problem else 422 if report and not report.ok else 200
         return render_template(
             "web/import.html",
             entity=ent,
             columns=columns,
+            unique=[f for f in columns if f.unique],
+            match=request.form.get("match", ""),
             report=report,
             problem=problem,
             file_name=(request.files.get("file").filename if request.files.get("file") else ""),

@@ -55,3 +55,19 @@ def test_import_follows_the_permission_policy(admin, factory, user) -> None:  # 
     assert sam.ok("GET", f"/api/records/deal/{done.json['ids'][0]}")["owner"] is not None
     assert_problem(ivy.raw("POST", url, "name\nTheirs\n", "text/csv"), 403)
     assert admin.ok("GET", "/api/records/deal")["total"] == 1
+
+
+def test_match_updates_the_records_a_unique_field_finds(admin, factory) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("company", {"name": "text", "tin": ("text", {"unique": True})})
+    acme = admin.ok("POST", "/api/records/company", {"name": "Acme", "tin": "EE1"}, 201)
+    url = "/api/records/company/import?match=tin"
+    done = admin.raw("POST", url, "tin,name\nEE1,Acme Ltd\nEE2,Globex\n", "text/csv")
+    assert done.status_code == 201, done.json
+    assert (done.json["updated"], done.json["created"]) == (1, 1)
+    assert done.json["updated_ids"] == [acme["id"]]
+    assert admin.ok("GET", f"/api/records/company/{acme['id']}")["name"] == "Acme Ltd"
+    wrong = admin.raw("POST", "/api/records/company/import?match=name", "name\nX\n", "text/csv")
+    assert "match" in assert_problem(wrong, 422, "header")["errors"]["header"]
+    document = admin.ok("GET", "/api/openapi.json")["paths"]["/api/records/company/import"]
+    match = next(p for p in document["post"]["parameters"] if p["name"] == "match")
+    assert match["schema"]["enum"] == ["tin"]

@@ -145,3 +145,42 @@ def test_any_text_gives_a_report_or_a_clear_error_never_a_crash(crm) -> None:  #
     seen: list[int] = []
     check()
     assert len(seen) >= 30 and count(crm) == 0
+
+
+def test_matching_on_a_unique_field_updates_instead_of_creating(factory) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "company",
+        {"name": ("text", {"required": True}), "tin": ("text", {"unique": True}), "city": "text"},
+        title="{name}",
+        pipelines={"accounts": ["prospect", "customer"]},
+    )
+    acme = factory.record("company", name="Acme", tin="EE1", city="Tallinn")
+
+    def load(text: str, match: str | None = "tin", dry_run: bool = False):  # type: ignore[no-untyped-def]
+        with factory.runtime.transaction() as session:
+            service = factory.runtime.records(session)
+            return import_csv(service, "company", text, match=match, dry_run=dry_run)
+
+    report = load(
+        "tin,name,city,stage\nEE1,Acme Ltd,,customer\nEE2,Globex,Tartu,\nEE2,Globex AS,,\n"
+    )
+    assert report.ok, report.errors
+    assert report.as_json()["updated"] == 2 and report.as_json()["created"] == 1
+    updated = factory.records("get", "company", acme.id)
+    assert updated.values["name"] == "Acme Ltd" and updated.values["city"] == "Tallinn"  # kept
+    assert updated.stage == "customer" and updated.version == 2
+    globex = factory.records("list", "company", q="Globex").items[0]
+    assert (globex.values["name"], globex.values["city"]) == ("Globex AS", "Tartu")
+    assert factory.records("list", "company").total == 2
+    history = factory.records("history", "company", acme.id)
+    assert ("name", "Acme", "Acme Ltd") in [(h["field"], h["old"], h["new"]) for h in history]
+
+    assert load("tin,name\n,Nameless\n").errors == {
+        "row 2": {"tin": ["Empty: Tin is the field to match records on."]}
+    }
+    assert (
+        "Match on a unique field (tin)"
+        in load("name\nX\n", match="name").errors["header"]["match"][0]
+    )
+    assert "no column for 'Tin'" in load("name\nX\n").errors["header"]["match"][0]
+    assert factory.records("list", "company").total == 2

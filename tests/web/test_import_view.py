@@ -4,6 +4,7 @@ problem is shown by row and column, and nothing is kept unless every row is vali
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -111,3 +112,35 @@ def test_only_users_who_may_create_can_import(deals, user_with, boss) -> None:  
         content_type="multipart/form-data",
     )
     assert no_csrf.status_code == 400 and deals.records("list", "deal").total == 0
+
+
+def test_rows_can_update_the_records_a_unique_field_matches(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("company", {"name": "text", "tin": ("text", {"unique": True})}, title="{name}")
+    acme = factory.record("company", name="Acme", tin="EE1")
+    form = boss.get("/records/company/import").get_data(as_text=True)
+    assert '<option value="tin">update it, matched by Tin</option>' in form
+    checked = boss.post(
+        "/records/company/import",
+        data={
+            "file": (io.BytesIO(b"Tin,Name\nEE1,Acme Ltd\nEE2,Globex\n"), "c.csv"),
+            "action": "check",
+            "match": "tin",
+        },
+        content_type="multipart/form-data",
+    )
+    page = checked.get_data(as_text=True)
+    assert "can be imported (1 update(s), 1 new)" in page
+    assert '<option value="tin" selected>' in page
+    done = boss.post(
+        "/records/company/import",
+        data={
+            "file": (io.BytesIO(b"Tin,Name\nEE1,Acme Ltd\nEE2,Globex\n"), "c.csv"),
+            "action": "import",
+            "match": "tin",
+        },
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    page = done.get_data(as_text=True)
+    assert re.search(r"1 \w+ imported, 1 updated\.", page), page[page.find("alert") :][:300]
+    assert factory.records("get", "company", acme.id).values["name"] == "Acme Ltd"
