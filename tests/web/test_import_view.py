@@ -37,11 +37,12 @@ def deals(factory):  # type: ignore[no-untyped-def]
     return factory
 
 
-def upload(browser, entity: str, content: str, action: str):  # type: ignore[no-untyped-def]
+def upload(browser, entity: str, content: str, action: str, follow: bool = False, **more):  # type: ignore[no-untyped-def]
     return browser.post(
         f"/records/{entity}/import",
-        data={"file": (io.BytesIO(content.encode()), "deals.csv"), "action": action},
+        data={"file": (io.BytesIO(content.encode()), "deals.csv"), "action": action, **more},
         content_type="multipart/form-data",
+        follow_redirects=follow,
     )
 
 
@@ -119,28 +120,10 @@ def test_rows_can_update_the_records_a_unique_field_matches(factory, boss) -> No
     acme = factory.record("company", name="Acme", tin="EE1")
     form = boss.get("/records/company/import").get_data(as_text=True)
     assert '<option value="tin">update it, matched by Tin</option>' in form
-    checked = boss.post(
-        "/records/company/import",
-        data={
-            "file": (io.BytesIO(b"Tin,Name\nEE1,Acme Ltd\nEE2,Globex\n"), "c.csv"),
-            "action": "check",
-            "match": "tin",
-        },
-        content_type="multipart/form-data",
-    )
-    page = checked.get_data(as_text=True)
+    rows = "Tin,Name\nEE1,Acme Ltd\nEE2,Globex\n"
+    page = upload(boss, "company", rows, "check", match="tin").get_data(as_text=True)
     assert "can be imported (1 update(s), 1 new)" in page
     assert '<option value="tin" selected>' in page
-    done = boss.post(
-        "/records/company/import",
-        data={
-            "file": (io.BytesIO(b"Tin,Name\nEE1,Acme Ltd\nEE2,Globex\n"), "c.csv"),
-            "action": "import",
-            "match": "tin",
-        },
-        content_type="multipart/form-data",
-        follow_redirects=True,
-    )
-    page = done.get_data(as_text=True)
-    assert re.search(r"1 \w+ imported, 1 updated\.", page), page[page.find("alert") :][:300]
+    page = upload(boss, "company", rows, "import", follow=True, match="tin").get_data(as_text=True)
+    assert re.search(r"1 \w+ imported, 1 updated\.", page)
     assert factory.records("get", "company", acme.id).values["name"] == "Acme Ltd"
