@@ -51,7 +51,7 @@ class EntityOperations(MetamodelChanges):
         entity = EntityType(
             key=key,
             label=label.strip(),
-            label_plural=(label_plural or label + "s").strip(),
+            label_plural=(label_plural or plural_of(label.strip())).strip(),
             description=description or "",
             title_template=title_template or "",
         )
@@ -156,3 +156,15 @@ def _references_to(session, entity: str, field: str | None) -> list[str]:  # typ
 
 
 USAGE_CHECKS.append(_references_to)
+
+
+def plural_of(label: str) -> str:
+    """A default plural for an English label (``Company`` -> ``Companies``); the
+    administrator sets the real one when it differs."""
+    word = label.split(" ")[-1].lower() if label else ""
+    if len(word) > 1 and word.endswith("y") and word[-2] not in "aeiou":
+        return label[:-1] + "ies"
+    if word.endswith(("s", "x", "z", "ch", "sh")):
+        return label + "es"
+    return label + "s"
+

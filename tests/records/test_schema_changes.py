@@ -164,3 +164,14 @@ def test_list_and_target_settings_are_fixed(factory) -> None:  # type: ignore[no
         factory.meta("update_field", "thing", "colour", settings={"list": "b"})
     with pytest.raises(ValidationFailed):
         factory.meta("update_field", "thing", "colour", type="text")
+
+
+@pytest.mark.parametrize(
+    ("label", "plural"),
+    [("Company", "Companies"), ("Box", "Boxes"), ("Day", "Days"), ("Sales match", "Sales matches")],
+)
+def test_a_missing_plural_label_is_a_sensible_english_default(factory, label, plural) -> None:  # type: ignore[no-untyped-def]
+    entity = factory.meta("create_entity", "thing", label)
+    assert entity.label_plural == plural
+    given = factory.meta("create_entity", "other", "Person", label_plural="People")
+    assert given.label_plural == "People"
