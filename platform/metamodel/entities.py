@@ -167,4 +167,3 @@ def plural_of(label: str) -> str:
     if word.endswith(("s", "x", "z", "ch", "sh")):
         return label + "es"
     return label + "s"
-
