@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import argparse
 import time
-from decimal import Decimal
 
 from common import (
     Base,
-    StaticAudit,
-    StaticItem,
     StaticItemSchema,
     database,
+    insert_static,
     platform_runtime,
+    print_rates,
     row_values,
 )
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
-
-from trellis.clock import utcnow
 
 
 def main() -> None:
@@ -54,39 +51,17 @@ def main() -> None:
             began = time.perf_counter()
             with Session(static_engine) as session, session.begin():
                 for i in numbers:
-                    data = schema.load(row_values(i))
-                    if data.get("quantity", 0) > 50 and not data.get("email"):
-                        raise ValueError("email required")
-                    if data.get("rate") is not None and data["rate"] < Decimal(0):
-                        raise ValueError("negative rate")
-                    money = data.pop("amount")
-                    now = utcnow()
-                    item = StaticItem(
-                        **data,
-                        amount_amount=money["amount"],
-                        amount_currency=money["currency"],
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    session.add(item)
-                    session.flush()
-                    changes = {k: [None, str(v)] for k, v in row_values(i).items()}
-                    session.add(
-                        StaticAudit(record_id=item.id, action="create", at=now, changes=changes)
-                    )
+                    insert_static(session, schema, row_values(i))
             timings["hand-written"] += time.perf_counter() - began
         runtime.dispose()
         static_engine.dispose()
-    backend = (
-        "PostgreSQL"
-        if args.database_url and not args.database_url.startswith("sqlite")
-        else "SQLite"
+    print_rates(
+        f"create {args.n} records ({{backend}}, {args.batch} per transaction)",
+        args.database_url,
+        args.n,
+        "records",
+        timings,
     )
-    print(f"create {args.n} records ({backend}, {args.batch} per transaction)")
-    for side, seconds in timings.items():
-        print(f"  {side:13s} {args.n / seconds:10.0f} records/s  ({seconds:.1f} s)")
-    ratio = timings["metamodel"] / timings["hand-written"]
-    print(f"  ratio (metamodel / hand-written time): {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -15,22 +15,20 @@ import argparse
 import csv
 import io
 import time
-from decimal import Decimal
 
 from common import (
     FIELDS,
     Base,
-    StaticAudit,
-    StaticItem,
     StaticItemSchema,
     database,
+    insert_static,
     platform_runtime,
+    print_rates,
     row_values,
 )
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from trellis.clock import utcnow
 from trellis.records.importer import import_csv
 
 COLUMNS = list(FIELDS)
@@ -58,24 +56,7 @@ def hand_written(session: Session, text: str, schema: StaticItemSchema) -> None:
         raw["amount"] = {"amount": amount, "currency": currency}
         raw["active"] = raw["active"] == "Yes"
         raw["quantity"] = int(raw["quantity"])
-        data = schema.load(raw)
-        if data.get("quantity", 0) > 50 and not data.get("email"):
-            raise ValueError("email required")
-        if data.get("rate") is not None and data["rate"] < Decimal(0):
-            raise ValueError("negative rate")
-        money = data.pop("amount")
-        now = utcnow()
-        item = StaticItem(
-            **data,
-            amount_amount=money["amount"],
-            amount_currency=money["currency"],
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(item)
-        session.flush()
-        changes = {k: [None, str(v)] for k, v in raw.items()}
-        session.add(StaticAudit(record_id=item.id, action="create", at=now, changes=changes))
+        insert_static(session, schema, raw)
 
 
 def main() -> None:
@@ -105,16 +86,13 @@ def main() -> None:
             timings["hand-written"] += time.perf_counter() - began
         runtime.dispose()
         static_engine.dispose()
-    backend = (
-        "PostgreSQL"
-        if args.database_url and not args.database_url.startswith("sqlite")
-        else "SQLite"
+    print_rates(
+        f"import {args.n} CSV rows ({{backend}}, {args.batch} per file)",
+        args.database_url,
+        args.n,
+        "rows",
+        timings,
     )
-    print(f"import {args.n} CSV rows ({backend}, {args.batch} per file)")
-    for side, seconds in timings.items():
-        print(f"  {side:13s} {args.n / seconds:10.0f} rows/s  ({seconds:.1f} s)")
-    ratio = timings["metamodel"] / timings["hand-written"]
-    print(f"  ratio (metamodel / hand-written time): {ratio:.2f}")
 
 
 if __name__ == "__main__":
