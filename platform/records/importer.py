@@ -19,14 +19,15 @@ from typing import Any
 
 from trellis.errors import BadRequest, PermissionDenied, TrellisError, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity, CompiledField
-from trellis.records.query import Filter
+from trellis.records.query import FALSE_TEXTS, TRUE_TEXTS, Filter
 from trellis.records.service import RecordService
 
 #: columns the export writes that the platform computes itself
 COMPUTED = ("id", "title")
 PLACEMENT = ("pipeline", "stage")
-TRUE_TEXTS = {"yes", "true", "1", "y", "on"}
-FALSE_TEXTS = {"no", "false", "0", "n", "off"}
+#: what a yes/no cell may say: the filter words plus the short forms spreadsheets use
+YES = TRUE_TEXTS | {"y"}
+NO = FALSE_TEXTS | {"n"}
 MONEY = re.compile(r"^\s*(?:([A-Za-z]{3})\s+)?([-+]?[\d\s.,]*\d)\s*(?:([A-Za-z]{3}))?\s*$")
 #: the export puts ``'`` before cells starting with these (spreadsheets run them as formulas)
 FORMULA_STARTS = ("=", "+", "-", "@")
@@ -144,7 +145,7 @@ class CellReader:
         name = f.type.name
         if name == "boolean":
             low = text.lower()
-            return True if low in TRUE_TEXTS else False if low in FALSE_TEXTS else text
+            return True if low in YES else False if low in NO else text
         if name == "list":
             return self._option(f, text)
         if name == "multi_list":
@@ -218,10 +219,7 @@ def import_csv(
     if not allowed:
         raise PermissionDenied(f"You may not create {ent.label_plural}.")
     header, rows = read_csv(content)
-    hidden = service.access.hidden_fields(ent.key)
-    read_only = service.access.read_only_fields(ent.key)
-    writable = {k for k in ent.fields if k not in hidden and k not in read_only}
-    mapping, ignored, header_errors = match_columns(ent, header, writable)
+    mapping, ignored, header_errors = match_columns(ent, header, set(service.writable_keys(entity)))
     report = ImportReport(total=len(rows), ignored_columns=ignored, dry_run=dry_run)
     report.columns = {header[i]: key for i, key in mapping.items()}
     if match is not None:

@@ -311,6 +311,13 @@ class RecordService:
         )
         return {code: total for code, total in rows}
 
+    def writable_keys(self, entity: str) -> list[str]:
+        """The fields of ``entity`` the caller may write, in form order: neither hidden from
+        them nor read-only for them."""
+        ent = self._entity(entity)
+        closed = self.access.hidden_fields(ent.key) | self.access.read_only_fields(ent.key)
+        return [key for key in ent.fields if key not in closed]
+
     def _read_conditions(
         self, ent: CompiledEntity, filters: Iterable[Filter], q: str | None
     ) -> list[Any]:

@@ -13,7 +13,7 @@ from trellis.app import get_runtime
 from trellis.conversion.convert import conversion_map, convert
 from trellis.errors import BadRequest, Conflict
 from trellis.web import field_inputs
-from trellis.web.records import service_for, writable_keys
+from trellis.web.records import service_for
 from trellis.web.views import web
 
 #: the target a user lands on after converting, when it was created
@@ -115,7 +115,7 @@ def _review(service, entity, source, row, chosen, options, result):  # type: ign
         asked = set(request.form.getlist(f"asked__{target}")) | {
             k for k in errors if k in ent.fields
         }
-        writable = set(writable_keys(service, ent))
+        writable = set(service.writable_keys(ent.key))
         fields = [ent.fields[k] for k in ent.fields if k in asked and k in writable]
         values = {
             f.key: options.get(target, {}).get(f.key, field_inputs.form_value(f, None))

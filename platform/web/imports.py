@@ -12,7 +12,7 @@ from flask_login import login_required
 from trellis.app import get_runtime
 from trellis.errors import BadRequest, PermissionDenied
 from trellis.records.importer import import_csv
-from trellis.web.records import service_for, writable_keys
+from trellis.web.records import service_for
 from trellis.web.views import web
 
 #: the largest file the page accepts (bigger files: ``trellis import``)
@@ -23,14 +23,14 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 @login_required
 def record_import(entity: str) -> Any:
     report, problem = None, None
+    upload = request.files.get("file")
     with get_runtime().transaction() as session:
         service = service_for(session)
         ent = service.model.entity(entity)
         if not service.access.can("create", ent.key):
             raise PermissionDenied(f"You may not create {ent.label_plural}.")
-        columns = [ent.fields[k] for k in writable_keys(service, ent)]
+        columns = [ent.fields[k] for k in service.writable_keys(ent.key)]
         if request.method == "POST":
-            upload = request.files.get("file")
             content = upload.read(MAX_UPLOAD_BYTES + 1) if upload else b""
             dry_run = request.form.get("action") != "import"
             try:
@@ -56,5 +56,5 @@ def record_import(entity: str) -> Any:
             match=request.form.get("match", ""),
             report=report,
             problem=problem,
-            file_name=(request.files.get("file").filename if request.files.get("file") else ""),
+            file_name=upload.filename if upload else "",
         ), status

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Response, flash, jsonify, redirect, render_template, request, url_for
@@ -41,7 +42,7 @@ def reference_titles(
     service: RecordService,
     entity: CompiledEntity,
     records: list[Record],
-    changes: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    changes: Sequence[Mapping[str, Any]] = (),
 ) -> dict[tuple[str, int], str | None]:
     """Titles of every record the given records (and history ``changes``) refer to, that the
     user may read."""
@@ -63,11 +64,6 @@ def reference_titles(
 def visible_fields(service: RecordService, entity: CompiledEntity) -> list[Any]:
     hidden = service.access.hidden_fields(entity.key)
     return [f for f in entity.fields.values() if f.key not in hidden]
-
-
-def writable_keys(service: RecordService, entity: CompiledEntity) -> list[str]:
-    read_only = service.access.read_only_fields(entity.key)
-    return [f.key for f in visible_fields(service, entity) if f.key not in read_only]
 
 
 def required_keys(entity: CompiledEntity) -> set[str]:
@@ -208,7 +204,7 @@ def record_new(entity: str) -> Any:
     with get_runtime().transaction() as session:
         service = service_for(session)
         ent = service.model.entity(entity)
-        keys = writable_keys(service, ent)
+        keys = service.writable_keys(ent.key)
         if request.method == "POST":
             typed = field_inputs.parse_form(ent, request.form, keys)
             pipeline = request.form.get("pipeline") or None
@@ -232,7 +228,7 @@ def record_edit(entity: str, record_id: int) -> Any:
     with get_runtime().transaction() as session:
         service = service_for(session)
         ent = service.model.entity(entity)
-        keys = writable_keys(service, ent)
+        keys = service.writable_keys(ent.key)
         record = service.get(entity, record_id)
         if request.method == "POST":
             typed = field_inputs.parse_form(ent, request.form, keys)
@@ -404,7 +400,7 @@ def record_stage(entity: str, record_id: int) -> Any:
             service = service_for(session)
             ent = service.model.entity(entity)
             record = service.get(entity, record_id)
-            writable = set(writable_keys(service, ent))
+            writable = set(service.writable_keys(ent.key))
             missing = [ent.fields[k] for k in exc.errors if k in ent.fields and k in writable]
             other = {k: v for k, v in exc.errors.items() if k not in {f.key for f in missing}}
             typed = field_inputs.parse_form(ent, request.form, [f.key for f in missing])
@@ -478,43 +474,33 @@ def kanban(entity: str) -> Any:
         extra = _filters(narrowed)
         q = request.args.get("q") or None
         money = next((f for f in visible_fields(service, ent) if f.type.name == "money"), None)
-        columns, problem = [], None
-        for stage in sorted(pipeline.stages.values(), key=lambda s: s.position):
+        stages = sorted(pipeline.stages.values(), key=lambda s: s.position)
+
+        def column(stage: Any, extra: list[Filter], q: str | None) -> dict[str, Any]:
             in_stage = [Filter("pipeline", "eq", pipeline.key), Filter("stage", "eq", stage.key)]
-            try:
-                page = service.list(
-                    entity,
-                    filters=in_stage + extra,
-                    sort=["-updated_at"],
-                    per_page=KANBAN_CARDS,
-                    q=q,
-                )
-                sums = (
-                    service.money_totals(entity, money.key, filters=in_stage + extra, q=q)
-                    if money
-                    else {}
-                )
-            except BadRequest as exc:  # a bad filter in the address: say so, show all
-                problem = exc.detail
-                extra, q = [], None
-                page = service.list(
-                    entity, filters=in_stage, sort=["-updated_at"], per_page=KANBAN_CARDS
-                )
-                sums = service.money_totals(entity, money.key, filters=in_stage) if money else {}
-            in_list = url_for(
-                "web.record_list",
-                entity=entity,
-                **{**narrowed.to_dict(flat=False), "pipeline": pipeline.key, "stage": stage.key},
+            page = service.list(
+                entity, filters=in_stage + extra, sort=["-updated_at"], per_page=KANBAN_CARDS, q=q
             )
-            columns.append(
-                {
-                    "stage": stage,
-                    "records": page.items,
-                    "count": page.total,
-                    "sums": sums,
-                    "in_list": in_list,
-                }
+            sums = (
+                service.money_totals(entity, money.key, filters=in_stage + extra, q=q)
+                if money
+                else {}
             )
+            more = {**narrowed.to_dict(flat=False), "pipeline": pipeline.key, "stage": stage.key}
+            return {
+                "stage": stage,
+                "records": page.items,
+                "count": page.total,
+                "sums": sums,
+                "in_list": url_for("web.record_list", entity=entity, **more),
+            }
+
+        problem = None
+        try:
+            columns = [column(stage, extra, q) for stage in stages]
+        except BadRequest as exc:  # a bad filter in the address: say so, show all
+            problem, q = exc.detail, None
+            columns = [column(stage, [], None) for stage in stages]
         return render_template(
             "web/kanban.html",
             entity=ent,
