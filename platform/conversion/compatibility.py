@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from trellis.metamodel.compiled import CompiledField
+from trellis.metamodel.fields import TEXTUAL
 
-TEXTUAL = ("text", "long_text", "email", "phone", "url")
 NUMERIC = ("integer", "decimal")
 # source type -> target types it can fill (besides itself)
 WIDENING: dict[str, tuple[str, ...]] = {
