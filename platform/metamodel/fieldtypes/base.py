@@ -220,6 +220,20 @@ class StrictInteger(ma.fields.Integer):
         return value
 
 
+class Trimmed:
+    """Mixin for marshmallow string fields: surrounding whitespace is dropped before the
+    field's own checks, so ``" padded@example.com "`` is a valid e-mail on every write path
+    (API, forms, import, conversion) and is stored without the spaces."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        result = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[misc]
+        return result.strip() if isinstance(result, str) else result
+
+
+class TrimmedString(Trimmed, ma.fields.String):
+    """A string without surrounding whitespace."""
+
+
 def _schema_message(error: jsonschema.ValidationError) -> str:
     where = ".".join(str(p) for p in error.absolute_path)
     return f"{where}: {error.message}" if where else error.message

@@ -6,8 +6,12 @@ from typing import Any
 
 import marshmallow as ma
 
-from trellis.metamodel.fieldtypes.base import FieldLike
+from trellis.metamodel.fieldtypes.base import FieldLike, Trimmed
 from trellis.metamodel.fieldtypes.text import TextType
+
+
+class TrimmedEmail(Trimmed, ma.fields.Email):
+    """An e-mail input without surrounding whitespace."""
 
 
 class EmailType(TextType):
@@ -21,7 +25,7 @@ class EmailType(TextType):
         return dict(settings)
 
     def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
-        return ma.fields.Email(allow_none=True, error_messages={"invalid": "Not a valid e-mail."})
+        return TrimmedEmail(allow_none=True, error_messages={"invalid": "Not a valid e-mail."})
 
     def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
         if value is not None and len(value) > 254:

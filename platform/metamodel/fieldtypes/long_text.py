@@ -13,3 +13,5 @@ class LongTextType(TextType):
     operators = ("eq", "ne", "contains", "isnull")
     default_max_length = 100_000
     can_be_unique = False
+    # leading spaces and blank lines can be part of what was written (an indented quote)
+    trims = False

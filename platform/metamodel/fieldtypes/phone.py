@@ -7,7 +7,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from trellis.metamodel.fieldtypes.base import FieldLike
+from trellis.metamodel.fieldtypes.base import FieldLike, TrimmedString
 from trellis.metamodel.fieldtypes.text import TextType
 
 PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 ().\-/]{2,30}$")
@@ -30,7 +30,7 @@ class PhoneType(TextType):
         return dict(settings)
 
     def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
-        return ma.fields.String(
+        return TrimmedString(
             allow_none=True,
             validate=ma.validate.Regexp(
                 PHONE_PATTERN, error="Not a valid phone number (digits, spaces, + ( ) - . /)."

@@ -9,7 +9,7 @@ from typing import Any
 import marshmallow as ma
 from sqlalchemy import Text
 
-from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType, TrimmedString
 
 DEFAULT_MAX_LENGTH = 255
 
@@ -31,6 +31,8 @@ class TextType(FieldType):
     operators = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull")
     searchable = True
     default_max_length = DEFAULT_MAX_LENGTH
+    #: whether surrounding whitespace is dropped on input (a line of text: yes)
+    trims: bool = True
 
     def extra_settings_errors(self, settings: Mapping[str, Any], model: Any) -> list[str]:
         pattern = settings.get("pattern")
@@ -48,7 +50,7 @@ class TextType(FieldType):
         return [ColumnSpec(field.key, Text(), "text")]
 
     def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
-        return ma.fields.String(allow_none=True)
+        return TrimmedString(allow_none=True) if self.trims else ma.fields.String(allow_none=True)
 
     def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
         if value is None:

@@ -6,8 +6,12 @@ from typing import Any
 
 import marshmallow as ma
 
-from trellis.metamodel.fieldtypes.base import FieldLike
+from trellis.metamodel.fieldtypes.base import FieldLike, Trimmed
 from trellis.metamodel.fieldtypes.text import TextType
+
+
+class TrimmedUrl(Trimmed, ma.fields.Url):
+    """A web address input without surrounding whitespace."""
 
 
 class UrlType(TextType):
@@ -21,7 +25,7 @@ class UrlType(TextType):
         return dict(settings)
 
     def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
-        return ma.fields.Url(
+        return TrimmedUrl(
             allow_none=True,
             schemes={"http", "https"},
             require_tld=False,
