@@ -29,8 +29,9 @@ PLACEMENT = ("pipeline", "stage")
 YES = TRUE_TEXTS | {"y"}
 NO = FALSE_TEXTS | {"n"}
 MONEY = re.compile(r"^\s*(?:([A-Za-z]{3})\s+)?([-+]?[\d\s.,]*\d)\s*(?:([A-Za-z]{3}))?\s*$")
-#: the export puts ``'`` before cells starting with these (spreadsheets run them as formulas)
-FORMULA_STARTS = ("=", "+", "-", "@")
+#: the export puts ``'`` before cells starting with these (spreadsheets run them as formulas,
+#: and skip a leading tab or carriage return before looking)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: at most this many rows' problems are listed (the count is always exact)
 MAX_REPORTED_ROWS = 200
 
@@ -91,7 +92,12 @@ def read_csv(content: str | bytes) -> tuple[list[str], list[list[str]]]:
         raise BadRequest(f"The file is not a CSV this importer can read: {exc}.") from None
     if not rows:
         raise BadRequest("The file is empty.", {"file": ["No header row."]})
-    return [h.strip() for h in rows[0]], rows[1:]
+    return [unguard(h.strip()) for h in rows[0]], rows[1:]
+
+
+def unguard(text: str) -> str:
+    """``text`` without the ``'`` the export puts before a cell a spreadsheet would run."""
+    return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_STARTS else text
 
 
 def match_columns(
@@ -138,8 +144,7 @@ class CellReader:
 
     def value(self, f: CompiledField, cell: str) -> Any:
         text = cell.strip() if f.type.name != "long_text" else cell
-        if text[:1] == "'" and text[1:2] in FORMULA_STARTS:  # the export's formula guard
-            text = text[1:]
+        text = unguard(text)
         if not text.strip():
             return None
         name = f.type.name

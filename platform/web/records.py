@@ -143,10 +143,15 @@ def record_export(entity: str) -> Any:
         ent = service.model.entity(entity)
         fields = visible_fields(service, ent)
         out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(
-            ["id", "title", *[f.label for f in fields], *(["stage"] if ent.has_pipelines else [])]
-        )
+        # every cell quoted: a spreadsheet never splits one at a ``;`` or a tab
+        writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+        header = [
+            "id",
+            "title",
+            *[f.label for f in fields],
+            *(["stage"] if ent.has_pipelines else []),
+        ]
+        writer.writerow([_safe_cell(c) for c in header])
         page = 1
         while True:
             result = service.list(
@@ -178,7 +183,8 @@ def record_export(entity: str) -> Any:
 
 
 def _safe_cell(value: Any) -> Any:
-    # a cell starting with = + - @ would be run as a formula by spreadsheet programs
+    # a cell starting with = + - @ (or a tab or carriage return before one) would be run as a
+    # formula by spreadsheet programs
     text = str(value)
     return "'" + text if text[:1] in FORMULA_STARTS else value
 
