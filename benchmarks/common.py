@@ -1,36 +1,31 @@
-"""Shared set-up for the benchmarks: a fresh database (SQLite file or a new PostgreSQL
-database), the 10-field entity type, and the same table as a hand-written static model."""
+"""Shared set-up for the benchmarks: command-line arguments, fresh databases, the platform's
+10-field entity type ``item``, and how timings are taken and printed.
+
+Every benchmark times the platform and its baseline **in the same run**, alternating side by
+side (the order rotates every round, so neither side always runs first after a pause), and
+prints the ratio or the latency against the goal of issue 12.
+"""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import os
+import statistics
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
-from datetime import date, datetime
-from decimal import Decimal
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import marshmallow as ma
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Date,
-    DateTime,
-    Integer,
-    Numeric,
-    String,
-    Text,
-    create_engine,
-    text,
-)
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from trellis.clock import utcnow
 from trellis.runtime import Runtime
+
+#: the PostgreSQL server to run on when no ``--database-url`` is given (SQLite otherwise)
+DATABASE_ENV = "TRELLIS_BENCH_DATABASE_URL"
 
 FIELDS = {
     "name": ("text", {"required": True}),
@@ -63,6 +58,32 @@ def row_values(i: int) -> dict:
     }
 
 
+# -- arguments ----------------------------------------------------------------------------
+
+
+def parser(doc: str | None, n: int, n_help: str) -> argparse.ArgumentParser:
+    """A parser with ``--n`` (the size) and ``--database-url`` (default: SQLite, or
+    ``$TRELLIS_BENCH_DATABASE_URL``)."""
+    out = argparse.ArgumentParser(
+        description=(doc or "").split("\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    out.add_argument("--n", type=int, default=n, help=f"{n_help} (default {n:,})")
+    out.add_argument(
+        "--database-url",
+        default=os.environ.get(DATABASE_ENV),
+        help=f"SQLite (default) or a PostgreSQL server URL (default ${DATABASE_ENV}); "
+        "each side gets a fresh database of its own on it",
+    )
+    return out
+
+
+def backend(url: str | None) -> str:
+    return "PostgreSQL" if url and not url.startswith("sqlite") else "SQLite"
+
+
+# -- databases ----------------------------------------------------------------------------
+
+
 @contextlib.contextmanager
 def database(url: str | None) -> Iterator[str]:
     """A fresh database URL: a temp SQLite file, or a new database on the PostgreSQL server."""
@@ -82,11 +103,31 @@ def database(url: str | None) -> Iterator[str]:
         admin.dispose()
 
 
+def hand_engine(url: str) -> Engine:
+    """The engine a careful engineer sets up by hand: on SQLite WAL, ``synchronous=NORMAL``,
+    foreign keys and a busy timeout (as the platform's), but reads in ordinary deferred
+    transactions; on PostgreSQL the defaults."""
+    if backend(url) != "SQLite":
+        return create_engine(url)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_con, _record):  # type: ignore[no-untyped-def]
+        cursor = dbapi_con.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    return engine
+
+
+def platform_settings(url: str) -> dict[str, Any]:
+    return {"DATABASE_URL": url, "SECRET_KEY": "bench", "INSTANCE_PATH": tempfile.gettempdir()}
+
+
 def platform_runtime(url: str) -> Runtime:
     """A runtime with the benchmark entity type ``item`` (10 custom fields, two rules)."""
-    runtime = Runtime.from_settings(
-        {"DATABASE_URL": url, "SECRET_KEY": "bench", "INSTANCE_PATH": tempfile.gettempdir()}
-    )
+    runtime = Runtime.from_settings(platform_settings(url))
     runtime.initialise()
     with runtime.transaction() as session:
         meta = runtime.metamodel(session)
@@ -104,93 +145,69 @@ def platform_runtime(url: str) -> Runtime:
     return runtime
 
 
-class Base(DeclarativeBase):
-    pass
+# -- timing and printing ------------------------------------------------------------------
 
 
-class StaticItem(Base):
-    """The same table, written by hand."""
+def rotated(items: Sequence[Any], turn: int) -> list[Any]:
+    """``items`` starting at position ``turn`` (so each side takes its turn going first)."""
+    k = turn % len(items)
+    return list(items[k:]) + list(items[:k])
 
-    __tablename__ = "static_item"
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+
+def chunks(n: int, size: int) -> Iterator[range]:
+    for start in range(0, n, size):
+        yield range(start, min(start + size, n))
+
+
+def median(samples: Sequence[float]) -> float:
+    return statistics.median(samples)
+
+
+def percentile(samples: Sequence[float], p: float) -> float:
+    ordered = sorted(samples)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def latency_line(label: str, samples_s: Sequence[float], indent: int = 4) -> str:
+    """p50 / p95 / max of ``samples_s`` (seconds) in milliseconds."""
+    ms = [s * 1000 for s in samples_s]
+    p50, p95 = statistics.median(ms), percentile(ms, 95)
+    return (
+        f"{' ' * indent}{label:36s} p50 {p50:9.2f} ms   p95 {p95:9.2f} ms"
+        f"   max {max(ms):9.2f} ms   ({len(ms)} samples)"
     )
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    updated_at: Mapped[datetime] = mapped_column(DateTime)
-    owner_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    name: Mapped[str] = mapped_column(Text)
-    code: Mapped[str | None] = mapped_column(Text, index=True)
-    notes: Mapped[str | None] = mapped_column(Text)
-    quantity: Mapped[int | None] = mapped_column(BigInteger)
-    rate: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    amount_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2), index=True)
-    amount_currency: Mapped[str | None] = mapped_column(String(3))
-    active: Mapped[bool | None] = mapped_column(Boolean)
-    due: Mapped[date | None] = mapped_column(Date)
-    email: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str | None] = mapped_column(String(40), index=True)
 
 
-class StaticAudit(Base):
-    __tablename__ = "static_audit"
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
-    )
-    record_id: Mapped[int] = mapped_column(BigInteger)
-    action: Mapped[str] = mapped_column(String(20))
-    at: Mapped[datetime] = mapped_column(DateTime)
-    changes: Mapped[dict] = mapped_column(JSON)
-
-
-class MoneySchema(ma.Schema):
-    amount = ma.fields.Decimal(required=True)
-    currency = ma.fields.String(validate=ma.validate.OneOf(["EUR", "USD"]))
-
-
-class StaticItemSchema(ma.Schema):
-    """The hand-written validation of the same input."""
-
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=255))
-    code = ma.fields.String(validate=ma.validate.Length(max=255))
-    notes = ma.fields.String()
-    quantity = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=0))
-    rate = ma.fields.Decimal(places=None)
-    amount = ma.fields.Nested(MoneySchema)
-    active = ma.fields.Boolean()
-    due = ma.fields.Date()
-    email = ma.fields.Email()
-    status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
-
-
-def insert_static(session: Any, schema: StaticItemSchema, raw: dict) -> None:
-    """The hand-written create: validate with the schema, apply the two rules by hand,
-    insert the static row and its audit row."""
-    data = schema.load(raw)
-    if data.get("quantity", 0) > 50 and not data.get("email"):
-        raise ValueError("email required")
-    if data.get("rate") is not None and data["rate"] < Decimal(0):
-        raise ValueError("negative rate")
-    money = data.pop("amount")
-    now = utcnow()
-    item = StaticItem(
-        **data,
-        amount_amount=money["amount"],
-        amount_currency=money["currency"],
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(item)
-    session.flush()
-    changes = {k: [None, str(v)] for k, v in raw.items()}
-    session.add(StaticAudit(record_id=item.id, action="create", at=now, changes=changes))
-
-
-def print_rates(what: str, database_url: str | None, n: int, unit: str, timings: dict) -> None:
-    """Both rates and the ratio (metamodel time / hand-written time)."""
-    backend = "PostgreSQL" if database_url and not database_url.startswith("sqlite") else "SQLite"
-    print(what.format(backend=backend))
+def print_ratios(
+    title: str,
+    n: int,
+    unit: str,
+    timings: dict[str, float],
+    platform: str,
+    goals: dict[str, float],
+) -> None:
+    """Each side's rate, then the platform's time over each baseline's time, against the
+    goal where issue 12 sets one."""
+    print(title)
     for side, seconds in timings.items():
-        print(f"  {side:13s} {n / seconds:10.0f} {unit}/s  ({seconds:.1f} s)")
-    ratio = timings["metamodel"] / timings["hand-written"]
-    print(f"  ratio (metamodel / hand-written time): {ratio:.2f}")
+        print(f"  {side:34s} {n / seconds:10.0f} {unit}/s  ({seconds:.2f} s)")
+    for side, seconds in timings.items():
+        if side == platform:
+            continue
+        ratio = timings[platform] / seconds
+        goal = goals.get(side)
+        target = f"   goal <= {goal}x: {verdict(ratio <= goal)}" if goal else ""
+        print(f"  platform time / {side:34s} {ratio:6.2f}x{target}")
+
+
+def verdict(ok: bool) -> str:
+    return "meets the goal" if ok else "MISSES the goal"
+
+
+def timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
+    """Seconds ``fn(*args)`` took, and its result."""
+    began = time.perf_counter()
+    result = fn(*args)
+    return time.perf_counter() - began, result

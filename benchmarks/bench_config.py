@@ -1,0 +1,180 @@
+"""Configuration changes on a large configuration: ``--n`` entity types of ``--fields``
+fields each. What one change costs the worker that makes it, what it costs the other workers
+on their next request, what ``/api/openapi.json`` costs, and whether memory grows.
+
+    python benchmarks/bench_config.py --n 20 --changes 10            # quick check
+    python benchmarks/bench_config.py --n 200                        # full (30 fields each)
+
+Three workers share one database, as three processes would: worker A makes the changes
+(``MetamodelService.add_field``, one transaction each), worker B serves a one-record list
+request, worker C (a Flask app) serves ``GET /api/openapi.json``. Each round: the other
+workers' first request after the change, then the same request again with nothing changed.
+Set-up (not timed): the entity types are created through the metamodel service and their
+tables by its schema planner, but the fields' rows are added in one step per entity type
+(adding 6,000 fields one by one through the service would recompile the whole model 6,000
+times). Issue 12 goals: a change at most 50 ms and incremental (here: another worker's first
+request after it at most 50 ms slower than with nothing changed); OpenAPI not rebuilt per
+request (here: at most 50 ms when nothing changed); no memory growth per change (here: under
+0.5 MB of resident memory per change, measured after the first 5 changes).
+"""
+
+from __future__ import annotations
+
+import gc
+import resource
+import time
+from pathlib import Path
+
+from apiserver import PASSWORD, USERNAME
+from common import database, latency_line, median, parser, platform_settings, verdict
+
+from trellis.access.tokens import issue_token
+from trellis.accounts import create_user, ensure_builtin_roles
+from trellis.app import create_app, get_runtime_of
+from trellis.metamodel.fieldtypes import registry
+from trellis.metamodel.models import Field
+from trellis.runtime import Runtime
+
+GOAL_MS = 50.0
+GROWTH_MB = 0.5
+WARM_CHANGES = 5
+TYPES = [
+    ("text", {}),
+    ("integer", {"min": 0}),
+    ("decimal", {"precision": 12, "scale": 2}),
+    ("money", {"currencies": ["EUR", "USD"]}),
+    ("boolean", {}),
+    ("date", {}),
+    ("email", {}),
+    ("list", {"list": "level"}),
+    ("long_text", {}),
+    ("phone", {}),
+    ("url", {}),
+    ("datetime", {}),
+]
+
+
+def build(runtime: Runtime, types: int, fields: int) -> None:
+    """``types`` entity types of ``fields`` fields, and an administrator with a token."""
+    with runtime.transaction() as session:
+        meta = runtime.metamodel(session)
+        levels = [{"key": f"l{i}", "label": f"Level {i}"} for i in range(5)]
+        meta.create_list("level", "Level", levels)
+        ensure_builtin_roles(session)
+        create_user(session, USERNAME, PASSWORD, roles=["admin"])
+    for e in range(types):
+        with runtime.transaction() as session:
+            meta = runtime.metamodel(session)
+            row = meta.create_entity(f"kind{e}", f"Kind {e}")
+            for k in range(fields):
+                name, settings = TYPES[k % len(TYPES)]
+                row.fields.append(
+                    Field(
+                        key=f"f{k}",
+                        label=f"Field {k}",
+                        type=name,
+                        settings=registry.get(name).normalise_settings(settings),
+                        position=k,
+                        indexed=k % 10 == 1,
+                    )
+                )
+            meta.sync_schema(row)
+            meta.bump("field.add", f"kind{e}.*", {"count": fields})
+        print(f"  built {e + 1}/{types} entity types", end="\r", flush=True)
+    print()
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now (Linux), in MB."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize() / 1024 / 1024
+
+
+def main() -> None:
+    p = parser(__doc__, 200, "entity types")
+    p.add_argument("--fields", type=int, default=30, help="fields per entity type")
+    p.add_argument("--changes", type=int, default=30, help="changes timed")
+    args = p.parse_args()
+    with database(args.database_url) as db_url:
+        settings = platform_settings(db_url)
+        worker_a = Runtime.from_settings(settings)
+        worker_a.initialise()
+        build(worker_a, args.n, args.fields)
+        worker_b = Runtime.from_settings(settings)
+        app = create_app(settings)
+        with worker_a.transaction() as session:
+            from trellis.accounts import get_user
+
+            token, _row = issue_token(session, get_user(session, USERNAME))
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def other_worker() -> None:
+            with worker_b.transaction() as session:
+                worker_b.records(session).list("kind0", per_page=1)
+
+        def openapi() -> None:
+            response = client.get("/api/openapi.json", headers=headers)
+            assert response.status_code == 200, response.status_code
+
+        took: dict[str, list[float]] = {}
+
+        def timed(name: str, fn) -> None:  # type: ignore[no-untyped-def]
+            began = time.perf_counter()
+            fn()
+            took.setdefault(name, []).append(time.perf_counter() - began)
+
+        other_worker(), openapi()  # the workers are warm before the first change
+        memory = []
+        for turn in range(WARM_CHANGES + args.changes):
+            if turn == WARM_CHANGES:
+                took.clear()
+                gc.collect()
+                memory.append(rss_mb())
+
+            def change(turn: int = turn) -> None:
+                with worker_a.transaction() as session:
+                    meta = worker_a.metamodel(session)
+                    meta.add_field(f"kind{turn % args.n}", f"extra{turn}", f"Extra {turn}", "text")
+
+            timed("change (worker A, add a field)", change)
+            timed("worker B, first list after it", other_worker)
+            timed("worker B, next list", other_worker)
+            timed("worker C, first OpenAPI after it", openapi)
+            timed("worker C, next OpenAPI", openapi)
+        gc.collect()
+        memory.append(rss_mb())
+        worker_a.dispose()
+        worker_b.dispose()
+        get_runtime_of(app).dispose()
+    print(
+        f"configuration changes with {args.n} entity types x {args.fields} fields, "
+        f"{args.changes} changes (after {WARM_CHANGES} not timed)"
+    )
+    for name, samples in took.items():
+        print(latency_line(name, samples, indent=2))
+
+    def p50(name: str) -> float:
+        return median(took[name]) * 1000
+
+    change = p50("change (worker A, add a field)")
+    extra = p50("worker B, first list after it") - p50("worker B, next list")
+    cached = p50("worker C, next OpenAPI")
+    growth = (memory[1] - memory[0]) / args.changes
+    print(f"  goal: a change <= {GOAL_MS:.0f} ms: {verdict(change <= GOAL_MS)}")
+    print(
+        f"  goal: incremental: another worker's first request after a change costs "
+        f"{extra:.1f} ms more (<= {GOAL_MS:.0f} ms): {verdict(extra <= GOAL_MS)}"
+    )
+    print(
+        f"  goal: OpenAPI not rebuilt per request: {cached:.1f} ms with nothing changed "
+        f"(<= {GOAL_MS:.0f} ms): {verdict(cached <= GOAL_MS)}"
+    )
+    print(
+        f"  goal: no memory growth: {growth:+.2f} MB per change ({memory[0]:.0f} -> "
+        f"{memory[1]:.0f} MB; < {GROWTH_MB} MB): {verdict(growth < GROWTH_MB)}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Paging a large table: the first page and a deep page of 50 records, filtered
+(``amount >= 50000``, ``status = won``) and sorted (``-created_at, -id``), through
+``RecordService.list`` vs. a hand-written query on the same rows, in the same run.
+
+    python benchmarks/bench_pages.py --n 20000 --repeat 50          # quick check
+    python benchmarks/bench_pages.py --n 1000000                    # full, SQLite
+    python benchmarks/bench_pages.py --n 300000 --database-url postgresql+psycopg://...
+
+The baseline is what a careful engineer writes for this screen: an index matching the filter
+and the sort (``status, created_at, id``), the page read through it, a count that stops
+counting at 10,000 (shown as "10,000+") instead of counting every match, and the deep page
+read from the previous page's last key (keyset paging) instead of an OFFSET. Before timing,
+both sides must return the same records for both pages. The rows are loaded with bulk Core
+inserts (not timed), then both databases are ANALYZEd. Issue 12 goal: the platform's first
+page at most 2 ms at the median, on SQLite with 1M rows and PostgreSQL with 300k.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import handwritten
+from common import (
+    STATUSES,
+    backend,
+    chunks,
+    database,
+    hand_engine,
+    latency_line,
+    median,
+    parser,
+    platform_runtime,
+    rotated,
+    verdict,
+)
+from sqlalchemy import Index, func, insert, select, text, tuple_
+
+from trellis.records.query import Filter
+
+GOAL_MS = 2.0
+PER_PAGE = 50
+COUNT_CAP = 10_000
+FILTERS = [Filter("amount", "gte", "50000"), Filter("status", "eq", "won")]
+SORT = ["-created_at", "-id"]
+t = handwritten.item
+Index("ix_hand_item_status_created", t.c.status, t.c.created_at, t.c.id)
+WHERE = (t.c.status == "won", t.c.amount_amount >= Decimal(50000))
+ORDER = (t.c.created_at.desc(), t.c.id.desc())
+FIRST_PAGE = select(t).where(*WHERE).order_by(*ORDER).limit(PER_PAGE)
+CAPPED_COUNT = select(func.count()).select_from(
+    select(t.c.id).where(*WHERE).limit(COUNT_CAP + 1).subquery()
+)
+
+
+def load(runtime, engine, n: int) -> None:  # type: ignore[no-untyped-def]
+    """The same ``n`` rows into both tables: newest first by created_at, one a second."""
+    start = datetime(2026, 1, 1)
+    with runtime.transaction() as session:
+        table = runtime.model(session).entities["item"].table
+    for numbers in chunks(n, 20_000):
+        rows = [
+            {
+                "version": 1,
+                "created_at": start + timedelta(seconds=i),
+                "updated_at": start + timedelta(seconds=i),
+                "created_by": None,
+                "updated_by": None,
+                "owner_id": None,
+                "pipeline": None,
+                "stage": None,
+                "name": f"Record {i}",
+                "code": f"C{i:07d}",
+                "notes": None,
+                "quantity": i % 100,
+                "rate": Decimal("1.25"),
+                "amount_amount": Decimal((i * 37) % 100000),
+                "amount_currency": "EUR",
+                "active": i % 2 == 0,
+                "due": date(2026, 11, 24),
+                "email": f"u{i}@example.com",
+                "status": STATUSES[i % 3],
+            }
+            for i in numbers
+        ]
+        with runtime.engine.begin() as conn:
+            conn.execute(insert(table), rows)
+        with engine.begin() as conn:
+            conn.execute(handwritten.INSERT_ROWS, rows)
+        print(f"  loaded {numbers.stop:,}/{n:,}", end="\r", flush=True)
+    print()
+    for eng in (runtime.engine, engine):
+        with eng.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+
+
+def main() -> None:
+    p = parser(__doc__, 1_000_000, "rows in the table")
+    p.add_argument("--repeat", type=int, default=200, help="queries per side and page")
+    args = p.parse_args()
+    url = args.database_url
+    with database(url) as platform_url, database(url) as hand_url:
+        runtime = platform_runtime(platform_url)
+        engine = hand_engine(hand_url)
+        handwritten.metadata.create_all(engine)
+        load(runtime, engine, args.n)
+
+        def platform(page: int) -> list[int]:
+            with runtime.transaction() as session:
+                found = runtime.records(session).list(
+                    "item", filters=FILTERS, sort=SORT, page=page, per_page=PER_PAGE
+                )
+                return [r.id for r in found.items]
+
+        with runtime.transaction() as session:
+            total = runtime.records(session).list("item", filters=FILTERS, per_page=1).total
+        deep = max(1, (total // PER_PAGE) * 9 // 10)  # 90% of the way down the list
+        with engine.connect() as conn:  # the key the client has from the page before
+            before = conn.execute(
+                select(t.c.created_at, t.c.id)
+                .where(*WHERE)
+                .order_by(*ORDER)
+                .offset((deep - 1) * PER_PAGE - 1)
+                .limit(1)
+            ).one()
+        deep_page = (
+            select(t)
+            .where(*WHERE, tuple_(t.c.created_at, t.c.id) < tuple_(*before))
+            .order_by(*ORDER)
+            .limit(PER_PAGE)
+        )
+
+        def by_hand(query) -> list[int]:  # type: ignore[no-untyped-def]
+            with engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+                shown = conn.execute(CAPPED_COUNT).scalar_one()
+                assert shown > 0
+                return [r["id"] for r in rows]
+
+        cases = {
+            "first page": (lambda: platform(1), lambda: by_hand(FIRST_PAGE)),
+            f"page {deep:,}": (lambda: platform(deep), lambda: by_hand(deep_page)),
+        }
+        for name, (mine, theirs) in cases.items():
+            if mine() != theirs():
+                raise SystemExit(f"The two sides return different records for the {name}.")
+        samples: dict[tuple[str, str], list[float]] = {}
+        for name, pair in cases.items():
+            for turn in range(args.repeat):
+                for side in rotated([0, 1], turn):
+                    began = time.perf_counter()
+                    pair[side]()
+                    elapsed = time.perf_counter() - began
+                    samples.setdefault((name, side), []).append(elapsed)
+        runtime.dispose()
+        engine.dispose()
+    print(
+        f"pages of {PER_PAGE} over {args.n:,} rows ({backend(url)}; {total:,} match the "
+        f"filter), {args.repeat} queries per side and page"
+    )
+    for name in cases:
+        mine, theirs = samples[(name, 0)], samples[(name, 1)]
+        print(f"  {name}:")
+        print(latency_line("platform: RecordService.list", mine))
+        print(latency_line("by hand: index, capped count, keyset", theirs))
+        p50 = median(mine) * 1000
+        ratio = p50 / (median(theirs) * 1000)
+        goal = f"   goal p50 <= {GOAL_MS} ms: {verdict(p50 <= GOAL_MS)}"
+        print(
+            f"    platform / hand-written p50: {ratio:.1f}x{goal if name == 'first page' else ''}"
+        )
+
+
+if __name__ == "__main__":
+    main()

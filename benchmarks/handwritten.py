@@ -1,0 +1,397 @@
+"""The baseline: what a strong engineer writes by hand for the ``item`` table of common.py.
+
+The same table (the same columns and indexes as the platform's ``rec_item``), the same checks
+(types, text length and lines, integer bounds, decimal precision and scale, currencies,
+options, e-mail, unknown keys, the two rules; every problem reported at once), the same audit
+row (``audit_event``'s columns, the same JSON of changes), written with SQLAlchemy **Core**
+(statements built once, values as parameters; never an ORM flush per row), batched with
+``executemany`` where batching is possible. :func:`same_refusals` checks, before any timing,
+that this baseline refuses what the platform refuses, so it cannot win by checking less.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from common import FIELDS, STATUSES
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    insert,
+)
+
+from trellis.clock import utcnow
+from trellis.errors import ValidationFailed
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+metadata = MetaData()
+item = Table(
+    "hand_item",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("version", Integer),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime),
+    Column("created_by", BigInteger),
+    Column("updated_by", BigInteger),
+    Column("owner_id", BigInteger),
+    Column("pipeline", String(40)),
+    Column("stage", String(40)),
+    Column("name", Text),
+    Column("code", Text),
+    Column("notes", Text),
+    Column("quantity", BigInteger),
+    Column("rate", Numeric(12, 2)),
+    Column("amount_amount", Numeric(18, 2)),
+    Column("amount_currency", String(3)),
+    Column("active", Boolean),
+    Column("due", Date),
+    Column("email", Text),
+    Column("status", String(40)),
+    Index("ix_hand_item_owner_id", "owner_id"),
+    Index("ix_hand_item_pipeline_stage", "pipeline", "stage"),
+    Index("ix_hand_item_updated_at", "updated_at"),
+    Index("ix_hand_item_code", "code"),
+    Index("ix_hand_item_amount", "amount_amount"),
+    Index("ix_hand_item_status", "status"),
+)
+audit = Table(
+    "hand_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("entity", String(40)),
+    Column("record_id", BigInteger),
+    Column("action", String(20)),
+    Column("at", DateTime),
+    Column("by", BigInteger),
+    Column("changes", JSON),
+    Index("ix_hand_audit_record", "entity", "record_id", "id"),
+)
+INSERT_ONE = insert(item).returning(item.c.id)
+INSERT_MANY = insert(item).returning(item.c.id, sort_by_parameter_order=True)
+INSERT_ROWS = insert(item)
+INSERT_AUDIT = insert(audit)
+
+KEYS = frozenset(FIELDS)
+ACTIVE_STATUSES = frozenset(STATUSES)
+CURRENCIES = ("EUR", "USD")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+INTEGER_TEXT = re.compile(r"\s*-?\d{1,19}\s*")
+TRUE = frozenset({True, "true", "True", "1", "yes", "on"})
+FALSE = frozenset({False, "false", "False", "0", "no", "off"})
+BOOLEAN = TRUE | FALSE
+CENT = Decimal("0.01")
+
+
+class Invalid(Exception):
+    """Problems by field, every one of them."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+def _text(errors: dict, key: str, value: Any, max_length: int, single_line: bool) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors[key] = ["Not a valid string."]
+        return None
+    if len(value) > max_length:
+        errors[key] = [f"At most {max_length} characters ({len(value)} given)."]
+    elif single_line and "\n" in value:
+        errors[key] = ["A single line is expected."]
+    elif "\x00" in value:
+        errors[key] = ["Must not contain NUL characters."]
+    return value
+
+
+def _decimal(errors: dict, key: str, value: Any, precision: int) -> Any:
+    """A decimal with at most 2 places and ``precision - 2`` digits before the point."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        errors[key] = ["Not a valid number."]
+        return None
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except (InvalidOperation, ValueError):
+        errors[key] = ["Not a valid number."]
+        return None
+    if not number.is_finite():
+        errors[key] = ["Not a finite number."]
+        return None
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        errors[key] = ["At most 2 decimal places."]
+        return None
+    if number and number.adjusted() + 1 > precision - 2:
+        errors[key] = [f"At most {precision - 2} digits before the decimal point."]
+        return None
+    return number.quantize(CENT)
+
+
+def _integer(errors: dict, key: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if (isinstance(value, str) and INTEGER_TEXT.fullmatch(value)) or (
+        isinstance(value, float) and value.is_integer()
+    ):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        errors[key] = ["Not a whole number."]
+        return None
+    if value < 0:
+        errors[key] = ["Must be at least 0."]
+    return value
+
+
+def check(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The row to insert and the audit changes for one input, or :class:`Invalid`."""
+    if not isinstance(data, Mapping):
+        raise Invalid({"_record": ["Expected an object of field values."]})
+    errors: dict[str, list[str]] = {}
+    for key in data:
+        if key not in KEYS:
+            errors[key] = ["Unknown field."]
+    get = data.get
+    name = _text(errors, "name", get("name"), 255, True)
+    if not name and "name" not in errors:
+        errors["name"] = ["Required."]
+    code = _text(errors, "code", get("code"), 255, True)
+    notes = _text(errors, "notes", get("notes"), 100_000, False)
+    quantity = _integer(errors, "quantity", get("quantity"))
+    rate = _decimal(errors, "rate", get("rate"), 12)
+    amount = currency = None
+    money = get("amount")
+    if money is not None:
+        if not isinstance(money, Mapping) or "amount" not in money or len(money) > 2:
+            errors["amount"] = ['Expected {"amount": "12.50", "currency": "EUR"}.']
+        else:
+            currency = money.get("currency") or "EUR"
+            if currency not in CURRENCIES:
+                errors["amount"] = ["currency: must be one of EUR, USD."]
+            amount = _decimal(errors, "amount", money["amount"], 18)
+    active = get("active")
+    if active is not None:
+        if not isinstance(active, bool | int | str) or active not in BOOLEAN:
+            errors["active"] = ["Not a valid boolean."]
+        active = active in TRUE
+    due = get("due")
+    if due is not None:
+        try:
+            due = date.fromisoformat(due)
+        except (TypeError, ValueError):
+            errors["due"] = ["Not a valid date."]
+    email = _text(errors, "email", get("email"), 254, True)
+    if email and "email" not in errors and not EMAIL.match(email):
+        errors["email"] = ["Not a valid e-mail."]
+    status = get("status")
+    if status is not None and status not in ACTIVE_STATUSES:
+        errors["status"] = [f"Unknown option {status!r} (choose from: open, won, lost)."]
+    # the two rules
+    if quantity is not None and quantity > 50 and not email and "quantity" not in errors:
+        errors.setdefault("email", []).append("Required.")
+    if rate is not None and rate < 0:
+        errors.setdefault("_record", []).append("No negative rates.")
+    if errors:
+        raise Invalid(errors)
+    now = utcnow()
+    row = {
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "created_by": None,
+        "updated_by": None,
+        "owner_id": None,
+        "pipeline": None,
+        "stage": None,
+        "name": name,
+        "code": code,
+        "notes": notes,
+        "quantity": quantity,
+        "rate": rate,
+        "amount_amount": amount,
+        "amount_currency": currency if amount is not None else None,
+        "active": active,
+        "due": due,
+        "email": email,
+        "status": status,
+    }
+    changes = {}
+    for key, value in (
+        ("name", name),
+        ("code", code),
+        ("notes", notes),
+        ("quantity", quantity),
+        ("rate", None if rate is None else str(rate)),
+        ("amount", None if amount is None else {"amount": str(amount), "currency": currency}),
+        ("active", active),
+        ("due", None if due is None else due.isoformat()),
+        ("email", email),
+        ("status", status),
+    ):
+        if value is not None and value != "":
+            changes[key] = [None, value]
+    return row, changes
+
+
+def audit_row(record_id: int, changes: dict[str, Any], at: datetime) -> dict[str, Any]:
+    return {
+        "entity": "item",
+        "record_id": record_id,
+        "action": "create",
+        "at": at,
+        "by": None,
+        "changes": changes,
+    }
+
+
+def create_one(conn: Connection, data: Mapping[str, Any]) -> int:
+    """Check, insert the row, write its audit row: one record."""
+    row, changes = check(data)
+    record_id = conn.execute(INSERT_ONE, row).scalar_one()
+    conn.execute(INSERT_AUDIT, audit_row(record_id, changes, row["created_at"]))
+    return record_id
+
+
+def create_many(conn: Connection, inputs: Iterable[Mapping[str, Any]]) -> list[int]:
+    """Check every input (all problems by position, nothing written on any), then one
+    ``executemany`` for the rows (ids back in order) and one for the audit rows."""
+    checked = []
+    errors: dict[str, dict[str, list[str]]] = {}
+    for number, data in enumerate(inputs):
+        try:
+            checked.append(check(data))
+        except Invalid as exc:
+            errors[f"row {number}"] = exc.errors
+    if errors:
+        raise Invalid(errors)  # type: ignore[arg-type]
+    if not checked:
+        return []
+    ids = list(conn.execute(INSERT_MANY, [row for row, _ in checked]).scalars())
+    audits = [audit_row(i, c, row["created_at"]) for i, (row, c) in zip(ids, checked, strict=True)]
+    conn.execute(INSERT_AUDIT, audits)
+    return ids
+
+
+# -- CSV ----------------------------------------------------------------------------------
+
+HEADERS = {key.title(): key for key in FIELDS}
+
+
+def read_cells(row: list[str], columns: list[str]) -> dict[str, Any]:
+    """One CSV row as input: empty cells are absent, money ``12.50 EUR``, ``Yes``/``No``."""
+    data: dict[str, Any] = {}
+    for key, cell in zip(columns, row, strict=False):
+        cell = cell.strip()
+        if not cell:
+            continue
+        if key == "amount":
+            amount, _, currency = cell.partition(" ")
+            data[key] = {"amount": amount, "currency": currency.strip().upper() or "EUR"}
+        elif key == "active":
+            low = cell.lower()
+            data[key] = (
+                True
+                if low in ("yes", "y", "true", "1")
+                else False
+                if low
+                in (
+                    "no",
+                    "n",
+                    "false",
+                    "0",
+                )
+                else cell
+            )
+        else:
+            data[key] = cell
+    return data
+
+
+def import_csv(conn: Connection, content: str) -> list[int]:
+    """A strong hand-written import of one CSV file: match the header once, read and check
+    every row (all problems reported, nothing written on any), batch the inserts."""
+    rows = csv.reader(io.StringIO(content))
+    header = next(rows)
+    unknown = [h for h in header if h.strip() not in HEADERS]
+    if unknown:
+        raise Invalid({"header": [f"Unknown columns: {', '.join(unknown)}"]})
+    columns = [HEADERS[h.strip()] for h in header]
+    inputs = []
+    for number, row in enumerate(rows, start=2):
+        if any(c.strip() for c in row[len(columns) :]):
+            raise Invalid({f"row {number}": [f"{len(row)} cells for {len(columns)} columns."]})
+        if any(row):
+            inputs.append(read_cells(row, columns))
+    return create_many(conn, inputs)
+
+
+# -- honesty check ------------------------------------------------------------------------
+
+BAD_INPUTS: list[dict[str, Any]] = [
+    {"code": "no name"},
+    {"name": "two\nlines"},
+    {"name": "x" * 256},
+    {"name": "n", "quantity": -1},
+    {"name": "n", "quantity": 1.5},
+    {"name": "n", "quantity": True},
+    {"name": "n", "rate": "abc"},
+    {"name": "n", "rate": "1.234"},
+    {"name": "n", "rate": "12345678901"},
+    {"name": "n", "rate": "-1"},
+    {"name": "n", "amount": {"amount": "1", "currency": "GBP"}},
+    {"name": "n", "amount": {"amount": "1.001", "currency": "EUR"}},
+    {"name": "n", "active": "maybe"},
+    {"name": "n", "due": "2026-13-01"},
+    {"name": "n", "email": "not-an-e-mail"},
+    {"name": "n", "status": "nope"},
+    {"name": "n", "quantity": 60},
+    {"name": "n", "bogus": 1},
+]
+
+
+def same_refusals(runtime: Any) -> None:
+    """Both sides refuse every input of :data:`BAD_INPUTS` and accept a good one, or the
+    benchmark stops: a baseline that checks less would hide the gap it exists to show."""
+    mismatches = []
+    with runtime.transaction() as session:
+        records = runtime.records(session)
+        savepoint = session.begin_nested()
+        for data in [*BAD_INPUTS, {"name": "fine", "quantity": 60, "email": "a@b.example"}]:
+            try:
+                records.create("item", data)
+                platform_refused = False
+            except ValidationFailed:
+                platform_refused = True
+            try:
+                check(data)
+                hand_refused = False
+            except Invalid:
+                hand_refused = True
+            if platform_refused != hand_refused:
+                mismatches.append((data, platform_refused, hand_refused))
+        savepoint.rollback()
+    if mismatches:
+        for data, p, h in mismatches:
+            print(f"  refusal mismatch: {data!r}: platform refused={p}, hand-written refused={h}")
+        raise SystemExit("The baseline does not check what the platform checks; fix it first.")
