@@ -9,6 +9,7 @@ from flask import Flask, current_app, jsonify, render_template
 
 from trellis.errors import TrellisError
 from trellis.runtime import Runtime
+from trellis.words import counted
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -22,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(SECRET_KEY=runtime.settings["SECRET_KEY"], TRELLIS=runtime.settings)
     app.extensions["trellis"] = runtime
+    app.add_template_filter(counted, "counted")
 
     from trellis.cli import register_commands
 

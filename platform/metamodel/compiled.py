@@ -10,6 +10,7 @@ from __future__ import annotations
 import string
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +146,12 @@ class CompiledModel:
             raise NotFound(f"No entity type {key!r}.") from None
 
 
+def default_title_template(fields: Iterable[CompiledField]) -> str:
+    """Until the administrator sets a title, a record is named by its first text field."""
+    first = next((f for f in fields if f.type.name == "text"), None)
+    return "{" + first.key + "}" if first else ""
+
+
 def title_keys(template: str) -> tuple[str, ...]:
     """The field keys a title template such as ``{first_name} {last_name}`` uses."""
     keys = []
@@ -221,6 +228,7 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
         for p in sorted(entity.pipelines, key=lambda p: (p.position, p.id))
         if p.stages
     }
+    template = entity.title_template or default_title_template(active.values())
     names = list(active)
     rules = [_compile_rule(rule, names) for rule in entity.rules if rule.active]
     schema = ma.Schema.from_dict(
@@ -232,7 +240,7 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
         label=entity.label,
         label_plural=entity.label_plural,
         description=entity.description,
-        title_template=entity.title_template,
+        title_template=template,
         archived=entity.archived,
         fields=active,
         archived_fields={f.key: f for f in fields if f.archived},
@@ -241,7 +249,7 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
         table=table,
         side_tables=sides,
         input_schema=schema(),
-        title_keys=title_keys(entity.title_template),
+        title_keys=title_keys(template),
     )
 
 

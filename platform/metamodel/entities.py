@@ -17,6 +17,7 @@ from trellis.metamodel.changes import (
 from trellis.metamodel.compiled import title_keys
 from trellis.metamodel.models import EntityType, Field
 from trellis.metamodel.physical import record_table_name
+from trellis.words import plural_of
 
 ENTITY_EDITABLE = ("label", "label_plural", "description", "title_template")
 
@@ -156,14 +157,3 @@ def _references_to(session, entity: str, field: str | None) -> list[str]:  # typ
 
 
 USAGE_CHECKS.append(_references_to)
-
-
-def plural_of(label: str) -> str:
-    """A default plural for an English label (``Company`` -> ``Companies``); the
-    administrator sets the real one when it differs."""
-    word = label.split(" ")[-1].lower() if label else ""
-    if len(word) > 1 and word.endswith("y") and word[-2] not in "aeiou":
-        return label[:-1] + "ies"
-    if word.endswith(("s", "x", "z", "ch", "sh")):
-        return label + "es"
-    return label + "s"

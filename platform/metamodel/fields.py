@@ -25,6 +25,7 @@ from trellis.metamodel.fieldtypes import UnknownFieldType, registry
 from trellis.metamodel.fieldtypes.base import input_messages
 from trellis.metamodel.models import EntityType, Field
 from trellis.metamodel.physical import SYSTEM_COLUMNS, FieldLayout, record_table_name
+from trellis.words import counted
 
 FIELD_EDITABLE = ("label", "help_text", "required", "default", "unique", "indexed", "position")
 TEXTUAL = ("text", "long_text", "email", "phone", "url")
@@ -284,7 +285,8 @@ class FieldOperations(MetamodelChanges):
             return []
         more = f" and {count - len(examples)} more" if count > len(examples) else ""
         return [
-            f"{count} record(s) hold values a {new_type.label} field does not accept: "
+            f"{counted(count, 'record holds a value', 'records hold values')} "
+            f"a {new_type.label} field does not accept: "
             f"{', '.join(examples)}{more}. Correct them first."
         ]
 

@@ -21,6 +21,7 @@ from trellis.metamodel.changes import (
 )
 from trellis.metamodel.models import STAGE_KINDS, EntityType, Pipeline, Rule, Stage
 from trellis.metamodel.option_lists import COLOR
+from trellis.words import counted
 
 
 def stage_list_errors(stages: Any) -> Errors:
@@ -145,7 +146,8 @@ class PipelineOperations(MetamodelChanges):
             elif count and target is None:
                 errors.add(
                     f"move_to.{stage.key}",
-                    f"{count} record(s) are in stage {stage.label!r}: say where they move.",
+                    f"{counted(count, 'record is', 'records are')} in stage {stage.label!r}: "
+                    "say where they move.",
                 )
             elif count and target not in new_keys:
                 errors.add(f"move_to.{stage.key}", f"{target!r} is not a stage of the new list.")
@@ -179,7 +181,8 @@ class PipelineOperations(MetamodelChanges):
         pipeline = self.pipeline_row(row, key)
         count = self.records_in_stage(entity, key, None)
         if count:
-            raise ValidationFailed({"_pipeline": [f"{count} record(s) are in this pipeline."]})
+            in_it = counted(count, "record is", "records are")
+            raise ValidationFailed({"_pipeline": [f"{in_it} in this pipeline."]})
         if any(self._rules_using_stage(s) for s in pipeline.stages):
             raise ValidationFailed({"_pipeline": ["A rule starts at one of its stages."]})
         row.pipelines.remove(pipeline)

@@ -120,11 +120,13 @@ def display(
     if name == "reference":
         target = field.settings["target"]
         title = titles.get((target, value))
-        text = title if title is not None else f"#{value}"
+        if title is None:  # a record this user may not read: say so, without its id
+            hidden = hidden_reference(model, target)
+            return Markup('<span class="text-muted">{0}</span>').format(hidden)
         from flask import url_for
 
         return Markup('<a href="{0}">{1}</a>').format(
-            url_for("web.card", entity=target, record_id=value), text
+            url_for("web.card", entity=target, record_id=value), title
         )
     if name == "boolean":
         return Markup("Yes" if value else "No")
@@ -139,6 +141,27 @@ def display(
     if name == "long_text":
         return Markup("<br>").join(escape(line) for line in str(value).splitlines())
     return escape(str(value))
+
+
+def hidden_reference(model: CompiledModel, target: str) -> str:
+    """What a reference to a record the user may not read shows instead of its title."""
+    label = model.entities[target].label if target in model.entities else "record"
+    return f"A {label.lower()} you cannot open"
+
+
+def plain(
+    model: CompiledModel,
+    field: CompiledField,
+    value: Any,
+    titles: Mapping[tuple[str, int], str | None],
+) -> str:
+    """A value as plain text (for a tooltip holding what a narrow cell cuts off)."""
+    if field.type.is_empty(value) or value == ():
+        return ""
+    if field.type.name == "reference":
+        target = field.settings["target"]
+        return titles.get((target, value)) or hidden_reference(model, target)
+    return field.type.display(field, value, model)
 
 
 def duration_text(seconds: float) -> str:
@@ -187,6 +210,7 @@ def display_change(
 #: what the field-input macro needs, passed to every template that renders inputs
 TEMPLATE_HELPERS = {
     "choices": choices,
+    "hidden_reference": hidden_reference,
     "currencies": currencies,
     "step": step,
     "input_types": INPUT_TYPES,

@@ -118,6 +118,7 @@ def record_list(entity: str) -> Any:
             model=model,
             titles=titles,
             display=field_inputs.display,
+            plain=field_inputs.plain,
             args=args,
             sort=sort,
             pages=pages,
@@ -192,11 +193,55 @@ def _safe_cell(value: Any) -> Any:
 @web.get("/records/<entity>/lookup")
 @login_required
 def record_lookup(entity: str) -> Any:
-    """Search-as-you-type for reference inputs: ``[{id, title}]`` the user may read."""
+    """Search-as-you-type for reference inputs: ``[{id, title, label}]`` the user may read;
+    ``label`` is what the suggestion shows: the title, with a detail where titles repeat."""
     with get_runtime().transaction() as session:
         service = service_for(session)
         result = service.list(entity, q=request.args.get("q") or None, per_page=20)
-        return jsonify([{"id": r.id, "title": r.title} for r in result.items])
+        labels = suggestion_labels(service, service.model.entity(entity), result.items)
+        return jsonify(
+            [{"id": r.id, "title": r.title, "label": labels[r.id]} for r in result.items]
+        )
+
+
+def suggestion_labels(
+    service: RecordService, entity: CompiledEntity, records: list[Record]
+) -> dict[int, str]:
+    """Record titles for people: records with the same title get the first field that tells
+    them apart (``Ann Tamm · ann@example.com``), then a number, never their ids."""
+    same: dict[str, list[Record]] = {}
+    for record in records:
+        same.setdefault(record.title, []).append(record)
+    details = [
+        f
+        for f in visible_fields(service, entity)
+        if f.key not in entity.title_keys and f.type.name not in ("long_text", "reference")
+    ]
+    labels = {}
+    for title, group in same.items():
+        if len(group) == 1:
+            labels[group[0].id] = title
+            continue
+        for f in details:
+            texts = [
+                ""
+                if f.type.is_empty(r.values.get(f.key))
+                else f.type.display(f, r.values.get(f.key), service.model)
+                for r in group
+            ]
+            if len(set(texts)) > 1:
+                break
+        else:
+            texts = [""] * len(group)
+        for record, text in zip(group, texts, strict=True):
+            labels[record.id] = f"{title} · {text}" if text else title
+        seen: dict[str, int] = {}
+        for record in group:
+            label = labels[record.id]
+            seen[label] = seen.get(label, 0) + 1
+            if seen[label] > 1 or [labels[r.id] for r in group].count(label) > 1:
+                labels[record.id] = f"{label} ({seen[label]})"
+    return labels
 
 
 # -- forms --------------------------------------------------------------------------------
@@ -327,6 +372,7 @@ def card(entity: str, record_id: int) -> Any:
         visits = service.stage_history(entity, record_id) if ent.has_pipelines else []
         titles = reference_titles(service, ent, [record], history)
         links = service.links(entity, record_id)
+        entries = history_entries(history)
         convertible = _convertible(session, service, ent, record)
         return render_template(
             "web/card.html",
@@ -336,7 +382,7 @@ def card(entity: str, record_id: int) -> Any:
             titles=titles,
             display=field_inputs.display,
             model=service.model,
-            history=history,
+            history=entries,
             display_change=field_inputs.display_change,
             visits=visits,
             duration_text=field_inputs.duration_text,
@@ -348,6 +394,41 @@ def card(entity: str, record_id: int) -> Any:
             can_update=service.access.allows("update", entity, record.owner_id),
             can_delete=service.access.allows("delete", entity, record.owner_id),
         )
+
+
+#: how the card's history names what happened
+HISTORY_VERBS = {
+    "create": "Created",
+    "update": "Changed",
+    "stage": "Moved",
+    "delete": "Deleted",
+    "convert": "Converted",
+}
+
+
+def history_entries(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The service's field-by-field history as one entry per save (newest first): a create
+    is one entry listing what was filled in, an edit one entry listing what changed."""
+    entries: list[dict[str, Any]] = []
+    for item in history:
+        last = entries[-1] if entries else None
+        if last and (last["at"], last["by"], last["action"]) == (
+            item["at"],
+            item["by"],
+            item["action"],
+        ):
+            last["changes"].append(item)
+            continue
+        entries.append(
+            {
+                "at": item["at"],
+                "by": item["by"],
+                "action": item["action"],
+                "verb": HISTORY_VERBS.get(item["action"], item["action"].capitalize()),
+                "changes": [item],
+            }
+        )
+    return entries[::-1]
 
 
 def _convertible(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
@@ -25,12 +26,19 @@ web = Blueprint(
 )
 
 
+@web.get("/favicon.ico")
+def favicon() -> Any:
+    """Browsers ask every page for it; one small icon rather than a 404 each time."""
+    icon = Path(web.static_folder or "", "favicon.ico").read_bytes()
+    return Response(icon, mimetype="image/x-icon", headers={"Cache-Control": "max-age=86400"})
+
+
 @web.before_request
 def load_navigation() -> None:
     """The entity types the signed-in user may read, for the menu; loaded before the view
     opens its own transaction (SQLite allows one writer: no second transaction mid-view)."""
     g.navigation = []
-    if current_user.is_authenticated:
+    if current_user.is_authenticated and request.endpoint != "web.favicon":
         runtime = get_runtime()
         with runtime.transaction() as session:
             access = load_access(session, current_user.actor)

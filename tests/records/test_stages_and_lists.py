@@ -102,7 +102,7 @@ def test_removing_an_unused_stage_with_records(factory) -> None:  # type: ignore
     ]
     with pytest.raises(ValidationFailed) as failure:
         factory.meta("update_pipeline", "task", "flow", stages=stages)
-    assert "1 record(s)" in failure.value.errors["move_to.doing"][0]
+    assert "1 record is in stage" in failure.value.errors["move_to.doing"][0]
     factory.meta("update_pipeline", "task", "flow", stages=stages, move_to={"doing": "todo"})
     moved = factory.records("get", "task", record.id)
     assert moved.stage == "todo"

@@ -25,7 +25,7 @@ def test_text_becomes_email_once_every_value_is_an_address(factory) -> None:  # 
     with pytest.raises(ValidationFailed) as refused:
         factory.meta("update_field", "person", "contact", type="email", label="E-mail")
     (message,) = refused.value.errors["type"]
-    assert message.startswith("2 record(s) hold values a E-mail field does not accept")
+    assert message.startswith("2 records hold values a E-mail field does not accept")
     assert f"#{bob.id} (Not a valid e-mail.)" in message and f"#{cid.id}" in message
     assert field_type(factory, "person", "contact") == "text"  # nothing changed, not the label
     with factory.runtime.transaction() as session:

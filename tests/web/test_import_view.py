@@ -72,7 +72,7 @@ def test_an_exported_list_imports_as_it_is(deals, boss) -> None:  # type: ignore
     assert 'name="file"' in page and "<code>Rate</code>" in page
     checked = upload(boss, "deal", exported, "check")
     assert checked.status_code == 200, checked.get_data(as_text=True)
-    assert "All 2 row(s) of deals.csv can be imported" in checked.get_data(as_text=True)
+    assert "All 2 rows of deals.csv can be imported" in checked.get_data(as_text=True)
     assert deals.records("list", "deal").total == 2
     done = upload(boss, "deal", exported, "import")
     assert done.status_code == 302
@@ -91,7 +91,7 @@ def test_problems_show_by_row_and_column_and_nothing_is_kept(deals, boss) -> Non
     response = upload(boss, "deal", content, "import")
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert "1 of 2 row(s) of deals.csv cannot be imported." in page
+    assert "1 of 2 rows of deals.csv cannot be imported." in page
     rows = page[page.index('id="import-errors"') :]
     for column in ("Name", "Qty", "Source"):
         assert f'<tr data-row="row 3"><td>row 3</td><td>{column}</td>' in rows
@@ -122,7 +122,7 @@ def test_rows_can_update_the_records_a_unique_field_matches(factory, boss) -> No
     assert '<option value="tin">update it, matched by Tin</option>' in form
     rows = "Tin,Name\nEE1,Acme Ltd\nEE2,Globex\n"
     page = upload(boss, "company", rows, "check", match="tin").get_data(as_text=True)
-    assert "can be imported (1 update(s), 1 new)" in page
+    assert "can be imported (1 update, 1 new)" in page
     assert '<option value="tin" selected>' in page
     page = upload(boss, "company", rows, "import", follow=True, match="tin").get_data(as_text=True)
     assert re.search(r"1 \w+ imported, 1 updated\.", page)

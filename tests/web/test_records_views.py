@@ -267,7 +267,9 @@ def test_lookup_navigation_and_delete(factory, boss, user_with) -> None:  # type
     factory.entity("company", {"name": "text"}, title="{name}")
     acme = factory.record("company", name="Acme")
     factory.record("company", name="Globex")
-    assert boss.get("/records/company/lookup?q=acm").json == [{"id": acme.id, "title": "Acme"}]
+    assert boss.get("/records/company/lookup?q=acm").json == [
+        {"id": acme.id, "title": "Acme", "label": "Acme"}
+    ]
     nobody = user_with("nobody", ["user"])
     assert "/records/company" not in nobody.get("/").get_data(as_text=True)
     assert nobody.get("/records/company").status_code in (403, 404)

@@ -122,7 +122,7 @@
           .then(function (items) {
             list.innerHTML = "";
             items.forEach(function (item) {
-              var label = item.title + " (#" + item.id + ")";
+              var label = item.label || item.title;
               found[label] = item.id;
               var option = document.createElement("option");
               option.value = label;

@@ -1,0 +1,103 @@
+"""Layout in a real Chromium: a long value stays in its list column, filter date inputs show
+their whole date, the kanban header keeps title and count apart, a card is grabbed by its
+body (not by its move select) and the kanban's buttons look like buttons. Screenshots land
+under artifacts/."""
+
+from __future__ import annotations
+
+import pytest
+
+from trellis.accounts import create_user
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def deals(factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "deal",
+        {"name": "text", "code": "text", "closes": "date", "amount": "money", "size": "integer"},
+        title="{name}",
+        pipelines={"sales": ["submitted", "negotiation", "won:success"]},
+    )
+    with runtime.transaction() as session:
+        create_user(session, "eve", "eve-password", ["admin"])
+
+
+def sign_in(page, base: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{base}/login")
+    page.get_by_label("User name").fill("eve")
+    page.get_by_label("Password").fill("eve-password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/")
+
+
+def box(locator):  # type: ignore[no-untyped-def]
+    found = locator.bounding_box()
+    assert found is not None
+    return found
+
+
+def test_a_long_value_keeps_every_list_column_on_screen(page, live_server, deals, factory) -> None:  # type: ignore[no-untyped-def]
+    long_value = "X" * 250
+    factory.record("deal", name="Apollo", code=long_value, size=7)
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/records/deal")
+    page.shot("01-list-with-a-long-value")
+    table = page.locator("#records")
+    viewport = page.viewport_size["width"]
+    assert box(table)["width"] <= viewport
+    last = page.locator("#records thead th").last  # the stage column
+    assert box(last)["x"] + box(last)["width"] <= viewport
+    cell = page.locator("#records tbody td", has_text="XXXX")
+    assert cell.get_attribute("title") == long_value  # the whole value on hover
+
+    # the date filter shows a whole date in each of its two inputs
+    for name in ("closes__gte", "closes__lte"):
+        date_input = page.locator(f'input[name="{name}"]')
+        date_input.fill("2026-12-31")
+        fits = date_input.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+        assert fits and box(date_input)["width"] >= 125, name
+    page.shot("02-date-filter-filled")
+
+
+def test_kanban_header_card_grab_and_buttons(page, live_server, deals, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    with runtime.transaction() as session:
+        records = runtime.records(session)
+        apollo = records.create(
+            "deal", {"name": "Apollo", "amount": {"amount": "900"}}, pipeline="sales"
+        )
+        records.create("deal", {"name": "Gemini"}, pipeline="sales")
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/records/deal/kanban?pipeline=sales")
+    page.shot("01-kanban")
+
+    # title and count stay apart
+    column = page.locator('.kanban-column[data-stage="submitted"]')
+    title, count = column.locator(".kanban-title"), column.locator("[data-count-badge]")
+    assert title.inner_text() == "Submitted"
+    assert count.locator("[data-count]").inner_text() == "2"
+    assert box(count)["x"] >= box(title)["x"] + box(title)["width"] + 4
+    assert "Submitted2" not in column.locator("header").inner_text().replace(" ", "")
+
+    # the move select is a small part of the card
+    card = page.locator(f'.kanban-card[data-record="{apollo.id}"]')
+    select = card.locator("[data-move-select]")
+    card_box, select_box = box(card), box(select)
+    assert select_box["width"] * select_box["height"] < 0.2 * card_box["width"] * card_box["height"]
+
+    # the "Show" button has a visible border on the page's background
+    show = page.get_by_role("button", name="Show")
+    border, background = show.evaluate(
+        "b => [getComputedStyle(b).borderTopColor, getComputedStyle(document.body).backgroundColor]"
+    )
+    assert border != background
+
+    # a card grabbed in its middle drags (the select does not open instead)
+    card.drag_to(page.locator('.kanban-column[data-stage="negotiation"]'))
+    page.locator(
+        f'.kanban-column[data-stage="negotiation"] .kanban-card[data-record="{apollo.id}"]'
+    ).wait_for()
+    page.shot("02-kanban-after-drag-from-the-middle")
+    with runtime.transaction() as session:
+        assert runtime.records(session).get("deal", apollo.id).stage == "negotiation"
