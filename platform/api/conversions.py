@@ -123,14 +123,20 @@ def delete_duplicate_rule(entity: str, rule_id: int) -> Any:
 @api.post("/records/<entity>/<int:record_id>/convert")
 def convert_record(entity: str, record_id: int) -> Any:
     data = json_body()
-    _only(data, ("targets", "dry_run", "map"), ("targets",))
+    _only(data, ("targets", "dry_run", "map", "source_values"), ("targets",))
     dry_run = data.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise BadRequest("dry_run is true or false.", {"dry_run": ["Use true or false."]})
     with unit() as (runtime, session, actor):
         service = runtime.records(session, actor)
         result = convert(
-            service, entity, record_id, data["targets"], dry_run=dry_run, map_key=data.get("map")
+            service,
+            entity,
+            record_id,
+            data["targets"],
+            dry_run=dry_run,
+            map_key=data.get("map"),
+            source_values=data.get("source_values"),
         )
         body = _conversion_json(service, result)
     if result.errors and not dry_run:
@@ -139,7 +145,9 @@ def convert_record(entity: str, record_id: int) -> Any:
 
 
 class ConversionFailed(ValidationFailed):
-    """A conversion with invalid targets: errors by target and field; nothing was created."""
+    """A conversion with invalid targets, or a source that lacks fields its success stage
+    requires: errors and missing fields by entity type (a target, or the source's own type)
+    and field; nothing was created."""
 
     def __init__(self, errors: dict[str, Any], body: dict[str, Any]) -> None:
         super().__init__(errors, "Some targets are invalid; nothing was created.")

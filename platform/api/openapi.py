@@ -691,6 +691,11 @@ def _entity_paths(
                 "targets": {"type": "object", "additionalProperties": {"type": "object"}},
                 "dry_run": {"type": "boolean"},
                 "map": {"type": "string"},
+                "source_values": {
+                    "type": "object",
+                    "description": "Fields of the converted record itself that its success "
+                    "stage requires (named under its entity type in errors and missing).",
+                },
             },
             "required": ["targets"],
         }

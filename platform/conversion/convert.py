@@ -73,12 +73,17 @@ def convert(
     *,
     dry_run: bool = False,
     map_key: str | None = None,
+    source_values: Any = None,
 ) -> Conversion:
     """Convert record ``record_id`` of ``entity`` into ``targets``.
 
     ``targets`` maps a target entity type to its options: field values the user typed (they
     win over the map), ``pipeline``/``stage`` for the new record, or ``use_existing`` (the id
     of a record to link instead of creating one, e.g. a duplicate candidate).
+    ``source_values`` fills fields of the source itself on its way to the success stage
+    (a lead's Source, required from "Qualified" on). What the source lacks for that stage is
+    reported with the targets' problems, in ``errors`` and ``missing`` under the source's
+    entity type, even when a target is invalid too, so one dry run names everything.
     """
     model = service.model
     source_entity = model.entity(entity)
@@ -95,11 +100,8 @@ def convert(
         for target in _in_dependency_order(model, list(targets)):
             _convert_one(service, row, source_entity, source, target, targets[target] or {}, result)
         result.duplicates = {t: found for t, found in result.duplicates.items() if found}
-        if result.ok and success is not None:
-            try:
-                result.source = service.move_stage(entity, record_id, success)
-            except ValidationFailed as exc:
-                result.errors[entity] = dict(exc.errors)
+        if success is not None:
+            _move_source(service, entity, record_id, success, source_values, result)
         if result.ok:
             for target, record in result.records.items():
                 session.add(
@@ -130,6 +132,40 @@ def convert(
     else:
         savepoint.rollback()
     return result
+
+
+def _move_source(
+    service: RecordService,
+    entity: str,
+    record_id: int,
+    success: str,
+    values: Any,
+    result: Conversion,
+) -> None:
+    """Move the source to its success stage with ``values``; what it lacks for that stage
+    goes into ``result``. Tried even when a target failed (the savepoint is rolled back
+    then anyway), so the wizard can ask for the source's fields in the same step."""
+    if values is not None and not isinstance(values, dict):
+        result.errors[entity] = {"_record": ["Expected an object of field values."]}
+        return
+    try:
+        with service.session.begin_nested():
+            moved = service.move_stage(entity, record_id, success, values=values or {})
+    except ValidationFailed as exc:
+        result.errors[entity] = dict(exc.errors)
+        result.missing[entity] = _required_keys(exc.errors)
+        return
+    if result.ok:
+        result.source = moved
+
+
+def _required_keys(errors: dict[str, Any]) -> list[str]:
+    """The fields whose messages say they are required (not merely invalid)."""
+    return [
+        key
+        for key, messages in errors.items()
+        if any(str(m).startswith("Required") for m in messages)
+    ]
 
 
 def _check_request(row: ConversionMap, targets: Any) -> None:
@@ -207,16 +243,6 @@ def _convert_one(
     model = service.model
     target_entity = model.entities[target]
     spec = row.targets[target]
-    existing = options.get("use_existing")
-    if existing is not None:
-        try:
-            result.records[target] = service.get(target, existing)
-            result.linked[target] = existing
-        except NotFound:
-            result.errors[target] = {
-                "use_existing": [f"No {target_entity.label} with id {existing!r}."]
-            }
-        return
     values: dict[str, Any] = {}
     for target_key, origin in (spec.get("fields") or {}).items():
         target_field = target_entity.fields.get(target_key)
@@ -231,7 +257,18 @@ def _convert_one(
         if other in result.records and f.key not in options:
             values[f.key] = result.records[other].id
     values.update({k: v for k, v in options.items() if k not in TARGET_OPTIONS})
+    # found even when one of them is linked, so the choice can be changed again
     result.duplicates[target] = find_candidates(service, target, values)
+    existing = options.get("use_existing")
+    if existing is not None:
+        try:
+            result.records[target] = service.get(target, existing)
+            result.linked[target] = existing
+        except NotFound:
+            result.errors[target] = {
+                "use_existing": [f"No {target_entity.label} with id {existing!r}."]
+            }
+        return
     try:
         result.records[target] = service.create(
             target,
@@ -241,11 +278,7 @@ def _convert_one(
         )
     except ValidationFailed as exc:
         result.errors[target] = dict(exc.errors)
-        result.missing[target] = [
-            key
-            for key, messages in exc.errors.items()
-            if any(str(m).startswith("Required") for m in messages)
-        ]
+        result.missing[target] = _required_keys(exc.errors)
     except PermissionDenied as exc:
         result.errors[target] = {"_record": [exc.detail]}
 

@@ -18,6 +18,8 @@ from trellis.web.views import web
 
 #: the target a user lands on after converting, when it was created
 LANDING_ORDER = ("deal", "contact", "company")
+#: name prefix of the inputs for the source's own missing fields (``s__source``)
+SOURCE_PREFIX = "s__"
 
 
 @web.route("/records/<entity>/<int:record_id>/convert", methods=["GET", "POST"])
@@ -46,11 +48,14 @@ def convert_start(entity: str, record_id: int) -> Any:
                 form=request.form,
             )
     options = _options_from_form(chosen)
+    source_values = _source_values_from_form(entity)
     dry_run = action != "convert"
     try:
         with runtime.transaction() as session:
             service = service_for(session)
-            result = convert(service, entity, record_id, options, dry_run=dry_run)
+            result = convert(
+                service, entity, record_id, options, dry_run=dry_run, source_values=source_values
+            )
             if not dry_run and result.ok:
                 landing = next(
                     (t for t in LANDING_ORDER if t in result.records), next(iter(result.records))
@@ -59,9 +64,8 @@ def convert_start(entity: str, record_id: int) -> Any:
                 return redirect(
                     url_for("web.card", entity=landing, record_id=result.records[landing].id)
                 )
-            return _review(service, entity, source, row, chosen, options, result), (
-                200 if dry_run else 422
-            )
+            page = _review(service, entity, source, row, chosen, options, source_values, result)
+            return page, (200 if dry_run else 422)
     except (BadRequest, Conflict) as exc:
         flash(exc.detail, "danger")
         return redirect(url_for("web.card", entity=entity, record_id=record_id))
@@ -93,6 +97,16 @@ def _options_from_form(chosen: list[str]) -> dict[str, dict[str, Any]]:
     return options
 
 
+def _source_values_from_form(entity: str) -> dict[str, Any]:
+    """The fields of the source itself the wizard asked for (``s__source``), filled ones only."""
+    runtime = get_runtime()
+    with runtime.transaction() as session:
+        ent = runtime.model(session).entity(entity)
+        asked = [k for k in request.form.getlist("asked__source") if k in ent.fields]
+        typed = field_inputs.parse_form(ent, _Prefixed(request.form, SOURCE_PREFIX), asked)
+    return {k: v for k, v in typed.items() if v not in (None, [], "")}
+
+
 class _Prefixed:
     """A form seen through a name prefix (``t__company__tin`` read as ``tin``)."""
 
@@ -106,7 +120,7 @@ class _Prefixed:
         return self.form.getlist(self.prefix + key)
 
 
-def _review(service, entity, source, row, chosen, options, result):  # type: ignore[no-untyped-def]
+def _review(service, entity, source, row, chosen, options, source_values, result):  # type: ignore[no-untyped-def]
     model = service.model
     steps = []
     for target in chosen:
@@ -128,7 +142,7 @@ def _review(service, entity, source, row, chosen, options, result):  # type: ign
             {
                 "entity": ent,
                 "fields": fields,
-                "values": values,
+                "shown": values,
                 "errors": errors,
                 "other": {k: v for k, v in errors.items() if k not in ent.fields},
                 "duplicates": result.duplicates.get(target, []),
@@ -140,6 +154,7 @@ def _review(service, entity, source, row, chosen, options, result):  # type: ign
     return render_template(
         "web/convert.html",
         phase="review",
+        source_step=_source_step(service, model.entity(entity), source, source_values, result),
         entity=model.entity(entity),
         source=source,
         row=row,
@@ -148,5 +163,29 @@ def _review(service, entity, source, row, chosen, options, result):  # type: ign
         model=model,
         ready=result.ok,
         **field_inputs.TEMPLATE_HELPERS,
-        source_errors=result.errors.get(entity, {}),
     )
+
+
+def _source_step(service, ent, source, source_values, result) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """What the source itself lacks for its success stage: inputs for the fields the user may
+    fill (kept as typed across checks and refusals), messages for the rest."""
+    errors = result.errors.get(ent.key, {})
+    writable = set(service.writable_keys(ent.key))
+    asked = set(request.form.getlist("asked__source")) | set(errors)
+    fields = [ent.fields[k] for k in ent.fields if k in asked and k in writable]
+    values = {
+        f.key: source_values[f.key]
+        if f.key in source_values
+        else field_inputs.form_value(f, source.values.get(f.key))
+        for f in fields
+    }
+    pipeline = ent.pipelines.get(source.pipeline)
+    success = pipeline.success_stage() if pipeline is not None else None
+    return {
+        "fields": fields,
+        "shown": values,
+        "errors": errors,
+        "other": {k: v for k, v in errors.items() if k not in {f.key for f in fields}},
+        "writable": writable,
+        "stage": success.label if success is not None else "",
+    }

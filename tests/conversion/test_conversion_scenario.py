@@ -191,3 +191,31 @@ def test_linking_an_existing_company_instead_of_creating_one(
     assert done.json["created"]["deal"]["company"]["id"] == candidates[0]["id"]
     after = counts()
     assert (after["company"], after["deal"]) == (before["company"], before["deal"] + 1)
+
+
+def test_a_source_lacking_a_field_of_its_success_stage_is_named_and_can_be_filled(  # type: ignore[no-untyped-def]
+    client, demo, new_lead, counts
+) -> None:
+    """Issue 10.2: a lead without a Source (required from "Qualified" on) cannot reach
+    "Converted"; the dry run and the refusal name the lead's own field next to the targets'
+    ones, and ``source_values`` fills it on the way."""
+    lead = new_lead(source=None)
+    targets = {"contact": {}, "company": {}, "deal": {}}
+    preview = convert(client, demo, lead["id"], targets, dry_run=True).json
+    assert preview["missing"] == {"company": ["tin"], "lead": ["source"]}
+    assert preview["errors"]["lead"] == {"source": ["Required from stage 'Qualified' on."]}
+    before = counts()
+    targets["company"] = {"tin": "EE10"}
+    refused = convert(client, demo, lead["id"], targets)
+    assert refused.status_code == 422 and refused.mimetype == "application/problem+json"
+    assert refused.json["errors"] == {"lead": {"source": ["Required from stage 'Qualified' on."]}}
+    assert refused.json["missing"] == {"lead": ["source"]}
+    assert counts() == before
+    done = client.post(
+        f"/api/records/lead/{lead['id']}/convert",
+        json={"targets": targets, "source_values": {"source": "call"}},
+        headers=demo,
+    )
+    assert done.status_code == 201, done.json
+    assert done.json["source"]["stage"] == "converted"
+    assert done.json["source"]["source"] == {"key": "call", "label": "Incoming call"}

@@ -136,3 +136,54 @@ def test_only_users_who_may_change_the_lead_can_convert_it(user_with, lead, boss
         f"/records/lead/{record.id}/convert", data={"target": ["contact"], "action": "convert"}
     )
     assert no_csrf.status_code == 400
+
+
+def test_a_lead_without_a_source_is_asked_for_it_and_a_refusal_keeps_all_choices(  # type: ignore[no-untyped-def]
+    boss, lead, factory
+) -> None:
+    """Issue 10.2: the dry run names what the lead itself lacks for "Converted" (its Source,
+    required from "Qualified" on) next to the company's TIN; a refused Convert keeps the
+    typed TIN, the duplicate list and the link-or-create choice."""
+    record = lead(source=None, company_name="ACME ltd")
+    acme = factory.records("list", "company", q="Acme").items[0]
+    url = f"/records/lead/{record.id}/convert"
+    chosen = {"target": ["contact", "company", "deal"]}
+    page = boss.post(url, data={**chosen, "action": "preview"}).get_data(as_text=True)
+    start = page.index('data-source="lead"')
+    lead_part = page[start : page.index("</section>", start)]
+    assert re.findall(r'name="asked__source" value="(\w+)"', lead_part) == ["source"]
+    assert 'name="s__source"' in lead_part and "Required from stage" in lead_part
+    assert re.findall(r'name="asked__company" value="(\w+)"', section(page, "company")) == ["tin"]
+    before = {e: count(factory, e) for e in ("contact", "company", "deal")}
+    typed = {**chosen, "use__company": "new", "asked__company": "tin", "t__company__tin": "EE777"}
+    refused = boss.post(url, data={**typed, "asked__source": "source", "action": "convert"})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    company = section(page, "company")
+    assert 'value="EE777"' in company
+    assert "Possible duplicates" in company and f'value="{acme.id}"' in company
+    assert re.search(r'value="new"\s+checked', company)
+    assert "Required from stage &#39;Qualified&#39; on." in page and 'name="s__source"' in page
+    # choosing to link the duplicate is kept as well
+    linked = boss.post(
+        url,
+        data={
+            **chosen,
+            "use__company": str(acme.id),
+            "asked__source": "source",
+            "action": "convert",
+        },
+    )
+    assert linked.status_code == 422
+    assert re.search(
+        rf'value="{acme.id}"\s+checked', section(linked.get_data(as_text=True), "company")
+    )
+    assert {e: count(factory, e) for e in before} == before
+    assert factory.records("get", "lead", record.id).values["source"] is None
+    done = boss.post(
+        url, data={**typed, "asked__source": "source", "s__source": "call", "action": "convert"}
+    )
+    assert done.status_code == 302, done.get_data(as_text=True)
+    converted = factory.records("get", "lead", record.id)
+    assert (converted.stage, converted.values["source"]) == ("converted", "call")
+    assert count(factory, "company") == before["company"] + 1
