@@ -6,7 +6,6 @@ Permissions per role come with the API's permission policy; the built-in roles `
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,9 +17,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from trellis.clock import utcnow
 from trellis.db import Base
 from trellis.errors import Conflict, NotFound, ValidationFailed
+from trellis.patterns import fixed
 
 BUILTIN_ROLES = {"admin": "Administrator", "user": "User"}
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
+USERNAME_PATTERN = fixed(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")  # RE2: "$" is the very end
 MIN_PASSWORD_LENGTH = 8
 
 user_roles = Table(

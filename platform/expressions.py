@@ -46,6 +46,9 @@ MAX_EXPRESSION_LENGTH = 1000
 MAX_SEQUENCE_LENGTH = 10_000
 MAX_POWER_EXPONENT = 100
 MAX_RESULT_BITS = 4000
+#: work one evaluation may do: a unit per node, plus a unit per item of every list it builds
+#: (simpleeval walks each one); an expression of at most 1000 characters needs far less
+MAX_OPERATIONS = 100_000
 ALLOWED_METHODS = frozenset({"lower", "upper", "strip", "startswith", "endswith", "title"})
 CONSTANTS = {"True": True, "False": False, "None": None}
 
@@ -207,8 +210,22 @@ def _arith(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 def _check_size(value: Any) -> None:
     if isinstance(value, str | tuple | list) and len(value) > MAX_SEQUENCE_LENGTH:
         raise ExpressionRuntimeError(f"Result longer than {MAX_SEQUENCE_LENGTH} items.")
+    if isinstance(value, tuple | list) and _items(value) > MAX_SEQUENCE_LENGTH:
+        raise ExpressionRuntimeError(f"Result of more than {MAX_SEQUENCE_LENGTH} items in all.")
     if isinstance(value, int) and value.bit_length() > MAX_RESULT_BITS:
         raise ExpressionRuntimeError("Number too large.")
+
+
+def _items(value: Any, limit: int = MAX_SEQUENCE_LENGTH) -> int:
+    """How many items ``value`` holds at every depth (lists in lists count theirs too); the
+    count stops just past ``limit``, so this never walks a huge nested structure."""
+    count, pending = 0, [value]
+    while pending and count <= limit:
+        item = pending.pop()
+        if isinstance(item, tuple | list):
+            count += len(item)
+            pending.extend(x for x in item if isinstance(x, tuple | list))
+    return count
 
 
 def _mult(a: Any, b: Any) -> Any:
@@ -217,6 +234,10 @@ def _mult(a: Any, b: Any) -> Any:
         repeats = isinstance(seq, str | tuple | list) and isinstance(count, int)
         if repeats and len(seq) * max(count, 0) > MAX_SEQUENCE_LENGTH:
             raise ExpressionRuntimeError(f"Result longer than {MAX_SEQUENCE_LENGTH} items.")
+        # [[1] * 10000] * 10000 is short, but holds 10**8 items once nested lists count
+        nested = repeats and isinstance(seq, tuple | list) and count > 0
+        if nested and _items(seq) * count > MAX_SEQUENCE_LENGTH:
+            raise ExpressionRuntimeError(f"Result of more than {MAX_SEQUENCE_LENGTH} items in all.")
     both_int = isinstance(a, int) and isinstance(b, int)
     if both_int and a.bit_length() + b.bit_length() > MAX_RESULT_BITS:
         raise ExpressionRuntimeError("Number too large.")
@@ -359,6 +380,23 @@ def _check_node(node: ast.AST, known: set[str], used: set[str]) -> None:
         used.add(node.id)
     elif isinstance(node, ast.Constant) and isinstance(node.value, bytes):
         raise ExpressionError("Byte strings are not allowed.")
+    elif isinstance(node, ast.BinOp) and _repeats_a_repetition(node):
+        raise ExpressionError("A repeated list must not hold another repeated list.")
+
+
+def _repeats_a_repetition(node: ast.BinOp) -> bool:
+    """Whether an operand of ``node`` (a ``*``) is a list or tuple built with ``*`` inside:
+    each level multiplies the size, so the result outgrows any bound on the text."""
+    for operand in (node.left, node.right):
+        for inner in ast.walk(operand):
+            if isinstance(inner, ast.List | ast.Tuple):
+                for part in inner.elts:
+                    if any(
+                        isinstance(x, ast.BinOp) and isinstance(x.op, ast.Mult)
+                        for x in ast.walk(part)
+                    ):
+                        return True
+    return False
 
 
 # -- evaluating --------------------------------------------------------------------------
@@ -366,12 +404,45 @@ def _check_node(node: ast.AST, known: set[str], used: set[str]) -> None:
 _local = threading.local()
 
 
-def _evaluator() -> simpleeval.EvalWithCompoundTypes:
+class BudgetedEval(simpleeval.EvalWithCompoundTypes):
+    """simpleeval with an operation budget per evaluation (:data:`MAX_OPERATIONS`) and lists
+    and tuples bounded in their total size before simpleeval walks them."""
+
+    spent = 0
+
+    def eval(self, expr: str, previously_parsed: Any = None) -> Any:
+        self.spent = 0
+        return super().eval(expr, previously_parsed)
+
+    def _eval(self, node: ast.AST) -> Any:
+        self._charge(1)
+        return super()._eval(node)
+
+    def _eval_list(self, node: ast.List) -> Any:
+        return self._sized(super()._eval_list(node))
+
+    def _eval_tuple(self, node: ast.Tuple) -> Any:
+        return self._sized(super()._eval_tuple(node))
+
+    def _check_disallowed_items(self, item: Any) -> None:
+        if type(item) in (list, tuple):  # simpleeval walks it: that is work too
+            self._charge(_items(item))
+        super()._check_disallowed_items(item)
+
+    def _sized(self, value: Any) -> Any:
+        _check_size(value)
+        return value
+
+    def _charge(self, units: int) -> None:
+        self.spent += units
+        if self.spent > MAX_OPERATIONS:
+            raise ExpressionRuntimeError("The expression needs too much work to evaluate.")
+
+
+def _evaluator() -> BudgetedEval:
     """One evaluator per thread: a SimpleEval instance holds state between calls."""
     evaluator = getattr(_local, "evaluator", None)
     if evaluator is None:
-        evaluator = simpleeval.EvalWithCompoundTypes(
-            operators=dict(OPERATORS), functions=dict(FUNCTIONS), names={}
-        )
+        evaluator = BudgetedEval(operators=dict(OPERATORS), functions=dict(FUNCTIONS), names={})
         _local.evaluator = evaluator
     return evaluator

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -13,8 +12,9 @@ from trellis.accounts import Actor, Role
 from trellis.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.metamodel.compiled import CompiledModel
 from trellis.metamodel.models import ConfigChange
+from trellis.patterns import fixed
 
-ROLE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+ROLE_KEY = fixed(r"^[a-z][a-z0-9_]{0,39}$")  # RE2: "$" is the very end
 
 
 def _require_admin(actor: Actor) -> None:

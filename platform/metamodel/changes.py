@@ -58,6 +58,8 @@ def key_errors(key: Any, what: str = "key") -> list[str]:
             f"Use a {what} of 1-30 lower-case letters, digits or underscores, "
             "starting with a letter."
         ]
+    if "__" in key:  # ``field__op`` names a filter; ``entity__field`` a side table
+        return [f"A {what} must not contain a double underscore."]
     if key in RESERVED_KEYS:
         return [f"{key!r} is reserved; choose another {what}."]
     return []

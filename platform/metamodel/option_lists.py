@@ -6,7 +6,6 @@ option stays readable on records that have it but cannot be chosen again.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import select
@@ -14,9 +13,10 @@ from sqlalchemy import select
 from trellis.errors import Conflict, NotFound, ValidationFailed
 from trellis.metamodel.changes import Errors, MetamodelChanges, label_errors, position_errors
 from trellis.metamodel.models import EntityType, Field, Option, OptionList
+from trellis.patterns import fixed
 
-OPTION_KEY = re.compile(r"^[a-z0-9][a-z0-9_]{0,39}$")
-COLOR = re.compile(r"^(#[0-9a-fA-F]{6})?$")
+OPTION_KEY = fixed(r"^[a-z0-9][a-z0-9_]{0,39}$")  # RE2: "$" is the very end
+COLOR = fixed(r"^(#[0-9a-fA-F]{6})?$")  # RE2: "$" is the very end
 
 
 def option_errors(option: Any) -> Errors:

@@ -7,7 +7,6 @@ shortened with a hash past PostgreSQL's 63-character limit. No user text reaches
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -24,10 +23,11 @@ from sqlalchemy import (
 )
 
 from trellis.metamodel.fieldtypes import ColumnSpec, FieldType
+from trellis.patterns import fixed
 
 RECORD_TABLE_PREFIX = "rec_"
 MAX_IDENTIFIER = 63
-KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+KEY_PATTERN = fixed(r"^[a-z][a-z0-9_]{0,29}$")  # RE2: "$" is the very end
 
 #: columns every record table has; field keys may not take these names
 SYSTEM_COLUMNS: tuple[ColumnSpec, ...] = (

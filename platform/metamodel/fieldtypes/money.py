@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -19,8 +18,9 @@ from trellis.metamodel.fieldtypes.base import (
     compare,
 )
 from trellis.metamodel.fieldtypes.decimal_number import ExactDecimal, digits_errors, fit_scale
+from trellis.patterns import fixed
 
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+CURRENCY = fixed(r"^[A-Z]{3}$")  # RE2: "$" is the very end
 MONEY_SCHEMA = {
     "properties": {
         "amount": {"type": ["string", "number", "null"]},

@@ -9,8 +9,9 @@ import marshmallow as ma
 
 from trellis.metamodel.fieldtypes.base import FieldLike, TrimmedString
 from trellis.metamodel.fieldtypes.text import TextType
+from trellis.patterns import fixed
 
-PHONE_PATTERN = re.compile(r"^\+?[0-9][0-9 ().\-/]{2,30}$")
+PHONE_PATTERN = fixed(r"^\+?[0-9][0-9 ().\-/]{2,30}$")  # RE2: "$" is the very end
 
 
 def normalise_phone(value: str) -> str:
