@@ -6,6 +6,7 @@ Permissions per role come with the API's permission policy; the built-in roles `
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from sqlalchemy import Column, ForeignKey, String, Table, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from trellis.access.passwords import password_problems
 from trellis.clock import utcnow
 from trellis.db import Base
 from trellis.errors import Conflict, NotFound, ValidationFailed
@@ -21,7 +23,6 @@ from trellis.patterns import fixed
 
 BUILTIN_ROLES = {"admin": "Administrator", "user": "User"}
 USERNAME_PATTERN = fixed(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")  # RE2: "$" is the very end
-MIN_PASSWORD_LENGTH = 8
 
 user_roles = Table(
     "auth_user_role",
@@ -42,6 +43,12 @@ class Role(Base):
     builtin: Mapped[bool] = mapped_column(default=False)
 
 
+def new_session_stamp() -> str:
+    """A fresh random stamp: every browser session carries its user's stamp, so changing the
+    stamp signs out every session (and every copy of a session cookie)."""
+    return secrets.token_hex(16)
+
+
 class User(Base):
     """A person who logs in. Only a hash of the password is kept."""
 
@@ -54,6 +61,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    session_stamp: Mapped[str] = mapped_column(
+        String(32), default=new_session_stamp, server_default=""
+    )
 
     roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="selectin")
 
@@ -114,8 +124,9 @@ def create_user(
             "Use 2-64 letters, digits, dots, dashes, underscores or @, starting with a letter "
             "or digit."
         ]
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        errors["password"] = [f"Use at least {MIN_PASSWORD_LENGTH} characters."]
+    problems = password_problems(password, username)
+    if problems:
+        errors["password"] = problems
     found = {r.key: r for r in session.scalars(select(Role).where(Role.key.in_(roles)))}
     unknown = [r for r in roles if r not in found]
     if unknown:

@@ -118,10 +118,7 @@ def user_create_command(
     """Create a user NAME with the given roles."""
     from trellis.accounts import create_user
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     runtime = _runtime()
     try:
         with runtime.transaction() as session:
@@ -129,6 +126,30 @@ def user_create_command(
     except TrellisError as exc:
         raise _click_error(exc) from exc
     click.echo(f"User {name!r} created with roles: {', '.join(roles)}.")
+
+
+@user_group.command("password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def user_password_command(name: str, password_stdin: bool) -> None:
+    """Give user NAME a new password (their sessions and API tokens end)."""
+    from trellis.access.credentials import change_password
+    from trellis.accounts import get_user
+
+    password = _read_password(password_stdin)
+    try:
+        with _runtime().transaction() as session:
+            change_password(session, get_user(session, name), password)
+    except TrellisError as exc:
+        raise _click_error(exc) from exc
+    click.echo(f"User {name!r} has a new password; their sessions and API tokens ended.")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
 @click.command("import")

@@ -2,7 +2,9 @@
 
 ``TRELLIS_DATABASE_URL`` names the database (default: a SQLite file under ``./instance/``);
 ``TRELLIS_CONFIG`` may name a Python or TOML file whose upper-case keys are loaded too.
-Environment variables win over the file.
+Environment variables win over the file. ``TRELLIS_SECURE_COOKIES=1`` marks the session and
+remember-me cookies ``Secure`` (sent over HTTPS only): turn it on wherever Trellis is served
+over HTTPS.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "HOST": "127.0.0.1",
     "PORT": 8000,
     "THREADS": 8,
+    "SECURE_COOKIES": False,
 }
 
 
@@ -43,7 +46,14 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         settings["SECRET_KEY"] = _instance_secret(instance)
     settings["PORT"] = int(settings["PORT"])
     settings["THREADS"] = int(settings["THREADS"])
+    settings["SECURE_COOKIES"] = _as_bool(settings["SECURE_COOKIES"])
     return settings
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def test_user_create_reports_bad_input_and_fails(runner) -> None:  # type: ignor
         args=["user", "create", "sam", "--role", "boss", "--password-stdin"], input="short\n"
     )
     assert result.exit_code != 0
-    assert "Use at least 8 characters" in result.output and "Unknown role: boss" in result.output
+    assert "Use at least 10 characters" in result.output and "Unknown role: boss" in result.output
     runner.invoke(args=["user", "create", "sam", "--password-stdin"], input="a-long-password\n")
     again = runner.invoke(
         args=["user", "create", "sam", "--password-stdin"], input="a-long-password\n"
@@ -155,3 +155,37 @@ def test_import_checks_every_row_reports_progress_and_is_all_or_nothing(  # type
     assert factory.records("list", "contact").total == 1200
     nobody = runner.invoke(args=["import", "contact", str(good), "--as", "ghost"])
     assert nobody.exit_code == 1 and "No user named 'ghost'" in nobody.output
+
+
+def test_user_create_refuses_a_common_password_naming_the_field(runner, runtime) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(
+        args=["user", "create", "sam", "--password-stdin"], input="password1234\n"
+    )
+    assert result.exit_code != 0
+    assert "password: This password is too common" in result.output
+    with runtime.transaction() as session:
+        assert session.scalar(select(User).where(User.username == "sam")) is None
+
+
+def test_user_password_sets_a_new_password_and_revokes_tokens(runner, runtime) -> None:  # type: ignore[no-untyped-def]
+    from trellis.access.tokens import issue_token, user_for_token
+
+    runner.invoke(args=["user", "create", "sam", "--password-stdin"], input="a-long-password\n")
+    with runtime.transaction() as session:
+        sam = session.scalar(select(User).where(User.username == "sam"))
+        token, _ = issue_token(session, sam)
+        stamp = sam.session_stamp
+    weak = runner.invoke(args=["user", "password", "sam", "--password-stdin"], input="123456789\n")
+    assert weak.exit_code != 0 and "password: Use at least 10 characters" in weak.output
+    done = runner.invoke(
+        args=["user", "password", "sam", "--password-stdin"], input="another-long-one\n"
+    )
+    assert done.exit_code == 0, done.output
+    with runtime.transaction() as session:
+        sam = session.scalar(select(User).where(User.username == "sam"))
+        assert sam.check_password("another-long-one") and sam.session_stamp != stamp
+        assert user_for_token(session, token) is None
+    unknown = runner.invoke(
+        args=["user", "password", "nobody", "--password-stdin"], input="another-long-one\n"
+    )
+    assert unknown.exit_code != 0 and "No user named 'nobody'" in unknown.output

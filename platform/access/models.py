@@ -61,13 +61,16 @@ class FieldPermission(Base):
 
 
 class LoginThrottle(Base):
-    """Failed logins of one user name; past a few, each try must wait longer."""
+    """Failed logins of one user name from one client address; past a few, each try from
+    there must wait longer."""
 
     __tablename__ = "auth_login_throttle"
 
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     blocked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class RecordLink(Base):

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trellis.access.models import ApiToken
@@ -55,3 +55,14 @@ def user_for_token(session: Session, clear: str) -> tuple[User, ApiToken] | None
 def revoke_token(session: Session, row: ApiToken, when: datetime | None = None) -> None:
     """Make ``row`` unusable from now on."""
     row.revoked_at = when or utcnow()
+
+
+def revoke_user_tokens(session: Session, user_id: int, when: datetime | None = None) -> int:
+    """Make every token of one user unusable (their password or roles changed); how many."""
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=when or utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount

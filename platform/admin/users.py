@@ -6,13 +6,17 @@ from typing import Any
 
 from flask import redirect, request, url_for
 from flask_admin import expose
+from flask_login import current_user, login_user
 from sqlalchemy import select
 
+from trellis.access.credentials import change_password, change_roles, set_active
 from trellis.access.grants import create_role, grants_of, set_grant
 from trellis.access.models import SCOPES
-from trellis.accounts import MIN_PASSWORD_LENGTH, Role, User, create_user
+from trellis.access.passwords import MIN_PASSWORD_LENGTH
+from trellis.accounts import Role, User, create_user
 from trellis.admin.base import AdminView, form_bool, form_text
 from trellis.errors import NotFound, ValidationFailed
+from trellis.web.session import SessionUser
 
 
 class UsersView(AdminView):
@@ -25,6 +29,8 @@ class UsersView(AdminView):
             values = dict(request.form)
             _, errors = self.change(lambda s: self._apply(s, action), "Saved.")
             if not errors:
+                if action in ("password", "roles") and form_text("user_id") == current_user.id:
+                    self._stay_signed_in()
                 return redirect(url_for(".index"))
         with self.reading() as session:
             users = session.scalars(select(User).order_by(User.username)).all()
@@ -55,20 +61,21 @@ class UsersView(AdminView):
         if action in ("disable", "enable"):
             if action == "disable" and user.id == int(self.actor.user_id or 0):
                 raise ValidationFailed({"_form": ["You cannot disable yourself."]})
-            user.is_active = action == "enable"
+            set_active(session, user, action == "enable")
         elif action == "password":
             password = request.form.get("new_password") or ""
-            if len(password) < MIN_PASSWORD_LENGTH:
-                raise ValidationFailed(
-                    {f"new_password_{user.id}": [f"Use at least {MIN_PASSWORD_LENGTH} characters."]}
-                )
-            user.set_password(password)
+            change_password(session, user, password, field=f"new_password_{user.id}")
         elif action == "roles":
             keys = request.form.getlist("roles")
-            found = session.scalars(select(Role).where(Role.key.in_(keys))).all()
-            if not found:
-                raise ValidationFailed({f"roles_{user.id}": ["Give the user at least one role."]})
-            user.roles = list(found)
+            change_roles(session, user, keys, field=f"roles_{user.id}")
+
+    def _stay_signed_in(self) -> None:
+        """A new password or new roles end the user's sessions; an administrator who changed
+        their own stays signed in here, with the new session stamp."""
+        with self.reading() as session:
+            me = session.get(User, self.actor.user_id)
+            if me is not None and me.is_active:
+                login_user(SessionUser(me))
 
 
 class RolesView(AdminView):

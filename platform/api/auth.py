@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g
-from sqlalchemy import select
+from flask import g, request
 
+from trellis.access.credentials import sign_in
 from trellis.access.models import ApiToken
-from trellis.access.throttle import check_allowed, record_failure, record_success
 from trellis.access.tokens import issue_token, revoke_token
-from trellis.accounts import User
 from trellis.api.blueprint import api
 from trellis.api.context import Unauthorized, json_body
 from trellis.app import get_runtime
@@ -31,16 +29,10 @@ def issue_token_view() -> Any:
     username, password = data["username"], data["password"]
     runtime = get_runtime()
     with runtime.transaction() as session:
-        check_allowed(session, username)
-        user = session.scalar(select(User).where(User.username == username))
-        if user is None or not user.is_active or not user.check_password(password):
-            record_failure(session, username)
-            failed = True
-        else:
-            record_success(session, username)
+        user = sign_in(session, username, password, request.remote_addr)
+        if user is not None:
             token, row = issue_token(session, user)
-            failed = False
-    if failed:
+    if user is None:
         raise Unauthorized("Wrong user name or password.")
     return {"token": token, "expires_at": as_utc(row.expires_at).isoformat()}, 201
 

@@ -33,8 +33,12 @@ def register_web(app: Flask) -> None:
     from trellis.web import convert, imports, records  # noqa: F401  (they add routes to web)
     from trellis.web.views import web
 
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # set, not setdefault: Flask pre-fills these keys (SAMESITE with None)
+    secure = bool(app.config["TRELLIS"]["SECURE_COOKIES"])
+    for cookie in ("SESSION_COOKIE", "REMEMBER_COOKIE"):
+        app.config[f"{cookie}_HTTPONLY"] = True
+        app.config[f"{cookie}_SAMESITE"] = "Lax"
+        app.config[f"{cookie}_SECURE"] = secure
     csrf.init_app(app)
     csrf.exempt(api)  # the API authenticates with bearer tokens, never with the session cookie
     login_manager.init_app(app)

@@ -1,6 +1,13 @@
-"""The signed-in user of a browser session, as Flask-Login sees it."""
+"""The signed-in user of a browser session, as Flask-Login sees it.
+
+The session holds ``<user id>:<session stamp>``; the loader accepts it only while the user's
+stamp is the same, so a new stamp (sign-out, new password, new roles, disabled user) ends
+every session of that user, copies of the cookie included.
+"""
 
 from __future__ import annotations
+
+import hmac
 
 from flask_login import UserMixin
 
@@ -12,10 +19,15 @@ class SessionUser(UserMixin):
 
     def __init__(self, user: User) -> None:
         self.id = str(user.id)
+        self.session_id = f"{user.id}:{user.session_stamp}"
         self.username = user.username
         self.display_name = user.display_name or user.username
         self.actor = Actor.of(user)
         self.active = user.is_active
+
+    def get_id(self) -> str:
+        """What the session keeps: the user's id and their current session stamp."""
+        return self.session_id
 
     @property
     def is_active(self) -> bool:
@@ -26,14 +38,18 @@ class SessionUser(UserMixin):
         return self.actor.is_admin
 
 
-def load_session_user(user_id: str) -> SessionUser | None:
-    """Flask-Login's user loader: an active user by id, or None (signs the session out)."""
+def load_session_user(session_id: str) -> SessionUser | None:
+    """Flask-Login's user loader: an active user whose session stamp is still the one in the
+    session, or None (signs the session out)."""
     from trellis.app import get_runtime
 
-    if not user_id.isdigit():
+    user_id, _, stamp = session_id.partition(":")
+    if not user_id.isdigit() or not stamp:
         return None
     with get_runtime().transaction() as session:
         user = session.get(User, int(user_id))
         if user is None or not user.is_active:
+            return None
+        if not hmac.compare_digest(user.session_stamp.encode(), stamp.encode()):
             return None
         return SessionUser(user)

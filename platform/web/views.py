@@ -10,8 +10,9 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
+from trellis.access.credentials import end_sessions, sign_in
 from trellis.access.policy import load_access
-from trellis.access.throttle import TooManyAttempts, check_allowed, record_failure, record_success
+from trellis.access.throttle import TooManyAttempts
 from trellis.accounts import User
 from trellis.app import get_runtime
 from trellis.web.forms import LoginForm
@@ -68,16 +69,11 @@ def login() -> Any:
         username = form.username.data or ""
         with get_runtime().transaction() as session:
             try:
-                check_allowed(session, username)
+                user = sign_in(session, username, form.password.data or "", request.remote_addr)
             except TooManyAttempts as exc:
                 form.password.errors = [exc.detail]
                 return render_template("web/login.html", form=form), 429
-            user = session.scalar(select(User).where(User.username == username))
-            if user is None or not user.is_active or not user.check_password(form.password.data):
-                record_failure(session, username)
-                user = None
-            else:
-                record_success(session, username)
+            if user is not None:
                 session_user = SessionUser(user)
         if user is None:
             form.password.errors = ["Wrong user name or password."]
@@ -93,6 +89,11 @@ def login() -> Any:
 @web.post("/logout")
 @login_required
 def logout() -> Any:
+    """Sign out here and everywhere: a copy of this session's cookie stops working too."""
+    with get_runtime().transaction() as session:
+        user = session.get(User, current_user.actor.user_id)
+        if user is not None:
+            end_sessions(user)
     logout_user()
     flash("You are signed out.")
     return redirect(url_for("web.login"))

@@ -1,17 +1,21 @@
-"""Bearer tokens: issued for the right password, stored hashed, expiring, revocable; repeated
-failed logins for one user are paused; every other /api call needs a valid token."""
+"""Bearer tokens: issued for the right password, stored hashed, expiring, revocable, revoked
+when the user's password or roles change; repeated failed logins for one user from one address
+are paused; every other /api call needs a valid token."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+import time
 from datetime import datetime, timedelta
 
 import pytest
 from api_helpers import assert_problem
 from sqlalchemy import inspect, select
 
+import trellis.access.credentials as credentials
+from trellis.access.credentials import change_password, change_roles
 from trellis.access.models import ApiToken, LoginThrottle
 from trellis.accounts import Role, User
 from trellis.clock import utcnow
@@ -219,6 +223,43 @@ def test_a_disabled_user_gets_no_token_and_their_token_stops_working(
     assert len(token_rows(runtime)) == 1  # no new token was issued
 
 
+def test_a_new_password_or_new_roles_revoke_the_users_tokens(client, make_user, runtime) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    make_user("bob", ["user"])
+
+    def tokens() -> tuple[dict[str, str], dict[str, str]]:
+        ann = bearer(ask_for_token(client, "ann", "ann-password").json["token"])
+        bob = bearer(ask_for_token(client, "bob", "bob-password").json["token"])
+        return ann, bob
+
+    def change(action) -> None:  # type: ignore[no-untyped-def]
+        with runtime.transaction() as session:
+            action(session, session.scalar(select(User).where(User.username == "ann")))
+
+    for action in (
+        lambda s, ann: change_password(s, ann, "ann-new-password"),
+        lambda s, ann: change_roles(s, ann, ["admin"]),
+        lambda s, ann: credentials.set_active(s, ann, False),
+    ):
+        ann, bob = tokens()
+        change(action)
+        body = assert_problem(client.get("/api/meta/entities", headers=ann), 401)
+        assert "revoked" in body["detail"]
+        assert client.get("/api/meta/entities", headers=bob).status_code == 200  # only ann's
+        change(lambda s, ann: credentials.set_active(s, ann, True))
+        change(lambda s, ann: ann.set_password("ann-password"))
+        # the user may sign in again and get a token that works
+        assert client.get("/api/meta/entities", headers=tokens()[0]).status_code == 200
+
+
+def test_saving_the_same_roles_again_keeps_the_tokens(client, make_user, runtime) -> None:  # type: ignore[no-untyped-def]
+    make_user("ann", ["user"])
+    headers = bearer(ask_for_token(client, "ann", "ann-password").json["token"])
+    with runtime.transaction() as session:
+        change_roles(session, session.scalar(select(User).where(User.username == "ann")), ["user"])
+    assert client.get("/api/meta/entities", headers=headers).status_code == 200
+
+
 def test_a_changed_role_applies_to_the_next_call_with_the_same_token(
     client, make_user, runtime
 ) -> None:  # type: ignore[no-untyped-def]
@@ -235,14 +276,25 @@ def test_a_changed_role_applies_to_the_next_call_with_the_same_token(
 # -- throttling ----------------------------------------------------------------------------
 
 
-def fail(client, username: str, times: int) -> list[int]:  # type: ignore[no-untyped-def]
-    return [ask_for_token(client, username, "guess").status_code for _ in range(times)]
+LOCAL = "127.0.0.1"  # the test client's address
+
+
+def fail(client, username: str, times: int, address: str = LOCAL) -> list[int]:  # type: ignore[no-untyped-def]
+    return [
+        client.post(
+            TOKEN_URL,
+            json={"username": username, "password": "guess"},
+            environ_base={"REMOTE_ADDR": address},
+        ).status_code
+        for _ in range(times)
+    ]
 
 
 def end_pause(runtime, username: str) -> None:  # type: ignore[no-untyped-def]
     """Let the pause pass (instead of sleeping through it)."""
     with runtime.transaction() as session:
-        session.get(LoginThrottle, username).blocked_until = utcnow() - timedelta(seconds=1)
+        row = session.get(LoginThrottle, (username, LOCAL))
+        row.blocked_until = utcnow() - timedelta(seconds=1)
 
 
 def test_five_failures_pause_logins_even_for_the_right_password(client, make_user, runtime) -> None:  # type: ignore[no-untyped-def]
@@ -256,7 +308,7 @@ def test_five_failures_pause_logins_even_for_the_right_password(client, make_use
     end_pause(runtime, "ann")
     assert ask_for_token(client, "ann", "ann-password").status_code == 201
     with runtime.transaction() as session:
-        assert session.get(LoginThrottle, "ann") is None  # a success forgets the failures
+        assert session.get(LoginThrottle, ("ann", LOCAL)) is None  # a success forgets them
 
 
 def test_after_the_pause_each_further_failure_pauses_again_for_longer(
@@ -270,7 +322,7 @@ def test_after_the_pause_each_further_failure_pauses_again_for_longer(
         assert fail(client, "ann", 1) == [401]  # a try after a pause is judged...
         assert ask_for_token(client, "ann", "ann-password").status_code == 429  # ...and pauses
         with runtime.transaction() as session:
-            waits.append(session.get(LoginThrottle, "ann").blocked_until - before)
+            waits.append(session.get(LoginThrottle, ("ann", LOCAL)).blocked_until - before)
         end_pause(runtime, "ann")
     assert waits[0] >= timedelta(seconds=1) and waits[1] >= timedelta(seconds=2)
 
@@ -298,3 +350,49 @@ def test_a_paused_user_keeps_the_tokens_they_have(client, make_user) -> None:  #
     headers = bearer(ask_for_token(client, "ann", "ann-password").json["token"])
     fail(client, "ann", 5)
     assert client.get("/api/meta/entities", headers=headers).status_code == 200
+
+
+def test_failures_from_one_address_do_not_lock_the_user_out_elsewhere(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    make_user("root", ["admin"])
+    attacker = "203.0.113.9"
+    assert fail(client, "root", 5, attacker) == [401] * 5
+    refused = client.post(
+        TOKEN_URL,
+        json={"username": "root", "password": "root-password"},
+        environ_base={"REMOTE_ADDR": attacker},
+    )
+    assert_problem(refused, 429)  # the guessing address is paused, even with the password...
+    for _ in range(3):  # ...and stays paused with every further try from there
+        fail(client, "root", 1, attacker)
+    # while the administrator, from their own address, signs in at once
+    assert ask_for_token(client, "root", "root-password").status_code == 201
+
+
+def test_an_unknown_user_name_costs_a_password_hash_like_a_known_one(
+    client, make_user, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Answering faster for an unknown user name would tell which user names exist."""
+    make_user("ann", ["user"])
+    checked: list[str] = []
+    real_check = credentials.check_password_hash
+
+    def counting_check(pwhash: str, password: str) -> bool:
+        checked.append(password)
+        return real_check(pwhash, password)
+
+    monkeypatch.setattr(credentials, "check_password_hash", counting_check)
+    monkeypatch.setattr("trellis.accounts.check_password_hash", counting_check)
+    for name, password in [("ann", "wrong-password"), ("nobody", "some-password")]:
+        assert_problem(ask_for_token(client, name, password), 401)
+    assert checked == ["wrong-password", "some-password"]
+
+    def slowest_of_fastest(name: str) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            ask_for_token(client, name, "wrong-password")
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    # generous: before, an unknown name answered about ten times faster
+    assert slowest_of_fastest("nobody") > 0.3 * slowest_of_fastest("ann")

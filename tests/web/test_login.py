@@ -89,3 +89,81 @@ def test_assets_are_served_locally(client) -> None:  # type: ignore[no-untyped-d
         assert href.startswith("/"), href
         with client.get(href) as response:
             assert response.status_code == 200
+
+
+def copy_of_session(client):  # type: ignore[no-untyped-def]
+    """A second client holding a copy of ``client``'s session cookie (as a thief would)."""
+    thief = client.application.test_client()
+    thief.set_cookie("session", client.get_cookie("session").value)
+    return thief
+
+
+def sign_out(client) -> None:  # type: ignore[no-untyped-def]
+    home = client.get("/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', home).group(1)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+
+
+def test_a_copied_session_cookie_stops_working_after_sign_out(client, alice) -> None:  # type: ignore[no-untyped-def]
+    assert sign_in(client, "alice", "correct-horse").status_code == 302
+    thief = copy_of_session(client)
+    assert thief.get("/").status_code == 200  # the copy works while the session lasts
+    sign_out(client)
+    assert thief.get("/").status_code == 302
+    assert thief.get("/").headers["Location"].startswith("/login")
+    # signing in again starts a new session; the old copy stays dead
+    assert sign_in(client, "alice", "correct-horse").status_code == 302
+    assert client.get("/").status_code == 200 and thief.get("/").status_code == 302
+
+
+@pytest.mark.parametrize("change", ["password", "roles", "disable"])
+def test_a_new_password_new_roles_or_disabling_end_the_users_sessions(
+    client, runtime, alice, change
+) -> None:  # type: ignore[no-untyped-def]
+    from trellis.access.credentials import change_password, change_roles, set_active
+    from trellis.accounts import User
+
+    assert sign_in(client, "alice", "correct-horse").status_code == 302
+    with runtime.transaction() as session:
+        user = session.scalar(select(User).where(User.username == "alice"))
+        if change == "password":
+            change_password(session, user, "a-brand-new-secret")
+        elif change == "roles":
+            change_roles(session, user, ["admin"])
+        else:
+            set_active(session, user, False)
+    assert client.get("/").status_code == 302
+
+
+def session_cookie(response) -> str:  # type: ignore[no-untyped-def]
+    [cookie] = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
+    return cookie
+
+
+def test_session_cookies_are_httponly_and_samesite_lax(client, alice) -> None:  # type: ignore[no-untyped-def]
+    cookie = session_cookie(sign_in(client, "alice", "correct-horse"))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # plain HTTP unless TRELLIS_SECURE_COOKIES is on
+
+
+def test_secure_cookies_when_the_setting_is_on(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from trellis.app import create_app
+
+    monkeypatch.setenv("TRELLIS_SECURE_COOKIES", "true")
+    app = create_app(settings)
+    try:
+        with app.app_context():
+            create_user_for_cookie_test(app)
+        client = app.test_client()
+        response = sign_in(client, "carol", "carol-password")
+        cookie = session_cookie(response)
+        assert response.status_code == 302
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert app.config["REMEMBER_COOKIE_SECURE"] is True
+    finally:
+        app.extensions["trellis"].dispose()
+
+
+def create_user_for_cookie_test(app) -> None:  # type: ignore[no-untyped-def]
+    with app.extensions["trellis"].transaction() as session:
+        create_user(session, "carol", "carol-password", ["user"])
