@@ -78,17 +78,64 @@ def fresh_database(template: str, folder: Path) -> Iterator[str]:
         yield f"sqlite:///{path}"
 
 
+# Fixtures that load the demo CRM (``trellis init --demo``): a test using one of them starts
+# from a copy of a database where the demo is loaded already, built once per test session,
+# instead of building the demo's tables again for every test. ``initialise`` then finds the
+# demo in place and only checks the platform tables and the administrator.
+DEMO_FIXTURES = {"demo", "crm"}
+
+
 @pytest.fixture(scope="session")
-def new_database(database_template: str):  # type: ignore[no-untyped-def]
+def demo_template(
+    database_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database with the demo CRM loaded, to copy."""
+    from trellis.app import create_app
+    from trellis.cli import initialise
+
+    folder = tmp_path_factory.mktemp("demo-template")
+    if PG_URL:
+        name = f"trellis_demo_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{database_template}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    else:
+        name = str(folder / "demo.db")
+        shutil.copy(database_template, name)
+        url = f"sqlite:///{name}"
+    app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": str(folder), "SECRET_KEY": "t"})
+    with app.app_context():
+        initialise(app.extensions["trellis"], demo=True)
+    app.extensions["trellis"].dispose()
+    yield name
+    if PG_URL:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def new_database(database_template: str, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     """``with new_database(folder) as url``: a fresh migrated database outside a test's scope
-    (for module-wide fixtures)."""
-    return lambda folder: fresh_database(database_template, folder)
+    (for module-wide fixtures); ``new_database(folder, demo=True)`` has the demo CRM loaded."""
+
+    def make(folder: Path, demo: bool = False):  # type: ignore[no-untyped-def]
+        template = request.getfixturevalue("demo_template") if demo else database_template
+        return fresh_database(template, folder)
+
+    return make
 
 
 @pytest.fixture
-def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for one test."""
-    with fresh_database(database_template, tmp_path) as url:
+def database_url(
+    database_template: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A fresh, migrated database for one test (with the demo loaded if it asks for it)."""
+    template = database_template
+    if DEMO_FIXTURES & set(request.fixturenames):
+        template = request.getfixturevalue("demo_template")
+    with fresh_database(template, tmp_path) as url:
         yield url
 
 

@@ -25,7 +25,7 @@ from trellis.cli import initialise
 def demo_app(new_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator:  # type: ignore[no-untyped-def]
     """One app with the demo CRM for the whole module (schemathesis runs many cases)."""
     folder = tmp_path_factory.mktemp("schemathesis")
-    with new_database(folder) as url:
+    with new_database(folder, demo=True) as url:
         app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": str(folder), "SECRET_KEY": "t"})
         yield from _with_demo(app)
 
