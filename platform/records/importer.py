@@ -22,6 +22,7 @@ from trellis.metamodel.compiled import CompiledEntity, CompiledField
 from trellis.patterns import fixed
 from trellis.records.query import FALSE_TEXTS, TRUE_TEXTS, Filter
 from trellis.records.service import RecordService
+from trellis.records.titles import records_titled
 
 #: columns the export writes that the platform computes itself
 COMPUTED = ("id", "title")
@@ -181,8 +182,7 @@ class CellReader:
         target = f.settings["target"]
         key = (target, text.lower())
         if key not in self._titles:
-            page = self.service.list(target, q=text, per_page=50)
-            self._titles[key] = [r.id for r in page.items if r.title.lower() == text.lower()]
+            self._titles[key] = records_titled(self.service, target, text)
         ids = self._titles[key]
         if len(ids) == 1:
             return ids[0]

@@ -313,10 +313,18 @@ class RecordService:
 
     def writable_keys(self, entity: str) -> list[str]:
         """The fields of ``entity`` the caller may write, in form order: neither hidden from
-        them nor read-only for them."""
+        them nor read-only for them, nor references to an entity type they may not read
+        (there is no record they could pick)."""
         ent = self._entity(entity)
         closed = self.access.hidden_fields(ent.key) | self.access.read_only_fields(ent.key)
-        return [key for key in ent.fields if key not in closed]
+        return [
+            key
+            for key, f in ent.fields.items()
+            if key not in closed
+            and not (
+                f.type.name == "reference" and not self.access.can("read", f.settings["target"])
+            )
+        ]
 
     def _read_conditions(
         self, ent: CompiledEntity, filters: Iterable[Filter], q: str | None

@@ -13,6 +13,11 @@ from markupsafe import Markup, escape
 from trellis.clock import as_utc
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
 from trellis.metamodel.fieldtypes.base import Money
+from trellis.records.service import RecordService
+from trellis.records.titles import records_titled
+
+#: name suffix of a reference input's visible search box (the hidden input holds the id)
+REFERENCE_TEXT = "__text"
 
 INPUT_TYPES = {
     "text": "text",
@@ -74,6 +79,59 @@ def parse_form(entity: CompiledEntity, form: Any, keys: list[str]) -> dict[str, 
                 else raw
             )
     return data
+
+
+def typed_reference_texts(entity: CompiledEntity, form: Any, keys: list[str]) -> dict[str, str]:
+    """The text in the search box of each reference input (``<key>__text``), where there is
+    some: shown again as it was if the form comes back."""
+    texts = {}
+    for key in keys:
+        text = (form.get(f"{key}{REFERENCE_TEXT}") or "").strip()
+        if entity.fields[key].type.name == "reference" and text:
+            texts[key] = text
+    return texts
+
+
+def _names_record(model: CompiledModel, target: str, text: str, title: str | None) -> bool:
+    """Whether the search box still shows the picked record, so its hidden id stands: its
+    title, a suggestion made of it (``Ann Tamm · ann@example.com``), or, for a record the
+    user may not read, the words shown instead."""
+    text = " ".join(text.split())
+    if title is None:
+        return text == hidden_reference(model, target)
+    return text == title or text.startswith(title + " ")
+
+
+def resolve_references(
+    service: RecordService, entity: CompiledEntity, form: Any, data: dict[str, Any], keys: list[str]
+) -> dict[str, list[str]]:
+    """Put the record a typed reference text names into ``data`` where no suggestion was
+    picked for it (or the text no longer names the picked one): the one
+    readable record of exactly that title (or ``#id``, or a suggestion's ``Title (#id)``).
+    None or several is an error under the field, returned; the caller must not write while
+    there is one (the field is emptied in ``data`` so the other checks still run)."""
+    errors: dict[str, list[str]] = {}
+    for key, text in typed_reference_texts(entity, form, keys).items():
+        target = entity.fields[key].settings["target"]
+        picked = data.get(key)
+        if isinstance(picked, str) and picked.isdigit():
+            # a picked id stands while the box still names it (without the script, typing
+            # over a shown name leaves the old id behind)
+            title = service.titles(target, [int(picked)]).get(int(picked))
+            if _names_record(service.model, target, text, title):
+                continue
+        other = service.model.entities.get(target)
+        ids = records_titled(service, target, text) if other is not None else []
+        if len(ids) == 1:
+            data[key] = ids[0]
+            continue
+        data[key] = None  # nothing is written while this error stands
+        label = other.label.lower() if other is not None else target
+        plural = other.label_plural.lower() if other is not None else target
+        errors[key] = [
+            f"Several {plural} match {text!r}: pick one." if ids else f"No {label} named {text!r}."
+        ]
+    return errors
 
 
 def currencies(field: CompiledField) -> list[str]:

@@ -258,16 +258,25 @@ def record_new(entity: str) -> Any:
         keys = service.writable_keys(ent.key)
         if request.method == "POST":
             typed = field_inputs.parse_form(ent, request.form, keys)
+            unresolved = field_inputs.resolve_references(service, ent, request.form, typed, keys)
             pipeline = request.form.get("pipeline") or None
             try:
                 with session.begin_nested():
                     record = service.create(entity, typed, pipeline=pipeline)
+                    _refuse_if(unresolved)
             except ValidationFailed as exc:
-                errors = dict(exc.errors)
+                errors = {**exc.errors, **unresolved}
             else:
                 flash(f"{ent.label} {record.title!r} created.", "success")
                 return redirect(url_for("web.card", entity=entity, record_id=record.id))
         return _form(service, ent, None, typed, errors, keys), (422 if errors else 200)
+
+
+def _refuse_if(unresolved: dict[str, list[str]]) -> None:
+    """Undo a write (inside its savepoint) when a typed reference named no single record:
+    the service's own problems are reported together with that one."""
+    if unresolved:
+        raise ValidationFailed(unresolved)
 
 
 @web.route("/records/<entity>/<int:record_id>/edit", methods=["GET", "POST"])
@@ -283,12 +292,14 @@ def record_edit(entity: str, record_id: int) -> Any:
         record = service.get(entity, record_id)
         if request.method == "POST":
             typed = field_inputs.parse_form(ent, request.form, keys)
+            unresolved = field_inputs.resolve_references(service, ent, request.form, typed, keys)
             version = int(request.form.get("version") or 0)
             try:
                 with session.begin_nested():
                     saved = service.update(entity, record_id, typed, version=version)
+                    _refuse_if(unresolved)
             except ValidationFailed as exc:
-                errors = dict(exc.errors)
+                errors = {**exc.errors, **unresolved}
             except Conflict:
                 # someone saved first: show what they changed, keep what this user typed
                 conflict = service.changes_since(entity, record_id, version)
@@ -324,6 +335,11 @@ def _form(
         for f in fields
         if f.type.name == "reference" and record
     }
+    if typed is not None:  # a form that comes back shows each search box as it was sent
+        texts = field_inputs.typed_reference_texts(ent, request.form, keys)
+        ref_titles.update(
+            {k: texts.get(k, "") for k in keys if ent.fields[k].type.name == "reference"}
+        )
     return render_template(
         "web/form.html",
         entity=ent,
@@ -481,7 +497,15 @@ def record_stage(entity: str, record_id: int) -> Any:
             ent = service.model.entity(entity)
             asked = [k for k in request.form.getlist("asked") if k in ent.fields]
             values = field_inputs.parse_form(ent, request.form, asked)
-            record = service.move_stage(entity, record_id, stage, pipeline=pipeline, values=values)
+            unresolved = field_inputs.resolve_references(service, ent, request.form, values, asked)
+            try:
+                with session.begin_nested():
+                    record = service.move_stage(
+                        entity, record_id, stage, pipeline=pipeline, values=values
+                    )
+                    _refuse_if(unresolved)
+            except ValidationFailed as exc:
+                raise ValidationFailed({**exc.errors, **unresolved}) from None
     except ValidationFailed as exc:
         with runtime.transaction() as session:
             service = service_for(session)
@@ -507,7 +531,9 @@ def record_stage(entity: str, record_id: int) -> Any:
                 required={f.key for f in missing},
                 **field_inputs.TEMPLATE_HELPERS,
                 writable=writable,
-                ref_titles={},
+                ref_titles=field_inputs.typed_reference_texts(
+                    ent, request.form, [f.key for f in missing]
+                ),
             )
             stage_label = _stage_label(ent, pipeline or record.pipeline, stage)
             if _wants_json():

@@ -9,7 +9,8 @@ import re
 
 import pytest
 
-from trellis.accounts import create_user
+from trellis.access.grants import create_role, set_grant
+from trellis.accounts import SYSTEM, create_user
 from trellis.cli import initialise
 
 pytestmark = pytest.mark.browser
@@ -67,3 +68,58 @@ def test_wizard_asks_for_the_leads_source_and_a_refusal_keeps_the_input(  # type
     page.shot("03-new-deal")
     converted = factory.records("get", "lead", lead.id)
     assert (converted.stage, converted.values["source"]) == ("converted", "call")
+
+
+def test_a_reference_typed_without_picking_a_suggestion(page, live_server, crm, factory) -> None:  # type: ignore[no-untyped-def]
+    ann = factory.records("list", "contact", q="Tamm").items[0]
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/records/deal/new")
+    page.get_by_label(re.compile("^Deal name")).fill("Typed, not picked")
+    contact = page.locator('[data-field="contact"] input[type="search"]')
+    contact.press_sequentially("Nobody Here", delay=20)
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("No contact named 'Nobody Here'.").is_visible()
+    assert contact.input_value() == "Nobody Here"
+    page.shot("01-unknown-name-kept")
+
+    contact.fill("")
+    contact.press_sequentially(ann.title, delay=20)  # typed in full, no suggestion picked
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r"/records/deal/\d+$"))
+    assert page.locator('#fields [data-field="contact"]').inner_text() == ann.title
+    page.shot("02-saved-with-the-typed-contact")
+    assert errors == []
+
+
+def test_a_reference_to_an_unreadable_entity_type_shows_no_search(  # type: ignore[no-untyped-def]
+    page, live_server, crm, factory, runtime
+) -> None:
+    ann = factory.records("list", "contact", q="Tamm").items[0]
+    deal = factory.record("deal", name="Apollo", contact=ann.id)
+    with runtime.transaction() as session:
+        create_role(session, SYSTEM, "sales", "Sales")
+        grant = {"create": True, "read": "all", "update": "all"}
+        set_grant(session, SYSTEM, runtime.model(session), "sales", "deal", grant)
+        create_user(session, "sam", "sam-password", ["sales"])
+    errors: list[str] = []
+    failed: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+    page.goto(f"{live_server}/login")
+    page.get_by_label("User name").fill("sam")
+    page.get_by_label("Password").fill("sam-password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live_server}/")
+    page.goto(f"{live_server}/records/deal/{deal.id}/edit")
+    field = page.locator('[data-field="contact"]')
+    assert field.locator('input[type="search"]').count() == 0
+    assert field.locator("input").first.input_value() == "A contact you cannot open"
+    page.shot("01-no-search-for-unreadable-contacts")
+    page.get_by_label(re.compile("^Deal name")).fill("Apollo 2")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(rf"/records/deal/{deal.id}$"))
+    assert factory.records("get", "deal", deal.id).values["contact"] == ann.id
+    assert errors == [] and failed == []

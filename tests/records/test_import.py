@@ -184,3 +184,15 @@ def test_matching_on_a_unique_field_updates_instead_of_creating(factory) -> None
     )
     assert "no column for 'Tin'" in load("name\nX\n").errors["header"]["match"][0]
     assert factory.records("list", "company").total == 2
+
+
+def test_a_reference_cell_names_a_record_by_a_title_made_of_several_fields(factory) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "contact", {"first_name": "text", "last_name": "text"}, title="{first_name} {last_name}"
+    )
+    factory.entity("call", {"who": ("reference", {"settings": {"target": "contact"}})})
+    ann = factory.record("contact", first_name="Ann", last_name="Tamm")
+    with factory.runtime.transaction() as session:
+        report = import_csv(factory.runtime.records(session), "call", "who\nann tamm\n")
+    assert report.ok, report.errors
+    assert factory.records("list", "call").items[0].values["who"] == ann.id

@@ -112,13 +112,18 @@
       var hidden = input.parentNode.querySelector("input[data-reference-value]");
       var list = document.getElementById(input.getAttribute("list"));
       var found = {};
+      // what the form came with stands while the box still shows it; anything else typed
+      // without picking a suggestion is sent as text, and the server finds the record
+      if (hidden.value) found[input.value] = hidden.value;
       input.addEventListener("input", function () {
         var text = input.value;
-        if (found[text] !== undefined) { hidden.value = found[text]; return; }
-        hidden.value = text === "" ? "" : hidden.value;
-        if (text.length < 1) return;
-        fetch(input.dataset.reference + "?q=" + encodeURIComponent(text), { credentials: "same-origin" })
-          .then(function (r) { return r.json(); })
+        hidden.value = found[text] !== undefined ? found[text] : "";
+        if (found[text] !== undefined || text.trim().length < 1) return;
+        fetch(input.dataset.reference + "?q=" + encodeURIComponent(text.trim()), {
+          credentials: "same-origin", headers: { "Accept": "application/json" }
+        })
+          .then(function (r) { return r.ok ? r.json() : []; })
+          .catch(function () { return []; })
           .then(function (items) {
             list.innerHTML = "";
             items.forEach(function (item) {
@@ -131,9 +136,7 @@
           });
       });
       input.addEventListener("change", function () {
-        if (found[input.value] !== undefined) hidden.value = found[input.value];
-        else if (input.value === "") hidden.value = "";
-        else if (/^#?\d+$/.test(input.value.trim())) hidden.value = input.value.trim().replace("#", "");
+        hidden.value = found[input.value] !== undefined ? found[input.value] : "";
       });
     });
   }

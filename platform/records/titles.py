@@ -1,0 +1,42 @@
+"""Finding records by the text a person typed for them: a title, ``#12`` or a suggestion's
+``Title (#12)``. Forms and CSV import resolve references with it, so a name typed without
+picking a suggestion means the record of exactly that title, or a clear error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from trellis.records.service import RecordService
+
+#: how a suggestion of a reference input reads: ``Ann Tamm (#1)``
+SUGGESTION = re.compile(r"^(?P<title>.*?)\s*\(#(?P<id>\d{1,18})\)$")
+#: words of the typed text searched for candidates, longest first
+SEARCH_WORDS = 3
+CANDIDATES = 200
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def records_titled(service: RecordService, entity: str, text: str) -> list[int]:
+    """Ids of the records of ``entity`` the caller may read whose title is ``text``
+    (ignoring case and repeated spaces). ``#12`` and ``Title (#12)`` name record 12, if the
+    caller may read it."""
+    text = text.strip()
+    by_id = SUGGESTION.match(text) or re.fullmatch(r"#(?P<id>\d{1,18})", text)
+    if by_id:
+        record_id = int(by_id.group("id"))
+        return [record_id] if service.titles(entity, [record_id]) else []
+    wanted = _plain(text)
+    if not wanted:
+        return []
+    # a title is made of several fields ("{first_name} {last_name}"): search each of the
+    # longest words, then keep the records whose whole title matches
+    words = sorted(set(wanted.split()), key=len, reverse=True)[:SEARCH_WORDS]
+    found: set[int] = set()
+    for word in words:
+        page = service.list(entity, q=word, per_page=CANDIDATES)
+        found.update(r.id for r in page.items if _plain(r.title) == wanted)
+    return sorted(found)
