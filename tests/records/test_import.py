@@ -13,7 +13,7 @@ from trellis.records.importer import import_csv, read_csv
 
 
 @pytest.fixture
-def crm(factory):  # type: ignore[no-untyped-def]
+def sales(factory):  # type: ignore[no-untyped-def]
     factory.entity("company", {"name": "text"}, title="{name}")
     factory.entity(
         "deal",
@@ -44,17 +44,17 @@ def count(factory) -> int:  # type: ignore[no-untyped-def]
     return factory.records("list", "deal").total
 
 
-def test_cells_are_read_as_the_export_writes_them(crm) -> None:  # type: ignore[no-untyped-def]
-    acme = crm.record("company", name="Acme Ltd")
+def test_cells_are_read_as_the_export_writes_them(sales) -> None:  # type: ignore[no-untyped-def]
+    acme = sales.record("company", name="Acme Ltd")
     text = (
         "id;Title;Name;Amount;Source;tags;Won;close;Company;pipeline;stage\n"
         "7;x;Apollo;1 200.50 EUR;Trade Fair;web, Trade Fair;Yes;2027-01-31;Acme Ltd;;proposal\n"
         f"8;y;Gemini;USD 30;web;;no;;#{acme.id};Wholesale;Signed\n"
     )
-    report = run(crm, text)
+    report = run(sales, text)
     assert report.ok, report.errors
     assert report.ignored_columns == ["id", "Title"] and len(report.created) == 2
-    apollo, gemini = (crm.records("get", "deal", i) for i in report.created)
+    apollo, gemini = (sales.records("get", "deal", i) for i in report.created)
     assert apollo.values["amount"].amount == Decimal("1200.50")
     assert apollo.values["source"] == "trade_fair" and apollo.values["tags"] == (
         "web",
@@ -69,7 +69,7 @@ def test_cells_are_read_as_the_export_writes_them(crm) -> None:  # type: ignore[
     assert (gemini.pipeline, gemini.stage) == ("wholesale", "signed")
 
 
-def test_every_problem_is_reported_and_nothing_is_kept(crm) -> None:  # type: ignore[no-untyped-def]
+def test_every_problem_is_reported_and_nothing_is_kept(sales) -> None:  # type: ignore[no-untyped-def]
     text = (
         "name,source,won,company,close\n"
         "Good one,web,yes,,\n"
@@ -77,22 +77,22 @@ def test_every_problem_is_reported_and_nothing_is_kept(crm) -> None:  # type: ig
         "Bad list,nope,maybe,Nobody Inc,31.01.2027\n"
         "Extra,web,,,,surplus\n"
     )
-    report = run(crm, text)
+    report = run(sales, text)
     assert not report.ok and report.failed_rows == 3 and report.total == 4
     assert set(report.errors) == {"row 3", "row 4", "row 5"}
     assert "name" in report.errors["row 3"]
     assert set(report.errors["row 4"]) == {"company"}  # a missing reference stops the row early
     assert "No Company called 'Nobody Inc'" in report.errors["row 4"]["company"][0]
     assert report.errors["row 5"] == {"_row": ["6 cells for 5 columns."]}
-    assert count(crm) == 0  # not even the good row
+    assert count(sales) == 0  # not even the good row
     fixed = text.replace("Nobody Inc", "").replace(",surplus", "")
-    report = run(crm, fixed)
+    report = run(sales, fixed)
     assert set(report.errors) == {"row 3", "row 4"}
     assert set(report.errors["row 4"]) == {"source", "won", "close"}  # all of them at once
 
 
-def test_the_header_must_name_fields_the_caller_may_write(crm, runtime) -> None:  # type: ignore[no-untyped-def]
-    report = run(crm, "name,colour,Name\nA,red,B\n")
+def test_the_header_must_name_fields_the_caller_may_write(sales, runtime) -> None:  # type: ignore[no-untyped-def]
+    report = run(sales, "name,colour,Name\nA,red,B\n")
     assert set(report.errors["header"]) == {"colour", "Name"}
     assert "No field you may write is called 'colour'" in report.errors["header"]["colour"][0]
     assert report.errors["header"]["Name"] == ["A second column for 'name'."]
@@ -104,17 +104,17 @@ def test_the_header_must_name_fields_the_caller_may_write(crm, runtime) -> None:
         read_csv("name\n" + "x" * 200_000 + "\n")
     nobody = Actor(user_id=999, username="nobody", roles=frozenset({"user"}))
     with pytest.raises(PermissionDenied):
-        run(crm, "name\nA\n", actor=nobody)
+        run(sales, "name\nA\n", actor=nobody)
 
 
-def test_a_dry_run_checks_everything_and_writes_nothing(crm) -> None:  # type: ignore[no-untyped-def]
-    report = run(crm, "name\nA\nB\n", dry_run=True)
+def test_a_dry_run_checks_everything_and_writes_nothing(sales) -> None:  # type: ignore[no-untyped-def]
+    report = run(sales, "name\nA\nB\n", dry_run=True)
     assert report.ok and report.as_json()["valid"] == 2 and report.as_json()["created"] == 0
-    assert count(crm) == 0
-    assert len(run(crm, "\ufeffname\nA\nB\n").created) == 2 and count(crm) == 2
+    assert count(sales) == 0
+    assert len(run(sales, "\ufeffname\nA\nB\n").created) == 2 and count(sales) == 2
 
 
-def test_any_text_gives_a_report_or_a_clear_error_never_a_crash(crm) -> None:  # type: ignore[no-untyped-def]
+def test_any_text_gives_a_report_or_a_clear_error_never_a_crash(sales) -> None:  # type: ignore[no-untyped-def]
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
@@ -137,14 +137,14 @@ def test_any_text_gives_a_report_or_a_clear_error_never_a_crash(crm) -> None:  #
         seen.append(1)
         text = "\n".join(sep.join(c.replace(sep, " ") for c in line) for line in [columns, *rows])
         try:
-            report = run(crm, text, dry_run=True)
+            report = run(sales, text, dry_run=True)
         except TrellisError:
             return
         assert report.total >= 0 and isinstance(report.errors, dict)
 
     seen: list[int] = []
     check()
-    assert len(seen) >= 30 and count(crm) == 0
+    assert len(seen) >= 30 and count(sales) == 0
 
 
 def test_matching_on_a_unique_field_updates_instead_of_creating(factory) -> None:  # type: ignore[no-untyped-def]

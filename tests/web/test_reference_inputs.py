@@ -10,7 +10,7 @@ import pytest
 
 
 @pytest.fixture
-def crm(factory):  # type: ignore[no-untyped-def]
+def people(factory):  # type: ignore[no-untyped-def]
     factory.entity(
         "contact", {"first_name": "text", "last_name": "text"}, title="{first_name} {last_name}"
     )
@@ -39,19 +39,19 @@ def box(page: str, name: str = "contact") -> str:
 
 
 @pytest.mark.parametrize("typed", ["Ann Tamm", "  ann   TAMM ", "Ann Tamm (#{id})", "#{id}"])
-def test_a_typed_name_without_a_picked_suggestion_finds_its_record(crm, boss, typed) -> None:  # type: ignore[no-untyped-def]
-    contact = ann(crm)
-    crm.record("contact", first_name="Ann", last_name="Other")
+def test_a_typed_name_without_a_picked_suggestion_finds_its_record(people, boss, typed) -> None:  # type: ignore[no-untyped-def]
+    contact = ann(people)
+    people.record("contact", first_name="Ann", last_name="Other")
     text = typed.format(id=contact.id)
     saved = boss.post(
         "/records/deal/new", data={"name": "Apollo", "contact": "", "contact__text": text}
     )
     assert saved.status_code == 302, saved.get_data(as_text=True)
-    assert deals(crm)[0].values["contact"] == contact.id
+    assert deals(people)[0].values["contact"] == contact.id
 
 
-def test_no_match_or_several_is_an_error_that_keeps_the_text(crm, boss) -> None:  # type: ignore[no-untyped-def]
-    ann(crm)
+def test_no_match_or_several_is_an_error_that_keeps_the_text(people, boss) -> None:  # type: ignore[no-untyped-def]
+    ann(people)
     refused = boss.post(
         "/records/deal/new", data={"name": "", "contact": "", "contact__text": "Bob Nobody"}
     )
@@ -60,19 +60,19 @@ def test_no_match_or_several_is_an_error_that_keeps_the_text(crm, boss) -> None:
     assert "No contact named &#39;Bob Nobody&#39;." in page
     assert box(page) == "Bob Nobody"
     assert "Required." in page  # the other problems are listed at once
-    ann(crm)  # a second Ann Tamm
+    ann(people)  # a second Ann Tamm
     several = boss.post(
         "/records/deal/new", data={"name": "Apollo", "contact": "", "contact__text": "Ann Tamm"}
     )
     assert several.status_code == 422
     assert "Several contacts match &#39;Ann Tamm&#39;: pick one." in several.get_data(as_text=True)
-    assert deals(crm) == []
+    assert deals(people) == []
 
 
-def test_an_edit_typed_over_a_picked_name_is_not_saved_as_the_old_record(crm, boss) -> None:  # type: ignore[no-untyped-def]
-    first = ann(crm)
-    bob = crm.record("contact", first_name="Bob", last_name="Berg")
-    deal = crm.record("deal", name="Apollo", contact=first.id)
+def test_an_edit_typed_over_a_picked_name_is_not_saved_as_the_old_record(people, boss) -> None:  # type: ignore[no-untyped-def]
+    first = ann(people)
+    bob = people.record("contact", first_name="Bob", last_name="Berg")
+    deal = people.record("deal", name="Apollo", contact=first.id)
     form = boss.get(f"/records/deal/{deal.id}/edit").get_data(as_text=True)
     assert box(form) == "Ann Tamm"
     unchanged = {"name": "Apollo", "version": "1", "contact": str(first.id)}
@@ -80,14 +80,14 @@ def test_an_edit_typed_over_a_picked_name_is_not_saved_as_the_old_record(crm, bo
         f"/records/deal/{deal.id}/edit", data={**unchanged, "contact__text": "Ann Tamm"}
     )
     assert kept.status_code == 302
-    assert crm.records("get", "deal", deal.id).values["contact"] == first.id
+    assert people.records("get", "deal", deal.id).values["contact"] == first.id
     # without the script the old id stays in the hidden input while another name is typed
     moved = boss.post(
         f"/records/deal/{deal.id}/edit", data={**unchanged, "contact__text": "Bob Berg"}
     )
     assert moved.status_code == 302
-    assert crm.records("get", "deal", deal.id).values["contact"] == bob.id
-    now = crm.records("get", "deal", deal.id)
+    assert people.records("get", "deal", deal.id).values["contact"] == bob.id
+    now = people.records("get", "deal", deal.id)
     wrong = boss.post(
         f"/records/deal/{deal.id}/edit",
         data={
@@ -98,17 +98,19 @@ def test_an_edit_typed_over_a_picked_name_is_not_saved_as_the_old_record(crm, bo
         },
     )
     assert wrong.status_code == 422 and box(wrong.get_data(as_text=True)) == "Zed"
-    assert crm.records("get", "deal", deal.id).values["contact"] == bob.id
+    assert people.records("get", "deal", deal.id).values["contact"] == bob.id
     cleared = boss.post(
         f"/records/deal/{deal.id}/edit",
         data={"name": "Apollo", "version": str(now.version), "contact": "", "contact__text": ""},
     )
     assert cleared.status_code == 302
-    assert crm.records("get", "deal", deal.id).values["contact"] is None
+    assert people.records("get", "deal", deal.id).values["contact"] is None
 
 
-def test_a_reference_to_an_unreadable_entity_type_has_no_search_box(crm, boss, user_with) -> None:  # type: ignore[no-untyped-def]
-    contact = ann(crm)
+def test_a_reference_to_an_unreadable_entity_type_has_no_search_box(
+    people, boss, user_with
+) -> None:  # type: ignore[no-untyped-def]
+    contact = ann(people)
     boss.post("/admin/roles/", data={"key": "sales", "label": "Sales"})
     grant = {"create": "on", "read": "all", "update": "all", "delete": "none"}
     boss.post("/admin/roles/sales", data={"entity": "deal", **grant})
@@ -117,11 +119,11 @@ def test_a_reference_to_an_unreadable_entity_type_has_no_search_box(crm, boss, u
     new = sam.get("/records/deal/new").get_data(as_text=True)
     assert 'data-field="contact"' in new
     assert "data-reference=" not in new and 'name="contact__text"' not in new
-    deal = crm.record("deal", name="Apollo", contact=contact.id)
+    deal = people.record("deal", name="Apollo", contact=contact.id)
     form = sam.get(f"/records/deal/{deal.id}/edit").get_data(as_text=True)
     assert "data-reference=" not in form and "Ann Tamm" not in form
     assert "A contact you cannot open" in form
     saved = sam.post(f"/records/deal/{deal.id}/edit", data={"name": "Apollo 2", "version": "1"})
     assert saved.status_code == 302
-    after = crm.records("get", "deal", deal.id)
+    after = people.records("get", "deal", deal.id)
     assert (after.values["name"], after.values["contact"]) == ("Apollo 2", contact.id)
