@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template
 
+from trellis import limits
 from trellis.errors import TrellisError
 from trellis.runtime import Runtime
 from trellis.words import counted
@@ -22,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_path=runtime.settings["INSTANCE_PATH"],
     )
     app.config.update(SECRET_KEY=runtime.settings["SECRET_KEY"], TRELLIS=runtime.settings)
+    limits.configure(app, runtime.settings)
     app.extensions["trellis"] = runtime
     app.add_template_filter(counted, "counted")
 

@@ -84,9 +84,9 @@ def _ensure_admin(runtime) -> None:  # type: ignore[no-untyped-def]
 def serve_command(host: str | None, port: int | None) -> None:
     """Run the web app with a production server; a new database gets the demo first."""
     from flask import current_app
-    from waitress import serve
 
     from trellis.installation import is_initialised
+    from trellis.serving import make_server
 
     runtime = _runtime()
     if not is_initialised(runtime.engine):
@@ -98,7 +98,7 @@ def serve_command(host: str | None, port: int | None) -> None:
     host = host or settings["HOST"]
     port = port or settings["PORT"]
     click.echo(f"Trellis is serving on http://{host}:{port}/ (Ctrl+C stops it)")
-    serve(current_app._get_current_object(), host=host, port=port, threads=settings["THREADS"])
+    make_server(current_app._get_current_object(), host, port).run()
 
 
 @click.group("user")

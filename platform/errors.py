@@ -69,6 +69,13 @@ class Conflict(TrellisError):
         self.current = dict(current) if current is not None else None
 
 
+#: at most this many field names are named in a summary
+SUMMARY_NAMES = 20
+
+
 def _summarise(errors: Mapping[str, Any]) -> str:
-    fields = ", ".join(sorted(errors))
+    names = sorted(errors)
+    fields = ", ".join(names[:SUMMARY_NAMES])
+    if len(names) > SUMMARY_NAMES:
+        fields += f" and {len(names) - SUMMARY_NAMES} more"
     return f"Invalid value for: {fields}" if fields else "Validation failed"

@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "PORT": 8000,
     "THREADS": 8,
     "SECURE_COOKIES": False,
+    #: the largest request body in bytes (JSON, forms) and the largest CSV upload
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "MAX_UPLOAD_LENGTH": 20 * 1024 * 1024,
 }
 
 
@@ -45,7 +48,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if not settings["SECRET_KEY"]:
         settings["SECRET_KEY"] = _instance_secret(instance)
     settings["PORT"] = int(settings["PORT"])
-    settings["THREADS"] = int(settings["THREADS"])
+    for key in ("THREADS", "MAX_CONTENT_LENGTH", "MAX_UPLOAD_LENGTH"):
+        settings[key] = int(settings[key])
     settings["SECURE_COOKIES"] = _as_bool(settings["SECURE_COOKIES"])
     return settings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
@@ -11,6 +12,9 @@ from werkzeug.exceptions import HTTPException
 from trellis.errors import BadRequest, Conflict, TrellisError, ValidationFailed
 
 PROBLEM_TYPE = "https://trellis.dev/problems/"
+#: at most this many entries of any one mapping or list in a problem are listed; the count
+#: of the rest is ``not_listed`` (a body with 400 000 unknown keys once answered 15 MB)
+MAX_LISTED = 100
 log = logging.getLogger(__name__)
 
 
@@ -23,14 +27,17 @@ def problem(
     **extra: Any,
 ) -> Response:
     """A problem response with ``errors`` by field (always present, possibly empty)."""
+    left_out = [0]
     body = {
         "type": PROBLEM_TYPE + title.lower().replace(" ", "-"),
         "title": title,
         "status": status,
         "detail": detail or title,
-        "errors": errors or {},
-        **extra,
+        "errors": _bounded(errors or {}, left_out),
+        **{k: v if k == "current" else _bounded(v, left_out) for k, v in extra.items()},
     }
+    if left_out[0]:
+        body["not_listed"] = left_out[0]
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -65,3 +72,16 @@ def from_unexpected(error: Exception) -> Response:
     """A bug: logged with its traceback; the caller gets no internals."""
     log.exception("Unhandled error in the API", exc_info=error)
     return problem(500, "Internal server error", "Something went wrong on our side.")
+
+
+def _bounded(value: Any, left_out: list[int]) -> Any:
+    """``value`` with at most :data:`MAX_LISTED` entries per mapping or list (at any depth);
+    ``left_out[0]`` counts the entries dropped."""
+    if isinstance(value, dict):
+        kept = dict(itertools.islice(value.items(), MAX_LISTED))
+        left_out[0] += len(value) - len(kept)
+        return {k: _bounded(v, left_out) for k, v in kept.items()}
+    if isinstance(value, list | tuple):
+        left_out[0] += max(len(value) - MAX_LISTED, 0)
+        return [_bounded(v, left_out) for v in value[:MAX_LISTED]]
+    return value

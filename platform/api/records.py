@@ -10,6 +10,7 @@ from trellis.api.blueprint import api
 from trellis.api.context import json_body, unit
 from trellis.api.representation import records_json, stage_visit_json
 from trellis.errors import BadRequest, ValidationFailed
+from trellis.limits import accepts_upload
 from trellis.metamodel.fieldtypes.base import ALL_OPERATORS
 from trellis.records.importer import import_csv
 from trellis.records.query import Filter
@@ -164,11 +165,8 @@ def record_links(entity: str, record_id: int) -> Any:
         return {"items": runtime.records(session, actor).links(entity, record_id)}
 
 
-#: the largest CSV accepted in one request (bigger files: ``trellis import``)
-MAX_IMPORT_BYTES = 20 * 1024 * 1024
-
-
 @api.post("/records/<entity>/import")
+@accepts_upload  # the largest CSV accepted (bigger files: ``trellis import``)
 def import_records(entity: str) -> Any:
     """Create records from a CSV body (``text/csv``) or an uploaded ``file``; all or nothing.
     ``?dry_run=true`` checks every row and writes nothing; ``?match=<unique field>`` updates
@@ -192,13 +190,14 @@ def import_records(entity: str) -> Any:
 
 
 def _csv_body() -> bytes:
-    if (request.content_length or 0) > MAX_IMPORT_BYTES:
-        raise BadRequest(f"At most {MAX_IMPORT_BYTES // 1024 // 1024} MB per request.")
+    limit = request.max_content_length or 0
+    if (request.content_length or 0) > limit:
+        raise BadRequest(f"At most {limit // 1024 // 1024} MB per request.")
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
             raise BadRequest("Send the CSV as the form field 'file'.", {"file": ["Required."]})
-        return upload.read(MAX_IMPORT_BYTES + 1)
+        return upload.read(limit + 1)
     if request.mimetype not in ("text/csv", "text/plain"):
         raise BadRequest("Send a CSV with 'Content-Type: text/csv' (or as a 'file' upload).")
     return request.get_data(cache=False)

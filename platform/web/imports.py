@@ -11,15 +11,14 @@ from flask_login import login_required
 
 from trellis.app import get_runtime
 from trellis.errors import BadRequest, PermissionDenied
+from trellis.limits import accepts_upload
 from trellis.records.importer import import_csv
 from trellis.web.records import service_for
 from trellis.web.views import web
 
-#: the largest file the page accepts (bigger files: ``trellis import``)
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-
 
 @web.route("/records/<entity>/import", methods=["GET", "POST"])
+@accepts_upload  # MAX_UPLOAD_LENGTH (bigger files: ``trellis import``)
 @login_required
 def record_import(entity: str) -> Any:
     report, problem = None, None
@@ -31,13 +30,16 @@ def record_import(entity: str) -> Any:
             raise PermissionDenied(f"You may not create {ent.label_plural}.")
         columns = [ent.fields[k] for k in service.writable_keys(ent.key)]
         if request.method == "POST":
-            content = upload.read(MAX_UPLOAD_BYTES + 1) if upload else b""
+            limit = request.max_content_length or 0
+            content = upload.read(limit + 1) if upload else b""
             dry_run = request.form.get("action") != "import"
             try:
                 if not content:
                     raise BadRequest("Choose a CSV file.")
-                if len(content) > MAX_UPLOAD_BYTES:
-                    raise BadRequest("The file is larger than 20 MB; use `trellis import`.")
+                if len(content) > limit:
+                    raise BadRequest(
+                        f"The file is larger than {limit // 1024 // 1024} MB; use `trellis import`."
+                    )
                 match = request.form.get("match") or None
                 report = import_csv(service, entity, content, dry_run=dry_run, match=match)
             except BadRequest as exc:

@@ -1,0 +1,56 @@
+"""How much a request may send: one home for the body size limits.
+
+Every request body is held to ``MAX_CONTENT_LENGTH`` (1 MiB by default: JSON bodies and
+forms); views marked with :func:`accepts_upload` (CSV imports) to ``MAX_UPLOAD_LENGTH``
+(20 MiB). A bigger body is a 413 before anything reads it; waitress refuses bodies past the
+upload limit before the app sees them (:func:`server_body_limit`), so an unauthenticated
+upload cannot fill the server's memory or disk either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, Request, current_app
+
+#: room for a multipart envelope around an upload of the largest allowed size
+MULTIPART_MARGIN = 64 * 1024
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def accepts_upload(view: View) -> View:
+    """Mark a view that takes a file upload: its body may be ``MAX_UPLOAD_LENGTH`` long."""
+    view.accepts_upload = True  # type: ignore[attr-defined]
+    return view
+
+
+class PlatformRequest(Request):
+    """A request whose body limit depends on the view it goes to."""
+
+    @property
+    def max_content_length(self) -> int | None:  # type: ignore[override]
+        if self._max_content_length is not None:
+            return self._max_content_length
+        view = current_app.view_functions.get(self.endpoint or "")
+        if getattr(view, "accepts_upload", False):
+            return current_app.config["MAX_UPLOAD_LENGTH"]
+        return current_app.config["MAX_CONTENT_LENGTH"]
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
+
+def configure(app: Flask, settings: dict[str, Any]) -> None:
+    """Apply the settings' limits to ``app``."""
+    app.request_class = PlatformRequest
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings["MAX_CONTENT_LENGTH"],
+        MAX_UPLOAD_LENGTH=settings["MAX_UPLOAD_LENGTH"],
+    )
+
+
+def server_body_limit(settings: dict[str, Any]) -> int:
+    """The largest body the WSGI server reads at all (waitress' ``max_request_body_size``)."""
+    return max(settings["MAX_CONTENT_LENGTH"], settings["MAX_UPLOAD_LENGTH"]) + MULTIPART_MARGIN
