@@ -12,7 +12,6 @@ from pathlib import Path
 from flask import Blueprint, Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
-from sqlalchemy.orm import scoped_session
 
 
 def register_admin(app: Flask) -> Admin:
@@ -23,8 +22,6 @@ def register_admin(app: Flask) -> Admin:
     from trellis.admin.history import ConfigHistoryView
     from trellis.admin.lists import OptionListsView
     from trellis.admin.users import RolesView, UsersView
-    from trellis.app import get_runtime_of
-    from trellis.metamodel.models import ConfigChange
 
     app.register_blueprint(
         Blueprint(
@@ -46,17 +43,5 @@ def register_admin(app: Flask) -> Admin:
     admin.add_view(ConversionsView(name="Conversions", endpoint="conversions"))
     admin.add_view(UsersView(name="Users", endpoint="users", category="Access"))
     admin.add_view(RolesView(name="Roles", endpoint="roles", category="Access"))
-    history_session = AdminSession(get_runtime_of(app).sessions)
-    app.teardown_appcontext(lambda _error: history_session.remove())
-    admin.add_view(
-        ConfigHistoryView(ConfigChange, history_session, name="History", endpoint="history")
-    )
+    admin.add_view(ConfigHistoryView(name="History", endpoint="history"))
     return admin
-
-
-class AdminSession(scoped_session):  # type: ignore[type-arg]
-    """A scoped session Flask-Admin can use without warnings (architecture.md recipe)."""
-
-    @property
-    def session(self) -> AdminSession:
-        return self

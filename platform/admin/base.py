@@ -71,6 +71,10 @@ class AdminView(AdminOnly, BaseView):
                 errors = {"_form": [exc.detail]}
             elif not isinstance(exc, ValidationFailed) and "_form" not in errors:
                 errors["_form"] = [exc.detail]
+            # ``_entity``, ``_list``, ``_schema``...: about the whole form, said in words
+            whole = [m for k in list(errors) if k.startswith("_") for m in errors.pop(k)]
+            if whole:
+                errors["_form"] = list(dict.fromkeys(whole))
             return None, errors
         if success:
             flash(success, "success")

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from trellis.accounts import Role, User
 from trellis.admin.base import AdminOnly
+from trellis.admin.history import readable_changes
 from trellis.app import get_runtime
 from trellis.conversion.models import ConversionMap
 from trellis.metamodel.models import ConfigChange, OptionList
@@ -38,15 +39,17 @@ class DashboardView(AdminOnly, AdminIndexView):
                 "Users": session.scalar(select(func.count()).select_from(User)),
                 "Roles": session.scalar(select(func.count()).select_from(Role)),
             }
-            changes = session.scalars(
-                select(ConfigChange).order_by(ConfigChange.id.desc()).limit(10)
-            ).all()
-            users = {u.id: u.username for u in session.scalars(select(User))}
+            changes = readable_changes(
+                session,
+                model,
+                list(
+                    session.scalars(select(ConfigChange).order_by(ConfigChange.id.desc()).limit(10))
+                ),
+            )
         return self.render(
             "admin/trellis/dashboard.html",
             entities=entities,
             counts=counts,
             changes=changes,
-            users=users,
             archived=list(model.archived_entities.values()),
         )

@@ -14,6 +14,7 @@ from trellis.admin.field_settings import (
     ON_DELETE,
     ON_DELETE_LABELS,
     inputs_for,
+    setting_errors,
     setting_value,
     settings_from_form,
 )
@@ -21,6 +22,9 @@ from trellis.expressions import FUNCTION_DOCS
 from trellis.metamodel.fields import TYPE_CHANGES
 from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.models import STAGE_KINDS, EntityType, OptionList
+
+#: inputs of the entity page that show their own errors
+ENTITY_INPUTS = ("title_template", "label", "label_plural", "description")
 
 
 class EntitiesView(AdminView):
@@ -60,7 +64,7 @@ class EntitiesView(AdminView):
                 values["label_plural"] or None,
                 values["description"],
             ),
-            f"Entity type {values['label']!r} created; its table exists now.",
+            f"Entity type “{values['label']}” created. Add its fields next.",
         )
         if errors:
             return self._index(values, errors), 422
@@ -88,6 +92,13 @@ class EntitiesView(AdminView):
                 values=values,
                 errors=errors,
                 tab=tab or request.args.get("tab", "fields"),
+                shown_elsewhere=[
+                    k
+                    for k in errors
+                    if k.startswith(("pipeline_", "stages"))
+                    or k in ENTITY_INPUTS
+                    or k in (values.get("rule") or {})
+                ],
                 types=registry.names(),
                 type_labels={n: registry.get(n).label for n in registry.names()},
                 stage_kinds=STAGE_KINDS,
@@ -154,7 +165,7 @@ class EntitiesView(AdminView):
                     indexed=values["indexed"],
                     help_text=values["help_text"],
                 ),
-                f"Field {values['label']!r} added; its column exists now.",
+                f"Field “{values['label']}” added.",
             )
             if not errors:
                 return redirect(url_for(".detail", key=key))
@@ -262,13 +273,13 @@ class EntitiesView(AdminView):
                 entity=entity,
                 field=existing,
                 values=values,
-                errors=errors,
+                errors=setting_errors(errors, type_name),
                 types=[(n, registry.get(n).label) for n in registry.names()],
                 type_changes=[existing.type, *TYPE_CHANGES.get(existing.type, ())]
                 if existing
                 else [],
                 type_name=type_name,
-                type_doc=(registry.get(type_name).__doc__ or "").strip().split("\n")[0],
+                type_doc=registry.get(type_name).description,
                 inputs=inputs_for(type_name),
                 setting_value=setting_value,
                 fixed=FIXED,
@@ -319,7 +330,7 @@ class EntitiesView(AdminView):
             lambda s: self.runtime.metamodel(s, self.actor).create_pipeline(
                 key, values["pipeline_key"], values["pipeline_label"], stages
             ),
-            f"Pipeline {values['pipeline_label']!r} created.",
+            f"Pipeline “{values['pipeline_label']}” created.",
         )
         if errors:
             errors = {

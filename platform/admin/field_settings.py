@@ -25,7 +25,10 @@ SETTINGS: dict[str, tuple[SettingInput, ...]] = {
     "text": (
         SettingInput("max_length", "Maximum length", "number", "Characters; 255 when empty."),
         SettingInput(
-            "pattern", "Pattern", "text", "A regular expression the whole value must match."
+            "pattern",
+            "Pattern",
+            "text",
+            "Optional: a regular expression the whole value must match, e.g. [A-Z]{2}[0-9]+.",
         ),
         SettingInput("pattern_message", "Message when the pattern does not match"),
     ),
@@ -42,12 +45,14 @@ SETTINGS: dict[str, tuple[SettingInput, ...]] = {
             "currencies",
             "Currencies",
             "currencies",
-            "ISO codes, comma-separated (EUR, USD); any when empty.",
+            "Three-letter codes separated by commas (EUR, USD); any currency when empty.",
         ),
         SettingInput(
             "default_currency", "Default currency", "text", "The first currency when empty."
         ),
         SettingInput("scale", "Decimal places", "number", "2 when empty."),
+        SettingInput("min", "Minimum amount", "text", "No minimum when empty."),
+        SettingInput("max", "Maximum amount", "text", "No maximum when empty."),
     ),
     "list": (
         SettingInput(
@@ -95,6 +100,23 @@ def settings_from_form(type_name: str, form: Mapping[str, str]) -> dict[str, Any
     return settings
 
 
+def setting_errors(errors: Mapping[str, list[str]], type_name: str) -> dict[str, list[str]]:
+    """The service names a setting's problem as ``min: The minimum ...``: show it under that
+    setting's input (``setting_min``) without the key; the rest stays under ``settings``."""
+    known = {item.key for item in inputs_for(type_name)}
+    out = {k: list(v) for k, v in errors.items() if k != "settings"}
+    rest = []
+    for message in errors.get("settings", []):
+        key, sep, text = message.partition(": ")
+        if sep and key in known:
+            out.setdefault(f"setting_{key}", []).append(text[:1].upper() + text[1:])
+        else:
+            rest.append(message)
+    if rest:
+        out["settings"] = rest
+    return out
+
+
 def setting_value(settings: Mapping[str, Any], item: SettingInput) -> str:
     value = settings.get(item.key)
     if value is None:
@@ -109,6 +131,7 @@ __all__ = [
     "ON_DELETE",
     "ON_DELETE_LABELS",
     "inputs_for",
+    "setting_errors",
     "setting_value",
     "settings_from_form",
 ]

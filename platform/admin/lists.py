@@ -44,7 +44,7 @@ class OptionListsView(AdminView):
             lambda s: self.runtime.metamodel(s, self.actor).create_list(
                 values["key"], values["label"], options
             ),
-            f"Option list {values['label']!r} created.",
+            f"Option list “{values['label']}” created.",
         )
         if errors:
             return self._index(values, errors), 422

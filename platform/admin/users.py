@@ -101,21 +101,12 @@ class RolesView(AdminView):
     def role(self, key: str) -> Any:
         errors: dict[str, Any] = {}
         if request.method == "POST":
-            entity = form_text("entity")
-            grant = {
-                "create": form_bool("create"),
-                "read": form_text("read", "none"),
-                "update": form_text("update", "none"),
-                "delete": form_text("delete", "none"),
-                "fields": {
-                    name.removeprefix("field_"): value
-                    for name, value in request.form.items()
-                    if name.startswith("field_") and value
-                },
-            }
+            with self.reading() as session:
+                role_row = session.scalar(select(Role).where(Role.key == key))
+                label = role_row.label if role_row else key
             _, errors = self.change(
-                lambda s: set_grant(s, self.actor, self.runtime.model(s), key, entity, grant),
-                f"Permissions on {entity} saved.",
+                lambda s: self._save_grants(s, key, _grants_from_form()),
+                f"Permissions of {label} saved.",
             )
             if not errors:
                 return redirect(url_for(".role", key=key))
@@ -132,4 +123,52 @@ class RolesView(AdminView):
                 grants=grants,
                 scopes=SCOPES,
                 errors=errors,
+                posted=request.form if errors else None,
             ), (422 if errors else 200)
+
+    def _save_grants(self, session: Any, role: str, grants: dict[str, dict[str, Any]]) -> None:
+        """Every entity type's grant from the one form; unchanged ones are left as they are,
+        and a problem anywhere keeps all of them unsaved."""
+        model = self.runtime.model(session)
+        current = {g["entity"]: g for g in grants_of(session, role)}
+        errors: list[str] = []
+        for entity, grant in grants.items():
+            old = current.get(entity, NO_GRANT)
+            if {k: old.get(k) for k in grant} == grant:
+                continue
+            try:
+                with session.begin_nested():
+                    set_grant(session, self.actor, model, role, entity, grant)
+            except ValidationFailed as exc:
+                label = model.entities[entity].label_plural if entity in model.entities else entity
+                for messages in exc.errors.values():
+                    errors.extend(f"{label}: {m}" for m in messages)
+        if errors:
+            raise ValidationFailed({"_grants": errors}, "Nothing was saved.")
+
+
+#: what a role may do with an entity type it has no grant for
+NO_GRANT = {"create": False, "read": "none", "update": "none", "delete": "none", "fields": {}}
+
+
+def _grants_from_form() -> dict[str, dict[str, Any]]:
+    """``<entity>.read`` ... inputs of the role form, by entity type (``entity`` with plain
+    input names, as older forms and scripts post, is one entity type)."""
+    if "entity" in request.form:
+        return {form_text("entity"): _grant_from_form("")}
+    entities = {name.split(".", 1)[0] for name in request.form if "." in name}
+    return {entity: _grant_from_form(f"{entity}.") for entity in sorted(entities)}
+
+
+def _grant_from_form(prefix: str) -> dict[str, Any]:
+    return {
+        "create": form_bool(f"{prefix}create"),
+        "read": form_text(f"{prefix}read", "none"),
+        "update": form_text(f"{prefix}update", "none"),
+        "delete": form_text(f"{prefix}delete", "none"),
+        "fields": {
+            name.removeprefix(f"{prefix}field_"): value
+            for name, value in request.form.items()
+            if name.startswith(f"{prefix}field_") and value
+        },
+    }

@@ -223,7 +223,7 @@ def maps_using(session: Session, entity: str, field: str | None) -> list[str]:
         targets = row.targets or {}
         if field is None:
             if row.source == entity or entity in targets:
-                found.append(f"Conversion map {row.key!r} uses it.")
+                found.append(f"The conversion “{row.label or row.key}” uses it.")
             continue
         uses = False
         if row.source == entity:
@@ -236,7 +236,7 @@ def maps_using(session: Session, entity: str, field: str | None) -> list[str]:
         if entity in targets and field in (targets[entity].get("fields") or {}):
             uses = True
         if uses:
-            found.append(f"Conversion map {row.key!r} uses it.")
+            found.append(f"The conversion “{row.label or row.key}” uses it.")
     return found
 
 

@@ -102,7 +102,7 @@ class EntityOperations(MetamodelChanges):
         entity = self.entity_row(key)
         blockers = self.usages(key)
         if blockers:
-            raise ValidationFailed({"_entity": blockers}, f"{key!r} is still in use.")
+            raise ValidationFailed({"_entity": blockers}, f"{entity.label} is still in use.")
         entity.archived = True
         self.bump("entity.archive", key)
         return entity
@@ -119,7 +119,7 @@ class EntityOperations(MetamodelChanges):
         entity = self.entity_row(key, archived=True)
         blockers = self.usages(key)
         if blockers:
-            raise ValidationFailed({"_entity": blockers}, f"{key!r} is still in use.")
+            raise ValidationFailed({"_entity": blockers}, f"{entity.label} is still in use.")
         table = record_table_name(key)
         drop = {table} | {f"{table}__{f.key}" for f in entity.fields}
         self.session.delete(entity)
@@ -145,13 +145,13 @@ def _references_to(session, entity: str, field: str | None) -> list[str]:  # typ
     if field is not None:
         return []
     rows = session.execute(
-        select(EntityType.key, Field.key, Field.settings)
+        select(EntityType.key, EntityType.label_plural, Field.label, Field.settings)
         .join(Field.entity)
         .where(Field.type == "reference", Field.archived.is_(False))
     ).all()
     return [
-        f"Field {owner}.{fkey} refers to {entity!r}."
-        for owner, fkey, settings in rows
+        f"The field “{label}” of {plural} refers to it."
+        for owner, plural, label, settings in rows
         if (settings or {}).get("target") == entity and owner != entity
     ]
 

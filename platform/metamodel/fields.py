@@ -205,9 +205,9 @@ class FieldOperations(MetamodelChanges):
             return field
         blockers = self.usages(entity, key)
         if key in title_keys(row.title_template):
-            blockers.append(f"The title of {entity!r} uses it.")
+            blockers.append("The record title uses it (see Settings).")
         if blockers:
-            raise ValidationFailed({key: blockers}, f"Field {entity}.{key} is still in use.")
+            raise ValidationFailed({key: blockers}, f"The field “{field.label}” is still in use.")
         field.archived = True
         self.bump("field.archive", f"{entity}.{key}")
         return field
@@ -232,7 +232,7 @@ class FieldOperations(MetamodelChanges):
             raise ValidationFailed({key: ["Archive the field before purging it."]})
         blockers = self.usages(entity, key)
         if blockers:
-            raise ValidationFailed({key: blockers}, f"Field {entity}.{key} is still in use.")
+            raise ValidationFailed({key: blockers}, f"The field “{field.label}” is still in use.")
         field_type = registry.get(field.type)
         table = record_table_name(entity)
         layout = FieldLayout(field.key, field_type, field.settings)

@@ -110,9 +110,11 @@ def _describe(rule: Rule, from_stage: str | None) -> dict[str, Any]:
 
 def rule_reference(rule: Rule) -> str:
     """How a rule is named in messages."""
+    labels = {f.key: f.label for f in rule.entity.fields} if rule.entity else {}
     if rule.kind == "required":
-        return f"required rule #{rule.id} on {rule.field_key}"
-    return f"validation rule #{rule.id} ({rule.message})"
+        label = labels.get(rule.field_key or "", rule.field_key)
+        return f"the rule that makes “{label}” required"
+    return f"the validation rule “{rule.message}”"
 
 
 def _rules_using(session: Session, entity: str, field: str | None) -> list[str]:

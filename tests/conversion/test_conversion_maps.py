@@ -129,7 +129,7 @@ def test_a_value_table_maps_options_between_different_lists(client, demo, maps, 
 def test_a_field_a_map_uses_cannot_be_archived(client, demo) -> None:  # type: ignore[no-untyped-def]
     response = client.delete("/api/meta/entities/lead/fields/company_name", headers=demo)
     assert response.status_code == 422
-    assert "lead_conversion" in str(response.json["errors"])
+    assert "The conversion “Convert a lead” uses it." in str(response.json["errors"])
     target_side = client.delete("/api/meta/entities/deal/fields/description", headers=demo)
     assert target_side.status_code == 422
 
@@ -216,4 +216,4 @@ def test_a_field_a_conversion_map_uses_keeps_its_type(client, demo) -> None:  # 
         "/api/meta/entities/lead/fields/email", json={"type": "text"}, headers=demo
     )
     assert response.status_code == 422
-    assert "Conversion map 'lead_conversion' uses it." in response.json["errors"]["type"][0]
+    assert "The conversion “Convert a lead” uses it." in response.json["errors"]["type"][0]

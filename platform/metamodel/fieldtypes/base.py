@@ -63,6 +63,8 @@ class FieldType:
     name: ClassVar[str] = ""
     #: shown to administrators
     label: ClassVar[str] = ""
+    #: what the type is for, in a sentence for administrators (the docstring is for developers)
+    description: ClassVar[str] = ""
     #: JSON Schema of the per-type ``settings`` object
     settings_schema: ClassVar[dict[str, Any]] = {"type": "object", "additionalProperties": False}
     #: filter operators this type supports
@@ -235,8 +237,46 @@ class TrimmedString(Trimmed, ma.fields.String):
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
-    where = ".".join(str(p) for p in error.absolute_path)
-    return f"{where}: {error.message}" if where else error.message
+    """``setting: what is wrong`` in words (JSON Schema's own messages quote Python)."""
+    where = ".".join(str(p) for p in error.absolute_path if not isinstance(p, int))
+    text = _SCHEMA_WORDS.get(str(error.validator), lambda e: e.message)(error)
+    return f"{where}: {text}" if where else text
+
+
+def _type_words(error: jsonschema.ValidationError) -> str:
+    wanted = error.validator_value
+    wanted = wanted if isinstance(wanted, list) else [wanted]
+    if "integer" in wanted:
+        return "Enter a whole number."
+    if "number" in wanted:
+        return "Enter a number."
+    if "boolean" in wanted:
+        return "Choose yes or no."
+    if "array" in wanted:
+        return "Enter a list."
+    return "Enter text."
+
+
+_SCHEMA_WORDS = {
+    "type": _type_words,
+    "minimum": lambda e: f"Must be at least {e.validator_value}.",
+    "maximum": lambda e: f"Must be at most {e.validator_value}.",
+    "pattern": lambda e: (
+        "Use a three-letter currency code such as EUR."
+        if e.validator_value == "^[A-Z]{3}$"
+        else "Not in the expected form."
+    ),
+    "enum": lambda e: f"Choose one of: {', '.join(map(str, e.validator_value))}.",
+    "minItems": lambda e: "Give at least one.",
+    "uniqueItems": lambda e: "Give each one only once.",
+    "minLength": lambda e: "Must not be empty.",
+    "required": lambda e: "Missing: " + e.message.split("'")[1] + ".",
+    "additionalProperties": lambda e: (
+        "Unknown setting: "
+        + ", ".join(sorted(set(e.instance) - set(e.schema.get("properties", {}))))
+        + "."
+    ),
+}
 
 
 def _first_message(messages: Any) -> str:

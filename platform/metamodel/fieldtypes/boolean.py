@@ -15,6 +15,7 @@ class BooleanType(FieldType):
 
     name = "boolean"
     label = "Yes/No"
+    description = "Yes or no."
     operators = ("eq", "ne", "isnull")
     can_be_unique = False
 

@@ -46,6 +46,9 @@ class ListType(FieldType):
 
     name = "list"
     label = "List"
+    description = (
+        "One choice from a shared option list; renaming an option shows everywhere at once."
+    )
     settings_schema = {
         "type": "object",
         "properties": {"list": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}},

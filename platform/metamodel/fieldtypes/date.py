@@ -15,6 +15,7 @@ class DateType(FieldType):
 
     name = "date"
     label = "Date"
+    description = "A calendar date, such as a due date or a birthday."
     operators = ORDERING
 
     def columns(self, field: FieldLike) -> list[ColumnSpec]:

@@ -31,6 +31,7 @@ class DateTimeType(FieldType):
 
     name = "datetime"
     label = "Date and time"
+    description = "A date with a time of day, such as a meeting start."
     operators = ORDERING
 
     def columns(self, field: FieldLike) -> list[ColumnSpec]:

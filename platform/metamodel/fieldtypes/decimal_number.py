@@ -10,7 +10,7 @@ import marshmallow as ma
 from sqlalchemy import Numeric
 
 from trellis.metamodel.fieldtypes.base import ORDERING, ColumnSpec, FieldLike, FieldType
-from trellis.metamodel.fieldtypes.integer import bounds_errors
+from trellis.metamodel.fieldtypes.integer import MIN_OVER_MAX, bounds_errors
 
 DEFAULT_PRECISION = 18
 DEFAULT_SCALE = 2
@@ -76,11 +76,26 @@ def digits_errors(value: Decimal | None, precision: int, scale: int) -> list[str
     return []
 
 
+def decimal_bounds_errors(settings: Mapping[str, Any]) -> list[str]:
+    """``min`` and ``max`` settings that are numbers, the minimum not above the maximum."""
+    errors, bounds = [], {}
+    for bound in ("min", "max"):
+        if settings.get(bound) is not None:
+            try:
+                bounds[bound] = Decimal(str(settings[bound]))
+            except InvalidOperation:
+                errors.append(f"{bound}: Enter a number.")
+    if len(bounds) == 2 and bounds["min"] > bounds["max"]:
+        errors.append(f"min: {MIN_OVER_MAX}")
+    return errors
+
+
 class DecimalType(FieldType):
     """An exact number (NUMERIC(precision, scale)); ``min``/``max`` bound it."""
 
     name = "decimal"
     label = "Decimal"
+    description = "A number with decimal places, such as a rate; it can have a minimum and maximum."
     settings_schema = {
         "type": "object",
         "properties": {
@@ -100,14 +115,8 @@ class DecimalType(FieldType):
         full = self.normalise_settings(settings)
         errors = []
         if full["scale"] > full["precision"]:
-            errors.append("scale: must not be greater than precision")
-        for bound in ("min", "max"):
-            if bound in settings:
-                try:
-                    Decimal(str(settings[bound]))
-                except InvalidOperation:
-                    errors.append(f"{bound}: not a number")
-        return errors
+            errors.append("scale: There cannot be more decimal places than digits in all.")
+        return errors + decimal_bounds_errors(settings)
 
     def columns(self, field: FieldLike) -> list[ColumnSpec]:
         p, s = self._digits(field)

@@ -19,6 +19,7 @@ class EmailType(TextType):
 
     name = "email"
     label = "E-mail"
+    description = "An e-mail address; it is checked when saved."
     settings_schema = {"type": "object", "additionalProperties": False}
 
     def normalise_settings(self, settings: Any) -> dict[str, Any]:

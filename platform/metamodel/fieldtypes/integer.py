@@ -22,6 +22,7 @@ class IntegerType(FieldType):
 
     name = "integer"
     label = "Integer"
+    description = "A whole number, such as a quantity; it can have a minimum and a maximum."
     settings_schema = {
         "type": "object",
         "properties": {"min": {"type": "integer"}, "max": {"type": "integer"}},
@@ -32,7 +33,7 @@ class IntegerType(FieldType):
     def extra_settings_errors(self, settings: Mapping[str, Any], model: Any) -> list[str]:
         low, high = settings.get("min"), settings.get("max")
         if low is not None and high is not None and low > high:
-            return ["min: must not be greater than max"]
+            return [f"min: {MIN_OVER_MAX}"]
         return []
 
     def columns(self, field: FieldLike) -> list[ColumnSpec]:
@@ -43,6 +44,9 @@ class IntegerType(FieldType):
 
     def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
         return bounds_errors(field.settings, value)
+
+
+MIN_OVER_MAX = "The minimum must not be greater than the maximum."
 
 
 def bounds_errors(settings: Mapping[str, Any], value: Any) -> list[str]:

@@ -10,6 +10,7 @@ class LongTextType(TextType):
 
     name = "long_text"
     label = "Long text"
+    description = "Several lines of text, such as notes or a description."
     operators = ("eq", "ne", "contains", "isnull")
     default_max_length = 100_000
     can_be_unique = False

@@ -17,7 +17,13 @@ from trellis.metamodel.fieldtypes.base import (
     Money,
     compare,
 )
-from trellis.metamodel.fieldtypes.decimal_number import ExactDecimal, digits_errors, fit_scale
+from trellis.metamodel.fieldtypes.decimal_number import (
+    ExactDecimal,
+    decimal_bounds_errors,
+    digits_errors,
+    fit_scale,
+)
+from trellis.metamodel.fieldtypes.integer import bounds_errors
 from trellis.patterns import fixed
 
 CURRENCY = fixed(r"^[A-Z]{3}$")  # RE2: "$" is the very end
@@ -69,6 +75,7 @@ class MoneyType(FieldType):
 
     name = "money"
     label = "Money"
+    description = "An amount with its currency, such as a price; totals add up per currency."
     settings_schema = {
         "type": "object",
         "properties": {
@@ -81,6 +88,8 @@ class MoneyType(FieldType):
             "default_currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
             "precision": {"type": "integer", "minimum": 3, "maximum": 38},
             "scale": {"type": "integer", "minimum": 0, "maximum": 6},
+            "min": {"type": ["number", "string"]},
+            "max": {"type": ["number", "string"]},
         },
         "additionalProperties": False,
     }
@@ -95,9 +104,10 @@ class MoneyType(FieldType):
     def extra_settings_errors(self, settings: Mapping[str, Any], model: Any) -> list[str]:
         full = self.normalise_settings(settings)
         allowed = full.get("currencies")
+        errors = decimal_bounds_errors(settings)
         if allowed and full["default_currency"] not in allowed:
-            return ["default_currency: must be one of currencies"]
-        return []
+            errors.append("default_currency: Must be one of the currencies.")
+        return errors
 
     def columns(self, field: FieldLike) -> list[ColumnSpec]:
         p, s = field.settings.get("precision", 18), field.settings.get("scale", 2)
@@ -121,6 +131,9 @@ class MoneyType(FieldType):
         allowed = field.settings.get("currencies")
         if allowed and value.currency not in allowed:
             errors.append(f"currency: must be one of {', '.join(allowed)}.")
+        if value.amount is not None and not errors:
+            bounds = {k: Decimal(str(v)) for k, v in field.settings.items() if k in ("min", "max")}
+            errors.extend(bounds_errors(bounds, value.amount))
         return errors
 
     def normalise(self, field: FieldLike, value: Any) -> Any:

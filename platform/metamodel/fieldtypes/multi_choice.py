@@ -28,6 +28,7 @@ class MultiListType(FieldType):
 
     name = "multi_list"
     label = "Multiple choice"
+    description = "Several choices from a shared option list."
     settings_schema = {
         "type": "object",
         "properties": {"list": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}},

@@ -25,6 +25,7 @@ class PhoneType(TextType):
 
     name = "phone"
     label = "Phone"
+    description = "A telephone number."
     settings_schema = {"type": "object", "additionalProperties": False}
 
     def normalise_settings(self, settings: Any) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class ReferenceType(FieldType):
 
     name = "reference"
     label = "Reference"
+    description = "A link to a record of another type, such as a deal's company."
     settings_schema = {
         "type": "object",
         "properties": {

@@ -19,6 +19,7 @@ class TextType(FieldType):
 
     name = "text"
     label = "Text"
+    description = "One line of text, such as a name or a code; its length can change at any time."
     settings_schema = {
         "type": "object",
         "properties": {

@@ -19,6 +19,7 @@ class UrlType(TextType):
 
     name = "url"
     label = "URL"
+    description = "A web address starting with http:// or https://."
     settings_schema = {"type": "object", "additionalProperties": False}
 
     def normalise_settings(self, settings: Any) -> dict[str, Any]:
