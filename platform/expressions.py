@@ -325,6 +325,24 @@ class CompiledExpression:
         _check_size(result)
         return result
 
+    @property
+    def tests_emptiness(self) -> bool:
+        """Whether the expression asks itself whether a value is there (``is_empty(x)``,
+        ``x is None``), so it means something for empty fields too."""
+        for node in ast.walk(self._tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "is_empty"
+            ):
+                return True
+            if isinstance(node, ast.Compare) and any(
+                isinstance(side, ast.Constant) and side.value is None
+                for side in (node.left, *node.comparators)
+            ):
+                return True
+        return False
+
     def holds(self, values: Mapping[str, Any]) -> bool:
         """Whether the expression is true for ``values``; a failure counts as false."""
         try:

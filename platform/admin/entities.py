@@ -392,26 +392,26 @@ class EntitiesView(AdminView):
 
     @expose("/<key>/rules/new", methods=["POST"])
     def new_rule(self, key: str) -> Any:
-        kind = form_text("kind")
-        values = {
-            "kind": kind,
-            "field": form_text("field") or None,
-            "when": form_text("when"),
-            "from_stage": form_text("from_stage") or None,
-            "expression": form_text("expression"),
-            "message": form_text("message"),
-        }
-        options = {k: v for k, v in values.items() if k != "kind"}
-        if kind == "required":
-            options = {k: options[k] for k in ("field", "when", "from_stage")}
-        else:
-            options = {k: options[k] for k in ("field", "expression", "message")}
+        kind, values, options = _rule_from_form()
         _, errors = self.change(
             lambda s: self.runtime.metamodel(s, self.actor).add_rule(key, kind, **options),
             "Rule added.",
         )
         if errors:
             return self._detail(key, {"rule": values}, errors, "rules"), 422
+        return redirect(url_for(".detail", key=key, tab="rules"))
+
+    @expose("/<key>/rules/<int:rule_id>/edit", methods=["POST"])
+    def edit_rule(self, key: str, rule_id: int) -> Any:
+        kind, values, options = _rule_from_form()
+        _, errors = self.change(
+            lambda s: self.runtime.metamodel(s, self.actor).update_rule(
+                key, rule_id, kind=kind, **options
+            ),
+            "Rule saved.",
+        )
+        if errors:
+            return self._detail(key, {"rule": {**values, "id": rule_id}}, errors, "rules"), 422
         return redirect(url_for(".detail", key=key, tab="rules"))
 
     @expose("/<key>/rules/<int:rule_id>/delete", methods=["POST"])
@@ -423,6 +423,26 @@ class EntitiesView(AdminView):
         if errors:
             return self._detail(key, {}, errors, "rules"), 422
         return redirect(url_for(".detail", key=key, tab="rules"))
+
+
+def _rule_from_form() -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The rule form: its kind, what was typed (to show again), and the options of that kind
+    for the service (the form shows only those inputs)."""
+    kind = form_text("kind")
+    values = {
+        "kind": kind,
+        "field": form_text("field") or None,
+        "when": form_text("when"),
+        "from_stage": form_text("from_stage") or None,
+        "expression": form_text("expression"),
+        "message": form_text("message"),
+    }
+    names = (
+        ("field", "when", "from_stage")
+        if kind == "required"
+        else ("field", "expression", "message")
+    )
+    return kind, values, {k: values[k] for k in names}
 
 
 def _stages_from_form() -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from trellis.api.representation import (
 )
 from trellis.errors import BadRequest, NotFound, ValidationFailed
 from trellis.metamodel.models import EntityType, OptionList
+from trellis.metamodel.rules import RULE_OPTIONS
 from trellis.metamodel.service import MetamodelService
 
 
@@ -312,6 +313,15 @@ def add_rule(entity: str) -> Any:
         options = {k: v for k, v in data.items() if k != "kind" and v is not None}
         rule = _admin_service(runtime, session).add_rule(entity, data["kind"], **options)
         return rule_json(rule), 201
+
+
+@api.patch("/meta/entities/<entity>/rules/<int:rule_id>")
+def update_rule(entity: str, rule_id: int) -> Any:
+    data = json_body()
+    _only(data, RULE_OPTIONS)
+    with unit() as (runtime, session, _actor):
+        rule = _admin_service(runtime, session).update_rule(entity, rule_id, **data)
+        return rule_json(rule)
 
 
 @api.delete("/meta/entities/<entity>/rules/<int:rule_id>")

@@ -429,6 +429,12 @@ def _meta_paths(spec: APISpec) -> None:
         "/api/meta/entities/{entity}/rules/{rule}",
         parameters=[entity, _path_param("rule", {"type": "integer"})],
         operations={
+            "patch": _operation(
+                "Change a rule (the parts given; checked as a new rule is)",
+                ("200", "Rule"),
+                ("400", "403", "404", "422"),
+                {"type": "object"},
+            ),
             "delete": _operation("Delete a rule", ("204", None), ("403", "404")),
         },
     )

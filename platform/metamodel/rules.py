@@ -11,10 +11,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trellis.errors import NotFound
+from trellis.errors import NotFound, ValidationFailed
 from trellis.expressions import ExpressionError, compile_expression
 from trellis.metamodel.changes import USAGE_CHECKS, Errors, MetamodelChanges
 from trellis.metamodel.models import RULE_KINDS, EntityType, Rule
+
+#: what a rule is made of, as the API and the admin form name it
+RULE_OPTIONS = ("kind", "field", "when", "from_stage", "expression", "message")
+#: the parts only one kind of rule has
+KIND_OPTIONS = {"required": ("when", "from_stage"), "validation": ("expression", "message")}
 
 
 class RuleOperations(MetamodelChanges):
@@ -33,9 +38,88 @@ class RuleOperations(MetamodelChanges):
     ) -> Rule:
         """Add a rule; ``from_stage`` is ``"<pipeline>.<stage>"``."""
         row = self.entity_row(entity)
+        stage = self._checked(row, kind, field, when, from_stage, expression, message)
+        rule = Rule(
+            kind=kind,
+            field_key=field,
+            condition=when or "",
+            from_stage=stage,
+            expression=expression or "",
+            message=(message or "").strip(),
+        )
+        row.rules.append(rule)
+        self.session.flush()
+        self.bump("rule.add", f"{entity}#{rule.id}", _describe(rule, from_stage))
+        return rule
+
+    def update_rule(self, entity: str, rule_id: int, **changes: Any) -> Rule:
+        """Change a rule in place: any of ``kind``, ``field``, ``when``, ``from_stage``,
+        ``expression``, ``message`` (the others keep their values; ``None`` or ``""`` empties
+        one). The result is checked as a new rule would be."""
+        row = self.entity_row(entity)
+        rule = self._rule(row, rule_id)
+        unknown = set(changes) - set(RULE_OPTIONS)
+        if unknown:
+            raise ValidationFailed({k: ["Unknown property."] for k in sorted(unknown)})
+        current = {
+            "kind": rule.kind,
+            "field": rule.field_key,
+            "when": rule.condition,
+            "from_stage": _stage_ref(rule),
+            "expression": rule.expression,
+            "message": rule.message,
+        }
+        merged = {**current, **changes}
+        if "kind" in changes and changes["kind"] != rule.kind:
+            # the other kind's parts do not carry over (a condition is not an expression)
+            for name in KIND_OPTIONS.get(rule.kind, ()):
+                if name not in changes and name not in KIND_OPTIONS.get(changes["kind"], ()):
+                    merged[name] = None
+        stage = self._checked(
+            row,
+            merged["kind"],
+            merged["field"] or None,
+            merged["when"] or "",
+            merged["from_stage"] or None,
+            merged["expression"] or "",
+            merged["message"] or "",
+        )
+        rule.kind = merged["kind"]
+        rule.field_key = merged["field"] or None
+        rule.condition = merged["when"] or ""
+        rule.from_stage = stage
+        rule.expression = merged["expression"] or ""
+        rule.message = (merged["message"] or "").strip()
+        self.session.flush()
+        self.bump("rule.update", f"{entity}#{rule.id}", _describe(rule, merged["from_stage"]))
+        return rule
+
+    def _checked(
+        self,
+        row: EntityType,
+        kind: Any,
+        field: Any,
+        when: Any,
+        from_stage: Any,
+        expression: Any,
+        message: Any,
+    ) -> Any:
+        """Every problem of a rule as given (ValidationFailed), else its start stage."""
+        entity = row.key
         active = [f.key for f in row.fields if not f.archived]
         errors = Errors()
         stage = None
+        for name, value in (
+            ("kind", kind),
+            ("field", field),
+            ("when", when),
+            ("from_stage", from_stage),
+            ("expression", expression),
+            ("message", message),
+        ):
+            if value is not None and not isinstance(value, str):
+                errors.add(name, "Use text.")
+        errors.raise_if_any()
         if kind not in RULE_KINDS:
             errors.add("kind", f"Use one of: {', '.join(RULE_KINDS)}.")
         if field is not None and field not in active:
@@ -63,25 +147,18 @@ class RuleOperations(MetamodelChanges):
                 except ExpressionError as exc:
                     errors.add(name, exc.message)
         errors.raise_if_any()
-        rule = Rule(
-            kind=kind,
-            field_key=field,
-            condition=when or "",
-            from_stage=stage,
-            expression=expression or "",
-            message=(message or "").strip(),
-        )
-        row.rules.append(rule)
-        self.session.flush()
-        self.bump("rule.add", f"{entity}#{rule.id}", _describe(rule, from_stage))
+        return stage
+
+    def _rule(self, row: EntityType, rule_id: int) -> Rule:
+        rule = next((r for r in row.rules if r.id == rule_id), None)
+        if rule is None:
+            raise NotFound(f"{row.key!r} has no rule {rule_id}.")
         return rule
 
     def delete_rule(self, entity: str, rule_id: int) -> None:
         """Remove a rule."""
         row = self.entity_row(entity)
-        rule = next((r for r in row.rules if r.id == rule_id), None)
-        if rule is None:
-            raise NotFound(f"{entity!r} has no rule {rule_id}.")
+        rule = self._rule(row, rule_id)
         row.rules.remove(rule)
         self.session.delete(rule)
         self.bump("rule.delete", f"{entity}#{rule_id}")
@@ -95,6 +172,11 @@ class RuleOperations(MetamodelChanges):
                         return stage, None
                 return None, f"Pipeline {pipeline_key!r} has no stage {stage_key!r}."
         return None, f"Use '<pipeline>.<stage>'; {entity.key!r} has no pipeline {pipeline_key!r}."
+
+
+def _stage_ref(rule: Rule) -> str | None:
+    stage = rule.from_stage
+    return f"{stage.pipeline.key}.{stage.key}" if stage is not None else None
 
 
 def _describe(rule: Rule, from_stage: str | None) -> dict[str, Any]:

@@ -65,8 +65,25 @@ def iter_rule_errors(
                 continue
             missing.add(key)
             yield key, _required_message(entity, rule)
-        elif rule.expression is not None and not rule.expression.holds(plain):
+        elif (
+            rule.expression is not None
+            and _applies(entity, rule.expression, values)
+            and not rule.expression.holds(plain)
+        ):
             yield (rule.field_key or RECORD_KEY), rule.message
+
+
+def _applies(entity: CompiledEntity, expression: Any, values: Mapping[str, Any]) -> bool:
+    """Whether a validation rule is checked: once every field it reads has a value. While
+    one is empty it is not (``days > 0`` must not make Days required: required rules say
+    when a field must be filled), unless the expression asks about emptiness itself."""
+    if expression.tests_emptiness:
+        return True
+    return not any(
+        entity.fields[key].type.is_empty(values.get(key))
+        for key in expression.names_used
+        if key in entity.fields
+    )
 
 
 def _required_message(entity: CompiledEntity, rule: CompiledRule) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trellis.errors import ValidationFailed
+from trellis.errors import NotFound, ValidationFailed
 
 
 @pytest.fixture
@@ -115,3 +115,80 @@ def test_deleting_a_rule_stops_its_check(deals) -> None:  # type: ignore[no-unty
     rule = deals.meta("add_rule", "deal", "required", field="name")
     deals.meta("delete_rule", "deal", rule.id)
     assert deals.record("deal").values["name"] is None
+
+
+def test_a_validation_rule_does_not_make_the_fields_it_reads_required(deals) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10.6: ``amount > 0`` is checked once Amount has a value; while it is empty,
+    only a required rule (here: from "Proposal" on) asks for it."""
+    deals.meta(
+        "add_rule",
+        "deal",
+        "validation",
+        field="amount",
+        expression="amount > 0",
+        message="Positive.",
+    )
+    deals.meta(
+        "add_rule",
+        "deal",
+        "validation",
+        expression="close_date >= date(2020, 1, 1) and amount < 1000000",
+        message="Check the date and the amount.",
+    )
+    deals.meta("add_rule", "deal", "required", field="amount", from_stage="sales.proposal")
+    record = deals.record("deal", name="Empty amount")
+    assert record.values["amount"] is None
+    assert missing(deals, amount=0) == {"amount": ["Positive."]}
+    assert missing(deals, amount=5, close_date="2019-01-01") == {
+        "_record": ["Check the date and the amount."]
+    }
+    assert deals.record("deal", amount=5).values["amount"] == 5  # no date: not checked yet
+    with pytest.raises(ValidationFailed) as failure:
+        deals.records("move_stage", "deal", record.id, "proposal")
+    assert failure.value.errors == {"amount": ["Required from stage 'Proposal' on."]}
+
+
+def test_a_rule_that_asks_about_emptiness_is_checked_on_empty_fields(deals) -> None:  # type: ignore[no-untyped-def]
+    deals.meta(
+        "add_rule",
+        "deal",
+        "validation",
+        expression="amount is not None or not is_empty(reason)",
+        message="An amount or a reason.",
+    )
+    assert missing(deals, name="x") == {"_record": ["An amount or a reason."]}
+    assert deals.record("deal", reason="later").values["reason"] == "later"
+
+
+def test_a_rule_is_edited_in_place_and_checked_like_a_new_one(deals) -> None:  # type: ignore[no-untyped-def]
+    rule = deals.meta(
+        "add_rule",
+        "deal",
+        "validation",
+        field="amount",
+        expression="amount > 0",
+        message="Positive.",
+    )
+    changed = deals.meta(
+        "update_rule", "deal", rule.id, expression="amount > 10", message="More than 10."
+    )
+    assert (changed.id, changed.field_key, changed.expression) == (rule.id, "amount", "amount > 10")
+    assert missing(deals, amount=5) == {"amount": ["More than 10."]}
+    with pytest.raises(ValidationFailed) as failure:
+        deals.meta("update_rule", "deal", rule.id, expression="amout > 1", message="")
+    assert set(failure.value.errors) == {"expression", "message"}
+    assert deals.record("deal", amount=11).values["amount"] == 11  # the refused edit left it
+    # another kind: the validation parts go, the required ones are checked
+    required = deals.meta(
+        "update_rule", "deal", rule.id, kind="required", from_stage="sales.proposal"
+    )
+    assert (required.kind, required.expression, required.message) == ("required", "", "")
+    record = deals.record("deal", name="x")
+    with pytest.raises(ValidationFailed) as failure:
+        deals.records("move_stage", "deal", record.id, "proposal")
+    assert failure.value.errors == {"amount": ["Required from stage 'Proposal' on."]}
+    with pytest.raises(ValidationFailed) as failure:
+        deals.meta("update_rule", "deal", rule.id, colour="red")
+    assert failure.value.errors == {"colour": ["Unknown property."]}
+    with pytest.raises(NotFound):
+        deals.meta("update_rule", "deal", rule.id + 99, message="x")
