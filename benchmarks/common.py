@@ -121,6 +121,18 @@ def hand_engine(url: str) -> Engine:
     return engine
 
 
+def analyze(engine: Engine) -> None:
+    """What one does after a bulk load: fresh planner statistics (and, on PostgreSQL, the
+    visibility map that index-only scans need)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+        return
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
+
+
 def platform_settings(url: str) -> dict[str, Any]:
     return {"DATABASE_URL": url, "SECRET_KEY": "bench", "INSTANCE_PATH": tempfile.gettempdir()}
 

@@ -115,6 +115,8 @@ def _text(errors: dict, key: str, value: Any, max_length: int, single_line: bool
     if not isinstance(value, str):
         errors[key] = ["Not a valid string."]
         return None
+    if single_line:  # a line of text is trimmed, as the platform does; long text is kept
+        value = value.strip()
     if len(value) > max_length:
         errors[key] = [f"At most {max_length} characters ({len(value)} given)."]
     elif single_line and "\n" in value:
@@ -364,6 +366,7 @@ BAD_INPUTS: list[dict[str, Any]] = [
     {"name": "n", "active": "maybe"},
     {"name": "n", "due": "2026-13-01"},
     {"name": "n", "email": "not-an-e-mail"},
+    {"name": "   "},
     {"name": "n", "status": "nope"},
     {"name": "n", "quantity": 60},
     {"name": "n", "bogus": 1},
