@@ -52,7 +52,7 @@ WHERE = (t.c.status == "won", t.c.amount_amount >= Decimal(50000))
 ORDER = (t.c.created_at.desc(), t.c.id.desc())
 FIRST_PAGE = select(t).where(*WHERE).order_by(*ORDER).limit(PER_PAGE)
 CAPPED_COUNT = select(func.count()).select_from(
-    select(t.c.id).where(*WHERE).limit(COUNT_CAP + 1).subquery()
+    select(t.c.id).where(*WHERE).order_by(*ORDER).limit(COUNT_CAP + 1).subquery()
 )
 
 
