@@ -53,9 +53,17 @@ def convert_start(entity: str, record_id: int) -> Any:
     try:
         with runtime.transaction() as session:
             service = service_for(session)
+            unresolved = _resolve_references(service, entity, options, source_values)
             result = convert(
-                service, entity, record_id, options, dry_run=dry_run, source_values=source_values
+                service,
+                entity,
+                record_id,
+                options,
+                dry_run=dry_run or bool(unresolved),  # nothing is written while one stands
+                source_values=source_values,
             )
+            for key, errors in unresolved.items():
+                result.errors.setdefault(key, {}).update(errors)
             if not dry_run and result.ok:
                 landing = next(
                     (t for t in LANDING_ORDER if t in result.records), next(iter(result.records))
@@ -95,6 +103,26 @@ def _options_from_form(chosen: list[str]) -> dict[str, dict[str, Any]]:
             opts.update({k: v for k, v in typed.items() if v not in (None, [], "")})
             options[target] = opts
     return options
+
+
+def _resolve_references(
+    service: Any, entity: str, options: dict[str, dict[str, Any]], source_values: dict[str, Any]
+) -> dict[str, dict[str, list[str]]]:
+    """Names typed into the wizard's reference inputs without picking a suggestion, turned
+    into record ids (in ``options`` / ``source_values``) or errors by entity type and field."""
+    model = service.model
+    asked = [(t, f"t__{t}__", opts) for t, opts in options.items() if t in model.entities]
+    asked.append((entity, SOURCE_PREFIX, source_values))
+    unresolved: dict[str, dict[str, list[str]]] = {}
+    for key, prefix, values in asked:
+        ent = model.entities[key]
+        names = "asked__source" if prefix == SOURCE_PREFIX else f"asked__{key}"
+        keys = [k for k in request.form.getlist(names) if k in ent.fields]
+        form = _Prefixed(request.form, prefix)
+        errors = field_inputs.resolve_references(service, ent, form, values, keys)
+        if errors:
+            unresolved[key] = errors
+    return unresolved
 
 
 def _source_values_from_form(entity: str) -> dict[str, Any]:
@@ -145,6 +173,9 @@ def _review(service, entity, source, row, chosen, options, source_values, result
                 "shown": values,
                 "errors": errors,
                 "other": {k: v for k, v in errors.items() if k not in ent.fields},
+                "texts": field_inputs.typed_reference_texts(
+                    ent, _Prefixed(request.form, f"t__{target}__"), [f.key for f in fields]
+                ),
                 "duplicates": result.duplicates.get(target, []),
                 "use": options.get(target, {}).get("use_existing"),
                 "pipeline": options.get(target, {}).get("pipeline"),
@@ -187,5 +218,8 @@ def _source_step(service, ent, source, source_values, result) -> dict[str, Any]:
         "errors": errors,
         "other": {k: v for k, v in errors.items() if k not in {f.key for f in fields}},
         "writable": writable,
+        "texts": field_inputs.typed_reference_texts(
+            ent, _Prefixed(request.form, SOURCE_PREFIX), [f.key for f in fields]
+        ),
         "stage": success.label if success is not None else "",
     }

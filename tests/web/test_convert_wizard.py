@@ -187,3 +187,31 @@ def test_a_lead_without_a_source_is_asked_for_it_and_a_refusal_keeps_all_choices
     converted = factory.records("get", "lead", record.id)
     assert (converted.stage, converted.values["source"]) == ("converted", "call")
     assert count(factory, "company") == before["company"] + 1
+
+
+def test_a_reference_typed_in_the_wizard_is_found_by_its_name(boss, lead, factory) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10.3 in the wizard: a name typed into a reference input without picking a
+    suggestion names its record, or is an error that keeps the text and creates nothing."""
+    factory.meta(
+        "add_field", "deal", "partner", "Partner", "reference", settings={"target": "company"}
+    )
+    factory.meta("add_rule", "deal", "required", field="partner")
+    record = lead()
+    url = f"/records/lead/{record.id}/convert"
+    chosen = {"target": ["deal"], "asked__deal": "partner", "t__deal__partner": ""}
+    deals = count(factory, "deal")
+    refused = boss.post(
+        url, data={**chosen, "t__deal__partner__text": "Nobody Inc", "action": "convert"}
+    )
+    assert refused.status_code == 422
+    page = section(refused.get_data(as_text=True), "deal")
+    assert "No company named &#39;Nobody Inc&#39;." in page
+    assert re.search(r'name="t__deal__partner__text"[^>]*value="Nobody Inc"', page, re.S)
+    assert count(factory, "deal") == deals
+    done = boss.post(
+        url, data={**chosen, "t__deal__partner__text": "acme ltd", "action": "convert"}
+    )
+    assert done.status_code == 302, done.get_data(as_text=True)
+    deal = factory.records("get", "deal", int(done.location.rsplit("/", 1)[1]))
+    acme = factory.records("list", "company", q="Acme").items[0]
+    assert deal.values["partner"] == acme.id
