@@ -80,7 +80,8 @@ def bare_app(url: str) -> Flask:
         body = {
             "id": row["id"],
             "version": row["version"],
-            "title": f"Item #{row['id']}",
+            # named by its first text field (the platform's default title), else by its id
+            "title": " ".join((row["name"] or "").split()) or f"Item #{row['id']}",
             "created_at": row["created_at"].replace(tzinfo=UTC).isoformat(),
             "updated_at": row["updated_at"].replace(tzinfo=UTC).isoformat(),
             "created_by": row["created_by"],
