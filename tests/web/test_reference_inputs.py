@@ -127,3 +127,30 @@ def test_a_reference_to_an_unreadable_entity_type_has_no_search_box(
     assert saved.status_code == 302
     after = people.records("get", "deal", deal.id)
     assert (after.values["name"], after.values["contact"]) == ("Apollo 2", contact.id)
+
+
+def test_the_stage_dialog_resolves_a_typed_name_too(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "contact", {"first_name": "text", "last_name": "text"}, title="{first_name} {last_name}"
+    )
+    factory.entity(
+        "deal",
+        {"name": "text", "contact": ("reference", {"settings": {"target": "contact"}})},
+        title="{name}",
+        pipelines={"sales": ["new", "offer", "won:success"]},
+    )
+    factory.meta("add_rule", "deal", "required", field="contact", from_stage="sales.offer")
+    contact = ann(factory)
+    deal = factory.record("deal", name="Apollo")
+    url = f"/records/deal/{deal.id}/stage"
+    asked = {"stage": "offer", "asked": "contact", "contact": ""}
+    fetch = {"X-Requested-With": "fetch"}
+    refused = boss.post(url, data={**asked, "contact__text": "Bob Nobody"}, headers=fetch)
+    assert refused.status_code == 422
+    assert refused.json["errors"] == {"contact": ["No contact named 'Bob Nobody'."]}
+    assert box(refused.json["html"]) == "Bob Nobody"
+    assert factory.records("get", "deal", deal.id).stage == "new"
+    moved = boss.post(url, data={**asked, "contact__text": "Ann Tamm"}, headers=fetch)
+    assert moved.status_code == 200 and moved.json["ok"], moved.json
+    after = factory.records("get", "deal", deal.id)
+    assert (after.stage, after.values["contact"]) == ("offer", contact.id)
