@@ -22,6 +22,7 @@ def register_admin(app: Flask) -> Admin:
     from trellis.admin.history import ConfigHistoryView
     from trellis.admin.lists import OptionListsView
     from trellis.admin.users import RolesView, UsersView
+    from trellis.web.headers import csp_nonce
 
     app.register_blueprint(
         Blueprint(
@@ -37,6 +38,7 @@ def register_admin(app: Flask) -> Admin:
         name="Trellis admin",
         index_view=DashboardView(name="Dashboard", url="/admin"),
         theme=Bootstrap4Theme(fluid=True),
+        csp_nonce_generator=csp_nonce,  # on every script tag of Flask-Admin's templates
     )
     admin.add_view(EntitiesView(name="Entity types", endpoint="entities"))
     admin.add_view(OptionListsView(name="Option lists", endpoint="lists"))

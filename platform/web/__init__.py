@@ -10,6 +10,7 @@ from flask import Blueprint, Flask
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
+from trellis.web.headers import register_security_headers
 from trellis.web.session import SessionUser, load_session_user
 
 csrf = CSRFProtect()
@@ -28,7 +29,7 @@ vendor = Blueprint(
 
 
 def register_web(app: Flask) -> None:
-    """Login, CSRF and the web blueprint."""
+    """Login, CSRF, security headers and the web blueprint."""
     from trellis.api import api
     from trellis.web import convert, imports, records  # noqa: F401  (they add routes to web)
     from trellis.web.views import web
@@ -39,6 +40,7 @@ def register_web(app: Flask) -> None:
         app.config[f"{cookie}_HTTPONLY"] = True
         app.config[f"{cookie}_SAMESITE"] = "Lax"
         app.config[f"{cookie}_SECURE"] = secure
+    register_security_headers(app)
     csrf.init_app(app)
     csrf.exempt(api)  # the API authenticates with bearer tokens, never with the session cookie
     login_manager.init_app(app)

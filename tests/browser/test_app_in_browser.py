@@ -165,7 +165,8 @@ def test_stage_dialog_kanban_drag_and_stale_edit(page, browser, live_server, crm
     page.get_by_label(re.compile("^First name")).fill("Kati")
     company = page.get_by_label("Company")
     company.fill("Acm")
-    page.wait_for_function("document.querySelectorAll('datalist option').length > 0")
+    # a locator, not wait_for_function: the page's CSP refuses the eval that one needs
+    page.locator("datalist option").first.wait_for(state="attached")
     company.fill(page.locator("datalist option").first.get_attribute("value"))
     page.shot("12b-reference-search")
     page.get_by_role("button", name="Save").click()

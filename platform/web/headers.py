@@ -1,0 +1,61 @@
+"""Security headers on every response: a Content Security Policy with a fresh nonce per
+request, no framing, no MIME sniffing, no full referrer sent to other sites.
+
+Scripts run only from our own origin or with the request's nonce (Flask-Admin's templates
+put it on theirs; ours keep their scripts in static files and wire behaviour with
+``data-`` attributes, since inline event handlers never run under this policy). Inline
+``style`` attributes stay allowed: the app colours badges, stages and options from the
+configured colours, and a style cannot run code. A small after-request hook of our own, not
+flask-talisman: that would also force HTTPS redirects and Secure cookies on plain-HTTP
+installs, which the ``SECURE_COOKIES`` setting decides here.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, Response, g
+
+HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def csp_nonce() -> str:
+    """This request's script nonce (the same for every call within one request)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def content_security_policy(nonce: str) -> str:
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' 'nonce-{nonce}'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def add_security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(csp_nonce()))
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def register_security_headers(app: Flask) -> None:
+    """Every response of ``app`` gets the headers; templates get ``csp_nonce()``."""
+    app.after_request(add_security_headers)
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
