@@ -10,7 +10,7 @@ The platform is served by waitress on 127.0.0.1 (its own process) over a SQLite 
 as an administrator would. While it runs, three clients keep sending requests one after the
 other: ``GET /api/records/item/<id>``, ``POST /api/records/item`` (a write) and
 ``POST /api/auth/token`` (a login). Issue 12 goals: a GET never waits on a writer (here:
-no GET during the import takes more than its idle median + 100 ms); a write or login never
+no GET during the import takes more than its idle median + 250 ms); a write or login never
 gets a 500 but, when it cannot go ahead, a clear "busy, retry" answer at once (here: every
 answer, whatever it is, within its idle median + 1 s; a 500 or no answer misses the goal).
 """
@@ -32,7 +32,9 @@ from apiserver import PASSWORD, USERNAME, prepare, start, stop
 from bench_import import csv_text
 from common import backend, database, latency_line, median, parser, platform_settings, verdict
 
-WAIT_MARGIN = 0.1  # s over the idle median: more than this is waiting on the writer
+#: s over the idle median: more than this is waiting on the writer (CPU contention with the
+#: importing process adds some too; a wait for the writer lasts as long as the import)
+WAIT_MARGIN = 0.25
 AT_ONCE = 1.0  # s over the idle median: an answer later than this did not come "at once"
 
 
