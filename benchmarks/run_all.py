@@ -22,7 +22,12 @@ from common import DATABASE_ENV
 HERE = Path(__file__).parent
 #: name -> (script, quick arguments, full arguments on SQLite, full on PostgreSQL)
 RUNS = {
-    "create": ("bench_create.py", ["--n", "2000", "--batch", "500"], ["--n", "100000"], None),
+    "create": (
+        "bench_create.py",
+        ["--n", "2000", "--batch", "500"],
+        ["--n", "100000"],
+        ["--n", "20000"],
+    ),
     "import": ("bench_import.py", ["--n", "2000", "--batch", "500"], ["--n", "20000"], None),
     "api": (
         "bench_api.py",
