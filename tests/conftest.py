@@ -78,13 +78,8 @@ def fresh_database(template: str, folder: Path) -> Iterator[str]:
         yield f"sqlite:///{path}"
 
 
-# Fixtures that load the demo CRM (``trellis init --demo``): a test using one of them starts
-# from a copy of a database where the demo is loaded already, built once per test session,
-# instead of building the demo's tables again for every test. ``initialise`` then finds the
-# demo in place and only checks the platform tables and the administrator.
-DEMO_FIXTURES = {"demo", "crm"}
-
-
+# A test that uses ``demo_crm`` starts from a copy of a database where the demo CRM was
+# loaded once per test session, instead of building the demo's tables again for every test.
 @pytest.fixture(scope="session")
 def demo_template(
     database_template: str, tmp_path_factory: pytest.TempPathFactory
@@ -133,7 +128,7 @@ def database_url(
 ) -> Iterator[str]:
     """A fresh, migrated database for one test (with the demo loaded if it asks for it)."""
     template = database_template
-    if DEMO_FIXTURES & set(request.fixturenames):
+    if "demo_crm" in request.fixturenames:
         template = request.getfixturevalue("demo_template")
     with fresh_database(template, tmp_path) as url:
         yield url
@@ -146,6 +141,16 @@ def settings(database_url: str, tmp_path: Path) -> dict[str, Any]:
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "SECRET_KEY": "test-secret",
     }
+
+
+@pytest.fixture
+def demo_crm(app, runtime) -> None:  # type: ignore[no-untyped-def]
+    """The demo CRM (``trellis init --demo``). The database is a copy of one where the demo
+    was loaded (see ``database_url``), so ``initialise`` finds it and only checks."""
+    from trellis.cli import initialise
+
+    with app.app_context():
+        initialise(runtime, demo=True)
 
 
 @pytest.fixture

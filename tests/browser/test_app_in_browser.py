@@ -9,15 +9,12 @@ import re
 import pytest
 
 from trellis.accounts import create_user
-from trellis.cli import initialise
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def crm(app, runtime) -> None:  # type: ignore[no-untyped-def]
-    with app.app_context():
-        initialise(runtime, demo=True)
+def crm(demo_crm, app, runtime) -> None:  # type: ignore[no-untyped-def]
     with runtime.transaction() as session:
         create_user(session, "eve", "eve-password", ["admin"])
 

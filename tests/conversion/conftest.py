@@ -6,13 +6,10 @@ from __future__ import annotations
 import pytest
 
 from trellis.accounts import create_user
-from trellis.cli import initialise
 
 
 @pytest.fixture
-def demo(app, client, runtime):  # type: ignore[no-untyped-def]
-    with app.app_context():
-        initialise(runtime, demo=True)
+def demo(demo_crm, app, client, runtime):  # type: ignore[no-untyped-def]
     with runtime.transaction() as session:
         create_user(session, "root", "root-password", ["admin"])
     token = client.post(

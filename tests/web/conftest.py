@@ -7,7 +7,6 @@ import re
 import pytest
 
 from trellis.accounts import create_user
-from trellis.cli import initialise
 
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
@@ -36,9 +35,8 @@ class Browser:
 
 
 @pytest.fixture
-def demo(app, runtime) -> None:  # type: ignore[no-untyped-def]
-    with app.app_context():
-        initialise(runtime, demo=True)
+def demo(demo_crm) -> None:  # type: ignore[no-untyped-def]
+    """The demo CRM."""
 
 
 @pytest.fixture
