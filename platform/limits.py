@@ -5,6 +5,9 @@ forms); views marked with :func:`accepts_upload` (CSV imports) to ``MAX_UPLOAD_L
 (20 MiB). A bigger body is a 413 before anything reads it; waitress refuses bodies past the
 upload limit before the app sees them (:func:`server_body_limit`), so an unauthenticated
 upload cannot fill the server's memory or disk either.
+
+Ids in paths (``<int:record_id>``) are at most ``2**63 - 1``, the largest a BIGINT holds: a
+bigger one names nothing (404) instead of overflowing the database driver (500).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, Request, current_app
+from werkzeug.routing import IntegerConverter
 
 #: room for a multipart envelope around an upload of the largest allowed size
 MULTIPART_MARGIN = 64 * 1024
@@ -42,8 +46,17 @@ class PlatformRequest(Request):
         self._max_content_length = value
 
 
+class BoundedInteger(IntegerConverter):
+    """``<int:...>`` that matches only what a BIGINT column holds."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def configure(app: Flask, settings: dict[str, Any]) -> None:
-    """Apply the settings' limits to ``app``."""
+    """Apply the settings' limits to ``app`` (before any route is added)."""
+    app.url_map.converters["int"] = BoundedInteger
     app.request_class = PlatformRequest
     app.config.update(
         MAX_CONTENT_LENGTH=settings["MAX_CONTENT_LENGTH"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -62,13 +63,22 @@ def json_body() -> dict[str, Any]:
         raise BadRequest("The body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise BadRequest("The body is not a JSON object.")
-    with_nul = {k: ["Contains a NUL character."] for k, v in data.items() if _has_nul([k, v])}
-    if with_nul:
-        raise BadRequest(NUL_DETAIL, with_nul)
+    unstorable = {
+        _printable(k): ["Contains a NUL character or a lone surrogate."]
+        for k, v in data.items()
+        if _has_unstorable([k, v])
+    }
+    if unstorable:
+        raise BadRequest(UNSTORABLE_DETAIL, unstorable)
     return data
 
 
-NUL_DETAIL = "Text must not contain NUL characters (PostgreSQL cannot store or compare them)."
+UNSTORABLE_DETAIL = (
+    "Text must not contain NUL characters (PostgreSQL cannot store or compare them) or lone "
+    "surrogates (\\ud800 to \\udfff alone are not characters and have no UTF-8 form)."
+)
+#: lone surrogates: JSON's ``\\ud800`` escapes decode to them; no database or page can hold one
+SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def refuse_nul_in_url() -> None:
@@ -76,17 +86,26 @@ def refuse_nul_in_url() -> None:
     if "\x00" in request.path:
         raise NotFound("Nothing here has a NUL character in its key.")
     args = request.args
-    bad = {k: ["Contains a NUL character."] for k in args if _has_nul([k, args.getlist(k)])}
+    bad = {
+        _printable(k): ["Contains a NUL character or a lone surrogate."]
+        for k in args
+        if _has_unstorable([k, args.getlist(k)])
+    }
     if bad:
-        raise BadRequest(NUL_DETAIL, bad)
+        raise BadRequest(UNSTORABLE_DETAIL, bad)
 
 
-def _has_nul(value: Any) -> bool:
+def _printable(key: str) -> str:
+    """A key that can be sent back in a JSON problem (a lone surrogate cannot)."""
+    return SURROGATES.sub("\ufffd", key)
+
+
+def _has_unstorable(value: Any) -> bool:
     # a loop, not recursion: a deeply nested body must not exhaust the stack
     pending = [value]
     while pending:
         item = pending.pop()
-        if isinstance(item, str) and "\x00" in item:
+        if isinstance(item, str) and ("\x00" in item or SURROGATES.search(item)):
             return True
         if isinstance(item, dict):
             pending.extend(item)

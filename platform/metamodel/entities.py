@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +20,8 @@ from trellis.metamodel.models import EntityType, Field
 from trellis.metamodel.physical import record_table_name
 from trellis.words import plural_of
 
+#: the title_template column's length
+MAX_TITLE_TEMPLATE = 300
 ENTITY_EDITABLE = ("label", "label_plural", "description", "title_template")
 
 
@@ -44,8 +47,12 @@ class EntityOperations(MetamodelChanges):
                 errors.add("label_plural", message)
         if not isinstance(description or "", str):
             errors.add("description", "Use text.")
-        if title_template and title_keys(title_template):
-            errors.add("title_template", "Add the fields first, then a title that uses them.")
+        if title_template:
+            problems = template_errors(title_template, set())
+            if problems and problems[0].startswith("Unknown field"):
+                problems = ["Add the fields first, then a title that uses them."]
+            for message in problems:
+                errors.add("title_template", message)
         errors.raise_if_any()
         if self.session.scalar(select(EntityType.id).where(EntityType.key == key)) is not None:
             raise Conflict(f"An entity type with key {key!r} exists already (maybe archived).")
@@ -85,17 +92,7 @@ class EntityOperations(MetamodelChanges):
         return entity
 
     def title_template_errors(self, entity: EntityType, template: str) -> list[str]:
-        if not isinstance(template, str):
-            return ["Use text such as {name}."]
-        try:
-            keys = title_keys(template)
-        except ValueError as exc:
-            return [f"Not a valid template: {exc}."]
-        active = {f.key for f in entity.fields if not f.archived}
-        unknown = [k for k in keys if k not in active]
-        if unknown:
-            return [f"Unknown field: {', '.join(unknown)} (use {{field_key}})."]
-        return []
+        return template_errors(template, {f.key for f in entity.fields if not f.archived})
 
     def archive_entity(self, key: str) -> EntityType:
         """Hide an entity type; its table and records stay until a purge."""
@@ -157,3 +154,22 @@ def _references_to(session, entity: str, field: str | None) -> list[str]:  # typ
 
 
 USAGE_CHECKS.append(_references_to)
+
+
+def template_errors(template: Any, fields: set[str]) -> list[str]:
+    """What is wrong with a title template over the active ``fields`` (nothing: ``[]``)."""
+    if not isinstance(template, str):
+        return ["Use text such as {name}."]
+    if len(template) > MAX_TITLE_TEMPLATE:
+        return [f"At most {MAX_TITLE_TEMPLATE} characters."]
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return [f"Not a valid template: {exc}."]
+    if any(spec or conversion for _text, _name, spec, conversion in parts):
+        # {x:>20000000} would make every title 20 MB long
+        return ["Use {field_key} alone, without a format (such as :>10) or !r."]
+    unknown = [k for k in title_keys(template) if k not in fields]
+    if unknown:
+        return [f"Unknown field: {', '.join(unknown)} (use {{field_key}})."]
+    return []

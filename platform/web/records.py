@@ -183,6 +183,13 @@ def record_export(entity: str) -> Any:
     )
 
 
+def _form_version(text: str) -> int:
+    """The version number an edit form was loaded at (a 400 if the form was tampered with)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise BadRequest("The form's version is not a whole number; reload the page.")
+    return int(text)
+
+
 def _safe_cell(value: Any) -> Any:
     # a cell starting with = + - @ (or a tab or carriage return before one) would be run as a
     # formula by spreadsheet programs
@@ -293,7 +300,7 @@ def record_edit(entity: str, record_id: int) -> Any:
         if request.method == "POST":
             typed = field_inputs.parse_form(ent, request.form, keys)
             unresolved = field_inputs.resolve_references(service, ent, request.form, typed, keys)
-            version = int(request.form.get("version") or 0)
+            version = _form_version(request.form.get("version", ""))
             try:
                 with session.begin_nested():
                     saved = service.update(entity, record_id, typed, version=version)
