@@ -86,7 +86,7 @@ def serve_command(host: str | None, port: int | None) -> None:
     from flask import current_app
 
     from trellis.installation import is_initialised
-    from trellis.serving import make_server
+    from trellis.serving import configure_logging, make_server
 
     runtime = _runtime()
     if not is_initialised(runtime.engine):
@@ -97,6 +97,7 @@ def serve_command(host: str | None, port: int | None) -> None:
     settings = runtime.settings
     host = host or settings["HOST"]
     port = port or settings["PORT"]
+    configure_logging()
     click.echo(f"Trellis is serving on http://{host}:{port}/ (Ctrl+C stops it)")
     make_server(current_app._get_current_object(), host, port).run()
 

@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,
     "HOST": "127.0.0.1",
     "PORT": 8000,
-    "THREADS": 8,
+    "THREADS": 16,
     "SECURE_COOKIES": False,
     #: the largest request body in bytes (JSON, forms) and the largest CSV upload
     "MAX_CONTENT_LENGTH": 1024 * 1024,

@@ -1,6 +1,10 @@
-"""Words for people: counts with the right singular or plural ("1 record", "2 records")."""
+"""Words for people: counts with the right singular or plural ("1 record", "2 records"),
+and keys suggested from labels ("Vacation request" -> ``vacation_request``)."""
 
 from __future__ import annotations
+
+import re
+import unicodedata
 
 
 def plural_of(word: str) -> str:
@@ -11,6 +15,17 @@ def plural_of(word: str) -> str:
     if last.endswith(("s", "x", "z", "ch", "sh")):
         return word + "es"
     return word + "s"
+
+
+def key_from_label(label: str, limit: int = 40) -> str:
+    """A key for a label: lower-case ASCII letters, digits and single underscores, starting
+    with a letter (``Über-Größe 2`` -> ``uber_grosse_2``); empty if the label has no letter.
+    The admin's key suggestion (static/js/trellis-admin.js) follows the same steps."""
+    text = unicodedata.normalize("NFKD", label.replace("ß", "ss"))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    key = re.sub(r"[^a-z0-9]+", "_", text).strip("_")
+    key = re.sub(r"^[0-9_]+", "", key)
+    return key[:limit].rstrip("_")
 
 
 def counted(count: int, singular: str, plural: str | None = None) -> str:

@@ -18,10 +18,16 @@ from trellis.admin.field_settings import (
     setting_value,
     settings_from_form,
 )
+from trellis.admin.lists import options_from_lines
+from trellis.errors import ValidationFailed
 from trellis.expressions import FUNCTION_DOCS
 from trellis.metamodel.fields import TYPE_CHANGES
 from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.models import STAGE_KINDS, EntityType, OptionList
+from trellis.words import key_from_label
+
+#: the option list choice that creates a new list from the field form
+NEW_LIST = "__new__"
 
 #: inputs of the entity page that show their own errors
 ENTITY_INPUTS = ("title_template", "label", "label_plural", "description")
@@ -152,8 +158,15 @@ class EntitiesView(AdminView):
             values = self._field_values(type_name)
             field_key = form_text("key")
             values["key"] = field_key
-            _, errors = self.change(
-                lambda s: self.runtime.metamodel(s, self.actor).add_field(
+            values["new_list_label"] = form_text("new_list_label")
+            values["new_list_options"] = form_text("new_list_options")
+
+            def add(session):  # type: ignore[no-untyped-def]
+                if values["settings"].get("list") == NEW_LIST:
+                    values["settings"]["list"] = _create_list_for(
+                        self.runtime.metamodel(session, self.actor), values
+                    )
+                return self.runtime.metamodel(session, self.actor).add_field(
                     key,
                     field_key,
                     values["label"],
@@ -164,9 +177,12 @@ class EntitiesView(AdminView):
                     unique=values["unique"],
                     indexed=values["indexed"],
                     help_text=values["help_text"],
-                ),
-                f"Field “{values['label']}” added.",
-            )
+                )
+
+            chosen_list = values["settings"].get("list")
+            _, errors = self.change(add, f"Field “{values['label']}” added.")
+            if chosen_list is not None:  # a refused save kept no new list: offer it again
+                values["settings"]["list"] = chosen_list
             if not errors:
                 return redirect(url_for(".detail", key=key))
         return self._field_form(key, None, values, errors), 422 if errors else 200
@@ -260,6 +276,8 @@ class EntitiesView(AdminView):
                 (r.key, r.label)
                 for r in session.scalars(select(OptionList).order_by(OptionList.label))
             ]
+            if existing is None:
+                lists.append((NEW_LIST, "New option list…"))
             targets = [
                 (e.key, e.label)
                 for e in session.scalars(
@@ -443,6 +461,30 @@ def _rule_from_form() -> tuple[str, dict[str, Any], dict[str, Any]]:
         else ("field", "expression", "message")
     )
     return kind, values, {k: values[k] for k in names}
+
+
+def _create_list_for(meta, values: dict[str, Any]) -> str:  # type: ignore[no-untyped-def]
+    """Create the option list a new list field asked for (its name and options typed on the
+    field form); its problems show under those inputs. Returns the new list's key."""
+    label = values["new_list_label"] or values["label"]
+    base = key_from_label(label) or "list"
+    key, n = base, 1
+    while key in meta.model.option_lists:
+        n += 1
+        key = f"{base[:36]}_{n}"
+    options = options_from_lines(values["new_list_options"])
+    if not options:
+        raise ValidationFailed({"new_list_options": ["Type at least one option."]})
+    try:
+        with meta.session.begin_nested():
+            meta.create_list(key, label, options)
+    except ValidationFailed as exc:
+        problems = {}
+        for name, messages in exc.errors.items():
+            where = "new_list_options" if name.startswith("options") else "new_list_label"
+            problems.setdefault(where, []).extend(messages)
+        raise ValidationFailed(problems) from exc
+    return key
 
 
 def _stages_from_form() -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from trellis.admin.base import AdminView, form_int, form_text
 from trellis.metamodel.models import OptionList
+from trellis.words import key_from_label
 
 
 class OptionListsView(AdminView):
@@ -34,12 +35,7 @@ class OptionListsView(AdminView):
             "label": form_text("label"),
             "options": form_text("options"),
         }
-        options = []
-        for line in values["options"].splitlines():
-            label = line.strip()
-            if label:
-                key = "".join(ch if ch.isalnum() else "_" for ch in label.lower()).strip("_")[:40]
-                options.append({"key": key or "option", "label": label})
+        options = options_from_lines(values["options"])
         _, errors = self.change(
             lambda s: self.runtime.metamodel(s, self.actor).create_list(
                 values["key"], values["label"], options
@@ -100,3 +96,12 @@ class OptionListsView(AdminView):
                 )
         elif action == "delete_list":
             meta.delete_list(key)
+
+
+def options_from_lines(text: str) -> list[dict[str, str]]:
+    """Options typed one per line: the label as typed, a key suggested from it."""
+    return [
+        {"key": key_from_label(line.strip()) or "option", "label": line.strip()}
+        for line in text.splitlines()
+        if line.strip()
+    ]

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from trellis.access.credentials import end_sessions, sign_in
 from trellis.access.policy import load_access
 from trellis.access.throttle import TooManyAttempts
-from trellis.accounts import User
+from trellis.accounts import Role, User, user_roles
 from trellis.app import get_runtime
 from trellis.web.forms import LoginForm
 from trellis.web.session import SessionUser
@@ -115,4 +115,22 @@ def home() -> Any:
             if scope is not None:
                 query = query.where(scope)
             entities.append((entity, session.scalar(query)))
-    return render_template("web/home.html", entities=entities)
+        administrators = [] if entities else _administrators(session)
+    return render_template(
+        "web/home.html",
+        entities=entities,
+        administrators=administrators,
+        has_entity_types=bool(model.entities),
+    )
+
+
+def _administrators(session: Any) -> list[str]:
+    """Whom a user without any access can ask: the active administrators, by name."""
+    rows = session.execute(
+        select(User.display_name, User.username)
+        .join(user_roles)
+        .join(Role)
+        .where(Role.key == "admin", User.is_active.is_(True))
+        .order_by(User.username)
+    )
+    return [display or username for display, username in rows]

@@ -22,7 +22,10 @@ class DateType(FieldType):
         return [ColumnSpec(field.key, Date(), "date")]
 
     def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
-        return ma.fields.Date(allow_none=True)
+        return ma.fields.Date(
+            allow_none=True,
+            error_messages={"invalid": "Not a date: use year-month-day, e.g. 2026-03-31."},
+        )
 
     def to_json(self, field: FieldLike, value: Any, model: Any) -> Any:
         return None if value is None else value.isoformat()

@@ -15,7 +15,11 @@ from trellis.metamodel.fieldtypes.base import ORDERING, ColumnSpec, FieldLike, F
 class Moment(ma.fields.DateTime):
     """An ISO 8601 moment that exists in UTC too (``9999-12-31T23:00-05:00`` does not)."""
 
-    default_error_messages = {"range": "Out of range once converted to UTC."}
+    default_error_messages = {
+        "range": "Out of range once converted to UTC.",
+        "invalid": "Not a date and time: use year-month-day and hours:minutes, "
+        "e.g. 2026-03-31 14:30.",
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         moment = super()._deserialize(value, attr, data, **kwargs)

@@ -1,0 +1,87 @@
+"""First steps in a real Chromium: the admin suggests keys from labels as they are typed,
+archiving asks first, the role matrix saves every section with one Save, and a new user
+without access is told whom to ask. Screenshots land under artifacts/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from trellis.access.models import RolePermission
+from trellis.accounts import create_user
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def people(runtime) -> None:  # type: ignore[no-untyped-def]
+    with runtime.transaction() as session:
+        create_user(session, "root", "root-password", ["admin"], display_name="Rita Root")
+        create_user(session, "newbie", "newbie-password", ["user"])
+
+
+def sign_in(page, base: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{base}/login")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(f"{name}-password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/")
+
+
+def test_keys_archive_and_one_save(page, live_server, people, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    base = live_server
+    sign_in(page, base, "root")
+    page.shot("01-home-getting-started")
+    assert page.locator("#getting-started").is_visible()
+
+    # the key follows the label as it is typed
+    page.goto(f"{base}/admin/entities/")
+    new = page.locator("#new")
+    new.get_by_label(re.compile(r"^Label")).press_sequentially("Vacation request")
+    assert new.get_by_label(re.compile(r"^Key")).input_value() == "vacation_request"
+    page.shot("02-key-suggested")
+    new.get_by_role("button", name="Create entity type").click()
+    page.wait_for_url(f"{base}/admin/entities/vacation_request")
+
+    # a field: the key follows its label too, but a key typed by hand stays
+    page.get_by_label("New field of type").select_option("integer")
+    page.get_by_role("button", name="Add field").click()
+    page.get_by_label(re.compile(r"^Key")).fill("days_off")
+    page.get_by_label(re.compile(r"^Label")).press_sequentially("Number of days")
+    assert page.get_by_label(re.compile(r"^Key")).input_value() == "days_off"
+    page.get_by_role("button", name="Add field").click()
+    page.wait_for_url(f"{base}/admin/entities/vacation_request")
+
+    # archiving asks; cancelling keeps the entity type
+    page.goto(f"{base}/admin/entities/vacation_request?tab=settings")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Archive").click()
+    assert asked and asked[0].startswith("Archive Vacation requests?")
+    with runtime.transaction() as session:
+        assert "vacation_request" in runtime.model(session).entities
+
+    # the role matrix: two sections changed, one Save
+    factory.entity("company", {"name": "text"})
+    page.goto(f"{base}/admin/roles/user")
+    page.locator("#vacation_request-read").select_option("own")
+    page.locator("#company-read").select_option("all")
+    page.shot("03-role-matrix-before-save")
+    page.get_by_role("button", name="Save permissions").click()
+    page.wait_for_url(f"{base}/admin/roles/user")
+    assert page.get_by_text("Permissions of").is_visible()
+    with runtime.transaction() as session:
+        reads = {g.entity: g.read for g in session.scalars(select(RolePermission))}
+    assert reads == {"vacation_request": "own", "company": "all"}
+    page.shot("04-role-matrix-saved")
+
+
+def test_a_new_user_without_access_is_told_whom_to_ask(page, live_server, people, factory) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("deal", {"name": "text"})
+    sign_in(page, live_server, "newbie")
+    message = page.locator("#no-access")
+    assert "You have no access to any records yet." in message.inner_text()
+    assert "Ask Rita Root" in message.inner_text()
+    page.shot("01-no-access-yet")

@@ -1,0 +1,47 @@
+"""``trellis serve``'s server: enough threads and connections for a browser fetching a page
+and its assets at once without "Task queue depth" warnings, and one access log line per
+request through Python logging."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+
+from trellis.serving import make_server
+
+
+def test_every_request_gets_an_access_log_line(app, caplog) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="trellis.access"):
+            for path in ("/healthz?probe=1", "/no-such-page", "/favicon.ico"):
+                connection = http.client.HTTPConnection("127.0.0.1", server.effective_port)
+                connection.request("GET", path)
+                connection.getresponse().read()
+                connection.close()
+            for _ in range(50):  # the line is written once the answer is sent
+                if len(caplog.records) >= 3:
+                    break
+                threading.Event().wait(0.05)
+    finally:
+        server.close()
+        thread.join(timeout=5)
+    lines = [r.getMessage() for r in caplog.records if r.name == "trellis.access"]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith('127.0.0.1 "GET /healthz?probe=1 HTTP/1.1" 200 ')
+    assert '"GET /no-such-page HTTP/1.1" 404 ' in lines[1]
+    assert lines[2].endswith(" ms")
+
+
+def test_threads_and_connections_suit_a_browser(app) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(app, "127.0.0.1", 0)
+    try:
+        assert server.adj.threads >= 16
+        assert server.adj.connection_limit >= 200
+        # a request waiting a moment for a thread is no warning in the server's log
+        assert not logging.getLogger("waitress.queue").isEnabledFor(logging.WARNING)
+    finally:
+        server.close()
