@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, jsonify, render_template
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from trellis import limits
 from trellis.errors import TrellisError
@@ -23,6 +24,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         instance_path=runtime.settings["INSTANCE_PATH"],
     )
     app.config.update(SECRET_KEY=runtime.settings["SECRET_KEY"], TRELLIS=runtime.settings)
+    hops = runtime.settings["PROXY_HOPS"]
+    if hops:  # the client's address and scheme as the trusted proxies saw them
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     limits.configure(app, runtime.settings)
     app.extensions["trellis"] = runtime
     app.add_template_filter(counted, "counted")

@@ -4,7 +4,9 @@
 ``TRELLIS_CONFIG`` may name a Python or TOML file whose upper-case keys are loaded too.
 Environment variables win over the file. ``TRELLIS_SECURE_COOKIES=1`` marks the session and
 remember-me cookies ``Secure`` (sent over HTTPS only): turn it on wherever Trellis is served
-over HTTPS.
+over HTTPS. ``TRELLIS_PROXY_HOPS=N`` trusts the ``X-Forwarded-For`` and ``X-Forwarded-Proto``
+headers of N reverse proxies in front of Trellis (the client address counts failed logins);
+leave it at 0 when clients reach Trellis directly, or they could claim any address.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "PORT": 8000,
     "THREADS": 16,
     "SECURE_COOKIES": False,
+    "PROXY_HOPS": 0,
     #: the largest request body in bytes (JSON, forms) and the largest CSV upload
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "MAX_UPLOAD_LENGTH": 20 * 1024 * 1024,
@@ -51,6 +54,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     for key in ("THREADS", "MAX_CONTENT_LENGTH", "MAX_UPLOAD_LENGTH"):
         settings[key] = int(settings[key])
     settings["SECURE_COOKIES"] = _as_bool(settings["SECURE_COOKIES"])
+    settings["PROXY_HOPS"] = int(settings["PROXY_HOPS"])
     return settings
 
 

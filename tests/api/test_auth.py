@@ -396,3 +396,38 @@ def test_an_unknown_user_name_costs_a_password_hash_like_a_known_one(
 
     # generous: before, an unknown name answered about ten times faster
     assert slowest_of_fastest("nobody") > 0.3 * slowest_of_fastest("ann")
+
+
+def test_a_forged_forwarded_for_header_does_not_escape_the_pause(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    """Without proxies configured (TRELLIS_PROXY_HOPS=0) X-Forwarded-For is the client's word."""
+    make_user("root", ["admin"])
+    statuses = [
+        client.post(
+            TOKEN_URL,
+            json={"username": "root", "password": "guess"},
+            headers={"X-Forwarded-For": f"198.51.100.{n}"},
+        ).status_code
+        for n in range(6)
+    ]
+    assert statuses == [401] * 5 + [429]
+
+
+def test_behind_proxies_the_forwarded_client_address_counts(settings, make_user) -> None:  # type: ignore[no-untyped-def]
+    from trellis.app import create_app
+
+    app = create_app({**settings, "PROXY_HOPS": 1})
+    try:
+        make_user("root", ["admin"])
+        client = app.test_client()
+
+        def ask(password: str, address: str) -> int:
+            return client.post(
+                TOKEN_URL,
+                json={"username": "root", "password": password},
+                headers={"X-Forwarded-For": address},
+            ).status_code
+
+        assert [ask("guess", "203.0.113.9") for _ in range(6)] == [401] * 5 + [429]
+        assert ask("root-password", "198.51.100.7") == 201
+    finally:
+        app.extensions["trellis"].dispose()

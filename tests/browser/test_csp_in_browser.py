@@ -69,6 +69,7 @@ def test_app_and_admin_run_without_csp_violations(watched, live_server, crm) -> 
         "/",
         "/records/lead",
         "/records/lead/new",
+        "/records/lead/1/convert",
         "/records/deal",
         "/records/company/import",
         "/admin/",

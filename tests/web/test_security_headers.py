@@ -14,6 +14,7 @@ PAGES = [
     "/records/lead/new",
     "/records/lead/1",
     "/records/lead/1/edit",
+    "/records/lead/1/convert",
     "/records/deal/kanban",
     "/records/company/import",
     "/admin/",
