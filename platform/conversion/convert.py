@@ -152,8 +152,15 @@ def _move_source(
         with service.session.begin_nested():
             moved = service.move_stage(entity, record_id, success, values=values or {})
     except ValidationFailed as exc:
-        result.errors[entity] = dict(exc.errors)
-        result.missing[entity] = _required_keys(exc.errors)
+        # a field hidden from the caller is not named: its problem is the record's
+        hidden = service.access.hidden_fields(entity)
+        errors: dict[str, list[str]] = {}
+        for key, messages in exc.errors.items():
+            errors.setdefault("_record" if key in hidden else key, []).extend(messages)
+        result.errors[entity] = errors
+        missing = [k for k in _required_keys(exc.errors) if k not in hidden]
+        if missing:
+            result.missing[entity] = missing
         return
     if result.ok:
         result.source = moved

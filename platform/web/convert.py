@@ -217,6 +217,12 @@ def _source_step(service, ent, source, source_values, result) -> dict[str, Any]:
         "shown": values,
         "errors": errors,
         "other": {k: v for k, v in errors.items() if k not in {f.key for f in fields}},
+        # a field hidden from the user is not named, even when the stage needs it
+        "labels": {
+            k: f.label
+            for k, f in ent.fields.items()
+            if k not in service.access.hidden_fields(ent.key)
+        },
         "writable": writable,
         "texts": field_inputs.typed_reference_texts(
             ent, _Prefixed(request.form, SOURCE_PREFIX), [f.key for f in fields]

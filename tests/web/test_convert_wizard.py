@@ -215,3 +215,32 @@ def test_a_reference_typed_in_the_wizard_is_found_by_its_name(boss, lead, factor
     deal = factory.records("get", "deal", int(done.location.rsplit("/", 1)[1]))
     acme = factory.records("list", "company", q="Acme").items[0]
     assert deal.values["partner"] == acme.id
+
+
+def test_a_source_field_the_user_may_not_see_is_not_named_nor_asked_for(  # type: ignore[no-untyped-def]
+    boss, lead, user_with, factory
+) -> None:
+    boss.post("/admin/roles/", data={"key": "sales", "label": "Sales"})
+    full = {"create": "on", "read": "all", "update": "all", "delete": "none"}
+    for entity in ("contact", "company", "deal"):
+        boss.post("/admin/roles/sales", data={"entity": entity, **full})
+    boss.post("/admin/roles/sales", data={"entity": "lead", **full, "field_source": "hidden"})
+    sam = user_with("sam", ["sales"])
+    record = lead(source=None)
+    page = sam.post(
+        f"/records/lead/{record.id}/convert", data={"target": ["contact"], "action": "preview"}
+    ).get_data(as_text=True)
+    start = page.index('data-source="lead"')
+    part = page[start : page.index("</section>", start)]
+    assert "Required from stage &#39;Qualified&#39; on." in part
+    assert "Source" not in part and "s__source" not in part
+    api = sam.client.post(
+        "/api/auth/token", json={"username": "sam", "password": "sam-password"}
+    ).json["token"]
+    body = sam.client.post(
+        f"/api/records/lead/{record.id}/convert",
+        json={"targets": {"contact": {}}, "dry_run": True},
+        headers={"Authorization": f"Bearer {api}"},
+    ).json
+    assert body["errors"]["lead"] == {"_record": ["Required from stage 'Qualified' on."]}
+    assert "lead" not in body["missing"]
