@@ -87,6 +87,8 @@ def _define_entity(meta: Any, item: dict[str, Any]) -> None:
         meta.add_field(key, field["key"], field["label"], field["type"], **options)
     if item.get("title"):
         meta.update_entity(key, title_template=item["title"])
+    if item.get("card"):  # the fields its kanban cards show
+        meta.update_entity(key, card_fields=item["card"])
     for pipeline in item.get("pipelines", []):
         meta.create_pipeline(key, pipeline["key"], pipeline["label"], pipeline["stages"])
     for rule in item.get("rules", []):

@@ -30,7 +30,7 @@ from trellis.words import key_from_label
 NEW_LIST = "__new__"
 
 #: inputs of the entity page that show their own errors
-ENTITY_INPUTS = ("title_template", "label", "label_plural", "description")
+ENTITY_INPUTS = ("title_template", "label", "label_plural", "description", "card_fields")
 
 
 class EntitiesView(AdminView):
@@ -113,9 +113,10 @@ class EntitiesView(AdminView):
 
     @expose("/<key>/update", methods=["POST"])
     def update(self, key: str) -> Any:
-        values = {
+        values: dict[str, Any] = {
             k: form_text(k) for k in ("label", "label_plural", "description", "title_template")
         }
+        values["card_fields"] = request.form.getlist("card_fields")
         _, errors = self.change(
             lambda s: self.runtime.metamodel(s, self.actor).update_entity(key, **values), "Saved."
         )

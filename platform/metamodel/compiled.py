@@ -117,6 +117,8 @@ class CompiledEntity:
     side_tables: dict[str, Table]
     input_schema: ma.Schema
     title_keys: tuple[str, ...] = ()
+    #: the active fields a kanban card shows, in order
+    card_fields: tuple[str, ...] = ()
 
     @property
     def has_pipelines(self) -> bool:
@@ -250,6 +252,7 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
         side_tables=sides,
         input_schema=schema(),
         title_keys=title_keys(template),
+        card_fields=tuple(k for k in active if k in set(entity.card_fields or ())),
     )
 
 

@@ -22,7 +22,9 @@ from trellis.words import plural_of
 
 #: the title_template column's length
 MAX_TITLE_TEMPLATE = 300
-ENTITY_EDITABLE = ("label", "label_plural", "description", "title_template")
+ENTITY_EDITABLE = ("label", "label_plural", "description", "title_template", "card_fields")
+#: fields a kanban card shows at most (it is a card, not a form)
+MAX_CARD_FIELDS = 4
 
 
 class EntityOperations(MetamodelChanges):
@@ -84,12 +86,29 @@ class EntityOperations(MetamodelChanges):
                 errors.add("title_template", message)
         if not isinstance(changes.get("description") or "", str):
             errors.add("description", "Use text.")
+        if "card_fields" in changes:
+            for message in self.card_fields_errors(entity, changes["card_fields"]):
+                errors.add("card_fields", message)
         errors.raise_if_any()
         before = {name: getattr(entity, name) for name in changes}
         for name, value in changes.items():
+            if name == "card_fields":
+                entity.card_fields = list(dict.fromkeys(value or []))
+                continue
             setattr(entity, name, value.strip() if name.startswith("label") else value or "")
         self.bump("entity.update", key, {"before": before, "after": changes})
         return entity
+
+    def card_fields_errors(self, entity: EntityType, keys: Any) -> list[str]:
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            return ["Expected a list of field keys."]
+        labels = {f.key: f.label for f in entity.fields if not f.archived}
+        unknown = [k for k in keys if k not in labels]
+        if unknown:
+            return [f"Unknown field: {', '.join(unknown)}."]
+        if len(set(keys)) > MAX_CARD_FIELDS:
+            return [f"A card shows at most {MAX_CARD_FIELDS} fields."]
+        return []
 
     def title_template_errors(self, entity: EntityType, template: str) -> list[str]:
         return template_errors(template, {f.key for f in entity.fields if not f.archived})

@@ -27,6 +27,8 @@ class EntityType(Base):
     label_plural: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(Text, default="")
     title_template: Mapped[str] = mapped_column(String(300), default="")
+    #: keys of the fields a kanban card shows under the title (in the fields' order)
+    card_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
     archived: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -621,6 +621,10 @@ def kanban(entity: str) -> Any:
         except BadRequest as exc:  # a bad filter in the address: say so, show all
             problem, q = exc.detail, None
             columns = [column(stage, [], None) for stage in stages]
+        shown = {f.key: f for f in visible_fields(service, ent)}
+        card_fields = [shown[k] for k in ent.card_fields if k in shown]
+        cards = [r for c in columns for r in c["records"]]
+        titles = reference_titles(service, ent, cards) if card_fields else {}
         return render_template(
             "web/kanban.html",
             entity=ent,
@@ -630,4 +634,8 @@ def kanban(entity: str) -> Any:
             q=q or "",
             narrowed=narrowed,
             problem=problem,
+            card_fields=card_fields,
+            model=service.model,
+            titles=titles,
+            display=field_inputs.display,
         ), (400 if problem else 200)

@@ -68,6 +68,7 @@ def test_kanban_header_card_grab_and_buttons(page, live_server, deals, factory, 
             "deal", {"name": "Apollo", "amount": {"amount": "900"}}, pipeline="sales"
         )
         records.create("deal", {"name": "Gemini"}, pipeline="sales")
+    factory.meta("update_entity", "deal", card_fields=["closes", "amount"])  # chosen fields
     sign_in(page, live_server)
     page.goto(f"{live_server}/records/deal/kanban?pipeline=sales")
     page.shot("01-kanban")
@@ -80,8 +81,12 @@ def test_kanban_header_card_grab_and_buttons(page, live_server, deals, factory, 
     assert box(count)["x"] >= box(title)["x"] + box(title)["width"] + 4
     assert "Submitted2" not in column.locator("header").inner_text().replace(" ", "")
 
-    # the move select is a small part of the card
+    # the card shows the chosen fields, each on its line
     card = page.locator(f'.kanban-card[data-record="{apollo.id}"]')
+    assert card.locator('[data-card-field="amount"]').inner_text() == "Amount: 900.00 EUR"
+    assert card.locator('[data-card-field="closes"]').inner_text() == "Closes: —"
+
+    # the move select is a small part of the card
     select = card.locator("[data-move-select]")
     card_box, select_box = box(card), box(select)
     assert select_box["width"] * select_box["height"] < 0.2 * card_box["width"] * card_box["height"]
