@@ -127,6 +127,9 @@ def create_user(
     problems = password_problems(password, username)
     if problems:
         errors["password"] = problems
+    for name, value, limit in (("display_name", display_name, 100), ("email", email, 200)):
+        if not isinstance(value or "", str) or len(value or "") > limit:
+            errors[name] = [f"At most {limit} characters."]
     found = {r.key: r for r in session.scalars(select(Role).where(Role.key.in_(roles)))}
     unknown = [r for r in roles if r not in found]
     if unknown:

@@ -33,7 +33,11 @@ def make_engine(url: str) -> Engine:
     """Create an engine for ``url``; SQLite files get their folder, WAL and transactional DDL."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # no server-side prepared statements: psycopg prepares a query after 5 uses, and a
+        # prepared plan fails ("cached plan must not change result type") on every pooled
+        # connection once a field's column changes type (integer -> decimal)
+        connect_args = {"prepare_threshold": None} if parsed.get_driver_name() == "psycopg" else {}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})

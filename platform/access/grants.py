@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from trellis.access.models import FIELD_ACCESS, SCOPES, FieldPermission, RolePermission
 from trellis.accounts import Actor, Role
 from trellis.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trellis.metamodel.changes import label_errors
 from trellis.metamodel.compiled import CompiledModel
 from trellis.metamodel.models import ConfigChange
 from trellis.patterns import fixed
@@ -35,8 +36,9 @@ def create_role(session: Session, actor: Actor, key: str, label: str) -> Role:
     errors: dict[str, list[str]] = {}
     if not isinstance(key, str) or not ROLE_KEY.match(key):
         errors["key"] = ["Use 1-40 lower-case letters, digits or underscores."]
-    if not isinstance(label, str) or not label.strip():
-        errors["label"] = ["A label is required."]
+    problems = label_errors(label)
+    if problems:
+        errors["label"] = problems
     if errors:
         raise ValidationFailed(errors)
     if session.scalar(select(Role.id).where(Role.key == key)) is not None:

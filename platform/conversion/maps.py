@@ -15,7 +15,7 @@ from trellis.conversion.compatibility import compatibility_error
 from trellis.conversion.models import ConversionMap
 from trellis.errors import Conflict, NotFound, PermissionDenied
 from trellis.expressions import ExpressionError, compile_expression
-from trellis.metamodel.changes import TYPE_CHANGE_CHECKS, USAGE_CHECKS, Errors
+from trellis.metamodel.changes import MAX_LABEL, TYPE_CHANGE_CHECKS, USAGE_CHECKS, Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel, MetamodelCache
 from trellis.metamodel.fieldtypes.base import input_messages
 from trellis.metamodel.models import ConfigChange, Field
@@ -148,6 +148,8 @@ class ConversionMaps:
         errors = Errors()
         if not isinstance(key, str) or not OPTION_KEY.match(key):
             errors.add("key", "Use 1-40 lower-case letters, digits or underscores.")
+        if not isinstance(label or "", str) or len(label or "") > MAX_LABEL:
+            errors.add("label", f"At most {MAX_LABEL} characters.")
         errors.update(map_errors(self.cache.get(self.session), source, targets))
         errors.raise_if_any()
         row = self.session.scalar(select(ConversionMap).where(ConversionMap.key == key))

@@ -74,7 +74,11 @@ def position_errors(position: Any) -> list[str]:
     return []
 
 
-def label_errors(label: Any, max_length: int = 100) -> list[str]:
+#: the length of every label column (String(100))
+MAX_LABEL = 100
+
+
+def label_errors(label: Any, max_length: int = MAX_LABEL) -> list[str]:
     if not isinstance(label, str) or not label.strip():
         return ["A label is required."]
     if len(label) > max_length:

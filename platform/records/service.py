@@ -16,16 +16,18 @@ from typing import Any
 
 import marshmallow as ma
 from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trellis.access.models import RecordLink
 from trellis.access.policy import Access, load_access
 from trellis.accounts import Actor
 from trellis.clock import as_utc, utcnow
-from trellis.errors import BadRequest, Conflict, NotFound, PermissionDenied
+from trellis.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
 from trellis.metamodel.fieldtypes.base import input_messages
+from trellis.metamodel.physical import physical_name
 from trellis.records.audit import AuditEvent, StageVisit
 from trellis.records.events import EventBus, RecordEvent
 from trellis.records.query import Filter, apply_sort, filter_clauses, page_bounds, search_clause
@@ -127,9 +129,7 @@ class RecordService:
         }
         for key, f in ent.fields.items():
             row.update(f.type.to_row(f, values[key]))
-        record_id = self.session.execute(
-            insert(ent.table).returning(ent.table.c.id), row
-        ).scalar_one()
+        record_id = self._write_row(ent, insert(ent.table).returning(ent.table.c.id), row)
         self._write_sides(ent, record_id, values, replace=False)
         changes = {k: (None, v) for k, v in values.items() if not ent.fields[k].type.is_empty(v)}
         if pipeline:
@@ -560,6 +560,31 @@ class RecordService:
             if self.session.scalar(query) is None:
                 errors.add(key, f"No {target.label} with id {value}.")
 
+    def _write_row(self, ent: CompiledEntity, statement: Any, row: Any = None) -> int:
+        """Run an insert or update of a record row. Two writers can both pass
+        :meth:`_check_unique` and race (PostgreSQL runs them side by side): the loser's unique
+        violation is the same 422 as the check's, inside a savepoint, so the transaction
+        (an import, say) goes on."""
+        unique = [f for f in ent.fields.values() if f.unique]
+
+        def run() -> int:  # the new id of an insert, the rows an update changed
+            result = self.session.execute(statement, row)
+            return result.scalar_one() if statement.is_insert else result.rowcount
+
+        if not unique:
+            return run()
+        try:
+            with self.session.begin_nested():
+                return run()
+        except IntegrityError as exc:
+            text = str(exc.orig)
+            for f in unique:
+                columns = f.type.indexable_columns(f)
+                index = physical_name("uq", ent.table.name, f.key)
+                if index in text or any(f"{ent.table.name}.{c}" in text for c in columns):
+                    raise ValidationFailed({f.key: [_taken(ent, f)]}) from None
+            raise
+
     def _check_unique(
         self,
         ent: CompiledEntity,
@@ -578,7 +603,7 @@ class RecordService:
             if record_id is not None:
                 query = query.where(ent.table.c.id != record_id)
             if self.session.scalar(query.limit(1)) is not None:
-                errors.add(key, f"Another {ent.label} has this {f.label} already.")
+                errors.add(key, _taken(ent, f))
 
     def _placement(
         self,
@@ -650,7 +675,8 @@ class RecordService:
             f = ent.fields[key]
             row.update(f.type.to_row(f, values[key]))
         t = ent.table
-        result = self.session.execute(
+        changed = self._write_row(
+            ent,
             update(t)
             .where(t.c.id == current.id, t.c.version == current.version)
             .values(
@@ -660,9 +686,9 @@ class RecordService:
                 version=current.version + 1,
                 updated_at=now,
                 updated_by=self.actor.user_id,
-            )
+            ),
         )
-        if result.rowcount != 1:
+        if changed != 1:
             raise Conflict(f"{current.title!r} was changed by someone else. Nothing was written.")
         self._write_sides(ent, current.id, {k: values[k] for k in changes}, replace=True)
         if moved:
@@ -894,6 +920,10 @@ class RecordService:
             if title:
                 return title
         return f"{ent.label} #{record.id}"
+
+
+def _taken(ent: CompiledEntity, f: CompiledField) -> str:
+    return f"Another {ent.label} has this {f.label} already."
 
 
 def _by_field(messages: Any) -> dict[str, list[str]]:
