@@ -131,6 +131,8 @@ def describe(change: Any, names: Names) -> str:
         where = names.entity(entity)
         if verb == "delete":
             return f"Removed a rule of {where}"
+        if verb == "update":
+            return f"Changed a rule of {where}"
         field = names.field(entity, detail.get("field") or "")
         if detail.get("kind") == "required":
             return f"Made {field} of {where} required" + (

@@ -23,7 +23,13 @@ class OptionListsView(AdminView):
         with self.reading() as session:
             meta = self.runtime.metamodel(session, self.actor)
             rows = session.scalars(select(OptionList).order_by(OptionList.label)).all()
-            lists = [{"row": r, "used_by": meta.fields_using_list(r.key)} for r in rows]
+            lists = [
+                {
+                    "row": r,
+                    "used_by": list(meta.field_names(meta.fields_using_list(r.key)).values()),
+                }
+                for r in rows
+            ]
             return self.render(
                 "admin/trellis/lists.html", lists=lists, values=values, errors=errors
             )
@@ -62,7 +68,7 @@ class OptionListsView(AdminView):
         with self.reading() as session:
             meta = self.runtime.metamodel(session, self.actor)
             row = meta.list_row(key)
-            used_by = meta.fields_using_list(key)
+            used_by = meta.field_names(meta.fields_using_list(key))
             return self.render(
                 "admin/trellis/list.html",
                 row=row,

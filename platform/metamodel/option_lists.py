@@ -157,22 +157,23 @@ class OptionListOperations(MetamodelChanges):
         row = self.list_row(key)
         users = self.fields_using_list(key)
         if users:
-            raise ValidationFailed({"_list": [f"Used by {self._field_names(users)}."]})
+            names = ", ".join(self.field_names(users).values())
+            raise ValidationFailed({"_list": [f"Used by {names}."]})
         self.session.delete(row)
         self.bump("list.delete", key)
 
-    def _field_names(self, keys: list[str]) -> str:
-        """``deal.source`` as people read it: the field “Source” of Deals."""
+    def field_names(self, keys: list[str]) -> dict[str, str]:
+        """``deal.source`` as people read it: ``the field “Source” of Deals``."""
         model = self.model
-        names = []
+        names = {}
         for item in keys:
-            entity_key, field_key = item.split(".", 1)
+            entity_key, _, field_key = item.partition(".")
             entity = model.entities.get(entity_key) or model.archived_entities.get(entity_key)
             found = entity and (
                 entity.fields.get(field_key) or entity.archived_fields.get(field_key)
             )
-            names.append(f"the field “{found.label}” of {entity.label_plural}" if found else item)
-        return ", ".join(names)
+            names[item] = f"the field “{found.label}” of {entity.label_plural}" if found else item
+        return names
 
     def fields_using_list(self, key: str) -> list[str]:
         """``entity.field`` of every field (archived included) that uses the list."""

@@ -21,7 +21,7 @@ def test_lists_with_options_inline_and_who_shares_them(admin, factory, runtime) 
     factory.entity("lead", {"source": ("list", {"settings": {"list": "source"}})})
     factory.entity("deal", {"origin": ("list", {"settings": {"list": "source"}})})
     page = admin.get("/admin/lists/source").get_data(as_text=True)
-    assert "lead.source" in page and "deal.origin" in page
+    assert "The field “Source” of Leads" in page and "The field “Origin” of Deals" in page
     admin.post(
         "/admin/lists/source",
         action="add_option",
@@ -51,7 +51,7 @@ def test_a_shared_list_cannot_be_deleted(admin, factory) -> None:  # type: ignor
     )
     response = admin.post("/admin/lists/source", action="delete_list")
     assert response.status_code == 422
-    assert "lead.source" in response.get_data(as_text=True)
+    assert "Used by the field “Source” of Leads." in response.get_data(as_text=True)
 
 
 def test_users_are_created_disabled_and_given_new_passwords(admin, runtime, page_errors) -> None:  # type: ignore[no-untyped-def]

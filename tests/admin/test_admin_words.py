@@ -171,8 +171,12 @@ def test_history_is_a_readable_list_of_changes(admin, factory, runtime) -> None:
         duplicates.add_rule(
             session, _admin_actor(session), runtime.model(session), "lead", ["email"]
         )
+    rule = factory.meta("add_rule", "lead", "required", field="email")
+    factory.meta("update_rule", "lead", rule.id, when="email != ''")
     page = admin.get("/admin/history/").get_data(as_text=True)
     body = page[page.index('id="history"') :]
+    assert "Made “E-mail” of Leads required" in body and "Changed a rule of Leads" in body
+    assert "lead#" not in body
     assert "Created the entity type Lead" in body
     assert "Added the e-mail field “E-mail” to Leads" in body
     assert "Added a duplicate check to Leads (same “E-mail”)" in body
@@ -188,3 +192,16 @@ def _admin_actor(session):  # type: ignore[no-untyped-def]
     from trellis.accounts import Actor, get_user
 
     return Actor.of(get_user(session, "root"))
+
+
+def test_option_lists_name_the_fields_that_use_them(admin, factory) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "deal",
+        {"lead_source": ("list", {"settings": {"list": "source"}})},
+        lists={"source": ["web", "fair"]},
+    )
+    for url in ("/admin/lists/", "/admin/lists/source"):
+        page = admin.get(url).get_data(as_text=True)
+        assert "The field “Lead Source” of Deals" in page and "deal.lead_source" not in page, url
+    refused = admin.post("/admin/lists/source", action="delete_list")
+    assert "Used by the field “Lead Source” of Deals." in refused.get_data(as_text=True)
