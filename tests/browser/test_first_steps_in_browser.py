@@ -77,6 +77,16 @@ def test_keys_archive_and_one_save(page, live_server, people, factory, runtime) 
     assert reads == {"vacation_request": "own", "company": "all"}
     page.shot("04-role-matrix-saved")
 
+    # the history reads as sentences with names
+    page.goto(f"{base}/admin/history/")
+    history = page.locator("#history")
+    assert "Created the entity type Vacation request" in history.inner_text()
+    assert "Added the integer field “Number of days” to Vacation requests" in history.inner_text()
+    assert "Rita Root" in history.inner_text()
+    page.shot("05-history")
+    page.goto(f"{base}/admin/")
+    page.shot("06-dashboard")
+
 
 def test_a_new_user_without_access_is_told_whom_to_ask(page, live_server, people, factory) -> None:  # type: ignore[no-untyped-def]
     factory.entity("deal", {"name": "text"})
