@@ -96,3 +96,21 @@ def test_evaluation_has_a_size_and_an_operation_budget(source: str) -> None:
 def test_an_expression_error_is_a_value_error_for_the_administrator() -> None:
     with pytest.raises(ExpressionError):
         compile_expression("[[0] * 2] * 2", [])
+
+
+@pytest.mark.parametrize(
+    ("type_name", "value", "limit"),
+    [
+        ("email", "a@" + "a." * 300_000 + "!", 254),
+        ("url", "http://" + "a." * 300_000 + "!", 2000),
+    ],
+)
+def test_an_overlong_address_is_refused_before_any_pattern_reads_it(
+    factory, type_name: str, value: str, limit: int
+) -> None:
+    factory.entity("contact", {"address": type_name})
+    started = time.monotonic()
+    with pytest.raises(ValidationFailed) as failure:
+        factory.record("contact", address=value)
+    assert time.monotonic() - started < QUICK
+    assert failure.value.errors == {"address": [f"At most {limit} characters."]}

@@ -225,11 +225,20 @@ class StrictInteger(ma.fields.Integer):
 class Trimmed:
     """Mixin for marshmallow string fields: surrounding whitespace is dropped before the
     field's own checks, so ``" padded@example.com "`` is a valid e-mail on every write path
-    (API, forms, import, conversion) and is stored without the spaces."""
+    (API, forms, import, conversion) and is stored without the spaces.
+
+    ``max_length`` (if set) refuses a longer value before the field's validators run: their
+    regular expressions (e-mail, URL) need not read a megabyte to say no."""
+
+    max_length: int | None = None
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         result = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[misc]
-        return result.strip() if isinstance(result, str) else result
+        if isinstance(result, str):
+            result = result.strip()
+            if self.max_length is not None and len(result) > self.max_length:
+                raise ma.ValidationError(f"At most {self.max_length} characters.")
+        return result
 
 
 class TrimmedString(Trimmed, ma.fields.String):

@@ -9,9 +9,13 @@ import marshmallow as ma
 from trellis.metamodel.fieldtypes.base import FieldLike, Trimmed
 from trellis.metamodel.fieldtypes.text import TextType
 
+MAX_EMAIL = 254
+
 
 class TrimmedEmail(Trimmed, ma.fields.Email):
     """An e-mail input without surrounding whitespace."""
+
+    max_length = MAX_EMAIL
 
 
 class EmailType(TextType):
@@ -29,6 +33,6 @@ class EmailType(TextType):
         return TrimmedEmail(allow_none=True, error_messages={"invalid": "Not a valid e-mail."})
 
     def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
-        if value is not None and len(value) > 254:
-            return ["At most 254 characters."]
+        if value is not None and len(value) > MAX_EMAIL:
+            return [f"At most {MAX_EMAIL} characters."]
         return []

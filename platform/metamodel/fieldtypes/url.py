@@ -9,9 +9,13 @@ import marshmallow as ma
 from trellis.metamodel.fieldtypes.base import FieldLike, Trimmed
 from trellis.metamodel.fieldtypes.text import TextType
 
+MAX_URL = 2000
+
 
 class TrimmedUrl(Trimmed, ma.fields.Url):
     """A web address input without surrounding whitespace."""
+
+    max_length = MAX_URL
 
 
 class UrlType(TextType):
@@ -34,6 +38,6 @@ class UrlType(TextType):
         )
 
     def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
-        if value is not None and len(value) > 2000:
-            return ["At most 2000 characters."]
+        if value is not None and len(value) > MAX_URL:
+            return [f"At most {MAX_URL} characters."]
         return []
