@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 
+from trellis.patterns import fixed
 from trellis.records.service import RecordService
 
-#: how a suggestion of a reference input reads: ``Ann Tamm (#1)``
-SUGGESTION = re.compile(r"^(?P<title>.*?)\s*\(#(?P<id>\d{1,18})\)$")
+#: how a suggestion of a reference input reads: ``Ann Tamm (#1)`` (RE2: Python's ``re`` took
+#: quadratic time on a long run of spaces, holding every thread)
+SUGGESTION = fixed(r"^(?P<title>.*?)\s*\(#(?P<id>\d{1,18})\)$")
 #: words of the typed text searched for candidates, longest first
 SEARCH_WORDS = 3
 CANDIDATES = 200

@@ -114,3 +114,16 @@ def test_an_overlong_address_is_refused_before_any_pattern_reads_it(
         factory.record("contact", address=value)
     assert time.monotonic() - started < QUICK
     assert failure.value.errors == {"address": [f"At most {limit} characters."]}
+
+
+def test_a_long_typed_reference_is_resolved_in_linear_time(factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    from trellis.records.titles import records_titled
+
+    factory.entity("contact", {"name": "text"}, title="{name}")
+    ann = factory.record("contact", name="Ann")
+    with runtime.transaction() as session:
+        service = runtime.records(session, SYSTEM)
+        started = time.monotonic()
+        assert records_titled(service, "contact", "a" + " " * 30000 + "x") == []
+        assert time.monotonic() - started < QUICK
+        assert records_titled(service, "contact", f"Ann  (#{ann.id})") == [ann.id]
