@@ -261,7 +261,8 @@ class FieldOperations(MetamodelChanges):
         self, entity: EntityType, field: Field, new_type: Any, settings: dict[str, Any]
     ) -> list[str]:
         """Records whose stored value the field would no longer accept as ``new_type``: a
-        count and the first few, by id (read in batches, so a big table is no problem)."""
+        count and the first few values, quoted as stored (read in batches, so a big table is
+        no problem); the administrator finds those records by searching for them."""
         old_type = registry.get(field.type)
         old = FieldLayout(field.key, old_type, field.settings or {})
         new = FieldLayout(field.key, new_type, settings)
@@ -280,13 +281,16 @@ class FieldOperations(MetamodelChanges):
             if problems:
                 count += 1
                 if len(examples) < EXAMPLES:
-                    examples.append(f"#{row['id']} ({problems[0]})")
+                    shown = old_type.display(old, value, self.model).replace("\n", " ")
+                    shown = shown if len(shown) <= 40 else shown[:39] + "…"
+                    examples.append(f"“{shown}” ({problems[0]})")
         if not count:
             return []
         more = f" and {count - len(examples)} more" if count > len(examples) else ""
         return [
             f"{counted(count, 'record holds a value', 'records hold values')} "
-            f"a {new_type.label} field does not accept: "
+            f"{'an' if new_type.label[:1] in 'AEIO' else 'a'} {new_type.label} field does not "
+            "accept: "
             f"{', '.join(examples)}{more}. Correct them first."
         ]
 

@@ -127,7 +127,9 @@ def test_a_fields_type_changes_only_to_types_that_keep_its_values(
         "/admin/entities/project/fields/site", label="Site", type="url", submit="save"
     )
     assert refused.status_code == 422
-    assert f"#{record.id}" in " ".join(page_errors(refused)["type"])
+    assert "“apollo.example” (Not a valid http(s) address.)" in " ".join(
+        page_errors(refused)["type"]
+    )
     assert compiled(runtime).entities["project"].fields["site"].type.name == "text"
     factory.records("update", "project", record.id, {"site": "https://apollo.example"}, version=1)
     saved = admin.post(
