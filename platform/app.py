@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, jsonify, render_template
+from flask import Flask, current_app, has_request_context, jsonify, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from trellis import limits
 from trellis.errors import TrellisError
 from trellis.runtime import Runtime
 from trellis.words import counted
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Requests that only read: their transactions are read-only (see Runtime.transaction)."""
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -29,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     limits.configure(app, runtime.settings)
     app.extensions["trellis"] = runtime
+    runtime.reads_only = lambda: has_request_context() and request.method in SAFE_METHODS
     app.add_template_filter(counted, "counted")
 
     from trellis.cli import register_commands

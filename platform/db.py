@@ -1,17 +1,19 @@
 """Engine, sessions and the declarative base of the platform's own tables.
 
 SQLite is set up so that DDL runs inside the transaction (a schema change rolls back with the
-metamodel change), with WAL, foreign keys and a busy timeout. PostgreSQL needs nothing special.
+metamodel change), with WAL, foreign keys and a busy timeout. Writing transactions take the
+write lock up front (``BEGIN IMMEDIATE``); read-only ones start deferred and read the WAL
+snapshot, so a reader never waits for a writer. On PostgreSQL a read-only transaction is
+``READ ONLY``, so a read path that tries to write fails loudly instead of taking locks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -29,6 +31,20 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+READ_ONLY = "trellis_read_only"
+"""Execution option of the engine that read-only sessions are bound to."""
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a SQLite writer waits for the write lock before the caller hears "busy, retry"."""
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """The same engine and pool, for transactions that only read."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(postgresql_readonly=True, **{READ_ONLY: True})
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url``; SQLite files get their folder, WAL and transactional DDL."""
     parsed = make_url(url)
@@ -40,7 +56,7 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
     _make_sqlite_transactional(engine)
     return engine
 
@@ -54,15 +70,21 @@ def _make_sqlite_transactional(engine: Engine) -> None:
         cursor = dbapi_con.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        # IMMEDIATE takes the write lock up front: two writers queue instead of deadlocking
-        # on a lock upgrade.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writer's IMMEDIATE takes the write lock up front: two writers queue instead of
+        # deadlocking on a lock upgrade. A reader's deferred BEGIN takes no lock at all.
+        # query_only makes a reader's accidental write an error, as READ ONLY does on PostgreSQL.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("PRAGMA query_only=1")
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("PRAGMA query_only=0")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -70,8 +92,6 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Run a unit of work: commit on success, roll back on any error."""
-    with factory() as session, session.begin():
-        yield session
+def is_busy(error: BaseException) -> bool:
+    """Whether ``error`` says the database was locked by another writer (SQLite)."""
+    return isinstance(error, OperationalError) and "database is locked" in str(error.orig)

@@ -79,3 +79,16 @@ def _summarise(errors: Mapping[str, Any]) -> str:
     if len(names) > SUMMARY_NAMES:
         fields += f" and {len(names) - SUMMARY_NAMES} more"
     return f"Invalid value for: {fields}" if fields else "Validation failed"
+
+
+class Busy(TrellisError):
+    """Another writer holds the database (SQLite) for longer than a request waits: retry."""
+
+    status = 503
+    title = "Busy"
+    retry_after = 1
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(
+            detail or "The database is busy with another change. Try again in a moment."
+        )

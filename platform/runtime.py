@@ -3,14 +3,16 @@ events bus, shared by the web app, the CLI and the tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from trellis.accounts import SYSTEM, Actor
-from trellis.db import make_engine, make_session_factory
+from trellis.db import is_busy, make_engine, make_session_factory, read_only_engine
+from trellis.errors import Busy
 from trellis.metamodel.compiled import CompiledModel, MetamodelCache
 from trellis.metamodel.service import MetamodelService
 from trellis.records.events import EventBus
@@ -25,6 +27,10 @@ class Runtime:
         self.settings = settings
         self.engine = make_engine(settings["DATABASE_URL"])
         self.sessions = make_session_factory(self.engine)
+        self.read_sessions = make_session_factory(read_only_engine(self.engine))
+        self.reads_only: Callable[[], bool] = lambda: False
+        """Whether a transaction that does not say is read-only: the web app answers "while
+        serving a GET", so no read path can take the write lock or change data."""
         self.cache = MetamodelCache()
         self.events = EventBus()
         from trellis.conversion.guards import register as register_conversion_guards
@@ -36,10 +42,21 @@ class Runtime:
         return cls(load_settings(overrides))
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session in a transaction: committed on success, rolled back on any error."""
-        with self.sessions() as session, session.begin():
-            yield session
+    def transaction(self, read_only: bool | None = None) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on any error.
+
+        A read-only one (``read_only=True``, or by default while :attr:`reads_only` says so)
+        never waits for a writer on SQLite and cannot write on PostgreSQL."""
+        if read_only is None:
+            read_only = self.reads_only()
+        factory = self.read_sessions if read_only else self.sessions
+        try:
+            with factory() as session, session.begin():
+                yield session
+        except OperationalError as error:
+            if is_busy(error):
+                raise Busy() from error
+            raise
 
     def model(self, session: Session) -> CompiledModel:
         """The compiled metamodel as ``session`` sees it."""

@@ -37,19 +37,37 @@ def issue_token(
     return clear, row
 
 
+LAST_USED_PRECISION = timedelta(minutes=1)
+"""``last_used_at`` is written at most this often per token, so reads stay reads."""
+
+
 def user_for_token(session: Session, clear: str) -> tuple[User, ApiToken] | None:
-    """The active user behind a valid, unexpired, unrevoked token; None otherwise."""
+    """The active user behind a valid, unexpired, unrevoked token; None otherwise.
+
+    One indexed lookup; nothing is written (see :func:`note_use`)."""
     if not clear.startswith(TOKEN_PREFIX) or len(clear) > 200:
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(clear)))
-    now = utcnow()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
+    found = session.execute(
+        select(User, ApiToken)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _digest(clear))
+    ).first()
+    if found is None:
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    user, row = found
+    if row.revoked_at is not None or row.expires_at <= utcnow() or not user.is_active:
         return None
-    row.last_used_at = now
     return user, row
+
+
+def needs_use_noted(row: ApiToken) -> bool:
+    """Whether ``row.last_used_at`` is older than its precision (a write is due)."""
+    return row.last_used_at is None or row.last_used_at <= utcnow() - LAST_USED_PRECISION
+
+
+def note_use(session: Session, token_id: int) -> None:
+    """Record that a token was used now."""
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
 
 
 def revoke_token(session: Session, row: ApiToken, when: datetime | None = None) -> None:
