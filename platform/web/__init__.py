@@ -40,7 +40,7 @@ def register_web(app: Flask) -> None:
         app.config[f"{cookie}_HTTPONLY"] = True
         app.config[f"{cookie}_SAMESITE"] = "Lax"
         app.config[f"{cookie}_SECURE"] = secure
-    register_security_headers(app)
+    register_security_headers(app, https=secure)
     csrf.init_app(app)
     csrf.exempt(api)  # the API authenticates with bearer tokens, never with the session cookie
     login_manager.init_app(app)

@@ -55,7 +55,20 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
-def register_security_headers(app: Flask) -> None:
-    """Every response of ``app`` gets the headers; templates get ``csp_nonce()``."""
+HSTS = "max-age=31536000; includeSubDomains"
+"""Sent when the installation runs behind HTTPS (``SECURE_COOKIES``): browsers then refuse to
+talk to it over plain HTTP for a year."""
+
+
+def add_hsts(response: Response) -> Response:
+    response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
+
+
+def register_security_headers(app: Flask, https: bool = False) -> None:
+    """Every response of ``app`` gets the headers (HSTS too on an HTTPS installation);
+    templates get ``csp_nonce()``."""
     app.after_request(add_security_headers)
+    if https:
+        app.after_request(add_hsts)
     app.jinja_env.globals["csp_nonce"] = csp_nonce

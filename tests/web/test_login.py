@@ -144,6 +144,7 @@ def test_session_cookies_are_httponly_and_samesite_lax(client, alice) -> None:  
     cookie = session_cookie(sign_in(client, "alice", "correct-horse"))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie  # plain HTTP unless TRELLIS_SECURE_COOKIES is on
+    assert "Strict-Transport-Security" not in client.get("/login").headers
 
 
 def test_secure_cookies_when_the_setting_is_on(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -160,6 +161,8 @@ def test_secure_cookies_when_the_setting_is_on(settings, monkeypatch) -> None:  
         assert response.status_code == 302
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
         assert app.config["REMEMBER_COOKIE_SECURE"] is True
+        hsts = client.get("/login").headers["Strict-Transport-Security"]
+        assert hsts.startswith("max-age=31536000")
     finally:
         app.extensions["trellis"].dispose()
 
