@@ -109,6 +109,7 @@ def record_list(entity: str) -> Any:
         titles = reference_titles(service, ent, result.items)
         model = service.model
         pages = max(1, -(-result.total // PER_PAGE))
+        filter_titles = _filter_titles(service, fields[:5], args)
         return render_template(
             "web/list.html",
             entity=ent,
@@ -123,9 +124,23 @@ def record_list(entity: str) -> Any:
             sort=sort,
             pages=pages,
             problem=problem,
+            filter_titles=filter_titles,
             can_create=service.access.can("create", entity),
             choices=field_inputs.choices,
         ), (400 if problem else 200)
+
+
+def _filter_titles(service: RecordService, fields: list[Any], args: Any) -> dict[str, str]:
+    """The title a reference filter's search box shows for the record it filters by."""
+    shown = {}
+    for f in fields:
+        raw = args.get(f.key, "")
+        if f.type.name != "reference" or not raw.isdigit():
+            continue
+        target = f.settings["target"]
+        title = service.titles(target, [int(raw)]).get(int(raw))
+        shown[f.key] = title or field_inputs.hidden_reference(service.model, target)
+    return shown
 
 
 def _filters(args: Any) -> list[Any]:

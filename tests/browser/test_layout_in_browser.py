@@ -106,3 +106,26 @@ def test_kanban_header_card_grab_and_buttons(page, live_server, deals, factory, 
     page.shot("02-kanban-after-drag-from-the-middle")
     with runtime.transaction() as session:
         assert runtime.records(session).get("deal", apollo.id).stage == "negotiation"
+
+
+def test_a_reference_filter_picks_a_record_by_name(page, live_server, deals, factory) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("company", {"name": "text"}, title="{name}")
+    factory.meta(
+        "add_field", "deal", "company", "Company", "reference", settings={"target": "company"}
+    )
+    factory.meta("reorder_fields", "deal", ["name", "company"])  # among the filtered five
+    acme = factory.record("company", name="Acme")
+    factory.record("deal", name="Apollo", company=acme.id)
+    factory.record("deal", name="Gemini")
+    sign_in(page, live_server)
+    page.goto(f"{live_server}/records/deal")
+    search = page.locator("#flt-company")
+    search.press_sequentially("Acm")
+    page.locator('#dl-flt-company option[value="Acme"]').wait_for(state="attached")
+    search.fill("Acme")
+    search.press("Tab")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(f"**/records/deal?*company={acme.id}*")
+    assert page.locator("#records tbody tr").count() == 1
+    assert page.locator("#flt-company").input_value() == "Acme"
+    page.shot("01-filtered-by-company-name")

@@ -96,3 +96,21 @@ def test_a_create_is_one_history_entry(factory, boss) -> None:  # type: ignore[n
     assert "<b>Size</b>: 3" in created and "→" not in created
     changed = history[history.index('data-entry="update"') : history.index('data-entry="create"')]
     assert "<b>Size</b>: 3 → 4" in changed and "<b>Note</b>: first → second" in changed
+
+
+def test_a_reference_filter_searches_by_title_not_by_id(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("company", {"name": "text"}, title="{name}")
+    factory.entity(
+        "deal",
+        {"name": "text", "company": ("reference", {"settings": {"target": "company"}})},
+        title="{name}",
+    )
+    acme = factory.record("company", name="Acme")
+    factory.record("deal", name="Apollo", company=acme.id)
+    factory.record("deal", name="Gemini")
+    page = boss.get("/records/deal").get_data(as_text=True)
+    assert "(id)" not in page and 'type="number"' not in page
+    assert 'data-reference="/records/company/lookup"' in page
+    filtered = boss.get(f"/records/deal?company={acme.id}").get_data(as_text=True)
+    assert re.search(r'id="flt-company"[^>]*value="Acme"', filtered)
+    assert "Apollo" in filtered and "Gemini" not in filtered
