@@ -21,6 +21,9 @@ from werkzeug.routing import IntegerConverter
 #: room for a multipart envelope around an upload of the largest allowed size
 MULTIPART_MARGIN = 64 * 1024
 View = TypeVar("View", bound=Callable[..., Any])
+#: the largest id a BIGINT holds; a larger one in a path is read as NO_ID
+MAX_ID = 2**63 - 1
+NO_ID = -1
 
 
 def accepts_upload(view: View) -> View:
@@ -47,11 +50,13 @@ class PlatformRequest(Request):
 
 
 class BoundedInteger(IntegerConverter):
-    """``<int:...>`` that matches only what a BIGINT column holds."""
+    """``<int:...>`` for ids: a number past what a BIGINT holds becomes :data:`NO_ID`, which
+    names no row, so every method of the route answers 404 (a converter that refused it
+    would make werkzeug answer 405 when the path has routes for other methods)."""
 
-    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**63 - 1)
-        super().__init__(map, *args, **kwargs)
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        return number if number <= MAX_ID else NO_ID
 
 
 def configure(app: Flask, settings: dict[str, Any]) -> None:

@@ -51,6 +51,9 @@ class ProblemSchema(ma.Schema):
     detail = ma.fields.String(required=True)
     errors = ma.fields.Dict(required=True)
     current = ma.fields.Dict()
+    not_listed = ma.fields.Integer(
+        metadata={"description": "How many entries were left out (at most 100 per mapping)."}
+    )
 
 
 class TokenRequestSchema(ma.Schema):
@@ -201,6 +204,10 @@ def _operation(
     if public:
         operation["security"] = []
     return operation
+
+
+#: ids in paths: what a BIGINT holds (larger ones match no route)
+ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 
 
 def _path_param(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -427,7 +434,7 @@ def _meta_paths(spec: APISpec) -> None:
     )
     spec.path(
         "/api/meta/entities/{entity}/rules/{rule}",
-        parameters=[entity, _path_param("rule", {"type": "integer"})],
+        parameters=[entity, _path_param("rule", ID_SCHEMA)],
         operations={
             "patch": _operation(
                 "Change a rule (the parts given; checked as a new rule is)",
@@ -532,7 +539,7 @@ def _conversion_paths(spec: APISpec) -> None:
     )
     spec.path(
         "/api/meta/entities/{entity}/duplicate-rules/{rule}",
-        parameters=[entity, _path_param("rule", {"type": "integer"})],
+        parameters=[entity, _path_param("rule", ID_SCHEMA)],
         operations={"delete": _operation("Delete a duplicate rule", ("204", None), ("403", "404"))},
     )
 
@@ -602,7 +609,7 @@ def _entity_paths(
         *filters,
     ]
     base = f"/api/records/{entity.key}"
-    record_id = _path_param("id", {"type": "integer"})
+    record_id = _path_param("id", ID_SCHEMA)
     spec.path(
         base,
         operations={
