@@ -6,8 +6,9 @@ forms); views marked with :func:`accepts_upload` (CSV imports) to ``MAX_UPLOAD_L
 upload limit before the app sees them (:func:`server_body_limit`), so an unauthenticated
 upload cannot fill the server's memory or disk either.
 
-Ids in paths (``<int:record_id>``) are at most ``2**63 - 1``, the largest a BIGINT holds: a
-bigger one names nothing (404) instead of overflowing the database driver (500).
+Ids in paths are at most what their column holds: ``<int:record_id>`` ``2**63 - 1`` (BIGINT),
+``<int32:rule_id>`` ``2**31 - 1`` (the platform's INTEGER ids); a bigger one names nothing
+(404) instead of overflowing the database driver (500).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ MULTIPART_MARGIN = 64 * 1024
 View = TypeVar("View", bound=Callable[..., Any])
 #: the largest id a BIGINT holds; a larger one in a path is read as NO_ID
 MAX_ID = 2**63 - 1
+#: the largest id of the platform's own tables (INTEGER)
+MAX_ID32 = 2**31 - 1
 NO_ID = -1
 
 
@@ -50,18 +53,28 @@ class PlatformRequest(Request):
 
 
 class BoundedInteger(IntegerConverter):
-    """``<int:...>`` for ids: a number past what a BIGINT holds becomes :data:`NO_ID`, which
-    names no row, so every method of the route answers 404 (a converter that refused it
-    would make werkzeug answer 405 when the path has routes for other methods)."""
+    """``<int:...>`` for record ids (BIGINT): a number past what the column holds becomes
+    :data:`NO_ID`, which names no row, so every method of the route answers 404 (a converter
+    that refused it would make werkzeug answer 405 when the path has routes for other
+    methods)."""
+
+    max_id = MAX_ID
 
     def to_python(self, value: str) -> int:
         number = super().to_python(value)
-        return number if number <= MAX_ID else NO_ID
+        return number if number <= self.max_id else NO_ID
+
+
+class BoundedInteger32(BoundedInteger):
+    """``<int32:...>`` for ids of the platform's own tables (INTEGER columns)."""
+
+    max_id = MAX_ID32
 
 
 def configure(app: Flask, settings: dict[str, Any]) -> None:
     """Apply the settings' limits to ``app`` (before any route is added)."""
     app.url_map.converters["int"] = BoundedInteger
+    app.url_map.converters["int32"] = BoundedInteger32
     app.request_class = PlatformRequest
     app.config.update(
         MAX_CONTENT_LENGTH=settings["MAX_CONTENT_LENGTH"],

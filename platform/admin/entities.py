@@ -420,7 +420,7 @@ class EntitiesView(AdminView):
             return self._detail(key, {"rule": values}, errors, "rules"), 422
         return redirect(url_for(".detail", key=key, tab="rules"))
 
-    @expose("/<key>/rules/<int:rule_id>/edit", methods=["POST"])
+    @expose("/<key>/rules/<int32:rule_id>/edit", methods=["POST"])
     def edit_rule(self, key: str, rule_id: int) -> Any:
         kind, values, options = _rule_from_form()
         _, errors = self.change(
@@ -433,7 +433,7 @@ class EntitiesView(AdminView):
             return self._detail(key, {"rule": {**values, "id": rule_id}}, errors, "rules"), 422
         return redirect(url_for(".detail", key=key, tab="rules"))
 
-    @expose("/<key>/rules/<int:rule_id>/delete", methods=["POST"])
+    @expose("/<key>/rules/<int32:rule_id>/delete", methods=["POST"])
     def delete_rule(self, key: str, rule_id: int) -> Any:
         _, errors = self.change(
             lambda s: self.runtime.metamodel(s, self.actor).delete_rule(key, rule_id),

@@ -113,7 +113,7 @@ def add_duplicate_rule(entity: str) -> Any:
         return {"id": rule.id, "entity": rule.entity, "fields": rule.fields}, 201
 
 
-@api.delete("/meta/entities/<entity>/duplicate-rules/<int:rule_id>")
+@api.delete("/meta/entities/<entity>/duplicate-rules/<int32:rule_id>")
 def delete_duplicate_rule(entity: str, rule_id: int) -> Any:
     with unit() as (_runtime, session, actor):
         duplicates.delete_rule(session, actor, entity, rule_id)

@@ -315,7 +315,7 @@ def add_rule(entity: str) -> Any:
         return rule_json(rule), 201
 
 
-@api.patch("/meta/entities/<entity>/rules/<int:rule_id>")
+@api.patch("/meta/entities/<entity>/rules/<int32:rule_id>")
 def update_rule(entity: str, rule_id: int) -> Any:
     data = json_body()
     _only(data, RULE_OPTIONS)
@@ -324,7 +324,7 @@ def update_rule(entity: str, rule_id: int) -> Any:
         return rule_json(rule)
 
 
-@api.delete("/meta/entities/<entity>/rules/<int:rule_id>")
+@api.delete("/meta/entities/<entity>/rules/<int32:rule_id>")
 def delete_rule(entity: str, rule_id: int) -> Any:
     with unit() as (runtime, session, _actor):
         _admin_service(runtime, session).delete_rule(entity, rule_id)

@@ -208,6 +208,8 @@ def _operation(
 
 #: ids in paths: what a BIGINT holds (larger ones match no route)
 ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+#: ids of the platform's own rows (rules): INTEGER columns
+ID32_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 
 
 def _path_param(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -434,7 +436,7 @@ def _meta_paths(spec: APISpec) -> None:
     )
     spec.path(
         "/api/meta/entities/{entity}/rules/{rule}",
-        parameters=[entity, _path_param("rule", ID_SCHEMA)],
+        parameters=[entity, _path_param("rule", ID32_SCHEMA)],
         operations={
             "patch": _operation(
                 "Change a rule (the parts given; checked as a new rule is)",
@@ -539,7 +541,7 @@ def _conversion_paths(spec: APISpec) -> None:
     )
     spec.path(
         "/api/meta/entities/{entity}/duplicate-rules/{rule}",
-        parameters=[entity, _path_param("rule", ID_SCHEMA)],
+        parameters=[entity, _path_param("rule", ID32_SCHEMA)],
         operations={"delete": _operation("Delete a duplicate rule", ("204", None), ("403", "404"))},
     )
 

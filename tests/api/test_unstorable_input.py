@@ -55,6 +55,8 @@ def test_a_lone_surrogate_anywhere_in_a_body_is_a_400(
     [
         "/api/meta/entities/deal/duplicate-rules/9223372036854775808",
         "/api/meta/entities/deal/rules/99999999999999999999999",
+        "/api/meta/entities/deal/duplicate-rules/2147483648",  # past INTEGER: platform ids
+        "/api/meta/entities/deal/rules/9223372036854775806",
         "/api/records/deal/9223372036854775808",
     ],
 )
