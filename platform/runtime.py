@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from trellis.access.probes import PENDING, keep_probes
 from trellis.accounts import SYSTEM, Actor
 from trellis.db import is_busy, make_engine, make_session_factory, read_only_engine
 from trellis.errors import Busy
@@ -46,13 +47,21 @@ class Runtime:
         """A session in a transaction: committed on success, rolled back on any error.
 
         A read-only one (``read_only=True``, or by default while :attr:`reads_only` says so)
-        never waits for a writer on SQLite and cannot write on PostgreSQL."""
+        never waits for a writer on SQLite and cannot write on PostgreSQL. Probes of hidden
+        fields noted during it are stored afterwards either way (see access.probes)."""
         if read_only is None:
             read_only = self.reads_only()
         factory = self.read_sessions if read_only else self.sessions
         try:
-            with factory() as session, session.begin():
-                yield session
+            with factory() as session:
+                try:
+                    with session.begin():
+                        yield session
+                finally:
+                    probes = session.info.pop(PENDING, None)
+                    if probes:
+                        with self.sessions() as other, other.begin():
+                            keep_probes(other, probes)
         except OperationalError as error:
             if is_busy(error):
                 raise Busy() from error

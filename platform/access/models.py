@@ -93,3 +93,21 @@ class RecordLink(Base):
     to_id: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ProbeEvent(Base):
+    """A write refused because of a field hidden from the caller (a rule naming it, a unique
+    value taken on a record they cannot read): each one tells a little about what they may
+    not see. Kept as the audit of such probing, and counted to slow it down."""
+
+    __tablename__ = "auth_probe_event"
+    __table_args__ = (Index("ix_auth_probe_event_user", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    entity: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    fields: Mapped[str] = mapped_column(String(400))

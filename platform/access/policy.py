@@ -4,6 +4,12 @@ Roles grant, per entity type, create and a scope (``none`` / ``own`` / ``all``) 
 update and delete, and mark fields hidden or read-only. ``admin`` may do everything. The record
 service asks an :class:`Access` on every path, so lists, search, exports, history and links
 all see the same rules. A record outside the caller's read scope is reported as not found.
+
+A field is visible on a record only if a role whose read scope covers that record shows it:
+with a role that reads every deal but hides the margin and one that reads the user's own deals
+and hides nothing, the margin shows on the user's own deals only. Scopes only tell apart the
+caller's own records from the others, so each entity type has two hidden sets (``own`` and
+``other``) and the decision per record is a comparison of its owner, in Python or in SQL.
 """
 
 from __future__ import annotations
@@ -49,7 +55,9 @@ class Access:
     actor: Actor
     unrestricted: bool = False
     grants: dict[str, EntityGrant] = field(default_factory=dict)
-    hidden: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: fields hidden on the caller's own records, and on the records of others
+    hidden_own: dict[str, frozenset[str]] = field(default_factory=dict)
+    hidden_other: dict[str, frozenset[str]] = field(default_factory=dict)
     read_only: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def grant(self, entity: str) -> EntityGrant:
@@ -76,8 +84,40 @@ class Access:
             return table.c.owner_id == self.actor.user_id
         return false()
 
+    def _owns(self, owner_id: int | None) -> bool:
+        return owner_id is not None and owner_id == self.actor.user_id
+
+    def hidden_on(self, entity: str, owner_id: int | None) -> frozenset[str]:
+        """The fields hidden on a record owned by ``owner_id``: those that no role whose read
+        scope covers the record shows."""
+        if self.unrestricted:
+            return frozenset()
+        found = self.hidden_own if self._owns(owner_id) else self.hidden_other
+        return found.get(entity, frozenset())
+
     def hidden_fields(self, entity: str) -> frozenset[str]:
-        return frozenset() if self.unrestricted else self.hidden.get(entity, frozenset())
+        """The fields hidden on at least one record the caller may read. Filters, sorting,
+        search, duplicate checks and rules must not use them: they would tell the value of a
+        record where it is hidden."""
+        if self.unrestricted:
+            return frozenset()
+        own = self.hidden_own.get(entity, frozenset())
+        if self.grant(entity).read == "all":
+            return own | self.hidden_other.get(entity, frozenset())
+        return own
+
+    def hidden_everywhere(self, entity: str) -> frozenset[str]:
+        """The fields hidden on every record of ``entity`` (left out of the metamodel)."""
+        return self.hidden_fields(entity) & self.hidden_on(entity, self.actor.user_id)
+
+    def visible_clause(self, entity: str, key: str, table: Table) -> ColumnElement[bool] | None:
+        """A WHERE condition limiting ``table`` to the records where field ``key`` shows (None:
+        on every record the caller may read)."""
+        if key not in self.hidden_fields(entity):
+            return None
+        if key in self.hidden_on(entity, self.actor.user_id) or self.actor.user_id is None:
+            return false()
+        return table.c.owner_id == self.actor.user_id
 
     def read_only_fields(self, entity: str) -> frozenset[str]:
         return frozenset() if self.unrestricted else self.read_only.get(entity, frozenset())
@@ -106,21 +146,25 @@ def load_access(session: Session, actor: Actor) -> Access:
     for fp in session.scalars(select(FieldPermission).where(FieldPermission.role_id.in_(role_ids))):
         per_role.setdefault((fp.role_id, fp.entity), {})[fp.field] = fp.access
     grants: dict[str, EntityGrant] = {}
-    hidden: dict[str, frozenset[str]] = {}
+    hidden_own: dict[str, frozenset[str]] = {}
+    hidden_other: dict[str, frozenset[str]] = {}
     read_only: dict[str, frozenset[str]] = {}
     for entity, granted in rows.items():
         grant = NOTHING
         for row in granted:
             grant = grant.merge(EntityGrant(row.can_create, row.read, row.update, row.delete))
         grants[entity] = grant
-        # a field stays hidden (or read-only) only if every role that lets the user read (or
-        # write) the entity says so; a role granting nothing here must not lift another's limit
-        readers = [r.role_id for r in granted if r.read != "none"] or [r.role_id for r in granted]
-        writers = [r.role_id for r in granted if r.can_create or r.update != "none"] or readers
         views = {role_id: per_role.get((role_id, entity), {}) for role_id in role_ids}
-        hidden[entity] = frozenset.intersection(
-            *(frozenset(k for k, v in views[r].items() if v == "hidden") for r in readers)
-        )
+        hides = {r: frozenset(k for k, v in vw.items() if v == "hidden") for r, vw in views.items()}
+        # a field is hidden on a record unless a role that lets the user read that record
+        # shows it: a role reading only the user's own records lifts nothing on the others,
+        # and a role granting nothing here must not lift another's limit
+        anyone = [r.role_id for r in granted]
+        own_readers = [r.role_id for r in granted if r.read != "none"] or anyone
+        all_readers = [r.role_id for r in granted if r.read == "all"] or own_readers
+        hidden_own[entity] = frozenset.intersection(*(hides[r] for r in own_readers))
+        hidden_other[entity] = frozenset.intersection(*(hides[r] for r in all_readers))
+        writers = [r.role_id for r in granted if r.can_create or r.update != "none"] or own_readers
         locked = frozenset.intersection(*(frozenset(views[r]) for r in writers))
-        read_only[entity] = locked - hidden[entity]
-    return Access(actor, False, grants, hidden, read_only)
+        read_only[entity] = locked - hidden_own[entity]
+    return Access(actor, False, grants, hidden_own, hidden_other, read_only)

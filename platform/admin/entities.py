@@ -8,6 +8,7 @@ from flask import redirect, request, url_for
 from flask_admin import expose
 from sqlalchemy import func, select
 
+from trellis.access.exposure import rule_warnings
 from trellis.admin.base import AdminView, form_bool, form_int, form_text
 from trellis.admin.field_settings import (
     FIXED,
@@ -109,6 +110,7 @@ class EntitiesView(AdminView):
                 type_labels={n: registry.get(n).label for n in registry.names()},
                 stage_kinds=STAGE_KINDS,
                 functions=FUNCTION_DOCS,
+                rule_warnings=rule_warnings(session, compiled),
             )
 
     @expose("/<key>/update", methods=["POST"])

@@ -151,7 +151,11 @@ class ConversionFailed(ValidationFailed):
 
     def __init__(self, errors: dict[str, Any], body: dict[str, Any]) -> None:
         super().__init__(errors, "Some targets are invalid; nothing was created.")
-        self.extra = {"missing": body["missing"], "duplicates": body["duplicates"]}
+        self.extra = {
+            "missing": body["missing"],
+            "not_carried": body["not_carried"],
+            "duplicates": body["duplicates"],
+        }
 
 
 def _conversion_json(service, result: Conversion) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -179,6 +183,8 @@ def _conversion_json(service, result: Conversion) -> dict[str, Any]:  # type: ig
         else {t: r for t, r in records.items() if t not in result.linked},
         "linked": {t: records[t] for t in result.linked} if not result.dry_run else {},
         "missing": result.missing,
+        # target fields the map fills from source fields hidden from the caller: left empty
+        "not_carried": result.not_carried,
         "duplicates": result.duplicates,
         "errors": result.errors,
         "source": records_json(

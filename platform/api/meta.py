@@ -55,7 +55,7 @@ def list_entities() -> Any:
         access = load_access(session, actor)
         rows = session.scalars(select(EntityType).order_by(EntityType.id)).all()
         items = [
-            entity_json(e, access.hidden_fields(e.key))
+            entity_json(e, access.hidden_fields(e.key), shown=access.hidden_everywhere(e.key))
             for e in rows
             if (not e.archived or actor.is_admin)
             and (access.can("read", e.key) or access.can("create", e.key))
@@ -79,9 +79,10 @@ def create_entity() -> Any:
 
 @api.get("/meta/entities/<key>")
 def get_entity(key: str) -> Any:
-    with unit() as (_runtime, session, _actor):
+    with unit() as (_runtime, session, actor):
         entity, hidden = _readable_entity(session, key)
-        return entity_json(entity, hidden)
+        everywhere = load_access(session, actor).hidden_everywhere(key)
+        return entity_json(entity, hidden, shown=everywhere)
 
 
 @api.patch("/meta/entities/<key>")
@@ -185,7 +186,11 @@ def list_lists() -> Any:
     with unit() as (runtime, session, actor):
         rows = session.scalars(select(OptionList).order_by(OptionList.key)).all()
         used = _list_usage(runtime, session, actor)
-        return {"items": [list_json(r, used.get(r.key, [])) for r in rows]}
+        return {
+            "items": [
+                list_json(r, used.get(r.key, [])) for r in rows if actor.is_admin or r.key in used
+            ]
+        }
 
 
 @api.post("/meta/lists")
@@ -204,9 +209,11 @@ def create_list() -> Any:
 def get_list(key: str) -> Any:
     with unit() as (runtime, session, actor):
         row = session.scalar(select(OptionList).where(OptionList.key == key))
-        if row is None:
+        used = _list_usage(runtime, session, actor)
+        # a list no field the caller sees uses is none of their business (as if absent)
+        if row is None or not (actor.is_admin or key in used):
             raise NotFound(f"No option list {key!r}.")
-        return list_json(row, _list_usage(runtime, session, actor).get(key, []))
+        return list_json(row, used.get(key, []))
 
 
 @api.patch("/meta/lists/<key>")
@@ -241,6 +248,7 @@ def update_option(key: str, option: str) -> Any:
 
 
 def _list_usage(runtime, session, actor) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """The fields using each option list, among those the caller sees on some record."""
     model = runtime.model(session)
     access = load_access(session, actor)
     usage: dict[str, list[str]] = {}
@@ -248,7 +256,7 @@ def _list_usage(runtime, session, actor) -> dict[str, list[str]]:  # type: ignor
         if not access.can("read", entity.key):
             continue
         for f in entity.fields.values():
-            if f.type.name in ("list", "multi_list") and f.key not in access.hidden_fields(
+            if f.type.name in ("list", "multi_list") and f.key not in access.hidden_everywhere(
                 entity.key
             ):
                 usage.setdefault(f.settings["list"], []).append(f"{entity.key}.{f.key}")

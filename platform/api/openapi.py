@@ -265,9 +265,10 @@ def build_document(
             _entity_paths(
                 spec,
                 entity,
-                access.hidden_fields(entity.key),
+                access.hidden_everywhere(entity.key),
                 access.read_only_fields(entity.key),
                 entity.key in convertible,
+                access.hidden_fields(entity.key),
             )
     return spec.to_dict()
 
@@ -552,9 +553,13 @@ def _entity_paths(
     hidden: frozenset[str],
     read_only: frozenset[str],
     convertible: bool = False,
+    unsearchable: frozenset[str] = frozenset(),
 ) -> None:
+    """Paths and schemas of one entity type: ``hidden`` fields are hidden on every record;
+    ``unsearchable`` ones on some (no filter or sort on them)."""
     name = "".join(part.title() for part in entity.key.split("_"))
     visible = [f for f in entity.fields.values() if f.key not in hidden]
+    searchable = [f for f in visible if f.key not in unsearchable]
     writable = [f for f in visible if f.key not in read_only]
     output = {
         "id": ma.fields.Integer(required=True),
@@ -597,8 +602,10 @@ def _entity_paths(
         },
         "required": ["items", "total", "page", "per_page"],
     }
-    filters = [_query(f.key, {"type": "string"}, f"{f.label} equals") for f in visible]
-    sortable = [k for k in SYSTEM_FIELDS] + [f.key for f in visible if f.type.name != "multi_list"]
+    filters = [_query(f.key, {"type": "string"}, f"{f.label} equals") for f in searchable]
+    sortable = [k for k in SYSTEM_FIELDS] + [
+        f.key for f in searchable if f.type.name != "multi_list"
+    ]
     listing = [
         _query("q", {"type": "string"}, "Text search"),
         _query(

@@ -79,9 +79,15 @@ def visible_rules(rules: list[Rule], hidden: frozenset[str]) -> list[dict[str, A
 
 
 def entity_json(
-    entity: EntityType, hidden: frozenset[str] = frozenset(), detail: bool = True
+    entity: EntityType,
+    hidden: frozenset[str] = frozenset(),
+    detail: bool = True,
+    shown: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """An entity type; with ``detail`` its fields (minus ``hidden``), pipelines and rules."""
+    """An entity type; with ``detail`` its fields (minus those hidden on every record,
+    ``shown``, default ``hidden``), pipelines and rules (minus those naming a field
+    ``hidden`` on any record)."""
+    everywhere = hidden if shown is None else shown
     body: dict[str, Any] = {
         "key": entity.key,
         "label": entity.label,
@@ -92,7 +98,7 @@ def entity_json(
     }
     if detail:
         fields = sorted(entity.fields, key=lambda f: (f.position, f.id))
-        body["fields"] = [field_json(f) for f in fields if f.key not in hidden]
+        body["fields"] = [field_json(f) for f in fields if f.key not in everywhere]
         body["pipelines"] = [pipeline_json(p) for p in entity.pipelines]
         body["rules"] = visible_rules(entity.rules, hidden)
     return body

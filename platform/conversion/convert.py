@@ -44,6 +44,9 @@ class Conversion:
     #: titles of the records made in this conversion, by (entity, id): a dry run rolls them
     #: back, so a preview cannot read them from the database any more
     new_titles: dict[tuple[str, int], str] = field(default_factory=dict)
+    #: target fields the map would fill from source fields hidden from the caller: left
+    #: empty, by target
+    not_carried: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -87,7 +90,8 @@ def convert(
     """
     model = service.model
     source_entity = model.entity(entity)
-    source = service._fetch_for(source_entity, record_id, "update")
+    # the source as the caller sees it: a field hidden from them is neither shown nor carried
+    source = service._visible(source_entity, service._fetch_for(source_entity, record_id, "update"))
     row = conversion_map(service, entity, map_key)
     _check_request(row, targets)
     _check_not_converted(service, source_entity, source)
@@ -251,10 +255,14 @@ def _convert_one(
     target_entity = model.entities[target]
     spec = row.targets[target]
     values: dict[str, Any] = {}
+    hidden = service.access.hidden_on(source_entity.key, source.owner_id)
     for target_key, origin in (spec.get("fields") or {}).items():
         target_field = target_entity.fields.get(target_key)
         if target_field is None:
             continue  # archived since the map was saved (archiving a mapped field is refused)
+        if hidden & _origin_fields(origin, source_entity):
+            result.not_carried.setdefault(target, []).append(target_key)
+            continue
         table = (spec.get("values") or {}).get(target_key)
         value = _mapped_value(model, source_entity, source, origin, target_field, table)
         if value is not None:
@@ -288,6 +296,19 @@ def _convert_one(
         result.missing[target] = _required_keys(exc.errors)
     except PermissionDenied as exc:
         result.errors[target] = {"_record": [exc.detail]}
+
+
+def _origin_fields(origin: Any, source_entity: CompiledEntity) -> frozenset[str]:
+    """The source fields a map entry reads: a field key, or the names of an expression."""
+    if isinstance(origin, str):
+        return frozenset({origin})
+    if isinstance(origin, dict) and "expr" in origin:
+        try:
+            names = compile_expression(origin["expr"], list(source_entity.fields)).names_used
+        except ExpressionError:
+            return frozenset()
+        return frozenset(names)
+    return frozenset()
 
 
 def _mapped_value(

@@ -15,8 +15,8 @@ from trellis.records.events import EventBus, RecordEvent
 
 
 class SuccessStageGuard:
-    """Subscribed to ``stage_changed``: refuses a move into a success stage outside a
-    conversion, for entity types that have a conversion map."""
+    """Subscribed to ``stage_changed`` and ``created``: refuses a record into a success stage
+    outside a conversion, for entity types that have a conversion map."""
 
     def __init__(self, cache: MetamodelCache) -> None:
         self.cache = cache
@@ -46,4 +46,8 @@ class SuccessStageGuard:
 
 def register(events: EventBus, cache: MetamodelCache) -> None:
     """Install the guards on a runtime's events bus."""
-    events.subscribe("stage_changed", SuccessStageGuard(cache))
+    guard = SuccessStageGuard(cache)
+    # a record created (or imported) straight into the success stage skips the conversion
+    # just as a move does
+    events.subscribe("stage_changed", guard)
+    events.subscribe("created", guard)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from trellis.access.probes import TooManyProbes
 from trellis.errors import BadRequest, PermissionDenied, TrellisError, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity, CompiledField
 from trellis.patterns import fixed
@@ -321,6 +322,8 @@ class RowWriter:
         except ValidationFailed as exc:
             errors = {k: v if isinstance(v, list) else [str(v)] for k, v in exc.errors.items()}
             return None, False, errors
+        except TooManyProbes:
+            raise  # the whole import stops: its rows must not answer any more questions
         except TrellisError as exc:
             return None, False, {"_row": [exc.detail]}
 

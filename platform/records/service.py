@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from trellis.access.models import RecordLink
 from trellis.access.policy import Access, load_access
+from trellis.access.probes import Probe, note_probe
 from trellis.accounts import Actor
 from trellis.clock import as_utc, utcnow
 from trellis.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -31,9 +32,18 @@ from trellis.metamodel.physical import physical_name
 from trellis.records.audit import AuditEvent, StageVisit
 from trellis.records.events import EventBus, RecordEvent
 from trellis.records.query import Filter, apply_sort, filter_clauses, page_bounds, search_clause
-from trellis.records.validation import RECORD_KEY, iter_rule_errors
+from trellis.records.validation import RECORD_KEY, rule_problems
 
 AUDIT_INSERT = insert(AuditEvent.__table__)
+#: a unique value taken on a record the caller may not see (not confirmed as such)
+TAKEN_UNSEEN = "This value cannot be used; choose another."
+#: a rule about a field hidden from the caller is not met (the field and the rule unnamed)
+HIDDEN_RULE = "A rule about information you cannot see is not met; ask someone who can see it."
+#: why a delete is refused when its effects reach records the caller may not change
+UNTOUCHABLE = (
+    "Cannot delete: other records depend on it that you may not change. "
+    "Ask someone who may change them."
+)
 READ_ONLY_KEYS = frozenset(
     {"id", "version", "title", "created_at", "updated_at", "created_by", "updated_by", "owner"}
 )
@@ -109,14 +119,14 @@ class RecordService:
         if not self.access.can("create", ent.key):
             raise PermissionDenied(f"You may not create {ent.label_plural}.")
         errors = Errors()
-        loaded = self._load(ent, data, errors)
+        owner = owner_id if owner_id is not None else self.actor.user_id
+        loaded = self._load(ent, data, errors, owner)
         values = {key: self._default(f) for key, f in ent.fields.items()}
         values.update(loaded)
         pipeline, stage = self._placement(ent, pipeline, stage, None, None, errors)
-        self._check(ent, values, {}, list(loaded), None, pipeline, stage, errors)
+        self._check(ent, values, {}, list(loaded), None, pipeline, stage, errors, owner)
         errors.raise_if_any()
         now = utcnow()
-        owner = owner_id if owner_id is not None else self.actor.user_id
         row = {
             "version": 1,
             "created_at": now,
@@ -161,7 +171,7 @@ class RecordService:
         current = self._fetch_for(ent, record_id, "update")
         self._check_version(current, version)
         errors = Errors()
-        loaded = self._load(ent, data, errors)
+        loaded = self._load(ent, data, errors, current.owner_id)
         values = {**current.values, **loaded}
         self._check(
             ent,
@@ -172,6 +182,7 @@ class RecordService:
             current.pipeline,
             current.stage,
             errors,
+            current.owner_id,
         )
         errors.raise_if_any()
         record = self._store(ent, current, values, "update", current.pipeline, current.stage)
@@ -197,12 +208,22 @@ class RecordService:
         if version is not None:
             self._check_version(current, version)
         errors = Errors()
-        loaded = self._load(ent, values or {}, errors)
+        loaded = self._load(ent, values or {}, errors, current.owner_id)
         merged = {**current.values, **loaded}
         pipeline, stage = self._placement(
             ent, pipeline or current.pipeline, stage, current.pipeline, current.stage, errors
         )
-        self._check(ent, merged, current.values, list(loaded), current.id, pipeline, stage, errors)
+        self._check(
+            ent,
+            merged,
+            current.values,
+            list(loaded),
+            current.id,
+            pipeline,
+            stage,
+            errors,
+            current.owner_id,
+        )
         errors.raise_if_any()
         return self._visible(ent, self._store(ent, current, merged, "stage", pipeline, stage))
 
@@ -215,7 +236,8 @@ class RecordService:
         self._delete(ent, current)
 
     def _delete(self, ent: CompiledEntity, current: Record) -> None:
-        # cascades and set-null follow the configuration, not the caller's rights
+        # cascades and set-null follow the configuration; a delete whose effects reach
+        # records the caller may not change is refused without describing them
         record_id = current.id
         self._handle_referrers(ent, record_id)
         now = utcnow()
@@ -300,8 +322,12 @@ class RecordService:
         ent = self._entity(entity)
         conditions = self._read_conditions(ent, filters, q)
         f = ent.fields.get(field)
-        if f is None or f.key in self.access.hidden_fields(ent.key) or f.type.name != "money":
+        if f is None or f.key in self.access.hidden_everywhere(ent.key) or f.type.name != "money":
             raise BadRequest(f"{field!r} is not a money field of {ent.label_plural}.")
+        # only the amounts the caller sees count: not those of records where it is hidden
+        visible = self.access.visible_clause(ent.key, f.key, ent.table)
+        if visible is not None:
+            conditions.append(visible)
         amount, currency = ent.table.c[f"{f.key}_amount"], ent.table.c[f"{f.key}_currency"]
         rows = self.session.execute(
             select(currency, func.sum(amount))
@@ -311,12 +337,13 @@ class RecordService:
         )
         return {code: total for code, total in rows}
 
-    def writable_keys(self, entity: str) -> list[str]:
-        """The fields of ``entity`` the caller may write, in form order: neither hidden from
-        them nor read-only for them, nor references to an entity type they may not read
-        (there is no record they could pick)."""
+    def writable_keys(self, entity: str, record: Record | None = None) -> list[str]:
+        """The fields of ``entity`` the caller may write on ``record`` (default: a new record
+        of their own), in form order: neither hidden from them nor read-only for them, nor
+        references to an entity type they may not read (there is no record they could pick)."""
         ent = self._entity(entity)
-        closed = self.access.hidden_fields(ent.key) | self.access.read_only_fields(ent.key)
+        owner = record.owner_id if record is not None else self.actor.user_id
+        closed = self.access.hidden_on(ent.key, owner) | self.access.read_only_fields(ent.key)
         return [
             key
             for key, f in ent.fields.items()
@@ -360,8 +387,8 @@ class RecordService:
         """The audit log of a record the caller may read, one item per changed field, oldest
         first; fields hidden from the caller are left out."""
         ent = self._entity(entity)
-        self._fetch_for(ent, record_id, "read")
-        hidden = self.access.hidden_fields(ent.key)
+        current = self._fetch_for(ent, record_id, "read")
+        hidden = self.access.hidden_on(ent.key, current.owner_id)
         events = self.session.scalars(
             select(AuditEvent)
             .where(AuditEvent.entity == entity, AuditEvent.record_id == record_id)
@@ -388,8 +415,8 @@ class RecordService:
         each audit event of a record makes one version, so the events after the first
         ``version`` ones are the newer changes."""
         ent = self._entity(entity)
-        self._fetch_for(ent, record_id, "read")
-        hidden = self.access.hidden_fields(ent.key)
+        current = self._fetch_for(ent, record_id, "read")
+        hidden = self.access.hidden_on(ent.key, current.owner_id)
         events = self.session.scalars(
             select(AuditEvent)
             .where(AuditEvent.entity == ent.key, AuditEvent.record_id == record_id)
@@ -411,23 +438,22 @@ class RecordService:
         ent = self._entity(entity)
         current = self._fetch_for(ent, record_id, "read")
         found: list[tuple[str, str, int, str | None]] = []
+        hidden_here = self.access.hidden_on(ent.key, current.owner_id)
         for key, f in ent.fields.items():
             value = current.values.get(key)
-            if (
-                f.type.name == "reference"
-                and value
-                and key not in self.access.hidden_fields(ent.key)
-            ):
+            if f.type.name == "reference" and value and key not in hidden_here:
                 found.append(("reference", f.settings["target"], value, key))
         for other in self.model.entities.values():
-            hidden = self.access.hidden_fields(other.key)
             for f in other.fields.values():
                 if f.type.name != "reference" or f.settings.get("target") != ent.key:
                     continue
-                if f.key in hidden:
-                    continue
                 column = other.table.c[f"{f.key}_id"]
-                ids = self.session.scalars(select(other.table.c.id).where(column == record_id))
+                query = select(other.table.c.id).where(column == record_id)
+                # a referrer whose field is hidden from the caller does not show it
+                visible = self.access.visible_clause(other.key, f.key, other.table)
+                if visible is not None:
+                    query = query.where(visible)
+                ids = self.session.scalars(query)
                 found.extend(("referenced_by", other.key, i, f.key) for i in ids)
         stored = self.session.scalars(
             select(RecordLink)
@@ -474,11 +500,13 @@ class RecordService:
 
     # -- validation ------------------------------------------------------------------------
 
-    def _load(self, ent: CompiledEntity, data: Mapping[str, Any], errors: Errors) -> dict[str, Any]:
+    def _load(
+        self, ent: CompiledEntity, data: Mapping[str, Any], errors: Errors, owner_id: int | None
+    ) -> dict[str, Any]:
         if not isinstance(data, Mapping):
             raise BadRequest("Expected an object of field values.")
         known = {}
-        hidden = self.access.hidden_fields(ent.key)
+        hidden = self.access.hidden_on(ent.key, owner_id)
         read_only = self.access.read_only_fields(ent.key)
         for key, value in data.items():
             if key in hidden:
@@ -519,6 +547,7 @@ class RecordService:
         pipeline: str | None,
         stage: str | None,
         errors: Errors,
+        owner_id: int | None,
     ) -> None:
         for key in changed:
             if key in errors:
@@ -529,9 +558,28 @@ class RecordService:
         self._check_references(ent, values, old, changed, errors)
         self._check_unique(ent, values, changed, record_id, errors)
         plain = {k: ent.fields[k].type.to_plain(ent.fields[k], v) for k, v in values.items()}
-        for key, message in iter_rule_errors(ent, values, plain, pipeline, stage):
+        # a rule about a field hidden from the caller is enforced, but its message names
+        # neither the field nor the condition, and the refusal counts as a probe
+        hidden = self.access.hidden_on(ent.key, owner_id)
+        probed: set[str] = set()
+        for key, message, names in rule_problems(ent, values, plain, pipeline, stage):
+            if names & hidden:
+                probed |= names & hidden
+                key, message = _redacted(key, message, hidden)
+            if key == RECORD_KEY and message in errors.get(key, []):
+                continue
             if key not in errors or key == RECORD_KEY:
                 errors.add(key, message)
+        if probed and record_id is not None:
+            # (a new record holds only defaults in the fields hidden from its creator: a
+            # refusal tells nothing stored)
+            self._probe(ent, record_id, probed)
+
+    def _probe(self, ent: CompiledEntity, record_id: int | None, fields: Iterable[str]) -> None:
+        """Note a refusal that depends on what the caller may not see (see access.probes)."""
+        note_probe(
+            self.session, Probe(self.actor.user_id, ent.key, record_id, tuple(sorted(fields)))
+        )
 
     def _check_references(
         self,
@@ -599,11 +647,21 @@ class RecordService:
             if not f.unique or key in errors or f.type.is_empty(value):
                 continue
             clause = f.type.filter_clause(f, ent.table, "eq", f.type.to_plain(f, value), self.model)
-            query = select(ent.table.c.id).where(clause)
+            query = select(ent.table.c.id, ent.table.c.owner_id).where(clause)
             if record_id is not None:
                 query = query.where(ent.table.c.id != record_id)
-            if self.session.scalar(query.limit(1)) is not None:
+            other = self.session.execute(query.limit(1)).first()
+            if other is None:
+                continue
+            if self.access.allows("read", ent.key, other.owner_id) and key not in (
+                self.access.hidden_on(ent.key, other.owner_id)
+            ):
                 errors.add(key, _taken(ent, f))
+            else:
+                # the value is taken on a record the caller may not see: refuse without
+                # confirming it, and count the refusal as a probe
+                errors.add(key, TAKEN_UNSEEN)
+                self._probe(ent, record_id, [key])
 
     def _placement(
         self,
@@ -736,15 +794,25 @@ class RecordService:
                 if f.type.name != "reference" or f.settings.get("target") != ent.key:
                     continue
                 column = other.table.c[f"{f.key}_id"]
-                ids = list(
-                    self.session.scalars(select(other.table.c.id).where(column == record_id))
-                )
-                if not ids:
+                rows = self.session.execute(
+                    select(other.table.c.id, other.table.c.owner_id).where(column == record_id)
+                ).all()
+                if not rows:
                     continue
+                ids = [row.id for row in rows]
                 rule = f.settings.get("on_delete", "set_null")
                 if rule == "restrict":
+                    if not all(
+                        self.access.allows("read", other.key, o)
+                        and f.key not in self.access.hidden_on(other.key, o)
+                        for _i, o in rows
+                    ):
+                        raise Conflict(UNTOUCHABLE)
                     blockers.append(f"{len(ids)} {other.label_plural} refer to it by {f.label}.")
-                elif rule == "cascade":
+                    continue
+                if not all(self._may_clear(other, f.key, rule, o) for _i, o in rows):
+                    raise Conflict(UNTOUCHABLE)
+                if rule == "cascade":
                     for other_id in ids:
                         if other.key != ent.key or other_id != record_id:
                             self._delete(other, self._fetch(other, other_id))
@@ -761,6 +829,16 @@ class RecordService:
                         )
         if blockers:
             raise Conflict("Cannot delete: " + " ".join(blockers))
+
+    def _may_clear(self, other: CompiledEntity, key: str, rule: str, owner_id: int | None) -> bool:
+        """Whether the caller may make a delete's change to a referrer owned by ``owner_id``:
+        delete it (cascade), or empty its field ``key`` (set null)."""
+        if rule == "cascade":
+            return self.access.allows("delete", other.key, owner_id)
+        closed = self.access.hidden_on(other.key, owner_id) | self.access.read_only_fields(
+            other.key
+        )
+        return self.access.allows("update", other.key, owner_id) and key not in closed
 
     def _enter_stage(
         self, entity: str, record_id: int, pipeline: str, stage: str, now: datetime
@@ -839,7 +917,7 @@ class RecordService:
         return record
 
     def _visible(self, ent: CompiledEntity, record: Record) -> Record:
-        hidden = self.access.hidden_fields(ent.key)
+        hidden = self.access.hidden_on(ent.key, record.owner_id)
         if hidden:
             record.values = {k: v for k, v in record.values.items() if k not in hidden}
         return record
@@ -908,7 +986,7 @@ class RecordService:
 
     def _title(self, ent: CompiledEntity, record: Record) -> str:
         # a title made of a field the caller may not see would show it: fall back instead
-        hidden = self.access.hidden_fields(ent.key)
+        hidden = self.access.hidden_on(ent.key, record.owner_id)
         if ent.title_keys and not hidden.intersection(ent.title_keys):
             texts = {
                 k: ent.fields[k].type.display(ent.fields[k], record.values.get(k), self.model)
@@ -938,6 +1016,14 @@ def _by_field(messages: Any) -> dict[str, list[str]]:
         else:
             out[key] = [str(value)]
     return out
+
+
+def _redacted(key: str, message: str, hidden: frozenset[str]) -> tuple[str, str]:
+    """A rule problem reworded for a caller from whom some of its fields are hidden: no field
+    they cannot see is named, no condition is echoed."""
+    if key in hidden or key == RECORD_KEY:
+        return RECORD_KEY, HIDDEN_RULE
+    return key, "Required." if message.startswith("Required") else HIDDEN_RULE
 
 
 def _differs(f: CompiledField, old: Any, new: Any) -> bool:

@@ -47,11 +47,25 @@ def iter_rule_errors(
     ``values`` are the record's values after the change (Python values), ``plain`` the same as
     expression-safe scalars.
     """
+    for key, message, _names in rule_problems(entity, values, plain, pipeline, stage):
+        yield key, message
+
+
+def rule_problems(
+    entity: CompiledEntity,
+    values: Mapping[str, Any],
+    plain: Mapping[str, Any],
+    pipeline: str | None,
+    stage: str | None,
+) -> Iterator[tuple[str, str, frozenset[str]]]:
+    """Like :func:`iter_rule_errors`, with the fields each problem depends on (the field and
+    the names in the rule's expressions): a caller who may not see one of them must not be
+    told which, nor the condition."""
     missing: set[str] = set()
     for field in entity.fields.values():
         if field.required and field.type.is_empty(values.get(field.key)):
             missing.add(field.key)
-            yield field.key, "Required."
+            yield field.key, "Required.", frozenset({field.key})
     for rule in entity.rules:
         if rule.kind == "required":
             key = rule.field_key
@@ -64,13 +78,22 @@ def iter_rule_errors(
             if not stage_reached(entity, rule, pipeline, stage):
                 continue
             missing.add(key)
-            yield key, _required_message(entity, rule)
+            yield key, _required_message(entity, rule), rule_fields(rule)
         elif (
             rule.expression is not None
             and _applies(entity, rule.expression, values)
             and not rule.expression.holds(plain)
         ):
-            yield (rule.field_key or RECORD_KEY), rule.message
+            yield (rule.field_key or RECORD_KEY), rule.message, rule_fields(rule)
+
+
+def rule_fields(rule: CompiledRule) -> frozenset[str]:
+    """The field keys a rule depends on: its field and the names in its expressions."""
+    names = {rule.field_key} if rule.field_key else set()
+    for expression in (rule.condition, rule.expression):
+        if expression is not None:
+            names |= expression.names_used
+    return frozenset(names)
 
 
 def _applies(entity: CompiledEntity, expression: Any, values: Mapping[str, Any]) -> bool:

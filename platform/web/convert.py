@@ -180,6 +180,8 @@ def _review(service, entity, source, row, chosen, options, source_values, result
                 "use": options.get(target, {}).get("use_existing"),
                 "pipeline": options.get(target, {}).get("pipeline"),
                 "writable": writable,
+                # mapped from source fields hidden from the user: not carried
+                "not_carried": [ent.fields[k].label for k in result.not_carried.get(target, [])],
             }
         )
     return render_template(
@@ -201,7 +203,7 @@ def _source_step(service, ent, source, source_values, result) -> dict[str, Any]:
     """What the source itself lacks for its success stage: inputs for the fields the user may
     fill (kept as typed across checks and refusals), messages for the rest."""
     errors = result.errors.get(ent.key, {})
-    writable = set(service.writable_keys(ent.key))
+    writable = set(service.writable_keys(ent.key, source))
     asked = set(request.form.getlist("asked__source")) | set(errors)
     fields = [ent.fields[k] for k in ent.fields if k in asked and k in writable]
     values = {

@@ -61,8 +61,15 @@ def reference_titles(
     return titles
 
 
-def visible_fields(service: RecordService, entity: CompiledEntity) -> list[Any]:
-    hidden = service.access.hidden_fields(entity.key)
+def visible_fields(
+    service: RecordService, entity: CompiledEntity, record: Record | None = None
+) -> list[Any]:
+    """The fields the user sees on ``record`` (without one: on any record they may read;
+    a record where such a field is hidden has no value for it)."""
+    if record is not None:
+        hidden = service.access.hidden_on(entity.key, record.owner_id)
+    else:
+        hidden = service.access.hidden_everywhere(entity.key)
     return [f for f in entity.fields.values() if f.key not in hidden]
 
 
@@ -310,8 +317,8 @@ def record_edit(entity: str, record_id: int) -> Any:
     with get_runtime().transaction() as session:
         service = service_for(session)
         ent = service.model.entity(entity)
-        keys = service.writable_keys(ent.key)
         record = service.get(entity, record_id)
+        keys = service.writable_keys(ent.key, record)
         if request.method == "POST":
             typed = field_inputs.parse_form(ent, request.form, keys)
             unresolved = field_inputs.resolve_references(service, ent, request.form, typed, keys)
@@ -342,7 +349,7 @@ def _form(
     keys: list[str],
     conflict: list[dict[str, Any]] | None = None,
 ) -> str:
-    fields = visible_fields(service, ent)
+    fields = visible_fields(service, ent, record)
     values: dict[str, Any] = {}
     for f in fields:
         if typed is not None and f.key in typed:
@@ -405,7 +412,7 @@ def card(entity: str, record_id: int) -> Any:
         service = service_for(session)
         ent = service.model.entity(entity)
         record = service.get(entity, record_id)
-        fields = visible_fields(service, ent)
+        fields = visible_fields(service, ent, record)
         history = service.history(entity, record_id)
         visits = service.stage_history(entity, record_id) if ent.has_pipelines else []
         titles = reference_titles(service, ent, [record], history)
@@ -533,7 +540,7 @@ def record_stage(entity: str, record_id: int) -> Any:
             service = service_for(session)
             ent = service.model.entity(entity)
             record = service.get(entity, record_id)
-            writable = set(service.writable_keys(ent.key))
+            writable = set(service.writable_keys(ent.key, record))
             missing = [ent.fields[k] for k in exc.errors if k in ent.fields and k in writable]
             other = {k: v for k, v in exc.errors.items() if k not in {f.key for f in missing}}
             typed = field_inputs.parse_form(ent, request.form, [f.key for f in missing])
