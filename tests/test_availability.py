@@ -71,19 +71,15 @@ def _call(
 
 
 def _huge_body(host: str, port: int) -> int:
-    """150 MB sent without a token, as fast as the server takes it; the status it gets."""
+    """150 MB announced without a token; the status the server answers. It must answer from
+    the headers alone, before reading (and holding) any of the body."""
     with socket.create_connection((host, port), timeout=30) as sock:
         size = 150 * 1024 * 1024
         sock.sendall(
             f"POST /api/records/deal HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Content-Length: {size}\r\n\r\n".encode()
         )
-        chunk = b"x" * (1024 * 1024)
-        try:
-            for _ in range(150):
-                sock.sendall(chunk)
-        except OSError:  # the server stopped reading: it answered already
-            pass
+        sock.sendall(b"x" * (1024 * 1024))
         answer = sock.recv(200).decode("latin-1")
     return int(answer.split()[1])
 
