@@ -55,13 +55,18 @@ def renderings(value: int) -> list[str]:
     ]
 
 
-#: what each user must never see: hidden values and unreadable records' contents
+#: what the rules about the margin say (their message, their condition)
+RULE_TEXTS = ["The margin is too high", "margin is not None and margin > 10000"]
+
+#: what each user must never see: hidden values, unreadable records' contents, and what
+#: rules about hidden fields would say
 SECRETS = {
     "sam": [
         *renderings(ADMIN_MARGIN),
         *renderings(SASHA_MARGIN),
         *renderings(LEAD_AMOUNT),
         NOTE_TEXT,
+        *RULE_TEXTS,
     ],
     "olga": [
         *renderings(ADMIN_MARGIN),
@@ -72,6 +77,8 @@ SECRETS = {
         HIDDEN_PERSON,
         HIDDEN_EMAIL,
         NOTE_TEXT,
+        # her only taken code is the administrator's: a deal she may not read
+        "Another Deal has this Code already",
     ],
     "sasha": [*renderings(ADMIN_MARGIN), *renderings(LEAD_AMOUNT), NOTE_TEXT],
 }
