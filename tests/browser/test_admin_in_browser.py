@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from browser_helpers import sign_in
 
 from trellis.accounts import create_user
 
@@ -19,19 +20,11 @@ def administrator(runtime) -> None:  # type: ignore[no-untyped-def]
         create_user(session, "root", "root-password", ["admin"])
 
 
-def sign_in(page, base: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{base}/login?next=/admin/")
-    page.get_by_label("User name").fill("root")
-    page.get_by_label("Password").fill("root-password")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/admin/")
-
-
 def test_administrator_designs_an_entity_type_without_code(  # type: ignore[no-untyped-def]
     page, live_server, administrator, runtime
 ) -> None:
     base = live_server
-    sign_in(page, base)
+    sign_in(page, base, "root", then="/admin/")
     page.shot("01-dashboard-empty")
 
     # a shared option list

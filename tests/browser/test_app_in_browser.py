@@ -7,24 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from trellis.accounts import create_user
+from browser_helpers import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def crm(demo_crm, app, runtime) -> None:  # type: ignore[no-untyped-def]
-    with runtime.transaction() as session:
-        create_user(session, "eve", "eve-password", ["admin"])
-
-
-def sign_in(page, base: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{base}/login")
-    page.get_by_label("User name").fill("eve")
-    page.get_by_label("Password").fill("eve-password")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/")
 
 
 def test_lead_conversion_through_the_ui(page, live_server, crm) -> None:  # type: ignore[no-untyped-def]

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from trellis.accounts import create_user
-from trellis.cli import initialise
-
 pytestmark = pytest.mark.browser
 
 COLLECT = """
@@ -17,14 +14,6 @@ document.addEventListener("securitypolicyviolation", function (e) {
   window.__violations.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " " + e.sample);
 });
 """
-
-
-@pytest.fixture
-def crm(app, runtime) -> None:  # type: ignore[no-untyped-def]
-    with app.app_context():
-        initialise(runtime, demo=True)
-    with runtime.transaction() as session:
-        create_user(session, "eve", "eve-password", ["admin"])
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from browser_helpers import sign_in
 from sqlalchemy import select
 
 from trellis.access.models import RolePermission
@@ -20,14 +21,6 @@ def people(runtime) -> None:  # type: ignore[no-untyped-def]
     with runtime.transaction() as session:
         create_user(session, "root", "root-password", ["admin"], display_name="Rita Root")
         create_user(session, "newbie", "newbie-password", ["user"])
-
-
-def sign_in(page, base: str, name: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{base}/login")
-    page.get_by_label("User name").fill(name)
-    page.get_by_label("Password").fill(f"{name}-password")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/")
 
 
 def test_keys_archive_and_one_save(page, live_server, people, factory, runtime) -> None:  # type: ignore[no-untyped-def]

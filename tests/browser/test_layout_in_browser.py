@@ -6,6 +6,7 @@ under artifacts/."""
 from __future__ import annotations
 
 import pytest
+from browser_helpers import sign_in
 
 from trellis.accounts import create_user
 
@@ -22,14 +23,6 @@ def deals(factory, runtime) -> None:  # type: ignore[no-untyped-def]
     )
     with runtime.transaction() as session:
         create_user(session, "eve", "eve-password", ["admin"])
-
-
-def sign_in(page, base: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{base}/login")
-    page.get_by_label("User name").fill("eve")
-    page.get_by_label("Password").fill("eve-password")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/")
 
 
 def box(locator):  # type: ignore[no-untyped-def]

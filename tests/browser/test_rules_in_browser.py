@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from browser_helpers import sign_in
 
 from trellis.accounts import create_user
 
@@ -22,11 +23,7 @@ def tasks(runtime, factory) -> None:  # type: ignore[no-untyped-def]
 
 def test_rules_are_added_by_kind_and_edited(page, live_server, tasks, factory) -> None:  # type: ignore[no-untyped-def]
     base = live_server
-    page.goto(f"{base}/login?next=/admin/")
-    page.get_by_label("User name").fill("root")
-    page.get_by_label("Password").fill("root-password")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/admin/")
+    sign_in(page, base, "root", then="/admin/")
     page.goto(f"{base}/admin/entities/task?tab=rules")
     form = page.locator("#rule-form")
     assert form.get_by_label("Required when (expression)").is_visible()

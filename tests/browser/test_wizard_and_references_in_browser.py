@@ -8,28 +8,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from browser_helpers import sign_in
 
 from trellis.access.grants import create_role, set_grant
 from trellis.accounts import SYSTEM, create_user
-from trellis.cli import initialise
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def crm(app, runtime) -> None:  # type: ignore[no-untyped-def]
-    with app.app_context():
-        initialise(runtime, demo=True)
-    with runtime.transaction() as session:
-        create_user(session, "eve", "eve-password", ["admin"])
-
-
-def sign_in(page, base: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{base}/login")
-    page.get_by_label("User name").fill("eve")
-    page.get_by_label("Password").fill("eve-password")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/")
 
 
 def test_wizard_asks_for_the_leads_source_and_a_refusal_keeps_the_input(  # type: ignore[no-untyped-def]
