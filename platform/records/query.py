@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, or_
+from sqlalchemy import ColumnElement, Select, and_, false, or_
 
 from trellis.errors import BadRequest
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel
@@ -167,6 +167,31 @@ def search_clause(
         if f.type.searchable and f.key not in hidden
     ]
     return or_(*parts) if parts else false()
+
+
+#: words of a typed title matched each on its own (the longest ones)
+TITLE_WORDS = 8
+
+
+def title_text_clause(
+    entity: CompiledEntity, text: str, hidden: frozenset[str] = frozenset()
+) -> ColumnElement[bool]:
+    """Records a person may mean by typing ``text`` for their title: the search above, or
+    (a title made of several fields, "{first_name} {last_name}") every word of ``text`` in
+    one of the title's fields the caller may see, so "Ann Tamm" finds Ann Tamm."""
+    fields = [
+        entity.fields[key]
+        for key in entity.title_keys
+        if key in entity.fields and entity.fields[key].type.searchable and key not in hidden
+    ]
+    # the longest distinct words: a pasted page of words must not make a query as long
+    words = sorted({w.lower() for w in text.split()}, key=len, reverse=True)[:TITLE_WORDS]
+    if not fields or not words:
+        return search_clause(entity, text, hidden)
+    each_word = and_(
+        *(or_(*(f.type.search_clause(f, entity.table, word) for f in fields)) for word in words)
+    )
+    return or_(search_clause(entity, text, hidden), each_word)
 
 
 def page_bounds(page: Any, per_page: Any) -> tuple[int, int]:

@@ -31,7 +31,14 @@ from trellis.metamodel.fieldtypes.base import input_messages
 from trellis.metamodel.physical import physical_name
 from trellis.records.audit import AuditEvent, StageVisit
 from trellis.records.events import EventBus, RecordEvent
-from trellis.records.query import Filter, apply_sort, filter_clauses, page_bounds, search_clause
+from trellis.records.query import (
+    Filter,
+    apply_sort,
+    filter_clauses,
+    page_bounds,
+    search_clause,
+    title_text_clause,
+)
 from trellis.records.validation import RECORD_KEY, rule_problems
 
 AUDIT_INSERT = insert(AuditEvent.__table__)
@@ -299,13 +306,18 @@ class RecordService:
         page: int = 1,
         per_page: int = 50,
         q: str | None = None,
+        title_text: str | None = None,
     ) -> Page:
         """A filtered, sorted page of the records the caller may read, and their count.
-        Filters, sort and search on a field hidden from the caller are refused as unknown."""
+        Filters, sort and search on a field hidden from the caller are refused as unknown.
+        ``title_text`` keeps the records a person may mean by typing it for their title (see
+        ``title_text_clause``): reference inputs suggest and resolve records with it."""
         ent = self._entity(entity)
         page, per_page = page_bounds(page, per_page)
         conditions = self._read_conditions(ent, filters, q)
         hidden = self.access.hidden_fields(ent.key)
+        if title_text and title_text.strip():
+            conditions.append(title_text_clause(ent, title_text, hidden))
         base = select(ent.table).where(*conditions)
         total = self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
         query = apply_sort(ent, base, sort, hidden).limit(per_page).offset((page - 1) * per_page)

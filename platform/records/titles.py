@@ -8,13 +8,11 @@ from __future__ import annotations
 import re
 
 from trellis.patterns import fixed
-from trellis.records.service import RecordService
+from trellis.records.service import Record, RecordService
 
 #: how a suggestion of a reference input reads: ``Ann Tamm (#1)`` (RE2: Python's ``re`` took
 #: quadratic time on a long run of spaces, holding every thread)
 SUGGESTION = fixed(r"^(?P<title>.*?)\s*\(#(?P<id>\d{1,18})\)$")
-#: words of the typed text searched for candidates, longest first
-SEARCH_WORDS = 3
 CANDIDATES = 200
 
 
@@ -34,11 +32,15 @@ def records_titled(service: RecordService, entity: str, text: str) -> list[int]:
     wanted = _plain(text)
     if not wanted:
         return []
-    # a title is made of several fields ("{first_name} {last_name}"): search each of the
-    # longest words, then keep the records whose whole title matches
-    words = sorted(set(wanted.split()), key=len, reverse=True)[:SEARCH_WORDS]
-    found: set[int] = set()
-    for word in words:
-        page = service.list(entity, q=word, per_page=CANDIDATES)
-        found.update(r.id for r in page.items if _plain(r.title) == wanted)
-    return sorted(found)
+    # a title is made of several fields ("{first_name} {last_name}"): the records with each
+    # word in one of them, then those whose whole title matches
+    page = service.list(entity, title_text=wanted, per_page=CANDIDATES)
+    return sorted(r.id for r in page.items if _plain(r.title) == wanted)
+
+
+def title_suggestions(service: RecordService, entity: str, text: str, limit: int) -> list[Record]:
+    """The records of ``entity`` the caller may read that ``text`` may mean, as typed into a
+    reference input so far: the text in a searchable field, or each of its words in one of
+    the title's fields ("Ann Tamm")."""
+    text = text.strip()
+    return service.list(entity, title_text=text or None, per_page=limit).items

@@ -25,6 +25,7 @@ from trellis.metamodel.compiled import CompiledEntity
 from trellis.records.importer import FORMULA_STARTS
 from trellis.records.query import Filter
 from trellis.records.service import Record, RecordService
+from trellis.records.titles import title_suggestions
 from trellis.web import field_inputs
 from trellis.web.views import web
 
@@ -226,11 +227,9 @@ def record_lookup(entity: str) -> Any:
     ``label`` is what the suggestion shows: the title, with a detail where titles repeat."""
     with get_runtime().transaction() as session:
         service = service_for(session)
-        result = service.list(entity, q=request.args.get("q") or None, per_page=20)
-        labels = suggestion_labels(service, service.model.entity(entity), result.items)
-        return jsonify(
-            [{"id": r.id, "title": r.title, "label": labels[r.id]} for r in result.items]
-        )
+        found = title_suggestions(service, entity, request.args.get("q") or "", 20)
+        labels = suggestion_labels(service, service.model.entity(entity), found)
+        return jsonify([{"id": r.id, "title": r.title, "label": labels[r.id]} for r in found])
 
 
 def suggestion_labels(

@@ -154,3 +154,40 @@ def test_the_stage_dialog_resolves_a_typed_name_too(factory, boss) -> None:  # t
     assert moved.status_code == 200 and moved.json["ok"], moved.json
     after = factory.records("get", "deal", deal.id)
     assert (after.stage, after.values["contact"]) == ("offer", contact.id)
+
+
+def lookup(client, q: str) -> list[str]:  # type: ignore[no-untyped-def]
+    found = client.get("/records/contact/lookup", query_string={"q": q})
+    assert found.status_code == 200
+    return [item["title"] for item in found.get_json()]
+
+
+def test_the_whole_name_typed_still_suggests_its_records(people, boss) -> None:  # type: ignore[no-untyped-def]
+    ann(people)
+    ann(people)
+    people.record("contact", first_name="Ann", last_name="Other")
+    people.record("contact", first_name="Tamm", last_name="Berg")
+    assert lookup(boss, "Tamm") == ["Tamm Berg", "Ann Tamm", "Ann Tamm"]
+    # each word in one of the title's fields, in any order and case
+    for typed in ("Ann Tamm", "  ann   TAMM ", "Tamm Ann", "an tam"):
+        assert lookup(boss, typed) == ["Ann Tamm", "Ann Tamm"], typed
+    assert lookup(boss, "Ann Tamm Berg") == []
+    assert lookup(boss, "Ann Bob") == []
+
+
+def test_the_whole_name_is_not_matched_on_a_field_hidden_from_the_user(
+    people, boss, user_with
+) -> None:  # type: ignore[no-untyped-def]
+    ann(people)
+    boss.post("/admin/roles/", data={"key": "sales", "label": "Sales"})
+    grant = {"create": "on", "read": "all", "update": "all", "delete": "none"}
+    boss.post("/admin/roles/sales", data={"entity": "contact", **grant})
+    sam = user_with("sam", ["sales"])
+    assert lookup(sam, "Ann Tamm") == ["Ann Tamm"]
+    boss.post(
+        "/admin/roles/sales", data={"entity": "contact", **grant, "field_last_name": "hidden"}
+    )
+    assert lookup(sam, "Ann") != []
+    # the hidden last name tells nothing: neither alone nor as a word of the whole name
+    assert lookup(sam, "Tamm") == []
+    assert lookup(sam, "Ann Tamm") == []
