@@ -115,7 +115,7 @@ def api_routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):
             continue
-        path = re.sub(r"<int:[^>]+>", "1", rule.rule)
+        path = re.sub(r"<int(32)?:[^>]+>", "1", rule.rule)
         path = re.sub(r"<[^>]+>", "thing", path)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             if (method, rule.endpoint) != ("POST", "api.issue_token_view"):
