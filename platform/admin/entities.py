@@ -492,7 +492,7 @@ def _create_list_for(meta, values: dict[str, Any]) -> str:  # type: ignore[no-un
 
 def _stages_from_form() -> list[dict[str, Any]]:
     """Stage rows ``stage_key_<n>`` ... in order; rows marked ``remove`` or left empty are
-    left out (removed)."""
+    left out (removed); a key left empty is made from the label."""
     rows = []
     numbers = sorted(
         {int(name.rsplit("_", 1)[1]) for name in request.form if name.startswith("stage_key_")}
@@ -504,7 +504,7 @@ def _stages_from_form() -> list[dict[str, Any]]:
             continue
         rows.append(
             {
-                "key": key,
+                "key": key or key_from_label(label),
                 "label": label,
                 "kind": form_text(f"stage_kind_{n}", "open"),
                 "color": form_text(f"stage_color_{n}"),

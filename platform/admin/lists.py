@@ -83,9 +83,9 @@ class OptionListsView(AdminView):
         if action == "rename_list":
             meta.update_list(key, label=form_text("list_label"))
         elif action == "add_option":
-            meta.add_option(
-                key, form_text("new_key"), form_text("new_label"), form_text("new_color")
-            )
+            label = form_text("new_label")
+            new_key = form_text("new_key") or key_from_label(label)
+            meta.add_option(key, new_key, label, form_text("new_color"))
         elif action == "save_option":
             option = form_text("option")
             meta.update_option(

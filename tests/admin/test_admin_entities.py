@@ -237,6 +237,45 @@ def test_pipelines_are_created_and_stages_reordered(admin, factory, runtime) -> 
     assert stages["done"].color == "#28a745"
 
 
+def test_new_pipeline_rows_only_hint_and_keys_come_from_labels(admin, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("claim", {"name": "text"})
+    page = admin.get("/admin/entities/claim?tab=pipelines").get_data(as_text=True)
+    for n in range(3):  # the first rows hint at new/won/lost but hold no value
+        for part in ("key", "label"):
+            row = re.search(rf'<input[^>]*name="stage_{part}_{n}"[^>]*>', page)
+            assert row is not None and 'value=""' in row.group(0), row
+    assert 'placeholder="e.g. new"' in page and 'placeholder="e.g. Won"' in page
+    response = admin.post(  # keys left empty (as without JavaScript) come from the labels
+        "/admin/entities/claim/pipelines/new",
+        pipeline_key="approval",
+        pipeline_label="Approval",
+        stage_key_0="",
+        stage_label_0="Draft",
+        stage_kind_0="open",
+        stage_order_0="0",
+        stage_key_1="",
+        stage_label_1="Submitted request",
+        stage_kind_1="open",
+        stage_order_1="1",
+        stage_key_2="ok",
+        stage_label_2="Approved",
+        stage_kind_2="success",
+        stage_order_2="2",
+        stage_key_3="",
+        stage_label_3="",
+        stage_kind_3="open",
+        stage_order_3="3",
+    )
+    assert response.status_code == 302
+    stages = compiled(runtime).entities["claim"].pipelines["approval"].stages
+    ordered = sorted(stages.values(), key=lambda s: s.position)
+    assert [(s.key, s.label) for s in ordered] == [
+        ("draft", "Draft"),
+        ("submitted_request", "Submitted request"),
+        ("ok", "Approved"),  # a key typed by hand is kept
+    ]
+
+
 def test_removing_a_stage_with_records_asks_where_they_go(admin, factory, runtime) -> None:  # type: ignore[no-untyped-def]
     factory.entity(
         "project", {"name": "text"}, pipelines={"delivery": ["plan", "build", "done:success"]}

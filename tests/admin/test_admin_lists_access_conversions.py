@@ -45,6 +45,16 @@ def test_lists_with_options_inline_and_who_shares_them(admin, factory, runtime) 
     assert options["cold_call"].active is False
 
 
+def test_an_option_added_with_only_a_label_gets_a_key_from_it(admin, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    admin.post("/admin/lists/create", key="source", label="Source", options="Website")
+    response = admin.post(
+        "/admin/lists/source", action="add_option", new_key="", new_label="Trade fair"
+    )
+    assert response.status_code == 302
+    options = compiled(runtime).option_lists["source"].options
+    assert options["trade_fair"].label == "Trade fair"
+
+
 def test_a_shared_list_cannot_be_deleted(admin, factory) -> None:  # type: ignore[no-untyped-def]
     factory.entity(
         "lead", {"source": ("list", {"settings": {"list": "source"}})}, lists={"source": ["web"]}
