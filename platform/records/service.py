@@ -642,7 +642,12 @@ class RecordService:
                 columns = f.type.indexable_columns(f)
                 index = physical_name("uq", ent.table.name, f.key)
                 if index in text or any(f"{ent.table.name}.{c}" in text for c in columns):
-                    raise ValidationFailed({f.key: [_taken(ent, f)]}) from None
+                    # the winner may be a record the caller cannot read: confirm the value
+                    # only to a caller who reads every record and sees the field on each
+                    sees_all = self.access.scope_clause("read", ent.key, ent.table) is None
+                    if sees_all and f.key not in self.access.hidden_fields(ent.key):
+                        raise ValidationFailed({f.key: [_taken(ent, f)]}) from None
+                    raise ValidationFailed({f.key: [TAKEN_UNSEEN]}) from None
             raise
 
     def _check_unique(

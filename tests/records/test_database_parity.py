@@ -11,8 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from trellis.accounts import SYSTEM, create_user
+from trellis.access.grants import create_role, set_grant
+from trellis.accounts import SYSTEM, Actor, create_user
 from trellis.errors import ValidationFailed
+from trellis.records.service import TAKEN_UNSEEN
 
 
 def test_the_second_of_two_concurrent_creates_of_a_unique_value_is_a_422(factory, runtime) -> None:  # type: ignore[no-untyped-def]
@@ -50,6 +52,26 @@ def test_an_import_goes_on_after_a_unique_violation_inside_it(factory, runtime) 
         record = service.create("company", {"tin": "X2"})  # the transaction is still usable
         assert service.update("company", record.id, {"name": "B"}, version=1).version == 2
     assert factory.records("list", "company").total == 2
+
+
+def test_a_lost_race_does_not_confirm_a_value_of_a_record_the_caller_cannot_read(
+    factory, runtime
+) -> None:  # type: ignore[no-untyped-def]
+    """The race's loser hears what the check would have said: a value taken on a record it
+    may not read is not confirmed."""
+    factory.entity("company", {"name": "text", "tin": ("text", {"unique": True})})
+    factory.record("company", tin="X1")  # owned by nobody the caller is
+    with runtime.transaction() as session:
+        create_role(session, SYSTEM, "own_only", "Own only")
+        grant = {"create": True, "read": "own", "update": "own", "delete": "none"}
+        set_grant(session, SYSTEM, runtime.model(session), "own_only", "company", grant)
+        sam = Actor.of(create_user(session, "sam", "sam-password-1", ["own_only"]))
+    with runtime.transaction() as session:
+        service = runtime.records(session, sam)
+        service._check_unique = lambda *args: None  # as if a concurrent writer won the race
+        with pytest.raises(ValidationFailed) as failure:
+            service.create("company", {"tin": "X1"})
+    assert failure.value.errors == {"tin": [TAKEN_UNSEEN]}
 
 
 def test_a_type_change_does_not_break_pooled_connections(factory, runtime) -> None:  # type: ignore[no-untyped-def]
