@@ -1,9 +1,12 @@
 """Layout in a real Chromium: a long value stays in its list column, filter date inputs show
 their whole date, the kanban header keeps title and count apart, a card is grabbed by its
-body (not by its move select) and the kanban's buttons look like buttons. Screenshots land
-under artifacts/."""
+body (not by its move select), the kanban's buttons look like buttons, and a long unbroken
+value (a 200-letter name) wraps on the card and the kanban and is cut in the list, so no
+page gets wider than the window. Screenshots land under artifacts/."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from browser_helpers import sign_in
@@ -122,3 +125,47 @@ def test_a_reference_filter_picks_a_record_by_name(page, live_server, deals, fac
     assert page.locator("#records tbody tr").count() == 1
     assert page.locator("#flt-company").input_value() == "Acme"
     page.shot("01-filtered-by-company-name")
+
+
+def page_fits(page) -> bool:  # type: ignore[no-untyped-def]
+    """Nothing makes the page wider than the window (no horizontal scroll bar)."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    return width <= page.viewport_size["width"]
+
+
+def test_a_long_unbroken_value_wraps_on_card_kanban_and_list(page, live_server, crm) -> None:  # type: ignore[no-untyped-def]
+    long_name, long_company = "L" * 200, "C" * 200
+    viewport = page.viewport_size["width"]
+    sign_in(page, live_server)
+    for entity, pipeline in (("lead", "leads"), ("deal", "sales")):  # without long values
+        page.goto(f"{live_server}/records/{entity}/kanban?pipeline={pipeline}")
+        assert page_fits(page), entity
+    page.shot("01-deal-kanban")
+
+    page.goto(f"{live_server}/records/lead/new")
+    page.locator('[name="name"]').fill(long_name)
+    page.locator('[name="company_name"]').fill(long_company)
+    page.locator('[name="email"]').fill("long@example.com")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*/records/lead/\d+$"))
+    page.shot("02-card-with-a-long-name")
+    assert long_name in page.get_by_role("status").inner_text()  # the flash message
+    for part in ("#record-title", ".breadcrumb", '[role="status"]'):
+        assert box(page.locator(part).first)["width"] <= viewport, part
+    assert page_fits(page)
+
+    page.goto(f"{live_server}/records/lead/kanban?pipeline=leads")
+    page.shot("03-kanban-with-a-long-name")
+    assert page_fits(page)
+    columns = page.locator(".kanban-column")
+    widths = {round(box(columns.nth(n))["width"]) for n in range(columns.count())}
+    assert len(widths) == 1 and widths.pop() <= 320  # every column as wide as the others
+    card = page.locator(".kanban-card", has_text="LLLL")
+    assert box(card)["width"] <= 320
+
+    page.goto(f"{live_server}/records/lead")
+    page.shot("04-list-with-two-long-columns")
+    assert page_fits(page)
+    assert box(page.locator("#records"))["width"] <= viewport
+    cell = page.locator("#records tbody td", has_text="CCCC")
+    assert cell.get_attribute("title") == long_company  # the whole value on hover
