@@ -9,7 +9,7 @@ is invalid, or for a dry run, the savepoint is rolled back and nothing is left b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,6 +21,7 @@ from trellis.conversion.duplicates import find_candidates
 from trellis.conversion.models import ConversionMap
 from trellis.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.expressions import ExpressionError, compile_expression
+from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledField
 from trellis.records.events import RecordEvent
 from trellis.records.service import Record, RecordService
@@ -96,13 +97,17 @@ def convert(
     _check_request(row, targets)
     _check_not_converted(service, source_entity, source)
     success = _success_stage(source_entity, source)
+    # the map reads the source as it will be: with the values it gets on its way
+    mapped = (
+        source if success is None else _with_values(service, source_entity, source, source_values)
+    )
     result = Conversion(source=source, dry_run=dry_run)
     session = service.session
     savepoint = session.begin_nested()
     session.info[CONVERTING] = (entity, record_id)
     try:
         for target in _in_dependency_order(model, list(targets)):
-            _convert_one(service, row, source_entity, source, target, targets[target] or {}, result)
+            _convert_one(service, row, source_entity, mapped, target, targets[target] or {}, result)
         result.duplicates = {t: found for t, found in result.duplicates.items() if found}
         if success is not None:
             _move_source(service, entity, record_id, success, source_values, result)
@@ -136,6 +141,18 @@ def convert(
     else:
         savepoint.rollback()
     return result
+
+
+def _with_values(
+    service: RecordService, entity: CompiledEntity, source: Record, values: Any
+) -> Record:
+    """``source`` with the ``values`` it is given on its way to the success stage (a lead's
+    Source picked in the wizard), as the record service stores them. A value that does not
+    load, or a field hidden from the caller, is left as it was: the move reports it."""
+    if not isinstance(values, dict) or not values:
+        return source
+    loaded = service._load(entity, values, Errors(), source.owner_id)
+    return replace(source, values={**source.values, **loaded})
 
 
 def _move_source(

@@ -211,6 +211,16 @@ def test_a_source_lacking_a_field_of_its_success_stage_is_named_and_can_be_fille
     assert refused.json["errors"] == {"lead": {"source": ["Required from stage 'Qualified' on."]}}
     assert refused.json["missing"] == {"lead": ["source"]}
     assert counts() == before
+    call = {"key": "call", "label": "Incoming call"}
+    # the map carries the lead's Source as it will be, in the preview too
+    checked = client.post(
+        f"/api/records/lead/{lead['id']}/convert",
+        json={"targets": targets, "source_values": {"source": "call"}, "dry_run": True},
+        headers=demo,
+    )
+    assert checked.status_code == 200, checked.json
+    assert checked.json["records"]["deal"]["source"] == call
+    assert checked.json["records"]["contact"]["source"] == call
     done = client.post(
         f"/api/records/lead/{lead['id']}/convert",
         json={"targets": targets, "source_values": {"source": "call"}},
@@ -218,4 +228,6 @@ def test_a_source_lacking_a_field_of_its_success_stage_is_named_and_can_be_fille
     )
     assert done.status_code == 201, done.json
     assert done.json["source"]["stage"] == "converted"
-    assert done.json["source"]["source"] == {"key": "call", "label": "Incoming call"}
+    assert done.json["source"]["source"] == call
+    assert done.json["created"]["deal"]["source"] == call
+    assert done.json["created"]["contact"]["source"] == call

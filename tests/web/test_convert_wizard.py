@@ -246,3 +246,38 @@ def test_a_source_field_the_user_may_not_see_is_not_named_nor_asked_for(  # type
     ).json
     assert body["errors"]["lead"] == {"_record": [HIDDEN_RULE]}
     assert "lead" not in body["missing"]
+    # a Source sent for the hidden field anyway is refused, and not carried either
+    sent = sam.client.post(
+        f"/api/records/lead/{record.id}/convert",
+        json={"targets": {"contact": {}}, "dry_run": True, "source_values": {"source": "call"}},
+        headers={"Authorization": f"Bearer {api}"},
+    ).json
+    assert "source" not in sent["errors"]["lead"]
+    assert sent["not_carried"] == {"contact": ["source"]}
+    assert sent["records"]["contact"]["source"] is None
+
+
+def test_the_source_picked_in_the_wizard_is_carried_to_the_new_records(  # type: ignore[no-untyped-def]
+    boss, lead, factory
+) -> None:
+    """QA: a lead without a Source, "Trade show" picked in the wizard: the new deal and
+    contact (whose map fills their Source from the lead's) get it too, not an empty one."""
+    record = lead(source=None)
+    url = f"/records/lead/{record.id}/convert"
+    typed = {
+        "target": ["contact", "deal"],
+        "asked__source": "source",
+        "s__source": "trade_show",
+    }
+    checked = boss.post(url, data={**typed, "action": "preview"})
+    assert checked.status_code == 200 and "Everything needed is there" in section(
+        checked.get_data(as_text=True), "deal"
+    )
+    done = boss.post(url, data={**typed, "action": "convert"})
+    assert done.status_code == 302, done.get_data(as_text=True)
+    deal = factory.records("get", "deal", int(done.location.rsplit("/", 1)[1]))
+    assert deal.values["source"] == "trade_show"
+    assert factory.records("get", "contact", deal.values["contact"]).values["source"] == (
+        "trade_show"
+    )
+    assert factory.records("get", "lead", record.id).values["source"] == "trade_show"
