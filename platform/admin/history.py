@@ -72,6 +72,19 @@ class Names:
         option = found.options.get(key) if found else None
         return f"“{option.label}”" if option else f"“{key}”"
 
+    def pipeline(self, entity: str, key: str) -> str | None:
+        found = self.model.entities.get(entity) or self.model.archived_entities.get(entity)
+        pipeline = found.pipelines.get(key) if found else None
+        return pipeline.label if pipeline else None
+
+    def stage(self, entity: str, ref: str) -> str:
+        """``"<pipeline>.<stage>"`` as the stage's label."""
+        pipeline_key, _, stage_key = ref.partition(".")
+        found = self.model.entities.get(entity) or self.model.archived_entities.get(entity)
+        pipeline = found.pipelines.get(pipeline_key) if found else None
+        stage = pipeline.stages.get(stage_key) if pipeline else None
+        return stage.label if stage else stage_key
+
     def who(self, user_id: int | None) -> str:
         return "Trellis" if user_id is None else self.users.get(user_id, "a removed user")
 
@@ -79,6 +92,16 @@ class Names:
 def _parts(changed: Mapping[str, Any] | None) -> str:
     names = [PART_WORDS.get(k, k.replace("_", " ")) for k in (changed or {})]
     return ", ".join(names) if names else "nothing"
+
+
+def _required_rule(entity: str, detail: Mapping[str, Any], names: Names) -> str:
+    """“Days” of Vacation requests required from Submitted on when …"""
+    text = f"{names.field(entity, detail.get('field') or '')} of {names.entity(entity)} required"
+    if detail.get("from_stage"):
+        text += f" from {names.stage(entity, detail['from_stage'])} on"
+    if detail.get("when"):
+        text += f" when {detail['when']}"
+    return text
 
 
 def describe(change: Any, names: Names) -> str:
@@ -109,7 +132,7 @@ def describe(change: Any, names: Names) -> str:
         return f"{words.get(verb, verb.capitalize())} the field {field} of {where}"
     if group == "pipeline":
         words = {"create": "Created", "update": "Changed", "delete": "Deleted"}
-        label = detail.get("label") or rest
+        label = detail.get("label") or names.pipeline(entity, rest) or rest
         return (
             f"{words.get(verb, verb.capitalize())} the pipeline “{label}” of {names.entity(entity)}"
         )
@@ -129,16 +152,21 @@ def describe(change: Any, names: Names) -> str:
     if group == "rule":
         entity = target.partition("#")[0]
         where = names.entity(entity)
-        if verb == "delete":
+        if verb == "delete" and not detail:
             return f"Removed a rule of {where}"
-        if verb == "update":
-            return f"Changed a rule of {where}"
-        field = names.field(entity, detail.get("field") or "")
+        words = {"add": "Added", "update": "Changed", "delete": "Removed"}
         if detail.get("kind") == "required":
-            return f"Made {field} of {where} required" + (
-                f" when {detail['when']}" if detail.get("when") else ""
-            )
-        return f"Added a validation rule to {where}: “{detail.get('message', '')}”"
+            about = _required_rule(entity, detail, names)
+            if verb == "add":
+                return f"Made {about}"
+            return f"{words.get(verb, verb.capitalize())} the rule that makes {about}"
+        field = f" about {names.field(entity, detail['field'])}" if detail.get("field") else ""
+        if verb == "add":
+            return f"Added a validation rule{field} to {where}: “{detail.get('message', '')}”"
+        return (
+            f"{words.get(verb, verb.capitalize())} the validation rule{field} of {where}: "
+            f"“{detail.get('message', '')}”"
+        )
     if group == "role":
         role, _, entity = target.partition(".")
         label = f"“{names.roles.get(role, role)}”"

@@ -88,7 +88,11 @@ class PipelineOperations(MetamodelChanges):
         for number, stage in enumerate(stages):
             pipeline.stages.append(_new_stage(stage, number))
         row.pipelines.append(pipeline)
-        self.bump("pipeline.create", f"{entity}.{key}", {"stages": [s["key"] for s in stages]})
+        self.bump(
+            "pipeline.create",
+            f"{entity}.{key}",
+            {"label": pipeline.label, "stages": [s["key"] for s in stages]},
+        )
         return pipeline
 
     def update_pipeline(

@@ -159,9 +159,10 @@ class RuleOperations(MetamodelChanges):
         """Remove a rule."""
         row = self.entity_row(entity)
         rule = self._rule(row, rule_id)
+        detail = _describe(rule, _stage_ref(rule))
         row.rules.remove(rule)
         self.session.delete(rule)
-        self.bump("rule.delete", f"{entity}#{rule_id}")
+        self.bump("rule.delete", f"{entity}#{rule_id}", detail)
 
     def _stage_of(self, entity: EntityType, ref: str) -> tuple[Any, str | None]:
         pipeline_key, _, stage_key = ref.partition(".")

@@ -175,7 +175,8 @@ def test_history_is_a_readable_list_of_changes(admin, factory, runtime) -> None:
     factory.meta("update_rule", "lead", rule.id, when="email != ''")
     page = admin.get("/admin/history/").get_data(as_text=True)
     body = page[page.index('id="history"') :]
-    assert "Made “E-mail” of Leads required" in body and "Changed a rule of Leads" in body
+    assert "Made “E-mail” of Leads required" in body
+    assert "Changed the rule that makes “E-mail” of Leads required when email !=" in body
     assert "lead#" not in body
     assert "Created the entity type Lead" in body
     assert "Added the e-mail field “E-mail” to Leads" in body
@@ -186,6 +187,37 @@ def test_history_is_a_readable_list_of_changes(admin, factory, runtime) -> None:
     dashboard = admin.get("/admin/").get_data(as_text=True)
     assert "Added a duplicate check to Leads" in dashboard
     assert "duplicates.add" not in dashboard and "<code>" not in dashboard.split("Latest")[1]
+
+
+def test_history_names_pipelines_stages_and_rules_by_their_labels(admin, factory) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "deal",
+        {"amount": "decimal", "note": "text"},
+        pipelines={"approval": ["asked", "approved:success"]},
+    )
+    factory.meta(
+        "create_pipeline",
+        "deal",
+        "sales",
+        "Sales process",
+        [{"key": "new", "label": "New"}, {"key": "won", "label": "Won", "kind": "success"}],
+    )
+    factory.meta("add_rule", "deal", "required", field="amount", from_stage="sales.won")
+    factory.meta("add_rule", "deal", "required", field="amount", when="note != ''")
+    check = factory.meta(
+        "add_rule", "deal", "validation", field="amount", expression="amount > 0", message="Pay"
+    )
+    factory.meta("update_rule", "deal", check.id, message="Say a positive amount")
+    factory.meta("delete_rule", "deal", check.id)
+    body = admin.get("/admin/history/").get_data(as_text=True)
+    body = body[body.index('id="history"') :]
+    assert "Created the pipeline “Sales process” of Deals" in body
+    assert "“sales”" not in body
+    assert "Made “Amount” of Deals required from Won on" in body
+    assert "Made “Amount” of Deals required when note !=" in body
+    assert "Changed the validation rule about “Amount” of Deals: “Say a positive amount”" in body
+    assert "Removed the validation rule about “Amount” of Deals" in body
+    assert "a rule of" not in body
 
 
 def _admin_actor(session):  # type: ignore[no-untyped-def]
