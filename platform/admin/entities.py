@@ -108,6 +108,8 @@ class EntitiesView(AdminView):
                 ],
                 types=registry.names(),
                 type_labels={n: registry.get(n).label for n in registry.names()},
+                list_labels={k: found.label for k, found in model.option_lists.items()},
+                entity_labels={k: found.label for k, found in model.entities.items()},
                 stage_kinds=STAGE_KINDS,
                 functions=FUNCTION_DOCS,
                 rule_warnings=rule_warnings(session, compiled),

@@ -237,3 +237,25 @@ def test_option_lists_name_the_fields_that_use_them(admin, factory) -> None:  # 
         assert "The field “Lead Source” of Deals" in page and "deal.lead_source" not in page, url
     refused = admin.post("/admin/lists/source", action="delete_list")
     assert "Used by the field “Lead Source” of Deals." in refused.get_data(as_text=True)
+
+
+def test_field_types_show_in_words_with_the_list_label(admin, factory) -> None:  # type: ignore[no-untyped-def]
+    factory.meta(
+        "create_list", "leave_types", "Leave types", [{"key": "annual", "label": "Annual"}]
+    )
+    factory.entity(
+        "vacation",
+        {"kind": ("list", {"settings": {"list": "leave_types"}}), "note": "long_text"},
+    )
+    factory.entity("company", {"name": "text", "note": "long_text"})
+    page = admin.get("/admin/entities/vacation").get_data(as_text=True)
+    row = page.split("<td>List")[1].split("</td>")[0]
+    assert re.sub(r"<[^>]+>", "", row).strip() == "(Leave types)"
+    assert "leave_types</a>" not in page and ">list <" not in page
+    response = admin.post(
+        "/admin/conversions/", action="create", key="v_to_c", source="vacation", targets="company"
+    )
+    assert response.status_code == 302
+    page = admin.get("/admin/conversions/v_to_c").get_data(as_text=True)
+    note_row = page.split('data-field="note"')[1].split("</tr>")[0]
+    assert "Long text" in note_row and "long_text" not in note_row
