@@ -259,3 +259,11 @@ def test_field_types_show_in_words_with_the_list_label(admin, factory) -> None: 
     page = admin.get("/admin/conversions/v_to_c").get_data(as_text=True)
     note_row = page.split('data-field="note"')[1].split("</tr>")[0]
     assert "Long text" in note_row and "long_text" not in note_row
+
+
+def test_validation_rule_help_has_no_python(admin, factory) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("vacation", {"days": "integer"})
+    page = admin.get("/admin/entities/vacation?tab=rules&kind=validation").get_data(as_text=True)
+    help_text = page.split('id="validation-help">')[1].split("</p>")[0]
+    assert "is_empty(...)" in help_text and "asks whether a field is empty" in help_text
+    assert "None" not in help_text
