@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from trellis import limits
 from trellis.errors import TrellisError
 from trellis.runtime import Runtime
-from trellis.words import counted
+from trellis.words import counted, mid_sentence
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Requests that only read: their transactions are read-only (see Runtime.transaction)."""
@@ -34,6 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["trellis"] = runtime
     runtime.reads_only = lambda: has_request_context() and request.method in SAFE_METHODS
     app.add_template_filter(counted, "counted")
+    app.add_template_filter(mid_sentence, "mid_sentence")
 
     from trellis.cli import register_commands
 

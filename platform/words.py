@@ -1,5 +1,6 @@
 """Words for people: counts with the right singular or plural ("1 record", "2 records"),
-and keys suggested from labels ("Vacation request" -> ``vacation_request``)."""
+labels inside sentences ("New vacation request"), and keys suggested from labels
+("Vacation request" -> ``vacation_request``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,14 @@ def plural_of(word: str) -> str:
     if last.endswith(("s", "x", "z", "ch", "sh")):
         return word + "es"
     return word + "s"
+
+
+def mid_sentence(label: str) -> str:
+    """A label as it reads inside a sentence: ``Vacation request`` -> ``vacation request``;
+    one that looks like an acronym (two leading capitals, ``VAT rate``, ``CRM``) stays."""
+    if len(label) > 1 and label[0].isupper() and label[1].isupper():
+        return label
+    return label[:1].lower() + label[1:]
 
 
 def key_from_label(label: str, limit: int = 40) -> str:

@@ -18,7 +18,7 @@ def test_lead_conversion_through_the_ui(page, live_server, crm) -> None:  # type
     page.shot("01-home")
     page.get_by_role("link", name="Leads", exact=True).click()
     page.shot("02-lead-list")
-    page.get_by_role("link", name="New Lead").click()
+    page.get_by_role("link", name="New lead").click()
     page.get_by_label(re.compile("^Lead name")).fill("Enquiry from Initech")
     page.get_by_label("First name").fill("Peter")
     page.get_by_label("Last name").fill("Gibbons")

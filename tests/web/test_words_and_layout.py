@@ -114,3 +114,15 @@ def test_a_reference_filter_searches_by_title_not_by_id(factory, boss) -> None: 
     filtered = boss.get(f"/records/deal?company={acme.id}").get_data(as_text=True)
     assert re.search(r'id="flt-company"[^>]*value="Acme"', filtered)
     assert "Apollo" in filtered and "Gemini" not in filtered
+
+
+def test_new_record_buttons_lower_case_the_label_mid_sentence(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("vacation", {"days": "integer"})
+    factory.meta("update_entity", "vacation", label="Vacation request")
+    factory.entity("vat", {"rate": "integer"})
+    factory.meta("update_entity", "vat", label="VAT rate")
+    page = boss.get("/records/vacation").get_data(as_text=True)
+    assert "New vacation request</a>" in page and "New Vacation request" not in page
+    form = boss.get("/records/vacation/new").get_data(as_text=True)
+    assert "New vacation request</h1>" in form
+    assert "New VAT rate</a>" in boss.get("/records/vat").get_data(as_text=True)
