@@ -267,3 +267,22 @@ def test_validation_rule_help_has_no_python(admin, factory) -> None:  # type: ig
     help_text = page.split('id="validation-help">')[1].split("</p>")[0]
     assert "is_empty(...)" in help_text and "asks whether a field is empty" in help_text
     assert "None" not in help_text
+
+
+def test_the_rules_table_names_fields_by_their_labels(admin, factory) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("vacation", {"days_off": "integer"})
+    factory.meta("add_rule", "vacation", "required", field="days_off")
+    factory.meta(
+        "add_rule",
+        "vacation",
+        "validation",
+        field="days_off",
+        expression="days_off > 0",
+        message="Positive.",
+    )
+    page = admin.get("/admin/entities/vacation?tab=rules").get_data(as_text=True)
+    table = page[page.index('id="rules"') : page.index("</table>", page.index('id="rules"'))]
+    assert "<b>Days Off</b> is required always" in table
+    assert "(shown at Days Off)" in table
+    assert ">Required<" in table and ">Validation<" in table
+    assert "<b>days_off</b>" not in table and "(on days_off)" not in table
