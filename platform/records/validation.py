@@ -35,22 +35,6 @@ def stage_reached(
     return current.position >= start.position
 
 
-def iter_rule_errors(
-    entity: CompiledEntity,
-    values: Mapping[str, Any],
-    plain: Mapping[str, Any],
-    pipeline: str | None,
-    stage: str | None,
-) -> Iterator[tuple[str, str]]:
-    """Yield ``(field, message)`` for every broken rule.
-
-    ``values`` are the record's values after the change (Python values), ``plain`` the same as
-    expression-safe scalars.
-    """
-    for key, message, _names in rule_problems(entity, values, plain, pipeline, stage):
-        yield key, message
-
-
 def rule_problems(
     entity: CompiledEntity,
     values: Mapping[str, Any],
@@ -58,9 +42,10 @@ def rule_problems(
     pipeline: str | None,
     stage: str | None,
 ) -> Iterator[tuple[str, str, frozenset[str]]]:
-    """Like :func:`iter_rule_errors`, with the fields each problem depends on (the field and
-    the names in the rule's expressions): a caller who may not see one of them must not be
-    told which, nor the condition."""
+    """Yield ``(field, message, names)`` for every broken rule. ``values`` are the record's
+    values after the change, ``plain`` the same as expression-safe scalars; ``names`` are the
+    fields the problem depends on (the field and the names in the rule's expressions): a
+    caller who may not see one of them must not be told which, nor the condition."""
     missing: set[str] = set()
     for field in entity.fields.values():
         if field.required and field.type.is_empty(values.get(field.key)):
