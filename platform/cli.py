@@ -98,8 +98,54 @@ def serve_command(host: str | None, port: int | None) -> None:
     host = host or settings["HOST"]
     port = port or settings["PORT"]
     configure_logging()
+    stop = None
+    if settings["WORKER"]:
+        from trellis.flows.worker import start_in_thread
+
+        _, stop = start_in_thread(runtime)
+        click.echo("The background worker runs in this process (TRELLIS_WORKER=0 turns it off).")
     click.echo(f"Trellis is serving on http://{host}:{port}/ (Ctrl+C stops it)")
-    make_server(current_app._get_current_object(), host, port).run()
+    try:
+        make_server(current_app._get_current_object(), host, port).run()
+    finally:
+        if stop is not None:
+            stop.set()
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run every job once, until nothing is due, and stop.")
+@click.option("--job", "jobs", multiple=True, help="Run only this job (repeatable).")
+@click.option(
+    "--idle", default=2.0, show_default=True, help="Seconds to wait when nothing was due."
+)
+@with_appcontext
+def worker_command(once: bool, jobs: tuple[str, ...], idle: float) -> None:
+    """Process due background work: outbox deliveries (webhooks), flow timers."""
+    import signal
+    import threading
+
+    from trellis.flows.worker import Worker, load_jobs
+    from trellis.serving import configure_logging
+
+    unknown = [j for j in jobs if j not in load_jobs()]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown job {', '.join(unknown)}; known: {', '.join(load_jobs())}",
+            param_hint="--job",
+        )
+    worker = Worker(_runtime(), list(jobs) or None)
+    if once:
+        done = worker.run_until_idle()
+        click.echo(f"{done} item{'s' if done != 1 else ''} of due work processed.")
+        return
+    configure_logging()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo(f"Worker running: {', '.join(j.name for j in worker.jobs)} (Ctrl+C stops it)")
+    try:
+        worker.run_forever(stop, idle)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @click.group("user")
@@ -202,7 +248,7 @@ def import_command(
 
 def register_commands(app: Flask) -> None:
     """Make the commands reachable as ``flask`` commands too."""
-    for command in (init_command, serve_command, user_group, import_command):
+    for command in (init_command, serve_command, worker_command, user_group, import_command):
         app.cli.add_command(command)
 
 

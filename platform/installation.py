@@ -20,6 +20,10 @@ def platform_metadata() -> MetaData:
     import trellis.accounts
     import trellis.conversion.maps
     import trellis.conversion.models
+    import trellis.flows.automations
+    import trellis.flows.notifications
+    import trellis.flows.outbox
+    import trellis.flows.webhooks
     import trellis.metamodel.models
     import trellis.records.audit  # noqa: F401
 

@@ -37,6 +37,9 @@ class Runtime:
         from trellis.conversion.guards import register as register_conversion_guards
 
         register_conversion_guards(self.events, self.cache)
+        from trellis.flows.automations import register as register_automations
+
+        register_automations(self.events, self.cache)
 
     @classmethod
     def from_settings(cls, overrides: dict[str, Any] | None = None) -> Runtime:

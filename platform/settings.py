@@ -7,6 +7,8 @@ remember-me cookies ``Secure`` (sent over HTTPS only): turn it on wherever Trell
 over HTTPS. ``TRELLIS_PROXY_HOPS=N`` trusts the ``X-Forwarded-For`` and ``X-Forwarded-Proto``
 headers of N reverse proxies in front of Trellis (the client address counts failed logins);
 leave it at 0 when clients reach Trellis directly, or they could claim any address.
+``TRELLIS_WORKER=0`` stops ``trellis serve`` from running the background worker in a thread
+(run ``trellis worker`` processes instead).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     #: the largest request body in bytes (JSON, forms) and the largest CSV upload
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "MAX_UPLOAD_LENGTH": 20 * 1024 * 1024,
+    #: ``trellis serve`` runs the background worker (outbox, timers) in a thread; turn it off
+    #: (``TRELLIS_WORKER=0``) where separate ``trellis worker`` processes run
+    "WORKER": True,
 }
 
 
@@ -54,6 +59,7 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     for key in ("THREADS", "MAX_CONTENT_LENGTH", "MAX_UPLOAD_LENGTH"):
         settings[key] = int(settings[key])
     settings["SECURE_COOKIES"] = _as_bool(settings["SECURE_COOKIES"])
+    settings["WORKER"] = _as_bool(settings["WORKER"])
     settings["PROXY_HOPS"] = int(settings["PROXY_HOPS"])
     return settings
 
