@@ -16,6 +16,7 @@ from flask_admin.theme import Bootstrap4Theme
 
 def register_admin(app: Flask) -> Admin:
     """Mount the admin UI on ``app`` (one Admin per app: Flask-Admin views are bound)."""
+    from trellis.admin.automations import AutomationsView, OutboxView, WebhooksView
     from trellis.admin.conversions import ConversionsView
     from trellis.admin.dashboard import DashboardView
     from trellis.admin.entities import EntitiesView
@@ -43,6 +44,11 @@ def register_admin(app: Flask) -> Admin:
     admin.add_view(EntitiesView(name="Entity types", endpoint="entities"))
     admin.add_view(OptionListsView(name="Option lists", endpoint="lists"))
     admin.add_view(ConversionsView(name="Conversions", endpoint="conversions"))
+    admin.add_view(
+        AutomationsView(name="Automations", endpoint="automations", category="Automation")
+    )
+    admin.add_view(WebhooksView(name="Webhooks", endpoint="webhooks", category="Automation"))
+    admin.add_view(OutboxView(name="Outbox", endpoint="outbox", category="Automation"))
     admin.add_view(UsersView(name="Users", endpoint="users", category="Access"))
     admin.add_view(RolesView(name="Roles", endpoint="roles", category="Access"))
     admin.add_view(ConfigHistoryView(name="History", endpoint="history"))

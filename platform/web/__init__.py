@@ -31,7 +31,7 @@ vendor = Blueprint(
 def register_web(app: Flask) -> None:
     """Login, CSRF, security headers and the web blueprint."""
     from trellis.api import api
-    from trellis.web import convert, imports, records  # noqa: F401  (they add routes to web)
+    from trellis.web import convert, imports, notifications, records  # noqa: F401  (add routes)
     from trellis.web.views import web
 
     # set, not setdefault: Flask pre-fills these keys (SAMESITE with None)

@@ -15,6 +15,7 @@ from trellis.access.policy import load_access
 from trellis.access.throttle import TooManyAttempts
 from trellis.accounts import Role, User, user_roles
 from trellis.app import get_runtime
+from trellis.flows.notifications import unread_count
 from trellis.web.forms import LoginForm
 from trellis.web.session import SessionUser
 
@@ -39,18 +40,24 @@ def load_navigation() -> None:
     """The entity types the signed-in user may read, for the menu; loaded before the view
     opens its own transaction (SQLite allows one writer: no second transaction mid-view)."""
     g.navigation = []
+    g.unread = 0
     if current_user.is_authenticated and request.endpoint != "web.favicon":
         runtime = get_runtime()
         with runtime.transaction() as session:
             access = load_access(session, current_user.actor)
             model = runtime.model(session)
             g.navigation = [e for e in model.entities.values() if access.can("read", e.key)]
+            g.unread = unread_count(session, current_user.actor.user_id)
 
 
 @web.app_context_processor
 def navigation_items() -> dict[str, Any]:
-    """``navigation()`` in templates (empty outside the web blueprint)."""
-    return {"navigation": lambda: g.get("navigation", [])}
+    """``navigation()`` and ``unread_notifications()`` in templates (empty outside the web
+    blueprint)."""
+    return {
+        "navigation": lambda: g.get("navigation", []),
+        "unread_notifications": lambda: g.get("unread", 0),
+    }
 
 
 def _safe_next(target: str | None) -> str:

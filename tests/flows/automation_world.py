@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -106,3 +108,33 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+ERROR = re.compile(r'data-error-for="([\w.]+)">([^<]+)<')
+
+
+class SignedIn:
+    """A test client signed in through the login form; ``post`` adds the CSRF token."""
+
+    def __init__(self, client, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
+        self.client = client
+        self.token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
+        answer = client.post(
+            "/login", data={"username": username, "password": password, "csrf_token": self.token}
+        )
+        assert answer.status_code == 302
+
+    def get(self, url: str):  # type: ignore[no-untyped-def]
+        return self.client.get(url)
+
+    def post(self, path: str, /, **data):  # type: ignore[no-untyped-def]
+        return self.client.post(path, data={"csrf_token": self.token, **data})
+
+
+def errors_on(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """The messages a page shows under its inputs, by input name."""
+    found: dict[str, list[str]] = {}
+    for key, message in ERROR.findall(response.get_data(as_text=True)):
+        found.setdefault(key, []).append(html.unescape(message))
+    return found
