@@ -9,6 +9,7 @@ from flask_admin import expose
 from sqlalchemy import func, select
 
 from trellis.access.exposure import rule_warnings
+from trellis.accounts import Role
 from trellis.admin.base import AdminView, form_bool, form_int, form_text
 from trellis.admin.field_settings import (
     FIXED,
@@ -24,7 +25,7 @@ from trellis.errors import ValidationFailed
 from trellis.expressions import FUNCTION_DOCS
 from trellis.metamodel.fields import TYPE_CHANGES
 from trellis.metamodel.fieldtypes import registry
-from trellis.metamodel.models import STAGE_KINDS, EntityType, OptionList
+from trellis.metamodel.models import STAGE_KINDS, EntityType, OptionList, Stage
 from trellis.words import key_from_label
 
 #: the option list choice that creates a new list from the field form
@@ -388,13 +389,15 @@ class EntitiesView(AdminView):
             entity = meta.entity_row(key, archived=None)
             row = meta.pipeline_row(entity, pipeline)
             counts = {s.key: meta.records_in_stage(key, pipeline, s.key) for s in row.stages}
+            saved = {s.key: s for s in row.stages}
             stages = values.get("stages") or [
-                {"key": s.key, "label": s.label, "kind": s.kind, "color": s.color, "existing": True}
+                {"key": s.key, "label": s.label, "kind": s.kind, "color": s.color}
                 for s in sorted(row.stages, key=lambda s: s.position)
             ]
-            existing = {s.key for s in row.stages}
             for stage in stages:
-                stage["existing"] = stage["key"] in existing
+                stage["existing"] = stage["key"] in saved
+                if stage["existing"] and "next_stages" not in stage:
+                    stage.update(_stage_moves(saved[stage["key"]]))
             return self.render(
                 "admin/trellis/pipeline.html",
                 entity=entity,
@@ -404,6 +407,7 @@ class EntitiesView(AdminView):
                 values=values,
                 errors=errors,
                 stage_kinds=STAGE_KINDS,
+                roles=session.scalars(select(Role).order_by(Role.label)).all(),
                 removed=[
                     s
                     for s in sorted(row.stages, key=lambda s: s.position)
@@ -511,9 +515,34 @@ def _stages_from_form() -> list[dict[str, Any]]:
                 "kind": form_text(f"stage_kind_{n}", "open"),
                 "color": form_text(f"stage_color_{n}"),
                 "order": form_int(f"stage_order_{n}"),
+                **(_moves_from_form(n) if form_bool(f"stage_moves_{n}") else {}),
             }
         )
     rows.sort(key=lambda r: r["order"] if isinstance(r["order"], int) else 10**6)
+    kept = {row["key"] for row in rows}
     for row in rows:
         row.pop("order")
+        if row.get("next_stages"):  # a stage removed in the same save is no next stage
+            row["next_stages"] = [k for k in row["next_stages"] if k in kept]
     return rows
+
+
+def _moves_from_form(n: int) -> dict[str, Any]:
+    """A stage row's moves: ``stage_any_<n>`` (any next stage) or the ``stage_next_<n>``
+    checked, the ``stage_roles_<n>`` checked, and ``stage_flow_only_<n>``."""
+    return {
+        "next_stages": (
+            None if form_bool(f"stage_any_{n}") else request.form.getlist(f"stage_next_{n}")
+        ),
+        "enter_roles": request.form.getlist(f"stage_roles_{n}"),
+        "flow_only": form_bool(f"stage_flow_only_{n}"),
+    }
+
+
+def _stage_moves(stage: Stage) -> dict[str, Any]:
+    """What the moves part of the pipeline form shows for a saved stage."""
+    return {
+        "next_stages": [s.key for s in stage.next_stages] if stage.limit_moves else None,
+        "enter_roles": [r.key for r in stage.enter_roles],
+        "flow_only": stage.flow_only,
+    }

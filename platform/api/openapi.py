@@ -102,6 +102,19 @@ class StageSchema(ma.Schema):
     kind = ma.fields.String(metadata={"enum": ["open", "success", "failure"]})
     color = ma.fields.String()
     position = ma.fields.Integer()
+    next_stages = ma.fields.List(
+        ma.fields.String(),
+        allow_none=True,
+        metadata={"description": "Where a record here may move (null: any stage)"},
+    )
+    enter_roles = ma.fields.List(
+        ma.fields.String(),
+        metadata={
+            "description": "Roles that may move records here (empty: anyone who may "
+            "update the record)"
+        },
+    )
+    flow_only = ma.fields.Boolean(metadata={"description": "Entered only as the outcome of a flow"})
 
 
 class PipelineSchema(ma.Schema):

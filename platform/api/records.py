@@ -101,7 +101,17 @@ def update_record(entity: str, record_id: int) -> Any:
     version = _version_of(data)
     with unit() as (runtime, session, actor):
         service = runtime.records(session, actor)
-        record = service.update(entity, record_id, data, version=version)
+        if "stage" in data or "pipeline" in data:
+            # a stage in the body is a move (the same rules as POST .../stage), with the
+            # other values filled in on the way
+            stage, pipeline = data.pop("stage", None), data.pop("pipeline", None)
+            if not isinstance(stage, str):
+                raise BadRequest('Send the new "stage" (a key) to move.', {"stage": ["Required."]})
+            record = service.move_stage(
+                entity, record_id, stage, pipeline=pipeline, values=data, version=version
+            )
+        else:
+            record = service.update(entity, record_id, data, version=version)
         return _with_etag(_one(service, entity, record))
 
 

@@ -41,6 +41,9 @@ def pipeline_json(pipeline: Pipeline) -> dict[str, Any]:
                 "kind": s.kind,
                 "color": s.color,
                 "position": s.position,
+                "next_stages": [n.key for n in s.next_stages] if s.limit_moves else None,
+                "enter_roles": [r.key for r in s.enter_roles],
+                "flow_only": s.flow_only,
             }
             for s in sorted(pipeline.stages, key=lambda s: s.position)
         ],

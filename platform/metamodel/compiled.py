@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
 from trellis.metamodel.fieldtypes import FieldType, registry
-from trellis.metamodel.models import EntityType, MetaState, OptionList, Pipeline, Rule
+from trellis.metamodel.models import EntityType, MetaState, OptionList, Pipeline, Rule, Stage
 from trellis.metamodel.physical import FieldLayout, build_table, entity_tables
 
 
@@ -69,6 +69,12 @@ class CompiledStage:
     position: int
     color: str
     kind: str
+    #: the stages of the pipeline a record here may move to; None: any (see ``Stage``)
+    next_stages: frozenset[str] | None = None
+    #: role key -> label of the roles that may move records here; empty: anyone who may update
+    enter_roles: dict[str, str] = field(default_factory=dict)
+    #: entered only as the outcome of a flow
+    flow_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,7 +188,9 @@ def compile_model(session: Session, stamp: str, version: int) -> CompiledModel:
         .order_by(EntityType.id)
         .options(
             selectinload(EntityType.fields),
-            selectinload(EntityType.pipelines).selectinload(Pipeline.stages),
+            selectinload(EntityType.pipelines)
+            .selectinload(Pipeline.stages)
+            .options(selectinload(Stage.next_stages), selectinload(Stage.enter_roles)),
             selectinload(EntityType.rules).selectinload(Rule.from_stage),
         )
     ).all()
@@ -225,7 +233,7 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
             p.key,
             p.label,
             p.position,
-            {s.key: CompiledStage(s.key, s.label, s.position, s.color, s.kind) for s in p.stages},
+            {s.key: _compile_stage(s) for s in p.stages},
         )
         for p in sorted(entity.pipelines, key=lambda p: (p.position, p.id))
         if p.stages
@@ -253,6 +261,19 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
         input_schema=schema(),
         title_keys=title_keys(template),
         card_fields=tuple(k for k in active if k in set(entity.card_fields or ())),
+    )
+
+
+def _compile_stage(stage: Stage) -> CompiledStage:
+    return CompiledStage(
+        stage.key,
+        stage.label,
+        stage.position,
+        stage.color,
+        stage.kind,
+        next_stages=(frozenset(s.key for s in stage.next_stages) if stage.limit_moves else None),
+        enter_roles={role.key: role.label for role in stage.enter_roles},
+        flow_only=stage.flow_only,
     )
 
 

@@ -7,13 +7,16 @@ entity type has a runtime table built from these rows by :mod:`trellis.metamodel
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from trellis.clock import utcnow
 from trellis.db import Base
+
+if TYPE_CHECKING:
+    from trellis.accounts import Role
 
 
 class EntityType(Base):
@@ -126,9 +129,31 @@ class Pipeline(Base):
 
 STAGE_KINDS = ("open", "success", "failure")
 
+#: the stages a record may move to from a stage (read only when the stage limits its moves)
+stage_transitions = Table(
+    "meta_stage_transition",
+    Base.metadata,
+    Column("from_stage_id", ForeignKey("meta_stage.id", ondelete="CASCADE"), primary_key=True),
+    Column("to_stage_id", ForeignKey("meta_stage.id", ondelete="CASCADE"), primary_key=True),
+)
+
+#: the roles that may move records into a stage (none listed: anyone who may update the record)
+stage_roles = Table(
+    "meta_stage_role",
+    Base.metadata,
+    Column("stage_id", ForeignKey("meta_stage.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ForeignKey("auth_role.id", ondelete="CASCADE"), primary_key=True),
+)
+
 
 class Stage(Base):
-    """An ordered stage with a meaning: ``open``, ``success`` or ``failure``."""
+    """An ordered stage with a meaning: ``open``, ``success`` or ``failure``.
+
+    Who moves records where: with ``limit_moves`` a record in this stage moves only to
+    ``next_stages`` (none: it stays; without ``limit_moves`` it may move anywhere);
+    ``enter_roles`` are the roles that may move records into it (none: anyone who may update
+    the record); a ``flow_only`` stage is entered only as the outcome of a flow.
+    """
 
     __tablename__ = "meta_stage"
     __table_args__ = (UniqueConstraint("pipeline_id", "key"),)
@@ -140,8 +165,17 @@ class Stage(Base):
     position: Mapped[int] = mapped_column(default=0)
     color: Mapped[str] = mapped_column(String(20), default="")
     kind: Mapped[str] = mapped_column(String(10), default="open")
+    limit_moves: Mapped[bool] = mapped_column(default=False)
+    flow_only: Mapped[bool] = mapped_column(default=False)
 
     pipeline: Mapped[Pipeline] = relationship(back_populates="stages")
+    next_stages: Mapped[list[Stage]] = relationship(
+        secondary=stage_transitions,
+        primaryjoin=lambda: Stage.id == stage_transitions.c.from_stage_id,
+        secondaryjoin=lambda: Stage.id == stage_transitions.c.to_stage_id,
+        order_by=lambda: Stage.position,
+    )
+    enter_roles: Mapped[list[Role]] = relationship(secondary=stage_roles, order_by="Role.key")
 
 
 RULE_KINDS = ("required", "validation")

@@ -7,6 +7,7 @@ left pointing at a stage that no longer exists.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -49,6 +50,40 @@ def stage_list_errors(stages: Any) -> Errors:
             errors.add(f"{where}.color", "Use a colour such as #1f77b4.")
     if not any(isinstance(s, dict) and s.get("kind", "open") == "open" for s in stages):
         errors.add("stages", "At least one stage must be open (where new records start).")
+    errors.update(_move_errors(stages))
+    return errors
+
+
+def _move_errors(stages: list[Any]) -> Errors:
+    """Problems with the stages' ``next_stages``, ``enter_roles`` and ``flow_only``."""
+    errors = Errors()
+    rows = [s for s in stages if isinstance(s, dict)]
+    keys = {s.get("key") for s in rows}
+    start = next((s for s in rows if s.get("kind", "open") == "open"), None)
+    for number, stage in enumerate(stages):
+        if not isinstance(stage, dict):
+            continue
+        where = f"stages.{number}"
+        following = stage.get("next_stages")
+        if following is not None:
+            if not isinstance(following, list) or not all(isinstance(k, str) for k in following):
+                errors.add(f"{where}.next_stages", "Use a list of stage keys, or null for any.")
+            else:
+                for key in following:
+                    if key == stage.get("key"):
+                        errors.add(f"{where}.next_stages", "A stage cannot be its own next stage.")
+                    elif key not in keys:
+                        errors.add(f"{where}.next_stages", f"No stage {key!r} in this pipeline.")
+                if len(set(following)) != len(following):
+                    errors.add(f"{where}.next_stages", "Name each stage only once.")
+        roles = stage.get("enter_roles", [])
+        if not isinstance(roles, list) or not all(isinstance(k, str) for k in roles):
+            errors.add(f"{where}.enter_roles", "Use a list of role keys (empty: anyone).")
+        flow_only = stage.get("flow_only", False)
+        if not isinstance(flow_only, bool):
+            errors.add(f"{where}.flow_only", "Use true or false.")
+        elif flow_only and stage is start:
+            errors.add(f"{where}.flow_only", "New records start here: it cannot be only for flows.")
     return errors
 
 
@@ -87,6 +122,7 @@ class PipelineOperations(MetamodelChanges):
         pipeline = Pipeline(key=key, label=label.strip(), position=position)
         for number, stage in enumerate(stages):
             pipeline.stages.append(_new_stage(stage, number))
+        self._set_moves(pipeline, stages)
         row.pipelines.append(pipeline)
         self.bump(
             "pipeline.create",
@@ -168,6 +204,7 @@ class PipelineOperations(MetamodelChanges):
             stage.kind = spec.get("kind", "open")
             stage.color = spec.get("color") or ""
             stage.position = number
+        self._set_moves(pipeline, stages, removed)
         self.session.flush()
         if moves:
             from trellis.records.service import RecordService
@@ -178,6 +215,40 @@ class PipelineOperations(MetamodelChanges):
         for stage in removed:
             pipeline.stages.remove(stage)
             self.session.delete(stage)
+
+    def _set_moves(
+        self, pipeline: Pipeline, stages: list[dict[str, Any]], removed: Sequence[Stage] = ()
+    ) -> None:
+        """Apply the specs' ``next_stages``, ``enter_roles`` and ``flow_only`` (a key a spec
+        leaves out keeps what the stage has). Unknown roles are refused."""
+        from trellis.accounts import Role
+
+        wanted = {r for spec in stages for r in spec.get("enter_roles") or []}
+        roles = {
+            role.key: role
+            for role in self.session.scalars(select(Role).where(Role.key.in_(sorted(wanted))))
+        }
+        errors = Errors()
+        for number, spec in enumerate(stages):
+            for key in spec.get("enter_roles") or []:
+                if key not in roles:
+                    errors.add(f"stages.{number}.enter_roles", f"No role {key!r}.")
+        errors.raise_if_any()
+        gone = {id(s) for s in removed}
+        by_key = {s.key: s for s in pipeline.stages if id(s) not in gone}
+        for spec in stages:
+            stage = by_key[spec["key"]]
+            if "next_stages" in spec:
+                following = spec["next_stages"]
+                stage.limit_moves = following is not None
+                stage.next_stages = [by_key[k] for k in following or []]
+            elif stage.next_stages:
+                # a stage being removed is no next stage any more
+                stage.next_stages = [s for s in stage.next_stages if id(s) not in gone]
+            if "enter_roles" in spec:
+                stage.enter_roles = [roles[k] for k in spec["enter_roles"] or []]
+            if "flow_only" in spec:
+                stage.flow_only = spec["flow_only"]
 
     def delete_pipeline(self, entity: str, key: str) -> None:
         """Delete a pipeline that holds no records and that no rule uses."""

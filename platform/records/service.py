@@ -39,6 +39,7 @@ from trellis.records.query import (
     search_clause,
     title_text_clause,
 )
+from trellis.records.stage_rules import creation_problem, move_problem
 from trellis.records.validation import RECORD_KEY, rule_problems
 
 AUDIT_INSERT = insert(AuditEvent.__table__)
@@ -120,8 +121,11 @@ class RecordService:
         pipeline: str | None = None,
         stage: str | None = None,
         owner_id: int | None = None,
+        by_flow: str | None = None,
     ) -> Record:
-        """Create a record; ``pipeline``/``stage`` default to the first pipeline's first stage."""
+        """Create a record; ``pipeline``/``stage`` default to the first pipeline's first stage.
+        A record may start in another stage only if the caller could move it there from the
+        first one (see ``stage_rules``); ``by_flow`` as for :meth:`move_stage`."""
         ent = self._entity(entity)
         if not self.access.can("create", ent.key):
             raise PermissionDenied(f"You may not create {ent.label_plural}.")
@@ -131,6 +135,10 @@ class RecordService:
         values = {key: self._default(f) for key, f in ent.fields.items()}
         values.update(loaded)
         pipeline, stage = self._placement(ent, pipeline, stage, None, None, errors)
+        if pipeline and stage and not {"pipeline", "stage"} & set(errors):
+            problem = creation_problem(ent, pipeline, stage, self.actor, by_flow=by_flow)
+            if problem:
+                errors.add("stage", problem)
         self._check(ent, values, {}, list(loaded), None, pipeline, stage, errors, owner)
         errors.raise_if_any()
         now = utcnow()
@@ -204,10 +212,17 @@ class RecordService:
         pipeline: str | None = None,
         values: Mapping[str, Any] | None = None,
         version: int | None = None,
+        by_flow: str | None = None,
     ) -> Record:
         """Move a record to ``stage`` (of ``pipeline``, default its own), filling ``values``
         on the way. The new stage's required fields are enforced; all missing ones are
-        reported together."""
+        reported together.
+
+        The pipeline's stage rules hold (see ``stage_rules``): the current stage's allowed
+        next stages, the roles that may enter the new stage, and stages reserved to flows.
+        ``by_flow`` is the flows engine's seam: the key of the flow whose outcome makes this
+        move. With it, a stage reserved to flows may be entered and its roles do not apply
+        (the flow decided who decides); the allowed next stages still do."""
         ent = self._entity(entity)
         if not ent.has_pipelines:
             raise BadRequest(f"{ent.label_plural} have no stages.")
@@ -220,6 +235,12 @@ class RecordService:
         pipeline, stage = self._placement(
             ent, pipeline or current.pipeline, stage, current.pipeline, current.stage, errors
         )
+        if pipeline and stage and not {"pipeline", "stage"} & set(errors):
+            problem = move_problem(
+                ent, current.pipeline, current.stage, pipeline, stage, self.actor, by_flow=by_flow
+            )
+            if problem:
+                errors.add("stage", problem)
         self._check(
             ent,
             merged,

@@ -25,6 +25,7 @@ from trellis.metamodel.compiled import CompiledEntity
 from trellis.records.importer import FORMULA_STARTS
 from trellis.records.query import Filter
 from trellis.records.service import Record, RecordService
+from trellis.records.stage_rules import stage_choices
 from trellis.records.titles import title_suggestions
 from trellis.web import field_inputs
 from trellis.web.views import web
@@ -437,6 +438,12 @@ def card(entity: str, record_id: int) -> Any:
             convertible=convertible,
             can_update=service.access.allows("update", entity, record.owner_id),
             can_delete=service.access.allows("delete", entity, record.owner_id),
+            # why each stage the record may not move to is closed (the bar disables those)
+            closed_stages=(
+                stage_choices(ent, record.pipeline, record.stage, service.actor)
+                if record.pipeline in ent.pipelines
+                else {}
+            ),
         )
 
 
@@ -564,6 +571,10 @@ def record_stage(entity: str, record_id: int) -> Any:
                 ),
             )
             stage_label = _stage_label(ent, pipeline or record.pipeline, stage)
+            if not missing and "stage" in exc.errors and not _wants_json():
+                # nothing to fill in (the move itself is refused): say why on the card
+                flash(" ".join(m for messages in exc.errors.values() for m in messages), "danger")
+                return redirect(url_for("web.card", entity=entity, record_id=record_id))
             if _wants_json():
                 return jsonify(
                     ok=False,
@@ -628,8 +639,11 @@ def kanban(entity: str) -> Any:
                 else {}
             )
             more = {**narrowed.to_dict(flat=False), "pipeline": pipeline.key, "stage": stage.key}
+            choices = stage_choices(ent, pipeline.key, stage.key, service.actor)
             return {
                 "stage": stage,
+                # where this column's cards may be moved (the others are no drop targets)
+                "moves_to": [k for k, why in choices.items() if why is None and k != stage.key],
                 "records": page.items,
                 "count": page.total,
                 "sums": sums,

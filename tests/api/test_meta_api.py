@@ -385,7 +385,10 @@ def test_pipelines_read_and_change(project) -> None:  # type: ignore[no-untyped-
         ("doing", "open", 1),
         ("done", "success", 2),
     ]
-    assert set(pipeline["stages"][0]) == {"key", "label", "kind", "color", "position"}
+    assert set(pipeline["stages"][0]) == {
+        *("key", "label", "kind", "color", "position"),
+        *("next_stages", "enter_roles", "flow_only"),
+    }
     changed = admin.ok(
         "PATCH",
         "/api/meta/entities/project/pipelines/flow",

@@ -82,16 +82,35 @@
         card.querySelector("[data-move-select]").value = from.dataset.stage;
       });
     };
+    // a card may be dropped only where its column's records may move (the server checks too)
+    var dragged = null;
+    var accepts = function (column) {
+      return dragged !== null && (dragged.dataset.movesTo || "").split(" ").indexOf(column.dataset.stage) >= 0;
+    };
     board.addEventListener("dragstart", function (event) {
       var card = event.target.closest(".kanban-card");
-      if (card) event.dataTransfer.setData("text/plain", card.dataset.record);
+      if (!card) return;
+      event.dataTransfer.setData("text/plain", card.dataset.record);
+      dragged = card.closest(".kanban-column");
+      board.querySelectorAll(".kanban-column").forEach(function (column) {
+        if (column !== dragged && !accepts(column)) column.classList.add("closed");
+      });
+    });
+    board.addEventListener("dragend", function () {
+      dragged = null;
+      board.querySelectorAll(".kanban-column.closed").forEach(function (column) { column.classList.remove("closed"); });
     });
     board.querySelectorAll(".kanban-column").forEach(function (column) {
-      column.addEventListener("dragover", function (event) { event.preventDefault(); column.classList.add("over"); });
+      column.addEventListener("dragover", function (event) {
+        if (!accepts(column)) return;  // not a drop target
+        event.preventDefault();
+        column.classList.add("over");
+      });
       column.addEventListener("dragleave", function () { column.classList.remove("over"); });
       column.addEventListener("drop", function (event) {
         event.preventDefault();
         column.classList.remove("over");
+        if (!accepts(column)) return;
         var card = board.querySelector('.kanban-card[data-record="' + event.dataTransfer.getData("text/plain") + '"]');
         if (card) moveCard(card, column);
       });

@@ -1,4 +1,5 @@
-/* The pipeline form: the up and down buttons move a stage and renumber the order inputs. */
+/* The pipeline form: the up and down buttons move a stage and renumber the order inputs;
+   the moves table greys out the next stages while "Any stage" is ticked. */
 (function () {
   "use strict";
   document.addEventListener("click", function (event) {
@@ -13,5 +14,14 @@
     document.querySelectorAll("#stages tbody tr[data-stage]").forEach(function (tr, i) {
       tr.querySelector('input[name^="stage_order_"]').value = i;
     });
+  });
+  // "Any stage" makes the list of next stages moot: grey it out while it is ticked
+  function syncNext(any) {
+    var row = any.closest("tr");
+    row.querySelectorAll("[data-next-stages] input").forEach(function (box) { box.disabled = any.checked; });
+  }
+  document.querySelectorAll('#stage-moves input[name^="stage_any_"]').forEach(function (any) {
+    syncNext(any);
+    any.addEventListener("change", function () { syncNext(any); });
   });
 })();
