@@ -25,6 +25,7 @@ Functions:
 ``days_between``    ``days_between(a, b)``: whole days from ``a`` to ``b``
 ``year month day``  parts of a date
 ``contains(h, n)``  ``n`` in the text or choice list ``h`` (empty -> false)
+``count(xs, v)``    how many items of the list ``xs`` equal ``v`` (empty -> 0)
 ==================  =============================================================
 
 String methods allowed on text: ``lower upper strip startswith endswith title``.
@@ -110,6 +111,14 @@ def _contains(haystack: Any, needle: Any) -> bool:
     return needle in haystack
 
 
+def _count(items: Any, value: Any) -> int:
+    if items is None:
+        return 0
+    if not isinstance(items, tuple | list):
+        raise ValueError("count() needs a list.")
+    return sum(1 for item in items if item == value)
+
+
 def _text(function: Callable[[str], str]) -> Callable[[Any], str]:
     def call(value: Any) -> str:
         return "" if value is None else function(str(value))
@@ -151,6 +160,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "month": _part("month"),
     "day": _part("day"),
     "contains": _contains,
+    "count": _count,
 }
 
 FUNCTION_DOCS: dict[str, str] = {
@@ -174,6 +184,7 @@ FUNCTION_DOCS: dict[str, str] = {
     "month": "month(d): the month of a date",
     "day": "day(d): the day of the month of a date",
     "contains": "contains(h, n): whether n is in the text or choice list h",
+    "count": "count(xs, v): how many items of the list xs equal v",
 }
 
 

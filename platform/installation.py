@@ -21,6 +21,7 @@ def platform_metadata() -> MetaData:
     import trellis.conversion.maps
     import trellis.conversion.models
     import trellis.flows.automations
+    import trellis.flows.models
     import trellis.flows.notifications
     import trellis.flows.outbox
     import trellis.flows.webhooks

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -19,6 +19,9 @@ from trellis.metamodel.service import MetamodelService
 from trellis.records.events import EventBus
 from trellis.records.service import RecordService
 from trellis.settings import load_settings
+
+if TYPE_CHECKING:
+    from trellis.flows.service import FlowService
 
 
 class Runtime:
@@ -40,6 +43,9 @@ class Runtime:
         from trellis.flows.automations import register as register_automations
 
         register_automations(self.events, self.cache)
+        from trellis.flows.triggers import register as register_flow_triggers
+
+        register_flow_triggers(self.events, self.cache)
 
     @classmethod
     def from_settings(cls, overrides: dict[str, Any] | None = None) -> Runtime:
@@ -81,6 +87,16 @@ class Runtime:
     def metamodel(self, session: Session, actor: Actor = SYSTEM) -> MetamodelService:
         """The metamodel service for ``actor`` in ``session``'s transaction."""
         return MetamodelService(session, self.cache, actor)
+
+    def flows(self, session: Session, actor: Actor = SYSTEM) -> FlowService:
+        """The flows service for ``actor`` in ``session``'s transaction."""
+        from trellis.flows.context import FlowContext
+        from trellis.flows.service import FlowService
+
+        context = FlowContext(
+            session, actor, self.cache.get(session), lambda who: self.records(session, who)
+        )
+        return FlowService(context)
 
     def initialise(self) -> None:
         """Create or upgrade the database."""

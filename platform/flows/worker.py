@@ -37,7 +37,7 @@ from trellis.errors import Busy
 log = logging.getLogger("trellis.worker")
 
 #: modules that register jobs when imported
-JOB_MODULES: list[str] = ["trellis.flows.outbox"]
+JOB_MODULES: list[str] = ["trellis.flows.outbox", "trellis.flows.timers"]
 #: seconds between rounds when nothing was due
 IDLE_SECONDS = 2.0
 

@@ -1,0 +1,427 @@
+"""Approval routes: steps in JSON, validated in full and compiled to BPMN.
+
+A route is ``{"steps": [...], "on_approved": {"stage"?, "set"?}, "on_rejected": {...}}``; a
+step is ``{"id", "label", "approvers": {"users": [...]} | {"role": "..."} | {"field": "..."},
+"mode": "all|any|quorum", "quorum"?, "when"?, "deadline"? (ISO 8601 duration),
+"escalate_to"? ({"user"} | {"role"} | a username), "parallel_with"? (an earlier step's id)}``.
+
+Every step compiles to a parallel multi-instance user task over ``<step>_approvers`` (one
+task per user, one for a role) whose completion condition ends it as soon as the outcome is
+known (a rejection in ``all``; the quorum reached, or no longer reachable). ``when`` becomes an
+exclusive gateway that skips the step; a deadline a boundary timer leading to an escalation
+task; ``parallel_with`` a parallel gateway. The route's end sets ``outcome`` to ``approved``
+or ``rejected``; the flows service applies ``on_approved`` / ``on_rejected``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from trellis.expressions import ExpressionError, compile_expression
+from trellis.flows.engine import ISO_DURATION
+
+STEP_ID = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+MODES = ("all", "any", "quorum")
+MAX_STEPS = 50
+MAX_APPROVERS = 100
+STEP_KEYS = {
+    "id",
+    "label",
+    "approvers",
+    "mode",
+    "quorum",
+    "when",
+    "deadline",
+    "escalate_to",
+    "parallel_with",
+}
+OUTCOME_KEYS = {"stage", "set"}
+#: variables every route uses besides its steps' (``<step>_approvers`` ...)
+ROUTE_VARIABLES = ("outcome",)
+
+
+@dataclass(frozen=True)
+class RouteContext:
+    """What a route is checked against: the entity's fields and stages, users and roles."""
+
+    fields: dict[str, str]
+    """field key -> type name"""
+    stages: set[str]
+    users: set[str]
+    roles: set[str]
+
+
+def step_variables(step_id: str) -> tuple[str, ...]:
+    return (
+        f"{step_id}_approvers",
+        f"{step_id}_approver",
+        f"{step_id}_decision",
+        f"{step_id}_decisions",
+        f"{step_id}_escalation_assignee",
+        f"{step_id}_escalation_decision",
+    )
+
+
+def route_problems(route: Any, context: RouteContext) -> dict[str, list[str]]:
+    """Every problem of ``route``, by JSON path (``steps[1].quorum``)."""
+    problems: dict[str, list[str]] = {}
+
+    def add(path: str, message: str) -> None:
+        problems.setdefault(path, []).append(message)
+
+    if not isinstance(route, dict):
+        add("$", "A route is an object with steps.")
+        return problems
+    for key in sorted(set(route) - {"steps", "on_approved", "on_rejected"}):
+        add(key, "Unknown key.")
+    steps = route.get("steps")
+    if not isinstance(steps, list) or not steps:
+        add("steps", "A route needs at least one step.")
+        steps = []
+    elif len(steps) > MAX_STEPS:
+        add("steps", f"At most {MAX_STEPS} steps.")
+    seen: list[str] = []
+    group_of: dict[str, str] = {}
+    for index, step in enumerate(steps if len(steps) <= MAX_STEPS else []):
+        path = f"steps[{index}]"
+        if not isinstance(step, dict):
+            add(path, "A step is an object.")
+            continue
+        for key in sorted(set(step) - STEP_KEYS):
+            add(f"{path}.{key}", "Unknown key.")
+        step_id = step.get("id")
+        if not isinstance(step_id, str) or not STEP_ID.match(step_id):
+            add(
+                f"{path}.id",
+                "Use 1-30 lower-case letters, digits or underscores, starting with a letter.",
+            )
+            step_id = None
+        elif step_id in seen:
+            add(f"{path}.id", f"Another step has the id {step_id!r}.")
+        elif any(v in context.fields for v in step_variables(step_id)):
+            add(
+                f"{path}.id",
+                f"The id {step_id!r} clashes with a field of the record; choose another.",
+            )
+        label = step.get("label")
+        if not isinstance(label, str) or not label.strip() or len(label) > 200:
+            add(f"{path}.label", "A label of 1-200 characters is required.")
+        count = _check_approvers(step.get("approvers"), f"{path}.approvers", context, add)
+        mode = step.get("mode", "all")
+        if mode not in MODES:
+            add(f"{path}.mode", "Use all, any or quorum.")
+        quorum = step.get("quorum")
+        if mode == "quorum":
+            if not isinstance(quorum, int) or isinstance(quorum, bool) or quorum < 1:
+                add(f"{path}.quorum", "A quorum is a whole number of at least 1.")
+            elif count is not None and quorum > count:
+                add(f"{path}.quorum", f"The quorum {quorum} is more than the {count} approvers.")
+        elif quorum is not None:
+            add(f"{path}.quorum", "A quorum goes with the mode quorum only.")
+        when = step.get("when")
+        if when is not None:
+            try:
+                compile_expression(when, context.fields)
+            except ExpressionError as exc:
+                add(f"{path}.when", exc.message)
+        deadline, escalate = step.get("deadline"), step.get("escalate_to")
+        if deadline is not None:
+            if not isinstance(deadline, str) or not ISO_DURATION.match(deadline):
+                add(f"{path}.deadline", "Use an ISO 8601 duration such as P2D or PT4H.")
+            if escalate is None:
+                add(f"{path}.escalate_to", "A deadline needs someone to escalate to.")
+        if escalate is not None:
+            if deadline is None:
+                add(f"{path}.deadline", "An escalation needs a deadline.")
+            _check_assignee(escalate, f"{path}.escalate_to", context, add)
+        parallel = step.get("parallel_with")
+        if parallel is not None:
+            if not isinstance(parallel, str) or parallel not in seen:
+                add(f"{path}.parallel_with", "Name an earlier step.")
+            elif seen and group_of.get(seen[-1]) != group_of.get(parallel, parallel):
+                add(f"{path}.parallel_with", "Steps in parallel must follow each other.")
+            elif step_id:
+                group_of[step_id] = group_of.get(parallel, parallel)
+        if step_id:
+            seen.append(step_id)
+            group_of.setdefault(step_id, step_id)
+    for key in ("on_approved", "on_rejected"):
+        _check_outcome(route.get(key), key, context, add)
+    return problems
+
+
+def _check_approvers(value: Any, path: str, context: RouteContext, add: Any) -> int | None:
+    """Check a step's approvers; returns how many tasks the step makes (when known)."""
+    if (
+        not isinstance(value, dict)
+        or len(value) != 1
+        or next(iter(value))
+        not in (
+            "users",
+            "role",
+            "field",
+        )
+    ):
+        add(path, 'Give exactly one of {"users": [...]}, {"role": "..."} or {"field": "..."}.')
+        return None
+    kind, given = next(iter(value.items()))
+    if kind == "users":
+        if not isinstance(given, list) or not given or len(given) > MAX_APPROVERS:
+            add(f"{path}.users", f"List 1-{MAX_APPROVERS} user names.")
+            return None
+        for i, name in enumerate(given):
+            if not isinstance(name, str) or name not in context.users:
+                add(f"{path}.users[{i}]", f"No user named {name!r}.")
+            elif given.index(name) != i:
+                add(f"{path}.users[{i}]", f"{name!r} is listed twice.")
+        return len(given)
+    if kind == "role":
+        if not isinstance(given, str) or given not in context.roles:
+            add(f"{path}.role", f"No role {given!r}.")
+        return 1
+    if not isinstance(given, str) or given not in context.fields:
+        add(f"{path}.field", f"No field {given!r}.")
+    elif context.fields[given] != "user":
+        add(f"{path}.field", "Approvers come from a field of type user.")
+    return None
+
+
+def _check_assignee(value: Any, path: str, context: RouteContext, add: Any) -> None:
+    if isinstance(value, str):
+        value = {"user": value}
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("user", "role"):
+        add(path, 'Give a user name, {"user": "..."} or {"role": "..."}.')
+        return
+    kind, name = next(iter(value.items()))
+    known = context.users if kind == "user" else context.roles
+    if not isinstance(name, str) or name not in known:
+        add(path, f"No {kind} {name!r}.")
+
+
+def _check_outcome(value: Any, path: str, context: RouteContext, add: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        add(path, 'An outcome is {"stage"?, "set"?}.')
+        return
+    for key in sorted(set(value) - OUTCOME_KEYS):
+        add(f"{path}.{key}", "Unknown key.")
+    stage = value.get("stage")
+    if stage is not None and stage not in context.stages:
+        add(f"{path}.stage", f"No stage {stage!r} for this record type.")
+    values = value.get("set")
+    if values is not None:
+        if not isinstance(values, dict):
+            add(f"{path}.set", "Give field values as an object.")
+        else:
+            for key in values:
+                if key not in context.fields:
+                    add(f"{path}.set.{key}", f"No field {key!r}.")
+
+
+def assignee_ref(value: Any) -> str:
+    """``user:<name>`` or ``role:<key>`` for an ``escalate_to`` value."""
+    if isinstance(value, str):
+        return f"user:{value}"
+    kind, name = next(iter(value.items()))
+    return f"{kind}:{name}"
+
+
+def route_variables(route: dict[str, Any]) -> set[str]:
+    names = set(ROUTE_VARIABLES)
+    for step in route["steps"]:
+        names.update(step_variables(step["id"]))
+    return names
+
+
+# -- compiling ---------------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.nodes: list[str] = []
+        self.flows: list[str] = []
+        self._n = 0
+
+    def node(self, xml: str) -> None:
+        self.nodes.append(xml)
+
+    def flow(self, source: str, target: str, condition: str | None = None) -> str:
+        self._n += 1
+        flow_id = f"flow_{self._n}"
+        if condition is None:
+            self.flows.append(
+                f'<bpmn:sequenceFlow id="{flow_id}" sourceRef="{source}" targetRef="{target}"/>'
+            )
+        else:
+            self.flows.append(
+                f'<bpmn:sequenceFlow id="{flow_id}" sourceRef="{source}" targetRef="{target}">'
+                f'<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">{_text(condition)}'
+                "</bpmn:conditionExpression></bpmn:sequenceFlow>"
+            )
+        return flow_id
+
+
+def _text(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _needed(step: dict[str, Any]) -> str:
+    """How many approvals a step needs, as an expression."""
+    mode = step.get("mode", "all")
+    if mode == "any":
+        return "1"
+    if mode == "quorum":
+        return str(step["quorum"])
+    return f"len({step['id']}_approvers)"
+
+
+def _completion(step: dict[str, Any], prefix: str) -> str:
+    """The outcome is known: enough approvals, or too many rejections to get them."""
+    decisions = f"{prefix}_decisions"
+    mode = step.get("mode", "all")
+    if mode == "all":
+        return f'count({decisions}, "reject") > 0'
+    needed = "1" if mode == "any" else str(step["quorum"])
+    return (
+        f'count({decisions}, "approve") >= {needed} or '
+        f'count({decisions}, "reject") > nrOfInstances - {needed}'
+    )
+
+
+def _who(step: dict[str, Any]) -> str:
+    """The approvers in words, as the task's documentation (they are resolved when an
+    instance starts, into ``<step>_approvers``)."""
+    kind, value = next(iter(step["approvers"].items()))
+    names = ", ".join(value) if kind == "users" else value
+    mode = step.get("mode", "all")
+    mode = f"quorum of {step['quorum']}" if mode == "quorum" else mode
+    return f"Approvers ({mode}): {kind} {names}"
+
+
+def _user_task(step_id: str, name: str, prefix: str, completion: str, doc: str) -> str:
+    return (
+        f"<bpmn:userTask id={quoteattr(step_id)} name={quoteattr(name)}>"
+        f"<bpmn:documentation>{_text(doc)}</bpmn:documentation>"
+        '<bpmn:multiInstanceLoopCharacteristics isSequential="false">'
+        f"<bpmn:loopDataInputRef>{prefix}_approvers</bpmn:loopDataInputRef>"
+        f"<bpmn:loopDataOutputRef>{prefix}_decisions</bpmn:loopDataOutputRef>"
+        f'<bpmn:inputDataItem id="{prefix}_approver" name="{prefix}_approver"/>'
+        f'<bpmn:outputDataItem id="{prefix}_decision" name="{prefix}_decision"/>'
+        f'<bpmn:completionCondition xsi:type="bpmn:tFormalExpression">{_text(completion)}'
+        "</bpmn:completionCondition></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>"
+    )
+
+
+def _compile_step(b: _Builder, step: dict[str, Any], entry: str, label: str) -> tuple[str, str]:
+    """Add one step starting after the node ``entry``; returns (approved exit node, the
+    condition that says it was approved, evaluated after it)."""
+    sid = step["id"]
+    current = entry
+    if step.get("when"):
+        b.node(f'<bpmn:exclusiveGateway id="{sid}_when" default="{sid}_skip"/>')
+        b.flow(current, f"{sid}_when")
+        current = f"{sid}_when"
+    b.node(_user_task(sid, step["label"], sid, _completion(step, sid), _who(step)))
+    if step.get("when"):
+        b.flow(current, sid, step["when"])
+    else:
+        b.flow(current, sid)
+    approved = f'count({sid}_decisions, "approve") >= {_needed(step)}'
+    exit_node = sid
+    if step.get("deadline"):
+        b.node(
+            f'<bpmn:boundaryEvent id="{sid}_deadline" name="Deadline" attachedToRef="{sid}" '
+            'cancelActivity="true"><bpmn:timerEventDefinition>'
+            f'<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{step["deadline"]}'
+            "</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>"
+        )
+        # one plain user task (Spiff cannot start a multi-instance task on the path of a
+        # boundary event: "non-predicted child to predicted task"); its assignee is the
+        # variable <activity>_assignee
+        esc = f"{sid}_escalation"
+        b.node(
+            f"<bpmn:userTask id={quoteattr(esc)} "
+            f"name={quoteattr(step['label'] + ' (escalated)')}><bpmn:documentation>"
+            f"{_text('Escalated to ' + assignee_ref(step['escalate_to']))}"
+            "</bpmn:documentation></bpmn:userTask>"
+        )
+        b.flow(f"{sid}_deadline", esc)
+        b.node(f'<bpmn:exclusiveGateway id="{sid}_done"/>')
+        b.flow(sid, f"{sid}_done")
+        b.flow(esc, f"{sid}_done")
+        exit_node = f"{sid}_done"
+        approved = f'{approved} or {esc}_decision == "approve"'
+    if step.get("when"):
+        b.node(f'<bpmn:exclusiveGateway id="{sid}_join"/>')
+        b.flow(exit_node, f"{sid}_join")
+        b.flows.append(
+            f'<bpmn:sequenceFlow id="{sid}_skip" sourceRef="{sid}_when" targetRef="{sid}_join"/>'
+        )
+        exit_node = f"{sid}_join"
+        approved = f"not ({step['when']}) or {approved}"
+    return exit_node, f"({approved})"
+
+
+def compile_route(route: dict[str, Any], key: str = "route", label: str = "Approval") -> str:
+    """BPMN XML for a valid route (check it with :func:`route_problems` first)."""
+    b = _Builder()
+    b.node('<bpmn:startEvent id="start"/>')
+    b.node(
+        '<bpmn:scriptTask id="approved" name="Approved"><bpmn:script>outcome = "approved"'
+        "</bpmn:script></bpmn:scriptTask>"
+    )
+    b.node('<bpmn:endEvent id="end_approved"/>')
+    b.flow("approved", "end_approved")
+    groups: list[list[dict[str, Any]]] = []
+    for step in route["steps"]:
+        if step.get("parallel_with") and groups:
+            groups[-1].append(step)
+        else:
+            groups.append([step])
+    current = "start"
+    for number, group in enumerate(groups, 1):
+        gid = f"group_{number}"
+        if len(group) == 1:
+            exit_node, approved = _compile_step(b, group[0], current, label)
+        else:
+            b.node(f'<bpmn:parallelGateway id="{gid}_fork"/>')
+            b.node(f'<bpmn:parallelGateway id="{gid}_merge"/>')
+            b.flow(current, f"{gid}_fork")
+            conditions = []
+            for step in group:
+                step_exit, step_approved = _compile_step(b, step, f"{gid}_fork", label)
+                b.flow(step_exit, f"{gid}_merge")
+                conditions.append(step_approved)
+            exit_node, approved = f"{gid}_merge", " and ".join(conditions)
+        b.node(f'<bpmn:exclusiveGateway id="{gid}_check" default="{gid}_rejected_flow"/>')
+        b.flow(exit_node, f"{gid}_check")
+        b.node(
+            f'<bpmn:scriptTask id="{gid}_rejected" name="Rejected"><bpmn:script>'
+            'outcome = "rejected"</bpmn:script></bpmn:scriptTask>'
+        )
+        b.node(f'<bpmn:endEvent id="{gid}_end_rejected"/>')
+        b.flows.append(
+            f'<bpmn:sequenceFlow id="{gid}_rejected_flow" sourceRef="{gid}_check" '
+            f'targetRef="{gid}_rejected"/>'
+        )
+        b.flow(f"{gid}_rejected", f"{gid}_end_rejected")
+        b.node(f'<bpmn:exclusiveGateway id="{gid}_next"/>')
+        b.flow(f"{gid}_check", f"{gid}_next", approved)
+        current = f"{gid}_next"
+    b.flow(current, "approved")
+    process_id = f"flow_{key}"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        f'id="definitions_{key}" targetNamespace="https://trellis.example/flows">\n'
+        f'<bpmn:process id={quoteattr(process_id)} name={quoteattr(label)} isExecutable="true">\n'
+        + "\n".join(b.nodes)
+        + "\n"
+        + "\n".join(b.flows)
+        + "\n</bpmn:process>\n</bpmn:definitions>\n"
+    )

@@ -1,0 +1,167 @@
+"""User tasks: who may decide (the assignee, a member of the assigned role, or the
+assignee's substitute for today, recorded as "X for Y"), deciding, delegating and
+reassigning, and substitutes for a date range."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from trellis.accounts import get_user
+from trellis.clock import utcnow
+from trellis.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trellis.flows.context import FlowContext
+from trellis.flows.instances import step
+from trellis.flows.models import DECISIONS, FlowDecision, FlowInstance, FlowTask, Substitute
+
+MAX_COMMENT = 2000
+MAX_SUBSTITUTION_DAYS = 366
+
+
+def get_task(ctx: FlowContext, task_id: int) -> FlowTask:
+    task = ctx.session.get(FlowTask, task_id)
+    if task is None:
+        raise NotFound(f"No task {task_id}.")
+    return task
+
+
+def substituted_by(ctx: FlowContext, substitute_id: int, today: date) -> list[int]:
+    """The users whose tasks ``substitute_id`` decides today."""
+    return list(
+        ctx.session.scalars(
+            select(Substitute.user_id).where(
+                Substitute.substitute_id == substitute_id,
+                Substitute.starts_on <= today,
+                Substitute.ends_on >= today,
+            )
+        )
+    )
+
+
+def deciding_for(ctx: FlowContext, task: FlowTask, today: date) -> int | None:
+    """None when the actor decides ``task`` as its assignee; the assignee's id when the
+    actor is their substitute today; PermissionDenied otherwise."""
+    actor = ctx.actor
+    if actor.user_id is not None and task.assignee_user_id == actor.user_id:
+        return None
+    if task.assignee_role is not None and task.assignee_role in actor.roles:
+        return None
+    if (
+        actor.user_id is not None
+        and task.assignee_user_id is not None
+        and task.assignee_user_id in substituted_by(ctx, actor.user_id, today)
+    ):
+        return task.assignee_user_id
+    raise PermissionDenied("This task is not yours to decide.")
+
+
+def complete(
+    ctx: FlowContext, task_id: int, decision: str, comment: str = "", *, today: date | None = None
+) -> FlowInstance:
+    """Approve or reject a task and advance its flow. A task decided or closed meanwhile, or
+    a flow that moved on under the decider, is a Conflict (reload and retry)."""
+    errors: dict[str, list[str]] = {}
+    if decision not in DECISIONS:
+        errors["decision"] = ["Use approve or reject."]
+    if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+        errors["comment"] = [f"At most {MAX_COMMENT} characters."]
+    if errors:
+        raise ValidationFailed(errors)
+    task = get_task(ctx, task_id)
+    now = utcnow()
+    on_behalf_of = deciding_for(ctx, task, today or now.date())
+    if task.status != "open":
+        raise Conflict("This task is already decided or closed.")
+    instance = ctx.session.get(FlowInstance, task.instance_id)
+    if instance.status != "running":
+        raise Conflict(f"This flow is {instance.status}.")
+    spiff_id = task.spiff_id
+    if not step(ctx, instance, lambda process: process.decide(spiff_id, decision), now):
+        return instance
+    task.status, task.closed_at = "completed", now
+    ctx.session.add(
+        FlowDecision(
+            task_id=task.id,
+            instance_id=instance.id,
+            user_id=ctx.actor.user_id,
+            on_behalf_of=on_behalf_of,
+            decision=decision,
+            comment=comment or "",
+            at=now,
+        )
+    )
+    ctx.session.flush()
+    return instance
+
+
+def reassign(ctx: FlowContext, task_id: int, to: str) -> FlowTask:
+    """Give an open task to the user named ``to``: its assignee delegates, an administrator
+    reassigns any task."""
+    task = get_task(ctx, task_id)
+    actor = ctx.actor
+    own = actor.user_id is not None and task.assignee_user_id == actor.user_id
+    in_role = task.assignee_role is not None and task.assignee_role in actor.roles
+    if not (actor.is_admin or own or in_role):
+        raise PermissionDenied("Only the assignee or an administrator passes a task on.")
+    if task.status != "open":
+        raise Conflict("This task is already decided or closed.")
+    target = get_user(ctx.session, to)
+    if not target.is_active:
+        raise ValidationFailed({"to": [f"{to} is disabled."]})
+    task.assignee_user_id, task.assignee_role = target.id, None
+    task.delegated_by = actor.user_id
+    ctx.session.flush()
+    return task
+
+
+def add_substitute(
+    ctx: FlowContext, to: str, starts_on: date, ends_on: date, *, user: str | None = None
+) -> Substitute:
+    """``to`` decides the tasks of the actor (or, for an administrator, of ``user``) from
+    ``starts_on`` to ``ends_on`` (both included)."""
+    if user is not None and not ctx.actor.is_admin:
+        raise PermissionDenied("Only administrators set substitutes for others.")
+    owner_id = get_user(ctx.session, user).id if user is not None else ctx.actor.user_id
+    if owner_id is None:
+        raise PermissionDenied("Only a user has substitutes.")
+    errors: dict[str, list[str]] = {}
+    if not isinstance(starts_on, date) or not isinstance(ends_on, date):
+        errors["from"] = ["Give dates."]
+    elif ends_on < starts_on:
+        errors["until"] = ["The end is before the start."]
+    elif (ends_on - starts_on).days > MAX_SUBSTITUTION_DAYS:
+        errors["until"] = [f"At most {MAX_SUBSTITUTION_DAYS} days."]
+    substitute = get_user(ctx.session, to)
+    if substitute.id == owner_id:
+        errors["to"] = ["Choose someone else."]
+    if errors:
+        raise ValidationFailed(errors)
+    row = Substitute(
+        user_id=owner_id, substitute_id=substitute.id, starts_on=starts_on, ends_on=ends_on
+    )
+    ctx.session.add(row)
+    ctx.session.flush()
+    return row
+
+
+def my_tasks(ctx: FlowContext, today: date | None = None) -> list[FlowTask]:
+    """Open tasks of the actor: assigned to them, to one of their roles, or to someone they
+    substitute today."""
+    actor = ctx.actor
+    users = [actor.user_id] if actor.user_id is not None else []
+    if actor.user_id is not None:
+        users += substituted_by(ctx, actor.user_id, today or utcnow().date())
+    clauses: list[Any] = []
+    if users:
+        clauses.append(FlowTask.assignee_user_id.in_(users))
+    if actor.roles:
+        clauses.append(FlowTask.assignee_role.in_(sorted(actor.roles)))
+    if not clauses:
+        return []
+    return list(
+        ctx.session.scalars(
+            select(FlowTask).where(FlowTask.status == "open", or_(*clauses)).order_by(FlowTask.id)
+        )
+    )

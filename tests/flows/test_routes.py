@@ -1,0 +1,173 @@
+"""Approval routes run on the engine: all / any / quorum with early rejection, a condition
+skipping a step, parallel steps, outcomes applied through the record service, and every
+step in its own transaction (the process reloaded from the database each time)."""
+
+from __future__ import annotations
+
+import pytest
+
+from trellis.errors import PermissionDenied, TrellisError, ValidationFailed
+
+
+def step(step_id: str, users: list[str], mode: str = "all", **extra):  # type: ignore[no-untyped-def]
+    return {
+        "id": step_id,
+        "label": step_id.title(),
+        "approvers": {"users": users},
+        "mode": mode,
+        **extra,
+    }
+
+
+OUTCOMES = {"on_approved": {"stage": "won"}, "on_rejected": {"stage": "lost"}}
+
+
+def new_deal(factory, amount: int = 500) -> int:  # type: ignore[no-untyped-def]
+    return factory.record("deal", name="Deal", amount=amount).id
+
+
+def stage_of(factory, deal: int) -> str:  # type: ignore[no-untyped-def]
+    return factory.records("get", "deal", deal).stage
+
+
+def test_all_needs_everyone_and_a_rejection_ends_it_at_once(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    flows.flow("check", {"steps": [step("board", ["ann", "bob", "cy"], "all")], **OUTCOMES})
+    deal = new_deal(factory)
+    instance = flows("start", "check", "deal", deal).id
+    assert {t["assignee"] for t in flows.open_tasks(instance)} == {"ann", "bob", "cy"}
+    flows("complete", flows.task_of(instance, "ann"), "approve", actor="ann")
+    flows("complete", flows.task_of(instance, "bob"), "approve", actor="bob")
+    assert flows.describe(instance)["status"] == "running"
+    flows("complete", flows.task_of(instance, "cy"), "approve", actor="cy")
+    described = flows.describe(instance)
+    assert (described["status"], described["outcome"]) == ("completed", "approved")
+    assert stage_of(factory, deal) == "won"
+
+    other = new_deal(factory)
+    second = flows("start", "check", "deal", other).id
+    flows("complete", flows.task_of(second, "bob"), "reject", "too dear", actor="bob")
+    described = flows.describe(second)
+    assert (described["status"], described["outcome"]) == ("completed", "rejected")
+    assert {t["status"] for t in described["tasks"]} == {"completed", "cancelled"}
+    assert stage_of(factory, other) == "lost"
+
+
+def test_a_stage_reserved_to_flows_opens_only_to_the_outcome(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    flows.flow("check", {"steps": [step("one", ["ann"])], **OUTCOMES})
+    deal = new_deal(factory)
+    with pytest.raises(TrellisError):
+        factory.records("move_stage", "deal", deal, "won")  # not even an administrator
+    instance = flows("start", "check", "deal", deal).id
+    flows("complete", flows.task_of(instance, "ann"), "approve", actor="ann")
+    assert stage_of(factory, deal) == "won"
+
+
+def test_any_approves_on_the_first_approval(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    flows.flow("quick", {"steps": [step("one", ["ann", "bob"], "any")], **OUTCOMES})
+    deal = new_deal(factory)
+    instance = flows("start", "quick", "deal", deal).id
+    flows("complete", flows.task_of(instance, "bob"), "reject", actor="bob")
+    assert flows.describe(instance)["status"] == "running"  # ann may still approve
+    flows("complete", flows.task_of(instance, "ann"), "approve", actor="ann")
+    assert flows.describe(instance)["outcome"] == "approved"
+    assert stage_of(factory, deal) == "won"
+
+
+def test_quorum_two_of_three_and_early_rejection(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    route = {"steps": [step("board", ["ann", "bob", "cy"], "quorum", quorum=2)], **OUTCOMES}
+    flows.flow("board", route)
+    deal = new_deal(factory)
+    instance = flows("start", "board", "deal", deal).id
+    flows("complete", flows.task_of(instance, "ann"), "approve", actor="ann")
+    flows("complete", flows.task_of(instance, "cy"), "approve", actor="cy")
+    described = flows.describe(instance)
+    assert described["outcome"] == "approved"
+    # the third vote is no longer asked for
+    assert [t["status"] for t in described["tasks"] if t["assignee"] == "bob"] == ["cancelled"]
+
+    lost = new_deal(factory)
+    second = flows("start", "board", "deal", lost).id
+    flows("complete", flows.task_of(second, "ann"), "reject", actor="ann")
+    assert flows.describe(second)["status"] == "running"  # 2 of the other 2 could still approve
+    flows("complete", flows.task_of(second, "bob"), "reject", actor="bob")
+    described = flows.describe(second)
+    assert (described["status"], described["outcome"]) == ("completed", "rejected")
+    assert [t["status"] for t in described["tasks"] if t["assignee"] == "cy"] == ["cancelled"]
+    assert stage_of(factory, lost) == "lost"
+
+
+def test_a_condition_skips_a_step(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    route = {
+        "steps": [
+            step("manager", ["ann"]),
+            step("board", ["bob", "cy"], "any", when="amount > 10000"),
+        ],
+        **OUTCOMES,
+    }
+    flows.flow("deal", route)
+    small, big = new_deal(factory, 500), new_deal(factory, 20000)
+    for deal in (small, big):
+        instance = flows("start", "deal", "deal", deal).id
+        flows("complete", flows.task_of(instance, "ann"), "approve", actor="ann")
+    small_i, big_i = (flows("instances_of", "deal", d)[0].id for d in (small, big))
+    assert flows.describe(small_i)["outcome"] == "approved"  # no board step
+    assert flows.describe(big_i)["status"] == "running"
+    assert {t["assignee"] for t in flows.open_tasks(big_i)} == {"bob", "cy"}
+    flows("complete", flows.task_of(big_i, "cy"), "approve", actor="cy")
+    assert flows.describe(big_i)["outcome"] == "approved"
+
+
+def test_parallel_steps_both_decide(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    route = {
+        "steps": [step("legal", ["ann"]), step("finance", ["bob"], parallel_with="legal")],
+        **OUTCOMES,
+    }
+    flows.flow("par", route)
+    instance = flows("start", "par", "deal", new_deal(factory)).id
+    assert {t["assignee"] for t in flows.open_tasks(instance)} == {"ann", "bob"}
+    flows("complete", flows.task_of(instance, "bob"), "approve", actor="bob")
+    assert flows.describe(instance)["status"] == "running"
+    flows("complete", flows.task_of(instance, "ann"), "reject", actor="ann")
+    assert flows.describe(instance)["outcome"] == "rejected"
+
+
+def test_role_approvers_and_who_may_decide(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    route = {"steps": [{"id": "mgr", "label": "Manager", "approvers": {"role": "manager"}}]}
+    flows.flow("mgr", route)
+    instance = flows("start", "mgr", "deal", new_deal(factory)).id
+    (task,) = flows.open_tasks(instance)
+    assert task["assignee"] == "role:manager"
+    with pytest.raises(PermissionDenied):
+        flows("complete", task["id"], "approve", actor="bob")
+    flows("complete", task["id"], "approve", actor="ann")  # ann has the role
+    assert flows.describe(instance)["outcome"] == "approved"
+
+
+def test_a_route_is_checked_in_full(flows) -> None:  # type: ignore[no-untyped-def]
+    flows("create_flow", {"key": "bad", "label": "Bad", "entity": "deal"})
+    route = {
+        "steps": [
+            {"id": "Bad Id", "label": "", "approvers": {"users": ["nobody"]}, "mode": "most"},
+            step("q", ["ann"], "quorum", quorum=3, deadline="two days"),
+            step("w", ["ann"], when="amount >", parallel_with="zzz"),
+        ],
+        "on_approved": {"stage": "nowhere", "set": {"nofield": 1}},
+        "extra": 1,
+    }
+    with pytest.raises(ValidationFailed) as failure:
+        flows("add_version", "bad", route=route)
+    errors = failure.value.errors
+    assert {
+        "route.steps[0].id",
+        "route.steps[0].label",
+        "route.steps[0].approvers.users[0]",
+        "route.steps[0].mode",
+        "route.steps[1].quorum",
+        "route.steps[1].deadline",
+        "route.steps[1].escalate_to",
+        "route.steps[2].when",
+        "route.steps[2].parallel_with",
+        "route.on_approved.stage",
+        "route.on_approved.set.nofield",
+        "route.extra",
+    } <= set(errors)
