@@ -16,7 +16,12 @@ from flask_admin.theme import Bootstrap4Theme
 
 def register_admin(app: Flask) -> Admin:
     """Mount the admin UI on ``app`` (one Admin per app: Flask-Admin views are bound)."""
-    from trellis.admin.automations import AutomationsView, OutboxView, WebhooksView
+    from trellis.admin.automations import (
+        AutomationsView,
+        OutboxView,
+        WebhooksView,
+        action_inputs,
+    )
     from trellis.admin.conversions import ConversionsView
     from trellis.admin.dashboard import DashboardView
     from trellis.admin.entities import EntitiesView
@@ -34,6 +39,7 @@ def register_admin(app: Flask) -> Admin:
             template_folder=str(Path(__file__).parent / "templates"),
         )
     )
+    app.add_template_filter(action_inputs, "action_inputs")
     admin = Admin(
         app,
         name="Trellis admin",

@@ -122,16 +122,25 @@ def backoff(attempt: int) -> timedelta:
     return min(BACKOFF_BASE * (2 ** max(attempt - 1, 0)), BACKOFF_CAP)
 
 
+def _due(now: datetime) -> Any:
+    e = OutboxEntry
+    return or_(
+        (e.status == "pending") & (e.next_attempt_at <= now),
+        (e.status == "sending") & (e.claimed_until < now),
+    )
+
+
+def any_due(session: Session, now: datetime) -> bool:
+    """Whether some entry is due (a read: an idle worker takes no write lock)."""
+    return session.scalar(select(OutboxEntry.id).where(_due(to_storage(now))).limit(1)) is not None
+
+
 def claim_due(session: Session, now: datetime, limit: int = BATCH) -> list[Claimed]:
     """Claim up to ``limit`` due entries for one attempt each: pending ones whose time has
     come and ones whose claim's lease ran out (their worker died)."""
     now = to_storage(now)
     e = OutboxEntry
-    due = or_(
-        (e.status == "pending") & (e.next_attempt_at <= now),
-        (e.status == "sending") & (e.claimed_until < now),
-    )
-    query = select(e).where(due).order_by(e.next_attempt_at, e.id).limit(limit)
+    query = select(e).where(_due(now)).order_by(e.next_attempt_at, e.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     claimed = []
@@ -211,6 +220,9 @@ def retry(session: Session, entry_id: int, now: datetime | None = None) -> Outbo
 def deliver_due(runtime: Any, now: datetime, limit: int = BATCH) -> int:
     """The worker's outbox job: claim due entries, deliver each outside any transaction,
     record each outcome. Returns how many attempts were made."""
+    with runtime.transaction(read_only=True) as session:
+        if not any_due(session, now):
+            return 0
     with runtime.transaction(read_only=False) as session:
         claimed = claim_due(session, now, limit)
     for item in claimed:

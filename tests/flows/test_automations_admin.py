@@ -3,7 +3,6 @@ full, webhooks whose secret is shown once, and the outbox listing failures with 
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 
@@ -32,7 +31,7 @@ def admin(client, crm):  # type: ignore[no-untyped-def]
 def test_an_administrator_creates_and_edits_an_automation_in_the_form(
     admin, runtime, factory
 ) -> None:  # type: ignore[no-untyped-def]
-    actions = [{"type": "set_fields", "values": {"note": "big one"}}]
+    add_webhook(runtime, "erp", "http://127.0.0.1:9/")
     answer = admin.post(
         "/admin/automations/",
         key="big_leads",
@@ -42,21 +41,40 @@ def test_an_administrator_creates_and_edits_an_automation_in_the_form(
         stage="qualified",
         field="",
         when="amount > 1000",
-        actions=json.dumps(actions),
+        a0_type="set_fields",
+        a0_values='note = "big one"\namount = amount * 2',
+        a1_type="notify",
+        a1_message="{title} is big",
+        a1_users="alice",
+        a1_owner="on",
+        a2_type="webhook",
+        a2_webhook="erp",
+        a3_type="",  # the empty row that adds an action
         active="on",
     )
     assert answer.status_code == 302, errors_on(answer)
+    with runtime.transaction() as session:
+        row = session.scalars(select(Automation)).one()
+        assert row.actions == [
+            {
+                "type": "set_fields",
+                "values": {"note": {"expr": '"big one"'}, "amount": {"expr": "amount * 2"}},
+            },
+            {"type": "notify", "message": "{title} is big", "users": ["alice"], "owner": True},
+            {"type": "webhook", "webhook": "erp"},
+        ]
     page = admin.get("/admin/automations/").get_data(as_text=True)
-    assert (
-        "Big leads" in page
-        and "when a record enters &#39;qualified&#39; and amount &gt; 1000" in page
-    )
+    assert "Big leads" in page
+    assert "when a record enters &#39;qualified&#39; and amount &gt; 1000" in page
     lead = factory.record("lead", name="Ann", amount=5000)
     factory.records("move_stage", "lead", lead.id, "qualified")
-    assert factory.records("get", "lead", lead.id).values["note"] == "big one"
-    # the edit form shows what is stored and saves changes
+    moved = factory.records("get", "lead", lead.id)
+    assert (moved.values["note"], moved.values["amount"]) == ("big one", 10000)
+    # the edit form shows what is stored, in the same inputs, and saves changes
     edit = admin.get("/admin/automations/big_leads").get_data(as_text=True)
-    assert "amount &gt; 1000" in edit and "big one" in edit
+    assert "amount &gt; 1000" in edit
+    assert "note = &#34;big one&#34;\namount = amount * 2</textarea>" in edit
+    assert '<option value="alice" selected>' in edit
     answer = admin.post(
         "/admin/automations/big_leads",
         action="save",
@@ -64,15 +82,17 @@ def test_an_administrator_creates_and_edits_an_automation_in_the_form(
         entity="lead",
         on="create",
         when="",
-        actions=json.dumps(actions),
+        a0_type="move_stage",
+        a0_stage="junk",
     )
-    assert answer.status_code == 302
+    assert answer.status_code == 302, errors_on(answer)
     with runtime.transaction() as session:
         row = session.scalars(select(Automation)).one()
         assert (row.trigger, row.stage, row.condition, row.active) == ("create", None, None, False)
+        assert row.actions == [{"type": "move_stage", "stage": "junk"}]
 
 
-def test_the_form_names_every_problem(admin, runtime) -> None:  # type: ignore[no-untyped-def]
+def test_the_form_names_every_problem_beside_its_input(admin, runtime) -> None:  # type: ignore[no-untyped-def]
     answer = admin.post(
         "/admin/automations/",
         key="bad",
@@ -80,22 +100,29 @@ def test_the_form_names_every_problem(admin, runtime) -> None:  # type: ignore[n
         on="field",
         field="title",
         when="amount >>> 3",
-        actions=json.dumps(
-            [
-                {"type": "move_stage", "stage": "heaven"},
-                {"type": "notify", "message": "x", "users": ["zed"]},
-            ]
-        ),
+        a0_type="move_stage",
+        a0_stage="heaven",
+        a1_type="notify",
+        a1_message="x",
+        a1_users="zed",
+        a2_type="set_fields",
+        a2_values="colour = 'red'\nnote = nme",
+        a3_type="set_fields",
+        a3_values="just words",
     )
     assert answer.status_code == 422
     errors = errors_on(answer)
-    assert set(errors) == {"field", "when", "actions"}
-    assert errors["actions"] == [
-        "Action 1, stage: No stage 'heaven' in Leads.",
-        "Action 2, users: Unknown user: zed.",
-    ]
-    answer = admin.post("/admin/automations/", key="bad", entity="lead", on="create", actions="[{")
-    assert answer.status_code == 422 and "Not valid JSON" in errors_on(answer)["actions"][0]
+    assert errors == {
+        "field": ["Leads have no field 'title'."],
+        "when": [errors["when"][0]],
+        "a0_stage": ["No stage 'heaven' in Leads."],
+        "a1_users": ["Unknown user: zed."],
+        "a2_values": [errors["a2_values"][0], errors["a2_values"][1]],
+        "a3_values": ["Write one 'field = value' per line, not 'just words'."],
+    }
+    assert errors["a2_values"][0].startswith("colour: ") and "nme" in errors["a2_values"][1]
+    answer = admin.post("/admin/automations/", key="bad", entity="lead", on="create")
+    assert errors_on(answer) == {"actions": ["Add at least one action."]}
     with runtime.transaction() as session:
         assert session.scalars(select(Automation)).all() == []
 

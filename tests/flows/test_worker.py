@@ -140,3 +140,46 @@ def test_serve_runs_the_worker_unless_turned_off(monkeypatch) -> None:  # type: 
     assert load_settings({"SECRET_KEY": "x"})["WORKER"] is True
     monkeypatch.setenv("TRELLIS_WORKER", "0")
     assert load_settings({"SECRET_KEY": "x"})["WORKER"] is False
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_trellis_serve_runs_the_worker_in_a_thread(
+    crm, runtime, factory, settings, server, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+    import time
+
+    make_entries(runtime, factory, server.url, 1)
+    env = {
+        **os.environ,
+        "TRELLIS_DATABASE_URL": settings["DATABASE_URL"],
+        "TRELLIS_SECRET_KEY": settings["SECRET_KEY"],  # the webhook's secret is sealed with it
+        "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trellis.cli", "serve", "--port", str(_free_port())],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not server.calls and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=10)[0]
+    assert len(server.calls) == 1, output
+    assert "background worker runs in this process" in output

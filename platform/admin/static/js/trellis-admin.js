@@ -24,3 +24,67 @@
     });
   });
 })();
+
+/* Automation actions: each row shows only the inputs of the action type chosen in it (and the
+   trigger only its stage or field input); "Add another action" adds an empty row (without JS every input shows, and the page always ends
+   with an empty row to add one). */
+(function () {
+  "use strict";
+
+  var rows = document.getElementById("action-rows");
+  if (!rows) return;
+
+  function showTypeInputs(row) {
+    var chosen = row.querySelector("[data-action-type]").value;
+    row.querySelectorAll("[data-for-type]").forEach(function (part) {
+      part.hidden = part.dataset.forType !== chosen;
+    });
+  }
+
+  function wire(row) {
+    row.querySelector("[data-action-type]").addEventListener("change", function () {
+      showTypeInputs(row);
+    });
+    showTypeInputs(row);
+  }
+
+  rows.querySelectorAll("[data-action-row]").forEach(wire);
+  // the stage and field inputs show for the trigger that uses them
+  var form = rows.closest("form");
+  var on = form && form.querySelector('[name="on"]');
+  if (on) {
+    var showTrigger = function () {
+      form.querySelectorAll("[data-for-trigger]").forEach(function (part) {
+        part.hidden = part.dataset.forTrigger !== on.value;
+      });
+    };
+    on.addEventListener("change", showTrigger);
+    showTrigger();
+  }
+  var add = document.getElementById("add-action");
+  add.hidden = false;
+  add.addEventListener("click", function () {
+    var all = rows.querySelectorAll("[data-action-row]");
+    var last = all[all.length - 1];
+    var from = Number(last.dataset.actionRow), to = from + 1;
+    var copy = last.cloneNode(true);
+    copy.dataset.actionRow = String(to);
+    copy.querySelector("legend").textContent = "Action " + (all.length + 1);
+    copy.querySelectorAll("[name], [id], label[for]").forEach(function (el) {
+      ["name", "id", "for"].forEach(function (attr) {
+        var value = el.getAttribute(attr);
+        if (value) el.setAttribute(attr, value.replace("a" + from + "_", "a" + to + "_"));
+      });
+    });
+    copy.querySelectorAll(".invalid-feedback").forEach(function (el) { el.remove(); });
+    copy.querySelectorAll(".is-invalid").forEach(function (el) { el.classList.remove("is-invalid"); });
+    copy.querySelectorAll("input, textarea, select").forEach(function (el) {
+      if (el.type === "checkbox") el.checked = false;
+      else if (el.tagName === "SELECT") Array.from(el.options).forEach(function (o) { o.selected = false; });
+      else el.value = "";
+    });
+    rows.appendChild(copy);
+    wire(copy);
+    copy.querySelector("[data-action-type]").focus();
+  });
+})();
