@@ -62,3 +62,7 @@ def upgrade_database(engine: Engine) -> None:
         ensure_builtin_roles(session)
         if session.get(MetaState, 1) is None:
             session.add(MetaState(id=1, version=0, stamp="initial"))
+        # duplicate rules made before their fields' normalised values were indexed
+        from trellis.conversion.duplicates import index_all_compared_fields
+
+        index_all_compared_fields(session)

@@ -23,6 +23,10 @@ from trellis.settings import load_settings
 if TYPE_CHECKING:
     from trellis.flows.service import FlowService
 
+#: statement cache entries for the platform's own queries, and per entity type
+STATEMENTS_BASE = 500
+STATEMENTS_PER_TYPE = 40
+
 
 class Runtime:
     """One per process (or per test): build with :meth:`from_settings`."""
@@ -35,7 +39,7 @@ class Runtime:
         self.reads_only: Callable[[], bool] = lambda: False
         """Whether a transaction that does not say is read-only: the web app answers "while
         serving a GET", so no read path can take the write lock or change data."""
-        self.cache = MetamodelCache()
+        self.cache = MetamodelCache(on_compiled=self._size_statement_cache)
         self.events = EventBus()
         from trellis.conversion.guards import register as register_conversion_guards
 
@@ -103,6 +107,15 @@ class Runtime:
         from trellis.installation import upgrade_database
 
         upgrade_database(self.engine)
+
+    def _size_statement_cache(self, model: CompiledModel) -> None:
+        """Room in the engine's statement cache for every entity type's statements: a cache
+        smaller than the configuration recompiles SQL all day (each entity type has its own
+        tables, so its own insert, select, update, list and title statements)."""
+        cache = self.engine._compiled_cache  # the LRU behind ``query_cache_size``
+        if cache is not None:
+            types = len(model.entities) + len(model.archived_entities)
+            cache.capacity = max(cache.capacity, STATEMENTS_BASE + STATEMENTS_PER_TYPE * types)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,52 +1,34 @@
 """Duplicate rules as data, and finding candidates with normalised comparisons.
 
-Normalising happens on both sides in SQL (lower case, spaces and phone punctuation removed),
-so ``+372 555-0101`` matches ``3725550101`` and ``ACME  Ltd`` matches ``acme ltd``.
+Values are compared in their comparable form (:mod:`trellis.metamodel.normalised`: lower
+case, spaces and phone punctuation removed), so ``+372 555-0101`` matches ``3725550101`` and
+``ACME  Ltd`` matches ``acme ltd``. Every field a rule compares has an index on that form, kept
+by the schema planner (:data:`trellis.metamodel.changes.COMPARED_FIELDS`): creating a rule
+builds it, deleting the last rule of a field drops it, so a check is an indexed equality.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from trellis.accounts import Actor
 from trellis.conversion.models import DuplicateRule
 from trellis.errors import NotFound, PermissionDenied, ValidationFailed
+from trellis.metamodel.changes import COMPARED_FIELDS, sync_schema
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel
-from trellis.metamodel.models import ConfigChange
+from trellis.metamodel.models import ConfigChange, EntityType
+from trellis.metamodel.normalised import COMPARABLE, kind_of, normalise, normalised_column
 from trellis.records.service import RecordService
-
-COMPARABLE = ("text", "email", "phone", "url", "integer", "list", "reference", "date")
-PHONE_PUNCTUATION = (" ", "-", "(", ")", ".", "/", "+")
-
-
-def normalise(type_name: str, value: Any) -> Any:
-    """The comparable form of a value: what the SQL side computes, in Python."""
-    if value is None:
-        return None
-    if type_name == "phone":
-        return re.sub(r"\D", "", str(value))
-    if type_name in ("text", "email", "url"):
-        return re.sub(r"\s+", "", str(value)).lower()
-    return value
 
 
 def _column(entity: CompiledEntity, key: str) -> ColumnElement[Any]:
     f = entity.fields[key]
     column = entity.table.c[f.type.columns(f)[0].name]
-    if f.type.name == "phone":
-        for mark in PHONE_PUNCTUATION:
-            column = func.replace(column, mark, "")
-        return column
-    if f.type.name in ("text", "email", "url"):
-        for space in (" ", "\t"):
-            column = func.replace(column, space, "")
-        return func.lower(column)
-    return column
+    return normalised_column(kind_of(f.type.name), column)
 
 
 def add_rule(
@@ -77,6 +59,7 @@ def add_rule(
         )
     )
     session.flush()
+    _index_compared_fields(session, entity)
     return rule
 
 
@@ -92,6 +75,8 @@ def delete_rule(session: Session, actor: Actor, entity: str, rule_id: int) -> No
             by=actor.user_id, action="duplicates.delete", target=entity, detail={"id": rule_id}
         )
     )
+    session.flush()
+    _index_compared_fields(session, entity)
 
 
 def rules_of(session: Session, entity: str) -> list[DuplicateRule]:
@@ -143,3 +128,24 @@ def find_candidates(
         ):
             matched[record_id].extend(k for k in keys if k not in matched[record_id])
     return [{"id": i, "title": titles.get(i), "matched": matched[i]} for i in ids]
+
+
+def compared_fields(session: Session, entity: str) -> set[str]:
+    """The fields of ``entity`` that a duplicate rule compares."""
+    return {key for rule in rules_of(session, entity) for key in rule.fields}
+
+
+def _index_compared_fields(session: Session, entity: str) -> None:
+    """Create (or drop) the indexes on the compared fields' normalised values."""
+    row = session.scalar(select(EntityType).where(EntityType.key == entity))
+    if row is not None:
+        sync_schema(session, row)
+
+
+def index_all_compared_fields(session: Session) -> None:
+    """Make sure every field a rule compares has its index (for rules from older versions)."""
+    for entity in sorted(set(session.scalars(select(DuplicateRule.entity)))):
+        _index_compared_fields(session, entity)
+
+
+COMPARED_FIELDS.append(compared_fields)

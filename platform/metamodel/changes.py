@@ -38,6 +38,10 @@ UsageCheck = Callable[[Session, str, str | None], list[str]]
 USAGE_CHECKS: list[UsageCheck] = []
 #: checks (same shape) naming what would break if a field changed its type: they block it
 TYPE_CHANGE_CHECKS: list[UsageCheck] = []
+#: Other modules (duplicate rules) add these: each returns the keys of the fields of an
+#: entity type it compares, whose normalised values the schema then keeps indexed.
+ComparedFields = Callable[[Session, str], set[str]]
+COMPARED_FIELDS: list[ComparedFields] = []
 
 
 class Errors(dict[str, list[str]]):
@@ -129,31 +133,7 @@ class MetamodelChanges:
     def sync_schema(self, entity: EntityType, drop: frozenset[str] = frozenset()) -> list[str]:
         """Plan and apply the table changes for ``entity``; drops only what ``drop`` names
         (``"table"`` or ``"table.column"``). Returns what was done, in words."""
-        self.session.flush()
-        connection = self.session.connection()
-        layouts = [
-            FieldLayout(f.key, registry.get(f.type), f.settings or {}, f.label, f.unique, f.indexed)
-            for f in entity.fields
-        ]
-        wanted = entity_tables(entity.key, layouts)
-        main = record_table_name(entity.key)
-        actual = {
-            name: table
-            for name, table in read_record_tables(connection).items()
-            if name == main or name.startswith(main + "__")
-        }
-        actions = [a for a in plan_schema_changes(wanted, actual) if _allowed(a, drop)]
-        try:
-            with self.session.begin_nested():
-                return apply_actions(connection, actions)
-        except sa_exc.IntegrityError as exc:
-            raise ValidationFailed(
-                {"unique": ["Existing records have duplicate values; make them unique first."]}
-            ) from exc
-        except sa_exc.DBAPIError as exc:
-            raise ValidationFailed(
-                {"_schema": [f"The database refused the change: {exc.orig}"]}
-            ) from exc
+        return sync_schema(self.session, entity, drop)
 
     def bump(self, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
         """Record the change in the history and move the metamodel stamp."""
@@ -167,6 +147,41 @@ class MetamodelChanges:
             ConfigChange(by=self.actor.user_id, action=action, target=target, detail=detail or {})
         )
         self.session.flush()
+
+
+def sync_schema(
+    session: Session, entity: EntityType, drop: frozenset[str] = frozenset()
+) -> list[str]:
+    """Plan and apply the table changes for ``entity`` (reading only its own tables); drops
+    only what ``drop`` names (``"table"`` or ``"table.column"``). Returns what was done."""
+    session.flush()
+    connection = session.connection()
+    compared = set().union(*(fields(session, entity.key) for fields in COMPARED_FIELDS))
+    layouts = [
+        FieldLayout(
+            f.key,
+            registry.get(f.type),
+            f.settings or {},
+            f.label,
+            f.unique,
+            f.indexed,
+            f.key in compared,
+        )
+        for f in entity.fields
+    ]
+    wanted = entity_tables(entity.key, layouts)
+    actual = read_record_tables(connection, record_table_name(entity.key))
+    actions = [a for a in plan_schema_changes(wanted, actual) if _allowed(a, drop)]
+    try:
+        with session.begin_nested():
+            return apply_actions(connection, actions)
+    except sa_exc.IntegrityError as exc:
+        raise ValidationFailed(
+            {"unique": ["Existing records have duplicate values; make them unique first."]}
+        ) from exc
+    except sa_exc.DBAPIError as exc:
+        refused = f"The database refused the change: {exc.orig}"
+        raise ValidationFailed({"_schema": [refused]}) from exc
 
 
 def _allowed(action: Action, drop: frozenset[str]) -> bool:

@@ -3,6 +3,14 @@
 Built from the metamodel rows: record tables as SQLAlchemy ``Table`` objects, input schemas,
 parsed expressions, option lists and pipelines. :class:`MetamodelCache` keeps one per stamp
 (``meta_state``), so a change made through one worker shows in every worker on its next request.
+
+Compiling is incremental: each entity type has a ``revision`` that moves whenever it or
+anything it owns changes (:func:`trellis.metamodel.models.mark_changed_entities`), and a new
+model keeps the compiled entity types (tables, schemas, expressions: the same objects) whose
+revision did not move. A compiled entity type depends on its own rows only (a reference names
+its target by key, a conversion map is read when it is used), so a change recompiles exactly
+the entity types it touched. Each one has its own ``MetaData``: an old model, once evicted,
+takes with it the tables only it used.
 """
 
 from __future__ import annotations
@@ -10,7 +18,7 @@ from __future__ import annotations
 import string
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +133,8 @@ class CompiledEntity:
     title_keys: tuple[str, ...] = ()
     #: the active fields a kanban card shows, in order
     card_fields: tuple[str, ...] = ()
+    #: the entity type's revision this was compiled from
+    revision: str = ""
 
     @property
     def has_pipelines(self) -> bool:
@@ -143,7 +153,9 @@ class CompiledModel:
     entities: dict[str, CompiledEntity] = field(default_factory=dict)
     archived_entities: dict[str, CompiledEntity] = field(default_factory=dict)
     option_lists: dict[str, CompiledOptionList] = field(default_factory=dict)
-    metadata: MetaData = field(default_factory=MetaData)
+    #: keys of the entity types compiled for this model (the others were kept from an
+    #: earlier one)
+    recompiled: tuple[str, ...] = ()
 
     def entity(self, key: str) -> CompiledEntity:
         from trellis.errors import NotFound
@@ -169,8 +181,15 @@ def title_keys(template: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def compile_model(session: Session, stamp: str, version: int) -> CompiledModel:
-    """Build the compiled model from the metamodel rows visible to ``session``."""
+#: a compiled entity type with this key and revision from an earlier model, if any
+Reuse = Callable[[str, str], "CompiledEntity | None"]
+
+
+def compile_model(
+    session: Session, stamp: str, version: int, reuse: Reuse | None = None
+) -> CompiledModel:
+    """Build the compiled model from the metamodel rows visible to ``session``, keeping what
+    ``reuse`` still has for entity types whose revision did not move."""
     model = CompiledModel(stamp=stamp, version=version)
     for option_list in session.scalars(
         select(OptionList).options(selectinload(OptionList.options))
@@ -183,22 +202,37 @@ def compile_model(session: Session, stamp: str, version: int) -> CompiledModel:
                 for o in option_list.options
             },
         )
-    entities = session.scalars(
-        select(EntityType)
-        .order_by(EntityType.id)
-        .options(
-            selectinload(EntityType.fields),
-            selectinload(EntityType.pipelines)
-            .selectinload(Pipeline.stages)
-            .options(selectinload(Stage.next_stages), selectinload(Stage.enter_roles)),
-            selectinload(EntityType.rules).selectinload(Rule.from_stage),
+    heads = session.execute(
+        select(EntityType.id, EntityType.key, EntityType.revision, EntityType.archived).order_by(
+            EntityType.id
         )
     ).all()
-    for entity in entities:
-        compiled = _compile_entity(entity, model)
-        target = model.archived_entities if entity.archived else model.entities
-        target[entity.key] = compiled
+    kept = {key: reuse(key, revision) if reuse else None for _id, key, revision, _a in heads}
+    todo = [entity_id for entity_id, key, _r, _a in heads if kept[key] is None]
+    query = select(EntityType).options(
+        selectinload(EntityType.fields),
+        selectinload(EntityType.pipelines)
+        .selectinload(Pipeline.stages)
+        .options(selectinload(Stage.next_stages), selectinload(Stage.enter_roles)),
+        selectinload(EntityType.rules).selectinload(Rule.from_stage),
+    )
+    if len(todo) < len(heads):
+        query = query.where(EntityType.id.in_(todo))
+    fresh = {e.key: _compile_entity(e, model) for e in session.scalars(query)} if todo else {}
+    model.recompiled = tuple(fresh)
+    for _id, key, _revision, archived in heads:
+        compiled = kept[key] or fresh[key]
+        target = model.archived_entities if archived else model.entities
+        target[key] = compiled
     return model
+
+
+class InputSchema(ma.Schema):
+    """Base of the entity types' input schemas. Not registered in marshmallow's class
+    registry, which keeps every registered class for good (one more per compile)."""
+
+    class Meta:
+        register = False
 
 
 def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
@@ -221,12 +255,13 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
     ]
     layouts = [FieldLayout(f.key, f.type, f.settings, f.label, f.unique, f.indexed) for f in fields]
     specs = entity_tables(entity.key, layouts)
-    table = build_table(specs[0], model.metadata)
+    metadata = MetaData()  # its own: kept entity types never hold on to replaced ones
+    table = build_table(specs[0], metadata)
     sides = {}
     for spec, f in zip(
         specs[1:], [f for f in fields if f.type.side_table(f, "") is not None], strict=True
     ):
-        sides[f.key] = build_table(spec, model.metadata)
+        sides[f.key] = build_table(spec, metadata)
     active = {f.key: f for f in fields if not f.archived}
     pipelines = {
         p.key: CompiledPipeline(
@@ -241,7 +276,7 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
     template = entity.title_template or default_title_template(active.values())
     names = list(active)
     rules = [_compile_rule(rule, names) for rule in entity.rules if rule.active]
-    schema = ma.Schema.from_dict(
+    schema = InputSchema.from_dict(
         {f.key: f.type.input_field(f, model) for f in active.values()},
         name=f"{entity.key.title()}Input",
     )
@@ -261,6 +296,7 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
         input_schema=schema(),
         title_keys=title_keys(template),
         card_fields=tuple(k for k in active if k in set(entity.card_fields or ())),
+        revision=entity.revision or "",
     )
 
 
@@ -299,12 +335,18 @@ def _compile_rule(rule: Rule, names: list[str]) -> CompiledRule | None:
 
 
 class MetamodelCache:
-    """Compiled models by stamp. One per process; safe to share between threads."""
+    """Compiled models by stamp. One per process; safe to share between threads.
 
-    def __init__(self, size: int = 4) -> None:
+    ``on_compiled`` (if given) is told of each model compiled, e.g. to size the engine's
+    statement cache to the configuration."""
+
+    def __init__(
+        self, size: int = 4, on_compiled: Callable[[CompiledModel], None] | None = None
+    ) -> None:
         self._models: OrderedDict[str, CompiledModel] = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
+        self._on_compiled = on_compiled
 
     def get(self, session: Session) -> CompiledModel:
         """The compiled model for the metamodel as ``session`` sees it (one cheap query)."""
@@ -315,9 +357,25 @@ class MetamodelCache:
             if model is not None:
                 self._models.move_to_end(stamp)
                 return model
-        model = compile_model(session, stamp, version)
+            earlier = list(reversed(self._models.values()))
+        model = compile_model(session, stamp, version, _reuse_from(earlier))
         with self._lock:
             self._models[stamp] = model
             while len(self._models) > self._size:
                 self._models.popitem(last=False)
+        if self._on_compiled is not None:
+            self._on_compiled(model)
         return model
+
+
+def _reuse_from(models: list[CompiledModel]) -> Reuse:
+    """Finds a compiled entity type by key and revision in ``models`` (newest first)."""
+
+    def reuse(key: str, revision: str) -> CompiledEntity | None:
+        for model in models:
+            found = model.entities.get(key) or model.archived_entities.get(key)
+            if found is not None and found.revision == revision:
+                return found
+        return None
+
+    return reuse

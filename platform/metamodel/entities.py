@@ -147,11 +147,13 @@ class EntityOperations(MetamodelChanges):
         self.bump("entity.purge", key)
 
     def sync_schema_drop_tables(self, tables: frozenset[str]) -> None:
-        from trellis.metamodel.migrator import apply_actions, read_record_tables
+        from sqlalchemy import inspect
+
+        from trellis.metamodel.migrator import apply_actions
         from trellis.metamodel.planner import DropTable
 
         connection = self.session.connection()
-        existing = read_record_tables(connection)
+        existing = set(inspect(connection).get_table_names())
         actions = [DropTable(name) for name in sorted(tables, reverse=True) if name in existing]
         apply_actions(connection, actions)
 

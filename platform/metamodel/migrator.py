@@ -4,12 +4,23 @@ transaction (so a schema change commits or rolls back with the metamodel change)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import BigInteger, Column, Connection, MetaData, Numeric, inspect
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Inspector,
+    MetaData,
+    Numeric,
+    inspect,
+)
+from sqlalchemy import column as sa_column
 
-from trellis.metamodel.physical import RECORD_TABLE_PREFIX, IndexSpec, build_table
+from trellis.metamodel.normalised import normalised_column
+from trellis.metamodel.physical import EXPRESSION, RECORD_TABLE_PREFIX, IndexSpec, build_table
 from trellis.metamodel.planner import (
     Action,
     ActualTable,
@@ -25,21 +36,47 @@ from trellis.metamodel.planner import (
 Progress = Callable[[int, int, Action], None]
 
 
-def read_record_tables(connection: Connection) -> dict[str, ActualTable]:
-    """Snapshot of every record table (``rec_*``): columns with comparable types, indexes."""
+def read_record_tables(connection: Connection, table: str | None = None) -> dict[str, ActualTable]:
+    """Snapshot of the record tables (``rec_*``): columns with comparable types, indexes.
+
+    With ``table`` (a record table's name), only that table and its side tables are read: a
+    change to one entity type does not read the other hundreds."""
     inspector = inspect(connection)
     tables = {}
     for name in inspector.get_table_names():
         if not name.startswith(RECORD_TABLE_PREFIX):
             continue
+        if table is not None and name != table and not name.startswith(table + "__"):
+            continue
         columns = {c["name"]: _signature(c["type"]) for c in inspector.get_columns(name)}
-        indexes = {
-            ix["name"]: IndexSpec(ix["name"], tuple(ix["column_names"]), bool(ix["unique"]))
-            for ix in inspector.get_indexes(name)
-            if ix["name"]
-        }
-        tables[name] = ActualTable(name, columns, indexes)
+        tables[name] = ActualTable(name, columns, _indexes(connection, inspector, name))
     return tables
+
+
+def _indexes(connection: Connection, inspector: Inspector, table: str) -> dict[str, IndexSpec]:
+    """The named indexes of ``table``; one on an expression (a normalised value) has no
+    columns and ``normalised="expression"``: its name says what it holds."""
+    found = {}
+    if connection.dialect.name == "sqlite":  # the inspector skips expression indexes here
+        quote = connection.dialect.identifier_preparer.quote
+        for row in connection.exec_driver_sql(f"PRAGMA index_list({quote(table)})"):
+            name, unique = row[1], bool(row[2])
+            if name.startswith("sqlite_autoindex"):
+                continue
+            info = connection.exec_driver_sql(f"PRAGMA index_info({quote(name)})").all()
+            columns = [r[2] for r in info]
+            found[name] = _index(name, columns, unique)
+        return found
+    for ix in inspector.get_indexes(table):
+        if ix["name"]:
+            found[ix["name"]] = _index(ix["name"], ix["column_names"], bool(ix["unique"]))
+    return found
+
+
+def _index(name: str, columns: list[str | None], unique: bool) -> IndexSpec:
+    if None in columns:
+        return IndexSpec(name, (), unique, normalised=EXPRESSION)
+    return IndexSpec(name, tuple(columns), unique)  # type: ignore[arg-type]
 
 
 def _signature(column_type: object) -> str | None:
@@ -66,12 +103,11 @@ def apply_actions(
         if isinstance(action, CreateTable):
             build_table(action.spec, MetaData(), with_indexes=False).create(connection)
         elif isinstance(action, CreateIndex):
-            ops.create_index(
-                action.index.name,
-                action.table,
-                list(action.index.columns),
-                unique=action.index.unique,
-            )
+            index = action.index
+            columns: list[Any] = list(index.columns)
+            if index.normalised:
+                columns = [normalised_column(index.normalised, sa_column(columns[0]))]
+            ops.create_index(index.name, action.table, columns, unique=index.unique)
         elif isinstance(action, AddColumn):
             ops.add_column(action.table, Column(action.column.name, action.column.type))
         elif isinstance(action, AlterColumnType):

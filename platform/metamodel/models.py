@@ -6,11 +6,22 @@ entity type has a runtime table built from these rows by :mod:`trellis.metamodel
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from trellis.clock import utcnow
 from trellis.db import Base
@@ -33,6 +44,9 @@ class EntityType(Base):
     #: keys of the fields a kanban card shows under the title (in the fields' order)
     card_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
     archived: Mapped[bool] = mapped_column(default=False)
+    #: moves (a new random stamp) whenever the entity type or anything it owns (fields,
+    #: pipelines, stages, rules) changes; see :func:`mark_changed_entities`
+    revision: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -233,3 +247,48 @@ class ConfigChange(Base):
     action: Mapped[str] = mapped_column(String(40))
     target: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+def _owner(row: object) -> EntityType | None:
+    """The entity type a metamodel row belongs to (None for other rows)."""
+    if isinstance(row, EntityType):
+        return row
+    if isinstance(row, Field | Pipeline | Rule):
+        return row.entity
+    if isinstance(row, Stage):
+        return row.pipeline.entity if row.pipeline is not None else None
+    return None
+
+
+@event.listens_for(Session, "before_flush")
+def mark_changed_entities(session: Session, _context: object, _instances: object) -> None:
+    """Give every entity type whose rows (or whose stages' roles) change in this flush a new
+    ``revision``.
+
+    The compiled-model cache recompiles only the entity types whose revision moved, so this
+    runs on every flush, whatever path changed the rows. A row taken out of its parent's
+    collection leaves the parent changed, so removals are caught through the parent."""
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if not changed:
+        return
+    from trellis.accounts import Role
+
+    touched: dict[int, EntityType] = {}
+    with session.no_autoflush:
+        roles = [r.id for r in changed if isinstance(r, Role) and r.id is not None]
+        owners = [_owner(row) for row in changed]
+        if roles:  # a stage shows the labels of the roles that may move records into it
+            owners.extend(
+                session.scalars(
+                    select(EntityType)
+                    .join(Pipeline)
+                    .join(Stage)
+                    .join(stage_roles)
+                    .where(stage_roles.c.role_id.in_(roles))
+                )
+            )
+        for entity in owners:
+            if entity is not None and entity not in session.deleted:
+                touched[id(entity)] = entity
+    for entity in touched.values():
+        entity.revision = uuid.uuid4().hex

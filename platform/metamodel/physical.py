@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 from trellis.metamodel.fieldtypes import ColumnSpec, FieldType
+from trellis.metamodel.normalised import COMPARABLE, kind_of, normalised_column
 from trellis.patterns import fixed
 
 RECORD_TABLE_PREFIX = "rec_"
@@ -61,13 +62,21 @@ def record_table_name(entity_key: str) -> str:
     return physical_name(RECORD_TABLE_PREFIX + entity_key)
 
 
+#: ``IndexSpec.normalised`` of an index read from the database that is on an expression
+EXPRESSION = "expression"
+
+
 @dataclass(frozen=True)
 class IndexSpec:
-    """An index the metamodel asks for."""
+    """An index the metamodel asks for.
+
+    ``normalised`` (a kind of :mod:`trellis.metamodel.normalised`) makes it an index on the
+    normalised value of its one column instead of on the column; its name says which kind."""
 
     name: str
     columns: tuple[str, ...]
     unique: bool = False
+    normalised: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ class FieldLayout:
     label: str = ""
     unique: bool = False
     indexed: bool = False
+    #: a duplicate rule compares it: its comparable form is indexed
+    compared: bool = False
 
 
 def entity_tables(entity_key: str, fields: Iterable[FieldLayout]) -> list[TableSpec]:
@@ -108,10 +119,15 @@ def entity_tables(entity_key: str, fields: Iterable[FieldLayout]) -> list[TableS
     for f in fields:
         columns.extend(f.type.columns(f))
         covered = tuple(f.type.indexable_columns(f))
+        compared = f.compared and f.type.name in COMPARABLE
+        kind = kind_of(f.type.name)
         if covered and f.unique:
             indexes.append(IndexSpec(physical_name("uq", table, f.key), covered, unique=True))
-        elif covered and (f.indexed or f.type.name == "reference"):
+        elif covered and (f.indexed or f.type.name == "reference" or (compared and not kind)):
             indexes.append(IndexSpec(physical_name("ix", table, f.key), covered))
+        if covered and compared and kind:
+            name = physical_name("nx", table, f.key, kind)
+            indexes.append(IndexSpec(name, covered[:1], normalised=kind))
         side = f.type.side_table(f, table)
         if side is not None:
             sides.append(
@@ -143,5 +159,8 @@ def build_table(spec: TableSpec, metadata: MetaData, with_indexes: bool = True) 
         )
     table = Table(spec.name, metadata, *columns, *constraints)
     for ix in spec.indexes if with_indexes else ():
-        Index(ix.name, *(table.c[c] for c in ix.columns), unique=ix.unique)
+        if ix.normalised:
+            Index(ix.name, normalised_column(ix.normalised, table.c[ix.columns[0]]))
+        else:
+            Index(ix.name, *(table.c[c] for c in ix.columns), unique=ix.unique)
     return table

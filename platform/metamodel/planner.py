@@ -159,10 +159,20 @@ def _index_actions(spec: TableSpec, have: ActualTable) -> list[Action]:
     wanted = {ix.name: ix for ix in spec.indexes}
     for name, ix in have.indexes.items():
         current = wanted.get(name)
-        if current is None or current.columns != ix.columns or current.unique != ix.unique:
+        if current is None or not _same_index(current, ix):
             actions.append(DropIndex(spec.name, name=name))
     for name, ix in wanted.items():
         old = have.indexes.get(name)
-        if old is None or old.columns != ix.columns or old.unique != ix.unique:
+        if old is None or not _same_index(ix, old):
             actions.append(CreateIndex(spec.name, index=ix))
     return actions
+
+
+def _same_index(wanted: IndexSpec, have: IndexSpec) -> bool:
+    """Whether the index the database has is the one wanted. An index on a normalised value
+    is read back as "some expression": its name (which says the field and the kind) decides."""
+    if wanted.unique != have.unique:
+        return False
+    if wanted.normalised or have.normalised:
+        return bool(wanted.normalised and have.normalised)
+    return wanted.columns == have.columns
