@@ -162,3 +162,28 @@ def test_a_rolled_back_change_is_not_kept_for_later_models(runtime, factory) -> 
     model = compiled(runtime)
     assert "size" not in model.entities["deal"].fields
     assert model.entities["deal"].label == "Sale"
+
+
+def test_a_role_renamed_recompiles_the_entity_types_whose_stages_name_it(runtime, factory) -> None:  # type: ignore[no-untyped-def]
+    from trellis.access.grants import create_role, role_row
+    from trellis.accounts import SYSTEM
+
+    with runtime.transaction() as session:
+        create_role(session, SYSTEM, "closer", "Closer")
+    factory.entity("company", {"name": "text"})
+    factory.entity("deal", {"name": "text"})
+    stages = [{"key": "new", "label": "New"}, {"key": "won", "label": "Won", "kind": "success"}]
+    stages[1]["enter_roles"] = ["closer"]
+    factory.meta("create_pipeline", "deal", "sales", "Sales", stages)
+    first = compiled(runtime)
+    assert first.entities["deal"].pipelines["sales"].stages["won"].enter_roles == {
+        "closer": "Closer"
+    }
+    with runtime.transaction() as session:
+        role_row(session, "closer").label = "Deal closer"
+    factory.meta("update_entity", "company", label="Firm")  # the next change of anything
+    second = compiled(runtime)
+    assert set(second.recompiled) == {"company", "deal"}
+    assert second.entities["deal"].pipelines["sales"].stages["won"].enter_roles == {
+        "closer": "Deal closer"
+    }
