@@ -50,6 +50,9 @@ class ActionContext:
     source: str
     #: the event that started it ("created", "updated", "stage_changed", or a flow's own)
     event: str = ""
+    #: the key of the flow whose service task runs the action (None for automations): a
+    #: stage reserved to flows is entered only with it (see ``records.stage_rules``)
+    by_flow: str | None = None
 
     @property
     def session(self) -> Session:
@@ -70,7 +73,9 @@ class ActionType:
     label: str
     #: the settings it takes besides ``type``
     settings: tuple[str, ...]
-    check: Callable[[Session, CompiledModel, CompiledEntity, Mapping[str, Any]], Problems]
+    #: ``check(session, model, entity, spec, for_flow)``: ``for_flow`` when a flow's service
+    #: task will run it (it may enter stages reserved to flows)
+    check: Callable[[Session, CompiledModel, CompiledEntity, Mapping[str, Any], bool], Problems]
     run: Callable[[ActionContext, Mapping[str, Any]], None]
 
 
@@ -100,9 +105,15 @@ def expression_values(entity: CompiledEntity, record: Record) -> dict[str, Any]:
 
 
 def check_action(
-    session: Session, model: CompiledModel, entity: CompiledEntity, spec: Any
+    session: Session,
+    model: CompiledModel,
+    entity: CompiledEntity,
+    spec: Any,
+    *,
+    for_flow: bool = False,
 ) -> Problems:
-    """Every problem of one action, by setting (``type``, ``values.amount``...)."""
+    """Every problem of one action, by setting (``type``, ``values.amount``...); ``for_flow``
+    when a flow's service task will run it."""
     if not isinstance(spec, Mapping):
         return {"type": ["An action is an object with a type."]}
     action = ACTIONS.get(spec.get("type"))  # type: ignore[arg-type]
@@ -113,7 +124,7 @@ def check_action(
     for key in spec:
         if key != "type" and key not in action.settings:
             problems.setdefault(key, []).append("Unknown setting.")
-    for key, messages in action.check(session, model, entity, spec).items():
+    for key, messages in action.check(session, model, entity, spec, for_flow).items():
         problems.setdefault(key, []).extend(messages)
     return problems
 
@@ -143,7 +154,11 @@ def describe(spec: Mapping[str, Any]) -> str:
 
 
 def _check_set_fields(
-    session: Session, model: CompiledModel, entity: CompiledEntity, spec: Mapping[str, Any]
+    session: Session,
+    model: CompiledModel,
+    entity: CompiledEntity,
+    spec: Mapping[str, Any],
+    for_flow: bool,
 ) -> Problems:
     values = spec.get("values")
     if not isinstance(values, Mapping) or not values:
@@ -194,7 +209,11 @@ def _run_set_fields(context: ActionContext, spec: Mapping[str, Any]) -> None:
 
 
 def _check_move_stage(
-    session: Session, model: CompiledModel, entity: CompiledEntity, spec: Mapping[str, Any]
+    session: Session,
+    model: CompiledModel,
+    entity: CompiledEntity,
+    spec: Mapping[str, Any],
+    for_flow: bool,
 ) -> Problems:
     if not entity.has_pipelines:
         return {"stage": [f"{entity.label_plural} have no stages."]}
@@ -202,15 +221,22 @@ def _check_move_stage(
     if pipeline is not None and pipeline not in entity.pipelines:
         return {"pipeline": [f"{entity.label_plural} have no pipeline {pipeline!r}."]}
     pipelines = [entity.pipelines[pipeline]] if pipeline else list(entity.pipelines.values())
-    if not any(stage in p.stages for p in pipelines):
+    found = [p.stages[stage] for p in pipelines if stage in p.stages]
+    if not found:
         where = f"pipeline {pipeline!r}" if pipeline else entity.label_plural
         return {"stage": [f"No stage {stage!r} in {where}."]}
+    if all(s.flow_only for s in found) and not for_flow:
+        return {"stage": [f"Only a flow moves records to {found[0].label!r}."]}
     return {}
 
 
 def _run_move_stage(context: ActionContext, spec: Mapping[str, Any]) -> None:
     context.records.move_stage(
-        context.entity, context.record_id, spec["stage"], pipeline=spec.get("pipeline")
+        context.entity,
+        context.record_id,
+        spec["stage"],
+        pipeline=spec.get("pipeline"),
+        by_flow=context.by_flow,
     )
 
 
@@ -218,7 +244,11 @@ def _run_move_stage(context: ActionContext, spec: Mapping[str, Any]) -> None:
 
 
 def _check_convert(
-    session: Session, model: CompiledModel, entity: CompiledEntity, spec: Mapping[str, Any]
+    session: Session,
+    model: CompiledModel,
+    entity: CompiledEntity,
+    spec: Mapping[str, Any],
+    for_flow: bool,
 ) -> Problems:
     from trellis.conversion.models import ConversionMap
 
@@ -265,7 +295,11 @@ def _run_convert(context: ActionContext, spec: Mapping[str, Any]) -> None:
 
 
 def _check_notify(
-    session: Session, model: CompiledModel, entity: CompiledEntity, spec: Mapping[str, Any]
+    session: Session,
+    model: CompiledModel,
+    entity: CompiledEntity,
+    spec: Mapping[str, Any],
+    for_flow: bool,
 ) -> Problems:
     problems: Problems = {}
     message = spec.get("message")
@@ -326,7 +360,11 @@ def _run_notify(context: ActionContext, spec: Mapping[str, Any]) -> None:
 
 
 def _check_webhook(
-    session: Session, model: CompiledModel, entity: CompiledEntity, spec: Mapping[str, Any]
+    session: Session,
+    model: CompiledModel,
+    entity: CompiledEntity,
+    spec: Mapping[str, Any],
+    for_flow: bool,
 ) -> Problems:
     from trellis.flows.webhooks import webhook_keys
 

@@ -299,3 +299,40 @@ def test_automations_act_as_the_system_through_the_record_service(crm, runtime, 
         history = runtime.records(session, SYSTEM).get("lead", lead.id)
     assert history.values["note"] == "stamped"
     assert history.created_by == bob.user_id and history.updated_by is None
+
+
+def test_a_stage_reserved_to_flows_is_refused_to_automations_but_not_to_a_flow(
+    crm, runtime, factory
+) -> None:  # type: ignore[no-untyped-def]
+    from trellis.flows.actions import ActionContext, check_action, run_action
+
+    factory.entity("request", {"reason": "text"})
+    factory.meta(
+        "create_pipeline",
+        "request",
+        "approval",
+        "Approval",
+        [
+            {"key": "draft", "label": "Draft", "kind": "open"},
+            {"key": "approved", "label": "Approved", "kind": "success", "flow_only": True},
+        ],
+    )
+    move = {"type": "move_stage", "stage": "approved"}
+    with runtime.transaction() as session, pytest.raises(ValidationFailed) as caught:
+        save_automation(
+            session,
+            runtime.model(session),
+            "self_approve",
+            {"entity": "request", "trigger": {"on": "create"}, "actions": [move]},
+            create=True,
+        )
+    assert caught.value.errors == {"actions.0.stage": ["Only a flow moves records to 'Approved'."]}
+    request = factory.record("request", reason="holiday")
+    with runtime.transaction() as session:  # a flow's service task runs the same action
+        model = runtime.model(session)
+        assert check_action(session, model, model.entity("request"), move, for_flow=True) == {}
+        service = runtime.records(session)
+        run_action(
+            ActionContext(service, "request", request.id, "flow 'leave'", by_flow="leave"), move
+        )
+    assert factory.records("get", "request", request.id).stage == "approved"
