@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from trellis.clock import as_utc
@@ -11,6 +12,7 @@ from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledMo
 from trellis.metamodel.models import EntityType, Field, Option, OptionList, Pipeline, Rule
 from trellis.records.audit import StageVisit
 from trellis.records.service import Record, RecordService
+from trellis.records.user_values import UserRef, user_values, users_by_id
 
 
 def field_json(field: Field | CompiledField) -> dict[str, Any]:
@@ -130,12 +132,21 @@ def list_json(option_list: OptionList, used_by: list[str]) -> dict[str, Any]:
 class _Output:
     """What field types need to render values: the model and titles of referenced records."""
 
-    def __init__(self, model: CompiledModel, titles: dict[str, dict[int, str]]) -> None:
+    def __init__(
+        self,
+        model: CompiledModel,
+        titles: dict[str, dict[int, str]],
+        users: Mapping[int, UserRef] | None = None,
+    ) -> None:
         self.model = model
         self._titles = titles
+        self._users = users or {}
 
     def title_of(self, entity: str, record_id: int) -> str | None:
         return self._titles.get(entity, {}).get(record_id)
+
+    def user_of(self, user_id: int) -> UserRef | None:
+        return self._users.get(user_id)
 
 
 def stage_visit_json(visit: StageVisit) -> dict[str, Any]:
@@ -164,7 +175,8 @@ def records_json(
             if value is not None:
                 wanted[f.settings["target"]].add(value)
     titles = {target: service.titles(target, ids) for target, ids in wanted.items()}
-    output = _Output(service.model, titles)
+    users = users_by_id(service.session, user_values(entity, records))
+    output = _Output(service.model, titles, users)
     return [_record_json(entity, record, output) for record in records]
 
 

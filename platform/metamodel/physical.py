@@ -123,7 +123,9 @@ def entity_tables(entity_key: str, fields: Iterable[FieldLayout]) -> list[TableS
         kind = kind_of(f.type.name)
         if covered and f.unique:
             indexes.append(IndexSpec(physical_name("uq", table, f.key), covered, unique=True))
-        elif covered and (f.indexed or f.type.name == "reference" or (compared and not kind)):
+        elif covered and (
+            f.indexed or f.type.name in ("reference", "user") or (compared and not kind)
+        ):
             indexes.append(IndexSpec(physical_name("ix", table, f.key), covered))
         if covered and compared and kind:
             name = physical_name("nx", table, f.key, kind)

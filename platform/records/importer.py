@@ -166,7 +166,7 @@ class CellReader:
             return _money(text)
         if name == "reference":
             return self._reference(f, text)
-        return text
+        return text  # (a user field's username or #id: the record service finds the user)
 
     def _option(self, f: CompiledField, text: str) -> str:
         options = self.service.model.option_lists[f.settings["list"]].options

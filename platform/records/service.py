@@ -40,6 +40,7 @@ from trellis.records.query import (
     title_text_clause,
 )
 from trellis.records.stage_rules import creation_problem, move_problem
+from trellis.records.user_values import resolve_user_values
 from trellis.records.validation import RECORD_KEY, rule_problems
 
 AUDIT_INSERT = insert(AuditEvent.__table__)
@@ -582,6 +583,7 @@ class RecordService:
         errors: Errors,
         owner_id: int | None,
     ) -> None:
+        resolve_user_values(self.session, ent, values, old, changed, errors)
         for key in changed:
             if key in errors:
                 continue

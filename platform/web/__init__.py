@@ -41,6 +41,9 @@ def register_web(app: Flask) -> None:
         app.config[f"{cookie}_SAMESITE"] = "Lax"
         app.config[f"{cookie}_SECURE"] = secure
     register_security_headers(app, https=secure)
+    from trellis.web.field_inputs import user_choices
+
+    app.jinja_env.globals["user_choices"] = user_choices  # user field selects, in any macro
     csrf.init_app(app)
     csrf.exempt(api)  # the API authenticates with bearer tokens, never with the session cookie
     login_manager.init_app(app)

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from flask import g
 from markupsafe import Markup, escape
 
 from trellis.clock import as_utc
@@ -15,6 +16,7 @@ from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledMo
 from trellis.metamodel.fieldtypes.base import Money
 from trellis.records.service import RecordService
 from trellis.records.titles import records_titled
+from trellis.records.user_values import USER_TITLES, UserRef, all_users
 
 #: name suffix of a reference input's visible search box (the hidden input holds the id)
 REFERENCE_TEXT = "__text"
@@ -186,6 +188,8 @@ def display(
         return Markup('<a href="{0}">{1}</a>').format(
             url_for("web.card", entity=target, record_id=value), title
         )
+    if name == "user":
+        return escape(titles.get((USER_TITLES, value)) or f"#{value}")
     if name == "boolean":
         return Markup("Yes" if value else "No")
     if name == "money":
@@ -199,6 +203,19 @@ def display(
     if name == "long_text":
         return Markup("<br>").join(escape(line) for line in str(value).splitlines())
     return escape(str(value))
+
+
+def user_choices(current: Any = None) -> list[UserRef]:
+    """The users a user field's select offers: the active ones, and the one it holds (by id
+    or username; a disabled user stays in the field). Read once per request, in a read-only
+    transaction (which never waits for the view's own)."""
+    if "trellis_users" not in g:
+        from trellis.app import get_runtime
+
+        with get_runtime().transaction(read_only=True) as session:
+            g.trellis_users = all_users(session)
+    held = str(current) if current not in (None, "") else None
+    return [u for u in g.trellis_users if u.active or held in (str(u.id), u.username)]
 
 
 def hidden_reference(model: CompiledModel, target: str) -> str:
@@ -219,6 +236,8 @@ def plain(
     if field.type.name == "reference":
         target = field.settings["target"]
         return titles.get((target, value)) or hidden_reference(model, target)
+    if field.type.name == "user":
+        return titles.get((USER_TITLES, value)) or f"#{value}"
     return field.type.display(field, value, model)
 
 
@@ -272,4 +291,5 @@ TEMPLATE_HELPERS = {
     "currencies": currencies,
     "step": step,
     "input_types": INPUT_TYPES,
+    "user_choices": user_choices,
 }

@@ -27,6 +27,7 @@ from trellis.records.query import Filter
 from trellis.records.service import Record, RecordService
 from trellis.records.stage_rules import stage_choices
 from trellis.records.titles import title_suggestions
+from trellis.records.user_values import USER_TITLES, user_values, users_by_id
 from trellis.web import field_inputs
 from trellis.web.views import web
 
@@ -60,6 +61,13 @@ def reference_titles(
     for target, ids in wanted.items():
         found = service.titles(target, ids)
         titles.update({(target, i): found.get(i) for i in ids})
+    # user fields show names (a disabled user's too)
+    people = user_values(entity, records)
+    for f in entity.fields.values():
+        if f.type.name == "user":
+            people |= {c[s] for c in changes if c["field"] == f.key for s in ("old", "new")}
+    for user in users_by_id(service.session, people).values():
+        titles[(USER_TITLES, user.id)] = user.name
     return titles
 
 
@@ -187,10 +195,15 @@ def record_export(entity: str) -> Any:
                 per_page=200,
                 q=args.get("q") or None,
             )
+            # user fields by username: the import reads them back
+            people = users_by_id(session, user_values(ent, result.items))
             for record in result.items:
                 row = [record.id, record.title]
                 for f in fields:
                     value = record.values.get(f.key)
+                    if f.type.name == "user" and value in people:
+                        row.append(people[value].username)
+                        continue
                     row.append(
                         "" if f.type.is_empty(value) else f.type.display(f, value, service.model)
                     )

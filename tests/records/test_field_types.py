@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect
 
+from trellis.accounts import create_user
 from trellis.errors import BadRequest, ValidationFailed
 from trellis.metamodel.fieldtypes import Money, registry
 from trellis.metamodel.fieldtypes.base import ALL_OPERATORS
@@ -67,6 +68,7 @@ CASES: dict[str, tuple[dict[str, Any], set[str], Any, Any, list[Any]]] = {
         [["red", "red"], ["pink"], "red"],
     ),
     "reference": ({"settings": {"target": "other"}}, {"x_id"}, None, None, [0, "abc", 999]),
+    "user": ({}, {"x_id"}, None, None, [0, "nobody", 999, True, ["ann"]]),
 }
 
 
@@ -97,6 +99,10 @@ def test_columns_round_trip_and_refusals(typed, factory, runtime, type_name: str
         assert "rec_thing__x" in inspect(runtime.engine).get_table_names()
     if type_name == "reference":
         good = read_back = factory.record("other", name="Target").id
+    if type_name == "user":
+        with runtime.transaction() as session:
+            read_back = create_user(session, "ann", "ann-password-long", ["user"]).id
+        good = "ann"  # or the id
     created = factory.record("thing", label="one", x=good)
     assert factory.records("get", "thing", created.id).values["x"] == read_back
     for bad in bad_inputs:

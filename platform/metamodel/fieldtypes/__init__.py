@@ -17,6 +17,7 @@ from trellis.metamodel.fieldtypes.phone import PhoneType
 from trellis.metamodel.fieldtypes.reference import ReferenceType
 from trellis.metamodel.fieldtypes.text import TextType
 from trellis.metamodel.fieldtypes.url import UrlType
+from trellis.metamodel.fieldtypes.user import UserType
 
 __all__ = [
     "ColumnSpec",
@@ -88,5 +89,6 @@ for _type in (
     ListType,
     MultiListType,
     ReferenceType,
+    UserType,
 ):
     registry.register(_type())
