@@ -50,6 +50,7 @@ RUNS = {
         None,
     ),
     "config": ("bench_config.py", ["--n", "20", "--changes", "10"], ["--n", "200"], None),
+    "flows": ("bench_flows.py", ["--n", "300"], ["--n", "3000"], ["--n", "3000"]),
 }
 
 

@@ -98,7 +98,7 @@ class Runtime:
         from trellis.flows.service import FlowService
 
         context = FlowContext(
-            session, actor, self.cache.get(session), lambda who: self.records(session, who)
+            session, actor, lambda: self.cache.get(session), lambda who: self.records(session, who)
         )
         return FlowService(context)
 

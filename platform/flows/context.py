@@ -15,12 +15,17 @@ from trellis.records.service import RecordService
 @dataclass
 class FlowContext:
     """``records(actor)`` gives the record service in ``session``'s transaction: flows read
-    and change records only through it."""
+    and change records only through it. ``compiled()`` gives the metamodel (asked for only
+    when needed: deciding a task does not read it)."""
 
     session: Session
     actor: Actor
-    model: CompiledModel
+    compiled: Callable[[], CompiledModel]
     records: Callable[[Actor], RecordService]
+
+    @property
+    def model(self) -> CompiledModel:
+        return self.compiled()
 
 
 def flow_actor(key: str) -> Actor:

@@ -11,11 +11,11 @@ instance is marked failed with the error (flows.md, trap 6).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import bindparam, insert, select, update
 
 from trellis.accounts import SYSTEM, Role, User
 from trellis.clock import to_storage, utcnow
@@ -30,8 +30,95 @@ log = logging.getLogger(__name__)
 MAX_ERROR = 2000
 
 
-def load_process(instance: FlowInstance, version: FlowVersion) -> Process:
-    return Process.load(SPECS.get(version.hash, version.bpmn), instance.state)
+INSTANCE = FlowInstance.__table__
+TASK = FlowTask.__table__
+VERSION = FlowVersion.__table__
+
+
+@dataclass
+class Loaded:
+    """An instance row as a step needs it (read with Core: a step is the hot path)."""
+
+    id: int
+    rev: int
+    status: str
+    state: str
+    version_id: int
+    flow_id: int
+    entity: str
+    record_id: int
+    hash: str
+    route: dict[str, Any] | None
+
+
+LOADED_COLUMNS = (
+    INSTANCE.c.id,
+    INSTANCE.c.rev,
+    INSTANCE.c.status,
+    INSTANCE.c.state,
+    INSTANCE.c.version_id,
+    INSTANCE.c.flow_id,
+    INSTANCE.c.entity,
+    INSTANCE.c.record_id,
+    VERSION.c.hash,
+    VERSION.c.route,
+)
+
+
+def loaded_query() -> Any:
+    """``SELECT`` of :class:`Loaded` rows (add the ``WHERE``)."""
+    return select(*LOADED_COLUMNS).join_from(
+        INSTANCE, VERSION, VERSION.c.id == INSTANCE.c.version_id
+    )
+
+
+# the statements of a step, built once (values go in as parameters)
+LOAD = loaded_query().where(INSTANCE.c.id == bindparam("instance_id"))
+SAVE = (
+    update(INSTANCE)
+    .where(INSTANCE.c.id == bindparam("b_instance"), INSTANCE.c.rev == bindparam("old_rev"))
+    .values(
+        state=bindparam("state"),
+        rev=bindparam("new_rev"),
+        status=bindparam("new_status"),
+        outcome=bindparam("new_outcome"),
+        next_due_at=bindparam("due"),
+        finished_at=bindparam("finished"),
+    )
+)
+CLOSE_DECIDED = (
+    update(TASK)
+    .where(TASK.c.id == bindparam("b_task"))
+    .values(status="completed", closed_at=bindparam("now"))
+)
+CANCEL_GONE = (
+    update(TASK)
+    .where(
+        TASK.c.instance_id == bindparam("b_instance"),
+        TASK.c.spiff_id.in_(bindparam("gone", expanding=True)),
+        TASK.c.status == "open",
+    )
+    .values(status="cancelled", closed_at=bindparam("now"))
+)
+INSERT_TASKS = insert(TASK)
+USER = User.__table__
+USER_IDS = select(USER.c.username, USER.c.id).where(
+    USER.c.username.in_(bindparam("names", expanding=True))
+)
+
+
+def load(ctx: FlowContext, instance_id: int) -> Loaded | None:
+    row = ctx.session.connection().execute(LOAD, {"instance_id": instance_id}).one_or_none()
+    return Loaded(*row) if row is not None else None
+
+
+def load_process(ctx: FlowContext, loaded: Loaded) -> Process:
+    """The process of ``loaded`` with its version's shared spec (read only when not cached)."""
+
+    def bpmn() -> str:
+        return ctx.session.scalar(select(VERSION.c.bpmn).where(VERSION.c.id == loaded.version_id))
+
+    return Process.load(SPECS.get(loaded.hash, bpmn), loaded.state)
 
 
 def start(
@@ -85,7 +172,20 @@ def start_version(
         ctx.session.flush()
         return instance
     ctx.session.flush()
-    _after_step(ctx, flow, version, instance, process, now)
+    loaded = Loaded(
+        instance.id,
+        1,
+        "running",
+        "{}",
+        version.id,
+        flow.id,
+        entity,
+        record_id,
+        version.hash,
+        version.route,
+    )
+    ctx.session.expire(instance)
+    _after_step(ctx, loaded, process, set(), now)
     return instance
 
 
@@ -124,67 +224,80 @@ def _plain(value: Any) -> Any:
 # -- after every step --------------------------------------------------------------------
 
 
-def save(ctx: FlowContext, instance: FlowInstance, process: Process, **values: Any) -> None:
-    """Store ``process`` with the rev check: a Conflict when someone else saved first."""
-    rev = instance.rev
-    result = ctx.session.execute(
-        update(FlowInstance)
-        .where(FlowInstance.id == instance.id, FlowInstance.rev == rev)
-        .values(state=process.dump(), rev=rev + 1, **values)
-        .execution_options(synchronize_session=False)
+def save(ctx: FlowContext, loaded: Loaded, process: Process, **values: Any) -> None:
+    """Store ``process`` with the rev check: a Conflict when someone else saved first.
+    ``values``: status, outcome, due, finished."""
+    result = ctx.session.connection().execute(
+        SAVE,
+        {
+            "b_instance": loaded.id,
+            "old_rev": loaded.rev,
+            "new_rev": loaded.rev + 1,
+            "state": process.dump(),
+            "new_status": values.get("status", "running"),
+            "new_outcome": values.get("outcome"),
+            "due": values.get("due"),
+            "finished": values.get("finished"),
+        },
     )
     if result.rowcount != 1:
-        ctx.session.expire(instance)
         raise Conflict(
             "The flow moved on meanwhile (another decision or a timer); reload and retry."
         )
-    for name, value in {**values, "rev": rev + 1}.items():
-        set_committed_value(instance, name, value)
+    loaded.rev += 1
 
 
 def _after_step(
     ctx: FlowContext,
-    flow: Flow,
-    version: FlowVersion,
-    instance: FlowInstance,
+    loaded: Loaded,
     process: Process,
+    before: set[str],
     now: datetime,
+    decided: int | None = None,
 ) -> None:
-    """Save (rev check first), then sync the user tasks, then apply a finished route's
-    outcome."""
+    """Save (rev check first), then the user task rows, then a finished route's outcome."""
     finished = process.completed
     outcome = process.data.get("outcome") if finished else None
     due = process.next_due()
     save(
         ctx,
-        instance,
+        loaded,
         process,
         status="completed" if finished else "running",
         outcome=outcome if isinstance(outcome, str) else None,
-        next_due_at=to_storage(due) if due is not None and not finished else None,
-        finished_at=now if finished else None,
+        due=to_storage(due) if due is not None and not finished else None,
+        finished=now if finished else None,
     )
-    sync_tasks(ctx, instance, process, now)
-    if finished and version.route is not None and outcome in ("approved", "rejected"):
-        _apply_outcome(ctx, flow, instance, version.route.get(f"on_{outcome}") or {})
+    sync_tasks(ctx, loaded.id, process, before, now, decided)
+    if finished and loaded.route is not None and outcome in ("approved", "rejected"):
+        key = ctx.session.scalar(select(Flow.key).where(Flow.id == loaded.flow_id))
+        _apply_outcome(ctx, key, loaded, loaded.route.get(f"on_{outcome}") or {})
 
 
-def sync_tasks(ctx: FlowContext, instance: FlowInstance, process: Process, now: datetime) -> None:
-    """Open a row per new ready user task; close the rows of tasks no longer waiting."""
+def sync_tasks(
+    ctx: FlowContext,
+    instance_id: int,
+    process: Process,
+    before: set[str],
+    now: datetime,
+    decided: int | None = None,
+) -> None:
+    """Rows for the user tasks that became ready; the rows of tasks no longer waiting are
+    closed (``decided``, our task id, as completed; the others as cancelled)."""
+    conn = ctx.session.connection()
+    if decided is not None:
+        conn.execute(CLOSE_DECIDED, {"b_task": decided, "now": now})
     steps = process.user_steps()
-    ready = {s.id for s in steps}
-    open_rows = {
-        t.spiff_id: t
-        for t in ctx.session.scalars(
-            select(FlowTask).where(FlowTask.instance_id == instance.id, FlowTask.status == "open")
-        )
-    }
-    for spiff_id, row in open_rows.items():
-        if spiff_id not in ready:
-            row.status, row.closed_at = "cancelled", now
+    after = {s.id for s in steps}
+    gone = before - after
+    if gone:
+        conn.execute(CANCEL_GONE, {"b_instance": instance_id, "gone": sorted(gone), "now": now})
+    new = [s for s in steps if s.id not in before]
+    if not new:
+        return
     dues = {t.activity: t.due for t in process.timers() if t.activity and t.due}
-    new = [s for s in steps if s.id not in open_rows]
     users = _user_ids(ctx, [s.assignee[5:] for s in new if (s.assignee or "").startswith("user:")])
+    rows = []
     for step in new:
         user_id = role = None
         if (step.assignee or "").startswith("user:"):
@@ -192,89 +305,93 @@ def sync_tasks(ctx: FlowContext, instance: FlowInstance, process: Process, now: 
         elif (step.assignee or "").startswith("role:"):
             role = step.assignee[5:]
         due = dues.get(step.activity)
-        ctx.session.add(
-            FlowTask(
-                instance_id=instance.id,
-                spiff_id=step.id,
-                activity=step.activity[:100],
-                label=step.label[:200],
-                assignee_user_id=user_id,
-                assignee_role=role,
-                due_at=to_storage(due) if due is not None else None,
-                status="open",
-                created_at=now,
-            )
+        rows.append(
+            {
+                "instance_id": instance_id,
+                "spiff_id": step.id,
+                "activity": step.activity[:100],
+                "label": step.label[:200],
+                "assignee_user_id": user_id,
+                "assignee_role": role,
+                "delegated_by": None,
+                "due_at": to_storage(due) if due is not None else None,
+                "status": "open",
+                "created_at": now,
+                "closed_at": None,
+            }
         )
-    ctx.session.flush()
+    conn.execute(INSERT_TASKS, rows)
 
 
 def _user_ids(ctx: FlowContext, names: list[str]) -> dict[str, int]:
     if not names:
         return {}
-    rows = ctx.session.execute(select(User.username, User.id).where(User.username.in_(names)))
-    return dict(rows.all())
+    return dict(ctx.session.connection().execute(USER_IDS, {"names": names}).all())
 
 
-def _apply_outcome(
-    ctx: FlowContext, flow: Flow, instance: FlowInstance, action: dict[str, Any]
-) -> None:
+def _apply_outcome(ctx: FlowContext, key: str, loaded: Loaded, action: dict[str, Any]) -> None:
     """Move the record / set its fields through the record service (as the flow: a stage
     reserved to flows opens to it); a refusal (a stage needing a field, say) fails the
     instance with the reason instead of losing it."""
     stage, values = action.get("stage"), action.get("set") or {}
     if not stage and not values:
         return
-    records = ctx.records(flow_actor(flow.key))
+    records = ctx.records(flow_actor(key))
     try:
         with ctx.session.begin_nested():
             if stage:
                 records.move_stage(
-                    instance.entity, instance.record_id, stage, values=values, by_flow=flow.key
+                    loaded.entity, loaded.record_id, stage, values=values, by_flow=key
                 )
             else:
-                current = records.get(instance.entity, instance.record_id)
-                records.update(instance.entity, instance.record_id, values, version=current.version)
+                current = records.get(loaded.entity, loaded.record_id)
+                records.update(loaded.entity, loaded.record_id, values, version=current.version)
     except TrellisError as exc:
         detail = getattr(exc, "errors", None) or exc.detail
         ctx.session.execute(
-            update(FlowInstance)
-            .where(FlowInstance.id == instance.id)
+            update(INSTANCE)
+            .where(INSTANCE.c.id == loaded.id)
             .values(
                 status="failed", error=f"The outcome could not be applied: {detail}"[:MAX_ERROR]
             )
-            .execution_options(synchronize_session=False)
         )
-        ctx.session.expire(instance)
 
 
-def fail(ctx: FlowContext, instance: FlowInstance, error: Exception) -> None:
-    """Mark ``instance`` failed, its stored state untouched (the step is thrown away)."""
-    log.warning("flow instance %s failed: %s", instance.id, error)
+def fail(ctx: FlowContext, loaded: Loaded, error: Exception) -> None:
+    """Mark the instance failed, its stored state untouched (the step is thrown away)."""
+    log.warning("flow instance %s failed: %s", loaded.id, error)
     result = ctx.session.execute(
-        update(FlowInstance)
-        .where(FlowInstance.id == instance.id, FlowInstance.rev == instance.rev)
-        .values(status="failed", error=error_text(error)[:MAX_ERROR], rev=instance.rev + 1)
-        .execution_options(synchronize_session=False)
+        update(INSTANCE)
+        .where(INSTANCE.c.id == loaded.id, INSTANCE.c.rev == loaded.rev)
+        .values(status="failed", error=error_text(error)[:MAX_ERROR], rev=loaded.rev + 1)
     )
-    ctx.session.expire(instance)
     if result.rowcount != 1:
         raise Conflict("The flow moved on meanwhile; reload and retry.")
+    loaded.rev += 1
 
 
-def step(ctx: FlowContext, instance: FlowInstance, act: Any, now: datetime) -> bool:
-    """Load ``instance``, run ``act(process)``, and save; False when the step failed (the
-    instance is then marked failed)."""
-    version = ctx.session.get(FlowVersion, instance.version_id)
-    flow = ctx.session.get(Flow, instance.flow_id)
+def step(
+    ctx: FlowContext,
+    loaded: Loaded,
+    act: Any,
+    now: datetime,
+    decided: tuple[int, str] | None = None,
+) -> bool:
+    """Load the process, run ``act(process)``, and save; False when the step failed (the
+    instance is then marked failed). ``decided`` is (our task id, Spiff's task id) of the
+    task ``act`` completes."""
     try:
-        process = load_process(instance, version)
+        process = load_process(ctx, loaded)
+        before = {s.id for s in process.user_steps()}
+        if decided is not None and decided[1] not in before:
+            raise NotWaiting()
         act(process)
     except NotWaiting:
         raise Conflict("This task is no longer waiting for a decision; reload.") from None
     except Exception as exc:  # the in-memory process is half-updated: throw it away
-        fail(ctx, instance, exc)
+        fail(ctx, loaded, exc)
         return False
-    _after_step(ctx, flow, version, instance, process, now)
+    _after_step(ctx, loaded, process, before, now, decided[0] if decided else None)
     return True
 
 

@@ -75,7 +75,8 @@ class FlowService:
 
     def complete(
         self, task_id: int, decision: str, comment: str = "", *, today: date | None = None
-    ) -> FlowInstance:
+    ) -> int:
+        """Approve or reject; returns the instance id (:meth:`describe` tells where it is)."""
         return tasks.complete(self.context, task_id, decision, comment, today=today)
 
     def delegate(self, task_id: int, to: str) -> FlowTask:

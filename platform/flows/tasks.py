@@ -7,14 +7,29 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, insert, or_, select
 
 from trellis.accounts import get_user
 from trellis.clock import utcnow
 from trellis.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.flows.context import FlowContext
-from trellis.flows.instances import step
-from trellis.flows.models import DECISIONS, FlowDecision, FlowInstance, FlowTask, Substitute
+from trellis.flows.instances import INSTANCE, LOADED_COLUMNS, TASK, Loaded, loaded_query, step
+from trellis.flows.models import DECISIONS, FlowDecision, FlowTask, Substitute
+
+DECISION = FlowDecision.__table__
+INSERT_DECISION = insert(DECISION)
+#: the task with its instance (a :class:`Loaded` row and the task's columns), built once
+TASK_WITH_INSTANCE = (
+    loaded_query()
+    .add_columns(
+        TASK.c.status.label("task_status"),
+        TASK.c.spiff_id,
+        TASK.c.assignee_user_id,
+        TASK.c.assignee_role,
+    )
+    .join(TASK, TASK.c.instance_id == INSTANCE.c.id)
+    .where(TASK.c.id == bindparam("task_id"))
+)
 
 MAX_COMMENT = 2000
 MAX_SUBSTITUTION_DAYS = 366
@@ -40,28 +55,32 @@ def substituted_by(ctx: FlowContext, substitute_id: int, today: date) -> list[in
     )
 
 
-def deciding_for(ctx: FlowContext, task: FlowTask, today: date) -> int | None:
-    """None when the actor decides ``task`` as its assignee; the assignee's id when the
-    actor is their substitute today; PermissionDenied otherwise."""
+def deciding_for(
+    ctx: FlowContext, user_id: int | None, role: str | None, today: date
+) -> int | None:
+    """None when the actor decides a task assigned to ``user_id`` / ``role`` as its
+    assignee; the assignee's id when the actor is their substitute today; PermissionDenied
+    otherwise."""
     actor = ctx.actor
-    if actor.user_id is not None and task.assignee_user_id == actor.user_id:
+    if actor.user_id is not None and user_id == actor.user_id:
         return None
-    if task.assignee_role is not None and task.assignee_role in actor.roles:
+    if role is not None and role in actor.roles:
         return None
     if (
         actor.user_id is not None
-        and task.assignee_user_id is not None
-        and task.assignee_user_id in substituted_by(ctx, actor.user_id, today)
+        and user_id is not None
+        and user_id in substituted_by(ctx, actor.user_id, today)
     ):
-        return task.assignee_user_id
+        return user_id
     raise PermissionDenied("This task is not yours to decide.")
 
 
 def complete(
     ctx: FlowContext, task_id: int, decision: str, comment: str = "", *, today: date | None = None
-) -> FlowInstance:
-    """Approve or reject a task and advance its flow. A task decided or closed meanwhile, or
-    a flow that moved on under the decider, is a Conflict (reload and retry)."""
+) -> int:
+    """Approve or reject a task and advance its flow; returns the instance id. A task decided
+    or closed meanwhile, or a flow that moved on under the decider, is a Conflict (reload
+    and retry). The hot path: one read of the task with its instance, one guarded save."""
     errors: dict[str, list[str]] = {}
     if decision not in DECISIONS:
         errors["decision"] = ["Use approve or reject."]
@@ -69,31 +88,35 @@ def complete(
         errors["comment"] = [f"At most {MAX_COMMENT} characters."]
     if errors:
         raise ValidationFailed(errors)
-    task = get_task(ctx, task_id)
+    row = ctx.session.connection().execute(TASK_WITH_INSTANCE, {"task_id": task_id}).one_or_none()
+    if row is None:
+        raise NotFound(f"No task {task_id}.")
+    loaded = Loaded(*row[: len(LOADED_COLUMNS)])
     now = utcnow()
-    on_behalf_of = deciding_for(ctx, task, today or now.date())
-    if task.status != "open":
+    on_behalf_of = deciding_for(ctx, row.assignee_user_id, row.assignee_role, today or now.date())
+    if row.task_status != "open":
         raise Conflict("This task is already decided or closed.")
-    instance = ctx.session.get(FlowInstance, task.instance_id)
-    if instance.status != "running":
-        raise Conflict(f"This flow is {instance.status}.")
-    spiff_id = task.spiff_id
-    if not step(ctx, instance, lambda process: process.decide(spiff_id, decision), now):
-        return instance
-    task.status, task.closed_at = "completed", now
-    ctx.session.add(
-        FlowDecision(
-            task_id=task.id,
-            instance_id=instance.id,
-            user_id=ctx.actor.user_id,
-            on_behalf_of=on_behalf_of,
-            decision=decision,
-            comment=comment or "",
-            at=now,
+    if loaded.status != "running":
+        raise Conflict(f"This flow is {loaded.status}.")
+    spiff_id = row.spiff_id
+
+    def act(process: Any) -> None:
+        process.decide(spiff_id, decision)
+
+    if step(ctx, loaded, act, now, decided=(task_id, spiff_id)):
+        ctx.session.connection().execute(
+            INSERT_DECISION,
+            {
+                "task_id": task_id,
+                "instance_id": loaded.id,
+                "user_id": ctx.actor.user_id,
+                "on_behalf_of": on_behalf_of,
+                "decision": decision,
+                "comment": comment or "",
+                "at": now,
+            },
         )
-    )
-    ctx.session.flush()
-    return instance
+    return loaded.id
 
 
 def reassign(ctx: FlowContext, task_id: int, to: str) -> FlowTask:

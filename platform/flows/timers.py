@@ -17,7 +17,7 @@ from trellis.accounts import SYSTEM
 from trellis.clock import as_utc, to_storage
 from trellis.errors import Conflict
 from trellis.flows.context import FlowContext
-from trellis.flows.instances import step
+from trellis.flows.instances import load, step
 from trellis.flows.models import FlowInstance
 from trellis.flows.worker import skip_locked
 
@@ -31,26 +31,22 @@ def fire_due_timers(ctx: FlowContext, now: datetime, limit: int = BATCH) -> int:
     """Fire the timers due at ``now`` (the clock is passed in) in ``ctx``'s transaction;
     returns how many instances moved on."""
     session = ctx.session
+    stored = to_storage(now)
     query = (
         select(FlowInstance.id)
-        .where(FlowInstance.status == "running", FlowInstance.next_due_at <= to_storage(now))
+        .where(FlowInstance.status == "running", FlowInstance.next_due_at <= stored)
         .order_by(FlowInstance.next_due_at)
         .limit(limit)
     )
     query = skip_locked(query, session)
     moved = 0
     for instance_id in list(session.scalars(query)):
-        instance = session.get(FlowInstance, instance_id, populate_existing=True)
-        if instance is None or instance.status != "running":
+        loaded = load(ctx, instance_id)
+        if loaded is None or loaded.status != "running":
             continue
         try:
             with session.begin_nested():
-                if step(
-                    ctx,
-                    instance,
-                    lambda process: process.fire_timers(as_utc(now)),
-                    now=to_storage(now),
-                ):
+                if step(ctx, loaded, lambda process: process.fire_timers(as_utc(now)), stored):
                     moved += 1
         except Conflict:
             continue  # another worker saved it first: it fired there

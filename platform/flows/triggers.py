@@ -24,11 +24,10 @@ def register(events: EventBus, cache: MetamodelCache) -> None:
     """Subscribe the flow triggers to the record events of a runtime."""
 
     def context(session: Session, actor: Actor) -> FlowContext:
-        model = cache.get(session)
         return FlowContext(
             session,
             actor,
-            model,
+            lambda: cache.get(session),
             lambda who: RecordService(session, cache.get(session), who, events),
         )
 

@@ -8,8 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from trellis.errors import Conflict, PermissionDenied, ValidationFailed
-from trellis.flows.instances import load_process, save
-from trellis.flows.models import FlowInstance, FlowVersion
+from trellis.flows.instances import load, load_process, save
 
 ROUTE = {
     "steps": [
@@ -77,14 +76,11 @@ def test_a_stale_save_is_a_conflict(flows, factory) -> None:  # type: ignore[no-
     instance_id = flows("start", "f", "deal", factory.record("deal", name="D").id).id
     runtime = flows.runtime
     with runtime.transaction() as session:
-        stale = session.get(FlowInstance, instance_id)
-        session.expunge(stale)
+        stale = load(runtime.flows(session).context, instance_id)
     flows("complete", flows.task_of(instance_id, "ann"), "approve", actor="ann")
     with runtime.transaction() as session:
         ctx = runtime.flows(session).context
-        version = session.get(FlowVersion, stale.version_id)
-        process = load_process(stale, version)
-        merged = session.merge(stale, load=False)
+        process = load_process(ctx, stale)
         with pytest.raises(Conflict):
-            save(ctx, merged, process)
+            save(ctx, stale, process)
     assert flows.describe(instance_id)["outcome"] == "approved"

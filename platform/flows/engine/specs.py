@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,13 +155,15 @@ class SpecCache:
         self._items: OrderedDict[str, ParsedSpec] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str, xml: str) -> ParsedSpec:
+    def get(self, key: str, xml: str | Callable[[], str]) -> ParsedSpec:
+        """The spec of the BPMN ``xml`` whose hash is ``key`` (``xml`` may be a function
+        reading it: called only when the spec is not cached)."""
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
                 return found
-        parsed = parse_bpmn(xml)
+        parsed = parse_bpmn(xml if isinstance(xml, str) else xml())
         with self._lock:
             self._items[key] = parsed
             while len(self._items) > self.LIMIT:
