@@ -9,10 +9,12 @@ Three workers share one database, as three processes would: worker A makes the c
 (``MetamodelService.add_field``, one transaction each), worker B serves a one-record list
 request, worker C (a Flask app) serves ``GET /api/openapi.json``. Each round: the other
 workers' first request after the change, then the same request again with nothing changed.
-Set-up (not timed): the entity types are created through the metamodel service and their
-tables by its schema planner, but the fields' rows are added in one step per entity type
-(adding 6,000 fields one by one through the service would recompile the whole model 6,000
-times). Issue 12 goals: a change at most 50 ms and incremental (here: another worker's first
+Set-up (not timed): each entity type's rows are added in one step and its table created
+whole by the metamodel service's schema sync (adding 6,000 columns one by one costs minutes
+of ALTER TABLE on SQLite, which is not what is measured). ``--no-openapi`` leaves worker C
+out, to see the metamodel's own memory without the OpenAPI document's.
+
+Issue 12 goals: a change at most 50 ms and incremental (here: another worker's first
 request after it at most 50 ms slower than with nothing changed); OpenAPI not rebuilt per
 request (here: at most 50 ms when nothing changed); no memory growth per change (here: under
 0.5 MB of resident memory per change, measured after the first 5 changes).
@@ -32,7 +34,7 @@ from trellis.access.tokens import issue_token
 from trellis.accounts import create_user, ensure_builtin_roles
 from trellis.app import create_app, get_runtime_of
 from trellis.metamodel.fieldtypes import registry
-from trellis.metamodel.models import Field
+from trellis.metamodel.models import EntityType, Field
 from trellis.runtime import Runtime
 
 GOAL_MS = 50.0
@@ -55,7 +57,7 @@ TYPES = [
 
 
 def build(runtime: Runtime, types: int, fields: int) -> None:
-    """``types`` entity types of ``fields`` fields, and an administrator with a token."""
+    """``types`` entity types of ``fields`` fields each, and an administrator with a token."""
     with runtime.transaction() as session:
         meta = runtime.metamodel(session)
         levels = [{"key": f"l{i}", "label": f"Level {i}"} for i in range(5)]
@@ -65,7 +67,7 @@ def build(runtime: Runtime, types: int, fields: int) -> None:
     for e in range(types):
         with runtime.transaction() as session:
             meta = runtime.metamodel(session)
-            row = meta.create_entity(f"kind{e}", f"Kind {e}")
+            row = EntityType(key=f"kind{e}", label=f"Kind {e}", label_plural=f"Kinds {e}")
             for k in range(fields):
                 name, settings = TYPES[k % len(TYPES)]
                 row.fields.append(
@@ -78,8 +80,9 @@ def build(runtime: Runtime, types: int, fields: int) -> None:
                         indexed=k % 10 == 1,
                     )
                 )
-            meta.sync_schema(row)
-            meta.bump("field.add", f"kind{e}.*", {"count": fields})
+            session.add(row)
+            meta.sync_schema(row)  # the whole table at once, as a configuration pack would
+            meta.bump("entity.create", f"kind{e}", {"fields": fields})
         print(f"  built {e + 1}/{types} entity types", end="\r", flush=True)
     print()
 
@@ -94,6 +97,7 @@ def main() -> None:
     p = parser(__doc__, 200, "entity types")
     p.add_argument("--fields", type=int, default=30, help="fields per entity type")
     p.add_argument("--changes", type=int, default=30, help="changes timed")
+    p.add_argument("--no-openapi", action="store_true", help="no worker C (OpenAPI)")
     args = p.parse_args()
     with database(args.database_url) as db_url:
         settings = platform_settings(db_url)
@@ -114,6 +118,8 @@ def main() -> None:
                 worker_b.records(session).list("kind0", per_page=1)
 
         def openapi() -> None:
+            if args.no_openapi:
+                return
             response = client.get("/api/openapi.json", headers=headers)
             assert response.status_code == 200, response.status_code
 
@@ -125,6 +131,7 @@ def main() -> None:
             took.setdefault(name, []).append(time.perf_counter() - began)
 
         other_worker(), openapi()  # the workers are warm before the first change
+        recompiled: list[int] = []
         memory = []
         for turn in range(WARM_CHANGES + args.changes):
             if turn == WARM_CHANGES:
@@ -140,6 +147,8 @@ def main() -> None:
             timed("change (worker A, add a field)", change)
             timed("worker B, first list after it", other_worker)
             timed("worker B, next list", other_worker)
+            with worker_b.transaction() as session:
+                recompiled.append(len(worker_b.model(session).recompiled))
             timed("worker C, first OpenAPI after it", openapi)
             timed("worker C, next OpenAPI", openapi)
         gc.collect()
@@ -157,19 +166,24 @@ def main() -> None:
     def p50(name: str) -> float:
         return median(took[name]) * 1000
 
+    print(
+        f"  worker B recompiled {max(recompiled[WARM_CHANGES:])} entity type(s) per change "
+        f"at most (of {args.n})"
+    )
     change = p50("change (worker A, add a field)")
     extra = p50("worker B, first list after it") - p50("worker B, next list")
-    cached = p50("worker C, next OpenAPI")
+    cached = 0.0 if args.no_openapi else p50("worker C, next OpenAPI")
     growth = (memory[1] - memory[0]) / args.changes
     print(f"  goal: a change <= {GOAL_MS:.0f} ms: {verdict(change <= GOAL_MS)}")
     print(
         f"  goal: incremental: another worker's first request after a change costs "
         f"{extra:.1f} ms more (<= {GOAL_MS:.0f} ms): {verdict(extra <= GOAL_MS)}"
     )
-    print(
-        f"  goal: OpenAPI not rebuilt per request: {cached:.1f} ms with nothing changed "
-        f"(<= {GOAL_MS:.0f} ms): {verdict(cached <= GOAL_MS)}"
-    )
+    if not args.no_openapi:
+        print(
+            f"  goal: OpenAPI not rebuilt per request: {cached:.1f} ms with nothing changed "
+            f"(<= {GOAL_MS:.0f} ms): {verdict(cached <= GOAL_MS)}"
+        )
     print(
         f"  goal: no memory growth: {growth:+.2f} MB per change ({memory[0]:.0f} -> "
         f"{memory[1]:.0f} MB; < {GROWTH_MB} MB): {verdict(growth < GROWTH_MB)}"

@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     inspect,
+    text,
 )
 from sqlalchemy import column as sa_column
 
@@ -41,6 +42,8 @@ def read_record_tables(connection: Connection, table: str | None = None) -> dict
 
     With ``table`` (a record table's name), only that table and its side tables are read: a
     change to one entity type does not read the other hundreds."""
+    if table is not None and connection.dialect.name == "postgresql":
+        return _read_postgresql(connection, table)
     inspector = inspect(connection)
     tables = {}
     for name in inspector.get_table_names():
@@ -71,6 +74,55 @@ def _indexes(connection: Connection, inspector: Inspector, table: str) -> dict[s
         if ix["name"]:
             found[ix["name"]] = _index(ix["name"], ix["column_names"], bool(ix["unique"]))
     return found
+
+
+#: PostgreSQL's catalog, read directly: the inspector's general queries cost about ten times
+#: as much (it reads every table's columns and indexes to answer for one)
+PG_COLUMNS = text(
+    "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
+    "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+    "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' "
+    "AND c.relname LIKE :pattern ESCAPE '\\' AND a.attnum > 0 AND NOT a.attisdropped "
+    "ORDER BY c.relname, a.attnum"
+)
+PG_INDEXES = text(
+    "SELECT t.relname, i.relname, x.indisunique, x.indexprs IS NOT NULL, "
+    "array(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(n, o) "
+    "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n ORDER BY k.o) "
+    "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+    "JOIN pg_class t ON t.oid = x.indrelid "
+    "WHERE t.relnamespace = current_schema()::regnamespace AND NOT x.indisprimary "
+    "AND t.relname LIKE :pattern ESCAPE '\\'"
+)
+
+
+def _read_postgresql(connection: Connection, table: str) -> dict[str, ActualTable]:
+    """:func:`read_record_tables` for ``table`` and its side tables, on PostgreSQL."""
+    pattern = table.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+
+    def wanted(name: str) -> bool:
+        return name == table or name.startswith(table + "__")
+
+    columns: dict[str, dict[str, str | None]] = {}
+    for name, column, kind in connection.execute(PG_COLUMNS, {"pattern": pattern}):
+        if wanted(name):
+            columns.setdefault(name, {})[column] = _pg_signature(kind)
+    indexes: dict[str, dict[str, IndexSpec]] = {name: {} for name in columns}
+    for name, index, unique, expression, names in connection.execute(
+        PG_INDEXES, {"pattern": pattern}
+    ):
+        if name in indexes:
+            indexes[name][index] = _index(index, [None] if expression else list(names), unique)
+    return {name: ActualTable(name, columns[name], indexes[name]) for name in columns}
+
+
+def _pg_signature(kind: str) -> str | None:
+    """What :func:`_signature` says of a type, from PostgreSQL's ``format_type``."""
+    if kind == "bigint":
+        return "bigint"
+    if kind.startswith("numeric(") and "," in kind:
+        return kind.replace(" ", "")
+    return None
 
 
 def _index(name: str, columns: list[str | None], unique: bool) -> IndexSpec:
