@@ -12,6 +12,7 @@ from trellis.admin.base import AdminOnly
 from trellis.admin.history import readable_changes
 from trellis.app import get_runtime
 from trellis.conversion.models import ConversionMap
+from trellis.flows.outbox import OutboxEntry
 from trellis.metamodel.models import ConfigChange, OptionList
 
 
@@ -39,6 +40,9 @@ class DashboardView(AdminOnly, AdminIndexView):
                 "Users": session.scalar(select(func.count()).select_from(User)),
                 "Roles": session.scalar(select(func.count()).select_from(Role)),
             }
+            failed_deliveries = session.scalar(
+                select(func.count()).select_from(OutboxEntry).where(OutboxEntry.status == "failed")
+            )
             changes = readable_changes(
                 session,
                 model,
@@ -51,5 +55,6 @@ class DashboardView(AdminOnly, AdminIndexView):
             entities=entities,
             counts=counts,
             changes=changes,
+            failed_deliveries=failed_deliveries,
             archived=list(model.archived_entities.values()),
         )

@@ -181,6 +181,8 @@ def deliver_webhook(runtime: Any, claimed: Claimed) -> None:
         hook = session.scalar(select(Webhook).where(Webhook.key == claimed.target))
         if hook is None:
             raise DeliveryFailed(f"The webhook {claimed.target!r} no longer exists.")
+        if not hook.active:  # kept and retried: switching it on again sends it
+            raise DeliveryFailed(f"The webhook {claimed.target!r} is switched off.")
         url, sealed = hook.url, hook.secret_sealed
     secret = unseal(sealed, runtime.settings["SECRET_KEY"])
     body = json.dumps(claimed.payload, separators=(",", ":"), default=str).encode()

@@ -162,6 +162,8 @@ def test_a_failed_delivery_shows_in_the_admin_and_is_retried(admin, runtime, fac
         with runtime.transaction() as session:
             entry = session.scalars(select(OutboxEntry)).one()
         assert entry.status == "failed"
+        dashboard = admin.get("/admin/").get_data(as_text=True)
+        assert "1 outgoing call failed after every attempt" in dashboard
         page = admin.get("/admin/outbox/?status=failed").get_data(as_text=True)
         assert f'data-entry="{entry.id}" data-status="failed"' in page
         assert "HTTP 500" in page and "automation &#39;to_erp&#39; on lead" in page
@@ -171,6 +173,7 @@ def test_a_failed_delivery_shows_in_the_admin_and_is_retried(admin, runtime, fac
         assert worker.run_once() == {"outbox": 1}
         page = admin.get("/admin/outbox/").get_data(as_text=True)
         assert f'data-entry="{entry.id}" data-status="delivered"' in page
+        assert "failed after every attempt" not in admin.get("/admin/").get_data(as_text=True)
         assert [c["status"] for c in server.calls][-1] == 200
     finally:
         server.close()

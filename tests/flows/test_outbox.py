@@ -142,3 +142,26 @@ def test_the_secret_is_sealed_and_shown_only_by_its_end(crm, runtime) -> None:  
     assert unseal(hook.secret_sealed, runtime.settings["SECRET_KEY"]) == SECRET
     with pytest.raises(outbox.DeliveryFailed, match="SECRET_KEY changed"):
         unseal(seal(SECRET, "one key"), "another key")
+
+
+def test_a_switched_off_webhook_keeps_its_entries_until_it_is_on_again(
+    crm, runtime, factory, receiver
+) -> None:  # type: ignore[no-untyped-def]
+    from trellis.flows.webhooks import save_webhook
+
+    server = receiver([200])
+    webhook_on_create(runtime, server.url)
+    factory.record("lead", name="Ann")
+    key = runtime.settings["SECRET_KEY"]
+    with runtime.transaction() as session:
+        save_webhook(session, key, "erp", server.url, active=False)
+    worker = Worker(runtime, ["outbox"])
+    now = utcnow()
+    worker.run_once(now)
+    [entry] = entries(runtime)
+    assert entry.status == "pending" and "switched off" in entry.last_error
+    assert server.calls == []
+    with runtime.transaction() as session:
+        save_webhook(session, key, "erp", server.url, active=True)
+    worker.run_once(now + outbox.backoff(1))
+    assert entries(runtime)[0].status == "delivered" and len(server.calls) == 1
