@@ -62,11 +62,14 @@ def resolve_user_values(
     changed: Iterable[str],
     errors: Errors,
 ) -> None:
-    """Replace each username or id given to a user field in ``values`` by the user's id."""
-    for key in changed:
-        f = entity.fields.get(key)
+    """Replace each username or id given to a user field in ``values`` by the user's id:
+    the ``changed`` ones, and on a new record (``old`` empty) the defaults too."""
+    changed = set(changed)
+    for key, f in entity.fields.items():
         value = values.get(key)
-        if f is None or f.type.name != "user" or value is None or key in errors:
+        if f.type.name != "user" or value is None or key in errors:
+            continue
+        if key not in changed and key in old:
             continue
         if isinstance(value, str):
             user = session.scalar(select(User).where(User.username == value))

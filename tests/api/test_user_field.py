@@ -77,6 +77,13 @@ def test_unknown_and_disabled_users_are_field_errors(tasks, factory) -> None:  #
     with pytest.raises(ValidationFailed) as caught:
         factory.records("create", "task", {"name": "T", "assigned_to": "nobody"})
     assert caught.value.errors == {"assigned_to": ["No user 'nobody'."]}
+    # a default names its user by username too
+    factory.meta("add_field", "task", "reviewer", "Reviewer", "user", default="ann")
+    made = admin.ok("POST", "/api/records/task", {"name": "Defaulted"}, 201)
+    assert made["reviewer"] == {"id": ids["ann"], "username": "ann", "name": "Ann Tamm"}
+    factory.meta("update_field", "task", "reviewer", default="nobody")
+    body = assert_problem(admin.post("/api/records/task", {"name": "T"}), 422)
+    assert body["errors"] == {"reviewer": ["No user 'nobody'."]}
     # a disabled user already in a field stays readable, and other changes keep him
     held = tasks["held"]
     url = f"/api/records/task/{held['id']}"
