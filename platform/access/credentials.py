@@ -35,7 +35,9 @@ def _stand_in_hash() -> str:
 def sign_in(session: Session, username: str, password: str, address: str | None) -> User | None:
     """The active user with this name and password, or None; failures are counted per user
     name and client ``address`` and raise :class:`~trellis.access.throttle.TooManyAttempts`
-    while paused."""
+    while paused. A name or password that is not text matches nobody."""
+    if not isinstance(username, str) or not isinstance(password, str):
+        return None
     check_allowed(session, username, address)
     user = session.scalar(select(User).where(User.username == username))
     if user is None:

@@ -10,22 +10,16 @@ from trellis.access.credentials import sign_in
 from trellis.access.models import ApiToken
 from trellis.access.tokens import issue_token, revoke_token
 from trellis.api.blueprint import api
-from trellis.api.context import Unauthorized, json_body
+from trellis.api.context import Unauthorized
+from trellis.api.meta_schemas import TokenRequest, load_body
 from trellis.app import get_runtime
 from trellis.clock import as_utc
-from trellis.errors import ValidationFailed
 
 
 @api.post("/auth/token")
 def issue_token_view() -> Any:
     """Exchange a user name and password for a bearer token."""
-    data = json_body()
-    errors = {}
-    for name in ("username", "password"):
-        if not isinstance(data.get(name), str) or not data.get(name):
-            errors[name] = ["Required."]
-    if errors:
-        raise ValidationFailed(errors)
+    data = load_body(TokenRequest)
     username, password = data["username"], data["password"]
     runtime = get_runtime()
     with runtime.transaction() as session:

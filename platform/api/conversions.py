@@ -8,8 +8,16 @@ from sqlalchemy import select
 
 from trellis.access.policy import Access, load_access
 from trellis.api.blueprint import api
-from trellis.api.context import json_body, unit
-from trellis.api.meta import _only, _readable_entity
+from trellis.api.context import unit
+from trellis.api.meta import _readable_entity
+from trellis.api.meta_schemas import (
+    ConversionMapBody,
+    ConversionMapReplace,
+    ConversionRequest,
+    DuplicateRuleBody,
+    TransferBody,
+    load_body,
+)
 from trellis.api.representation import field_json, records_json
 from trellis.conversion import duplicates
 from trellis.conversion.convert import Conversion, convert
@@ -40,8 +48,7 @@ def list_conversions() -> Any:
 
 @api.post("/meta/conversions")
 def create_conversion() -> Any:
-    data = json_body()
-    _only(data, ("key", "label", "source", "targets"), ("key", "source", "targets"))
+    data = load_body(ConversionMapBody)
     with unit() as (runtime, session, actor):
         maps = ConversionMaps(session, runtime.cache, actor)
         row = maps.save(
@@ -61,8 +68,7 @@ def get_conversion(key: str) -> Any:
 
 @api.put("/meta/conversions/<key>")
 def replace_conversion(key: str) -> Any:
-    data = json_body()
-    _only(data, ("key", "label", "source", "targets"), ("source", "targets"))
+    data = load_body(ConversionMapReplace)
     if data.get("key", key) != key:
         raise BadRequest(
             "The key in the body differs from the path.", {"key": ["Cannot be changed."]}
@@ -82,8 +88,7 @@ def delete_conversion(key: str) -> Any:
 
 @api.post("/meta/conversions/<key>/transfer")
 def transfer_field(key: str) -> Any:
-    data = json_body()
-    _only(data, ("field", "target"), ("field", "target"))
+    data = load_body(TransferBody)
     with unit() as (runtime, session, actor):
         field = ConversionMaps(session, runtime.cache, actor).transfer(
             key, data["field"], data["target"]
@@ -106,8 +111,7 @@ def list_duplicate_rules(entity: str) -> Any:
 
 @api.post("/meta/entities/<entity>/duplicate-rules")
 def add_duplicate_rule(entity: str) -> Any:
-    data = json_body()
-    _only(data, ("fields",), ("fields",))
+    data = load_body(DuplicateRuleBody)
     with unit() as (runtime, session, actor):
         rule = duplicates.add_rule(session, actor, runtime.model(session), entity, data["fields"])
         return {"id": rule.id, "entity": rule.entity, "fields": rule.fields}, 201
@@ -122,11 +126,8 @@ def delete_duplicate_rule(entity: str, rule_id: int) -> Any:
 
 @api.post("/records/<entity>/<int:record_id>/convert")
 def convert_record(entity: str, record_id: int) -> Any:
-    data = json_body()
-    _only(data, ("targets", "dry_run", "map", "source_values"), ("targets",))
+    data = load_body(ConversionRequest)
     dry_run = data.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise BadRequest("dry_run is true or false.", {"dry_run": ["Use true or false."]})
     with unit() as (runtime, session, actor):
         service = runtime.records(session, actor)
         result = convert(

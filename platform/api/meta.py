@@ -11,7 +11,22 @@ from sqlalchemy import select
 
 from trellis.access.policy import load_access
 from trellis.api.blueprint import api
-from trellis.api.context import json_body, unit
+from trellis.api.context import unit
+from trellis.api.meta_schemas import (
+    EntityCreate,
+    EntityPatch,
+    FieldCreate,
+    FieldPatch,
+    ListCreate,
+    ListPatch,
+    OptionCreate,
+    OptionPatch,
+    PipelineCreate,
+    PipelinePatch,
+    RuleCreate,
+    RulePatch,
+    load_body,
+)
 from trellis.api.representation import (
     entity_json,
     field_json,
@@ -20,17 +35,9 @@ from trellis.api.representation import (
     rule_json,
     visible_rules,
 )
-from trellis.errors import BadRequest, NotFound, ValidationFailed
+from trellis.errors import NotFound
 from trellis.metamodel.models import EntityType, OptionList
-from trellis.metamodel.rules import RULE_OPTIONS
 from trellis.metamodel.service import MetamodelService
-
-
-def _only(data: dict[str, Any], allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
-    errors = {k: ["Unknown property."] for k in data if k not in allowed}
-    errors.update({k: ["Required."] for k in required if k not in data})
-    if errors:
-        raise BadRequest("Invalid request body.", errors)
 
 
 def _admin_service(runtime, session) -> MetamodelService:  # type: ignore[no-untyped-def]
@@ -65,8 +72,7 @@ def list_entities() -> Any:
 
 @api.post("/meta/entities")
 def create_entity() -> Any:
-    data = json_body()
-    _only(data, ("key", "label", "label_plural", "title", "description"), ("key", "label"))
+    data = load_body(EntityCreate)
     with unit() as (runtime, session, _actor):
         meta = _admin_service(runtime, session)
         entity = meta.create_entity(
@@ -87,10 +93,7 @@ def get_entity(key: str) -> Any:
 
 @api.patch("/meta/entities/<key>")
 def update_entity(key: str) -> Any:
-    data = json_body()
-    _only(data, ("label", "label_plural", "title", "description", "archived"))
-    if not isinstance(data.get("archived", False), bool):
-        raise ValidationFailed({"archived": ["Use true or false."]})
+    data = load_body(EntityPatch)
     with unit() as (runtime, session, _actor):
         meta = _admin_service(runtime, session)
         changes = {("title_template" if k == "title" else k): v for k, v in data.items()}
@@ -124,24 +127,10 @@ def purge_entity(key: str) -> Any:
 
 # -- fields ------------------------------------------------------------------------------
 
-FIELD_INPUT = (
-    "key",
-    "label",
-    "type",
-    "required",
-    "settings",
-    "default",
-    "unique",
-    "indexed",
-    "help_text",
-    "position",
-)
-
 
 @api.post("/meta/entities/<entity>/fields")
 def add_field(entity: str) -> Any:
-    data = json_body()
-    _only(data, FIELD_INPUT, ("key", "label", "type"))
+    data = load_body(FieldCreate)
     with unit() as (runtime, session, _actor):
         options = {k: v for k, v in data.items() if k not in ("key", "label", "type")}
         field = _admin_service(runtime, session).add_field(
@@ -152,8 +141,7 @@ def add_field(entity: str) -> Any:
 
 @api.patch("/meta/entities/<entity>/fields/<key>")
 def update_field(entity: str, key: str) -> Any:
-    data = json_body()
-    _only(data, FIELD_INPUT)
+    data = load_body(FieldPatch)
     with unit() as (runtime, session, _actor):
         field = _admin_service(runtime, session).update_field(entity, key, **data)
         return field_json(field)
@@ -195,8 +183,7 @@ def list_lists() -> Any:
 
 @api.post("/meta/lists")
 def create_list() -> Any:
-    data = json_body()
-    _only(data, ("key", "label", "options", "description"), ("key", "label"))
+    data = load_body(ListCreate)
     with unit() as (runtime, session, _actor):
         meta = _admin_service(runtime, session)
         row = meta.create_list(
@@ -218,8 +205,7 @@ def get_list(key: str) -> Any:
 
 @api.patch("/meta/lists/<key>")
 def update_list(key: str) -> Any:
-    data = json_body()
-    _only(data, ("label", "description"))
+    data = load_body(ListPatch)
     with unit() as (runtime, session, actor):
         row = _admin_service(runtime, session).update_list(key, **data)
         return list_json(row, _list_usage(runtime, session, actor).get(key, []))
@@ -227,8 +213,7 @@ def update_list(key: str) -> Any:
 
 @api.post("/meta/lists/<key>/options")
 def add_option(key: str) -> Any:
-    data = json_body()
-    _only(data, ("key", "label", "color", "position"), ("key", "label"))
+    data = load_body(OptionCreate)
     with unit() as (runtime, session, _actor):
         meta = _admin_service(runtime, session)
         meta.add_option(
@@ -239,8 +224,7 @@ def add_option(key: str) -> Any:
 
 @api.patch("/meta/lists/<key>/options/<option>")
 def update_option(key: str, option: str) -> Any:
-    data = json_body()
-    _only(data, ("label", "active", "position", "color"))
+    data = load_body(OptionPatch)
     with unit() as (runtime, session, _actor):
         meta = _admin_service(runtime, session)
         meta.update_option(key, option, **data)
@@ -268,8 +252,7 @@ def _list_usage(runtime, session, actor) -> dict[str, list[str]]:  # type: ignor
 
 @api.post("/meta/entities/<entity>/pipelines")
 def create_pipeline(entity: str) -> Any:
-    data = json_body()
-    _only(data, ("key", "label", "stages", "position"), ("key", "label", "stages"))
+    data = load_body(PipelineCreate)
     with unit() as (runtime, session, _actor):
         pipeline = _admin_service(runtime, session).create_pipeline(
             entity, data["key"], data["label"], data["stages"], data.get("position")
@@ -289,8 +272,7 @@ def get_pipeline(entity: str, key: str) -> Any:
 
 @api.patch("/meta/entities/<entity>/pipelines/<key>")
 def update_pipeline(entity: str, key: str) -> Any:
-    data = json_body()
-    _only(data, ("label", "position", "stages", "move_to"))
+    data = load_body(PipelinePatch)
     with unit() as (runtime, session, _actor):
         pipeline = _admin_service(runtime, session).update_pipeline(entity, key, **data)
         return pipeline_json(pipeline)
@@ -315,8 +297,7 @@ def list_rules(entity: str) -> Any:
 
 @api.post("/meta/entities/<entity>/rules")
 def add_rule(entity: str) -> Any:
-    data = json_body()
-    _only(data, ("kind", "field", "when", "from_stage", "expression", "message"), ("kind",))
+    data = load_body(RuleCreate)
     with unit() as (runtime, session, _actor):
         options = {k: v for k, v in data.items() if k != "kind" and v is not None}
         rule = _admin_service(runtime, session).add_rule(entity, data["kind"], **options)
@@ -325,8 +306,7 @@ def add_rule(entity: str) -> Any:
 
 @api.patch("/meta/entities/<entity>/rules/<int32:rule_id>")
 def update_rule(entity: str, rule_id: int) -> Any:
-    data = json_body()
-    _only(data, RULE_OPTIONS)
+    data = load_body(RulePatch)
     with unit() as (runtime, session, _actor):
         rule = _admin_service(runtime, session).update_rule(entity, rule_id, **data)
         return rule_json(rule)

@@ -9,8 +9,9 @@ from sqlalchemy import select
 from trellis.access.grants import create_role, grants_of, set_grant
 from trellis.accounts import Role
 from trellis.api.blueprint import api
-from trellis.api.context import json_body, unit
-from trellis.errors import BadRequest, PermissionDenied
+from trellis.api.context import unit
+from trellis.api.meta_schemas import GrantBody, RoleCreate, load_body
+from trellis.errors import PermissionDenied
 
 
 def _role_json(session, role: Role) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -33,17 +34,14 @@ def list_roles() -> Any:
 
 @api.post("/meta/roles")
 def create_role_view() -> Any:
-    data = json_body()
-    unknown = {k: ["Unknown property."] for k in data if k not in ("key", "label")}
-    if unknown:
-        raise BadRequest("Invalid request body.", unknown)
+    data = load_body(RoleCreate)
     with unit() as (_runtime, session, actor):
-        role = create_role(session, actor, data.get("key"), data.get("label"))
+        role = create_role(session, actor, data["key"], data["label"])
         return _role_json(session, role), 201
 
 
 @api.put("/meta/roles/<role>/permissions/<entity>")
 def set_permissions(role: str, entity: str) -> Any:
-    data = json_body()
+    data = load_body(GrantBody)
     with unit() as (runtime, session, actor):
         return set_grant(session, actor, runtime.model(session), role, entity, data)

@@ -29,6 +29,11 @@ from trellis.records.service import Record, RecordService
 CONVERTING = "trellis.converting"
 LINK_KIND = "converted"
 TARGET_OPTIONS = ("use_existing", "pipeline", "stage")
+TARGET_OPTION_TYPES = {
+    "use_existing": "Use a record id.",
+    "pipeline": "Use a pipeline key.",
+    "stage": "Use a stage key.",
+}
 
 
 @dataclass
@@ -56,6 +61,8 @@ class Conversion:
 
 def conversion_map(service: RecordService, entity: str, key: str | None = None) -> ConversionMap:
     """The map to convert ``entity`` records with (the only one, or the one named)."""
+    if not isinstance(key, str | None):
+        raise BadRequest("Name the map by its key.", {"map": ["Use a key."]})
     query = select(ConversionMap).where(ConversionMap.source == entity)
     if key is not None:
         query = query.where(ConversionMap.key == key)
@@ -210,6 +217,15 @@ def _check_request(row: ConversionMap, targets: Any) -> None:
             ]
         elif options is not None and not isinstance(options, dict):
             errors[target] = ["Expected an object of field values and options."]
+        elif options:
+            wrong = [
+                name
+                for name, kind in (("use_existing", int), ("pipeline", str), ("stage", str))
+                if not isinstance(options.get(name), kind | None)
+                or isinstance(options.get(name), bool)
+            ]
+            if wrong:
+                errors[target] = [f"{name}: {TARGET_OPTION_TYPES[name]}" for name in wrong]
     if errors:
         raise BadRequest("Invalid targets.", errors)
 

@@ -45,7 +45,7 @@ def add_rule(
         errors.append("Name one or more fields.")
     else:
         for key in fields:
-            if key not in known:
+            if not isinstance(key, str) or key not in known:
                 errors.append(f"Unknown field {key!r}.")
             elif known[key].type.name not in COMPARABLE:
                 errors.append(f"{known[key].label} ({known[key].type.name}) cannot be compared.")

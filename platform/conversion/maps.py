@@ -28,7 +28,7 @@ TARGET_KEYS = ("fields", "pipeline", "stage", "values")
 def map_errors(model: CompiledModel, source: str, targets: Any) -> Errors:
     """Every problem with a map definition, keyed like ``targets.deal.fields.amount``."""
     errors = Errors()
-    if source not in model.entities:
+    if not isinstance(source, str) or source not in model.entities:
         errors.add("source", f"No entity type {source!r}.")
         return errors
     src = model.entities[source]
@@ -108,6 +108,9 @@ def _target_errors(
         if not isinstance(origin, str) or origin not in src.fields or not isinstance(table, dict):
             errors.add(at, "A value table needs the field filled from a source list field.")
             continue
+        if not all(isinstance(to_key, str) for to_key in table.values()):
+            errors.add(at, "Map each option key of the source list to one of the target list.")
+            continue
         source_options = model.option_lists[src.fields[origin].settings["list"]].options
         target_options = model.option_lists[target_field.settings["list"]].options
         for from_key, to_key in table.items():
@@ -117,6 +120,10 @@ def _target_errors(
                 errors.add(at, f"{to_key!r} is not an option of the target list.")
     pipeline = spec.get("pipeline")
     stage = spec.get("stage")
+    for name, value in (("pipeline", pipeline), ("stage", stage)):
+        if not isinstance(value, str | None):
+            errors.add(f"{where}.{name}", "Use a key.")
+            return
     if pipeline is not None and pipeline not in target.pipelines:
         errors.add(f"{where}.pipeline", f"{target.label} has no pipeline {pipeline!r}.")
     elif stage is not None:
@@ -176,11 +183,11 @@ class ConversionMaps:
         model = self.cache.get(self.session)
         src = model.entities[row.source]
         errors = Errors()
-        if field not in src.fields:
+        if not isinstance(field, str) or field not in src.fields:
             errors.add("field", f"{src.label} has no field {field!r}.")
-        if target not in (row.targets or {}):
+        if not isinstance(target, str) or target not in (row.targets or {}):
             errors.add("target", f"The map does not convert into {target!r}.")
-        elif (
+        elif isinstance(field, str) and (
             field in model.entities[target].fields
             or field in model.entities[target].archived_fields
         ):

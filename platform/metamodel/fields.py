@@ -85,7 +85,7 @@ class FieldOperations(MetamodelChanges):
                 errors.add(flag, "Use true or false.")
         for message in position_errors(position) if position is not None else []:
             errors.add("position", message)
-        if not isinstance(help_text or "", str):
+        if not isinstance(help_text, str | None):
             errors.add("help_text", "Use text.")
         if unique and not field_type.can_be_unique:
             errors.add("unique", f"A {type} field cannot be unique.")
@@ -143,14 +143,18 @@ class FieldOperations(MetamodelChanges):
                 settings = {k: v for k, v in settings.items() if k in known}
                 if "settings" not in changes:  # the new type's defaults, checked below
                     changes["settings"] = {}
-        if "settings" in changes:
-            new = changes["settings"] or {}
+        new = changes.get("settings") or {}
+        if not isinstance(new, dict):
+            errors.add("settings", "Expected an object.")
+        elif "settings" in changes:
             for name in FIXED_SETTINGS:
                 if name in settings and new.get(name, settings[name]) != settings[name]:
                     errors.add("settings", f"{name}: cannot be changed once the field exists.")
             for message in field_type.settings_errors({**settings, **new}, self.model):
                 errors.add("settings", message)
             settings = field_type.normalise_settings({**settings, **new})
+        if not isinstance(changes.get("help_text"), str | None):
+            errors.add("help_text", "Use text.")
         for flag in ("required", "unique", "indexed"):
             if flag in changes and not isinstance(changes[flag], bool):
                 errors.add(flag, "Use true or false.")
@@ -177,6 +181,8 @@ class FieldOperations(MetamodelChanges):
                 field.label = value.strip()
             elif name == "type":
                 field.type = field_type.name
+            elif name == "help_text":
+                field.help_text = value or ""
             else:
                 setattr(field, name, value)
         self.sync_schema(row)

@@ -25,13 +25,20 @@ def option_errors(option: Any) -> Errors:
     if not isinstance(option, dict):
         errors.add("options", "Each option is an object with a key and a label.")
         return errors
-    if not OPTION_KEY.match(str(option.get("key", ""))):
+    if not isinstance(option.get("key"), str) or not OPTION_KEY.match(option["key"]):
         errors.add("key", "Use 1-40 lower-case letters, digits or underscores.")
     for message in label_errors(option.get("label")):
         errors.add("label", message)
-    if not COLOR.match(str(option.get("color") or "")):
+    if not color_ok(option.get("color")):
         errors.add("color", "Use a colour such as #1f77b4.")
+    if not isinstance(option.get("active", True), bool):
+        errors.add("active", "Use true or false.")
     return errors
+
+
+def color_ok(color: Any) -> bool:
+    """A colour is ``#rrggbb``, or empty (``""`` or None) for none."""
+    return color is None or (isinstance(color, str) and bool(COLOR.match(color)))
 
 
 class OptionListOperations(MetamodelChanges):
@@ -48,16 +55,23 @@ class OptionListOperations(MetamodelChanges):
     ) -> OptionList:  # type: ignore[assignment]
         """Create a list with its first options."""
         errors = Errors()
-        if not OPTION_KEY.match(key or ""):
+        if not isinstance(key, str) or not OPTION_KEY.match(key):
             errors.add("key", "Use 1-40 lower-case letters, digits or underscores.")
         for message in label_errors(label):
             errors.add("label", message)
+        if not isinstance(description, str | None):
+            errors.add("description", "Use text.")
+        if not isinstance(options, list | tuple | None):
+            errors.add("options", "Expected a list of options.")
+            options = ()
         seen: set[str] = set()
         for number, option in enumerate(options or []):
             for name, messages in option_errors(option).items():
                 for message in messages:
                     errors.add(f"options.{number}.{name}", message)
             option_key = option.get("key") if isinstance(option, dict) else None
+            if not isinstance(option_key, str):
+                continue
             if option_key in seen:
                 errors.add(f"options.{number}.key", f"Key {option_key!r} is used twice.")
             seen.add(option_key)
@@ -89,6 +103,8 @@ class OptionListOperations(MetamodelChanges):
         if "label" in changes:
             for message in label_errors(changes["label"]):
                 errors.add("label", message)
+        if not isinstance(changes.get("description"), str | None):
+            errors.add("description", "Use text.")
         errors.raise_if_any()
         for name, value in changes.items():
             setattr(row, name, value.strip() if name == "label" else value or "")
@@ -130,7 +146,7 @@ class OptionListOperations(MetamodelChanges):
         if "label" in changes:
             for message in label_errors(changes["label"]):
                 errors.add("label", message)
-        if "color" in changes and not COLOR.match(str(changes["color"] or "")):
+        if "color" in changes and not color_ok(changes["color"]):
             errors.add("color", "Use a colour such as #1f77b4.")
         if "active" in changes and not isinstance(changes["active"], bool):
             errors.add("active", "Use true or false.")

@@ -21,7 +21,7 @@ from trellis.metamodel.changes import (
     position_errors,
 )
 from trellis.metamodel.models import STAGE_KINDS, EntityType, Pipeline, Rule, Stage
-from trellis.metamodel.option_lists import COLOR
+from trellis.metamodel.option_lists import color_ok
 from trellis.words import counted
 
 
@@ -39,14 +39,15 @@ def stage_list_errors(stages: Any) -> Errors:
             continue
         for message in key_errors(stage.get("key"), "stage key"):
             errors.add(f"{where}.key", message)
-        if stage.get("key") in seen:
-            errors.add(f"{where}.key", f"Key {stage.get('key')!r} is used twice.")
-        seen.add(stage.get("key"))
+        if isinstance(stage.get("key"), str):
+            if stage["key"] in seen:
+                errors.add(f"{where}.key", f"Key {stage['key']!r} is used twice.")
+            seen.add(stage["key"])
         for message in label_errors(stage.get("label")):
             errors.add(f"{where}.label", message)
         if stage.get("kind", "open") not in STAGE_KINDS:
             errors.add(f"{where}.kind", f"Use one of: {', '.join(STAGE_KINDS)}.")
-        if not COLOR.match(str(stage.get("color") or "")):
+        if not color_ok(stage.get("color")):
             errors.add(f"{where}.color", "Use a colour such as #1f77b4.")
     if not any(isinstance(s, dict) and s.get("kind", "open") == "open" for s in stages):
         errors.add("stages", "At least one stage must be open (where new records start).")
@@ -157,6 +158,10 @@ class PipelineOperations(MetamodelChanges):
             errors.update(stage_list_errors(stages))
         for message in position_errors(position) if position is not None else []:
             errors.add("position", message)
+        if move_to is not None and not (
+            isinstance(move_to, dict) and all(isinstance(v, str) for v in move_to.values())
+        ):
+            errors.add("move_to", "Expected {removed stage: stage of the new list}.")
         errors.raise_if_any()
         if label is not None:
             pipeline.label = label.strip()

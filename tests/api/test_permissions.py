@@ -514,7 +514,7 @@ def test_roles_and_grants_as_the_administrator_sees_them(crm) -> None:  # type: 
         admin.post("/api/meta/roles", {"key": "Sales Team", "label": ""}), 422, "key", "label"
     )
     assert_problem(
-        admin.post("/api/meta/roles", {"key": "x", "label": "X", "rank": 1}), 400, "rank"
+        admin.post("/api/meta/roles", {"key": "x", "label": "X", "rank": 1}), 422, "rank"
     )
     bad = assert_problem(
         admin.put(
@@ -529,10 +529,20 @@ def test_roles_and_grants_as_the_administrator_sees_them(crm) -> None:  # type: 
         422,
         "create",
         "read",
-        "fields",
+        "fields.name",
         "x",
     )
-    assert len(bad["errors"]["fields"]) == 2
+    assert bad["errors"]["fields.name"] == ["Use one of: hidden, read_only."]
+    # what only the configuration knows is checked once the body is well formed
+    unknown = assert_problem(
+        admin.put(
+            "/api/meta/roles/sales/permissions/deal",
+            {"fields": {"nothing": "hidden", "name": "read_only"}},
+        ),
+        422,
+        "fields",
+    )
+    assert unknown["errors"]["fields"] == ["Unknown field 'nothing'."]
     assert_problem(admin.put("/api/meta/roles/nobody/permissions/deal", {}), 404)
     assert_problem(admin.put("/api/meta/roles/sales/permissions/nothing", {}), 404)
     assert_problem(

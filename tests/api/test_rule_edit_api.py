@@ -24,7 +24,7 @@ def test_a_rule_is_patched_in_place(admin, user, factory) -> None:  # type: igno
     assert_problem(
         admin.patch(f"{rules}/{rule['id']}", {"expression": "dayz > 2"}), 422, "expression"
     )
-    assert_problem(admin.patch(f"{rules}/{rule['id']}", {"colour": "red"}), 400, "colour")
+    assert_problem(admin.patch(f"{rules}/{rule['id']}", {"colour": "red"}), 422, "colour")
     assert admin.patch(f"{rules}/{rule['id'] + 50}", {"message": "x"}).status_code == 404
     assert user("ivy", ["user"]).patch(f"{rules}/{rule['id']}", {"message": "x"}).status_code in (
         403,

@@ -59,11 +59,12 @@ class FieldTypeRegistry:
         return field_type
 
     def get(self, name: str) -> FieldType:
-        """The type called ``name``, or :class:`UnknownFieldType`."""
-        try:
-            return self._types[name]
-        except KeyError:
-            raise UnknownFieldType(name, self.names()) from None
+        """The type called ``name``, or :class:`UnknownFieldType` (also for a ``name`` that
+        is not text, as a request body may give)."""
+        found = self._types.get(name) if isinstance(name, str) else None
+        if found is None:
+            raise UnknownFieldType(name, self.names())
+        return found
 
     def __contains__(self, name: object) -> bool:
         return name in self._types

@@ -1,0 +1,502 @@
+"""The request bodies of the metamodel, roles, conversion and token endpoints, as marshmallow
+schemas: exact about JSON types, required properties and the sets the code fixes (field types,
+rule kinds, stage kinds, scopes), and refusing unknown properties.
+
+A body is loaded with its schema before any service runs (:func:`load_body`), so a wrong type
+is a 422 that names the property (``options.0.key``, ``targets.deal.fields.amount``), never a
+crash further in. The services check the same things again (they are called from the admin UI
+and config packs too); what needs the configuration (a field that exists, an expression that
+compiles) is theirs alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import marshmallow as ma
+
+from trellis.access.grants import ROLE_KEY
+from trellis.access.models import FIELD_ACCESS, SCOPES
+from trellis.api.context import json_body
+from trellis.errors import ValidationFailed
+from trellis.metamodel.changes import MAX_LABEL, key_errors, label_errors
+from trellis.metamodel.fieldtypes import registry
+from trellis.metamodel.models import RULE_KINDS, STAGE_KINDS
+from trellis.metamodel.option_lists import OPTION_KEY, color_ok
+
+#: what the columns hold: 32-bit positions
+INT32 = ma.validate.Range(-(2**31), 2**31 - 1, error="Out of range.")
+KEY_TEXT = "1-40 lower-case letters, digits or underscores"
+KEY_WORDS = (
+    "1-30 lower-case letters, digits or underscores, starting with a letter; no double "
+    "underscore, not a reserved word."
+)
+
+MESSAGES = {
+    "required": "Required.",
+    "null": "Must not be null.",
+}
+
+
+class Body(ma.Schema):
+    """A JSON object with exactly these properties."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    error_messages = {"unknown": "Unknown property.", "type": "Expected a JSON object."}
+    #: properties that exist but cannot be changed through this body: what to say
+    immutable: dict[str, str] = {}
+
+
+def _with(messages: dict[str, str], kwargs: dict[str, Any]) -> dict[str, Any]:
+    kwargs["error_messages"] = {**MESSAGES, **messages, **kwargs.get("error_messages", {})}
+    return kwargs
+
+
+def Text(**kwargs: Any) -> ma.fields.String:
+    return ma.fields.String(**_with({"invalid": "Use text."}, kwargs))
+
+
+class Checked(ma.validate.Validator):
+    """The service's own check of a value (a function returning sentences), so a body with
+    several problems gets all of them at once, in the service's words."""
+
+    def __init__(self, check: Callable[[Any], list[str]]) -> None:
+        self.check = check
+
+    def __call__(self, value: Any) -> Any:
+        problems = self.check(value)
+        if problems:
+            raise ma.ValidationError(problems)
+        return value
+
+
+def Label(**kwargs: Any) -> ma.fields.String:
+    doc = {"minLength": 1, "maxLength": MAX_LABEL, **kwargs.pop("metadata", {})}
+    return Text(validate=Checked(label_errors), metadata=doc, **kwargs)
+
+
+def Key(what: str = "key", **kwargs: Any) -> ma.fields.String:
+    """A key of an entity type, field, pipeline or stage (it names columns and tables)."""
+    doc = {"pattern": "^[a-z][a-z0-9_]{0,29}$", "description": KEY_WORDS}
+    return Text(validate=Checked(lambda v: key_errors(v, what)), metadata=doc, **kwargs)
+
+
+def ListKey(pattern: Any = OPTION_KEY, **kwargs: Any) -> ma.fields.String:
+    """A key of an option list, option, role or conversion map."""
+    first = "[a-z]" if pattern is ROLE_KEY else "[a-z0-9]"
+    doc = {"pattern": f"^{first}[a-z0-9_]{{0,39}}$", "description": f"{KEY_TEXT}."}
+    check = Checked(lambda v: [] if pattern.match(v) else [f"Use {KEY_TEXT}."])
+    return Text(validate=check, metadata=doc, **kwargs)
+
+
+def Color(**kwargs: Any) -> ma.fields.String:
+    doc = {"pattern": "^(#[0-9a-fA-F]{6})?$", "description": "#rrggbb, or empty for none."}
+    check = Checked(lambda v: [] if color_ok(v) else ["Use a colour such as #1f77b4."])
+    return Text(allow_none=True, validate=check, metadata=doc, **kwargs)
+
+
+def Choice(
+    choices: tuple[str, ...] | list[str], error: str = "", **kwargs: Any
+) -> ma.fields.String:
+    error = error or f"Use one of: {', '.join(choices)}."
+    return Text(validate=ma.validate.OneOf(choices, error=error), **kwargs)
+
+
+def Flag(**kwargs: Any) -> ma.fields.Field:
+    return StrictBoolean(**_with({"invalid": "Use true or false."}, kwargs))
+
+
+def WholeNumber(**kwargs: Any) -> ma.fields.Integer:
+    return ma.fields.Integer(strict=True, **_with({"invalid": "Use a whole number."}, kwargs))
+
+
+def Position(**kwargs: Any) -> ma.fields.Integer:
+    return WholeNumber(validate=INT32, **kwargs)
+
+
+def Object(schema: type[Body] | Body, **kwargs: Any) -> ma.fields.Nested:
+    return ma.fields.Nested(schema, **_with({"type": "Expected an object."}, kwargs))
+
+
+def Items(inner: ma.fields.Field, **kwargs: Any) -> ma.fields.List:
+    return ma.fields.List(inner, **_with({"invalid": "Expected a list."}, kwargs))
+
+
+def ObjectOf(values: ma.fields.Field, **kwargs: Any) -> ma.fields.Dict:
+    return Entries(keys=Text(), values=values, **_with({"invalid": "Expected an object."}, kwargs))
+
+
+class StrictBoolean(ma.fields.Boolean):
+    """``true`` or ``false`` only (marshmallow would also take 1, "yes", "on")."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class Entries(ma.fields.Dict):
+    """An object of entries; a bad entry's messages are under its key (``fields.amount``),
+    not under marshmallow's ``{"amount": {"value": [...]}}``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)
+        except ma.ValidationError as exc:
+            if not isinstance(exc.messages, dict):
+                raise
+            flat: dict[str, Any] = {}
+            for key, problems in exc.messages.items():
+                if isinstance(problems, dict) and set(problems) <= {"key", "value"}:
+                    merged = [*_listed(problems.get("key")), *_listed(problems.get("value"))]
+                    nested = [m for m in merged if isinstance(m, dict)]
+                    flat[key] = nested[0] if nested and len(merged) == 1 else merged
+                else:
+                    flat[key] = problems
+            raise ma.ValidationError(flat) from None
+
+
+def _listed(messages: Any) -> list[Any]:
+    if messages is None:
+        return []
+    return messages if isinstance(messages, list) else [messages]
+
+
+class AnyJSON(ma.fields.Raw):
+    """Any JSON value (checked by the service against the configuration)."""
+
+
+# -- entity types ------------------------------------------------------------------------
+
+
+class EntityCreate(Body):
+    key = Key(required=True)
+    label = Label(required=True)
+    label_plural = Label(allow_none=True, metadata={"description": "Default: from the label."})
+    title = Text(allow_none=True, metadata={"description": "Record title, e.g. {name}."})
+    description = Text(allow_none=True)
+
+
+class EntityPatch(Body):
+    immutable = {"key": "Cannot be changed."}
+    label = Label()
+    label_plural = Label()
+    title = Text(allow_none=True)
+    description = Text(allow_none=True)
+    archived = Flag()
+
+
+# -- fields ------------------------------------------------------------------------------
+
+FIELD_TYPES = tuple(registry.names())
+UNKNOWN_TYPE = f"Unknown field type {{input!r}} (known: {', '.join(FIELD_TYPES)})"
+#: each field type's settings, as JSON Schema (the service checks them with these)
+FIELD_SETTINGS = {name: registry.get(name).settings_schema for name in FIELD_TYPES}
+
+
+def _settings(**kwargs: Any) -> ma.fields.Dict:
+    return Entries(
+        keys=Text(),
+        allow_none=True,
+        metadata={"description": "Per-type settings: " + _settings_words()},
+        **_with({"invalid": "Expected an object."}, kwargs),
+    )
+
+
+def _settings_words() -> str:
+    parts = []
+    for name, schema in FIELD_SETTINGS.items():
+        keys = ", ".join(schema.get("properties", {}))
+        required = schema.get("required", [])
+        if keys:
+            needed = f" ({', '.join(required)} required)" if required else ""
+            parts.append(f"{name}: {keys}{needed}")
+    return "; ".join(parts) + "; the other types have none."
+
+
+class FieldBody(Body):
+    """What a field's properties are, whether added or changed."""
+
+    label = Label()
+    type = Choice(FIELD_TYPES, error=UNKNOWN_TYPE)
+    required = Flag()
+    settings = _settings()
+    default = AnyJSON(allow_none=True, metadata={"description": "A value of the field's type."})
+    unique = Flag()
+    indexed = Flag()
+    help_text = Text(allow_none=True)
+
+    @ma.validates_schema
+    def _settings_of_type(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """The settings against their type's schema (when the body names the type)."""
+        name, settings = data.get("type"), data.get("settings")
+        if name in FIELD_SETTINGS and isinstance(settings, dict):
+            problems = registry.get(name).settings_errors(settings, None)
+            if problems:
+                raise ma.ValidationError({"settings": problems})
+
+
+class FieldCreate(FieldBody):
+    key = Key(required=True)
+    label = Label(required=True)
+    type = Choice(FIELD_TYPES, required=True, error=UNKNOWN_TYPE)
+    position = Position(allow_none=True)
+
+
+class FieldPatch(FieldBody):
+    immutable = {"key": "Cannot be changed once the field exists."}
+    position = Position()
+
+
+# -- option lists ------------------------------------------------------------------------
+
+
+class OptionCreate(Body):
+    key = ListKey(required=True)
+    label = Label(required=True)
+    color = Color()
+    position = Position(allow_none=True)
+
+
+class ListOption(Body):
+    """An option as part of a new list."""
+
+    key = ListKey(required=True)
+    label = Label(required=True)
+    color = Color()
+    active = Flag()
+
+
+class OptionPatch(Body):
+    immutable = {"key": "Cannot be changed."}
+    label = Label()
+    color = Color()
+    active = Flag()
+    position = Position()
+
+
+class ListCreate(Body):
+    key = ListKey(required=True)
+    label = Label(required=True)
+    options = Items(Object(ListOption), allow_none=True)
+    description = Text(allow_none=True)
+
+
+class ListPatch(Body):
+    immutable = {"key": "Cannot be changed."}
+    label = Label()
+    description = Text(allow_none=True)
+
+
+# -- pipelines ---------------------------------------------------------------------------
+
+
+class StageBody(Body):
+    key = Key("stage key", required=True)
+    label = Label(required=True)
+    kind = Choice(STAGE_KINDS, metadata={"description": "Default: open."})
+    color = Color()
+
+
+class PipelineCreate(Body):
+    key = Key("pipeline key", required=True)
+    label = Label(required=True)
+    stages = Items(Object(StageBody), required=True, validate=ma.validate.Length(min=1))
+    position = Position(allow_none=True)
+
+
+class PipelinePatch(Body):
+    immutable = {"key": "Cannot be changed."}
+    label = Label(allow_none=True)
+    position = Position(allow_none=True)
+    stages = Items(
+        Object(StageBody),
+        allow_none=True,
+        validate=ma.validate.Length(min=1),
+        metadata={"description": "The whole new list in order."},
+    )
+    move_to = ObjectOf(
+        Text(),
+        allow_none=True,
+        metadata={"description": "Where the records of a removed stage go: {old: new}."},
+    )
+
+
+# -- rules -------------------------------------------------------------------------------
+
+
+class RuleBody(Body):
+    kind = Choice(RULE_KINDS)
+    field = Text(allow_none=True)
+    when = Text(allow_none=True)
+    from_stage = Text(allow_none=True, metadata={"description": "<pipeline>.<stage>"})
+    expression = Text(allow_none=True)
+    message = Text(allow_none=True)
+
+
+class RuleCreate(RuleBody):
+    kind = Choice(RULE_KINDS, required=True)
+
+
+class RulePatch(RuleBody):
+    pass
+
+
+# -- roles -------------------------------------------------------------------------------
+
+
+class RoleCreate(Body):
+    key = ListKey(ROLE_KEY, required=True)
+    label = Label(required=True)
+
+
+class GrantBody(Body):
+    create = Flag()
+    read = Choice(SCOPES)
+    update = Choice(SCOPES)
+    delete = Choice(SCOPES)
+    fields = ObjectOf(Choice(FIELD_ACCESS), allow_none=True)
+
+
+# -- conversion --------------------------------------------------------------------------
+
+
+class Origin(ma.fields.Field):
+    """Where a target field's value comes from: a source field key, ``{"value": ...}`` or
+    ``{"expr": "..."}``."""
+
+    default_error_messages = {
+        # (braces doubled: marshmallow formats its messages)
+        "invalid": 'Use a source field key, {{"value": ...}} or {{"expr": "..."}}.',
+        "expr": "Use text.",
+        **MESSAGES,
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and set(value) == {"value"}:
+            return value
+        if isinstance(value, dict) and set(value) == {"expr"}:
+            if not isinstance(value["expr"], str):
+                raise ma.ValidationError({"expr": [self.error_messages["expr"]]})
+            return value
+        raise self.make_error("invalid")
+
+
+ORIGIN_DOC = {
+    "anyOf": [
+        {"type": "string", "description": "A field of the source"},
+        {
+            "type": "object",
+            "properties": {"value": {}},
+            "required": ["value"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {"expr": {"type": "string"}},
+            "required": ["expr"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
+class MapTarget(Body):
+    fields = ObjectOf(Origin(metadata=ORIGIN_DOC), allow_none=True)
+    pipeline = Text(allow_none=True)
+    stage = Text(allow_none=True)
+    values = ObjectOf(
+        ObjectOf(Text()),
+        allow_none=True,
+        metadata={"description": "Per list field: {source option: target option}."},
+    )
+
+
+class ConversionMapBody(Body):
+    key = ListKey(required=True)
+    label = Label(allow_none=True)
+    source = Text(required=True)
+    targets = ObjectOf(Object(MapTarget), required=True)
+
+
+class ConversionMapReplace(ConversionMapBody):
+    key = Text(metadata={"description": "If given, the key of the path."})
+
+
+class TransferBody(Body):
+    field = Text(required=True)
+    target = Text(required=True)
+
+
+class DuplicateRuleBody(Body):
+    fields = Items(Text(), required=True, validate=ma.validate.Length(min=1))
+
+
+class TargetChoice(Body):
+    """One target of a conversion: its options, and field values the user typed."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # the other properties are field values of the target
+
+    use_existing = WholeNumber(
+        allow_none=True, metadata={"description": "Link this record instead of creating one."}
+    )
+    pipeline = Text(allow_none=True)
+    stage = Text(allow_none=True)
+
+
+class ConversionRequest(Body):
+    targets = ObjectOf(Object(TargetChoice, allow_none=True), required=True)
+    dry_run = Flag()
+    map = Text(allow_none=True)
+    source_values = Entries(
+        keys=Text(), allow_none=True, **_with({"invalid": "Expected an object."}, {})
+    )
+
+
+# -- tokens ------------------------------------------------------------------------------
+
+
+class TokenRequest(Body):
+    username = Text(required=True, validate=ma.validate.Length(min=1))
+    password = Text(required=True, validate=ma.validate.Length(min=1))
+
+
+# -- loading -----------------------------------------------------------------------------
+
+
+def load_body(schema: type[Body]) -> dict[str, Any]:
+    """The request's JSON object loaded with ``schema``; a 422 naming every bad property."""
+    data = json_body()
+    try:
+        return schema().load(data)
+    except ma.ValidationError as exc:
+        errors = problems_by_property(exc.messages)
+        for name, message in schema.immutable.items():
+            if name in errors:
+                errors[name] = [message]
+        raise ValidationFailed(errors) from None
+
+
+def problems_by_property(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages by dotted path: ``{"options.0.key": ["Required."]}``."""
+    found: dict[str, list[str]] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            where = str(key) if key != ma.utils.missing else ""
+            path = f"{prefix}.{where}" if prefix and where else (prefix or where)
+            for name, texts in problems_by_property(value, path).items():
+                found.setdefault(name, []).extend(texts)
+        return found
+    for item in messages if isinstance(messages, list) else [messages]:
+        if isinstance(item, Mapping):
+            for name, texts in problems_by_property(item, prefix).items():
+                found.setdefault(name, []).extend(texts)
+        else:
+            found.setdefault(prefix or "_body", []).append(str(item))
+    return found
