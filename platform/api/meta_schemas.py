@@ -299,6 +299,19 @@ class StageBody(Body):
     label = Label(required=True)
     kind = Choice(STAGE_KINDS, metadata={"description": "Default: open."})
     color = Color()
+    next_stages = Items(
+        Text(),
+        allow_none=True,
+        metadata={"description": "Where a record here may move (null: any stage)."},
+    )
+    enter_roles = Items(
+        Text(),
+        metadata={
+            "description": "Roles that may move records here (empty: anyone who may "
+            "update the record)."
+        },
+    )
+    flow_only = Flag(metadata={"description": "Entered only as the outcome of a flow."})
 
 
 class PipelineCreate(Body):

@@ -59,7 +59,7 @@ def _move_errors(stages: list[Any]) -> Errors:
     """Problems with the stages' ``next_stages``, ``enter_roles`` and ``flow_only``."""
     errors = Errors()
     rows = [s for s in stages if isinstance(s, dict)]
-    keys = {s.get("key") for s in rows}
+    keys = {s.get("key") for s in rows if isinstance(s.get("key"), str)}
     start = next((s for s in rows if s.get("kind", "open") == "open"), None)
     for number, stage in enumerate(stages):
         if not isinstance(stage, dict):

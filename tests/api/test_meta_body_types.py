@@ -57,7 +57,15 @@ class Endpoint:
 
 def endpoints(ids: dict[str, int]) -> list[Endpoint]:
     stages = [
-        {"key": "new", "label": "New", "kind": "open", "color": "#6c757d"},
+        {
+            "key": "new",
+            "label": "New",
+            "kind": "open",
+            "color": "#6c757d",
+            "next_stages": ["quote"],
+            "enter_roles": ["auditor"],
+            "flow_only": False,
+        },
         {"key": "quote", "label": "Quote", "kind": "open", "color": ""},
         {"key": "won", "label": "Won", "kind": "success", "color": None},
     ]
