@@ -65,7 +65,7 @@ class Flows:
 
 @pytest.fixture
 def actors(runtime, factory) -> dict[str, Actor]:  # type: ignore[no-untyped-def]
-    factory.entity("deal", {"name": "text", "amount": "decimal"})
+    factory.entity("deal", {"name": "text", "amount": "decimal", "manager": "user"})
     stages = [
         {"key": "new", "label": "New", "kind": "open"},
         {"key": "review", "label": "Review", "kind": "open"},

@@ -84,3 +84,40 @@ def test_a_stale_save_is_a_conflict(flows, factory) -> None:  # type: ignore[no-
         with pytest.raises(Conflict):
             save(ctx, stale, process)
     assert flows.describe(instance_id)["outcome"] == "approved"
+
+
+def test_two_approvers_at_once_never_double_advance(flows, factory, settings) -> None:  # type: ignore[no-untyped-def]
+    """Two approvers of an 'any' step decide at the same moment, each with its own runtime
+    and connection: one wins, the other gets a Conflict; one decision, one advance."""
+    import threading
+
+    from trellis.runtime import Runtime
+
+    flows.flow("f", ROUTE)
+    instance = flows("start", "f", "deal", factory.record("deal", name="D").id).id
+    tasks = {name: flows.task_of(instance, name) for name in ("ann", "bob")}
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def decide(name: str) -> None:
+        runtime = Runtime.from_settings(settings)
+        try:
+            barrier.wait()
+            with runtime.transaction() as session:
+                runtime.flows(session, flows.actors[name]).complete(tasks[name], "approve")
+            outcomes[name] = "done"
+        except Conflict:
+            outcomes[name] = "conflict"
+        finally:
+            runtime.dispose()
+
+    threads = [threading.Thread(target=decide, args=(n,)) for n in tasks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes.values()) == ["conflict", "done"]
+    described = flows.describe(instance)
+    assert len(described["decisions"]) == 1
+    assert described["outcome"] == "approved"
+    assert sorted(t["status"] for t in described["tasks"]) == ["cancelled", "completed"]

@@ -143,6 +143,30 @@ def test_role_approvers_and_who_may_decide(flows, factory) -> None:  # type: ign
     assert flows.describe(instance)["outcome"] == "approved"
 
 
+def test_approvers_from_a_user_field_of_the_record(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    route = {"steps": [{"id": "own", "label": "Own manager", "approvers": {"field": "manager"}}]}
+    flows.flow("own", route)
+    first = factory.record("deal", name="A", manager="cy").id
+    second = factory.record("deal", name="B", manager="dee").id
+    one, two = (flows("start", "own", "deal", d).id for d in (first, second))
+    assert [t["assignee"] for t in flows.open_tasks(one)] == ["cy"]
+    assert [t["assignee"] for t in flows.open_tasks(two)] == ["dee"]
+    with pytest.raises(PermissionDenied):
+        flows("complete", flows.task_of(one, "cy"), "approve", actor="dee")
+    flows("complete", flows.task_of(one, "cy"), "approve", actor="cy")
+    assert flows.describe(one)["outcome"] == "approved"
+    flows("create_flow", {"key": "bad_field", "label": "Bad", "entity": "deal"})
+    with pytest.raises(ValidationFailed) as failure:
+        flows(
+            "add_version",
+            "bad_field",
+            route={"steps": [step("x", ["ann"]) | {"approvers": {"field": "name"}}]},
+        )
+    assert failure.value.errors == {
+        "route.steps[0].approvers.field": ["Approvers come from a field of type user."]
+    }
+
+
 def test_a_route_is_checked_in_full(flows) -> None:  # type: ignore[no-untyped-def]
     flows("create_flow", {"key": "bad", "label": "Bad", "entity": "deal"})
     route = {
