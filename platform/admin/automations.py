@@ -38,6 +38,7 @@ ROW_INPUTS = (
     "message",
     "users",
     "roles",
+    "fields",
     "owner",
     "webhook",
 )
@@ -63,7 +64,8 @@ def _row_of(spec: Any) -> dict[str, Any]:
         row["values"] = "\n".join(f"{k} = {_expression_text(v)}" for k, v in values.items())
     if isinstance(spec.get("targets"), list):
         row["targets"] = ", ".join(map(str, spec["targets"]))
-    row["users"], row["roles"] = spec.get("users") or [], spec.get("roles") or []
+    for name in ("users", "roles", "fields"):
+        row[name] = spec.get(name) or []
     return row
 
 
@@ -76,8 +78,8 @@ def _rows_from_form() -> list[dict[str, Any]]:
     for n in numbers:
         row: dict[str, Any] = {k: form_text(f"a{n}_{k}") for k in ROW_INPUTS}
         row["values"] = (request.form.get(f"a{n}_values") or "").strip()
-        row["users"] = request.form.getlist(f"a{n}_users")
-        row["roles"] = request.form.getlist(f"a{n}_roles")
+        for name in ("users", "roles", "fields"):
+            row[name] = request.form.getlist(f"a{n}_{name}")
         row["owner"] = form_bool(f"a{n}_owner")
         if row["type"]:
             rows.append(row)
@@ -110,7 +112,7 @@ def _spec_of(row: dict[str, Any], position: int, errors: dict[str, list[str]]) -
             spec["targets"] = targets
     elif kind == "notify":
         spec["message"] = row.get("message") or ""
-        for name in ("users", "roles"):
+        for name in ("users", "roles", "fields"):
             if row.get(name):
                 spec[name] = list(row[name])
         if row.get("owner"):
@@ -240,6 +242,14 @@ class AutomationsView(AdminView):
                 )
             ]
             roles = [(r.key, r.label) for r in session.scalars(select(Role).order_by(Role.key))]
+            user_fields = list(
+                dict.fromkeys(
+                    (f.key, f"{e.label_plural} / {f.label}")
+                    for e in entities
+                    for f in e.fields.values()
+                    if f.type.name == "user"
+                )
+            )
             hooks = [
                 (h.key, f"{h.label or h.key} ({h.url})")
                 for h in session.scalars(select(Webhook).order_by(Webhook.key))
@@ -259,6 +269,7 @@ class AutomationsView(AdminView):
                 map_choices=maps,
                 user_choices=users,
                 role_choices=roles,
+                user_field_choices=user_fields,
                 webhook_choices=hooks,
                 values=values,
                 errors={

@@ -11,7 +11,8 @@ the record service's public methods, as the actor the context carries.
 ``convert``     ``{"map": "<conversion map>", "targets": ["<entity>", ...]}``: creates records
                 through a conversion map (the source moves to its success stage)
 ``notify``      ``{"message": "text; {title} is the record's title", "users"?: [usernames],
-                "roles"?: [role keys], "owner"?: true}``: in-app notifications
+                "roles"?: [role keys], "fields"?: [user fields of the record], "owner"?:
+                true}``: in-app notifications (inactive users are left out)
 ``webhook``     ``{"webhook": "<key>"}``: posts the record (as the API shows it) through the
                 outbox, signed with the webhook's secret
 =============  ==============================================================================
@@ -308,13 +309,21 @@ def _check_notify(
     elif len(message) > 400:
         problems["message"] = ["At most 400 characters."]
     users, roles = spec.get("users") or [], spec.get("roles") or []
-    for name, given in (("users", users), ("roles", roles)):
+    fields = spec.get("fields") or []
+    for name, given in (("users", users), ("roles", roles), ("fields", fields)):
         if not isinstance(given, list) or not all(isinstance(x, str) for x in given):
             problems[name] = ["A list of names."]
-    if problems.keys() & {"users", "roles"}:
+    if problems.keys() & {"users", "roles", "fields"}:
         return problems
-    if not users and not roles and not spec.get("owner"):
-        problems["users"] = ["Name users, roles or the owner to notify."]
+    if not users and not roles and not fields and not spec.get("owner"):
+        problems["users"] = ["Name users, roles, user fields or the owner to notify."]
+    not_users = [
+        f for f in fields if f not in entity.fields or entity.fields[f].type.name != "user"
+    ]
+    if not_users:
+        problems["fields"] = [
+            f"{entity.label_plural} have no user field {', '.join(map(repr, not_users))}."
+        ]
     known = set(session.scalars(select(User.username).where(User.username.in_(users))))
     missing = [u for u in users if u not in known]
     if missing:
@@ -345,6 +354,13 @@ def _run_notify(context: ActionContext, spec: Mapping[str, Any]) -> None:
         )
     if spec.get("owner") and record.owner_id is not None:
         ids.append(record.owner_id)
+    for name in spec.get("fields") or ():
+        if isinstance(record.values.get(name), int):  # a user field holds the user's id
+            ids.append(record.values[name])
+    if ids:  # the owner and user fields may name someone who left: only active users
+        ids = list(
+            session.scalars(select(User.id).where(User.id.in_(set(ids)), User.is_active.is_(True)))
+        )
     message = spec["message"].replace("{title}", record.title)
     notify(
         session,
@@ -413,7 +429,7 @@ for _action in (
     ActionType(
         "notify",
         "Notify users",
-        ("message", "users", "roles", "owner"),
+        ("message", "users", "roles", "fields", "owner"),
         _check_notify,
         _run_notify,
     ),

@@ -336,3 +336,35 @@ def test_a_stage_reserved_to_flows_is_refused_to_automations_but_not_to_a_flow(
             ActionContext(service, "request", request.id, "flow 'leave'", by_flow="leave"), move
         )
     assert factory.records("get", "request", request.id).stage == "approved"
+
+
+def test_notify_the_users_in_a_user_field(crm, runtime, factory) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("task", {"subject": "text", "assigned": "user"}, title="{subject}")
+    add_automation(
+        runtime,
+        "tell_assignee",
+        entity="task",
+        trigger={"on": "field", "field": "assigned"},
+        actions=[{"type": "notify", "message": "{title} is yours", "fields": ["assigned"]}],
+    )
+    task = factory.record("task", subject="Call Ann")
+    factory.records("update", "task", task.id, {"assigned": "alice"}, version=1)
+    with runtime.transaction() as session:
+        alice = get_user(session, "alice")
+        rows = session.scalars(select(Notification)).all()
+        assert [(r.user_id, r.message) for r in rows] == [(alice.id, "Call Ann is yours")]
+    with runtime.transaction() as session, pytest.raises(ValidationFailed) as caught:
+        save_automation(
+            session,
+            runtime.model(session),
+            "bad_fields",
+            {
+                "entity": "task",
+                "trigger": {"on": "create"},
+                "actions": [{"type": "notify", "message": "x", "fields": ["subject", "boss"]}],
+            },
+            create=True,
+        )
+    assert caught.value.errors == {
+        "actions.0.fields": ["Tasks have no user field 'subject', 'boss'."]
+    }

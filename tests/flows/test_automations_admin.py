@@ -105,6 +105,7 @@ def test_the_form_names_every_problem_beside_its_input(admin, runtime) -> None: 
         a1_type="notify",
         a1_message="x",
         a1_users="zed",
+        a1_fields="note",
         a2_type="set_fields",
         a2_values="colour = 'red'\nnote = nme",
         a3_type="set_fields",
@@ -117,6 +118,7 @@ def test_the_form_names_every_problem_beside_its_input(admin, runtime) -> None: 
         "when": [errors["when"][0]],
         "a0_stage": ["No stage 'heaven' in Leads."],
         "a1_users": ["Unknown user: zed."],
+        "a1_fields": ["Leads have no user field 'note'."],
         "a2_values": [errors["a2_values"][0], errors["a2_values"][1]],
         "a3_values": ["Write one 'field = value' per line, not 'just words'."],
     }
