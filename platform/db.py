@@ -9,9 +9,10 @@ snapshot, so a reader never waits for a writer. On PostgreSQL a read-only transa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -90,6 +91,16 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory; callers own the transaction (services never commit)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def refresh_statistics(connection: Connection, tables: Iterable[str]) -> None:
+    """Fresh planner statistics for ``tables`` (after their indexes changed or a bulk load),
+    in the caller's transaction: without them a planner may ignore a new index."""
+    # SQLite reads whole indexes (about a second on 1M rows): its sampled ANALYZE
+    # (analysis_limit) reads only the first entries and misjudges a column like a status
+    quote = connection.dialect.identifier_preparer.quote
+    for table in tables:
+        connection.exec_driver_sql(f"ANALYZE {quote(table)}")
 
 
 def is_busy(error: BaseException) -> bool:

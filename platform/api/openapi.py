@@ -610,8 +610,11 @@ def _entity_paths(
         "properties": {
             "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{record}"}},
             "total": {"type": "integer"},
+            "total_is_lower_bound": {"type": "boolean"},
             "page": {"type": "integer"},
             "per_page": {"type": "integer"},
+            "next_cursor": {"type": ["string", "null"]},
+            "next": {"type": ["string", "null"]},
         },
         "required": ["items", "total", "page", "per_page"],
     }
@@ -628,6 +631,12 @@ def _entity_paths(
         ),
         _query("page", {"type": "integer", "minimum": 1}),
         _query("per_page", {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}),
+        _query("after", {"type": "string"}, "Continue after a page: its next_cursor"),
+        _query(
+            "total",
+            {"type": "string", "enum": ["exact"]},
+            "Count every match (otherwise counted up to 1,000, total_is_lower_bound beyond)",
+        ),
         *filters,
     ]
     base = f"/api/records/{entity.key}"

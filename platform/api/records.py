@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import request, url_for
 
 from trellis.api.blueprint import api
 from trellis.api.context import json_body, unit
@@ -15,7 +15,7 @@ from trellis.metamodel.fieldtypes.base import ALL_OPERATORS
 from trellis.records.importer import import_csv
 from trellis.records.query import Filter
 
-LIST_PARAMETERS = ("sort", "page", "per_page", "q")
+LIST_PARAMETERS = ("sort", "page", "per_page", "q", "after", "total")
 
 
 def parse_filters(args: Any) -> list[Filter]:
@@ -58,8 +58,12 @@ def _with_etag(body: dict[str, Any], status: int = 200) -> Any:
 
 @api.get("/records/<entity>")
 def list_records(entity: str) -> Any:
+    """A page of records. ``total`` is counted up to 1,000 (``total_is_lower_bound`` says
+    there are more) unless ``?total=exact``; ``next`` continues by keyset (``?after=``)."""
     args = request.args
     sort = [s for s in args.get("sort", "").split(",") if s.strip()]
+    if args.get("total", "exact") != "exact":
+        raise BadRequest("Invalid total.", {"total": ["Use total=exact, or leave it out."]})
     with unit() as (runtime, session, actor):
         service = runtime.records(session, actor)
         page = service.list(
@@ -69,12 +73,21 @@ def list_records(entity: str) -> Any:
             page=args.get("page", 1),
             per_page=args.get("per_page", 50),
             q=args.get("q") or None,
+            after=args.get("after") or None,
+            exact_total="total" in args,
         )
+        following = None
+        if page.next_cursor:
+            kept = {k: args.getlist(k) for k in args if k not in ("after", "page")}
+            following = url_for(".list_records", entity=entity, **kept, after=page.next_cursor)
         return {
             "items": records_json(service, service.model.entity(entity), page.items),
             "total": page.total,
+            "total_is_lower_bound": page.total_is_lower_bound,
             "page": page.page,
             "per_page": page.per_page,
+            "next_cursor": page.next_cursor,
+            "next": following,
         }
 
 

@@ -166,6 +166,7 @@ def sync_schema(
             f.unique,
             f.indexed,
             f.key in compared,
+            archived=f.archived,
         )
         for f in entity.fields
     ]

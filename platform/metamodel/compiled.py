@@ -253,7 +253,10 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
         )
         for f in sorted(entity.fields, key=lambda f: (f.position, f.id))
     ]
-    layouts = [FieldLayout(f.key, f.type, f.settings, f.label, f.unique, f.indexed) for f in fields]
+    layouts = [
+        FieldLayout(f.key, f.type, f.settings, f.label, f.unique, f.indexed, archived=f.archived)
+        for f in fields
+    ]
     specs = entity_tables(entity.key, layouts)
     metadata = MetaData()  # its own: kept entity types never hold on to replaced ones
     table = build_table(specs[0], metadata)

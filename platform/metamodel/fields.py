@@ -215,6 +215,7 @@ class FieldOperations(MetamodelChanges):
         if blockers:
             raise ValidationFailed({key: blockers}, f"The field “{field.label}” is still in use.")
         field.archived = True
+        self.sync_schema(row)  # its list index goes (the column and data stay)
         self.bump("field.archive", f"{entity}.{key}")
         return field
 
@@ -227,6 +228,7 @@ class FieldOperations(MetamodelChanges):
         ):
             raise ValidationFailed({"settings": ["Its option list no longer exists."]})
         field.archived = False
+        self.sync_schema(row)  # its list index comes back
         self.bump("field.restore", f"{entity}.{key}")
         return field
 

@@ -4,7 +4,6 @@ transaction (so a schema change commits or rolls back with the metamodel change)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
@@ -12,16 +11,25 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Index,
     Inspector,
     MetaData,
     Numeric,
+    Table,
     inspect,
     text,
 )
 from sqlalchemy import column as sa_column
 
+from trellis.db import refresh_statistics
 from trellis.metamodel.normalised import normalised_column
-from trellis.metamodel.physical import EXPRESSION, RECORD_TABLE_PREFIX, IndexSpec, build_table
+from trellis.metamodel.physical import (
+    EXPRESSION,
+    NEVER_NULL_COLUMNS,
+    RECORD_TABLE_PREFIX,
+    IndexSpec,
+    build_table,
+)
 from trellis.metamodel.planner import (
     Action,
     ActualTable,
@@ -156,10 +164,11 @@ def apply_actions(
             build_table(action.spec, MetaData(), with_indexes=False).create(connection)
         elif isinstance(action, CreateIndex):
             index = action.index
-            columns: list[Any] = list(index.columns)
             if index.normalised:
-                columns = [normalised_column(index.normalised, sa_column(columns[0]))]
-            ops.create_index(index.name, action.table, columns, unique=index.unique)
+                columns = [normalised_column(index.normalised, sa_column(index.columns[0]))]
+                ops.create_index(index.name, action.table, columns, unique=index.unique)
+            else:
+                _create_index(connection, ops, action.table, index)
         elif isinstance(action, AddColumn):
             ops.add_column(action.table, Column(action.column.name, action.column.type))
         elif isinstance(action, AlterColumnType):
@@ -179,4 +188,22 @@ def apply_actions(
         else:  # pragma: no cover - a new action type without a branch here
             raise TypeError(f"No way to apply {action!r}")
         done.append(action.describe())
+    refresh_statistics(
+        connection,
+        sorted({a.table for a in todo if isinstance(a, (CreateTable, CreateIndex, DropIndex))}),
+    )
     return done
+
+
+def _create_index(connection: Connection, ops: Operations, table: str, index: IndexSpec) -> None:
+    if not (index.list_order and connection.dialect.name == "postgresql"):
+        ops.create_index(index.name, table, list(index.columns), unique=index.unique)
+        return
+    # PostgreSQL puts NULLs last going up; the lists place them first (as SQLite does), so
+    # the index does too and serves ORDER BY col ASC NULLS FIRST and its backward scan
+    columns = Table(table, MetaData(), *(Column(c) for c in index.columns)).c
+    ordered = [
+        columns[c] if c in NEVER_NULL_COLUMNS else columns[c].asc().nulls_first()
+        for c in index.columns
+    ]
+    Index(index.name, *ordered, unique=index.unique).create(connection)

@@ -42,9 +42,12 @@ SYSTEM_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("pipeline", String(40), "varchar(40)"),
     ColumnSpec("stage", String(40), "varchar(40)"),
 )
+#: system columns the record service always fills: a sort or an index has no NULLs to place
+NEVER_NULL_COLUMNS = frozenset({"id", "version", "created_at", "updated_at"})
 RESERVED_KEYS = frozenset(
     {c.name for c in SYSTEM_COLUMNS}
     | {"title", "owner", "links", "history", "stage_history", "q", "sort", "page", "per_page"}
+    | {"after", "total"}
 )
 
 
@@ -77,6 +80,10 @@ class IndexSpec:
     columns: tuple[str, ...]
     unique: bool = False
     normalised: str = ""
+    list_order: bool = False
+    """An index for list order (columns then ``id``): built ``NULLS FIRST`` on PostgreSQL
+    (the columns that may be empty), so one index serves a sort both ways with empty values
+    placed as SQLite places them."""
 
 
 @dataclass(frozen=True)
@@ -104,16 +111,29 @@ class FieldLayout:
     indexed: bool = False
     #: a duplicate rule compares it: its comparable form is indexed
     compared: bool = False
+    archived: bool = False
+
+
+def list_index(table: str, name: str, *columns: str) -> IndexSpec:
+    """An index that serves a list filtered on its leading columns and sorted by its last
+    column, with ``id`` as the tie-breaker (see ``records.query.sort_keys``)."""
+    return IndexSpec(physical_name("ix", table, name), (*columns, "id"), list_order=True)
 
 
 def entity_tables(entity_key: str, fields: Iterable[FieldLayout]) -> list[TableSpec]:
-    """The record table of an entity type plus one side table per multi-valued field."""
+    """The record table of an entity type plus one side table per multi-valued field.
+
+    The indexes are what lists, kanban columns and filters use: the owner (lists limited to
+    one's own records), pipeline and stage by last change (kanban columns), created and
+    updated moments, each reference, and each field marked indexed (filters and sorting) while
+    it is not archived; each one ends with ``id`` so that it serves the list's order too."""
     table = record_table_name(entity_key)
     columns = list(SYSTEM_COLUMNS)
     indexes = [
-        IndexSpec(physical_name("ix", table, "owner_id"), ("owner_id",)),
-        IndexSpec(physical_name("ix", table, "pipeline_stage"), ("pipeline", "stage")),
-        IndexSpec(physical_name("ix", table, "updated_at"), ("updated_at",)),
+        list_index(table, "owner_id", "owner_id"),
+        list_index(table, "pipeline_stage", "pipeline", "stage", "updated_at"),
+        list_index(table, "created_at", "created_at"),
+        list_index(table, "updated_at", "updated_at"),
     ]
     sides: list[TableSpec] = []
     for f in fields:
@@ -123,9 +143,9 @@ def entity_tables(entity_key: str, fields: Iterable[FieldLayout]) -> list[TableS
         kind = kind_of(f.type.name)
         if covered and f.unique:
             indexes.append(IndexSpec(physical_name("uq", table, f.key), covered, unique=True))
-        elif covered and (
-            f.indexed or f.type.name in ("reference", "user") or (compared and not kind)
-        ):
+        elif covered and not f.archived and (f.indexed or f.type.name in ("reference", "user")):
+            indexes.append(list_index(table, f.key, *covered))
+        elif covered and compared and not kind:
             indexes.append(IndexSpec(physical_name("ix", table, f.key), covered))
         if covered and compared and kind:
             name = physical_name("nx", table, f.key, kind)

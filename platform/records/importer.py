@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trellis.access.probes import TooManyProbes
+from trellis.db import refresh_statistics
 from trellis.errors import BadRequest, PermissionDenied, TrellisError, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity, CompiledField
 from trellis.patterns import fixed
@@ -41,6 +42,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_REPORTED_ROWS = 200
 
 Progress = Callable[[int, int], None]
+
+#: an import that creates this many records refreshes the table's planner statistics
+ANALYZE_AFTER = 5_000
 
 
 @dataclass
@@ -261,6 +265,8 @@ def import_csv(
         savepoint.rollback()
     else:
         savepoint.commit()
+        if len(report.created) >= ANALYZE_AFTER:  # a bulk load: the planner's figures are old
+            refresh_statistics(service.session.connection(), [ent.table.name])
     return report
 
 

@@ -18,6 +18,7 @@ from trellis.metamodel.fieldtypes.base import compare
 from trellis.metamodel.fieldtypes.date_time import DateTimeType
 from trellis.metamodel.fieldtypes.integer import IntegerType
 from trellis.metamodel.fieldtypes.text import TextType
+from trellis.metamodel.physical import NEVER_NULL_COLUMNS
 
 MAX_PER_PAGE = 200
 MAX_PAGE = 2**63 // MAX_PER_PAGE
@@ -126,14 +127,25 @@ def _scalar(target: Any, raw: Any, model: CompiledModel) -> Any:
     return target.type.parse_scalar(target, raw, model)
 
 
-def apply_sort(
-    entity: CompiledEntity,
-    query: Select[Any],
-    sort: Sequence[str],
-    hidden: frozenset[str] = frozenset(),
-) -> Select[Any]:
-    """Order by ``sort`` keys (``-`` for descending), then by id for a stable order."""
-    order = []
+@dataclass(frozen=True)
+class SortKey:
+    """One column of a list's order. ``nullable`` is False for the columns the service
+    always fills (id, version, created_at, updated_at)."""
+
+    name: str
+    column: Any
+    descending: bool
+    nullable: bool
+
+
+def sort_keys(
+    entity: CompiledEntity, sort: Sequence[str], hidden: frozenset[str] = frozenset()
+) -> list[SortKey]:
+    """The order of a list: the ``sort`` keys (``-`` for descending), then ``id`` in the
+    direction of the last key (newest first without keys), so that an index on
+    ``(column, id)`` serves the whole order, scanned forwards or backwards. Unknown keys
+    and keys hidden from the caller are refused (400)."""
+    keys: list[SortKey] = []
     errors: dict[str, list[str]] = {}
     for item in sort:
         descending = item.startswith("-")
@@ -151,10 +163,37 @@ def apply_sort(
         else:
             errors.setdefault(key or item, []).append(f"Unknown sort field {key!r}.")
             continue
-        order.append(column.desc().nulls_last() if descending else column.asc().nulls_first())
+        keys.append(SortKey(key, column, descending, column.name not in NEVER_NULL_COLUMNS))
     if errors:
         raise BadRequest("Invalid sort.", errors)
-    return query.order_by(*order, entity.table.c.id.desc() if not order else entity.table.c.id)
+    if not keys or keys[-1].column.name != "id":
+        descending = keys[-1].descending if keys else True
+        keys.append(SortKey("id", entity.table.c.id, descending, False))
+    return keys
+
+
+def order_clauses(keys: Sequence[SortKey]) -> list[Any]:
+    """ORDER BY terms for ``keys``. Empty values come first going up and last going down
+    on both databases: SQLite's own order (an index serves it as it is), and on PostgreSQL
+    the list indexes are built ``NULLS FIRST`` on the columns that may be empty so that they
+    serve it too (a column that is never empty is ordered plainly, as its index is)."""
+    terms = []
+    for k in keys:
+        term = k.column.desc() if k.descending else k.column.asc()
+        if k.nullable:
+            term = term.nulls_last() if k.descending else term.nulls_first()
+        terms.append(term)
+    return terms
+
+
+def apply_sort(
+    entity: CompiledEntity,
+    query: Select[Any],
+    sort: Sequence[str],
+    hidden: frozenset[str] = frozenset(),
+) -> Select[Any]:
+    """Order by ``sort`` keys (``-`` for descending), then by id (see :func:`sort_keys`)."""
+    return query.order_by(*order_clauses(sort_keys(entity, sort, hidden)))
 
 
 def search_clause(

@@ -31,12 +31,14 @@ from trellis.metamodel.fieldtypes.base import input_messages
 from trellis.metamodel.physical import physical_name
 from trellis.records.audit import AuditEvent, StageVisit
 from trellis.records.events import EventBus, RecordEvent
+from trellis.records.paging import COUNT_CAP, after_segments, decode_cursor, encode_cursor
 from trellis.records.query import (
     Filter,
-    apply_sort,
     filter_clauses,
+    order_clauses,
     page_bounds,
     search_clause,
+    sort_keys,
     title_text_clause,
 )
 from trellis.records.stage_rules import creation_problem, move_problem
@@ -84,6 +86,10 @@ class Page:
     total: int
     page: int
     per_page: int
+    total_is_lower_bound: bool = False
+    """``total`` was counted up to a cap: there are more records than that."""
+    next_cursor: str | None = None
+    """Where the next page starts (``after=``); None on the last page."""
 
 
 @dataclass
@@ -329,23 +335,65 @@ class RecordService:
         per_page: int = 50,
         q: str | None = None,
         title_text: str | None = None,
+        after: str | None = None,
+        exact_total: bool = False,
     ) -> Page:
         """A filtered, sorted page of the records the caller may read, and their count.
         Filters, sort and search on a field hidden from the caller are refused as unknown.
         ``title_text`` keeps the records a person may mean by typing it for their title (see
-        ``title_text_clause``): reference inputs suggest and resolve records with it."""
+        ``title_text_clause``): reference inputs suggest and resolve records with it.
+
+        ``after`` (a cursor from a page's ``next_cursor``) continues after that page by
+        keyset instead of ``page``. The total is counted up to :data:`COUNT_CAP` records
+        (``total_is_lower_bound`` says when there are more) unless ``exact_total``."""
         ent = self._entity(entity)
         page, per_page = page_bounds(page, per_page)
         conditions = self._read_conditions(ent, filters, q)
         hidden = self.access.hidden_fields(ent.key)
         if title_text and title_text.strip():
             conditions.append(title_text_clause(ent, title_text, hidden))
-        base = select(ent.table).where(*conditions)
-        total = self.session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        query = apply_sort(ent, base, sort, hidden).limit(per_page).offset((page - 1) * per_page)
-        rows = self.session.execute(query).mappings().all()
+        keys = sort_keys(ent, sort, hidden)
+        order = order_clauses(keys)
+        if after:
+            page, offset = 1, None
+            rows: list[Any] = []
+            for segment in after_segments(keys, decode_cursor(keys, after)):
+                query = select(ent.table).where(*conditions, segment).order_by(*order)
+                rows += self.session.execute(query.limit(per_page + 1 - len(rows))).mappings()
+                if len(rows) > per_page:
+                    break
+        else:
+            offset = (page - 1) * per_page
+            query = select(ent.table).where(*conditions).order_by(*order)
+            rows = list(self.session.execute(query.limit(per_page + 1).offset(offset)).mappings())
+        more = len(rows) > per_page
+        rows = rows[:per_page]
+        total, lower_bound = self._total(ent, conditions, offset, len(rows), more, exact_total)
         items = [self._visible(ent, r) for r in self._hydrate(ent, rows)]
-        return Page(items, total, page, per_page)
+        cursor = encode_cursor(keys, rows[-1]) if more else None
+        return Page(items, total, page, per_page, lower_bound, cursor)
+
+    def _total(
+        self,
+        ent: CompiledEntity,
+        conditions: list[Any],
+        offset: int | None,
+        shown: int,
+        more: bool,
+        exact: bool,
+    ) -> tuple[int, bool]:
+        """How many records match, and whether that is only a lower bound: counted up to
+        COUNT_CAP (or past the page asked for), exactly when asked; not counted at all when
+        the page read the last of them."""
+        if offset is not None and not more and (shown or not offset):
+            return offset + shown, False
+        matching = select(ent.table.c.id).where(*conditions)
+        if exact:
+            return self.session.scalar(select(func.count()).select_from(matching.subquery())), False
+        cap = max(COUNT_CAP, (offset or 0) + shown)
+        capped = matching.limit(cap + 1).subquery()
+        counted = self.session.scalar(select(func.count()).select_from(capped)) or 0
+        return (cap, True) if counted > cap else (counted, False)
 
     def money_totals(
         self, entity: str, field: str, *, filters: Iterable[Filter] = (), q: str | None = None

@@ -34,6 +34,8 @@ from trellis.web.views import web
 #: cards a kanban column shows; the rest are a click away in the filtered list
 KANBAN_CARDS = 100
 PER_PAGE = 25
+#: records read at a time by the CSV export
+EXPORT_PAGE = 200
 LIST_COLUMNS = 6
 
 
@@ -126,6 +128,8 @@ def record_list(entity: str) -> Any:
         titles = reference_titles(service, ent, result.items)
         model = service.model
         pages = max(1, -(-result.total // PER_PAGE))
+        if result.next_cursor:  # counted up to a cap: there is at least the next page
+            pages = max(pages, result.page + 1)
         filter_titles = _filter_titles(service, fields[:5], args)
         return render_template(
             "web/list.html",
@@ -185,15 +189,15 @@ def record_export(entity: str) -> Any:
             *(["stage"] if ent.has_pipelines else []),
         ]
         writer.writerow([_safe_cell(c) for c in header])
-        page = 1
-        while True:
+        after = None
+        while True:  # page after page by keyset: each costs what the first one does
             result = service.list(
                 entity,
                 filters=_filters(args),
                 sort=[sort] if sort else [],
-                page=page,
-                per_page=200,
+                per_page=EXPORT_PAGE,
                 q=args.get("q") or None,
+                after=after,
             )
             # user fields by username: the import reads them back
             people = users_by_id(session, user_values(ent, result.items))
@@ -210,9 +214,9 @@ def record_export(entity: str) -> Any:
                 if ent.has_pipelines:
                     row.append(record.stage)
                 writer.writerow([_safe_cell(c) for c in row])
-            if page * 200 >= result.total:
+            after = result.next_cursor
+            if after is None:
                 break
-            page += 1
     return Response(
         out.getvalue(),
         mimetype="text/csv",
@@ -659,6 +663,7 @@ def kanban(entity: str) -> Any:
                 "moves_to": [k for k, why in choices.items() if why is None and k != stage.key],
                 "records": page.items,
                 "count": page.total,
+                "count_text": f"{page.total:,}+" if page.total_is_lower_bound else page.total,
                 "sums": sums,
                 "in_list": url_for("web.record_list", entity=entity, **more),
             }

@@ -117,8 +117,11 @@ def test_lists_and_totals_show_only_own_records(crm) -> None:  # type: ignore[no
     assert sam.ok("GET", "/api/records/deal?per_page=1&page=2") == {
         "items": [],
         "total": 1,
+        "total_is_lower_bound": False,
         "page": 2,
         "per_page": 1,
+        "next_cursor": None,
+        "next": None,
     }
 
 
