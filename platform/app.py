@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, has_request_context, jsonify, render_template, request
+from flask import (
+    Flask,
+    current_app,
+    g,
+    has_request_context,
+    jsonify,
+    render_template,
+    request,
+)
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from trellis import limits
@@ -33,6 +41,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     limits.configure(app, runtime.settings)
     app.extensions["trellis"] = runtime
     runtime.reads_only = lambda: has_request_context() and request.method in SAFE_METHODS
+    runtime.request_scope = lambda: g._get_current_object() if has_request_context() else None
+    app.teardown_request(runtime.end_request)
     app.add_template_filter(counted, "counted")
     app.add_template_filter(mid_sentence, "mid_sentence")
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from trellis.access.probes import PENDING, keep_probes
+from trellis.access.tokens import PendingUses, note_uses
 from trellis.accounts import SYSTEM, Actor
 from trellis.db import is_busy, make_engine, make_session_factory, read_only_engine
 from trellis.errors import Busy
@@ -27,6 +29,19 @@ if TYPE_CHECKING:
 STATEMENTS_BASE = 500
 STATEMENTS_PER_TYPE = 40
 
+REQUEST_TRANSACTION = "_trellis_transaction"
+#: ``session.info`` key: the session's transaction is read-only
+READ_ONLY_SESSION = "trellis.read_only"
+
+
+@dataclass
+class _Shared:
+    """The transaction of a request: its session, and whether a block is running in it."""
+
+    session: Session
+    read_only: bool
+    in_use: bool = False
+
 
 class Runtime:
     """One per process (or per test): build with :meth:`from_settings`."""
@@ -39,6 +54,10 @@ class Runtime:
         self.reads_only: Callable[[], bool] = lambda: False
         """Whether a transaction that does not say is read-only: the web app answers "while
         serving a GET", so no read path can take the write lock or change data."""
+        self.request_scope: Callable[[], Any] = lambda: None
+        """An object that lives as long as the current request (the web app: ``flask.g``),
+        where the request's one transaction is kept; None outside a request."""
+        self.token_uses = PendingUses()
         self.cache = MetamodelCache(on_compiled=self._size_statement_cache)
         self.events = EventBus()
         from trellis.conversion.guards import register as register_conversion_guards
@@ -56,29 +75,111 @@ class Runtime:
         return cls(load_settings(overrides))
 
     @contextmanager
-    def transaction(self, read_only: bool | None = None) -> Iterator[Session]:
+    def transaction(
+        self, read_only: bool | None = None, *, keep_open: bool = False
+    ) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on any error.
 
         A read-only one (``read_only=True``, or by default while :attr:`reads_only` says so)
         never waits for a writer on SQLite and cannot write on PostgreSQL. Probes of hidden
-        fields noted during it are stored afterwards either way (see access.probes)."""
+        fields noted during it are stored afterwards either way (see access.probes).
+
+        During a request (:attr:`request_scope`) there is one transaction per request: the
+        steps before the view (authentication, the menu) open it with ``keep_open=True`` and
+        leave it open, and the view's own ``transaction()`` takes it over and ends it (a
+        transaction that nobody took over ends with the request, see :meth:`end_request`).
+        A block inside another joins it. Only a write asked for in a request that began
+        reading ends the reads and starts a writing transaction of its own."""
         if read_only is None:
             read_only = self.reads_only()
-        factory = self.read_sessions if read_only else self.sessions
+        scope = self.request_scope()
         try:
-            with factory() as session:
+            shared = getattr(scope, REQUEST_TRANSACTION, None)
+            if shared is not None and shared.read_only and not read_only and not shared.in_use:
+                self._finish(scope, commit=True)
+                shared = None
+            if shared is None:
+                shared = self._begin(read_only)
+                if scope is None:  # outside a request: a transaction of its own
+                    with self._owning(None, shared):
+                        yield shared.session
+                    return
+                setattr(scope, REQUEST_TRANSACTION, shared)
+            if shared.in_use:  # inside another block of the request: that one ends it
+                yield shared.session
+            elif keep_open:
                 try:
-                    with session.begin():
-                        yield session
-                finally:
-                    probes = session.info.pop(PENDING, None)
-                    if probes:
-                        with self.sessions() as other, other.begin():
-                            keep_probes(other, probes)
+                    yield shared.session
+                except BaseException:
+                    self._finish(scope, commit=False)
+                    raise
+            else:
+                with self._owning(scope, shared):
+                    yield shared.session
         except OperationalError as error:
             if is_busy(error):
                 raise Busy() from error
             raise
+
+    def _begin(self, read_only: bool) -> _Shared:
+        session = (self.read_sessions if read_only else self.sessions)()
+        session.begin()
+        session.info[READ_ONLY_SESSION] = read_only
+        return _Shared(session, read_only)
+
+    @contextmanager
+    def _owning(self, scope: Any, shared: _Shared) -> Iterator[None]:
+        shared.in_use = True
+        try:
+            yield
+        except BaseException:
+            self._finish(scope, commit=False, shared=shared)
+            raise
+        self._finish(scope, commit=True, shared=shared)
+
+    def _finish(self, scope: Any, commit: bool, shared: _Shared | None = None) -> None:
+        """End the request's transaction (or ``shared``): commit or roll back, close, then
+        store the probes it noted."""
+        if shared is None:
+            shared = getattr(scope, REQUEST_TRANSACTION)
+        if scope is not None and getattr(scope, REQUEST_TRANSACTION, None) is shared:
+            delattr(scope, REQUEST_TRANSACTION)
+        session = shared.session
+        try:
+            if commit:
+                if not shared.read_only:
+                    note_uses(session, self.token_uses.take())
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+            probes = session.info.pop(PENDING, None)
+            if probes:
+                with self.sessions() as other, other.begin():
+                    keep_probes(other, probes)
+
+    def note_token_use(self, session: Session, token_id: int) -> None:
+        """Record that a token was used: in ``session`` if it writes, else with the next
+        transaction of this process that writes (a read never writes)."""
+        if session.info.get(READ_ONLY_SESSION):
+            self.token_uses.add(token_id)
+        else:
+            note_uses(session, [token_id])
+
+    def end_request(self, error: BaseException | None) -> None:
+        """End the request's transaction if no view took it over (an early answer, an
+        error): committed unless the request failed."""
+        scope = self.request_scope()
+        try:
+            if getattr(scope, REQUEST_TRANSACTION, None) is not None:
+                self._finish(scope, commit=error is None)
+            if self.token_uses.overdue():
+                ids = self.token_uses.take()
+                with self.sessions() as session, session.begin():
+                    note_uses(session, ids)
+        except OperationalError:  # the answer is already made; a busy database loses a note
+            pass
 
     def model(self, session: Session) -> CompiledModel:
         """The compiled metamodel as ``session`` sees it."""

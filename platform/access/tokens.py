@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -67,7 +69,40 @@ def needs_use_noted(row: ApiToken) -> bool:
 
 def note_use(session: Session, token_id: int) -> None:
     """Record that a token was used now."""
-    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))
+    note_uses(session, [token_id])
+
+
+def note_uses(session: Session, token_ids: Iterable[int]) -> None:
+    """Record that tokens were used now (one UPDATE; nothing when there are none)."""
+    ids = sorted(set(token_ids))
+    if ids:
+        session.execute(update(ApiToken).where(ApiToken.id.in_(ids)).values(last_used_at=utcnow()))
+
+
+class PendingUses:
+    """Tokens used by reads of this process since its last write: a read never writes, so
+    their ``last_used_at`` goes with the process's next writing transaction."""
+
+    def __init__(self) -> None:
+        self._ids: set[int] = set()
+        self._since: datetime | None = None
+        self._lock = threading.Lock()
+
+    def add(self, token_id: int) -> None:
+        with self._lock:
+            self._ids.add(token_id)
+            self._since = self._since or utcnow()
+
+    def take(self) -> list[int]:
+        with self._lock:
+            ids, self._ids, self._since = sorted(self._ids), set(), None
+        return ids
+
+    def overdue(self) -> bool:
+        """Whether uses have waited longer than ``last_used_at``'s precision for a write
+        (a process that only serves reads writes them after a request, once a minute)."""
+        since = self._since
+        return since is not None and since <= utcnow() - LAST_USED_PRECISION
 
 
 def revoke_token(session: Session, row: ApiToken, when: datetime | None = None) -> None:

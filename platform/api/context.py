@@ -10,7 +10,7 @@ from typing import Any
 from flask import g, request
 from sqlalchemy.orm import Session
 
-from trellis.access.tokens import needs_use_noted, note_use, user_for_token
+from trellis.access.tokens import needs_use_noted, user_for_token
 from trellis.accounts import Actor
 from trellis.app import get_runtime
 from trellis.errors import BadRequest, NotFound, TrellisError
@@ -32,16 +32,16 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send 'Authorization: Bearer <token>' (POST /api/auth/token gives one).")
     runtime = get_runtime()
-    with runtime.transaction(read_only=True) as session:
+    # the request's one transaction: the view's unit() takes it over
+    with runtime.transaction(keep_open=True) as session:
         found = user_for_token(session, token.strip())
         if found is None:
             raise Unauthorized("The token is unknown, expired or revoked.")
         user, row = found
         g.actor = Actor.of(user)
         g.token_id = row.id
-    if needs_use_noted(row):  # at most once a minute per token: reads stay reads
-        with runtime.transaction(read_only=False) as session:
-            note_use(session, row.id)
+        if needs_use_noted(row):  # at most once a minute per token: reads stay reads
+            runtime.note_token_use(session, row.id)
 
 
 @contextmanager

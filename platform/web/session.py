@@ -46,7 +46,8 @@ def load_session_user(session_id: str) -> SessionUser | None:
     user_id, _, stamp = session_id.partition(":")
     if not user_id.isdigit() or not stamp:
         return None
-    with get_runtime().transaction() as session:
+    # the request's one transaction: the view's own transaction() takes it over
+    with get_runtime().transaction(keep_open=True) as session:
         user = session.get(User, int(user_id))
         if user is None or not user.is_active:
             return None

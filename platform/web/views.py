@@ -37,13 +37,13 @@ def favicon() -> Any:
 
 @web.before_request
 def load_navigation() -> None:
-    """The entity types the signed-in user may read, for the menu; loaded before the view
-    opens its own transaction (SQLite allows one writer: no second transaction mid-view)."""
+    """The entity types the signed-in user may read, for the menu; read in the request's
+    transaction, which the view's own ``transaction()`` then takes over."""
     g.navigation = []
     g.unread = 0
     if current_user.is_authenticated and request.endpoint != "web.favicon":
         runtime = get_runtime()
-        with runtime.transaction() as session:
+        with runtime.transaction(keep_open=True) as session:
             access = load_access(session, current_user.actor)
             model = runtime.model(session)
             g.navigation = [e for e in model.entities.values() if access.can("read", e.key)]

@@ -90,5 +90,25 @@ def test_a_token_records_its_use_at_most_once_a_minute(deals, runtime) -> None: 
     assert last_used() == first  # used again within the minute: nothing written
     with runtime.transaction() as session:
         session.execute(update(ApiToken).values(last_used_at=utcnow() - timedelta(minutes=2)))
+    stale = last_used()
+    deals.get("/api/records/deal")
+    assert last_used() == stale  # a read never writes: the use waits for a write
+    assert deals.post("/api/records/deal", {"name": "Second"}).status_code == 201
+    assert last_used()[0] > utcnow() - timedelta(seconds=30)  # written with that write
+
+
+def test_a_process_that_only_reads_writes_token_uses_after_a_minute(deals, runtime) -> None:  # type: ignore[no-untyped-def]
+    def last_used():  # type: ignore[no-untyped-def]
+        with runtime.transaction() as session:
+            return session.scalars(select(ApiToken.last_used_at)).all()
+
+    with runtime.transaction() as session:
+        session.execute(update(ApiToken).values(last_used_at=utcnow() - timedelta(minutes=5)))
+    stale = last_used()
+    deals.get("/api/records/deal")
+    assert last_used() == stale
+    pending = runtime_of(deals.client.application).token_uses
+    pending._since = utcnow() - timedelta(minutes=2)  # as if a minute went by
     deals.get("/api/records/deal")
     assert last_used()[0] > utcnow() - timedelta(seconds=30)
+    assert pending.take() == []
