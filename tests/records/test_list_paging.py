@@ -208,7 +208,7 @@ def first_page_plan(runtime, **kwargs: Any) -> str:  # type: ignore[no-untyped-d
 
 @pytest.fixture
 def loaded(items, runtime):  # type: ignore[no-untyped-def]
-    """3,000 more rows loaded in bulk (as an import does), then fresh statistics, so the
+    """12,000 more rows loaded in bulk (as an import does), then fresh statistics, so the
     planner judges the filters as it would on a large table."""
     start = datetime(2026, 1, 1)
     with runtime.transaction() as session:
@@ -222,7 +222,7 @@ def loaded(items, runtime):  # type: ignore[no-untyped-def]
                 "score": i % 100 if i % 11 else None,
                 "status": ("open", "won", "lost")[i % 3],
             }
-            for i in range(3000)
+            for i in range(12_000)
         ]
         session.execute(insert(table), rows)
         refresh_statistics(session.connection(), [table.name])
