@@ -107,9 +107,12 @@ def refresh_statistics(connection: Connection, tables: Iterable[str]) -> None:
     sqlite = connection.dialect.name == "sqlite"
     for table in tables:
         name = quote(table)
-        if sqlite and not connection.exec_driver_sql(
-            f"SELECT 1 FROM {name} LIMIT 1 OFFSET {ANALYZE_MIN_ROWS - 1}"
-        ).first():
+        if (
+            sqlite
+            and not connection.exec_driver_sql(
+                f"SELECT 1 FROM {name} LIMIT 1 OFFSET {ANALYZE_MIN_ROWS - 1}"
+            ).first()
+        ):
             continue
         # SQLite reads whole indexes (about a second on 1M rows): its sampled ANALYZE
         # (analysis_limit) reads only the first entries and misjudges a column like a status
