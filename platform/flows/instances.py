@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, insert, or_, select, update
 
 from trellis.accounts import SYSTEM, Role, User
 from trellis.clock import to_storage, utcnow
@@ -86,24 +86,28 @@ SAVE = (
         finished_at=bindparam("finished"),
     )
 )
-CLOSE_DECIDED = (
-    update(TASK)
-    .where(TASK.c.id == bindparam("b_task"))
-    .values(status="completed", closed_at=bindparam("now"))
-)
-CANCEL_GONE = (
+#: the decided task becomes completed, the tasks no longer waiting cancelled
+CLOSE_TASKS = (
     update(TASK)
     .where(
         TASK.c.instance_id == bindparam("b_instance"),
-        TASK.c.spiff_id.in_(bindparam("gone", expanding=True)),
         TASK.c.status == "open",
+        or_(
+            TASK.c.id == bindparam("decided"),
+            TASK.c.spiff_id.in_(bindparam("gone", expanding=True)),
+        ),
     )
-    .values(status="cancelled", closed_at=bindparam("now"))
+    .values(
+        status=case((TASK.c.id == bindparam("decided"), "completed"), else_="cancelled"),
+        closed_at=bindparam("now"),
+    )
 )
-INSERT_TASKS = insert(TASK)
 USER = User.__table__
-USER_IDS = select(USER.c.username, USER.c.id).where(
-    USER.c.username.in_(bindparam("names", expanding=True))
+#: new task rows, the assignee's user id looked up by username in the same statement
+INSERT_TASKS = insert(TASK).values(
+    assignee_user_id=select(USER.c.id)
+    .where(USER.c.username == bindparam("username"))
+    .scalar_subquery()
 )
 
 
@@ -285,23 +289,22 @@ def sync_tasks(
     """Rows for the user tasks that became ready; the rows of tasks no longer waiting are
     closed (``decided``, our task id, as completed; the others as cancelled)."""
     conn = ctx.session.connection()
-    if decided is not None:
-        conn.execute(CLOSE_DECIDED, {"b_task": decided, "now": now})
     steps = process.user_steps()
-    after = {s.id for s in steps}
-    gone = before - after
-    if gone:
-        conn.execute(CANCEL_GONE, {"b_instance": instance_id, "gone": sorted(gone), "now": now})
+    gone = before - {s.id for s in steps}
+    if decided is not None or gone:  # one statement closes them all (one round trip)
+        conn.execute(
+            CLOSE_TASKS,
+            {"b_instance": instance_id, "decided": decided or 0, "gone": sorted(gone), "now": now},
+        )
     new = [s for s in steps if s.id not in before]
     if not new:
         return
     dues = {t.activity: t.due for t in process.timers() if t.activity and t.due}
-    users = _user_ids(ctx, [s.assignee[5:] for s in new if (s.assignee or "").startswith("user:")])
     rows = []
     for step in new:
-        user_id = role = None
+        username = role = None
         if (step.assignee or "").startswith("user:"):
-            user_id = users.get(step.assignee[5:])
+            username = step.assignee[5:]
         elif (step.assignee or "").startswith("role:"):
             role = step.assignee[5:]
         due = dues.get(step.activity)
@@ -311,7 +314,7 @@ def sync_tasks(
                 "spiff_id": step.id,
                 "activity": step.activity[:100],
                 "label": step.label[:200],
-                "assignee_user_id": user_id,
+                "username": username,
                 "assignee_role": role,
                 "delegated_by": None,
                 "due_at": to_storage(due) if due is not None else None,
@@ -321,12 +324,6 @@ def sync_tasks(
             }
         )
     conn.execute(INSERT_TASKS, rows)
-
-
-def _user_ids(ctx: FlowContext, names: list[str]) -> dict[str, int]:
-    if not names:
-        return {}
-    return dict(ctx.session.connection().execute(USER_IDS, {"names": names}).all())
 
 
 def _apply_outcome(ctx: FlowContext, key: str, loaded: Loaded, action: dict[str, Any]) -> None:
