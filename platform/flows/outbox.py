@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, or_, select, update
@@ -39,9 +40,13 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 #: how long a claim holds: a worker that has not reported by then is taken as dead
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(minutes=5)
 #: entries one worker claims per round
-BATCH = 20
+BATCH = 10
+#: the longest one delivery may take (a webhook's timeout is shorter): an entry whose lease
+#: has less than this left when its turn comes is handed back instead of sent, so it is never
+#: sent by this worker while another one, seeing the lease run out, sends it too
+DELIVERY_ALLOWANCE = timedelta(seconds=30)
 #: the longest error text kept
 ERROR_LENGTH = 2000
 
@@ -201,6 +206,19 @@ def finish(session: Session, claimed: Claimed, now: datetime, error: str | None)
     return result.rowcount == 1
 
 
+def release(session: Session, claimed: Claimed) -> bool:
+    """Hand back a claimed entry unsent (its attempt does not count), if still held."""
+    e = OutboxEntry
+    held = (e.id == claimed.id) & (e.claimed_by == claimed.token) & (e.status == "sending")
+    result = session.execute(
+        update(e)
+        .where(held)
+        .values(status="pending", attempts=e.attempts - 1, claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
 def retry(session: Session, entry_id: int, now: datetime | None = None) -> OutboxEntry:
     """Send a failed (or waiting) entry again at once, with a fresh set of attempts."""
     from trellis.errors import BadRequest, NotFound
@@ -225,7 +243,14 @@ def deliver_due(runtime: Any, now: datetime, limit: int = BATCH) -> int:
             return 0
     with runtime.transaction(read_only=False) as session:
         claimed = claim_due(session, now, limit)
-    for item in claimed:
+    started = monotonic()
+    for position, item in enumerate(claimed):
+        held = timedelta(seconds=monotonic() - started)
+        if held > LEASE - DELIVERY_ALLOWANCE:  # slow receivers ate the lease: hand back
+            with runtime.transaction(read_only=False) as session:
+                for rest in claimed[position:]:
+                    release(session, rest)
+            return position
         deliver = DELIVERERS.get(item.kind)
         error = None
         try:

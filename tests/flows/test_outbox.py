@@ -165,3 +165,21 @@ def test_a_switched_off_webhook_keeps_its_entries_until_it_is_on_again(
         save_webhook(session, key, "erp", server.url, active=True)
     worker.run_once(now + outbox.backoff(1))
     assert entries(runtime)[0].status == "delivered" and len(server.calls) == 1
+
+
+def test_claims_a_slow_batch_cannot_honour_are_handed_back_unsent(
+    crm, runtime, factory, receiver, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # each delivery "takes" most of the lease: the second entry's turn comes too late to be
+    # sure no other worker takes it over meanwhile, so it goes back unsent and uncounted
+    server = receiver([200])
+    webhook_on_create(runtime, server.url)
+    factory.record("lead", name="Ann")
+    factory.record("lead", name="Bo")
+    clock = iter([0.0, 0.0, (outbox.LEASE - outbox.DELIVERY_ALLOWANCE).total_seconds() + 1])
+    monkeypatch.setattr(outbox, "monotonic", lambda: next(clock))
+    assert outbox.deliver_due(runtime, utcnow()) == 1
+    first, second = entries(runtime)
+    assert (first.status, first.attempts) == ("delivered", 1)
+    assert (second.status, second.attempts, second.claimed_by) == ("pending", 0, None)
+    assert len(server.calls) == 1
