@@ -48,6 +48,7 @@ def test_every_problem_of_the_entity_form_shows_at_once(admin, page_errors, runt
         ("decimal", {"setting_precision": "10", "setting_scale": "3"}, {"code"}),
         ("list", {"setting_list": "colours"}, {"code"}),
         ("reference", {"setting_target": "project", "setting_on_delete": "cascade"}, {"code_id"}),
+        ("user", {}, {"code_id"}),
     ],
 )
 def test_adding_a_field_with_type_settings_adds_its_columns(  # type: ignore[no-untyped-def]
