@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Table
+from sqlalchemy import Table, event
 
 from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.models import EntityType, Field
-from trellis.runtime import Runtime
+from trellis.runtime import STATEMENTS_PER_TYPE, Runtime
 
 TYPES = [("text", {}), ("integer", {}), ("decimal", {}), ("boolean", {}), ("date", {})]
 
@@ -62,6 +62,18 @@ def test_memory_stays_flat_over_20_changes_of_200_entity_types(runtime) -> None:
     build(runtime, 200, 30)
     model = compiled(runtime)
     assert len(model.entities) == 200 and len(model.entities["kind7"].fields) == 30
+    # the statement cache has room for every entity type's statements
+    assert runtime.engine._compiled_cache.capacity >= 200 * STATEMENTS_PER_TYPE
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, *rest) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", note)
+    change(runtime, "kind3", "first")
+    event.remove(runtime.engine, "before_cursor_execute", note)
+    # reading only the changed entity type's table, not all 200 (400+ statements on SQLite)
+    assert len(statements) < 40, statements
     changed = [f"kind{(turn * 7) % 200}" for turn in range(20)]
     tables = live_tables()
     tracemalloc.start()
