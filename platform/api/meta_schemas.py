@@ -312,6 +312,8 @@ class StageBody(Body):
         },
     )
     flow_only = Flag(metadata={"description": "Entered only as the outcome of a flow."})
+    #: as read (GET gives it): a pipeline read can be sent back; the list's order decides
+    position = Position(metadata={"description": "Ignored: the order of the list is the order."})
 
 
 class PipelineCreate(Body):
