@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, insert, or_, select, update
 
-from trellis.accounts import SYSTEM, Role, User
+from trellis.accounts import SYSTEM, User
 from trellis.clock import to_storage, utcnow
 from trellis.errors import BadRequest, Conflict, TrellisError
 from trellis.flows.context import FlowContext, flow_actor
@@ -501,14 +501,3 @@ def cancel_for_record(ctx: FlowContext, entity: str, record_id: int) -> None:
             .execution_options(synchronize_session=False)
         )
 
-
-def role_members(ctx: FlowContext, role: str) -> list[int]:
-    from trellis.accounts import user_roles
-
-    return list(
-        ctx.session.scalars(
-            select(user_roles.c.user_id)
-            .join(Role, Role.id == user_roles.c.role_id)
-            .where(Role.key == role)
-        )
-    )
