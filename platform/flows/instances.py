@@ -500,4 +500,3 @@ def cancel_for_record(ctx: FlowContext, entity: str, record_id: int) -> None:
             .values(status="cancelled", closed_at=now)
             .execution_options(synchronize_session=False)
         )
-
