@@ -111,7 +111,8 @@ def main() -> None:
         load(runtime, engine, args.n)
 
         def platform(page: int = 1, after: str | None = None) -> list[int]:
-            with runtime.transaction() as session:
+            # as a GET runs it: a read-only transaction
+            with runtime.transaction(read_only=True) as session:
                 found = runtime.records(session).list(
                     "item", filters=FILTERS, sort=SORT, page=page, per_page=PER_PAGE, after=after
                 )
