@@ -66,3 +66,17 @@ def upgrade_database(engine: Engine) -> None:
         from trellis.conversion.duplicates import index_all_compared_fields
 
         index_all_compared_fields(session)
+        # the list indexes of tables made by older versions (a no-op once they match)
+        sync_all_record_tables(session)
+
+
+def sync_all_record_tables(session: Session) -> None:
+    """Bring every entity type's tables to what the planner wants, without dropping columns
+    or tables (the indexes lists use, for tables made by older versions)."""
+    from sqlalchemy import select
+
+    from trellis.metamodel.changes import sync_schema
+    from trellis.metamodel.models import EntityType
+
+    for entity in session.scalars(select(EntityType).order_by(EntityType.id)):
+        sync_schema(session, entity)

@@ -247,3 +247,20 @@ def test_the_first_page_is_read_in_index_order_without_sorting(loaded, runtime, 
     else:
         assert "Sort" not in plan, plan
         assert "Index" in plan, plan
+
+
+def test_an_upgrade_brings_the_list_indexes_to_tables_of_older_versions(factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("item", {"name": "text", "code": ("text", {"indexed": True})})
+    factory.record("item", name="a", code="A")
+    with runtime.engine.begin() as conn:  # as an older version left them
+        for name in ("ix_rec_item_created_at", "ix_rec_item_owner_id", "ix_rec_item_code"):
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql("CREATE INDEX ix_rec_item_owner_id ON rec_item (owner_id)")
+    assert "ix_rec_item_created_at" not in indexes(runtime)
+    runtime.initialise()
+    found = indexes(runtime)
+    assert found["ix_rec_item_created_at"] == ["created_at", "id"]
+    assert found["ix_rec_item_owner_id"] == ["owner_id", "id"]
+    assert found["ix_rec_item_code"] == ["code", "id"]
+    runtime.initialise()  # nothing left to do
+    assert indexes(runtime) == found
