@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import (
     Flask,
-    current_app,
     g,
     has_request_context,
     jsonify,
@@ -17,9 +16,15 @@ from flask import (
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from trellis import limits
+from trellis.admin import register_admin
+from trellis.api import register_api
+from trellis.cli import register_commands
 from trellis.errors import TrellisError
-from trellis.runtime import Runtime
+from trellis.runtime import Runtime, get_runtime, get_runtime_of
+from trellis.web import register_web
 from trellis.words import counted, mid_sentence
+
+__all__ = ["create_app", "get_runtime", "get_runtime_of"]  # the accessors live in runtime
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Requests that only read: their transactions are read-only (see Runtime.transaction)."""
@@ -46,20 +51,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.add_template_filter(counted, "counted")
     app.add_template_filter(mid_sentence, "mid_sentence")
 
-    from trellis.cli import register_commands
-
     register_commands(app)
-
-    from trellis.api import register_api
-
     register_api(app)
-
-    from trellis.web import register_web
-
-    register_web(app)
-
-    from trellis.admin import register_admin
-
+    register_web(app, csrf_exempt=[app.blueprints["api"]])
     register_admin(app)
 
     @app.errorhandler(TrellisError)
@@ -78,13 +72,3 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return jsonify(status="ok")
 
     return app
-
-
-def get_runtime() -> Runtime:
-    """The runtime of the current app."""
-    return current_app.extensions["trellis"]
-
-
-def get_runtime_of(app: Flask) -> Runtime:
-    """The runtime of ``app`` (outside a request)."""
-    return app.extensions["trellis"]

@@ -11,11 +11,10 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from trellis.errors import TrellisError
+from trellis.runtime import get_runtime
 
 
 def _runtime():  # type: ignore[no-untyped-def]
-    from trellis.app import get_runtime
-
     return get_runtime()
 
 

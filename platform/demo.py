@@ -15,6 +15,9 @@ from typing import Any
 import yaml
 
 from trellis.accounts import SYSTEM, Actor
+from trellis.conversion import duplicates
+from trellis.conversion.maps import ConversionMaps
+from trellis.records.service import NewRecord, RecordService
 from trellis.runtime import Runtime
 
 Progress = Callable[[str], None]
@@ -52,9 +55,6 @@ def load_definition(
             _define_entity(meta, item)
             counts["entities"] += 1
             say(f"entity type {item['key']}")
-        from trellis.conversion import duplicates
-        from trellis.conversion.maps import ConversionMaps
-
         maps = ConversionMaps(session, runtime.cache, actor)
         for item in data.get("conversions", []):
             maps.save(
@@ -64,19 +64,43 @@ def load_definition(
             duplicates.add_rule(
                 session, actor, runtime.model(session), item["entity"], item["fields"]
             )
-        records = runtime.records(session, actor)
-        refs: dict[str, int] = {}
-        for entity, rows in (data.get("records") or {}).items():
-            for row in rows:
-                values = {k: _resolve(v, refs) for k, v in row.items() if not k.startswith("_")}
-                record = records.create(
-                    entity, values, pipeline=row.get("_pipeline"), stage=row.get("_stage")
-                )
-                if "_ref" in row:
-                    refs[row["_ref"]] = record.id
-                counts["records"] += 1
+        counts["records"] = _create_records(runtime.records(session, actor), data)
         say(f"{counts['records']} records")
     return counts
+
+
+def _create_records(records: RecordService, data: dict[str, Any]) -> int:
+    """The file's records, each entity type's in batches (``create_many``): a record naming
+    an ``@ref`` of its own batch waits for that batch to be written."""
+    refs: dict[str, int] = {}
+    count = 0
+    for entity, rows in (data.get("records") or {}).items():
+        pending: list[dict[str, Any]] = []
+        for row in rows:
+            waiting = {r["_ref"] for r in pending if "_ref" in r}
+            if any(isinstance(v, str) and v[1:] in waiting for v in row.values()):
+                _write_batch(records, entity, pending, refs)
+                pending = []
+            pending.append(row)
+            count += 1
+        _write_batch(records, entity, pending, refs)
+    return count
+
+
+def _write_batch(
+    records: RecordService, entity: str, rows: list[dict[str, Any]], refs: dict[str, int]
+) -> None:
+    items = [
+        NewRecord(
+            {k: _resolve(v, refs) for k, v in row.items() if not k.startswith("_")},
+            row.get("_pipeline"),
+            row.get("_stage"),
+        )
+        for row in rows
+    ]
+    for row, record in zip(rows, records.create_many(entity, items), strict=True):
+        if "_ref" in row:
+            refs[row["_ref"]] = record.id
 
 
 def _define_entity(meta: Any, item: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import simpleeval
@@ -336,7 +337,7 @@ class CompiledExpression:
         _check_size(result)
         return result
 
-    @property
+    @cached_property  # the tree never changes: walked once, not on every record checked
     def tests_emptiness(self) -> bool:
         """Whether the expression asks itself whether a value is there (``is_empty(x)``,
         ``x is None``), so it means something for empty fields too."""

@@ -1,5 +1,8 @@
 """The running platform: settings, engine, sessions, the compiled-metamodel cache and the
-events bus, shared by the web app, the CLI and the tests."""
+events bus, shared by the web app, the CLI and the tests.
+
+``trellis.app`` builds one per app and keeps it in the app's extensions; the web, admin, API
+and CLI layers find it with :func:`get_runtime` (they never import ``trellis.app``)."""
 
 from __future__ import annotations
 
@@ -8,18 +11,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from flask import Flask, current_app
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from trellis.access.probes import PENDING, keep_probes
 from trellis.access.tokens import PendingUses, note_uses
 from trellis.accounts import SYSTEM, Actor
+from trellis.conversion.guards import register as register_conversion_guards
 from trellis.db import is_busy, make_engine, make_session_factory, read_only_engine
 from trellis.errors import Busy
 from trellis.metamodel.compiled import CompiledModel, MetamodelCache
 from trellis.metamodel.service import MetamodelService
 from trellis.records.events import EventBus
 from trellis.records.service import RecordService
+from trellis.records.upkeep import RECORD_UPKEEP
 from trellis.settings import load_settings
 
 if TYPE_CHECKING:
@@ -60,8 +66,6 @@ class Runtime:
         self.token_uses = PendingUses()
         self.cache = MetamodelCache(on_compiled=self._size_statement_cache)
         self.events = EventBus()
-        from trellis.conversion.guards import register as register_conversion_guards
-
         register_conversion_guards(self.events, self.cache)
         from trellis.flows.automations import register as register_automations
 
@@ -191,7 +195,7 @@ class Runtime:
 
     def metamodel(self, session: Session, actor: Actor = SYSTEM) -> MetamodelService:
         """The metamodel service for ``actor`` in ``session``'s transaction."""
-        return MetamodelService(session, self.cache, actor)
+        return MetamodelService(session, self.cache, actor, RECORD_UPKEEP)
 
     def flows(self, session: Session, actor: Actor = SYSTEM) -> FlowService:
         """The flows service for ``actor`` in ``session``'s transaction."""
@@ -220,3 +224,13 @@ class Runtime:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def get_runtime() -> Runtime:
+    """The runtime of the current app."""
+    return current_app.extensions["trellis"]
+
+
+def get_runtime_of(app: Flask) -> Runtime:
+    """The runtime of ``app`` (outside a request)."""
+    return app.extensions["trellis"]

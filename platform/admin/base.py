@@ -13,9 +13,8 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from trellis.accounts import Actor
-from trellis.app import get_runtime
 from trellis.errors import TrellisError, ValidationFailed
-from trellis.runtime import Runtime
+from trellis.runtime import Runtime, get_runtime
 
 T = TypeVar("T")
 

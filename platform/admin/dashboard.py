@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from trellis.accounts import Role, User
 from trellis.admin.base import AdminOnly
 from trellis.admin.history import readable_changes
-from trellis.app import get_runtime
 from trellis.conversion.models import ConversionMap
 from trellis.flows.outbox import OutboxEntry
 from trellis.metamodel.models import ConfigChange, OptionList
+from trellis.runtime import get_runtime
 
 
 class DashboardView(AdminOnly, AdminIndexView):

@@ -12,8 +12,8 @@ from trellis.access.tokens import issue_token, revoke_token
 from trellis.api.blueprint import api
 from trellis.api.context import Unauthorized
 from trellis.api.meta_schemas import TokenRequest, load_body
-from trellis.app import get_runtime
 from trellis.clock import as_utc
+from trellis.runtime import get_runtime
 
 
 @api.post("/auth/token")

@@ -12,10 +12,9 @@ from sqlalchemy.orm import Session
 
 from trellis.access.tokens import needs_use_noted, user_for_token
 from trellis.accounts import Actor
-from trellis.app import get_runtime
 from trellis.errors import BadRequest, NotFound, TrellisError
 from trellis.records.service import RecordService
-from trellis.runtime import Runtime
+from trellis.runtime import Runtime, get_runtime
 
 
 class Unauthorized(TrellisError):

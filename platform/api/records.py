@@ -11,24 +11,8 @@ from trellis.api.context import json_body, unit
 from trellis.api.representation import records_json, stage_visit_json
 from trellis.errors import BadRequest, ValidationFailed
 from trellis.limits import accepts_upload
-from trellis.metamodel.fieldtypes.base import ALL_OPERATORS
 from trellis.records.importer import import_csv
-from trellis.records.query import Filter
-
-LIST_PARAMETERS = ("sort", "page", "per_page", "q", "after", "total")
-
-
-def parse_filters(args: Any) -> list[Filter]:
-    """``f=v`` (eq) and ``f__op=v`` query parameters as filters."""
-    filters = []
-    for name, values in args.lists():
-        if name in LIST_PARAMETERS:
-            continue
-        field, _, op = name.rpartition("__")
-        if not field or op not in ALL_OPERATORS:
-            field, op = name, "eq"
-        filters.extend(Filter(field, op, value) for value in values)
-    return filters
+from trellis.records.query import parse_filters
 
 
 def _version_of(data: dict[str, Any]) -> int:

@@ -21,6 +21,7 @@ from trellis.metamodel.fieldtypes.base import input_messages
 from trellis.metamodel.models import ConfigChange, Field
 from trellis.metamodel.option_lists import OPTION_KEY
 from trellis.metamodel.service import MetamodelService
+from trellis.records.upkeep import RECORD_UPKEEP
 
 TARGET_KEYS = ("fields", "pipeline", "stage", "values")
 
@@ -197,7 +198,7 @@ class ConversionMaps:
         settings = dict(source_field.settings)
         if source_field.type.name == "reference":
             settings = {"target": settings["target"], "on_delete": "set_null"}
-        created = MetamodelService(self.session, self.cache, self.actor).add_field(
+        created = MetamodelService(self.session, self.cache, self.actor, RECORD_UPKEEP).add_field(
             target,
             field,
             source_field.label,

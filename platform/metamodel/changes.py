@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
@@ -90,15 +90,48 @@ def label_errors(label: Any, max_length: int = MAX_LABEL) -> list[str]:
     return []
 
 
+class RecordUpkeep(Protocol):
+    """What a configuration change asks of the records layer, which sits above the metamodel
+    (it writes records, the metamodel never does): the runtime passes the records layer's
+    implementation (:data:`trellis.records.upkeep.RECORD_UPKEEP`) to the metamodel service."""
+
+    def relocate_stage(
+        self,
+        session: Session,
+        model: CompiledModel,
+        actor: Actor,
+        entity: str,
+        moves: list[tuple[str, str, str, str]],
+    ) -> None:
+        """Move the records of each ``(from_pipeline, from_stage, to_pipeline, to_stage)``."""
+
+    def forget_entity(self, session: Session, entity: str) -> None:
+        """Drop the history (audit, stage visits) of a purged entity type's records."""
+
+
 class MetamodelChanges:
     """Shared state and plumbing of metamodel operations."""
 
-    def __init__(self, session: Session, cache: MetamodelCache, actor: Actor = SYSTEM) -> None:
+    def __init__(
+        self,
+        session: Session,
+        cache: MetamodelCache,
+        actor: Actor = SYSTEM,
+        records: RecordUpkeep | None = None,
+    ) -> None:
         if not actor.is_admin:
             raise PermissionDenied("Only administrators may change the configuration.")
         self.session = session
         self.cache = cache
         self.actor = actor
+        self._records = records
+
+    @property
+    def records(self) -> RecordUpkeep:
+        """The records layer's part of a change (moving records out of a removed stage...)."""
+        if self._records is None:
+            raise RuntimeError("This change needs the records layer: pass records=RECORD_UPKEEP.")
+        return self._records
 
     @property
     def model(self) -> CompiledModel:

@@ -20,10 +20,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import MetaData, Table, select
+from sqlalchemy import Insert, MetaData, Table, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
@@ -139,6 +140,12 @@ class CompiledEntity:
     @property
     def has_pipelines(self) -> bool:
         return bool(self.pipelines)
+
+    @cached_property
+    def insert_returning_id(self) -> Insert:
+        """The INSERT of record rows, their ids back in the order of the rows (one row or
+        many): built once per compiled entity, so SQLAlchemy compiles it once too."""
+        return insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True)
 
     def default_pipeline(self) -> CompiledPipeline | None:
         return next(iter(self.pipelines.values()), None)

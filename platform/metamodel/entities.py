@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from trellis.errors import Conflict, ValidationFailed
 from trellis.metamodel.changes import (
@@ -16,8 +16,10 @@ from trellis.metamodel.changes import (
     label_errors,
 )
 from trellis.metamodel.compiled import title_keys
+from trellis.metamodel.migrator import apply_actions
 from trellis.metamodel.models import EntityType, Field
 from trellis.metamodel.physical import record_table_name
+from trellis.metamodel.planner import DropTable
 from trellis.words import plural_of
 
 #: the title_template column's length
@@ -140,18 +142,11 @@ class EntityOperations(MetamodelChanges):
         drop = {table} | {f"{table}__{f.key}" for f in entity.fields}
         self.session.delete(entity)
         self.session.flush()
-        from trellis.records.audit import forget_entity
-
-        forget_entity(self.session, key)
+        self.records.forget_entity(self.session, key)
         self.sync_schema_drop_tables(frozenset(drop))
         self.bump("entity.purge", key)
 
     def sync_schema_drop_tables(self, tables: frozenset[str]) -> None:
-        from sqlalchemy import inspect
-
-        from trellis.metamodel.migrator import apply_actions
-        from trellis.metamodel.planner import DropTable
-
         connection = self.session.connection()
         existing = set(inspect(connection).get_table_names())
         actions = [DropTable(name) for name in sorted(tables, reverse=True) if name in existing]

@@ -212,11 +212,13 @@ class PipelineOperations(MetamodelChanges):
         self._set_moves(pipeline, stages, removed)
         self.session.flush()
         if moves:
-            from trellis.records.service import RecordService
-
-            records = RecordService(self.session, self.model, self.actor)
-            for old, new in moves:
-                records.relocate_stage(entity.key, pipeline.key, old, pipeline.key, new)
+            self.records.relocate_stage(
+                self.session,
+                self.model,
+                self.actor,
+                entity.key,
+                [(pipeline.key, old, pipeline.key, new) for old, new in moves],
+            )
         for stage in removed:
             pipeline.stages.remove(stage)
             self.session.delete(stage)

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, or_
 
 from trellis.errors import BadRequest
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel
-from trellis.metamodel.fieldtypes.base import compare
+from trellis.metamodel.fieldtypes.base import ALL_OPERATORS, compare
 from trellis.metamodel.fieldtypes.date_time import DateTimeType
 from trellis.metamodel.fieldtypes.integer import IntegerType
 from trellis.metamodel.fieldtypes.text import TextType
@@ -33,6 +33,24 @@ class Filter:
     field: str
     op: str
     value: Any
+
+
+LIST_PARAMETERS = ("sort", "page", "per_page", "q", "after", "total")
+"""Query parameters of a list that are not filters."""
+
+
+def parse_filters(args: Any) -> list[Filter]:
+    """``f=v`` (eq) and ``f__op=v`` query parameters (a multi-dict such as Flask's
+    ``request.args``) as filters; the list parameters (sort, page...) are left out."""
+    filters = []
+    for name, values in args.lists():
+        if name in LIST_PARAMETERS:
+            continue
+        field, _, op = name.rpartition("__")
+        if not field or op not in ALL_OPERATORS:
+            field, op = name, "eq"
+        filters.extend(Filter(field, op, value) for value in values)
+    return filters
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ vendored assets (Bootstrap 4, jQuery, select2, Font Awesome shipped with Flask-A
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import flask_admin
@@ -28,9 +29,10 @@ vendor = Blueprint(
 )
 
 
-def register_web(app: Flask) -> None:
-    """Login, CSRF, security headers and the web blueprint."""
-    from trellis.api import api
+def register_web(app: Flask, csrf_exempt: Iterable[Blueprint] = ()) -> None:
+    """Login, CSRF, security headers and the web blueprint. The blueprints in
+    ``csrf_exempt`` (the API: it authenticates with bearer tokens, never with the session
+    cookie) are left out of the CSRF check."""
     from trellis.web import convert, imports, notifications, records  # noqa: F401  (add routes)
     from trellis.web.views import web
 
@@ -45,7 +47,8 @@ def register_web(app: Flask) -> None:
 
     app.jinja_env.globals["user_choices"] = user_choices  # user field selects, in any macro
     csrf.init_app(app)
-    csrf.exempt(api)  # the API authenticates with bearer tokens, never with the session cookie
+    for blueprint in csrf_exempt:
+        csrf.exempt(blueprint)
     login_manager.init_app(app)
     login_manager.user_loader(load_session_user)
     app.register_blueprint(vendor)

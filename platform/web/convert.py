@@ -9,9 +9,9 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from trellis.app import get_runtime
 from trellis.conversion.convert import conversion_map, convert
 from trellis.errors import BadRequest, Conflict
+from trellis.runtime import get_runtime
 from trellis.web import field_inputs
 from trellis.web.records import service_for
 from trellis.web.views import web

@@ -17,6 +17,7 @@ from trellis.metamodel.fieldtypes.base import Money
 from trellis.records.service import RecordService
 from trellis.records.titles import records_titled
 from trellis.records.user_values import USER_TITLES, UserRef, all_users
+from trellis.runtime import get_runtime
 
 #: name suffix of a reference input's visible search box (the hidden input holds the id)
 REFERENCE_TEXT = "__text"
@@ -210,8 +211,6 @@ def user_choices(current: Any = None) -> list[UserRef]:
     or username; a disabled user stays in the field). Read once per request, in a read-only
     transaction (which never waits for the view's own)."""
     if "trellis_users" not in g:
-        from trellis.app import get_runtime
-
         with get_runtime().transaction(read_only=True) as session:
             g.trellis_users = all_users(session)
     held = str(current) if current not in (None, "") else None

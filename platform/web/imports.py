@@ -9,10 +9,10 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from trellis.app import get_runtime
 from trellis.errors import BadRequest, PermissionDenied
 from trellis.limits import accepts_upload
 from trellis.records.importer import import_csv
+from trellis.runtime import get_runtime
 from trellis.web.records import service_for
 from trellis.web.views import web
 

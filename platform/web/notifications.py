@@ -8,8 +8,8 @@ from typing import Any
 from flask import redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from trellis.app import get_runtime
 from trellis.flows.notifications import Notification, mark_read, notifications_of
+from trellis.runtime import get_runtime
 from trellis.web.views import web
 
 

@@ -17,17 +17,16 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 
 from trellis.accounts import user_names
-from trellis.api.records import parse_filters
-from trellis.app import get_runtime
 from trellis.conversion.models import ConversionMap
 from trellis.errors import BadRequest, Conflict, NotFound, TrellisError, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity
 from trellis.records.importer import FORMULA_STARTS
-from trellis.records.query import Filter
+from trellis.records.query import Filter, parse_filters
 from trellis.records.service import Record, RecordService
 from trellis.records.stage_rules import stage_choices
 from trellis.records.titles import title_suggestions
 from trellis.records.user_values import USER_TITLES, user_values, users_by_id
+from trellis.runtime import get_runtime
 from trellis.web import field_inputs
 from trellis.web.views import web
 

@@ -12,6 +12,7 @@ import hmac
 from flask_login import UserMixin
 
 from trellis.accounts import Actor, User
+from trellis.runtime import get_runtime
 
 
 class SessionUser(UserMixin):
@@ -41,8 +42,6 @@ class SessionUser(UserMixin):
 def load_session_user(session_id: str) -> SessionUser | None:
     """Flask-Login's user loader: an active user whose session stamp is still the one in the
     session, or None (signs the session out)."""
-    from trellis.app import get_runtime
-
     user_id, _, stamp = session_id.partition(":")
     if not user_id.isdigit() or not stamp:
         return None

@@ -14,8 +14,8 @@ from trellis.access.credentials import end_sessions, sign_in
 from trellis.access.policy import load_access
 from trellis.access.throttle import TooManyAttempts
 from trellis.accounts import Role, User, user_roles
-from trellis.app import get_runtime
 from trellis.flows.notifications import unread_count
+from trellis.runtime import get_runtime
 from trellis.web.forms import LoginForm
 from trellis.web.session import SessionUser
 

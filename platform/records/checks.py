@@ -1,0 +1,295 @@
+"""Checking a write: loading the input values, types, options, references, uniqueness,
+pipeline placement, versions, and the required, stage and validation rules. Every problem is
+collected in an :class:`Errors`, so a write reports all of them at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import select
+
+from trellis.access.probes import Probe, note_probe
+from trellis.errors import BadRequest, Conflict
+from trellis.metamodel.changes import Errors
+from trellis.metamodel.compiled import CompiledEntity, CompiledField
+from trellis.metamodel.fieldtypes.base import input_messages
+from trellis.records.record import Checked, NewRecord, Record, RecordParts
+from trellis.records.stage_rules import creation_problem
+from trellis.records.user_values import resolve_user_values
+from trellis.records.validation import RECORD_KEY, rule_problems
+
+#: a unique value taken on a record the caller may not see (not confirmed as such)
+TAKEN_UNSEEN = "This value cannot be used; choose another."
+#: a rule about a field hidden from the caller is not met (the field and the rule unnamed)
+HIDDEN_RULE = "A rule about information you cannot see is not met; ask someone who can see it."
+READ_ONLY_KEYS = frozenset(
+    {"id", "version", "title", "created_at", "updated_at", "created_by", "updated_by", "owner"}
+)
+
+
+class Checks(RecordParts):
+    """The checks of the record service (a part of RecordService)."""
+
+    def _load(
+        self, ent: CompiledEntity, data: Mapping[str, Any], errors: Errors, owner_id: int | None
+    ) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise BadRequest("Expected an object of field values.")
+        known = {}
+        hidden = self.access.hidden_on(ent.key, owner_id)
+        read_only = self.access.read_only_fields(ent.key)
+        for key, value in data.items():
+            if key in hidden:
+                errors.add(key, "Unknown field.")
+            elif key in read_only:
+                errors.add(key, "Read-only.")
+            elif key in ent.fields:
+                known[key] = value
+            elif key in READ_ONLY_KEYS:
+                errors.add(key, "Read-only.")
+            elif key in ("pipeline", "stage"):
+                errors.add(key, "Move the record to change its stage.")
+            else:
+                errors.add(key, "Unknown field.")
+        # each field's own deserializer, as the input schema's load(partial=True) runs them,
+        # without the schema's per-call machinery (the schema has no hooks of its own)
+        inputs = ent.input_schema.fields
+        loaded = {}
+        for key, value in known.items():
+            try:
+                loaded[key] = inputs[key].deserialize(value, key, known)
+            except ma.ValidationError as exc:
+                for message in _by_field({key: exc.messages})[key]:
+                    errors.add(key, message)
+        values = {k: ent.fields[k].type.normalise(ent.fields[k], v) for k, v in loaded.items()}
+        for key in ent.side_tables:
+            if values.get(key):
+                # choices read back in the list's order; keep that order from the start
+                options = self.model.option_lists[ent.fields[key].settings["list"]].options
+                order = {k: o.position for k, o in options.items()}
+                values[key] = tuple(sorted(values[key], key=lambda v: (order.get(v, 1 << 30), v)))
+        return values
+
+    def _checked_new(
+        self, ent: CompiledEntity, new: NewRecord, errors: Errors, by_flow: str | None = None
+    ) -> Checked:
+        """A new record's values (defaults filled in), placement and owner, with every
+        problem in ``errors``; ``by_flow`` as for ``move_stage``."""
+        owner = new.owner_id if new.owner_id is not None else self.actor.user_id
+        loaded = self._load(ent, new.data, errors, owner)
+        values = {key: self._default(f) for key, f in ent.fields.items()}
+        values.update(loaded)
+        pipeline, stage = self._placement(ent, new.pipeline, new.stage, None, None, errors)
+        if pipeline and stage and not {"pipeline", "stage"} & set(errors):
+            problem = creation_problem(ent, pipeline, stage, self.actor, by_flow=by_flow)
+            if problem:
+                errors.add("stage", problem)
+        self._check(ent, values, {}, list(loaded), None, pipeline, stage, errors, owner)
+        return Checked(values, pipeline, stage, owner)
+
+    def _check_unique_in_batch(
+        self,
+        ent: CompiledEntity,
+        new: Checked,
+        taken_in_batch: dict[tuple[str, Any], int | None],
+        errors: Errors,
+    ) -> None:
+        """The unique values of a new record against those of the batch's earlier valid
+        records (``taken_in_batch``: (field, stored value) -> owner), with the message
+        ``create`` gives when the earlier record is already stored; a valid record's values
+        are then added."""
+        unique = [f for f in ent.fields.values() if f.unique]
+        keys = {}
+        for f in unique:
+            value = new.values.get(f.key)
+            if f.key in errors or f.type.is_empty(value):
+                continue
+            keys[f.key] = (f.key, tuple(f.type.to_row(f, value).items()))
+            if keys[f.key] not in taken_in_batch:
+                continue
+            owner = taken_in_batch[keys[f.key]]
+            if self.access.allows("read", ent.key, owner) and f.key not in (
+                self.access.hidden_on(ent.key, owner)
+            ):
+                errors.add(f.key, taken(ent, f))
+            else:
+                errors.add(f.key, TAKEN_UNSEEN)
+                self._probe(ent, None, [f.key])
+        if not errors:
+            for key in keys.values():
+                taken_in_batch[key] = new.owner_id
+
+    def _check(
+        self,
+        ent: CompiledEntity,
+        values: dict[str, Any],
+        old: Mapping[str, Any],
+        changed: list[str],
+        record_id: int | None,
+        pipeline: str | None,
+        stage: str | None,
+        errors: Errors,
+        owner_id: int | None,
+    ) -> None:
+        resolve_user_values(self.session, ent, values, old, changed, errors)
+        for key in changed:
+            if key in errors:
+                continue
+            f = ent.fields[key]
+            for message in f.type.value_errors(f, values[key], old.get(key), self.model):
+                errors.add(key, message)
+        self._check_references(ent, values, old, changed, errors)
+        self._check_unique(ent, values, changed, record_id, errors)
+        plain = {k: ent.fields[k].type.to_plain(ent.fields[k], v) for k, v in values.items()}
+        # a rule about a field hidden from the caller is enforced, but its message names
+        # neither the field nor the condition, and the refusal counts as a probe
+        hidden = self.access.hidden_on(ent.key, owner_id)
+        probed: set[str] = set()
+        for key, message, names in rule_problems(ent, values, plain, pipeline, stage):
+            if names & hidden:
+                probed |= names & hidden
+                key, message = _redacted(key, message, hidden)
+            if key == RECORD_KEY and message in errors.get(key, []):
+                continue
+            if key not in errors or key == RECORD_KEY:
+                errors.add(key, message)
+        if probed and record_id is not None:
+            # (a new record holds only defaults in the fields hidden from its creator: a
+            # refusal tells nothing stored)
+            self._probe(ent, record_id, probed)
+
+    def _probe(self, ent: CompiledEntity, record_id: int | None, fields: Iterable[str]) -> None:
+        """Note a refusal that depends on what the caller may not see (see access.probes)."""
+        note_probe(
+            self.session, Probe(self.actor.user_id, ent.key, record_id, tuple(sorted(fields)))
+        )
+
+    def _check_references(
+        self,
+        ent: CompiledEntity,
+        values: Mapping[str, Any],
+        old: Mapping[str, Any],
+        changed: list[str],
+        errors: Errors,
+    ) -> None:
+        for key in changed:
+            f = ent.fields[key]
+            value = values.get(key)
+            if f.type.name != "reference" or value is None or key in errors:
+                continue
+            if value == old.get(key):
+                continue
+            target = self.model.entities.get(f.settings["target"])
+            if target is None:
+                errors.add(key, f"The target entity type {f.settings['target']!r} is archived.")
+                continue
+            # a record the caller may not read is as absent as one that does not exist
+            query = select(target.table.c.id).where(target.table.c.id == value)
+            scope = self.access.scope_clause("read", target.key, target.table)
+            if scope is not None:
+                query = query.where(scope)
+            if self.session.scalar(query) is None:
+                errors.add(key, f"No {target.label} with id {value}.")
+
+    def _check_unique(
+        self,
+        ent: CompiledEntity,
+        values: Mapping[str, Any],
+        changed: list[str],
+        record_id: int | None,
+        errors: Errors,
+    ) -> None:
+        for key in changed:
+            f = ent.fields[key]
+            value = values.get(key)
+            if not f.unique or key in errors or f.type.is_empty(value):
+                continue
+            clause = f.type.filter_clause(f, ent.table, "eq", f.type.to_plain(f, value), self.model)
+            query = select(ent.table.c.id, ent.table.c.owner_id).where(clause)
+            if record_id is not None:
+                query = query.where(ent.table.c.id != record_id)
+            other = self.session.execute(query.limit(1)).first()
+            if other is None:
+                continue
+            if self.access.allows("read", ent.key, other.owner_id) and key not in (
+                self.access.hidden_on(ent.key, other.owner_id)
+            ):
+                errors.add(key, taken(ent, f))
+            else:
+                # the value is taken on a record the caller may not see: refuse without
+                # confirming it, and count the refusal as a probe
+                errors.add(key, TAKEN_UNSEEN)
+                self._probe(ent, record_id, [key])
+
+    def _placement(
+        self,
+        ent: CompiledEntity,
+        pipeline: str | None,
+        stage: str | None,
+        current_pipeline: str | None,
+        current_stage: str | None,
+        errors: Errors,
+    ) -> tuple[str | None, str | None]:
+        for name, value in (("pipeline", pipeline), ("stage", stage)):
+            if value is not None and not isinstance(value, str):
+                errors.add(name, "Expected a key (text).")
+                return current_pipeline, current_stage
+        if not ent.has_pipelines:
+            if pipeline or stage:
+                errors.add("stage", f"{ent.label_plural} have no stages.")
+            return None, None
+        chosen = ent.pipelines.get(pipeline) if pipeline else ent.default_pipeline()
+        if chosen is None:
+            errors.add(
+                "pipeline", f"Unknown pipeline {pipeline!r} (use: {', '.join(ent.pipelines)})."
+            )
+            return current_pipeline, current_stage
+        if stage is None:
+            return chosen.key, chosen.first_stage().key
+        if stage not in chosen.stages:
+            errors.add("stage", f"Pipeline {chosen.label!r} has no stage {stage!r}.")
+            return current_pipeline, current_stage
+        return chosen.key, stage
+
+    def _check_version(self, current: Record, version: Any) -> None:
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise BadRequest("Send the version you read (an integer) to change a record.")
+        if version != current.version:
+            raise Conflict(
+                f"{current.title!r} was changed by someone else (you read version {version}, "
+                f"it is now at {current.version}). Nothing was written.",
+                current={"version": current.version},
+            )
+
+    def _default(self, f: CompiledField) -> Any:
+        if f.default is None:
+            return f.type.empty_value
+        return f.type.input_field(f, self.model).deserialize(f.default)
+
+
+def taken(ent: CompiledEntity, f: CompiledField) -> str:
+    return f"Another {ent.label} has this {f.label} already."
+
+
+def _by_field(messages: Any) -> dict[str, list[str]]:
+    if not isinstance(messages, Mapping):
+        return {RECORD_KEY: [str(messages)]}
+    out: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        if isinstance(value, Mapping):
+            out[key] = input_messages(ma.ValidationError(value))
+        elif isinstance(value, list):
+            out[key] = [str(v) for v in value]
+        else:
+            out[key] = [str(value)]
+    return out
+
+
+def _redacted(key: str, message: str, hidden: frozenset[str]) -> tuple[str, str]:
+    """A rule problem reworded for a caller from whom some of its fields are hidden: no field
+    they cannot see is named, no condition is echoed."""
+    if key in hidden or key == RECORD_KEY:
+        return RECORD_KEY, HIDDEN_RULE
+    return key, "Required." if message.startswith("Required") else HIDDEN_RULE

@@ -1,0 +1,332 @@
+"""Reading records: one record, lists with filters, sort, search and paging, money totals,
+titles, history and stage history; always through the caller's access (scope, hidden
+fields)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+
+from trellis.clock import as_utc
+from trellis.errors import BadRequest, NotFound, PermissionDenied
+from trellis.metamodel.compiled import CompiledEntity
+from trellis.records.audit import AuditEvent, StageVisit
+from trellis.records.paging import COUNT_CAP, after_segments, decode_cursor, encode_cursor
+from trellis.records.query import (
+    Filter,
+    filter_clauses,
+    order_clauses,
+    page_bounds,
+    search_clause,
+    sort_keys,
+    title_text_clause,
+)
+from trellis.records.record import Page, Record, RecordParts
+
+
+class Reading(RecordParts):
+    """The reads of the record service (a part of RecordService)."""
+
+    def get(self, entity: str, record_id: int) -> Record:
+        """One record the caller may read, or NotFound."""
+        ent = self._entity(entity)
+        return self._visible(ent, self._fetch_for(ent, record_id, "read"))
+
+    def list(
+        self,
+        entity: str,
+        *,
+        filters: Iterable[Filter] = (),
+        sort: Sequence[str] = (),
+        page: int = 1,
+        per_page: int = 50,
+        q: str | None = None,
+        title_text: str | None = None,
+        after: str | None = None,
+        exact_total: bool = False,
+    ) -> Page:
+        """A filtered, sorted page of the records the caller may read, and their count.
+        Filters, sort and search on a field hidden from the caller are refused as unknown.
+        ``title_text`` keeps the records a person may mean by typing it for their title (see
+        ``title_text_clause``): reference inputs suggest and resolve records with it.
+
+        ``after`` (a cursor from a page's ``next_cursor``) continues after that page by
+        keyset instead of ``page``. The total is counted up to :data:`COUNT_CAP` records
+        (``total_is_lower_bound`` says when there are more) unless ``exact_total``."""
+        ent = self._entity(entity)
+        page, per_page = page_bounds(page, per_page)
+        conditions = self._read_conditions(ent, filters, q)
+        hidden = self.access.hidden_fields(ent.key)
+        if title_text and title_text.strip():
+            conditions.append(title_text_clause(ent, title_text, hidden))
+        keys = sort_keys(ent, sort, hidden)
+        order = order_clauses(keys)
+        if after:
+            page, offset = 1, None
+            rows: list[Any] = []
+            for segment in after_segments(keys, decode_cursor(keys, after)):
+                query = select(ent.table).where(*conditions, segment).order_by(*order)
+                rows += self.session.execute(query.limit(per_page + 1 - len(rows))).mappings()
+                if len(rows) > per_page:
+                    break
+        else:
+            offset = (page - 1) * per_page
+            query = select(ent.table).where(*conditions).order_by(*order)
+            rows = list(self.session.execute(query.limit(per_page + 1).offset(offset)).mappings())
+        more = len(rows) > per_page
+        rows = rows[:per_page]
+        total, lower_bound = self._total(ent, conditions, offset, len(rows), more, exact_total)
+        items = [self._visible(ent, r) for r in self._hydrate(ent, rows)]
+        cursor = encode_cursor(keys, rows[-1]) if more else None
+        return Page(items, total, page, per_page, lower_bound, cursor)
+
+    def _total(
+        self,
+        ent: CompiledEntity,
+        conditions: list[Any],
+        offset: int | None,
+        shown: int,
+        more: bool,
+        exact: bool,
+    ) -> tuple[int, bool]:
+        """How many records match, and whether that is only a lower bound: counted up to
+        COUNT_CAP (or past the page asked for), exactly when asked; not counted at all when
+        the page read the last of them."""
+        if offset is not None and not more and (shown or not offset):
+            return offset + shown, False
+        matching = select(ent.table.c.id).where(*conditions)
+        if exact:
+            return self.session.scalar(select(func.count()).select_from(matching.subquery())), False
+        cap = max(COUNT_CAP, (offset or 0) + shown)
+        capped = matching.limit(cap + 1).subquery()
+        counted = self.session.scalar(select(func.count()).select_from(capped)) or 0
+        return (cap, True) if counted > cap else (counted, False)
+
+    def money_totals(
+        self, entity: str, field: str, *, filters: Iterable[Filter] = (), q: str | None = None
+    ) -> dict[str, Any]:
+        """The sum of a money field per currency over the records the caller may read that
+        match ``filters`` and the search ``q`` (amounts in different currencies are never
+        added together)."""
+        ent = self._entity(entity)
+        conditions = self._read_conditions(ent, filters, q)
+        f = ent.fields.get(field)
+        if f is None or f.key in self.access.hidden_everywhere(ent.key) or f.type.name != "money":
+            raise BadRequest(f"{field!r} is not a money field of {ent.label_plural}.")
+        # only the amounts the caller sees count: not those of records where it is hidden
+        visible = self.access.visible_clause(ent.key, f.key, ent.table)
+        if visible is not None:
+            conditions.append(visible)
+        amount, currency = ent.table.c[f"{f.key}_amount"], ent.table.c[f"{f.key}_currency"]
+        rows = self.session.execute(
+            select(currency, func.sum(amount))
+            .where(*conditions, amount.is_not(None))
+            .group_by(currency)
+            .order_by(currency)
+        )
+        return {code: total for code, total in rows}
+
+    def writable_keys(self, entity: str, record: Record | None = None) -> list[str]:
+        """The fields of ``entity`` the caller may write on ``record`` (default: a new record
+        of their own), in form order: neither hidden from them nor read-only for them, nor
+        references to an entity type they may not read (there is no record they could pick)."""
+        ent = self._entity(entity)
+        owner = record.owner_id if record is not None else self.actor.user_id
+        closed = self.access.hidden_on(ent.key, owner) | self.access.read_only_fields(ent.key)
+        return [
+            key
+            for key, f in ent.fields.items()
+            if key not in closed
+            and not (
+                f.type.name == "reference" and not self.access.can("read", f.settings["target"])
+            )
+        ]
+
+    def _read_conditions(
+        self, ent: CompiledEntity, filters: Iterable[Filter], q: str | None
+    ) -> list[Any]:
+        """The WHERE of a read over many records: the caller's filters and search, and the
+        policy's scope. Filters and search on hidden fields are refused as unknown."""
+        if not self.access.can("read", ent.key):
+            raise PermissionDenied(f"You may not read {ent.label_plural}.")
+        hidden = self.access.hidden_fields(ent.key)
+        conditions = filter_clauses(ent, self.model, filters, hidden)
+        scope = self.access.scope_clause("read", ent.key, ent.table)
+        if scope is not None:
+            conditions.append(scope)
+        if q:
+            conditions.append(search_clause(ent, q, hidden))
+        return conditions
+
+    def titles(self, entity: str, ids: Iterable[int]) -> dict[int, str]:
+        """Titles of records by id (for references); ids the caller may not read, or that do
+        not exist, are left out."""
+        ent = self.model.entities.get(entity) or self.model.archived_entities.get(entity)
+        wanted = sorted(set(ids))
+        if ent is None or not wanted or not self.access.can("read", ent.key):
+            return {}
+        query = select(ent.table).where(ent.table.c.id.in_(wanted))
+        scope = self.access.scope_clause("read", ent.key, ent.table)
+        if scope is not None:
+            query = query.where(scope)
+        rows = self.session.execute(query)
+        return {r.id: r.title for r in self._hydrate(ent, rows.mappings().all())}
+
+    def history(self, entity: str, record_id: int) -> list[dict[str, Any]]:
+        """The audit log of a record the caller may read, one item per changed field, oldest
+        first; fields hidden from the caller are left out."""
+        ent = self._entity(entity)
+        current = self._fetch_for(ent, record_id, "read")
+        hidden = self.access.hidden_on(ent.key, current.owner_id)
+        events = self.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity == entity, AuditEvent.record_id == record_id)
+            .order_by(AuditEvent.id)
+        ).all()
+        if not events:
+            raise NotFound(f"No history for {entity} #{record_id}.")
+        return [
+            {
+                "at": as_utc(event.at).isoformat(),
+                "by": event.by,
+                "action": event.action,
+                "field": name,
+                "old": old,
+                "new": new,
+            }
+            for event in events
+            for name, (old, new) in (event.changes or {}).items()
+            if name not in hidden
+        ]
+
+    def changes_since(self, entity: str, record_id: int, version: int) -> list[dict[str, Any]]:
+        """What changed after ``version`` (the version a stale editor had read), field by field:
+        each audit event of a record makes one version, so the events after the first
+        ``version`` ones are the newer changes."""
+        ent = self._entity(entity)
+        current = self._fetch_for(ent, record_id, "read")
+        hidden = self.access.hidden_on(ent.key, current.owner_id)
+        events = self.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity == ent.key, AuditEvent.record_id == record_id)
+            .order_by(AuditEvent.id)
+            .offset(max(version, 0))
+        ).all()
+        return [
+            {"at": as_utc(e.at).isoformat(), "by": e.by, "field": name, "old": old, "new": new}
+            for e in events
+            for name, (old, new) in (e.changes or {}).items()
+            if name not in hidden
+        ]
+
+    def stage_history(self, entity: str, record_id: int) -> list[StageVisit]:
+        """The stages a record has been in, with who moved it in and out, oldest first."""
+        self._fetch_for(self._entity(entity), record_id, "read")
+        return list(
+            self.session.scalars(
+                select(StageVisit)
+                .where(StageVisit.entity == entity, StageVisit.record_id == record_id)
+                .order_by(StageVisit.id)
+            )
+        )
+
+    def _entity(self, key: str) -> CompiledEntity:
+        ent = self.model.entity(key)
+        if not self.access.can("read", ent.key) and not self.access.can("create", ent.key):
+            raise NotFound(f"No entity type {key!r}.")
+        return ent
+
+    def _fetch_for(self, ent: CompiledEntity, record_id: int, action: str) -> Record:
+        """The record if the caller may read it (else NotFound) and do ``action`` (else
+        PermissionDenied)."""
+        record = self._fetch(ent, record_id)
+        if not self.access.allows("read", ent.key, record.owner_id):
+            raise NotFound(f"No {ent.label} with id {record_id}.")
+        if action != "read" and not self.access.allows(action, ent.key, record.owner_id):
+            raise PermissionDenied(f"You may not {action} this {ent.label}.")
+        return record
+
+    def _visible(self, ent: CompiledEntity, record: Record) -> Record:
+        hidden = self.access.hidden_on(ent.key, record.owner_id)
+        if hidden:
+            record.values = {k: v for k, v in record.values.items() if k not in hidden}
+        return record
+
+    def _fetch(self, ent: CompiledEntity, record_id: int) -> Record:
+        if isinstance(record_id, bool) or not isinstance(record_id, int) or record_id >= 2**63:
+            raise NotFound(f"No {ent.label} with id {record_id!r}.")
+        row = (
+            self.session.execute(select(ent.table).where(ent.table.c.id == record_id))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound(f"No {ent.label} with id {record_id}.")
+        return self._hydrate(ent, [row])[0]
+
+    def _hydrate(self, ent: CompiledEntity, rows: Sequence[Mapping[str, Any]]) -> list[Record]:
+        ids = [r["id"] for r in rows]
+        sides = self._side_values(ent, ids)
+        records = []
+        for row in rows:
+            values = {}
+            for key, f in ent.fields.items():
+                if key in ent.side_tables:
+                    values[key] = sides[key].get(row["id"], ())
+                else:
+                    values[key] = f.type.from_row(f, row)
+            record = Record(
+                ent.key,
+                row["id"],
+                row["version"],
+                values,
+                as_utc(row["created_at"]),
+                as_utc(row["updated_at"]),
+                row["created_by"],
+                row["updated_by"],
+                row["owner_id"],
+                row["pipeline"],
+                row["stage"],
+            )
+            record.title = self._title(ent, record)
+            records.append(record)
+        return records
+
+    def _side_values(
+        self, ent: CompiledEntity, ids: list[int]
+    ) -> dict[str, dict[int, tuple[str, ...]]]:
+        found: dict[str, dict[int, tuple[str, ...]]] = {}
+        for key, side in ent.side_tables.items():
+            if key not in ent.fields:
+                continue
+            f = ent.fields[key]
+            options = self.model.option_lists[f.settings["list"]].options
+            chosen: dict[int, list[str]] = {}
+            if ids:
+                for record_id, value in self.session.execute(
+                    select(side.c.record_id, side.c.value).where(side.c.record_id.in_(ids))
+                ):
+                    chosen.setdefault(record_id, []).append(value)
+            order = {k: o.position for k, o in options.items()}
+            found[key] = {
+                rid: tuple(sorted(vals, key=lambda v: (order.get(v, 1 << 30), v)))
+                for rid, vals in chosen.items()
+            }
+        return found
+
+    def _title(self, ent: CompiledEntity, record: Record) -> str:
+        # a title made of a field the caller may not see would show it: fall back instead
+        hidden = self.access.hidden_on(ent.key, record.owner_id)
+        if ent.title_keys and not hidden.intersection(ent.title_keys):
+            texts = {
+                k: ent.fields[k].type.display(ent.fields[k], record.values.get(k), self.model)
+                if k in ent.fields
+                else ""
+                for k in ent.title_keys
+            }
+            title = " ".join(ent.title_template.format_map(texts).split())
+            if title:
+                return title
+        return f"{ent.label} #{record.id}"

@@ -1,0 +1,282 @@
+"""Writing records: the INSERT and UPDATE of record rows (a unique value lost to a concurrent
+writer is the same 422 as the check's), multiple-choice side rows, stage visits, audit rows
+and events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, update
+from sqlalchemy.exc import IntegrityError
+
+from trellis.clock import as_utc, utcnow
+from trellis.errors import Conflict, ValidationFailed
+from trellis.metamodel.compiled import CompiledEntity, CompiledField
+from trellis.metamodel.physical import physical_name
+from trellis.records.audit import AuditEvent, StageVisit
+from trellis.records.checks import TAKEN_UNSEEN, taken
+from trellis.records.events import RecordEvent
+from trellis.records.record import Checked, Record, RecordParts
+
+AUDIT_INSERT = insert(AuditEvent.__table__)
+VISIT_INSERT = insert(StageVisit.__table__)
+
+
+class Writing(RecordParts):
+    """The statements of the record service (a part of RecordService)."""
+
+    def _write_row(self, ent: CompiledEntity, statement: Any, row: Any = None) -> int:
+        """Run an update of a record row (see :meth:`_unique_guard`); the rows it changed."""
+        with self._unique_guard(ent):
+            return self.session.connection().execute(statement, row).rowcount
+
+    @contextmanager
+    def _unique_guard(self, ent: CompiledEntity) -> Iterator[None]:
+        """Around an insert or update of record rows. Two writers can both pass
+        :meth:`_check_unique` and race (PostgreSQL runs them side by side): the loser's unique
+        violation is the same 422 as the check's, inside a savepoint, so the transaction
+        (an import, say) goes on."""
+        unique = [f for f in ent.fields.values() if f.unique]
+        if not unique:
+            yield
+            return
+        try:
+            with self.session.begin_nested():
+                yield
+        except IntegrityError as exc:
+            text = str(exc.orig)
+            for f in unique:
+                columns = f.type.indexable_columns(f)
+                index = physical_name("uq", ent.table.name, f.key)
+                if index in text or any(f"{ent.table.name}.{c}" in text for c in columns):
+                    # the winner may be a record the caller cannot read: confirm the value
+                    # only to a caller who reads every record and sees the field on each
+                    sees_all = self.access.scope_clause("read", ent.key, ent.table) is None
+                    if sees_all and f.key not in self.access.hidden_fields(ent.key):
+                        raise ValidationFailed({f.key: [taken(ent, f)]}) from None
+                    raise ValidationFailed({f.key: [TAKEN_UNSEEN]}) from None
+            raise
+
+    def _insert(self, ent: CompiledEntity, batch: Sequence[Checked]) -> list[Record]:
+        """Write checked new records: one INSERT of their rows (ids back in order), one of
+        their multiple-choice rows per side table, one of their stage visits and one of their
+        audit rows; then announce each. One record or many take the same path."""
+        if not batch:
+            return []
+        now = utcnow()
+        user = self.actor.user_id
+        rows = []
+        for new in batch:
+            row = {
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                "created_by": user,
+                "updated_by": user,
+                "owner_id": new.owner_id,
+                "pipeline": new.pipeline,
+                "stage": new.stage,
+            }
+            for key, f in ent.fields.items():
+                row.update(f.type.to_row(f, new.values[key]))
+            rows.append(row)
+        connection = self.session.connection()
+        with self._unique_guard(ent):
+            if len(rows) == 1:
+                ids = [connection.execute(ent.insert_returning_id, rows[0]).scalar_one()]
+            else:
+                ids = list(connection.execute(ent.insert_returning_id, rows).scalars())
+        for key, side in ent.side_tables.items():
+            if key in ent.fields:
+                chosen = [
+                    {"record_id": record_id, "value": v}
+                    for record_id, new in zip(ids, batch, strict=True)
+                    for v in new.values[key] or ()
+                ]
+                if chosen:
+                    connection.execute(insert(side), chosen)
+        visits, audits, records = [], [], []
+        for record_id, new in zip(ids, batch, strict=True):
+            changes = {
+                k: (None, v) for k, v in new.values.items() if not ent.fields[k].type.is_empty(v)
+            }
+            if new.pipeline:
+                changes["pipeline"], changes["stage"] = (None, new.pipeline), (None, new.stage)
+                visits.append(self._visit_row(ent.key, record_id, new.pipeline, new.stage, now))  # type: ignore[arg-type]
+            audits.append(self._audit_row(ent, record_id, "create", changes, now))
+            at = as_utc(now)
+            record = Record(
+                ent.key,
+                record_id,
+                1,
+                new.values,
+                at,
+                at,
+                user,
+                user,
+                new.owner_id,
+                new.pipeline,
+                new.stage,
+            )
+            record.title = self._title(ent, record)
+            records.append((record, changes))
+        if visits:
+            connection.execute(VISIT_INSERT, visits if len(visits) > 1 else visits[0])
+        connection.execute(AUDIT_INSERT, audits if len(audits) > 1 else audits[0])
+        for record, changes in records:
+            self._emit("created", ent, record.id, changes)
+        return [record for record, _changes in records]
+
+    def _store(
+        self,
+        ent: CompiledEntity,
+        current: Record,
+        values: dict[str, Any],
+        action: str,
+        pipeline: str | None,
+        stage: str | None,
+    ) -> Record:
+        changes = {
+            k: (current.values.get(k), v)
+            for k, v in values.items()
+            if _differs(ent.fields[k], current.values.get(k), v)
+        }
+        moved = (pipeline, stage) != (current.pipeline, current.stage)
+        if not changes and not moved:
+            return current
+        now = utcnow()
+        row: dict[str, Any] = {}
+        for key in changes:
+            f = ent.fields[key]
+            row.update(f.type.to_row(f, values[key]))
+        t = ent.table
+        changed = self._write_row(
+            ent,
+            update(t)
+            .where(t.c.id == current.id, t.c.version == current.version)
+            .values(
+                **row,
+                pipeline=pipeline,
+                stage=stage,
+                version=current.version + 1,
+                updated_at=now,
+                updated_by=self.actor.user_id,
+            ),
+        )
+        if changed != 1:
+            raise Conflict(f"{current.title!r} was changed by someone else. Nothing was written.")
+        self._write_sides(ent, current.id, {k: values[k] for k in changes}, replace=True)
+        if moved:
+            if pipeline != current.pipeline:
+                changes["pipeline"] = (current.pipeline, pipeline)
+            changes["stage"] = (current.stage, stage)
+            self._leave_stage(ent.key, current.id, now)
+            self._enter_stage(ent.key, current.id, pipeline, stage, now)  # type: ignore[arg-type]
+        self._audit(ent, current.id, action if moved else "update", changes, now)
+        record = Record(
+            ent.key,
+            current.id,
+            current.version + 1,
+            values,
+            current.created_at,
+            as_utc(now),
+            current.created_by,
+            self.actor.user_id,
+            current.owner_id,
+            pipeline,
+            stage,
+        )
+        record.title = self._title(ent, record)
+        self._emit("stage_changed" if moved else "updated", ent, current.id, changes)
+        return record
+
+    def _write_sides(
+        self, ent: CompiledEntity, record_id: int, values: Mapping[str, Any], *, replace: bool
+    ) -> None:
+        for key, side in ent.side_tables.items():
+            if key not in values or key not in ent.fields:
+                continue
+            if replace:
+                self.session.execute(delete(side).where(side.c.record_id == record_id))
+            chosen = values[key] or ()
+            if chosen:
+                self.session.execute(
+                    insert(side), [{"record_id": record_id, "value": v} for v in chosen]
+                )
+
+    def _enter_stage(
+        self, entity: str, record_id: int, pipeline: str, stage: str, now: datetime
+    ) -> None:
+        self.session.execute(VISIT_INSERT, self._visit_row(entity, record_id, pipeline, stage, now))
+
+    def _visit_row(
+        self, entity: str, record_id: int, pipeline: str, stage: str, now: datetime
+    ) -> dict[str, Any]:
+        return {
+            "entity": entity,
+            "record_id": record_id,
+            "pipeline": pipeline,
+            "stage": stage,
+            "entered_at": now,
+            "entered_by": self.actor.user_id,
+        }
+
+    def _leave_stage(self, entity: str, record_id: int, now: datetime) -> None:
+        self.session.execute(
+            update(StageVisit)
+            .where(
+                StageVisit.entity == entity,
+                StageVisit.record_id == record_id,
+                StageVisit.left_at.is_(None),
+            )
+            .values(left_at=now, left_by=self.actor.user_id)
+        )
+
+    def _audit(
+        self,
+        ent: CompiledEntity,
+        record_id: int,
+        action: str,
+        changes: Mapping[str, tuple[Any, Any]],
+        now: datetime,
+    ) -> None:
+        # values as parameters, not in the statement: one cached statement for every row
+        self.session.execute(AUDIT_INSERT, self._audit_row(ent, record_id, action, changes, now))
+
+    def _audit_row(
+        self,
+        ent: CompiledEntity,
+        record_id: int,
+        action: str,
+        changes: Mapping[str, tuple[Any, Any]],
+        now: datetime,
+    ) -> dict[str, Any]:
+        payload = {}
+        for key, (old, new) in changes.items():
+            f = ent.fields.get(key)
+            if f is None:
+                payload[key] = [old, new]
+            else:
+                payload[key] = [f.type.to_audit(f, old), f.type.to_audit(f, new)]
+        return {
+            "entity": ent.key,
+            "record_id": record_id,
+            "action": action,
+            "at": now,
+            "by": self.actor.user_id,
+            "changes": payload,
+        }
+
+    def _emit(
+        self, kind: str, ent: CompiledEntity, record_id: int, changes: dict[str, Any]
+    ) -> None:
+        self.events.emit(self.session, RecordEvent(kind, ent.key, record_id, self.actor, changes))
+
+
+def _differs(f: CompiledField, old: Any, new: Any) -> bool:
+    if f.type.is_empty(old) and f.type.is_empty(new):
+        return False
+    return old != new

@@ -1,0 +1,67 @@
+"""The layers read top to bottom: app wires the layers, web/admin/api/cli sit on the services,
+conversion on records, records on the metamodel. Every import counts, those inside functions
+too (an import inside a function is how a cycle hides)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PLATFORM = Path(__file__).resolve().parent.parent / "platform"
+
+#: folder (or module) -> the trellis modules it must never import
+FORBIDDEN = {
+    "metamodel": ("trellis.records", "trellis.conversion", "trellis.runtime", "trellis.app"),
+    "records": ("trellis.conversion", "trellis.runtime", "trellis.app", "trellis.api"),
+    "conversion": ("trellis.runtime", "trellis.app", "trellis.api", "trellis.web"),
+    "web": ("trellis.api", "trellis.app", "trellis.admin"),
+    "admin": ("trellis.api", "trellis.app"),
+    "api": ("trellis.web", "trellis.app", "trellis.admin"),
+    "runtime.py": ("trellis.app", "trellis.api", "trellis.web", "trellis.admin", "trellis.cli"),
+}
+
+#: records/service.py and its parts stay small enough to read
+MAX_LINES = 600
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _modules(part: str) -> list[Path]:
+    target = PLATFORM / part
+    return sorted(target.rglob("*.py")) if target.is_dir() else [target]
+
+
+@pytest.mark.parametrize("part", sorted(FORBIDDEN))
+def test_no_layer_imports_one_above_it(part: str) -> None:
+    wrong = [
+        f"{path.relative_to(PLATFORM)} imports {name}"
+        for path in _modules(part)
+        for name in sorted(_imports(path))
+        if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[part])
+    ]
+    assert wrong == []
+
+
+def test_only_the_command_entry_point_imports_the_app_factory() -> None:
+    importers = {
+        str(path.relative_to(PLATFORM))
+        for path in PLATFORM.rglob("*.py")
+        if any(n == "trellis.app" or n.startswith("trellis.app.") for n in _imports(path))
+    }
+    assert importers <= {"cli.py"}  # `trellis serve` builds the app
+
+
+def test_the_record_service_modules_stay_under_600_lines() -> None:
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (PLATFORM / "records").glob("*.py")}
+    assert {name: n for name, n in sizes.items() if n >= MAX_LINES} == {}
