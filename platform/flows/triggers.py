@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from trellis.accounts import SYSTEM, Actor
@@ -18,6 +18,14 @@ from trellis.records.events import EventBus, RecordEvent
 from trellis.records.service import RecordService
 
 log = logging.getLogger(__name__)
+
+#: the live flows of an entity type that records events may start; built once (it runs on
+#: every record event, so rebuilding it cost more than running it)
+LIVE_TRIGGERED = select(Flow).where(
+    Flow.entity == bindparam("entity"),
+    Flow.trigger != "manual",
+    Flow.live_version_id.is_not(None),
+)
 
 
 def register(events: EventBus, cache: MetamodelCache) -> None:
@@ -37,15 +45,7 @@ def register(events: EventBus, cache: MetamodelCache) -> None:
             return
         if event.kind not in ("created", "updated", "stage_changed"):
             return
-        flows = list(
-            session.scalars(
-                select(Flow).where(
-                    Flow.entity == event.entity,
-                    Flow.trigger != "manual",
-                    Flow.live_version_id.is_not(None),
-                )
-            )
-        )
+        flows = list(session.scalars(LIVE_TRIGGERED, {"entity": event.entity}))
         started = [f for f in flows if _fires(f, event)]
         if not started:
             return
