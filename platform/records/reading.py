@@ -13,7 +13,7 @@ from trellis.clock import as_utc
 from trellis.errors import BadRequest, NotFound, PermissionDenied
 from trellis.metamodel.compiled import CompiledEntity
 from trellis.records.audit import AuditEvent, StageVisit
-from trellis.records.paging import COUNT_CAP, after_segments, decode_cursor, encode_cursor
+from trellis.records.paging import after_segments, decode_cursor, encode_cursor
 from trellis.records.query import (
     Filter,
     filter_clauses,
@@ -54,7 +54,8 @@ class Reading(RecordParts):
 
         ``after`` (a cursor from a page's ``next_cursor``) continues after that page by
         keyset instead of ``page``. The total is counted up to :data:`COUNT_CAP` records
-        (``total_is_lower_bound`` says when there are more) unless ``exact_total``."""
+        (``total_is_lower_bound`` says when there are more) unless ``exact_total`` (see
+        ``RecordService._total``)."""
         ent = self._entity(entity)
         page, per_page = page_bounds(page, per_page)
         conditions = self._read_conditions(ent, filters, q)
@@ -81,28 +82,6 @@ class Reading(RecordParts):
         items = [self._visible(ent, r) for r in self._hydrate(ent, rows)]
         cursor = encode_cursor(keys, rows[-1]) if more else None
         return Page(items, total, page, per_page, lower_bound, cursor)
-
-    def _total(
-        self,
-        ent: CompiledEntity,
-        conditions: list[Any],
-        offset: int | None,
-        shown: int,
-        more: bool,
-        exact: bool,
-    ) -> tuple[int, bool]:
-        """How many records match, and whether that is only a lower bound: counted up to
-        COUNT_CAP (or past the page asked for), exactly when asked; not counted at all when
-        the page read the last of them."""
-        if offset is not None and not more and (shown or not offset):
-            return offset + shown, False
-        matching = select(ent.table.c.id).where(*conditions)
-        if exact:
-            return self.session.scalar(select(func.count()).select_from(matching.subquery())), False
-        cap = max(COUNT_CAP, (offset or 0) + shown)
-        capped = matching.limit(cap + 1).subquery()
-        counted = self.session.scalar(select(func.count()).select_from(capped)) or 0
-        return (cap, True) if counted > cap else (counted, False)
 
     def money_totals(
         self, entity: str, field: str, *, filters: Iterable[Filter] = (), q: str | None = None

@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from trellis.clock import utcnow
 from trellis.errors import BadRequest, PermissionDenied
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity
 from trellis.records.checks import HIDDEN_RULE, READ_ONLY_KEYS, TAKEN_UNSEEN, Checks
+from trellis.records.paging import COUNT_CAP
 from trellis.records.reading import Reading
 from trellis.records.record import Checked, NewRecord, Page, Record, RowsInvalid
 from trellis.records.referrers import UNTOUCHABLE, Referrers
@@ -230,3 +231,25 @@ class RecordService(Reading, Referrers, Writing, Checks):
             changes = {"pipeline": (from_pipeline, to_pipeline), "stage": (from_stage, to_stage)}
             self._audit(ent, record_id, "stage", changes, now)
         return len(ids)
+
+    def _total(  # here, not in reading.py: COUNT_CAP is read from this module
+        self,
+        ent: CompiledEntity,
+        conditions: list[Any],
+        offset: int | None,
+        shown: int,
+        more: bool,
+        exact: bool,
+    ) -> tuple[int, bool]:
+        """How many records match, and whether that is only a lower bound: counted up to
+        COUNT_CAP (or past the page asked for), exactly when asked; not counted at all when
+        the page read the last of them."""
+        if offset is not None and not more and (shown or not offset):
+            return offset + shown, False
+        matching = select(ent.table.c.id).where(*conditions)
+        if exact:
+            return self.session.scalar(select(func.count()).select_from(matching.subquery())), False
+        cap = max(COUNT_CAP, (offset or 0) + shown)
+        capped = matching.limit(cap + 1).subquery()
+        counted = self.session.scalar(select(func.count()).select_from(capped)) or 0
+        return (cap, True) if counted > cap else (counted, False)
