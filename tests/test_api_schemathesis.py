@@ -3,18 +3,14 @@ no 5xx for any generated input, and every response matches the document."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.checks import allow_header_conformance, positive_data_acceptance
 
 from trellis.accounts import create_user
 from trellis.app import create_app
@@ -69,6 +65,45 @@ schema = schemathesis.pytest.from_fixture("api_schema").exclude(
 )
 
 
+#: checks that every operation passes but these, each left out for a reason the document
+#: cannot answer yet; issue 11 deliverables 1 and 3 (routes declared with their schemas, the
+#: document complete) remove them. A pattern matches an operation's label.
+LEFT_OUT = [
+    (
+        r"GET /api/records/\w+",
+        positive_data_acceptance,
+        "equals-filters are all strings, so an empty or malformed value is valid in the document",
+    ),
+    (
+        r"POST /api/records/\w+",
+        positive_data_acceptance,
+        "record create schemas lack required, enums and bounds from field settings",
+    ),
+    (r"POST /api/records/\w+/import", positive_data_acceptance, "the CSV body is not described"),
+    (
+        r"POST /api/records/\w+/\{id\}/convert",
+        positive_data_acceptance,
+        "conversion targets are free-form objects in the document",
+    ),
+    (
+        r"(POST|PATCH|PUT) /api/meta/.*",
+        positive_data_acceptance,
+        "metamodel bodies are bare objects in the document until the routes are declared with "
+        "trellis.api.meta_schemas; a body naming configuration that does not exist (a field, "
+        "a list, an expression's names) stays the server's 422",
+    ),
+    (
+        r"GET /api/meta/entities/\{entity\}/pipelines/\{pipeline\}",
+        allow_header_conformance,
+        "OPTIONS on a pipeline advertises DELETE, which the document lacks",
+    ),
+]
+
+
+def left_out(label: str) -> list:  # type: ignore[type-arg]
+    return [check for pattern, check, _why in LEFT_OUT if re.fullmatch(pattern, label)]
+
+
 @schema.parametrize()
 @settings(
     max_examples=8,
@@ -78,13 +113,7 @@ schema = schemathesis.pytest.from_fixture("api_schema").exclude(
 )
 def test_api_matches_its_document(case, admin_headers) -> None:  # type: ignore[no-untyped-def]
     response = case.call_and_validate(
-        headers=admin_headers,
-        checks=[
-            not_a_server_error,
-            status_code_conformance,
-            content_type_conformance,
-            response_schema_conformance,
-        ],
+        headers=admin_headers, excluded_checks=left_out(case.operation.label)
     )
     REACHED.append(response.status_code)
 

@@ -478,8 +478,8 @@ class ConversionRequest(Body):
 
 
 class TokenRequest(Body):
-    username = Text(required=True, validate=ma.validate.Length(min=1))
-    password = Text(required=True, validate=ma.validate.Length(min=1))
+    username = Text(required=True, validate=ma.validate.Length(min=1, error="Required."))
+    password = Text(required=True, validate=ma.validate.Length(min=1, error="Required."))
 
 
 # -- loading -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from trellis.access.policy import Access, load_access
 from trellis.api.blueprint import api
 from trellis.api.context import unit
+from trellis.api.meta_schemas import TokenRequest
 from trellis.conversion.models import ConversionMap
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel
 from trellis.metamodel.fieldtypes.choice import OptionOutput
@@ -54,11 +55,6 @@ class ProblemSchema(ma.Schema):
     not_listed = ma.fields.Integer(
         metadata={"description": "How many entries were left out (at most 100 per mapping)."}
     )
-
-
-class TokenRequestSchema(ma.Schema):
-    username = ma.fields.String(required=True)
-    password = ma.fields.String(required=True)
 
 
 class TokenSchema(ma.Schema):
@@ -253,7 +249,7 @@ def build_document(
     # leaves before the schemas that nest them, or apispec registers them under its own names
     for name, schema in (
         ("Problem", ProblemSchema),
-        ("TokenRequest", TokenRequestSchema),
+        ("TokenRequest", TokenRequest),
         ("Token", TokenSchema),
         ("Option", OptionSchema),
         ("OptionList", OptionListSchema),
