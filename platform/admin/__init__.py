@@ -25,6 +25,7 @@ def register_admin(app: Flask) -> Admin:
     from trellis.admin.conversions import ConversionsView
     from trellis.admin.dashboard import DashboardView
     from trellis.admin.entities import EntitiesView
+    from trellis.admin.flows import FlowsView, step_inputs
     from trellis.admin.history import ConfigHistoryView
     from trellis.admin.lists import OptionListsView
     from trellis.admin.users import RolesView, UsersView
@@ -40,6 +41,7 @@ def register_admin(app: Flask) -> Admin:
         )
     )
     app.add_template_filter(action_inputs, "action_inputs")
+    app.add_template_filter(step_inputs, "step_inputs")
     admin = Admin(
         app,
         name="Trellis admin",
@@ -53,6 +55,7 @@ def register_admin(app: Flask) -> Admin:
     admin.add_view(
         AutomationsView(name="Automations", endpoint="automations", category="Automation")
     )
+    admin.add_view(FlowsView(name="Flows", endpoint="flows", category="Automation"))
     admin.add_view(WebhooksView(name="Webhooks", endpoint="webhooks", category="Automation"))
     admin.add_view(OutboxView(name="Outbox", endpoint="outbox", category="Automation"))
     admin.add_view(UsersView(name="Users", endpoint="users", category="Access"))

@@ -12,6 +12,7 @@ PAGES = [
     "/admin/users/",
     "/admin/roles/",
     "/admin/history/",
+    "/admin/flows/",
 ]
 
 
