@@ -45,6 +45,10 @@ class Writing(RecordParts):
             return
         try:
             with self.session.begin_nested():
+                # the session emits the SAVEPOINT when asked for its connection: statements
+                # run on the Connection itself would not (PostgreSQL then aborts the whole
+                # transaction on the violation)
+                self.session.connection()
                 yield
         except IntegrityError as exc:
             text = str(exc.orig)
