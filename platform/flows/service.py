@@ -90,6 +90,13 @@ class FlowService:
     ) -> Substitute:
         return tasks.add_substitute(self.context, to, starts_on, ends_on, user=user)
 
+    def substitutes(self, today: date | None = None) -> list[Substitute]:
+        """The actor's substitutions not yet over (named by them, or naming them)."""
+        return tasks.substitutes_of(self.context, today)
+
+    def end_substitute(self, substitute_id: int, today: date | None = None) -> None:
+        tasks.end_substitute(self.context, substitute_id, today)
+
     def my_tasks(self, today: date | None = None) -> list[FlowTask]:
         return tasks.my_tasks(self.context, today)
 

@@ -4,7 +4,7 @@ reassigning, and substitutes for a date range."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, select
@@ -188,3 +188,36 @@ def my_tasks(ctx: FlowContext, today: date | None = None) -> list[FlowTask]:
             select(FlowTask).where(FlowTask.status == "open", or_(*clauses)).order_by(FlowTask.id)
         )
     )
+
+
+def substitutes_of(ctx: FlowContext, today: date | None = None) -> list[Substitute]:
+    """The actor's substitutions not yet over: whom they named, and whom they stand in for."""
+    user_id = ctx.actor.user_id
+    if user_id is None:
+        return []
+    return list(
+        ctx.session.scalars(
+            select(Substitute)
+            .where(
+                or_(Substitute.user_id == user_id, Substitute.substitute_id == user_id),
+                Substitute.ends_on >= (today or utcnow().date()),
+            )
+            .order_by(Substitute.starts_on, Substitute.id)
+        )
+    )
+
+
+def end_substitute(ctx: FlowContext, substitute_id: int, today: date | None = None) -> None:
+    """End a substitution the actor named (an administrator: any): one not yet begun goes
+    away, a running one ends yesterday (the substitute no longer decides from today)."""
+    row = ctx.session.get(Substitute, substitute_id)
+    if row is None:
+        raise NotFound(f"No substitute {substitute_id}.")
+    if row.user_id != ctx.actor.user_id and not ctx.actor.is_admin:
+        raise PermissionDenied("Only who named a substitute ends it.")
+    today = today or utcnow().date()
+    if row.starts_on >= today:
+        ctx.session.delete(row)
+    else:
+        row.ends_on = min(row.ends_on, today - timedelta(days=1))
+    ctx.session.flush()

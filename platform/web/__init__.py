@@ -33,7 +33,7 @@ def register_web(app: Flask, csrf_exempt: Iterable[Blueprint] = ()) -> None:
     """Login, CSRF, security headers and the web blueprint. The blueprints in
     ``csrf_exempt`` (the API: it authenticates with bearer tokens, never with the session
     cookie) are left out of the CSRF check."""
-    from trellis.web import convert, imports, notifications, records  # noqa: F401  (add routes)
+    from trellis.web import convert, imports, inbox, notifications, records  # noqa: F401  (routes)
     from trellis.web.views import web
 
     # set, not setdefault: Flask pre-fills these keys (SAMESITE with None)

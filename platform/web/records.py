@@ -28,6 +28,7 @@ from trellis.records.titles import title_suggestions
 from trellis.records.user_values import USER_TITLES, user_values, users_by_id
 from trellis.runtime import get_runtime
 from trellis.web import field_inputs
+from trellis.web.inbox import flows_panel
 from trellis.web.views import web
 
 #: cards a kanban column shows; the rest are a click away in the filtered list
@@ -435,6 +436,7 @@ def card(entity: str, record_id: int) -> Any:
         links = service.links(entity, record_id)
         entries = history_entries(history)
         convertible = _convertible(session, service, ent, record)
+        flows = flows_panel(session, entity, record_id)
         return render_template(
             "web/card.html",
             entity=ent,
@@ -452,6 +454,7 @@ def card(entity: str, record_id: int) -> Any:
             ),
             links=links,
             convertible=convertible,
+            flows=flows,
             can_update=service.access.allows("update", entity, record.owner_id),
             can_delete=service.access.allows("delete", entity, record.owner_id),
             # why each stage the record may not move to is closed (the bar disables those)

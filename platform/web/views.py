@@ -41,6 +41,7 @@ def load_navigation() -> None:
     transaction, which the view's own ``transaction()`` then takes over."""
     g.navigation = []
     g.unread = 0
+    g.open_tasks = 0
     if current_user.is_authenticated and request.endpoint != "web.favicon":
         runtime = get_runtime()
         with runtime.transaction(keep_open=True) as session:
@@ -48,15 +49,17 @@ def load_navigation() -> None:
             model = runtime.model(session)
             g.navigation = [e for e in model.entities.values() if access.can("read", e.key)]
             g.unread = unread_count(session, current_user.actor.user_id)
+            g.open_tasks = len(runtime.flows(session, current_user.actor).my_tasks())
 
 
 @web.app_context_processor
 def navigation_items() -> dict[str, Any]:
-    """``navigation()`` and ``unread_notifications()`` in templates (empty outside the web
-    blueprint)."""
+    """``navigation()``, ``unread_notifications()`` and ``open_tasks()`` (the user's open flow
+    tasks) in templates (empty outside the web blueprint)."""
     return {
         "navigation": lambda: g.get("navigation", []),
         "unread_notifications": lambda: g.get("unread", 0),
+        "open_tasks": lambda: g.get("open_tasks", 0),
     }
 
 
