@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from trellis.access.grants import create_role, set_grant
 from trellis.accounts import SYSTEM, User
+from trellis.clock import utcnow
 from trellis.flows.models import FlowTask
 
 ROUTE = {
@@ -196,3 +197,14 @@ def test_an_unreadable_record_shows_no_title(deal, people, user_with, runtime) -
     ann.post(f"/tasks/{open_task(runtime, 'ann')}/delegate", data={"to": "nobody"})
     page = nobody.get("/tasks").get_data(as_text=True)
     assert "(a record you may not read)" in page and "Acme annual supply" not in page
+
+
+def test_an_overdue_task_is_marked(deal, people, runtime) -> None:  # type: ignore[no-untyped-def]
+    ann = people["ann"]
+    start(ann, deal)
+    task = open_task(runtime, "ann")
+    assert "data-overdue" not in ann.get("/tasks").get_data(as_text=True)
+    with runtime.transaction() as session:
+        session.get(FlowTask, task).due_at = utcnow() - timedelta(hours=1)
+    page = ann.get("/tasks").get_data(as_text=True)
+    assert "data-overdue" in page and "Overdue: due" in page
