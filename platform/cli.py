@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import sys
 
@@ -245,9 +246,43 @@ def import_command(
     click.echo(f"{report.total} {entity} records {verb}{updates}.")
 
 
+@click.command("openapi")
+@click.option(
+    "--as",
+    "username",
+    metavar="USER",
+    default=None,
+    help="Print the document as this user sees it (default: an administrator's view).",
+)
+@with_appcontext
+def openapi_command(username: str | None) -> None:
+    """Print the API's OpenAPI document (JSON), e.g. to generate a client from it:
+    ``trellis openapi > openapi.json``."""
+    from trellis.accounts import SYSTEM, Actor, User
+    from trellis.api.openapi import document_for
+
+    runtime = _runtime()
+    with runtime.transaction(read_only=True) as session:
+        actor = SYSTEM
+        if username is not None:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise click.ClickException(f"No user {username!r}.")
+            actor = Actor.of(user)
+        document = document_for(runtime, session, actor)
+    click.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
 def register_commands(app: Flask) -> None:
     """Make the commands reachable as ``flask`` commands too."""
-    for command in (init_command, serve_command, worker_command, user_group, import_command):
+    for command in (
+        init_command,
+        serve_command,
+        worker_command,
+        user_group,
+        import_command,
+        openapi_command,
+    ):
         app.cli.add_command(command)
 
 

@@ -14,14 +14,31 @@ from trellis.api import (  # noqa: F401  (they register routes)
     records,
     roles,
 )
-from trellis.api.blueprint import api
+from trellis.api.blueprint import TrellisApi, api
+from trellis.limits import BoundedInteger, BoundedInteger32
 
 __all__ = ["api", "register_api"]
 
 
 def register_api(app: Flask) -> None:
     """Mount the API; unknown paths and methods under /api are problems too."""
-    app.register_blueprint(api)
+    smorest = TrellisApi(
+        app,
+        spec_kwargs={
+            "title": "Trellis API",
+            "version": openapi.API_VERSION,
+            "openapi_version": "3.1.0",
+            "info": {"description": "Records and configuration of this Trellis installation."},
+            "servers": [{"url": "/"}],
+            "security": [{"bearer": []}],
+        },
+    )
+    smorest.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    openapi.register_schemas(smorest.spec)
+    smorest.register_converter(BoundedInteger, lambda _converter: dict(openapi.ID_SCHEMA))
+    smorest.register_converter(BoundedInteger32, lambda _converter: dict(openapi.ID32_SCHEMA))
+    smorest.register_blueprint(api)
+    app.extensions["trellis.api"] = smorest
 
     def api_http_error(error: HTTPException):  # type: ignore[no-untyped-def]
         if request.path.startswith("/api/") or request.path == "/api":

@@ -11,15 +11,20 @@ from trellis.access.models import ApiToken
 from trellis.access.tokens import issue_token, revoke_token
 from trellis.api.blueprint import api
 from trellis.api.context import Unauthorized
-from trellis.api.meta_schemas import TokenRequest, load_body
+from trellis.api.meta_schemas import TokenRequest
+from trellis.api.schemas import TokenSchema
 from trellis.clock import as_utc
 from trellis.runtime import get_runtime
 
 
 @api.post("/auth/token")
-def issue_token_view() -> Any:
-    """Exchange a user name and password for a bearer token."""
-    data = load_body(TokenRequest)
+@api.arguments(TokenRequest)
+@api.problems(400, 401, 422, 429, public=True)
+@api.alt_response(201, schema=TokenSchema, success=True)
+def issue_token_view(data: dict[str, Any]) -> Any:
+    """Obtain a bearer token
+
+    Exchange a user name and password for a bearer token."""
     username, password = data["username"], data["password"]
     runtime = get_runtime()
     with runtime.transaction() as session:
@@ -32,8 +37,10 @@ def issue_token_view() -> Any:
 
 
 @api.delete("/auth/token")
+@api.problems()
+@api.alt_response(204, description="Revoked", success=True)
 def revoke_token_view() -> Any:
-    """Revoke the token this request was made with."""
+    """Revoke the token in use"""
     runtime = get_runtime()
     with runtime.transaction() as session:
         row = session.get(ApiToken, g.token_id)

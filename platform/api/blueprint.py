@@ -1,15 +1,116 @@
-"""The ``/api`` blueprint: authentication before every call, problems for every error."""
+"""The ``/api`` blueprint (flask-smorest): routes declare their request schemas and their
+responses together, and the OpenAPI document is built from those declarations.
+
+Authentication runs before every call; every error is a problem (``application/problem+json``).
+Request bodies are read by :func:`trellis.api.context.json_body` (a 400 when the body is not a
+JSON object) and then validated by the route's schema before the view runs (a 422 naming
+every wrong property)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+import http
+from collections.abc import Callable
+from typing import Any
+
+from flask import request
+from flask_smorest import Api, Blueprint
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from trellis.api import problems
-from trellis.api.context import authenticate, refuse_nul_in_url
-from trellis.errors import TrellisError
+from trellis.api.context import authenticate, json_body, refuse_nul_in_url
+from trellis.api.meta_schemas import problems_by_property
+from trellis.api.schemas import ProblemSchema
+from trellis.errors import BadRequest, TrellisError, ValidationFailed
 
-api = Blueprint("api", __name__, url_prefix="/api")
+#: what each documented problem status means
+PROBLEM_STATUSES = {
+    400: "Malformed request: not a JSON object, unknown filter field or operator",
+    401: "No valid bearer token",
+    403: "Not allowed",
+    404: "Not found (or not visible to the caller)",
+    405: "Method not allowed",
+    409: "Stale version or conflicting state; nothing was written",
+    422: "Validation failed: errors by property (wrong type, unknown or missing property, "
+    "or a rule of the configuration)",
+    429: "Too many failed logins",
+}
+
+
+class BodyParser(FlaskParser):
+    """webargs, reading bodies the platform's way and failing with the platform's errors."""
+
+    def load_json(self, req, schema):  # type: ignore[no-untyped-def]
+        return json_body()
+
+    def handle_error(self, error, req, schema, *, error_status_code, error_headers):  # type: ignore[no-untyped-def]
+        by_location = error.messages if isinstance(error.messages, dict) else {}
+        if set(by_location) <= {"json"}:
+            errors = problems_by_property(by_location.get("json") or {})
+            for name, message in getattr(schema, "immutable", {}).items():
+                if name in errors:
+                    errors[name] = [message]
+            raise ValidationFailed(errors or {"_body": ["Invalid body."]})
+        errors = {k: v for messages in by_location.values() for k, v in messages.items()}
+        raise BadRequest("Invalid query parameters.", errors)
+
+
+class ApiBlueprint(Blueprint):
+    ARGUMENTS_PARSER = BodyParser()
+
+    def problems(self, *statuses: int, public: bool = False) -> Callable[[Any], Any]:
+        """Document the problem responses of a route (401 too, unless it is ``public``)."""
+        codes = sorted({*statuses, *(() if public else (401,))})
+
+        def decorate(view: Any) -> Any:
+            for code in codes:
+                view = self.alt_response(code, response=http.HTTPStatus(code).name)(view)
+            if public:
+                view = self.doc(security=[])(view)
+            return view
+
+        return decorate
+
+
+class TrellisApi(Api):
+    """flask-smorest's ``Api`` with problem+json errors, and nothing registered app-wide:
+    the web app and the admin keep their own error pages, and ``/api/openapi.json`` is the
+    platform's own (per caller, from the live metamodel)."""
+
+    DEFAULT_ERROR_RESPONSE_NAME = None
+    ERROR_SCHEMA = ProblemSchema
+
+    def _init_spec(self, **kwargs: Any) -> None:
+        ours = self._app.cli.commands.get("openapi")
+        super()._init_spec(**kwargs)  # adds flask-smorest's ``openapi`` command group
+        if ours is not None:  # ``trellis openapi`` prints the platform's document
+            self._app.cli.commands["openapi"] = ours
+
+    def _register_error_handlers(self) -> None:
+        pass  # the blueprint maps errors to problems (below)
+
+    def _register_doc_blueprint(self) -> None:
+        pass  # trellis.api.openapi serves the document
+
+    def _register_responses(self) -> None:
+        self.spec.components.schema("Problem", schema=ProblemSchema)
+        for code, description in PROBLEM_STATUSES.items():
+            self.spec.components.response(
+                http.HTTPStatus(code).name,
+                {
+                    "description": description,
+                    "content": {"application/problem+json": {"schema": "Problem"}},
+                },
+            )
+
+    def _register_etag_headers(self) -> None:
+        pass
+
+    def _register_pagination_header(self) -> None:
+        pass
+
+
+api = ApiBlueprint("api", __name__, url_prefix="/api")
 
 #: (method, endpoint) pairs reachable without a bearer token
 PUBLIC = {("POST", "api.issue_token_view")}
@@ -40,3 +141,7 @@ def handle_http_error(error: HTTPException):  # type: ignore[no-untyped-def]
 @api.errorhandler(Exception)
 def handle_unexpected(error: Exception):  # type: ignore[no-untyped-def]
     return problems.from_unexpected(error)
+
+
+#: a JSON object request body (the metamodel routes, until their typed schemas)
+JSON_OBJECT = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from trellis.access.policy import Access, load_access
+from trellis.api import schemas
 from trellis.api.blueprint import api
 from trellis.api.context import unit
 from trellis.api.meta import _readable_entity
@@ -16,7 +17,6 @@ from trellis.api.meta_schemas import (
     ConversionRequest,
     DuplicateRuleBody,
     TransferBody,
-    load_body,
 )
 from trellis.api.representation import field_json, records_json
 from trellis.conversion import duplicates
@@ -39,7 +39,10 @@ def _visible_map(access: Access, row: ConversionMap) -> bool:
 
 
 @api.get("/meta/conversions")
+@api.problems()
+@api.alt_response(200, schema=schemas.ConversionMapListSchema, success=True)
 def list_conversions() -> Any:
+    """Conversion maps"""
     with unit() as (_runtime, session, actor):
         access = load_access(session, actor)
         rows = session.scalars(select(ConversionMap).order_by(ConversionMap.key)).all()
@@ -47,8 +50,11 @@ def list_conversions() -> Any:
 
 
 @api.post("/meta/conversions")
-def create_conversion() -> Any:
-    data = load_body(ConversionMapBody)
+@api.arguments(ConversionMapBody)
+@api.problems(400, 403, 409, 422)
+@api.alt_response(201, schema=schemas.ConversionMapSchema, success=True)
+def create_conversion(data: dict[str, Any]) -> Any:
+    """Create a conversion map"""
     with unit() as (runtime, session, actor):
         maps = ConversionMaps(session, runtime.cache, actor)
         row = maps.save(
@@ -58,7 +64,10 @@ def create_conversion() -> Any:
 
 
 @api.get("/meta/conversions/<key>")
+@api.problems(404)
+@api.alt_response(200, schema=schemas.ConversionMapSchema, success=True)
 def get_conversion(key: str) -> Any:
+    """A conversion map"""
     with unit() as (_runtime, session, actor):
         row = session.scalar(select(ConversionMap).where(ConversionMap.key == key))
         if row is None or not _visible_map(load_access(session, actor), row):
@@ -67,8 +76,11 @@ def get_conversion(key: str) -> Any:
 
 
 @api.put("/meta/conversions/<key>")
-def replace_conversion(key: str) -> Any:
-    data = load_body(ConversionMapReplace)
+@api.arguments(ConversionMapReplace)
+@api.problems(400, 403, 404, 409, 422)
+@api.alt_response(200, schema=schemas.ConversionMapSchema, success=True)
+def replace_conversion(data: dict[str, Any], key: str) -> Any:
+    """Replace a conversion map"""
     if data.get("key", key) != key:
         raise BadRequest(
             "The key in the body differs from the path.", {"key": ["Cannot be changed."]}
@@ -80,15 +92,21 @@ def replace_conversion(key: str) -> Any:
 
 
 @api.delete("/meta/conversions/<key>")
+@api.problems(403, 404)
+@api.alt_response(204, description="Done", success=True)
 def delete_conversion(key: str) -> Any:
+    """Delete a conversion map"""
     with unit() as (runtime, session, actor):
         ConversionMaps(session, runtime.cache, actor).delete(key)
     return "", 204
 
 
 @api.post("/meta/conversions/<key>/transfer")
-def transfer_field(key: str) -> Any:
-    data = load_body(TransferBody)
+@api.arguments(TransferBody)
+@api.problems(400, 403, 404, 409, 422)
+@api.alt_response(201, schema=schemas.FieldSchema, success=True)
+def transfer_field(data: dict[str, Any], key: str) -> Any:
+    """Create a source field on a target and map it"""
     with unit() as (runtime, session, actor):
         field = ConversionMaps(session, runtime.cache, actor).transfer(
             key, data["field"], data["target"]
@@ -97,7 +115,10 @@ def transfer_field(key: str) -> Any:
 
 
 @api.get("/meta/entities/<entity>/duplicate-rules")
+@api.problems(404)
+@api.alt_response(200, schema=schemas.DuplicateRuleListSchema, success=True)
 def list_duplicate_rules(entity: str) -> Any:
+    """Duplicate rules"""
     with unit() as (_runtime, session, _actor):
         _row, hidden = _readable_entity(session, entity)
         return {
@@ -110,23 +131,33 @@ def list_duplicate_rules(entity: str) -> Any:
 
 
 @api.post("/meta/entities/<entity>/duplicate-rules")
-def add_duplicate_rule(entity: str) -> Any:
-    data = load_body(DuplicateRuleBody)
+@api.arguments(DuplicateRuleBody)
+@api.problems(400, 403, 404, 422)
+@api.alt_response(201, schema=schemas.DuplicateRuleSchema, success=True)
+def add_duplicate_rule(data: dict[str, Any], entity: str) -> Any:
+    """Add a duplicate rule"""
     with unit() as (runtime, session, actor):
         rule = duplicates.add_rule(session, actor, runtime.model(session), entity, data["fields"])
         return {"id": rule.id, "entity": rule.entity, "fields": rule.fields}, 201
 
 
-@api.delete("/meta/entities/<entity>/duplicate-rules/<int32:rule_id>")
-def delete_duplicate_rule(entity: str, rule_id: int) -> Any:
+@api.delete("/meta/entities/<entity>/duplicate-rules/<int32:rule>")
+@api.problems(403, 404)
+@api.alt_response(204, description="Done", success=True)
+def delete_duplicate_rule(entity: str, rule: int) -> Any:
+    """Delete a duplicate rule"""
     with unit() as (_runtime, session, actor):
-        duplicates.delete_rule(session, actor, entity, rule_id)
+        duplicates.delete_rule(session, actor, entity, rule)
     return "", 204
 
 
 @api.post("/records/<entity>/<int:record_id>/convert")
-def convert_record(entity: str, record_id: int) -> Any:
-    data = load_body(ConversionRequest)
+@api.arguments(ConversionRequest)
+@api.problems(400, 403, 404, 409, 422)
+@api.alt_response(201, schema=schemas.ConversionSchema, success=True)
+@api.alt_response(200, schema=schemas.ConversionSchema, description="Dry run", success=True)
+def convert_record(data: dict[str, Any], entity: str, record_id: int) -> Any:
+    """Convert a {label}"""
     dry_run = data.get("dry_run", False)
     with unit() as (runtime, session, actor):
         service = runtime.records(session, actor)

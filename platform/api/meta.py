@@ -10,6 +10,7 @@ from flask import g
 from sqlalchemy import select
 
 from trellis.access.policy import load_access
+from trellis.api import schemas
 from trellis.api.blueprint import api
 from trellis.api.context import unit
 from trellis.api.meta_schemas import (
@@ -25,7 +26,6 @@ from trellis.api.meta_schemas import (
     PipelinePatch,
     RuleCreate,
     RulePatch,
-    load_body,
 )
 from trellis.api.representation import (
     entity_json,
@@ -57,7 +57,10 @@ def _readable_entity(session, key: str) -> tuple[EntityType, frozenset[str]]:  #
 
 
 @api.get("/meta/entities")
+@api.problems()
+@api.alt_response(200, schema=schemas.EntityListSchema, success=True)
 def list_entities() -> Any:
+    """Entity types"""
     with unit() as (_runtime, session, actor):
         access = load_access(session, actor)
         rows = session.scalars(select(EntityType).order_by(EntityType.id)).all()
@@ -71,8 +74,11 @@ def list_entities() -> Any:
 
 
 @api.post("/meta/entities")
-def create_entity() -> Any:
-    data = load_body(EntityCreate)
+@api.arguments(EntityCreate)
+@api.problems(400, 403, 409, 422)
+@api.alt_response(201, schema=schemas.EntitySchema, success=True)
+def create_entity(data: dict[str, Any]) -> Any:
+    """Create an entity type"""
     with unit() as (runtime, session, _actor):
         meta = _admin_service(runtime, session)
         entity = meta.create_entity(
@@ -83,45 +89,60 @@ def create_entity() -> Any:
         return entity_json(entity), 201
 
 
-@api.get("/meta/entities/<key>")
-def get_entity(key: str) -> Any:
+@api.get("/meta/entities/<entity>")
+@api.problems(404)
+@api.alt_response(200, schema=schemas.EntitySchema, success=True)
+def get_entity(entity: str) -> Any:
+    """An entity type with its fields, pipelines and rules"""
     with unit() as (_runtime, session, actor):
-        entity, hidden = _readable_entity(session, key)
-        everywhere = load_access(session, actor).hidden_everywhere(key)
-        return entity_json(entity, hidden, shown=everywhere)
+        row, hidden = _readable_entity(session, entity)
+        everywhere = load_access(session, actor).hidden_everywhere(entity)
+        return entity_json(row, hidden, shown=everywhere)
 
 
-@api.patch("/meta/entities/<key>")
-def update_entity(key: str) -> Any:
-    data = load_body(EntityPatch)
+@api.patch("/meta/entities/<entity>")
+@api.arguments(EntityPatch)
+@api.problems(400, 403, 404, 422)
+@api.alt_response(200, schema=schemas.EntitySchema, success=True)
+def update_entity(data: dict[str, Any], entity: str) -> Any:
+    """Change an entity type"""
     with unit() as (runtime, session, _actor):
         meta = _admin_service(runtime, session)
         changes = {("title_template" if k == "title" else k): v for k, v in data.items()}
         archived = changes.pop("archived", None)
         if archived is False:
-            meta.restore_entity(key)
-        entity = meta.update_entity(key, **changes) if changes else meta.entity_row(key)
+            meta.restore_entity(entity)
+        row = meta.update_entity(entity, **changes) if changes else meta.entity_row(entity)
         if archived is True:
-            meta.archive_entity(key)
-        return entity_json(entity)
+            meta.archive_entity(entity)
+        return entity_json(row)
 
 
-@api.delete("/meta/entities/<key>")
-def archive_entity(key: str) -> Any:
+@api.delete("/meta/entities/<entity>")
+@api.problems(403, 404, 422)
+@api.alt_response(200, schema=schemas.EntitySchema, success=True)
+def archive_entity(entity: str) -> Any:
+    """Archive an entity type"""
     with unit() as (runtime, session, _actor):
-        return entity_json(_admin_service(runtime, session).archive_entity(key))
+        return entity_json(_admin_service(runtime, session).archive_entity(entity))
 
 
-@api.post("/meta/entities/<key>/restore")
-def restore_entity(key: str) -> Any:
+@api.post("/meta/entities/<entity>/restore")
+@api.problems(403, 404, 422)
+@api.alt_response(200, schema=schemas.EntitySchema, success=True)
+def restore_entity(entity: str) -> Any:
+    """Restore an archived entity type"""
     with unit() as (runtime, session, _actor):
-        return entity_json(_admin_service(runtime, session).restore_entity(key))
+        return entity_json(_admin_service(runtime, session).restore_entity(entity))
 
 
-@api.post("/meta/entities/<key>/purge")
-def purge_entity(key: str) -> Any:
+@api.post("/meta/entities/<entity>/purge")
+@api.problems(403, 404, 409, 422)
+@api.alt_response(204, description="Done", success=True)
+def purge_entity(entity: str) -> Any:
+    """Purge an archived entity type (its table and data go for good)"""
     with unit() as (runtime, session, _actor):
-        _admin_service(runtime, session).purge_entity(key)
+        _admin_service(runtime, session).purge_entity(entity)
     return "", 204
 
 
@@ -129,8 +150,11 @@ def purge_entity(key: str) -> Any:
 
 
 @api.post("/meta/entities/<entity>/fields")
-def add_field(entity: str) -> Any:
-    data = load_body(FieldCreate)
+@api.arguments(FieldCreate)
+@api.problems(400, 403, 404, 409, 422)
+@api.alt_response(201, schema=schemas.FieldSchema, success=True)
+def add_field(data: dict[str, Any], entity: str) -> Any:
+    """Add a field"""
     with unit() as (runtime, session, _actor):
         options = {k: v for k, v in data.items() if k not in ("key", "label", "type")}
         field = _admin_service(runtime, session).add_field(
@@ -139,30 +163,42 @@ def add_field(entity: str) -> Any:
         return field_json(field), 201
 
 
-@api.patch("/meta/entities/<entity>/fields/<key>")
-def update_field(entity: str, key: str) -> Any:
-    data = load_body(FieldPatch)
+@api.patch("/meta/entities/<entity>/fields/<field>")
+@api.arguments(FieldPatch)
+@api.problems(400, 403, 404, 422)
+@api.alt_response(200, schema=schemas.FieldSchema, success=True)
+def update_field(data: dict[str, Any], entity: str, field: str) -> Any:
+    """Change a field"""
     with unit() as (runtime, session, _actor):
-        field = _admin_service(runtime, session).update_field(entity, key, **data)
-        return field_json(field)
+        changed = _admin_service(runtime, session).update_field(entity, field, **data)
+        return field_json(changed)
 
 
-@api.delete("/meta/entities/<entity>/fields/<key>")
-def archive_field(entity: str, key: str) -> Any:
+@api.delete("/meta/entities/<entity>/fields/<field>")
+@api.problems(403, 404, 422)
+@api.alt_response(200, schema=schemas.FieldSchema, success=True)
+def archive_field(entity: str, field: str) -> Any:
+    """Archive a field"""
     with unit() as (runtime, session, _actor):
-        return field_json(_admin_service(runtime, session).archive_field(entity, key))
+        return field_json(_admin_service(runtime, session).archive_field(entity, field))
 
 
-@api.post("/meta/entities/<entity>/fields/<key>/restore")
-def restore_field(entity: str, key: str) -> Any:
+@api.post("/meta/entities/<entity>/fields/<field>/restore")
+@api.problems(403, 404, 422)
+@api.alt_response(200, schema=schemas.FieldSchema, success=True)
+def restore_field(entity: str, field: str) -> Any:
+    """Restore an archived field"""
     with unit() as (runtime, session, _actor):
-        return field_json(_admin_service(runtime, session).restore_field(entity, key))
+        return field_json(_admin_service(runtime, session).restore_field(entity, field))
 
 
-@api.post("/meta/entities/<entity>/fields/<key>/purge")
-def purge_field(entity: str, key: str) -> Any:
+@api.post("/meta/entities/<entity>/fields/<field>/purge")
+@api.problems(403, 404, 409, 422)
+@api.alt_response(204, description="Done", success=True)
+def purge_field(entity: str, field: str) -> Any:
+    """Purge an archived field (its column and data go for good)"""
     with unit() as (runtime, session, _actor):
-        _admin_service(runtime, session).purge_field(entity, key)
+        _admin_service(runtime, session).purge_field(entity, field)
     return "", 204
 
 
@@ -170,7 +206,10 @@ def purge_field(entity: str, key: str) -> Any:
 
 
 @api.get("/meta/lists")
+@api.problems()
+@api.alt_response(200, schema=schemas.OptionListListSchema, success=True)
 def list_lists() -> Any:
+    """Option lists"""
     with unit() as (runtime, session, actor):
         rows = session.scalars(select(OptionList).order_by(OptionList.key)).all()
         used = _list_usage(runtime, session, actor)
@@ -182,8 +221,11 @@ def list_lists() -> Any:
 
 
 @api.post("/meta/lists")
-def create_list() -> Any:
-    data = load_body(ListCreate)
+@api.arguments(ListCreate)
+@api.problems(400, 403, 409, 422)
+@api.alt_response(201, schema=schemas.OptionListSchema, success=True)
+def create_list(data: dict[str, Any]) -> Any:
+    """Create an option list"""
     with unit() as (runtime, session, _actor):
         meta = _admin_service(runtime, session)
         row = meta.create_list(
@@ -193,7 +235,10 @@ def create_list() -> Any:
 
 
 @api.get("/meta/lists/<key>")
+@api.problems(404)
+@api.alt_response(200, schema=schemas.OptionListSchema, success=True)
 def get_list(key: str) -> Any:
+    """An option list"""
     with unit() as (runtime, session, actor):
         row = session.scalar(select(OptionList).where(OptionList.key == key))
         used = _list_usage(runtime, session, actor)
@@ -204,16 +249,22 @@ def get_list(key: str) -> Any:
 
 
 @api.patch("/meta/lists/<key>")
-def update_list(key: str) -> Any:
-    data = load_body(ListPatch)
+@api.arguments(ListPatch)
+@api.problems(400, 403, 404, 422)
+@api.alt_response(200, schema=schemas.OptionListSchema, success=True)
+def update_list(data: dict[str, Any], key: str) -> Any:
+    """Change an option list"""
     with unit() as (runtime, session, actor):
         row = _admin_service(runtime, session).update_list(key, **data)
         return list_json(row, _list_usage(runtime, session, actor).get(key, []))
 
 
 @api.post("/meta/lists/<key>/options")
-def add_option(key: str) -> Any:
-    data = load_body(OptionCreate)
+@api.arguments(OptionCreate)
+@api.problems(400, 403, 404, 409, 422)
+@api.alt_response(201, schema=schemas.OptionListSchema, success=True)
+def add_option(data: dict[str, Any], key: str) -> Any:
+    """Add an option"""
     with unit() as (runtime, session, _actor):
         meta = _admin_service(runtime, session)
         meta.add_option(
@@ -223,8 +274,11 @@ def add_option(key: str) -> Any:
 
 
 @api.patch("/meta/lists/<key>/options/<option>")
-def update_option(key: str, option: str) -> Any:
-    data = load_body(OptionPatch)
+@api.arguments(OptionPatch)
+@api.problems(400, 403, 404, 422)
+@api.alt_response(200, schema=schemas.OptionListSchema, success=True)
+def update_option(data: dict[str, Any], key: str, option: str) -> Any:
+    """Rename, recolour, move or retire an option"""
     with unit() as (runtime, session, _actor):
         meta = _admin_service(runtime, session)
         meta.update_option(key, option, **data)
@@ -251,8 +305,11 @@ def _list_usage(runtime, session, actor) -> dict[str, list[str]]:  # type: ignor
 
 
 @api.post("/meta/entities/<entity>/pipelines")
-def create_pipeline(entity: str) -> Any:
-    data = load_body(PipelineCreate)
+@api.arguments(PipelineCreate)
+@api.problems(400, 403, 404, 409, 422)
+@api.alt_response(201, schema=schemas.PipelineSchema, success=True)
+def create_pipeline(data: dict[str, Any], entity: str) -> Any:
+    """Add a pipeline"""
     with unit() as (runtime, session, _actor):
         pipeline = _admin_service(runtime, session).create_pipeline(
             entity, data["key"], data["label"], data["stages"], data.get("position")
@@ -260,28 +317,37 @@ def create_pipeline(entity: str) -> Any:
         return pipeline_json(pipeline), 201
 
 
-@api.get("/meta/entities/<entity>/pipelines/<key>")
-def get_pipeline(entity: str, key: str) -> Any:
+@api.get("/meta/entities/<entity>/pipelines/<pipeline>")
+@api.problems(404)
+@api.alt_response(200, schema=schemas.PipelineSchema, success=True)
+def get_pipeline(entity: str, pipeline: str) -> Any:
+    """A pipeline"""
     with unit() as (_runtime, session, _actor):
         row, _hidden = _readable_entity(session, entity)
-        pipeline = next((p for p in row.pipelines if p.key == key), None)
-        if pipeline is None:
-            raise NotFound(f"{entity!r} has no pipeline {key!r}.")
-        return pipeline_json(pipeline)
+        found = next((p for p in row.pipelines if p.key == pipeline), None)
+        if found is None:
+            raise NotFound(f"{entity!r} has no pipeline {pipeline!r}.")
+        return pipeline_json(found)
 
 
-@api.patch("/meta/entities/<entity>/pipelines/<key>")
-def update_pipeline(entity: str, key: str) -> Any:
-    data = load_body(PipelinePatch)
+@api.patch("/meta/entities/<entity>/pipelines/<pipeline>")
+@api.arguments(PipelinePatch)
+@api.problems(400, 403, 404, 409, 422)
+@api.alt_response(200, schema=schemas.PipelineSchema, success=True)
+def update_pipeline(data: dict[str, Any], entity: str, pipeline: str) -> Any:
+    """Change a pipeline or its stages"""
     with unit() as (runtime, session, _actor):
-        pipeline = _admin_service(runtime, session).update_pipeline(entity, key, **data)
-        return pipeline_json(pipeline)
+        changed = _admin_service(runtime, session).update_pipeline(entity, pipeline, **data)
+        return pipeline_json(changed)
 
 
-@api.delete("/meta/entities/<entity>/pipelines/<key>")
-def delete_pipeline(entity: str, key: str) -> Any:
+@api.delete("/meta/entities/<entity>/pipelines/<pipeline>")
+@api.problems(403, 404, 409, 422)
+@api.alt_response(204, description="Done", success=True)
+def delete_pipeline(entity: str, pipeline: str) -> Any:
+    """Delete a pipeline"""
     with unit() as (runtime, session, _actor):
-        _admin_service(runtime, session).delete_pipeline(entity, key)
+        _admin_service(runtime, session).delete_pipeline(entity, pipeline)
     return "", 204
 
 
@@ -289,31 +355,43 @@ def delete_pipeline(entity: str, key: str) -> Any:
 
 
 @api.get("/meta/entities/<entity>/rules")
+@api.problems(404)
+@api.alt_response(200, schema=schemas.RuleListSchema, success=True)
 def list_rules(entity: str) -> Any:
+    """Rules"""
     with unit() as (_runtime, session, _actor):
         row, hidden = _readable_entity(session, entity)
         return {"items": visible_rules(row.rules, hidden)}
 
 
 @api.post("/meta/entities/<entity>/rules")
-def add_rule(entity: str) -> Any:
-    data = load_body(RuleCreate)
+@api.arguments(RuleCreate)
+@api.problems(400, 403, 404, 422)
+@api.alt_response(201, schema=schemas.RuleSchema, success=True)
+def add_rule(data: dict[str, Any], entity: str) -> Any:
+    """Add a rule"""
     with unit() as (runtime, session, _actor):
         options = {k: v for k, v in data.items() if k != "kind" and v is not None}
         rule = _admin_service(runtime, session).add_rule(entity, data["kind"], **options)
         return rule_json(rule), 201
 
 
-@api.patch("/meta/entities/<entity>/rules/<int32:rule_id>")
-def update_rule(entity: str, rule_id: int) -> Any:
-    data = load_body(RulePatch)
+@api.patch("/meta/entities/<entity>/rules/<int32:rule>")
+@api.arguments(RulePatch)
+@api.problems(400, 403, 404, 422)
+@api.alt_response(200, schema=schemas.RuleSchema, success=True)
+def update_rule(data: dict[str, Any], entity: str, rule: int) -> Any:
+    """Change a rule (the parts given; checked as a new rule is)"""
     with unit() as (runtime, session, _actor):
-        rule = _admin_service(runtime, session).update_rule(entity, rule_id, **data)
-        return rule_json(rule)
+        changed = _admin_service(runtime, session).update_rule(entity, rule, **data)
+        return rule_json(changed)
 
 
-@api.delete("/meta/entities/<entity>/rules/<int32:rule_id>")
-def delete_rule(entity: str, rule_id: int) -> Any:
+@api.delete("/meta/entities/<entity>/rules/<int32:rule>")
+@api.problems(403, 404)
+@api.alt_response(204, description="Done", success=True)
+def delete_rule(entity: str, rule: int) -> Any:
+    """Delete a rule"""
     with unit() as (runtime, session, _actor):
-        _admin_service(runtime, session).delete_rule(entity, rule_id)
+        _admin_service(runtime, session).delete_rule(entity, rule)
     return "", 204

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask import request, url_for
 
+from trellis.api import schemas
 from trellis.api.blueprint import api
-from trellis.api.context import json_body, unit
+from trellis.api.context import unit
 from trellis.api.representation import records_json, stage_visit_json
 from trellis.errors import BadRequest, ValidationFailed
 from trellis.limits import accepts_upload
 from trellis.records.importer import import_csv
-from trellis.records.query import parse_filters
+from trellis.records.query import MAX_PAGE, MAX_PER_PAGE, parse_filters
 
 
 def _version_of(data: dict[str, Any]) -> int:
@@ -40,9 +42,56 @@ def _with_etag(body: dict[str, Any], status: int = 200) -> Any:
     return body, status, {"ETag": f'"{body["version"]}"'}
 
 
+class ListQuerySchema(ma.Schema):
+    """The list's own parameters (documented; read by the record service, which answers a
+    bad one with a 400). Each entity type's copy adds a filter per field and operator."""
+
+    q = schemas.text(metadata={"description": "Text search"})
+    sort = schemas.text(metadata={"description": "Comma-separated field keys, '-' for descending"})
+    page = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_PAGE))
+    per_page = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_PER_PAGE))
+    after = schemas.text(metadata={"description": "Continue after a page: its next_cursor"})
+    total = ma.fields.String(
+        validate=ma.validate.OneOf(["exact"]),
+        metadata={
+            "description": "Count every match (otherwise counted up to 1,000, "
+            "total_is_lower_bound beyond)"
+        },
+    )
+
+
+MATCH_HELP = "A unique field: rows whose value is found update that record."
+
+
+class ImportQuerySchema(ma.Schema):
+    dry_run = ma.fields.Boolean(metadata={"description": "Check every row; write nothing."})
+    match = ma.fields.String(metadata={"description": MATCH_HELP})
+
+
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": 'The version read, as its ETag ("3"); instead of "version" in the body.',
+    "schema": {"type": "string", "pattern": '^(W/)?"?[0-9]+"?$'},
+}
+ETAG = {"ETag": {"description": "The record's version", "schema": {"type": "string"}}}
+
+
+def _query_doc(schema: type[ma.Schema]) -> Any:
+    """Document query parameters without parsing them with webargs (the record service
+    reads them, with the filters, and reports every bad one at once)."""
+    return api.doc(parameters=[{"in": "query", "schema": schema}])
+
+
 @api.get("/records/<entity>")
+@api.problems(400, 403, 404)
+@api.alt_response(200, schema=schemas.RecordPageSchema, success=True)
+@_query_doc(ListQuerySchema)
 def list_records(entity: str) -> Any:
-    """A page of records. ``total`` is counted up to 1,000 (``total_is_lower_bound`` says
+    """List {label_plural}
+
+    A page of records. ``total`` is counted up to 1,000 (``total_is_lower_bound`` says
     there are more) unless ``?total=exact``; ``next`` continues by keyset (``?after=``)."""
     args = request.args
     sort = [s for s in args.get("sort", "").split(",") if s.strip()]
@@ -76,8 +125,11 @@ def list_records(entity: str) -> Any:
 
 
 @api.post("/records/<entity>")
-def create_record(entity: str) -> Any:
-    data = json_body()
+@api.arguments(schemas.RecordCreateSchema)
+@api.problems(400, 403, 404, 422)
+@api.alt_response(201, schema=schemas.RecordSchema, headers=ETAG, success=True)
+def create_record(data: dict[str, Any], entity: str) -> Any:
+    """Create a {label}"""
     pipeline, stage = data.pop("pipeline", None), data.pop("stage", None)
     with unit() as (runtime, session, actor):
         service = runtime.records(session, actor)
@@ -86,15 +138,22 @@ def create_record(entity: str) -> Any:
 
 
 @api.get("/records/<entity>/<int:record_id>")
+@api.problems(404)
+@api.alt_response(200, schema=schemas.RecordSchema, headers=ETAG, success=True)
 def get_record(entity: str, record_id: int) -> Any:
+    """A {label}"""
     with unit() as (runtime, session, actor):
         service = runtime.records(session, actor)
         return _with_etag(_one(service, entity, service.get(entity, record_id)))
 
 
 @api.patch("/records/<entity>/<int:record_id>")
-def update_record(entity: str, record_id: int) -> Any:
-    data = json_body()
+@api.arguments(schemas.RecordPatchSchema)
+@api.problems(400, 403, 404, 409, 422)
+@api.alt_response(200, schema=schemas.RecordSchema, headers=ETAG, success=True)
+@api.doc(parameters=[IF_MATCH])
+def update_record(data: dict[str, Any], entity: str, record_id: int) -> Any:
+    """Change a {label}"""
     version = _version_of(data)
     with unit() as (runtime, session, actor):
         service = runtime.records(session, actor)
@@ -113,7 +172,11 @@ def update_record(entity: str, record_id: int) -> Any:
 
 
 @api.delete("/records/<entity>/<int:record_id>")
+@api.problems(400, 403, 404, 409)
+@api.alt_response(204, description="Deleted", success=True)
+@api.doc(parameters=[IF_MATCH])
 def delete_record(entity: str, record_id: int) -> Any:
+    """Delete a {label}"""
     version = None
     if request.headers.get("If-Match"):
         version = _version_of({})
@@ -123,22 +186,11 @@ def delete_record(entity: str, record_id: int) -> Any:
 
 
 @api.post("/records/<entity>/<int:record_id>/stage")
-def move_stage(entity: str, record_id: int) -> Any:
-    data = json_body()
-    unknown = {
-        k: ["Unknown property."]
-        for k in data
-        if k not in ("stage", "pipeline", "values", "version")
-    }
-    if unknown or not isinstance(data.get("stage"), str):
-        raise BadRequest(
-            'Send {"stage": key}.',
-            {**unknown, **({} if isinstance(data.get("stage"), str) else {"stage": ["Required."]})},
-        )
-    values = data.get("values") or {}
-    if not isinstance(values, dict):
-        raise BadRequest("values must be an object.", {"values": ["Expected an object."]})
-    version = data.get("version")
+@api.arguments(schemas.StageMoveSchema)
+@api.problems(400, 403, 404, 409, 422)
+@api.alt_response(200, schema=schemas.RecordSchema, headers=ETAG, success=True)
+def move_stage(data: dict[str, Any], entity: str, record_id: int) -> Any:
+    """Move a {label} to a stage"""
     with unit() as (runtime, session, actor):
         service = runtime.records(session, actor)
         record = service.move_stage(
@@ -146,36 +198,67 @@ def move_stage(entity: str, record_id: int) -> Any:
             record_id,
             data["stage"],
             pipeline=data.get("pipeline"),
-            values=values,
-            version=version,
+            values=data.get("values") or {},
+            version=data.get("version"),
         )
         return _with_etag(_one(service, entity, record))
 
 
 @api.get("/records/<entity>/<int:record_id>/history")
+@api.problems(404)
+@api.alt_response(200, schema=schemas.HistorySchema, success=True)
 def record_history(entity: str, record_id: int) -> Any:
+    """Change history"""
     with unit() as (runtime, session, actor):
         items = runtime.records(session, actor).history(entity, record_id)
         return {"items": items}
 
 
 @api.get("/records/<entity>/<int:record_id>/stages")
+@api.problems(404)
+@api.alt_response(200, schema=schemas.StageVisitListSchema, success=True)
 def record_stages(entity: str, record_id: int) -> Any:
+    """Stages the record has been in: entered, left, by whom, how long"""
     with unit() as (runtime, session, actor):
         visits = runtime.records(session, actor).stage_history(entity, record_id)
         return {"items": [stage_visit_json(v) for v in visits]}
 
 
 @api.get("/records/<entity>/<int:record_id>/links")
+@api.problems(404)
+@api.alt_response(200, schema=schemas.LinkListSchema, success=True)
 def record_links(entity: str, record_id: int) -> Any:
+    """Linked records, both ways"""
     with unit() as (runtime, session, actor):
         return {"items": runtime.records(session, actor).links(entity, record_id)}
 
 
+CSV_BODY = {
+    "required": True,
+    "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+    },
+}
+
+
 @api.post("/records/<entity>/import")
+@api.problems(400, 403, 404, 422)
+@api.alt_response(201, schema=schemas.ImportReportSchema, success=True)
+@api.alt_response(200, schema=schemas.ImportReportSchema, description="Dry run", success=True)
+@_query_doc(ImportQuerySchema)
+@api.doc(requestBody=CSV_BODY)
 @accepts_upload  # the largest CSV accepted (bigger files: ``trellis import``)
 def import_records(entity: str) -> Any:
-    """Create records from a CSV body (``text/csv``) or an uploaded ``file``; all or nothing.
+    """Import {label_plural} from CSV (all or nothing)
+
+    Create records from a CSV body (``text/csv``) or an uploaded ``file``; all or nothing.
     ``?dry_run=true`` checks every row and writes nothing; ``?match=<unique field>`` updates
     the records whose field has a row's value instead of creating them."""
     content = _csv_body()

@@ -8,9 +8,10 @@ from sqlalchemy import select
 
 from trellis.access.grants import create_role, grants_of, set_grant
 from trellis.accounts import Role
+from trellis.api import schemas
 from trellis.api.blueprint import api
 from trellis.api.context import unit
-from trellis.api.meta_schemas import GrantBody, RoleCreate, load_body
+from trellis.api.meta_schemas import GrantBody, RoleCreate
 from trellis.errors import PermissionDenied
 
 
@@ -24,7 +25,10 @@ def _role_json(session, role: Role) -> dict[str, Any]:  # type: ignore[no-untype
 
 
 @api.get("/meta/roles")
+@api.problems(403)
+@api.alt_response(200, schema=schemas.RoleListSchema, success=True)
 def list_roles() -> Any:
+    """Roles and their permissions"""
     with unit() as (_runtime, session, actor):
         if not actor.is_admin:
             raise PermissionDenied("Only administrators may read roles.")
@@ -33,15 +37,21 @@ def list_roles() -> Any:
 
 
 @api.post("/meta/roles")
-def create_role_view() -> Any:
-    data = load_body(RoleCreate)
+@api.arguments(RoleCreate)
+@api.problems(400, 403, 409, 422)
+@api.alt_response(201, schema=schemas.RoleSchema, success=True)
+def create_role_view(data: dict[str, Any]) -> Any:
+    """Create a role"""
     with unit() as (_runtime, session, actor):
         role = create_role(session, actor, data["key"], data["label"])
         return _role_json(session, role), 201
 
 
 @api.put("/meta/roles/<role>/permissions/<entity>")
-def set_permissions(role: str, entity: str) -> Any:
-    data = load_body(GrantBody)
+@api.arguments(GrantBody)
+@api.problems(400, 403, 404, 422)
+@api.alt_response(200, schema=schemas.GrantSchema, success=True)
+def set_permissions(data: dict[str, Any], role: str, entity: str) -> Any:
+    """Set what a role may do with an entity type"""
     with unit() as (runtime, session, actor):
         return set_grant(session, actor, runtime.model(session), role, entity, data)

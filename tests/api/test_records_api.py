@@ -474,10 +474,10 @@ def test_stage_move_problems(crm) -> None:  # type: ignore[no-untyped-def]
     url = f"/api/records/deal/{deal['id']}/stage"
     assert_problem(admin.post(url, {"stage": "nowhere"}), 422, "stage")
     assert_problem(admin.post(url, {"stage": "won", "pipeline": "nowhere"}), 422, "pipeline")
-    assert_problem(admin.post(url, {}), 400, "stage")
-    assert_problem(admin.post(url, {"stage": ["won"]}), 400, "stage")
-    assert_problem(admin.post(url, {"stage": "won", "why": "x"}), 400, "why")
-    assert_problem(admin.post(url, {"stage": "won", "values": [1]}), 400, "values")
+    assert_problem(admin.post(url, {}), 422, "stage")
+    assert_problem(admin.post(url, {"stage": ["won"]}), 422, "stage")
+    assert_problem(admin.post(url, {"stage": "won", "why": "x"}), 422, "why")
+    assert_problem(admin.post(url, {"stage": "won", "values": [1]}), 422, "values")
     assert_problem(
         admin.post(url, {"stage": "won", "values": {"probability": "x"}}), 422, "probability"
     )
