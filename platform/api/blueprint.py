@@ -46,7 +46,10 @@ class BodyParser(FlaskParser):
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):  # type: ignore[no-untyped-def]
         by_location = error.messages if isinstance(error.messages, dict) else {}
         if set(by_location) <= {"json"}:
-            errors = problems_by_property(by_location.get("json") or {})
+            errors: dict[str, list[str]] = {}
+            for name, texts in problems_by_property(by_location.get("json") or {}).items():
+                # a nested object of the wrong type: name the property, not its "_schema"
+                errors.setdefault(name.removesuffix("._schema"), []).extend(texts)
             for name, message in getattr(schema, "immutable", {}).items():
                 if name in errors:
                     errors[name] = [message]
