@@ -54,8 +54,11 @@ def initialise(runtime, demo: bool) -> None:  # type: ignore[no-untyped-def]
         else:
             counts = load_definition(runtime, demo_file(), progress=lambda t: click.echo(f"  {t}"))
             click.echo(
-                f"Demo CRM loaded: {counts['entities']} entity types, {counts['records']} records."
+                f"Demo CRM loaded: {counts['entities']} entity types, {counts['records']} records, "
+                f"{counts['users']} users, {counts['flows']} flows."
             )
+            if counts["users"]:
+                click.echo("The demo users' passwords above are shown only once.")
     _ensure_admin(runtime)
 
 

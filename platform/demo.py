@@ -2,11 +2,14 @@
 
 Used by ``trellis init --demo``. The file lists option lists, entity types (fields,
 pipelines, rules) and records; a record's ``_ref`` names it for ``"@ref"`` references,
-``_pipeline``/``_stage`` place it.
+``_pipeline``/``_stage`` place it. Roles with their grants, users (each with a new password
+that is reported once, through ``progress``) and flows (published at once) come before the
+records, so a record entering a stage starts its flows.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
@@ -44,7 +47,7 @@ def load_definition(
     """Apply the configuration and records in ``path`` in one transaction; returns counts."""
     data = yaml.safe_load(path.read_text())
     say = progress or (lambda _text: None)
-    counts = {"lists": 0, "entities": 0, "records": 0}
+    counts = {"lists": 0, "entities": 0, "records": 0, "users": 0, "flows": 0}
     with runtime.transaction() as session:
         meta = runtime.metamodel(session, actor)
         for item in data.get("lists", []):
@@ -64,6 +67,15 @@ def load_definition(
             duplicates.add_rule(
                 session, actor, runtime.model(session), item["entity"], item["fields"]
             )
+        _people(runtime, session, actor, data, counts, say)
+        flows = runtime.flows(session, actor)
+        for item in data.get("flows", []):
+            flows.create_flow({k: item[k] for k in ("key", "label", "entity", "trigger")})
+            version = flows.add_version(item["key"], route=item["route"])
+            flows.publish(item["key"], version.number)
+            counts["flows"] += 1
+        if counts["flows"]:
+            say(f"{counts['flows']} flows")
         counts["records"] = _create_records(runtime.records(session, actor), data)
         say(f"{counts['records']} records")
     return counts
@@ -101,6 +113,34 @@ def _write_batch(
     for row, record in zip(rows, records.create_many(entity, items), strict=True):
         if "_ref" in row:
             refs[row["_ref"]] = record.id
+
+
+def _people(
+    runtime: Runtime,
+    session: Any,
+    actor: Actor,
+    data: dict[str, Any],
+    counts: dict[str, int],
+    say: Progress,
+) -> None:
+    """Roles, their grants and users; each user's new password is said once."""
+    from trellis.access.grants import create_role, set_grant
+    from trellis.accounts import create_user
+
+    for item in data.get("roles", []):
+        create_role(session, actor, item["key"], item["label"])
+    if data.get("grants"):
+        model = runtime.model(session)
+        for item in data["grants"]:
+            set_grant(session, actor, model, item["role"], item["entity"], item["grant"])
+    for item in data.get("users", []):
+        password = secrets.token_urlsafe(12)
+        create_user(
+            session, item["username"], password, item["roles"], display_name=item.get("name", "")
+        )
+        counts["users"] += 1
+        roles = ", ".join(r for r in item["roles"] if r != "user")
+        say(f"user {item['username']} ({roles}) with the password {password}")
 
 
 def _define_entity(meta: Any, item: dict[str, Any]) -> None:

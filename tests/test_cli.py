@@ -28,7 +28,16 @@ def test_init_demo_loads_the_demo_crm_and_prints_an_admin_login_once(runner, run
         admin = session.scalar(select(User).where(User.username == "admin"))
         assert admin.check_password(password)
         assert admin.role_keys == {"admin"}
-    assert set(model.entities) == {"lead", "contact", "company", "deal"}
+    assert set(model.entities) == {"lead", "contact", "company", "deal", "vacation"}
+    # the demo's people: each login printed once, and it works
+    logins = dict(re.findall(r"user (\w+) \([^)]*\) with the password (\S+)", first.output))
+    assert set(logins) == {"hanna", "ivan", "jonas", "mila", "dora", "emma"}
+    with runtime.transaction() as session:
+        hanna = session.scalar(select(User).where(User.username == "hanna"))
+        assert hanna.check_password(logins["hanna"]) and "board" in hanna.role_keys
+        for key in ("deal_approval", "vacation_approval"):
+            assert runtime.flows(session).flow(key).live_version_id is not None
+    assert "2 flows" in first.output
     leads = model.entities["lead"].pipelines["leads"]
     kinds = {s.key: s.kind for s in leads.stages.values()}
     assert kinds["converted"] == "success" and kinds["junk"] == "failure"
@@ -47,7 +56,7 @@ def test_init_demo_loads_the_demo_crm_and_prints_an_admin_login_once(runner, run
     assert "password:" not in second.output
     assert "not loaded over them" in second.output
     with runtime.transaction() as session:
-        assert len(session.scalars(select(EntityType)).all()) == 4
+        assert len(session.scalars(select(EntityType)).all()) == 5
 
 
 def test_user_create_reads_the_password_from_stdin(runner, runtime) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,13 @@ from trellis.clock import utcnow
 from trellis.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.expressions import ExpressionError, compile_expression
 from trellis.flows.context import FlowContext
-from trellis.flows.engine import SpecError, expression_problems, parse_bpmn
+from trellis.flows.engine import (
+    ParsedSpec,
+    SpecError,
+    expression_problems,
+    parse_bpmn,
+    service_calls,
+)
 from trellis.flows.models import TRIGGERS, Flow, FlowInstance, FlowVersion
 from trellis.flows.routes import RouteContext, compile_route, route_problems, route_variables
 from trellis.metamodel.changes import key_errors
@@ -155,10 +161,27 @@ def _content(
         parsed = parse_bpmn(xml)
     except SpecError as exc:
         raise ValidationFailed({"bpmn": exc.problems}) from None
-    problems = expression_problems(parsed, known)
+    problems = expression_problems(parsed, known) + _action_problems(parsed)
     if problems:
         raise ValidationFailed({"bpmn": problems})
     return xml, route
+
+
+def _action_problems(parsed: ParsedSpec) -> list[str]:
+    """Service tasks name actions of the registry, with settings those actions take."""
+    from trellis.flows.actions import ACTIONS
+
+    problems = []
+    for where, name, params in service_calls(parsed):
+        action = ACTIONS.get(name)
+        if action is None:
+            known = ", ".join(sorted(ACTIONS))
+            problems.append(f"Service task {where}: no action {name!r} (one of: {known}).")
+            continue
+        for param in params:
+            if param.split(".")[0] not in action.settings:
+                problems.append(f"Service task {where}: {name} has no setting {param!r}.")
+    return problems
 
 
 def add_version(ctx: FlowContext, key: str, *, route: Any = None, bpmn: Any = None) -> FlowVersion:

@@ -11,6 +11,7 @@ instance is marked failed with the error (flows.md, trap 6).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from trellis.clock import to_storage, utcnow
 from trellis.errors import BadRequest, Conflict, TrellisError
 from trellis.flows.context import FlowContext, flow_actor
 from trellis.flows.definitions import get_flow, get_version
-from trellis.flows.engine import SPECS, NotWaiting, Process, error_text
+from trellis.flows.engine import SPECS, NotWaiting, Process, Services, error_text, nest
 from trellis.flows.models import Flow, FlowDecision, FlowInstance, FlowTask, FlowVersion
 from trellis.flows.routes import assignee_ref
 
@@ -122,7 +123,54 @@ def load_process(ctx: FlowContext, loaded: Loaded) -> Process:
     def bpmn() -> str:
         return ctx.session.scalar(select(VERSION.c.bpmn).where(VERSION.c.id == loaded.version_id))
 
-    return Process.load(SPECS.get(loaded.hash, bpmn), loaded.state)
+    def key() -> str:
+        return ctx.session.scalar(select(Flow.key).where(Flow.id == loaded.flow_id))
+
+    services = action_runner(ctx, key, loaded.entity, loaded.record_id)
+    return Process.load(SPECS.get(loaded.hash, bpmn), loaded.state, services)
+
+
+def action_runner(
+    ctx: FlowContext, flow_key: Callable[[], str], entity: str, record_id: int
+) -> Services:
+    """What runs a service task's action: the registry's action (one home for automations
+    and flows) on the instance's record, as the flow (``by_flow``: it may enter stages
+    reserved to flows). It is checked like a saved automation's first; a refusal fails the
+    step with the reason (the step's savepoint takes back what its actions did)."""
+
+    def run(name: str, params: dict[str, Any]) -> None:
+        from trellis.flows.actions import ActionContext, check_action, describe, run_action
+
+        key = flow_key()
+        spec = {"type": name, **nest(params)}
+        model = ctx.model
+        problems = check_action(ctx.session, model, model.entity(entity), spec, for_flow=True)
+        if problems:
+            raise ServiceFailed(f"{describe(spec)} cannot run: {_in_words(problems)}")
+        action = ActionContext(
+            records=ctx.records(flow_actor(key)),
+            entity=entity,
+            record_id=record_id,
+            source=f"flow {key!r}",
+            event="service_task",
+            by_flow=key,
+        )
+        try:
+            run_action(action, spec)
+        except TrellisError as exc:
+            detail = getattr(exc, "errors", None)
+            reason = _in_words(detail) if detail else exc.detail
+            raise ServiceFailed(f"{describe(spec)} failed: {reason}") from None
+
+    return run
+
+
+class ServiceFailed(Exception):
+    """A service task's action was refused; the message says why."""
+
+
+def _in_words(problems: dict[str, list[str]]) -> str:
+    return "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in problems.items())
 
 
 def start(
@@ -149,7 +197,12 @@ def start_version(
     ctx: FlowContext, flow: Flow, version: FlowVersion, entity: str, record_id: int
 ) -> FlowInstance:
     record = ctx.records(SYSTEM).get(entity, record_id)
-    data: dict[str, Any] = {k: _plain(v) for k, v in record.values.items()}
+    ent = ctx.model.entity(entity)
+    # values as expressions see them (a money field is its amount), never our own types
+    data: dict[str, Any] = {
+        k: _plain(ent.fields[k].type.to_plain(ent.fields[k], v)) if k in ent.fields else _plain(v)
+        for k, v in record.values.items()
+    }
     data["record_id"] = record_id
     if version.route is not None:
         data.update(route_data(ctx, version.route, record.values))
@@ -167,10 +220,18 @@ def start_version(
     )
     ctx.session.add(instance)
     ctx.session.flush()
+    parsed = SPECS.get(version.hash, version.bpmn)
+    # the actions of its service tasks go with a failed start
+    savepoint = ctx.session.begin_nested() if parsed.runs_actions else None
     try:
-        process = Process.start(SPECS.get(version.hash, version.bpmn), data)
+        services = action_runner(ctx, lambda: flow.key, entity, record_id)
+        process = Process.start(parsed, data, services)
+        if savepoint is not None:
+            savepoint.commit()
         instance.state = process.dump()
     except Exception as exc:  # a bad process fails its instance, not the record's write
+        if savepoint is not None and savepoint.is_active:
+            savepoint.rollback()
         log.warning("flow %s failed to start on %s %s: %s", flow.key, entity, record_id, exc)
         instance.status, instance.error = "failed", error_text(exc)[:MAX_ERROR]
         ctx.session.flush()
@@ -376,16 +437,24 @@ def step(
 ) -> bool:
     """Load the process, run ``act(process)``, and save; False when the step failed (the
     instance is then marked failed). ``decided`` is (our task id, Spiff's task id) of the
-    task ``act`` completes."""
+    task ``act`` completes. The actions of service tasks run in a savepoint: a failed step
+    takes their effects with it."""
+    savepoint = None
     try:
         process = load_process(ctx, loaded)
         before = {s.id for s in process.user_steps()}
         if decided is not None and decided[1] not in before:
             raise NotWaiting()
+        if process.runs_actions:
+            savepoint = ctx.session.begin_nested()
         act(process)
+        if savepoint is not None:
+            savepoint.commit()
     except NotWaiting:
         raise Conflict("This task is no longer waiting for a decision; reload.") from None
     except Exception as exc:  # the in-memory process is half-updated: throw it away
+        if savepoint is not None and savepoint.is_active:
+            savepoint.rollback()
         fail(ctx, loaded, exc)
         return False
     _after_step(ctx, loaded, process, before, now, decided[0] if decided else None)

@@ -25,7 +25,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.util.task import TaskState
 
-from trellis.flows.engine.sandbox import ExpressionScriptEngine
+from trellis.flows.engine.sandbox import ExpressionScriptEngine, Services
 from trellis.flows.engine.specs import ParsedSpec
 
 
@@ -91,28 +91,33 @@ class Timer:
 class Process:
     """One process instance in memory. Never keep it past a failed step: reload instead."""
 
-    def __init__(self, workflow: Any) -> None:
+    def __init__(self, workflow: Any, runs_actions: bool = False) -> None:
         self._workflow = workflow
+        #: whether its service tasks run actions (their effects go with a failed step)
+        self.runs_actions = runs_actions
 
     # -- life cycle ------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, parsed: ParsedSpec, data: dict[str, Any]) -> Process:
-        """A new process with ``data`` on its start task (trap 5), run up to its first wait."""
+    def start(
+        cls, parsed: ParsedSpec, data: dict[str, Any], services: Services | None = None
+    ) -> Process:
+        """A new process with ``data`` on its start task (trap 5), run up to its first wait;
+        ``services`` runs its service tasks' actions."""
         workflow = BpmnWorkflow(
-            parsed.spec, parsed.subprocess_specs, script_engine=ExpressionScriptEngine()
+            parsed.spec, parsed.subprocess_specs, script_engine=ExpressionScriptEngine(services)
         )
         start = workflow.get_tasks(state=TaskState.READY)[0]
         start.data.update(data)
-        process = cls(workflow)
+        process = cls(workflow, parsed.runs_actions)
         process.advance()
         return process
 
     @classmethod
-    def load(cls, parsed: ParsedSpec, state: str) -> Process:
+    def load(cls, parsed: ParsedSpec, state: str, services: Services | None = None) -> Process:
         workflow = SERIALIZER.registry.restore(json.loads(state), parsed=parsed)
-        workflow.script_engine = ExpressionScriptEngine()
-        return cls(workflow)
+        workflow.script_engine = ExpressionScriptEngine(services)
+        return cls(workflow, parsed.runs_actions)
 
     def dump(self) -> str:
         registry = SERIALIZER.registry

@@ -14,6 +14,7 @@ import ast
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
@@ -64,6 +65,8 @@ def error_text(error: BaseException) -> str:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         text = str(current).strip().rstrip(".")
+        # Spiff repeats a cause as "ClassName:<its text>": keep the cause's own words
+        parts = [p for p in parts if p.split(":", 1)[-1].strip() != text or p == text]
         if text and text not in parts:
             parts.append(text)
         current = current.__cause__ or current.__context__
@@ -130,11 +133,16 @@ def parse_script(script: str) -> list[tuple[str, CompiledExpression]]:
     return parsed
 
 
+#: runs a service task's action: ``services(name, settings)`` (settings evaluated, flat)
+Services = Callable[[str, dict[str, Any]], Any]
+
+
 class ExpressionEnvironment(BasePythonScriptEngineEnvironment):
     """Spiff's script environment, evaluating with :mod:`trellis.expressions` only."""
 
-    def __init__(self) -> None:
+    def __init__(self, services: Services | None = None) -> None:
         super().__init__({})
+        self.services = services
 
     def evaluate(self, expression: str, context: dict[str, Any], external_context: Any = None):
         literal = timer_literal(expression) if isinstance(expression, str) else None
@@ -151,14 +159,17 @@ class ExpressionEnvironment(BasePythonScriptEngineEnvironment):
 
     def call_service(self, context: dict[str, Any], **kwargs: Any):
         operation = kwargs.get("operation_name") or "?"
-        raise ExpressionError(f"Service {operation!r} is not available in flows.")
+        if self.services is None:
+            raise ExpressionError(f"Service {operation!r} is not available here.")
+        return self.services(operation, dict(kwargs.get("operation_params") or {}))
 
 
 class ExpressionScriptEngine(PythonScriptEngine):
-    """The script engine of every process: attach a new one after every load (trap 6)."""
+    """The script engine of every process: attach a new one after every load (trap 6).
+    ``services`` runs the actions of service tasks (none: a service task fails)."""
 
-    def __init__(self) -> None:
-        super().__init__(environment=ExpressionEnvironment())
+    def __init__(self, services: Services | None = None) -> None:
+        super().__init__(environment=ExpressionEnvironment(services))
 
     def validate(self, expression: str) -> None:
         COMPILED.get(expression)

@@ -24,6 +24,7 @@ from SpiffWorkflow.specs.MultiChoice import MultiChoice
 
 from trellis.expressions import ExpressionError
 from trellis.flows.engine.sandbox import COMPILED, COUNTS, names_in, parse_script, timer_literal
+from trellis.flows.engine.services import PARSERS, ActionTask
 
 MAX_BPMN_BYTES = 1_000_000
 
@@ -43,6 +44,14 @@ class ParsedSpec:
     process_id: str
     spec: Any
     subprocess_specs: dict[str, Any]
+    #: whether a service task runs actions (a step then runs in a savepoint)
+    runs_actions: bool = False
+
+
+class _Parser(BpmnParser):
+    """Spiff's parser, with service tasks that run actions (:mod:`.services`)."""
+
+    OVERRIDE_PARSER_CLASSES = PARSERS
 
 
 def parse_bpmn(xml: str) -> ParsedSpec:
@@ -51,7 +60,7 @@ def parse_bpmn(xml: str) -> ParsedSpec:
         raise SpecError(["The BPMN document is empty."])
     if len(xml.encode()) > MAX_BPMN_BYTES:
         raise SpecError([f"The BPMN document is larger than {MAX_BPMN_BYTES} bytes."])
-    parser = BpmnParser(validator=BpmnValidator())
+    parser = _Parser(validator=BpmnValidator())
     try:
         root = etree.fromstring(
             xml.encode(), etree.XMLParser(resolve_entities=False, no_network=True)
@@ -74,7 +83,12 @@ def parse_bpmn(xml: str) -> ParsedSpec:
         raise SpecError([f"Not well-formed XML: {exc}"]) from None
     except Exception as exc:  # Spiff's parser raises many kinds for bad models
         raise SpecError([f"The process cannot be read: {exc}"]) from None
-    return ParsedSpec(ids[0], spec, subprocesses)
+    runs_actions = any(
+        isinstance(task, ActionTask)
+        for process_spec in (spec, *subprocesses.values())
+        for task in process_spec.task_specs.values()
+    )
+    return ParsedSpec(ids[0], spec, subprocesses, runs_actions)
 
 
 def _connect_multi_instance(process_spec: Any) -> None:
@@ -96,7 +110,7 @@ def expression_problems(parsed: ParsedSpec, known: set[str]) -> list[str]:
     task_specs = [t for s in specs for t in s.task_specs.values()]
     known = set(known) | set(COUNTS)
     for task in task_specs:
-        if isinstance(task, ScriptEngineTask):
+        if isinstance(task, ScriptEngineTask) and not isinstance(task, ActionTask):
             with contextlib.suppress(ExpressionError):  # reported below
                 known.update(name for name, _ in parse_script(getattr(task, "script", "")))
         if isinstance(task, MultiInstanceTask):
@@ -121,7 +135,7 @@ def expression_problems(parsed: ParsedSpec, known: set[str]) -> list[str]:
 
     for task in task_specs:
         where = f"{task.bpmn_name or task.bpmn_id or task.name}"
-        if isinstance(task, ScriptEngineTask):
+        if isinstance(task, ScriptEngineTask) and not isinstance(task, ActionTask):
             try:
                 parse_script(getattr(task, "script", ""))
             except ExpressionError as exc:
@@ -134,6 +148,9 @@ def expression_problems(parsed: ParsedSpec, known: set[str]) -> list[str]:
             for condition, _target in task.cond_task_specs:
                 source = condition.args[0] if condition is not None else None
                 check(f"Condition after {where}", source)
+        if isinstance(task, ActionTask):
+            for name, source in task.operation_params.items():
+                check(f"Parameter {name!r} of {where}", source)
         if isinstance(task, MultiInstanceTask):
             check(f"Completion condition of {where}", task.condition)
             check(f"Cardinality of {where}", task.cardinality)
@@ -172,3 +189,14 @@ class SpecCache:
 
 
 SPECS = SpecCache()
+
+
+def service_calls(parsed: ParsedSpec) -> list[tuple[str, str, list[str]]]:
+    """Each service task's (name in words, action name, parameter ids)."""
+    specs = [parsed.spec, *parsed.subprocess_specs.values()]
+    return [
+        (task.bpmn_name or task.bpmn_id, task.operation_name, list(task.operation_params))
+        for s in specs
+        for task in s.task_specs.values()
+        if isinstance(task, ActionTask)
+    ]
