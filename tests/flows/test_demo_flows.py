@@ -4,12 +4,14 @@ vacation request that only its team lead's approval moves to Approved."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from trellis.accounts import Actor, User
+from trellis.clock import utcnow
 from trellis.errors import PermissionDenied, ValidationFailed
 
 FLOW_ONLY = "Only a flow moves records to 'Approved'."
@@ -148,3 +150,16 @@ def test_a_vacation_request_is_approved_by_the_team_lead_only(runtime, people) -
     described = instance_of(runtime, emma, "vacation", request.id)
     assert described["outcome"] == "approved"
     assert [(d["by"], d["decision"]) for d in described["decisions"]] == [("mila", "approve")]
+
+
+def test_an_undecided_deal_escalates_to_the_director_after_two_days(runtime, people) -> None:  # type: ignore[no-untyped-def]
+    deal = new_deal(runtime, people, "5000.00")
+    call(runtime, _admin(), "flows", "fire_due_timers", utcnow() + timedelta(days=1))
+    assert list(open_tasks(instance_of(runtime, people["mila"], "deal", deal))) == [
+        "role:sales_manager"
+    ]
+    call(runtime, _admin(), "flows", "fire_due_timers", utcnow() + timedelta(days=2, hours=1))
+    tasks = open_tasks(instance_of(runtime, people["mila"], "deal", deal))
+    assert list(tasks) == ["role:director"]
+    call(runtime, people["dora"], "flows", "complete", tasks["role:director"], "approve")
+    assert stage(runtime, "deal", deal) == "approved"
