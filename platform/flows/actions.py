@@ -18,6 +18,10 @@ the record service's public methods, as the actor the context carries.
 =============  ==============================================================================
 
 Register a new type with :func:`register_action`.
+
+A BPMN service task names an action by its type, with its settings as expressions
+(:mod:`trellis.flows.engine.services`); it runs as the flow (``by_flow``), through
+:func:`trellis.flows.instances.action_runner`.
 """
 
 from __future__ import annotations
