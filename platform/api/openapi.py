@@ -281,7 +281,9 @@ class _EntityView:
             for t in self.targets
         }
         # filled in by refine(): each target's own record schema
-        by_target = _closed({}, f"{name}ConversionRecords")
+        # not "{name}ConversionRecords": openapi-python-client names the inline model of the
+        # dry run's ``records`` property so, and drops the whole response as a duplicate
+        by_target = _closed({}, f"{name}ConvertedRecords")
         request = {
             "targets": ma.fields.Nested(
                 _closed(target_input, f"{name}ConversionTargets"),
@@ -336,7 +338,7 @@ class _EntityView:
                 if f is not None:
                     _refine_input(prop, f, self.model)
         if self.targets:
-            built[f"{name}ConversionRecords"] = {
+            built[f"{name}ConvertedRecords"] = {
                 "type": "object",
                 "properties": {
                     t: {"$ref": f"#/components/schemas/{schema_name(t)}Record"}

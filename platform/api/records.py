@@ -236,7 +236,8 @@ def record_links(entity: str, record_id: int) -> Any:
 CSV_BODY = {
     "required": True,
     "content": {
-        "text/csv": {"schema": {"type": "string"}},
+        # bytes, as the upload's file: generators map the content type to a binary body
+        "text/csv": {"schema": {"type": "string", "format": "binary"}},
         "multipart/form-data": {
             "schema": {
                 "type": "object",
