@@ -110,8 +110,8 @@ def update_entity(data: dict[str, Any], entity: str) -> Any:
         meta = _admin_service(runtime, session)
         changes = {("title_template" if k == "title" else k): v for k, v in data.items()}
         archived = changes.pop("archived", None)
-        if archived is False:
-            meta.restore_entity(entity)
+        if archived is False and meta.entity_row(entity, archived=None).archived:
+            meta.restore_entity(entity)  # not archived: nothing to restore, no 404
         row = meta.update_entity(entity, **changes) if changes else meta.entity_row(entity)
         if archived is True:
             meta.archive_entity(entity)

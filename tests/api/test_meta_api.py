@@ -111,6 +111,16 @@ def test_deleting_an_entity_type_archives_it_and_restoring_brings_its_records_ba
     assert admin.ok("GET", "/api/records/project")["total"] == 1
 
 
+def test_patching_archived_false_on_an_entity_type_not_archived_changes_nothing(project) -> None:  # type: ignore[no-untyped-def]
+    admin = project
+    before = admin.ok("GET", "/api/meta/entities/project")
+    assert admin.ok("PATCH", "/api/meta/entities/project", {"archived": False}) == before
+    relabelled = admin.ok(
+        "PATCH", "/api/meta/entities/project", {"archived": False, "label": "Venture"}
+    )
+    assert (relabelled["archived"], relabelled["label"]) == (False, "Venture")
+
+
 def test_entity_type_problems(project) -> None:  # type: ignore[no-untyped-def]
     admin = project
     assert_problem(admin.post("/api/meta/entities", {"key": "project", "label": "Again"}), 409)
