@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 from trellis.api import (  # noqa: F401  (they register routes)
     auth,
     conversions,
+    flows,
     meta,
     openapi,
     problems,
