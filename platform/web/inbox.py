@@ -17,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trellis.accounts import user_names
-from trellis.app import get_runtime
 from trellis.clock import utcnow
 from trellis.errors import Conflict, NotFound, PermissionDenied, TrellisError
 from trellis.flows.models import Flow, FlowInstance, FlowTask
 from trellis.flows.service import FlowService
 from trellis.records.service import RecordService
+from trellis.runtime import get_runtime
 from trellis.web.views import _safe_next, web
 
 DECISION_DONE = {"approve": "Approved", "reject": "Rejected"}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from admin_pages import errors_on
 
 from trellis.accounts import create_user
 
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
-ERROR = re.compile(r'data-error-for="([\w.]+)">([^<]+)<')
 
 
 class AdminClient:
@@ -29,14 +29,6 @@ class AdminClient:
 
     def post(self, url: str, **data):  # type: ignore[no-untyped-def]
         return self.client.post(url, data={"csrf_token": self.token, **data})
-
-
-def errors_on(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
-    """The messages a page shows under its inputs, by input name."""
-    found: dict[str, list[str]] = {}
-    for key, message in ERROR.findall(response.get_data(as_text=True)):
-        found.setdefault(key, []).append(message)
-    return found
 
 
 @pytest.fixture

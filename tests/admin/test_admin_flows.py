@@ -11,6 +11,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+from admin_pages import errors_on
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
@@ -309,6 +310,4 @@ def test_the_route_form_names_problems_of_rows_and_outcomes(admin, people, page_
 
 
 def errors_text(response) -> list[str]:  # type: ignore[no-untyped-def]
-    from conftest import errors_on
-
     return [m for messages in errors_on(response).values() for m in messages]

@@ -88,7 +88,9 @@ def generation(world) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-de
     # the import's CSV body is sent as bytes (the generator's documented content type
     # mapping, as docs/api.md "Generate a client" shows)
     (folder / "generator.yaml").write_text(
-        "post_hooks: []\ncontent_type_overrides:\n  text/csv: application/octet-stream\n"
+        "post_hooks: []\ncontent_type_overrides:\n"
+        "  text/csv: application/octet-stream\n"
+        "  application/xml: application/octet-stream\n"
     )
     output = folder / "generated" / PACKAGE
     run = subprocess.run(
