@@ -141,8 +141,15 @@ def _operand(target: Any, op: str, raw: Any, model: CompiledModel) -> Any:
 
 def _scalar(target: Any, raw: Any, model: CompiledModel) -> Any:
     if target.type is _TEXT and isinstance(target, _SystemField):
+        if str(raw) == "":  # no pipeline or stage key is empty (as the document says)
+            raise ValueError("Name a key; it is never empty.")
         return str(raw)
-    return target.type.parse_scalar(target, raw, model)
+    value = target.type.parse_scalar(target, raw, model)
+    system_int = target.type is _INT and isinstance(target, _SystemField)
+    if system_int and value is not None and value < 0:
+        # ids and versions are never negative (as the document says)
+        raise ValueError("Use a number from 0 up.")
+    return value
 
 
 @dataclass(frozen=True)

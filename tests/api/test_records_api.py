@@ -304,6 +304,12 @@ BAD_QUERIES = [
     ("probability__gt=abc", "probability"),
     ("probability=99999999999999999999999", "probability"),
     ("id=99999999999999999999999", "id"),
+    # what the document forbids (ids from 0, keys never empty) the server refuses too
+    ("id=-1", "id"),
+    ("owner__ne=-5", "owner"),
+    ("version__gte=-1", "version"),
+    ("stage=", "stage"),
+    ("pipeline__ne=", "pipeline"),
     ("close__gt=yesterday", "close"),
     ("signed_at__gt=9999-12-31T23:59:59-14:00", "signed_at"),
     ("created_at__gt=0001-01-01T00:00:00%2B14:00", "created_at"),
