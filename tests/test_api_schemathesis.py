@@ -125,6 +125,20 @@ LEFT_OUT = [
         "(115242.0), refused by the server's whole-number check",
     ),
     (
+        r"POST /api/meta/flows",
+        positive_data_acceptance,
+        "a flow names an entity type and, for a field trigger, a field that must exist "
+        "(entity '' or trigger.field null with on=field is the server's 422): the live "
+        "configuration, which JSON Schema cannot express",
+    ),
+    (
+        r"POST /api/meta/flows/\{key\}/versions",
+        positive_data_acceptance,
+        "a version takes exactly one of route and bpmn, and the route's steps are checked by "
+        "the flows service against the configuration (a 422 by JSON path); the document "
+        "types route as an open object",
+    ),
+    (
         r"PATCH /api/records/\w+/\{id\}|POST /api/records/\w+/\{id\}/stage",
         positive_data_acceptance,
         "a stage move obeys the stage rules (next stages, fields required from a stage on) and "

@@ -223,9 +223,10 @@ TaskListSchema = items_of(TaskSchema, "TaskList")
 
 
 def _utc(value: Any) -> Any:
-    """Stored datetimes are naive UTC: answered as aware UTC (``+00:00``)."""
+    """Stored datetimes are naive UTC: answered as ISO 8601 in UTC (``+00:00``), as the
+    document's ``date-time`` says (Flask would write a raw datetime as an HTTP date)."""
     if isinstance(value, datetime):
-        return as_utc(value)
+        return as_utc(value).isoformat()
     if isinstance(value, dict):
         return {k: _utc(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -511,7 +512,7 @@ def delegate_task(data: dict[str, Any], id: int) -> Any:
 
 @api.post("/me/substitutes")
 @api.arguments(SubstituteBody)
-@api.problems(400, 403, 422)
+@api.problems(400, 403, 404, 422)
 @api.alt_response(201, schema=SubstituteSchema, success=True)
 def add_substitute(data: dict[str, Any]) -> Any:
     """Name who decides my tasks for a date range"""
@@ -557,7 +558,7 @@ def list_notifications() -> Any:
                     if n.entity and n.record_id is not None
                     else None,
                     "source": n.source,
-                    "created_at": as_utc(n.created_at),
+                    "created_at": _utc(n.created_at),
                     "read": n.read_at is not None,
                 }
                 for n in rows
