@@ -1,5 +1,6 @@
 """The layers read top to bottom: app wires the layers, web/admin/api/cli sit on the services,
-conversion on records, records on the metamodel. Every import counts, those inside functions
+conversion on records, records on the metamodel; flows on records and the metamodel (a webhook's
+record JSON lives with the records, not in the API). Every import counts, those inside functions
 too (an import inside a function is how a cycle hides)."""
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ FORBIDDEN = {
     "web": ("trellis.api", "trellis.app", "trellis.admin"),
     "admin": ("trellis.api", "trellis.app"),
     "api": ("trellis.web", "trellis.app", "trellis.admin"),
+    "flows": (
+        "trellis.api",
+        "trellis.web",
+        "trellis.admin",
+        "trellis.app",
+        "trellis.cli",
+        "trellis.runtime",
+    ),
     "runtime.py": ("trellis.app", "trellis.api", "trellis.web", "trellis.admin", "trellis.cli"),
 }
 

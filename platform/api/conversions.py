@@ -18,12 +18,13 @@ from trellis.api.meta_schemas import (
     DuplicateRuleBody,
     TransferBody,
 )
-from trellis.api.representation import field_json, records_json
+from trellis.api.representation import field_json
 from trellis.conversion import duplicates
 from trellis.conversion.convert import Conversion, convert
 from trellis.conversion.maps import ConversionMaps
 from trellis.conversion.models import ConversionMap
 from trellis.errors import BadRequest, NotFound, ValidationFailed
+from trellis.records.representation import records_json
 
 
 def _map_json(row: ConversionMap) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from flask import request, url_for
 from trellis.api import schemas
 from trellis.api.blueprint import api
 from trellis.api.context import unit
-from trellis.api.representation import records_json, stage_visit_json
 from trellis.errors import BadRequest, ValidationFailed
 from trellis.limits import accepts_upload
 from trellis.records.importer import import_csv
 from trellis.records.query import MAX_PAGE, MAX_PER_PAGE, parse_filters
+from trellis.records.representation import records_json, stage_visit_json
 
 
 def _version_of(data: dict[str, Any]) -> int:

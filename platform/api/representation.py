@@ -1,18 +1,12 @@
-"""The JSON shapes of the API: metamodel objects and records."""
+"""The JSON shapes of the API's metamodel objects (records: trellis.records.representation)."""
 
 from __future__ import annotations
 
 import ast
-from collections import defaultdict
-from collections.abc import Mapping
 from typing import Any
 
-from trellis.clock import as_utc
-from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
+from trellis.metamodel.compiled import CompiledField
 from trellis.metamodel.models import EntityType, Field, Option, OptionList, Pipeline, Rule
-from trellis.records.audit import StageVisit
-from trellis.records.service import Record, RecordService
-from trellis.records.user_values import UserRef, user_values, users_by_id
 
 
 def field_json(field: Field | CompiledField) -> dict[str, Any]:
@@ -127,73 +121,3 @@ def list_json(option_list: OptionList, used_by: list[str]) -> dict[str, Any]:
         "options": [option_json(o) for o in sorted(option_list.options, key=lambda o: o.position)],
         "used_by": used_by,
     }
-
-
-class _Output:
-    """What field types need to render values: the model and titles of referenced records."""
-
-    def __init__(
-        self,
-        model: CompiledModel,
-        titles: dict[str, dict[int, str]],
-        users: Mapping[int, UserRef] | None = None,
-    ) -> None:
-        self.model = model
-        self._titles = titles
-        self._users = users or {}
-
-    def title_of(self, entity: str, record_id: int) -> str | None:
-        return self._titles.get(entity, {}).get(record_id)
-
-    def user_of(self, user_id: int) -> UserRef | None:
-        return self._users.get(user_id)
-
-
-def stage_visit_json(visit: StageVisit) -> dict[str, Any]:
-    """One stay of a record in a stage; ``seconds`` runs up to now for the current stage."""
-    return {
-        "pipeline": visit.pipeline,
-        "stage": visit.stage,
-        "entered_at": as_utc(visit.entered_at).isoformat(),
-        "entered_by": visit.entered_by,
-        "left_at": as_utc(visit.left_at).isoformat() if visit.left_at else None,
-        "left_by": visit.left_by,
-        "seconds": int(visit.duration().total_seconds()),
-    }
-
-
-def records_json(
-    service: RecordService, entity: CompiledEntity, records: list[Record]
-) -> list[dict[str, Any]]:
-    """Records as the API reads them; references carry the target's title (when the caller
-    may read the target)."""
-    wanted: dict[str, set[int]] = defaultdict(set)
-    references = [f for f in entity.fields.values() if f.type.name == "reference"]
-    for record in records:
-        for f in references:
-            value = record.values.get(f.key)
-            if value is not None:
-                wanted[f.settings["target"]].add(value)
-    titles = {target: service.titles(target, ids) for target, ids in wanted.items()}
-    users = users_by_id(service.session, user_values(entity, records))
-    output = _Output(service.model, titles, users)
-    return [_record_json(entity, record, output) for record in records]
-
-
-def _record_json(entity: CompiledEntity, record: Record, output: _Output) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": record.id,
-        "version": record.version,
-        "title": record.title,
-        "created_at": as_utc(record.created_at).isoformat(),
-        "updated_at": as_utc(record.updated_at).isoformat(),
-        "created_by": record.created_by,
-        "owner": record.owner_id,
-    }
-    for key, value in record.values.items():
-        f = entity.fields[key]
-        body[key] = f.type.to_json(f, value, output)
-    if entity.has_pipelines:
-        body["pipeline"] = record.pipeline
-        body["stage"] = record.stage
-    return body

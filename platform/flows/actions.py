@@ -398,8 +398,8 @@ def _check_webhook(
 
 
 def _run_webhook(context: ActionContext, spec: Mapping[str, Any]) -> None:
-    from trellis.api.representation import records_json
     from trellis.flows.outbox import enqueue
+    from trellis.records.representation import records_json
 
     entity = context.records.model.entity(context.entity)
     record = context.record()

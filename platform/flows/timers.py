@@ -9,7 +9,7 @@ save either way, so an escalation fires exactly once.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy import select
 
@@ -20,9 +20,6 @@ from trellis.flows.context import FlowContext
 from trellis.flows.instances import load, step
 from trellis.flows.models import FlowInstance
 from trellis.flows.worker import skip_locked
-
-if TYPE_CHECKING:
-    from trellis.runtime import Runtime
 
 BATCH = 100
 
@@ -53,7 +50,7 @@ def fire_due_timers(ctx: FlowContext, now: datetime, limit: int = BATCH) -> int:
     return moved
 
 
-def run_due_timers(runtime: Runtime, now: datetime) -> int:
+def run_due_timers(runtime: Any, now: datetime) -> int:
     """The worker's job (``flow_timers``): fire what is due at ``now`` in a transaction of
     its own."""
     with runtime.transaction() as session:
