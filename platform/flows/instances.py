@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, case, insert, or_, select, update
 
 from trellis.accounts import SYSTEM, User
 from trellis.clock import to_storage, utcnow
-from trellis.errors import BadRequest, Conflict, TrellisError
+from trellis.errors import BadRequest, Conflict, PermissionDenied, TrellisError
 from trellis.flows.context import FlowContext, flow_actor
 from trellis.flows.definitions import get_flow, get_version
 from trellis.flows.engine import SPECS, NotWaiting, Process, Services, error_text, nest
@@ -176,8 +176,9 @@ def _in_words(problems: dict[str, list[str]]) -> str:
 def start(
     ctx: FlowContext, key: str, entity: str, record_id: int, *, version: int | None = None
 ) -> FlowInstance:
-    """Start flow ``key`` on a record the actor may read: on the live version, or (for an
-    administrator trying a draft) on ``version``."""
+    """Start flow ``key`` on a record the actor may read and change (a read-only user is
+    refused: the flow acts on the record): on the live version, or (for an administrator
+    trying a draft) on ``version``."""
     flow = get_flow(ctx.session, key)
     if flow.entity != entity:
         raise BadRequest(f"Flow {key!r} is about {flow.entity}, not {entity}.")
@@ -189,7 +190,10 @@ def start(
         if flow.live_version_id is None:
             raise BadRequest(f"Flow {key!r} has no published version.")
         pinned = ctx.session.get(FlowVersion, flow.live_version_id)
-    ctx.records(ctx.actor).get(entity, record_id)  # the starter must see the record
+    records = ctx.records(ctx.actor)
+    record = records.get(entity, record_id)  # the starter must see the record
+    if not records.access.allows("update", entity, record.owner_id):
+        raise PermissionDenied("A flow changes its record: only who may edit it starts one.")
     return start_version(ctx, flow, pinned, entity, record_id)
 
 

@@ -202,9 +202,12 @@ def end_substitute(substitute_id: int) -> Any:
 # -- the record card ------------------------------------------------------------------------
 
 
-def flows_panel(session: Session, entity: str, record_id: int) -> dict[str, Any]:
+def flows_panel(
+    session: Session, entity: str, record_id: int, *, can_start: bool
+) -> dict[str, Any]:
     """The record's flows (described: tasks and decisions) with their labels, and the
-    published manual flows of its type the user may start (they read the record)."""
+    published manual flows of its type, to start when the user may (``can_start``: they may
+    change the record, as :meth:`FlowService.start` asks)."""
     flows = get_runtime().flows(session, current_user.actor)
     instances = flows.instances_of(entity, record_id)
     found = _by_ids(session, Flow, {i.flow_id for i in instances})
@@ -214,6 +217,8 @@ def flows_panel(session: Session, entity: str, record_id: int) -> dict[str, Any]
         item["label"] = labels.get(item["flow"], item["flow"])
         item["open"] = [t for t in item["tasks"] if t["status"] == "open"]
     described.sort(key=lambda d: (d["status"] != "running", -d["id"]))
+    if not can_start:
+        return {"instances": described, "startable": []}
     startable = list(
         session.scalars(
             select(Flow)

@@ -436,7 +436,8 @@ def card(entity: str, record_id: int) -> Any:
         links = service.links(entity, record_id)
         entries = history_entries(history)
         convertible = _convertible(session, service, ent, record)
-        flows = flows_panel(session, entity, record_id)
+        can_update = service.access.allows("update", entity, record.owner_id)
+        flows = flows_panel(session, entity, record_id, can_start=can_update)
         return render_template(
             "web/card.html",
             entity=ent,
@@ -455,7 +456,7 @@ def card(entity: str, record_id: int) -> Any:
             links=links,
             convertible=convertible,
             flows=flows,
-            can_update=service.access.allows("update", entity, record.owner_id),
+            can_update=can_update,
             can_delete=service.access.allows("delete", entity, record.owner_id),
             # why each stage the record may not move to is closed (the bar disables those)
             closed_stages=(

@@ -174,6 +174,28 @@ def test_a_record_the_caller_cannot_read_is_a_404(admin, user, demo_crm) -> None
     assert_problem(admin.get("/api/flows/instances/999999"), 404)
 
 
+def test_starting_a_flow_without_the_right_to_edit_the_record_is_a_403(  # type: ignore[no-untyped-def]
+    admin, user, demo_crm, runtime
+) -> None:
+    """A flow acts on its record: who only reads it may list its flows, not start one."""
+    from trellis.access.grants import create_role, set_grant
+    from trellis.accounts import SYSTEM
+
+    with runtime.transaction() as session:
+        create_role(session, SYSTEM, "viewer", "Viewer")
+        set_grant(session, SYSTEM, runtime.model(session), "viewer", "deal", {"read": "all"})
+    deal = new_deal(admin, "Looked at only")
+    admin.ok("POST", "/api/meta/flows", {"key": "look", "label": "Look", "entity": "deal"}, 201)
+    admin.ok("POST", "/api/meta/flows/look/versions", {"route": route("hanna")}, 201)
+    admin.ok("POST", "/api/meta/flows/look/versions/1/publish")
+    viewer = user("viewer", ["viewer"])
+    assert viewer.ok("GET", f"/api/records/deal/{deal}")["name"] == "Looked at only"
+    assert_problem(viewer.post(f"/api/records/deal/{deal}/flows", {"flow": "look"}), 403)
+    assert viewer.ok("GET", f"/api/records/deal/{deal}/flows")["items"] == []
+    started = admin.ok("POST", f"/api/records/deal/{deal}/flows", {"flow": "look"}, 201)
+    assert started["status"] == "running"
+
+
 WRONG_TYPES = [
     ("POST", "/api/meta/flows", {"key": 5, "label": [], "entity": "deal"}, ["key", "label"]),
     (

@@ -46,10 +46,10 @@ def deal(demo, people, runtime) -> int:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def people(demo, runtime, user_with):  # type: ignore[no-untyped-def]
-    """Sales people who read every deal, without its probability."""
+    """Sales people who read and edit every deal, without its probability."""
     with runtime.transaction() as session:
         create_role(session, SYSTEM, "sales", "Sales")
-        grant = {"read": "all", "update": "none", "fields": {"probability": "hidden"}}
+        grant = {"read": "all", "update": "all", "fields": {"probability": "hidden"}}
         set_grant(session, SYSTEM, runtime.model(session), "sales", "deal", grant)
     return {name: user_with(name, ["sales"]) for name in ("ann", "bob", "eve", "sub")}
 
@@ -208,3 +208,24 @@ def test_an_overdue_task_is_marked(deal, people, runtime) -> None:  # type: igno
         session.get(FlowTask, task).due_at = utcnow() - timedelta(hours=1)
     page = ann.get("/tasks").get_data(as_text=True)
     assert "data-overdue" in page and "Overdue: due" in page
+
+
+def test_a_reader_who_may_not_edit_sees_no_start_button(deal, people, user_with, runtime) -> None:  # type: ignore[no-untyped-def]
+    """Starting a flow acts on the record: a user who only reads it gets no "Start" on the
+    card, and a hand-made start is refused with nothing started."""
+    with runtime.transaction() as session:
+        create_role(session, SYSTEM, "viewer", "Viewer")
+        set_grant(session, SYSTEM, runtime.model(session), "viewer", "deal", {"read": "all"})
+    viewer = user_with("viewer", ["viewer"])
+    card = viewer.get(f"/records/deal/{deal}").get_data(as_text=True)
+    assert "Acme annual supply" in card
+    assert "data-start=" not in card and "Start Deal approval" not in card
+    assert start(viewer, deal).status_code == 302
+    card = viewer.get(f"/records/deal/{deal}").get_data(as_text=True)
+    assert "The flow did not start" in card and "only who may edit it starts one" in card
+    with runtime.transaction() as session:
+        assert runtime.flows(session).instances_of("deal", deal) == []
+    # who may edit the deal still sees the button
+    assert 'data-start="deal_ok"' in people["ann"].get(f"/records/deal/{deal}").get_data(
+        as_text=True
+    )
