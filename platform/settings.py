@@ -8,7 +8,9 @@ over HTTPS. ``TRELLIS_PROXY_HOPS=N`` trusts the ``X-Forwarded-For`` and ``X-Forw
 headers of N reverse proxies in front of Trellis (the client address counts failed logins);
 leave it at 0 when clients reach Trellis directly, or they could claim any address.
 ``TRELLIS_WORKER=0`` stops ``trellis serve`` from running the background worker in a thread
-(run ``trellis worker`` processes instead).
+(run ``trellis worker`` processes instead). ``TRELLIS_OUTBOX_RETENTION_DAYS`` (default 7) and
+``TRELLIS_OUTBOX_FAILED_RETENTION_DAYS`` (default 90) say how long delivered and failed outbox
+entries are kept before the worker removes them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     #: ``trellis serve`` runs the background worker (outbox, timers) in a thread; turn it off
     #: (``TRELLIS_WORKER=0``) where separate ``trellis worker`` processes run
     "WORKER": True,
+    #: the worker removes delivered outbox entries this many days after delivery, and failed
+    #: ones (shown to the administrator until then) this many days after their last attempt
+    "OUTBOX_RETENTION_DAYS": 7,
+    "OUTBOX_FAILED_RETENTION_DAYS": 90,
 }
 
 
@@ -56,7 +62,13 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if not settings["SECRET_KEY"]:
         settings["SECRET_KEY"] = _instance_secret(instance)
     settings["PORT"] = int(settings["PORT"])
-    for key in ("THREADS", "MAX_CONTENT_LENGTH", "MAX_UPLOAD_LENGTH"):
+    for key in (
+        "THREADS",
+        "MAX_CONTENT_LENGTH",
+        "MAX_UPLOAD_LENGTH",
+        "OUTBOX_RETENTION_DAYS",
+        "OUTBOX_FAILED_RETENTION_DAYS",
+    ):
         settings[key] = int(settings[key])
     settings["SECURE_COOKIES"] = _as_bool(settings["SECURE_COOKIES"])
     settings["WORKER"] = _as_bool(settings["WORKER"])

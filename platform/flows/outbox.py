@@ -13,6 +13,11 @@ that dies mid-delivery loses nothing: once its lease expires the row is claimed 
 A failed attempt is retried with exponential backoff (``attempts``, ``next_attempt_at``,
 ``last_error``); after ``max_attempts`` the row is ``failed`` and shows in the admin, where it
 can be retried.
+
+Finished rows do not pile up: the worker's ``outbox_cleanup`` job removes delivered rows
+``OUTBOX_RETENTION_DAYS`` after delivery and failed ones ``OUTBOX_FAILED_RETENTION_DAYS`` after
+their last attempt, :data:`CLEANUP_BATCH` rows per short transaction (a round with nothing to
+remove only reads).
 """
 
 from __future__ import annotations
@@ -25,7 +30,18 @@ from datetime import datetime, timedelta
 from time import monotonic
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, or_, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Index,
+    Integer,
+    String,
+    Text,
+    delete,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from trellis.clock import to_storage, utcnow
@@ -49,6 +65,11 @@ BATCH = 10
 DELIVERY_ALLOWANCE = timedelta(seconds=30)
 #: the longest error text kept
 ERROR_LENGTH = 2000
+#: finished entries removed per transaction by the cleanup job
+CLEANUP_BATCH = 500
+#: how long finished entries are kept when the settings do not say
+RETENTION = timedelta(days=7)
+FAILED_RETENTION = timedelta(days=90)
 
 
 class OutboxEntry(Base):
@@ -265,6 +286,60 @@ def deliver_due(runtime: Any, now: datetime, limit: int = BATCH) -> int:
     return len(claimed)
 
 
+def _expired(now: datetime, retention: timedelta, failed_retention: timedelta) -> Any:
+    """Finished entries past their keeping time: delivered ones by their delivery (due
+    before it, so the due index narrows them), failed ones by their last attempt."""
+    e = OutboxEntry
+    delivered_before = to_storage(now - retention)
+    failed_before = to_storage(now - failed_retention)
+    return or_(
+        (e.status == "delivered")
+        & (e.next_attempt_at < delivered_before)
+        & (e.delivered_at < delivered_before),
+        # a failed entry's next_attempt_at is its last attempt plus its backoff (kept a
+        # little longer rather than removed early)
+        (e.status == "failed") & (e.next_attempt_at < failed_before),
+    )
+
+
+def remove_expired(
+    session: Session,
+    now: datetime,
+    retention: timedelta = RETENTION,
+    failed_retention: timedelta = FAILED_RETENTION,
+    limit: int = CLEANUP_BATCH,
+) -> int:
+    """Remove up to ``limit`` finished entries past their keeping time (oldest first);
+    how many went."""
+    e = OutboxEntry
+    ids = list(
+        session.scalars(
+            select(e.id)
+            .where(_expired(now, retention, failed_retention))
+            .order_by(e.id)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        return 0
+    session.execute(delete(e).where(e.id.in_(ids)).execution_options(synchronize_session=False))
+    return len(ids)
+
+
+def clean_up(runtime: Any, now: datetime) -> int:
+    """The worker's ``outbox_cleanup`` job: one batch of expired entries per round, in a
+    short write transaction, after a read finds one (an idle round takes no write lock)."""
+    settings = getattr(runtime, "settings", {}) or {}
+    retention = timedelta(days=settings.get("OUTBOX_RETENTION_DAYS", RETENTION.days))
+    failed = timedelta(days=settings.get("OUTBOX_FAILED_RETENTION_DAYS", FAILED_RETENTION.days))
+    expired = select(OutboxEntry.id).where(_expired(now, retention, failed)).limit(1)
+    with runtime.transaction(read_only=True) as session:
+        if session.scalar(expired) is None:
+            return 0
+    with runtime.transaction(read_only=False) as session:
+        return remove_expired(session, now, retention, failed, CLEANUP_BATCH)
+
+
 def counts(session: Session) -> dict[str, int]:
     """Entries by status."""
     from sqlalchemy import func
@@ -280,6 +355,7 @@ def _register() -> None:
     from trellis.flows.worker import register_job
 
     register_job("outbox", deliver_due, in_transaction=False)
+    register_job("outbox_cleanup", clean_up, in_transaction=False)
 
 
 _register()

@@ -183,3 +183,54 @@ def test_claims_a_slow_batch_cannot_honour_are_handed_back_unsent(
     assert (first.status, first.attempts) == ("delivered", 1)
     assert (second.status, second.attempts, second.claimed_by) == ("pending", 0, None)
     assert len(server.calls) == 1
+
+
+def test_finished_entries_are_removed_after_their_retention_in_batches(  # type: ignore[no-untyped-def]
+    runtime, monkeypatch
+) -> None:
+    """Delivered entries go ``OUTBOX_RETENTION_DAYS`` (7) after delivery, failed ones
+    ``OUTBOX_FAILED_RETENTION_DAYS`` (90) after their last attempt, a batch per round;
+    waiting, sending and recent ones stay."""
+    now = utcnow()
+    day = timedelta(days=1)
+
+    def entry(status: str, age: timedelta, name: str) -> OutboxEntry:
+        at = now - age
+        return OutboxEntry(
+            kind="webhook",
+            target=name,
+            payload={},
+            status=status,
+            next_attempt_at=at,
+            delivered_at=at if status == "delivered" else None,
+            created_at=at,
+        )
+
+    with runtime.transaction() as session:
+        session.add_all(entry("delivered", 8 * day, f"old{i}") for i in range(5))
+        session.add_all(
+            [
+                entry("delivered", 6 * day, "recent"),
+                entry("failed", 91 * day, "dead"),
+                entry("failed", 30 * day, "failed_recently"),
+                entry("pending", 200 * day, "waiting"),
+                entry("sending", 200 * day, "sending"),
+            ]
+        )
+    monkeypatch.setattr(outbox, "CLEANUP_BATCH", 4)
+    worker = Worker(runtime, ["outbox_cleanup"])
+    assert worker.run_once(now) == {"outbox_cleanup": 4}
+    assert worker.run_once(now) == {"outbox_cleanup": 2}
+    assert worker.run_once(now) == {"outbox_cleanup": 0}
+    left = {e.target for e in entries(runtime)}
+    assert left == {"recent", "failed_recently", "waiting", "sending"}
+    # a shorter retention (a setting) takes the recent delivery too
+    runtime.settings["OUTBOX_RETENTION_DAYS"] = 5
+    assert worker.run_once(now) == {"outbox_cleanup": 1}
+    assert {e.target for e in entries(runtime)} == {"failed_recently", "waiting", "sending"}
+
+
+def test_the_cleanup_job_runs_in_every_worker() -> None:
+    from trellis.flows.worker import load_jobs
+
+    assert "outbox_cleanup" in load_jobs()
