@@ -28,9 +28,9 @@ Progress = Callable[[str], None]
 
 def packs_folder() -> Path:
     """The folder of the configurations that ship (``config/`` in the source tree)."""
-    spec = find_spec("trellis.packs")
+    spec = find_spec("trellis.shipped")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("The shipped configurations (trellis.packs) are not installed.")
+        raise FileNotFoundError("The shipped configurations (trellis.shipped) are not installed.")
     return Path(next(iter(spec.submodule_search_locations)))
 
 

@@ -35,3 +35,34 @@ def test_users_that_existed_before_session_stamps_get_their_own(runtime) -> None
         throttle = connection.execute(text("SELECT * FROM auth_login_throttle")).keys()
     assert len(stamps) == 2 and len(set(stamps)) == 2 and all(len(s) == 32 for s in stamps)
     assert {"username", "address", "last_failure_at"} <= set(throttle)
+
+
+def test_rules_that_existed_before_rule_keys_are_named_after_their_ids(runtime) -> None:  # type: ignore[no-untyped-def]
+    migrate(runtime, "0010")
+    with runtime.engine.begin() as connection:
+        for key in ("task", "note"):
+            connection.execute(
+                text(
+                    "INSERT INTO meta_entity (key, label, label_plural, description, "
+                    "title_template, card_fields, archived, revision, created_at, updated_at) "
+                    "VALUES (:k, :k, :k, '', '', '[]', :f, '', CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"
+                ),
+                {"k": key, "f": False},
+            )
+        entities = connection.execute(text("SELECT id FROM meta_entity ORDER BY id")).scalars()
+        for entity_id in [*entities, 1]:
+            connection.execute(
+                text(
+                    "INSERT INTO meta_rule (entity_id, kind, field_key, condition, expression, "
+                    "message, active) VALUES (:e, 'required', 'name', '', '', '', :t)"
+                ),
+                {"e": entity_id, "t": True},
+            )
+    migrate(runtime, "head")
+    with runtime.engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, key FROM meta_rule ORDER BY id")).all()
+    assert [key for _id, key in rows] == [f"rule_{rule_id}" for rule_id, _key in rows]
+    assert len(rows) == 3
+    migrate(runtime, "0010")  # and back down
+    migrate(runtime, "head")

@@ -45,7 +45,7 @@ def test_wheel_has_templates_static_and_migrations(tmp_path: Path) -> None:
     assert "trellis/migrations/env.py" in names
     assert "trellis/migrations/script.py.mako" in names
     assert any(n.startswith("trellis/migrations/versions/0001") for n in names)
-    assert "trellis/packs/demo/crm.yaml" in names
+    assert "trellis/shipped/demo/crm.yaml" in names
     assert "trellis/access/common-passwords.txt" in names  # the password policy needs it
     for folder in ("admin/templates", "admin/static", "web/templates", "web/static", "templates"):
         on_disk = [

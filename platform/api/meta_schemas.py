@@ -24,6 +24,7 @@ from trellis.metamodel.changes import MAX_LABEL, key_errors, label_errors
 from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.models import RULE_KINDS, STAGE_KINDS
 from trellis.metamodel.option_lists import OPTION_KEY, color_ok
+from trellis.metamodel.rules import RULE_KEY, RULE_KEY_TEXT
 
 #: what the columns hold: 32-bit positions
 INT32 = ma.validate.Range(-(2**31), 2**31 - 1, error="Out of range.")
@@ -354,10 +355,19 @@ class RuleBody(Body):
 
 class RuleCreate(RuleBody):
     kind = Choice(RULE_KINDS, required=True)
+    key = Text(
+        allow_none=True,
+        validate=Checked(lambda v: [] if RULE_KEY.match(v) else [RULE_KEY_TEXT]),
+        metadata={
+            "pattern": "^[a-z][a-z0-9_]{0,59}$",
+            "description": "Names the rule (unique per entity type; default: required_<field> "
+            "or validation_<n>).",
+        },
+    )
 
 
 class RulePatch(RuleBody):
-    pass
+    immutable = {"key": "Cannot be changed."}
 
 
 # -- roles -------------------------------------------------------------------------------

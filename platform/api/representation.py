@@ -50,6 +50,7 @@ def rule_json(rule: Rule) -> dict[str, Any]:
     stage = rule.from_stage
     return {
         "id": rule.id,
+        "key": rule.key,
         "kind": rule.kind,
         "field": rule.field_key,
         "when": rule.condition or None,

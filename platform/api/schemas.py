@@ -121,6 +121,7 @@ class PipelineSchema(ma.Schema):
 
 class RuleSchema(ma.Schema):
     id = ma.fields.Integer()
+    key = ma.fields.String()
     kind = ma.fields.String(required=True, metadata={"enum": ["required", "validation"]})
     field = ma.fields.String(allow_none=True)
     when = ma.fields.String(allow_none=True)

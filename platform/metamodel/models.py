@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Column,
     ForeignKey,
+    Index,
     String,
     Table,
     Text,
@@ -198,15 +199,19 @@ RULE_KINDS = ("required", "validation")
 class Rule(Base):
     """A required-field rule or a validation rule of an entity type.
 
+    ``key`` names it (``required_<field>``, ``validation_<n>`` unless given).
     ``required``: ``field_key`` must have a value, always, when ``condition`` holds, or once the
     record is at ``from_stage`` of its pipeline or later. ``validation``: ``expression`` must
     hold, otherwise ``message`` is reported (under ``field_key`` if given).
     """
 
     __tablename__ = "meta_rule"
+    __table_args__ = (Index("uq_meta_rule_entity_key", "entity_id", "key", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     entity_id: Mapped[int] = mapped_column(ForeignKey("meta_entity.id", ondelete="CASCADE"))
+    #: names the rule in config packs (unique per entity type; never changes)
+    key: Mapped[str] = mapped_column(String(60), default="")
     kind: Mapped[str] = mapped_column(String(12))
     field_key: Mapped[str | None] = mapped_column(String(40), nullable=True)
     condition: Mapped[str] = mapped_column(Text, default="")

@@ -15,6 +15,11 @@ from trellis.errors import NotFound, ValidationFailed
 from trellis.expressions import ExpressionError, compile_expression
 from trellis.metamodel.changes import USAGE_CHECKS, Errors, MetamodelChanges
 from trellis.metamodel.models import RULE_KINDS, EntityType, Rule
+from trellis.patterns import fixed
+
+#: a rule's key: it names the rule in config packs (``required_email``, ``validation_1``)
+RULE_KEY = fixed(r"^[a-z][a-z0-9_]{0,59}$")  # RE2: "$" is the very end
+RULE_KEY_TEXT = "Use 1-60 lower-case letters, digits or underscores, starting with a letter."
 
 #: what a rule is made of, as the API and the admin form name it
 RULE_OPTIONS = ("kind", "field", "when", "from_stage", "expression", "message")
@@ -35,11 +40,22 @@ class RuleOperations(MetamodelChanges):
         from_stage: str | None = None,
         expression: str = "",
         message: str = "",
+        key: str | None = None,
     ) -> Rule:
-        """Add a rule; ``from_stage`` is ``"<pipeline>.<stage>"``."""
+        """Add a rule; ``from_stage`` is ``"<pipeline>.<stage>"``. ``key`` names it (unique
+        per entity type); without one it is ``required_<field>`` or ``validation_<n>``."""
         row = self.entity_row(entity)
-        stage = self._checked(row, kind, field, when, from_stage, expression, message)
+        key_problem = _key_problem(row, key)
+        try:
+            stage = self._checked(row, kind, field, when, from_stage, expression, message)
+        except ValidationFailed as exc:
+            if key_problem:
+                exc.errors.setdefault("key", []).append(key_problem)
+            raise
+        if key_problem:
+            raise ValidationFailed({"key": [key_problem]})
         rule = Rule(
+            key=key or _new_key(row, kind, field),
             kind=kind,
             field_key=field,
             condition=when or "",
@@ -58,9 +74,16 @@ class RuleOperations(MetamodelChanges):
         one). The result is checked as a new rule would be."""
         row = self.entity_row(entity)
         rule = self._rule(row, rule_id)
+        if "key" in changes and changes["key"] == rule.key:
+            changes.pop("key")  # a rule read and sent back names its own key
         unknown = set(changes) - set(RULE_OPTIONS)
         if unknown:
-            raise ValidationFailed({k: ["Unknown property."] for k in sorted(unknown)})
+            raise ValidationFailed(
+                {
+                    k: ["Cannot be changed." if k == "key" else "Unknown property."]
+                    for k in sorted(unknown)
+                }
+            )
         current = {
             "kind": rule.kind,
             "field": rule.field_key,
@@ -175,6 +198,32 @@ class RuleOperations(MetamodelChanges):
         return None, f"Use '<pipeline>.<stage>'; {entity.key!r} has no pipeline {pipeline_key!r}."
 
 
+def _key_problem(entity: EntityType, key: Any) -> str | None:
+    """What is wrong with ``key`` as a new rule's key of ``entity`` (None: fine or absent)."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not RULE_KEY.match(key):
+        return RULE_KEY_TEXT
+    if any(r.key == key for r in entity.rules):
+        return f"{entity.key!r} has a rule {key!r} already."
+    return None
+
+
+def _new_key(entity: EntityType, kind: str, field: str | None) -> str:
+    """A free key for a new rule: ``required_<field>``, ``validation_<field>``, else
+    ``<kind>_<n>`` (with ``_2``, ``_3``... when taken)."""
+    taken = {r.key for r in entity.rules}
+    base = f"{kind}_{field}" if field else f"{kind}_1"
+    base = base[:56]
+    if base not in taken:
+        return base
+    stem = base.removesuffix("_1") if not field else base
+    number = 2
+    while f"{stem}_{number}" in taken:
+        number += 1
+    return f"{stem}_{number}"
+
+
 def _stage_ref(rule: Rule) -> str | None:
     stage = rule.from_stage
     return f"{stage.pipeline.key}.{stage.key}" if stage is not None else None
@@ -182,6 +231,7 @@ def _stage_ref(rule: Rule) -> str | None:
 
 def _describe(rule: Rule, from_stage: str | None) -> dict[str, Any]:
     return {
+        "key": rule.key,
         "kind": rule.kind,
         "field": rule.field_key,
         "when": rule.condition,

@@ -472,6 +472,7 @@ def test_rules_are_listed_added_and_deleted_and_apply_to_records(project) -> Non
     assert required.status_code == 201
     assert set(required.json) == {
         "id",
+        "key",
         "kind",
         "field",
         "when",
