@@ -276,6 +276,163 @@ def openapi_command(username: str | None) -> None:
     click.echo(json.dumps(document, indent=2, sort_keys=True))
 
 
+@click.group("pack")
+def pack_group() -> None:
+    """Config packs: versioned folders of configuration (see README, "Config packs")."""
+
+
+def _load_pack(folder: str):  # type: ignore[no-untyped-def]
+    """The pack in ``folder`` (or a zip); a click error listing every problem if broken."""
+    from trellis.packs.loading import PackInvalid, load_pack
+
+    try:
+        return load_pack(folder)
+    except PackInvalid as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(
+            f"The pack is not valid ({len(exc.problems)} problems); nothing was changed."
+        ) from exc
+
+
+def _takes(values: tuple[str, ...]) -> dict[str, str]:
+    takes: dict[str, str] = {}
+    for value in values:
+        name, _, side = value.rpartition("=")
+        if not name or side not in ("pack", "local"):
+            raise click.BadParameter(f"{value!r}: use KEY=pack or KEY=local", param_hint="--take")
+        takes[name] = side
+    return takes
+
+
+TAKE_OPTION = click.option(
+    "--take",
+    "take",
+    multiple=True,
+    metavar="KEY=pack|local",
+    help="Decide the conflicts of one object (kind:key, or its key): the pack's or ours.",
+)
+
+
+@pack_group.command("diff")
+@click.argument("folder", type=click.Path(exists=True))
+@TAKE_OPTION
+@with_appcontext
+def pack_diff_command(folder: str, take: tuple[str, ...]) -> None:
+    """What applying the pack in FOLDER would create, change and archive here, per property,
+    with the conflicts and what each change does to stored data."""
+    from trellis.packs.apply import plan_for
+    from trellis.packs.impact import impact_of
+
+    content = _load_pack(folder)
+    runtime = _runtime()
+    with runtime.transaction(read_only=True) as session:
+        plan, installed = plan_for(session, content, _takes(take))
+        impact = impact_of(runtime, session, plan)
+    was = f" (installed: {installed.version})" if installed else " (not installed)"
+    click.echo(f"{content.manifest.name} {content.manifest.version}{was}")
+    _print_plan(plan, impact)
+
+
+def _print_plan(plan, impact: dict[str, list[str]]) -> None:  # type: ignore[no-untyped-def]
+    from trellis.packs.plan import MISSING
+
+    def shown(value) -> str:  # type: ignore[no-untyped-def]
+        return "(absent)" if value is MISSING else json.dumps(value, sort_keys=True)
+
+    for obj in plan.objects:
+        if obj.action == "unchanged" and not obj.conflicts:
+            continue
+        click.echo(f"{obj.action} {obj.name}")
+        if obj.action == "change":
+            for change in obj.changes:
+                click.echo(f"  {change.path}: {shown(change.before)} -> {shown(change.after)}")
+        for conflict in obj.conflicts:
+            state = f"taken: {conflict.taken}" if conflict.taken else "CONFLICT"
+            click.echo(
+                f"  {state} {conflict.path or '(the object)'}: installed version "
+                f"{shown(conflict.base)}, pack {shown(conflict.pack)}, here {shown(conflict.local)}"
+            )
+        for note in impact.get(obj.name, []):
+            click.echo(f"  data: {note}")
+    unchanged = len(plan.by_action("unchanged"))
+    counts = {a: len(plan.by_action(a)) for a in ("create", "change", "archive")}
+    click.echo(
+        f"{counts['create']} to create, {counts['change']} to change, {counts['archive']} to "
+        f"archive, {unchanged} unchanged, {len(plan.conflicts)} open conflicts."
+    )
+
+
+@pack_group.command("apply")
+@click.argument("folder", type=click.Path(exists=True))
+@click.option("--dry-run", is_flag=True, help="Do everything, then roll back: nothing changes.")
+@TAKE_OPTION
+@with_appcontext
+def pack_apply_command(folder: str, dry_run: bool, take: tuple[str, ...]) -> None:
+    """Apply the pack in FOLDER in one transaction (an upgrade if it is installed): all of it
+    or, with every problem listed, nothing."""
+    from trellis.packs.apply import PackRefused, apply_pack
+
+    content = _load_pack(folder)
+    takes = _takes(take)
+
+    def progress(text: str) -> None:
+        click.echo(f"  {text}")
+        sys.stdout.flush()
+
+    try:
+        outcome = apply_pack(
+            _runtime(),
+            content,
+            take=takes,
+            dry_run=dry_run,
+            progress=progress,  # type: ignore[arg-type]
+        )
+    except PackRefused as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(
+            f"{content.manifest.name} {content.manifest.version} was not applied "
+            f"({len(exc.problems)} problems); nothing was changed."
+        ) from exc
+    except TrellisError as exc:
+        raise _click_error(exc) from exc
+    for name, notes in outcome.impact.items():
+        for note in notes:
+            click.echo(f"  data: {name}: {note}")
+    name = f"{content.manifest.name} {content.manifest.version}"
+    if dry_run:
+        click.echo(f"{name} can be applied (dry run: nothing was changed).")
+    elif outcome.previous_version:
+        click.echo(f"{name} applied (upgraded from {outcome.previous_version}).")
+    else:
+        click.echo(f"{name} applied.")
+
+
+@pack_group.command("list")
+@with_appcontext
+def pack_list_command() -> None:
+    """Installed packs, their versions, and the objects edited here since."""
+    from trellis.packs.models import InstalledPack
+    from trellis.packs.plan import edited_locally
+    from trellis.packs.snapshot import snapshot
+
+    runtime = _runtime()
+    with runtime.transaction(read_only=True) as session:
+        packs = session.scalars(select(InstalledPack).order_by(InstalledPack.name)).all()
+        live = snapshot(session) if packs else {}
+        if not packs:
+            click.echo("No packs are installed.")
+        for pack in packs:
+            count = sum(len(v) for v in pack.base.values())
+            when = pack.updated_at.strftime("%Y-%m-%d %H:%M")
+            click.echo(f"{pack.name} {pack.version} ({count} objects, applied {when} UTC)")
+            edited = edited_locally(pack.base, live)
+            for name, paths in edited.items():
+                what = ", ".join(p for p in paths if p) or "removed"
+                click.echo(f"  edited here: {name} ({what})")
+
+
 def register_commands(app: Flask) -> None:
     """Make the commands reachable as ``flask`` commands too."""
     for command in (
@@ -285,6 +442,7 @@ def register_commands(app: Flask) -> None:
         user_group,
         import_command,
         openapi_command,
+        pack_group,
     ):
         app.cli.add_command(command)
 

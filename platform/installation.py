@@ -26,6 +26,7 @@ def platform_metadata() -> MetaData:
     import trellis.flows.outbox
     import trellis.flows.webhooks
     import trellis.metamodel.models
+    import trellis.packs.models
     import trellis.records.audit  # noqa: F401
 
     return Base.metadata

@@ -1,0 +1,657 @@
+"""Applying a pack: its plan through the services, in ONE transaction.
+
+:func:`apply_pack` loads what the installation has (the base of the installed version, the
+live documents), makes the plan (:mod:`trellis.packs.plan`), refuses it while conflicts are
+open, and carries it out through the same services the API and the admin UI call (the
+metamodel service, conversion maps and duplicate rules, roles and grants, flows,
+automations), so every check they make applies here too. Each object's step runs in a
+savepoint: a step that fails is noted and the next one runs, so the report lists every
+problem at once; if there is any, the whole transaction rolls back and nothing changed.
+
+Order across kinds, so that what an object names exists before it: option lists; new entity
+types (without fields); roles; every entity type's fields (reference fields find their
+targets, list fields their lists), then their titles and cards; pipelines (their stage rules
+name roles); required and validation rules (they name stages); duplicate rules; conversion
+maps; grants; flows; automations. What the pack dropped is archived last, in reverse order:
+an automation is switched off, a flow goes back to manual starts, a rule, a duplicate rule
+or a conversion map is removed (configuration, not business data), a pipeline with records
+stays, a field or an entity type is archived (column, table and data stay), a list's options
+are retired; roles stay (users hold them) without grants.
+
+Afterwards the installed pack (name, version, manifest, the documents this version said as
+the base of the next upgrade) and the pack of every object are recorded.
+
+The documents are the pack's canonical documents (:mod:`trellis.packs.content`); object keys
+of pipelines, rules and duplicate rules are ``<entity>.<key>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from trellis.accounts import SYSTEM, Actor
+from trellis.errors import TrellisError, ValidationFailed
+from trellis.packs.content import KINDS
+from trellis.packs.models import InstalledPack, PackObject
+from trellis.packs.plan import MISSING, ObjectPlan, Plan, Take, make_plan
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that stops the apply: the object (``kind:key``), where in it, and why."""
+
+    object: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.object} {self.path}".strip() if self.path else self.object
+        return f"{where}: {self.message}" if where else self.message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"object": self.object, "path": self.path, "message": self.message}
+
+
+class PackRefused(TrellisError):
+    """The pack was not applied (nothing changed); ``problems`` says every reason."""
+
+    title = "The pack was not applied"
+
+    def __init__(self, problems: list[Problem], plan: Plan | None = None) -> None:
+        self.problems = problems
+        self.plan = plan
+        super().__init__("; ".join(str(p) for p in problems[:5]))
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    applied: bool
+    #: what each change does to stored data, by object name (see trellis.packs.impact)
+    impact: dict[str, list[str]] = field(default_factory=dict)
+    installed_version: str | None = None
+    previous_version: str | None = None
+
+
+class _DryRun(Exception):
+    pass
+
+
+def installed_pack(session: Session, name: str) -> InstalledPack | None:
+    return session.scalar(select(InstalledPack).where(InstalledPack.name == name))
+
+
+def plan_for(
+    session: Session, content: Any, take: Mapping[str, Take] | None = None
+) -> tuple[Plan, InstalledPack | None]:
+    """The plan of applying ``content`` (a :class:`~trellis.packs.content.PackContent`) here."""
+    from trellis.packs.snapshot import snapshot
+
+    installed = installed_pack(session, content.manifest.name)
+    base = installed.base if installed is not None else None
+    live = snapshot(session)
+    return make_plan(base, content.objects, live, take, KINDS), installed
+
+
+def apply_pack(
+    runtime: Any,
+    content: Any,
+    *,
+    take: Mapping[str, Take] | None = None,
+    dry_run: bool = False,
+    actor: Actor = SYSTEM,
+    progress: Progress | None = None,
+    samples: bool = False,
+) -> Outcome:
+    """Apply ``content`` in one transaction (rolled back for a dry run).
+
+    Raises :class:`PackRefused` with every problem (open conflicts, refused changes) and
+    changes nothing then. ``samples``: also load the pack's sample records (a first install
+    only).
+    """
+    say = progress or (lambda _text: None)
+    outcome: Outcome | None = None
+    try:
+        with runtime.transaction(read_only=False) as session:
+            plan, installed = plan_for(session, content, take)
+            outcome = Outcome(
+                plan,
+                applied=False,
+                previous_version=installed.version if installed is not None else None,
+            )
+            problems = _plan_problems(plan, installed, content)
+            if problems:
+                raise PackRefused(problems, plan)
+            from trellis.packs.impact import impact_of
+
+            outcome.impact = impact_of(runtime, session, plan)
+            steps = _Steps(runtime, session, actor, say)
+            steps.run(plan)
+            if steps.problems:
+                raise PackRefused(steps.problems, plan)
+            _record(session, content, installed, plan)
+            if samples and installed is None and getattr(content, "samples", None):
+                from trellis.packs.samples import load_samples
+
+                say("sample records")
+                load_samples(runtime, session, content, actor=actor, progress=say)
+            say(f"{content.manifest.name} {content.manifest.version} applied")
+            outcome.applied = not dry_run
+            outcome.installed_version = content.manifest.version
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    assert outcome is not None
+    return outcome
+
+
+def _plan_problems(plan: Plan, installed: InstalledPack | None, content: Any) -> list[Problem]:
+    problems = [
+        Problem(
+            obj.name,
+            conflict.path,
+            f"changed by the pack ({_show(conflict.pack)}) and here ({_show(conflict.local)}) "
+            f"since version {installed.version if installed else '(none)'} "
+            f"({_show(conflict.base)}); decide with --take {obj.name}=pack|local",
+        )
+        for obj, conflict in plan.conflicts
+    ]
+    problems += [
+        Problem(name, "", "--take names no object with a conflict") for name in plan.unknown_takes
+    ]
+    if installed is not None:
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            older = Version(content.manifest.version) < Version(installed.version)
+        except InvalidVersion:
+            older = False
+        if older:
+            problems.append(
+                Problem(
+                    f"pack:{content.manifest.name}",
+                    "version",
+                    f"{content.manifest.version} is older than the installed "
+                    f"{installed.version}; a pack is not downgraded",
+                )
+            )
+    return problems
+
+
+def _show(value: Any) -> str:
+    if value is MISSING:
+        return "absent"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _record(session: Session, content: Any, installed: InstalledPack | None, plan: Plan) -> None:
+    """The installed pack, its base (what this version said) and every object's pack."""
+    manifest = content.manifest
+    data = manifest.as_data()
+    if installed is None:
+        installed = InstalledPack(name=manifest.name, version=manifest.version)
+        session.add(installed)
+    installed.version = manifest.version
+    installed.manifest = data
+    installed.base = _plain(content.objects)
+    session.flush()
+    owned = {
+        (o.kind, o.key): o
+        for o in session.scalars(select(PackObject).where(PackObject.pack_id == installed.id))
+    }
+    for kind, objects in content.objects.items():
+        for key in objects:
+            row = owned.get((kind, key))
+            if row is None:
+                other = session.scalar(
+                    select(PackObject).where(PackObject.kind == kind, PackObject.key == key)
+                )
+                row = other or PackObject(kind=kind, key=key)
+                row.pack_id = installed.id
+                session.add(row)
+            row.archived = False
+    for obj in plan.by_action("archive"):
+        row = owned.get((obj.kind, obj.key))
+        if row is not None:
+            row.archived = True
+    session.flush()
+
+
+def _plain(objects: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    return {kind: {key: doc for key, doc in docs.items()} for kind, docs in objects.items()}
+
+
+# -- the steps -----------------------------------------------------------------------------
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``<entity>.<key>`` -> (entity, key)."""
+    entity, _, rest = key.partition(".")
+    return entity, rest
+
+
+class _Steps:
+    def __init__(self, runtime: Any, session: Session, actor: Actor, say: Progress) -> None:
+        self.runtime = runtime
+        self.session = session
+        self.actor = actor
+        self.say = say
+        self.meta = runtime.metamodel(session, actor)
+        self.problems: list[Problem] = []
+        #: objects whose earlier step failed: their later steps are skipped
+        self.failed: set[str] = set()
+
+    def step(self, obj: ObjectPlan, action: Callable[[ObjectPlan], None]) -> None:
+        """One object's step in a savepoint; its failure is noted, not raised (and the
+        object's later steps are skipped)."""
+        if obj.name in self.failed:
+            return
+        savepoint = self.session.begin_nested()
+        try:
+            action(obj)
+            self.session.flush()
+        except TrellisError as exc:
+            savepoint.rollback()
+            self.failed.add(obj.name)
+            self.problems += _problems_of(obj.name, exc)
+        except SQLAlchemyError as exc:  # a database refusal: still this object's problem
+            if savepoint.is_active:
+                savepoint.rollback()
+            self.failed.add(obj.name)
+            self.problems.append(Problem(obj.name, "", f"{type(exc).__name__}: {exc}"))
+        else:
+            savepoint.commit()
+
+    def run(self, plan: Plan) -> None:
+        todo = [o for o in plan.objects if o.action in ("create", "change")]
+        of = {kind: [o for o in todo if o.kind == kind] for kind in KINDS}
+        total = len(todo) + len(plan.by_action("archive"))
+        done = 0
+
+        def tick(obj: ObjectPlan) -> None:
+            nonlocal done
+            done += 1
+            self.say(f"[{done}/{total}] {obj.action} {obj.name}")
+
+        for obj in of["list"]:
+            self.step(obj, self.list)
+            tick(obj)
+        for obj in of["entity"]:
+            if obj.action == "create":
+                self.step(obj, self.new_entity)
+        for obj in of["role"]:
+            self.step(obj, self.role)
+        for obj in of["entity"]:
+            self.step(obj, self.fields)
+        for obj in of["entity"]:
+            self.step(obj, self.entity_properties)
+            tick(obj)
+        for kind in ("pipeline", "rule", "duplicate", "conversion"):
+            for obj in of[kind]:
+                self.step(obj, getattr(self, kind))
+                tick(obj)
+        for obj in of["role"]:
+            self.step(obj, self.grants)
+            tick(obj)
+        for kind in ("flow", "automation"):
+            for obj in of[kind]:
+                self.step(obj, getattr(self, kind))
+                tick(obj)
+        for kind in reversed(KINDS):
+            for obj in plan.by_action("archive"):
+                if obj.kind == kind:
+                    self.step(obj, getattr(self, f"archive_{kind}"))
+                    tick(obj)
+
+    # -- option lists ------------------------------------------------------------------
+
+    def list(self, obj: ObjectPlan) -> None:
+        doc, live = obj.document or {}, obj.live
+        options = doc.get("options") or []
+        if live is None:
+            self.meta.create_list(
+                obj.key,
+                doc["label"],
+                [{k: v for k, v in o.items() if k != "position"} for o in options],
+                doc.get("description") or "",
+            )
+            return
+        changes = {k: doc.get(k) for k in ("label", "description") if doc.get(k) != live.get(k)}
+        if changes:
+            self.meta.update_list(obj.key, **changes)
+        before = {o["key"]: o for o in live.get("options") or []}
+        after = {o["key"] for o in options}
+        for position, option in enumerate(options):
+            old = before.get(option["key"])
+            if old is None:
+                self.meta.add_option(
+                    obj.key, option["key"], option["label"], option.get("color") or "", position
+                )
+                if option.get("active") is False:
+                    self.meta.update_option(obj.key, option["key"], active=False)
+                continue
+            changed = {
+                k: option.get(k)
+                for k in ("label", "color", "active")
+                if k in option and option.get(k) != old.get(k)
+            }
+            if changed:
+                self.meta.update_option(obj.key, option["key"], **changed)
+        for key, old in before.items():  # what the pack dropped is retired, never deleted
+            if key not in after and old.get("active", True):
+                self.meta.update_option(obj.key, key, active=False)
+        order = [o["key"] for o in options] + [k for k in before if k not in after]
+        if order != list(before) + [k for k in order if k not in before]:
+            for position, key in enumerate(order):
+                self.meta.update_option(obj.key, key, position=position)
+
+    def archive_list(self, obj: ObjectPlan) -> None:
+        for option in (obj.live or {}).get("options") or []:
+            if option.get("active", True):
+                self.meta.update_option(obj.key, option["key"], active=False)
+
+    # -- entity types ------------------------------------------------------------------
+
+    def new_entity(self, obj: ObjectPlan) -> None:
+        doc = obj.document or {}
+        self.meta.create_entity(
+            obj.key,
+            doc.get("label", obj.key),
+            doc.get("label_plural"),
+            doc.get("description") or "",
+        )
+
+    def fields(self, obj: ObjectPlan) -> None:
+        doc = obj.document or {}
+        live = obj.live or {}
+        entity = obj.key
+        fields = doc.get("fields") or []
+        before = {f["key"]: f for f in live.get("fields") or []}
+        wanted = {f["key"] for f in fields}
+        row = self.meta.entity_row(entity)
+        archived = {f.key for f in row.fields if f.archived}
+        for item in fields:
+            old = before.get(item["key"])
+            options = {
+                k: v for k, v in item.items() if k not in ("key", "label", "type", "position")
+            }
+            if old is None and item["key"] in archived:  # the pack brings it back
+                self.meta.restore_field(entity, item["key"])
+                old = _field_doc(self.meta.field_row(row, item["key"]))
+            if old is None:
+                self.meta.add_field(entity, item["key"], item["label"], item["type"], **options)
+                continue
+            changed = {
+                k: v
+                for k, v in item.items()
+                if k not in ("key", "position") and old.get(k, MISSING) != v
+            }
+            if changed:
+                self.meta.update_field(entity, item["key"], **changed)
+        for key in before:
+            if key not in wanted:
+                self.meta.archive_field(entity, key)
+        order = [f["key"] for f in fields]
+        now = [f.key for f in sorted(row.fields, key=lambda f: f.position) if not f.archived]
+        if [k for k in now if k in wanted] != order:
+            self.meta.reorder_fields(entity, order)
+
+    def entity_properties(self, obj: ObjectPlan) -> None:
+        doc, live = obj.document or {}, obj.live or {}
+        names = {"label": "label", "label_plural": "label_plural", "description": "description"}
+        names.update({"title": "title_template", "card": "card_fields"})
+        names.update({"title_template": "title_template", "card_fields": "card_fields"})
+        changes: dict[str, Any] = {}
+        for name, column in names.items():
+            if name not in doc:
+                continue
+            if obj.action == "create" and name in ("label", "label_plural", "description"):
+                continue
+            if doc[name] != live.get(name, MISSING):
+                changes[column] = doc[name]
+        if changes:
+            self.meta.update_entity(obj.key, **changes)
+        if doc.get("archived") is False and live.get("archived") is True:
+            self.meta.restore_entity(obj.key)
+
+    def archive_entity(self, obj: ObjectPlan) -> None:
+        self.meta.archive_entity(obj.key)
+
+    # -- pipelines and rules -----------------------------------------------------------
+
+    def pipeline(self, obj: ObjectPlan) -> None:
+        entity, key = split_key(obj.key)
+        doc = obj.document or {}
+        stages = [_stage_body(s) for s in doc.get("stages") or []]
+        if obj.live is None:
+            self.meta.create_pipeline(entity, doc.get("key", key), doc["label"], stages)
+            return
+        changes: dict[str, Any] = {}
+        for name in ("label", "position"):
+            if name in doc and doc[name] != obj.live.get(name):
+                changes[name] = doc[name]
+        if doc.get("stages") != obj.live.get("stages"):
+            changes["stages"] = stages
+        if changes:
+            self.meta.update_pipeline(entity, key, **changes)
+
+    def archive_pipeline(self, obj: ObjectPlan) -> None:
+        entity, key = split_key(obj.key)
+        if self.meta.records_in_stage(entity, key, None) == 0:
+            self.meta.delete_pipeline(entity, key)
+        # with records it stays: its records keep their stages
+
+    def rule(self, obj: ObjectPlan) -> None:
+        entity, key = split_key(obj.key)
+        doc = {
+            k: v for k, v in (obj.document or {}).items() if k not in ("entity", "key", "active")
+        }
+        existing = self._rule_row(entity, key)
+        if existing is None:
+            options = {k: v for k, v in doc.items() if k != "kind" and v is not None}
+            self.meta.add_rule(entity, doc["kind"], key=key, **options)
+            return
+        changes = {k: v for k, v in doc.items() if (obj.live or {}).get(k, MISSING) != v}
+        if changes:
+            self.meta.update_rule(entity, existing.id, **changes)
+
+    def archive_rule(self, obj: ObjectPlan) -> None:
+        entity, key = split_key(obj.key)
+        existing = self._rule_row(entity, key)
+        if existing is not None:
+            self.meta.delete_rule(entity, existing.id)
+
+    def _rule_row(self, entity: str, key: str) -> Any:
+        row = self.meta.entity_row(entity)
+        return next((r for r in row.rules if getattr(r, "key", None) == key), None)
+
+    # -- duplicates and conversion -----------------------------------------------------
+
+    def duplicate(self, obj: ObjectPlan) -> None:
+        from trellis.conversion import duplicates
+
+        entity, _key = split_key(obj.key)
+        doc = obj.document or {}
+        self._drop_duplicate(obj)
+        duplicates.add_rule(
+            self.session, self.actor, self.runtime.model(self.session), entity, doc["fields"]
+        )
+
+    def _drop_duplicate(self, obj: ObjectPlan) -> None:
+        from trellis.conversion import duplicates
+
+        if obj.live is None:
+            return
+        entity, _key = split_key(obj.key)
+        for rule in duplicates.rules_of(self.session, entity):
+            if list(rule.fields) == list(obj.live.get("fields") or []):
+                duplicates.delete_rule(self.session, self.actor, entity, rule.id)
+
+    def archive_duplicate(self, obj: ObjectPlan) -> None:
+        self._drop_duplicate(obj)
+
+    def conversion(self, obj: ObjectPlan) -> None:
+        from trellis.conversion.maps import ConversionMaps
+
+        doc = obj.document or {}
+        maps = ConversionMaps(self.session, self.runtime.cache, self.actor)
+        maps.save(
+            obj.key,
+            doc["source"],
+            doc.get("targets") or {},
+            doc.get("label") or "",
+            create=obj.live is None,
+        )
+
+    def archive_conversion(self, obj: ObjectPlan) -> None:
+        from trellis.conversion.maps import ConversionMaps
+
+        ConversionMaps(self.session, self.runtime.cache, self.actor).delete(obj.key)
+
+    # -- roles -------------------------------------------------------------------------
+
+    def role(self, obj: ObjectPlan) -> None:
+        from trellis.access.grants import create_role, role_row
+
+        doc = obj.document or {}
+        if obj.live is None:
+            create_role(self.session, self.actor, obj.key, doc.get("label") or obj.key)
+        elif doc.get("label") != obj.live.get("label"):
+            _require_label(doc.get("label"))
+            role_row(self.session, obj.key).label = doc["label"].strip()
+
+    def grants(self, obj: ObjectPlan) -> None:
+        from trellis.access.grants import set_grant
+
+        doc, live = obj.document or {}, obj.live or {}
+        grants = doc.get("grants") or {}
+        before = live.get("grants") or {}
+        model = self.runtime.model(self.session)
+        for entity, grant in grants.items():
+            if before.get(entity) != grant:
+                set_grant(self.session, self.actor, model, obj.key, entity, dict(grant))
+        for entity in before:
+            if entity not in grants and entity in model.entities:
+                set_grant(self.session, self.actor, model, obj.key, entity, {})
+
+    def archive_role(self, obj: ObjectPlan) -> None:
+        from trellis.access.grants import set_grant
+
+        model = self.runtime.model(self.session)
+        for entity in (obj.live or {}).get("grants") or {}:
+            if entity in model.entities:
+                set_grant(self.session, self.actor, model, obj.key, entity, {})
+
+    # -- flows and automations -----------------------------------------------------------
+
+    def flow(self, obj: ObjectPlan) -> None:
+        flows = self.runtime.flows(self.session, self.actor)
+        doc = obj.document or {}
+        head = {k: doc[k] for k in ("key", "label", "entity", "trigger") if k in doc}
+        if isinstance(head.get("trigger"), Mapping):
+            head["trigger"] = _set_only(head["trigger"])
+        head.setdefault("key", obj.key)
+        live = obj.live or {}
+        if obj.live is None:
+            flows.create_flow(head)
+        else:
+            changed = {
+                k: v for k, v in head.items() if k in ("label", "trigger") and live.get(k) != v
+            }
+            if changed:
+                flows.update_flow(obj.key, changed)
+        versions = doc.get("versions") or []
+        had = live.get("versions") or []
+        start = len(had) if versions[: len(had)] == had else 0
+        for content in versions[start:]:
+            version = flows.add_version(obj.key, **_version_source(content))
+            flows.publish(obj.key, version.number)
+
+    def archive_flow(self, obj: ObjectPlan) -> None:
+        self.runtime.flows(self.session, self.actor).update_flow(
+            obj.key, {"trigger": {"on": "manual"}}
+        )
+
+    def automation(self, obj: ObjectPlan) -> None:
+        from trellis.flows.automations import save_automation
+
+        doc = {k: v for k, v in (obj.document or {}).items() if k != "key"}
+        if isinstance(doc.get("trigger"), Mapping):
+            doc["trigger"] = _set_only(doc["trigger"])
+        save_automation(
+            self.session,
+            self.runtime.model(self.session),
+            obj.key,
+            doc,
+            create=obj.live is None,
+        )
+
+    def archive_automation(self, obj: ObjectPlan) -> None:
+        from trellis.flows.automations import save_automation
+
+        doc = {k: v for k, v in (obj.live or {}).items() if k != "key"}
+        if isinstance(doc.get("trigger"), Mapping):
+            doc["trigger"] = _set_only(doc["trigger"])
+        doc["active"] = False
+        save_automation(self.session, self.runtime.model(self.session), obj.key, doc, create=False)
+
+
+def _set_only(trigger: Mapping[str, Any]) -> dict[str, Any]:
+    """A trigger without its unset parts (the services take only what applies)."""
+    return {k: v for k, v in trigger.items() if v is not None}
+
+
+def _require_label(label: Any) -> None:
+    from trellis.metamodel.changes import label_errors
+
+    problems = label_errors(label)
+    if problems:
+        raise ValidationFailed({"label": problems})
+
+
+def _stage_body(stage: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in stage.items() if k != "position"}
+
+
+def _version_source(content: Any) -> dict[str, Any]:
+    """A flow version's content as the flows service takes it: a route or BPMN."""
+    if isinstance(content, Mapping) and ("route" in content or "bpmn" in content):
+        return {k: content[k] for k in ("route", "bpmn") if k in content}
+    if isinstance(content, str):
+        return {"bpmn": content}
+    return {"route": content}
+
+
+def _field_doc(field: Any) -> dict[str, Any]:
+    return {
+        "key": field.key,
+        "label": field.label,
+        "type": field.type,
+        "required": field.required,
+        "settings": dict(field.settings or {}),
+        "default": field.default,
+        "unique": field.unique,
+        "indexed": field.indexed,
+        "help_text": field.help_text,
+    }
+
+
+def _problems_of(name: str, exc: TrellisError) -> list[Problem]:
+    errors = getattr(exc, "errors", None)
+    if errors:
+        out = []
+        for path, messages in errors.items():
+            for message in messages if isinstance(messages, list) else [messages]:
+                out.append(Problem(name, str(path), str(message)))
+        return out
+    return [Problem(name, "", exc.detail)]

@@ -1,0 +1,264 @@
+"""Applying packs through the services (trellis.packs.apply): a first install gives the live
+configuration the pack describes, a broken pack changes nothing and lists every problem, an
+upgrade merges three ways, and a dry run writes nothing. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from trellis.packs.apply import PackRefused, apply_pack
+from trellis.packs.content import Manifest, PackContent, canonical, object_key
+from trellis.packs.models import InstalledPack, PackObject
+from trellis.packs.snapshot import snapshot
+
+
+def pack(version: str, *docs: tuple[str, dict[str, Any]], name: str = "sales") -> PackContent:
+    objects: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind, doc in docs:
+        full = canonical(kind, doc)
+        objects.setdefault(kind, {})[object_key(kind, full)] = full
+    return PackContent(Manifest(name=name, version=version, title="Sales"), objects)
+
+
+def sales_docs() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (
+            "list",
+            {
+                "key": "sizes",
+                "label": "Sizes",
+                "options": [{"key": "small", "label": "Small"}, {"key": "big", "label": "Big"}],
+            },
+        ),
+        (
+            "entity",
+            {
+                "key": "company",
+                "label": "Company",
+                "title": "{name}",
+                "fields": [{"key": "name", "label": "Name", "type": "text", "required": True}],
+            },
+        ),
+        (
+            "entity",
+            {
+                "key": "deal",
+                "label": "Deal",
+                "title": "{subject}",
+                "card_fields": ["amount"],
+                "fields": [
+                    {"key": "subject", "label": "Subject", "type": "text", "required": True},
+                    {"key": "amount", "label": "Amount", "type": "integer"},
+                    {
+                        "key": "size",
+                        "label": "Size",
+                        "type": "list",
+                        "settings": {"list": "sizes"},
+                    },
+                    {
+                        "key": "company",
+                        "label": "Company",
+                        "type": "reference",
+                        "settings": {"target": "company"},
+                    },
+                ],
+            },
+        ),
+        ("role", {"key": "sales", "label": "Sales", "grants": {"deal": {"read": "all"}}}),
+        (
+            "pipeline",
+            {
+                "entity": "deal",
+                "key": "main",
+                "label": "Main",
+                "stages": [
+                    {"key": "new", "label": "New"},
+                    {"key": "won", "label": "Won", "kind": "success", "enter_roles": ["sales"]},
+                ],
+            },
+        ),
+        (
+            "rule",
+            {
+                "entity": "deal",
+                "key": "positive",
+                "kind": "validation",
+                "expression": "amount is None or amount > 0",
+                "message": "The amount must be positive.",
+            },
+        ),
+        ("duplicate", {"entity": "company", "fields": ["name"]}),
+        (
+            "conversion",
+            {
+                "key": "deal_to_company",
+                "label": "Deal to company",
+                "source": "deal",
+                "targets": {"company": {"fields": {"name": "subject"}}},
+            },
+        ),
+        (
+            "flow",
+            {
+                "key": "deal_approval",
+                "label": "Deal approval",
+                "entity": "deal",
+                "trigger": {"on": "stage", "stage": "won"},
+                "versions": [
+                    {
+                        "route": {
+                            "steps": [
+                                {
+                                    "id": "boss",
+                                    "label": "Boss",
+                                    "approvers": {"role": "sales"},
+                                    "mode": "any",
+                                }
+                            ],
+                            "on_approved": {"stage": "won"},
+                            "on_rejected": {"stage": "new"},
+                        }
+                    }
+                ],
+            },
+        ),
+        (
+            "automation",
+            {
+                "key": "big_deal",
+                "entity": "deal",
+                "trigger": {"on": "create", "when": "amount > 1000"},
+                "actions": [{"type": "set_fields", "values": {"size": "big"}}],
+            },
+        ),
+    ]
+
+
+def live(runtime) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    with runtime.transaction() as session:
+        return snapshot(session)
+
+
+def test_a_first_install_makes_the_live_configuration_what_the_pack_says(runtime) -> None:  # type: ignore[no-untyped-def]
+    content = pack("1.0", *sales_docs())
+    lines: list[str] = []
+    outcome = apply_pack(runtime, content, progress=lines.append)
+    assert outcome.applied
+    now = live(runtime)
+    for kind, objects in content.objects.items():
+        for key, doc in objects.items():
+            assert now[kind][key] == doc, (kind, key)
+    assert any("create entity:deal" in line for line in lines)
+    with runtime.transaction() as session:
+        installed = session.scalar(select(InstalledPack))
+        assert (installed.name, installed.version) == ("sales", "1.0")
+        assert installed.base == content.objects
+        owned = {(o.kind, o.key) for o in session.scalars(select(PackObject))}
+    assert ("entity", "deal") in owned and ("rule", "deal.positive") in owned
+    # applying the same version again changes nothing
+    again = apply_pack(runtime, content)
+    assert not [o for o in again.plan.objects if o.action != "unchanged"]
+
+
+def test_a_broken_pack_is_refused_with_every_problem_and_nothing_changes(runtime) -> None:  # type: ignore[no-untyped-def]
+    docs = sales_docs()
+    broken = copy.deepcopy(docs)
+    broken[2][1]["fields"].append(
+        {"key": "colour", "label": "Colour", "type": "list", "settings": {"list": "nope"}}
+    )
+    broken[5][1]["expression"] = "amount >"
+    broken.append(("duplicate", {"entity": "deal", "fields": ["ghost"]}))
+    before = live(runtime)
+    with pytest.raises(PackRefused) as refused:
+        apply_pack(runtime, pack("1.0", *broken))
+    named = {p.object for p in refused.value.problems}
+    assert {"entity:deal", "rule:deal.positive", "duplicate:deal.ghost"} <= named
+    assert live(runtime) == before
+    with runtime.transaction() as session:
+        assert session.scalar(select(InstalledPack)) is None
+
+
+def test_a_dry_run_writes_nothing(runtime) -> None:  # type: ignore[no-untyped-def]
+    before = live(runtime)
+    outcome = apply_pack(runtime, pack("1.0", *sales_docs()), dry_run=True)
+    assert not outcome.applied
+    assert {o.action for o in outcome.plan.objects} == {"create"}
+    assert live(runtime) == before
+
+
+def _upgrade_setup(runtime):  # type: ignore[no-untyped-def]
+    apply_pack(runtime, pack("1.0", *sales_docs()))
+    with runtime.transaction() as session:
+        meta = runtime.metamodel(session)
+        meta.update_field("deal", "subject", label="Topic")  # a local label edit
+        rule = next(r for r in meta.entity_row("deal").rules if r.key == "positive")
+        meta.update_rule("deal", rule.id, expression="amount is None or amount > 100")
+    docs = sales_docs()
+    docs[2][1]["fields"].append({"key": "closes", "label": "Closes", "type": "date"})
+    docs[5][1]["expression"] = "amount is None or amount >= 0"
+    return pack("2.0", *docs)
+
+
+def test_an_upgrade_keeps_local_edits_adds_new_fields_and_stops_at_conflicts(runtime) -> None:  # type: ignore[no-untyped-def]
+    upgrade = _upgrade_setup(runtime)
+    before = live(runtime)
+    with pytest.raises(PackRefused) as refused:
+        apply_pack(runtime, upgrade)
+    [problem] = refused.value.problems
+    assert (problem.object, problem.path) == ("rule:deal.positive", "expression")
+    assert "--take rule:deal.positive=pack|local" in problem.message
+    assert live(runtime) == before
+
+    outcome = apply_pack(runtime, upgrade, take={"rule:deal.positive": "local"})
+    assert outcome.applied
+    now = live(runtime)
+    fields = {f["key"]: f for f in now["entity"]["deal"]["fields"]}
+    assert fields["subject"]["label"] == "Topic"  # kept
+    assert fields["closes"]["type"] == "date"  # the pack's new field
+    assert now["rule"]["deal.positive"]["expression"] == "amount is None or amount > 100"
+    with runtime.transaction() as session:
+        installed = session.scalar(select(InstalledPack))
+        assert installed.version == "2.0"
+        assert installed.base == upgrade.objects
+
+
+def test_take_pack_applies_the_packs_side_of_a_conflict(runtime) -> None:  # type: ignore[no-untyped-def]
+    upgrade = _upgrade_setup(runtime)
+    apply_pack(runtime, upgrade, take={"deal.positive": "pack"})
+    now = live(runtime)
+    assert now["rule"]["deal.positive"]["expression"] == "amount is None or amount >= 0"
+    assert {f["key"]: f for f in now["entity"]["deal"]["fields"]}["subject"]["label"] == "Topic"
+
+
+def test_what_a_new_version_drops_is_archived_not_deleted(runtime, factory) -> None:  # type: ignore[no-untyped-def]
+    apply_pack(runtime, pack("1.0", *sales_docs()))
+    factory.record("company", name="Acme")
+    docs = [d for d in sales_docs() if d[0] not in ("duplicate", "conversion")]
+    docs = [d for d in docs if not (d[0] == "entity" and d[1]["key"] == "company")]
+    deal = next(d for d in docs if d[0] == "entity")[1]
+    deal["fields"] = [f for f in deal["fields"] if f["key"] != "company"]
+    outcome = apply_pack(runtime, pack("2.0", *docs))
+    assert outcome.plan.get("entity", "company").action == "archive"
+    assert outcome.plan.get("conversion", "deal_to_company").action == "archive"
+    assert "entity:company" in outcome.impact
+    now = live(runtime)
+    assert "company" not in now["entity"]
+    with runtime.transaction() as session:
+        meta = runtime.metamodel(session)
+        assert meta.entity_row("company", archived=True).archived
+        assert runtime.metamodel(session).entity_row("deal").fields  # still there
+        row = session.scalar(
+            select(PackObject).where(PackObject.kind == "entity", PackObject.key == "company")
+        )
+        assert row.archived
+
+
+def test_older_versions_are_refused(runtime) -> None:  # type: ignore[no-untyped-def]
+    apply_pack(runtime, pack("2.0", *sales_docs()))
+    with pytest.raises(PackRefused) as refused:
+        apply_pack(runtime, pack("1.5", *sales_docs()))
+    assert "older" in refused.value.problems[0].message
