@@ -273,45 +273,30 @@ class _Steps:
             savepoint.commit()
 
     def run(self, plan: Plan) -> None:
+        """Every step in order (see the module's docstring), saying each as it is done."""
         todo = [o for o in plan.objects if o.action in ("create", "change")]
         of = {kind: [o for o in todo if o.kind == kind] for kind in KINDS}
-        total = len(todo) + len(plan.by_action("archive"))
-        done = 0
-
-        def tick(obj: ObjectPlan) -> None:
-            nonlocal done
-            done += 1
-            self.say(f"[{done}/{total}] {obj.action} {obj.name}")
-
-        for obj in of["list"]:
-            self.step(obj, self.list)
-            tick(obj)
-        for obj in of["entity"]:
-            if obj.action == "create":
-                self.step(obj, self.new_entity)
-        for obj in of["role"]:
-            self.step(obj, self.role)
-        for obj in of["entity"]:
-            self.step(obj, self.fields)
-        for obj in of["entity"]:
-            self.step(obj, self.entity_properties)
-            tick(obj)
+        steps: list[tuple[ObjectPlan, Callable[[ObjectPlan], None], str]] = []
+        steps += [(o, self.list, "") for o in of["list"]]
+        steps += [(o, self.new_entity, "") for o in of["entity"] if o.action == "create"]
+        steps += [(o, self.role, "") for o in of["role"]]
+        steps += [(o, self.fields, "fields") for o in of["entity"]]
+        steps += [(o, self.entity_properties, "title and cards") for o in of["entity"]]
         for kind in ("pipeline", "rule", "duplicate", "conversion"):
-            for obj in of[kind]:
-                self.step(obj, getattr(self, kind))
-                tick(obj)
-        for obj in of["role"]:
-            self.step(obj, self.grants)
-            tick(obj)
+            steps += [(o, getattr(self, kind), "") for o in of[kind]]
+        steps += [(o, self.grants, "grants") for o in of["role"]]
         for kind in ("flow", "automation"):
-            for obj in of[kind]:
-                self.step(obj, getattr(self, kind))
-                tick(obj)
+            steps += [(o, getattr(self, kind), "") for o in of[kind]]
         for kind in reversed(KINDS):
-            for obj in plan.by_action("archive"):
-                if obj.kind == kind:
-                    self.step(obj, getattr(self, f"archive_{kind}"))
-                    tick(obj)
+            steps += [
+                (o, getattr(self, f"archive_{kind}"), "")
+                for o in plan.by_action("archive")
+                if o.kind == kind
+            ]
+        for number, (obj, action, part) in enumerate(steps, start=1):
+            self.step(obj, action)
+            what = f" ({part})" if part else ""
+            self.say(f"[{number}/{len(steps)}] {obj.action} {obj.name}{what}")
 
     # -- option lists ------------------------------------------------------------------
 

@@ -262,3 +262,31 @@ def test_older_versions_are_refused(runtime) -> None:  # type: ignore[no-untyped
     with pytest.raises(PackRefused) as refused:
         apply_pack(runtime, pack("1.5", *sales_docs()))
     assert "older" in refused.value.problems[0].message
+
+
+def test_the_plan_counts_what_changes_do_to_stored_records(runtime, factory) -> None:  # type: ignore[no-untyped-def]
+    from trellis.packs.apply import plan_for
+    from trellis.packs.impact import impact_of
+
+    apply_pack(runtime, pack("1.0", *sales_docs()))
+    factory.record("deal", subject="Big deal")
+    factory.record("deal", subject="ann@example.com")
+    factory.record("deal", subject="Small deal")
+    docs = sales_docs()
+    fields = docs[2][1]["fields"]
+    fields[0]["type"] = "email"  # two of the stored subjects are no e-mail addresses
+    fields[1]["required"] = True  # no record has an amount
+    fields.append({"key": "closes", "label": "Closes", "type": "date", "required": True})
+    upgrade = pack("2.0", *docs)
+    with runtime.transaction() as session:
+        plan, _installed = plan_for(session, upgrade)
+        impact = impact_of(runtime, session, plan)["entity:deal"]
+    text = " | ".join(impact)
+    assert "2 records" in text and "Big deal" in text, text
+    assert "amount: 3 existing deal records lack it" in text
+    assert "closes: 3 existing deal records lack it" in text
+    before = live(runtime)
+    with pytest.raises(PackRefused) as refused:
+        apply_pack(runtime, upgrade)
+    assert [(p.object, p.path) for p in refused.value.problems] == [("entity:deal", "type")]
+    assert live(runtime) == before
