@@ -250,6 +250,8 @@ class _Steps:
         self.problems: list[Problem] = []
         #: objects whose earlier step failed: their later steps are skipped
         self.failed: set[str] = set()
+        #: archived entity types the pack brought back
+        self.restored: set[str] = set()
 
     def step(self, obj: ObjectPlan, action: Callable[[ObjectPlan], None]) -> None:
         """One object's step in a savepoint; its failure is noted, not raised (and the
@@ -348,7 +350,17 @@ class _Steps:
     # -- entity types ------------------------------------------------------------------
 
     def new_entity(self, obj: ObjectPlan) -> None:
+        """A new entity type; one archived here comes back (with its records) instead."""
+        from trellis.metamodel.models import EntityType
+
         doc = obj.document or {}
+        archived = self.session.scalar(
+            select(EntityType).where(EntityType.key == obj.key, EntityType.archived.is_(True))
+        )
+        if archived is not None:
+            self.meta.restore_entity(obj.key)
+            self.restored.add(obj.key)
+            return
         self.meta.create_entity(
             obj.key,
             doc.get("label", obj.key),
@@ -365,8 +377,11 @@ class _Steps:
         wanted = {f["key"] for f in fields}
         row = self.meta.entity_row(entity)
         archived = {f.key for f in row.fields if f.archived}
+        existing = {f.key: f for f in row.fields if not f.archived}
         for item in fields:
             old = before.get(item["key"])
+            if old is None and item["key"] in existing:  # a restored entity type's field
+                old = _field_doc(existing[item["key"]])
             options = {
                 k: v for k, v in item.items() if k not in ("key", "label", "type", "position")
             }
@@ -400,7 +415,8 @@ class _Steps:
         for name, column in names.items():
             if name not in doc:
                 continue
-            if obj.action == "create" and name in ("label", "label_plural", "description"):
+            fresh = obj.action == "create" and obj.key not in self.restored
+            if fresh and name in ("label", "label_plural", "description"):
                 continue
             if doc[name] != live.get(name, MISSING):
                 changes[column] = doc[name]

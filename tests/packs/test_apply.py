@@ -168,3 +168,33 @@ def test_the_plan_counts_what_changes_do_to_stored_records(runtime, factory) -> 
         apply_pack(runtime, upgrade)
     assert [(p.object, p.path) for p in refused.value.problems] == [("entity:deal", "type")]
     assert live(runtime) == before
+
+
+def test_a_pack_brings_back_an_entity_type_archived_here_with_its_records(runtime, factory) -> None:  # type: ignore[no-untyped-def]
+    apply_pack(runtime, pack("1.0", *sales_docs()))
+    factory.record("company", name="Acme")
+    with runtime.transaction() as session:
+        meta = runtime.metamodel(session)
+        meta.update_entity("company", label="Firm")
+    with runtime.transaction() as session:
+        from trellis.conversion import duplicates
+        from trellis.conversion.maps import ConversionMaps
+
+        ConversionMaps(session, runtime.cache, runtime_actor()).delete("deal_to_company")
+        rule = duplicates.rules_of(session, "company")[0]
+        duplicates.delete_rule(session, runtime_actor(), "company", rule.id)
+        meta = runtime.metamodel(session)
+        meta.archive_field("deal", "company")
+        meta.archive_entity("company")
+    outcome = apply_pack(runtime, pack("1.0", *sales_docs(), name="again"))
+    assert outcome.plan.get("entity", "company").action == "create"
+    now = live(runtime)
+    assert now["entity"]["company"]["label"] == "Company"
+    with runtime.transaction() as session:
+        assert runtime.records(session).get("company", 1).values["name"] == "Acme"
+
+
+def runtime_actor():  # type: ignore[no-untyped-def]
+    from trellis.accounts import SYSTEM
+
+    return SYSTEM
