@@ -25,8 +25,9 @@ from trellis.flows.models import TRIGGERS, Flow, FlowInstance, FlowVersion
 from trellis.flows.routes import RouteContext, compile_route, route_problems, route_variables
 from trellis.metamodel.changes import key_errors
 
-#: variables a process sees besides the record's fields
-PROCESS_VARIABLES = ("record_id", "outcome")
+#: variables a process sees besides the record's fields (``vacant_roles``: the roles of a
+#: route's steps without an active user, given at start; empty for a BPMN version)
+PROCESS_VARIABLES = ("record_id", "outcome", "vacant_roles")
 
 
 def _admin(ctx: FlowContext) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, insert, or_, select, update
 
-from trellis.accounts import SYSTEM, User
+from trellis.accounts import SYSTEM, Role, User, user_roles
 from trellis.clock import to_storage, utcnow
 from trellis.errors import BadRequest, Conflict, PermissionDenied, TrellisError
 from trellis.flows.context import FlowContext, flow_actor
@@ -259,8 +259,11 @@ def start_version(
 
 
 def route_data(ctx: FlowContext, route: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """The approvers of every step (``<step>_approvers``) and escalation assignees."""
-    data: dict[str, Any] = {}
+    """The approvers of every step (``<step>_approvers``: a user field's users; the fixed
+    ones too, for versions compiled before their BPMN assigned them), escalation assignees,
+    and ``vacant_roles``: the route's roles without an active user (such a step escalates or
+    fails the instance instead of waiting for nobody)."""
+    data: dict[str, Any] = {"vacant_roles": _vacant_roles(ctx, route)}
     for step in route["steps"]:
         sid, approvers = step["id"], step["approvers"]
         if "users" in approvers:
@@ -275,6 +278,21 @@ def route_data(ctx: FlowContext, route: dict[str, Any], values: dict[str, Any]) 
     return data
 
 
+def _vacant_roles(ctx: FlowContext, route: dict[str, Any]) -> list[str]:
+    roles = {s["approvers"]["role"] for s in route["steps"] if "role" in s["approvers"]}
+    if not roles:
+        return []
+    staffed = set(
+        ctx.session.scalars(
+            select(Role.key)
+            .join(user_roles, user_roles.c.role_id == Role.id)
+            .join(User, User.id == user_roles.c.user_id)
+            .where(Role.key.in_(sorted(roles)), User.is_active.is_(True))
+        )
+    )
+    return sorted(roles - staffed)
+
+
 def _field_users(ctx: FlowContext, value: Any) -> list[str]:
     """``user:<name>`` for the user(s) a user field holds (an id, or ``{"id", ...}``)."""
     items = value if isinstance(value, list | tuple) else [value]
@@ -282,7 +300,11 @@ def _field_users(ctx: FlowContext, value: Any) -> list[str]:
     ids = [i for i in ids if isinstance(i, int)]
     if not ids:
         return []
-    names = dict(ctx.session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+    names = dict(
+        ctx.session.execute(
+            select(User.id, User.username).where(User.id.in_(ids), User.is_active.is_(True))
+        ).all()
+    )
     return [f"user:{names[i]}" for i in ids if i in names]
 
 
@@ -327,17 +349,21 @@ def _after_step(
     """Save (rev check first), then the user task rows, then a finished route's outcome."""
     finished = process.completed
     outcome = process.data.get("outcome") if finished else None
+    failed_step = process.data.get("failed_step") if finished else None
     due = process.next_due()
     save(
         ctx,
         loaded,
         process,
-        status="completed" if finished else "running",
+        status="failed" if failed_step else ("completed" if finished else "running"),
         outcome=outcome if isinstance(outcome, str) else None,
         due=to_storage(due) if due is not None and not finished else None,
         finished=now if finished else None,
     )
     sync_tasks(ctx, loaded.id, process, before, now, decided)
+    if failed_step:
+        _no_approver(ctx, loaded, str(failed_step), process.data)
+        return
     if finished and loaded.route is not None and outcome in ("approved", "rejected"):
         key = ctx.session.scalar(select(Flow.key).where(Flow.id == loaded.flow_id))
         _apply_outcome(ctx, key, loaded, loaded.route.get(f"on_{outcome}") or {})
@@ -417,6 +443,43 @@ def _apply_outcome(ctx: FlowContext, key: str, loaded: Loaded, action: dict[str,
                 status="failed", error=f"The outcome could not be applied: {detail}"[:MAX_ERROR]
             )
         )
+
+
+def _no_approver(ctx: FlowContext, loaded: Loaded, step_id: str, data: dict[str, Any]) -> None:
+    """A step found nobody to ask: the instance failed (its error says why, on the card) and
+    every active administrator is notified."""
+    from trellis.flows.notifications import notify
+
+    step = next((s for s in (loaded.route or {}).get("steps", []) if s["id"] == step_id), None)
+    label = step["label"] if step else step_id
+    kind, value = next(iter(step["approvers"].items())) if step else ("", "")
+    if kind == "field":
+        field = ctx.model.entity(loaded.entity).fields.get(value)
+        name = field.label if field is not None else value
+        why = f"the field {name} is empty on the record (or names no active user)"
+    elif kind == "role":
+        why = f"no active user has the role {value}"
+    else:
+        why = "no approver was given"
+    message = f"Step {label!r} has no approver: {why}. Fill it in and start the flow again."
+    ctx.session.execute(
+        update(INSTANCE).where(INSTANCE.c.id == loaded.id).values(error=message[:MAX_ERROR])
+    )
+    key = ctx.session.scalar(select(Flow.key).where(Flow.id == loaded.flow_id))
+    admins = ctx.session.scalars(
+        select(User.id)
+        .join(user_roles, user_roles.c.user_id == User.id)
+        .join(Role, Role.id == user_roles.c.role_id)
+        .where(Role.key == "admin", User.is_active.is_(True))
+    )
+    notify(
+        ctx.session,
+        list(admins),
+        f"Flow {key!r} failed on {loaded.entity} {loaded.record_id}: {message}",
+        entity=loaded.entity,
+        record_id=loaded.record_id,
+        source=f"flow {key!r}",
+    )
 
 
 def fail(ctx: FlowContext, loaded: Loaded, error: Exception) -> None:

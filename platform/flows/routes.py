@@ -3,18 +3,32 @@
 A route is ``{"steps": [...], "on_approved": {"stage"?, "set"?}, "on_rejected": {...}}``; a
 step is ``{"id", "label", "approvers": {"users": [...]} | {"role": "..."} | {"field": "..."},
 "mode": "all|any|quorum", "quorum"?, "when"?, "deadline"? (ISO 8601 duration),
-"escalate_to"? ({"user"} | {"role"} | a username), "parallel_with"? (an earlier step's id)}``.
+"escalate_to"? ({"user"} | {"role"} | a username), "on_deadline"? ("approve" | "reject": the
+automatic decision when the deadline passes, instead of an escalation), "parallel_with"? (an
+earlier step's id)}``.
 
 Every step compiles to a parallel multi-instance user task over ``<step>_approvers`` (one
 task per user, one for a role) whose completion condition ends it as soon as the outcome is
 known (a rejection in ``all``; the quorum reached, or no longer reachable). ``when`` becomes an
 exclusive gateway that skips the step; a deadline a boundary timer leading to an escalation
-task; ``parallel_with`` a parallel gateway. The route's end sets ``outcome`` to ``approved``
-or ``rejected``; the flows service applies ``on_approved`` / ``on_rejected``.
+task or to a script task deciding automatically (``<step>_auto_decision``); ``parallel_with``
+a parallel gateway, each branch ending the whole route rejected at once (a terminate end
+event: the other branches' tasks are cancelled) when its step rejects. A step whose approvers
+may turn out empty (a user field empty on the record; a role without active users, which the
+platform passes in as ``vacant_roles``) goes to its escalation, or else ends the route with
+``failed_step`` set (the flows service fails the instance with the reason): never a task
+nobody can decide, never an approval by nobody.
+
+The BPMN carries everything it runs on: a script task after the start assigns the fixed
+approvers (users, roles) and escalation assignees, each user task names its approvers in
+``trellis:approvers`` extension data, and the document has a diagram (BPMN DI) laid out by
+:mod:`.layout`, so an export opens in bpmn-js or the Camunda Modeler and runs without the
+route's JSON (only a user field's approvers come from the platform at start).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -36,11 +50,14 @@ STEP_KEYS = {
     "when",
     "deadline",
     "escalate_to",
+    "on_deadline",
     "parallel_with",
 }
+AUTOMATIC_DECISIONS = ("approve", "reject")
 OUTCOME_KEYS = {"stage", "set"}
 #: variables every route uses besides its steps' (``<step>_approvers`` ...)
-ROUTE_VARIABLES = ("outcome",)
+ROUTE_VARIABLES = ("outcome", "failed_step", "vacant_roles")
+TRELLIS_NS = "https://trellis.example/flows"
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,7 @@ def step_variables(step_id: str) -> tuple[str, ...]:
         f"{step_id}_decisions",
         f"{step_id}_escalation_assignee",
         f"{step_id}_escalation_decision",
+        f"{step_id}_auto_decision",
     )
 
 
@@ -128,15 +146,30 @@ def route_problems(route: Any, context: RouteContext) -> dict[str, list[str]]:
             except ExpressionError as exc:
                 add(f"{path}.when", exc.message)
         deadline, escalate = step.get("deadline"), step.get("escalate_to")
+        automatic = step.get("on_deadline")
         if deadline is not None:
             if not isinstance(deadline, str) or not ISO_DURATION.match(deadline):
                 add(f"{path}.deadline", "Use an ISO 8601 duration such as P2D or PT4H.")
-            if escalate is None:
-                add(f"{path}.escalate_to", "A deadline needs someone to escalate to.")
+            if escalate is None and automatic is None:
+                add(
+                    f"{path}.escalate_to",
+                    "A deadline needs someone to escalate to, or an automatic decision "
+                    "(on_deadline).",
+                )
         if escalate is not None:
             if deadline is None:
                 add(f"{path}.deadline", "An escalation needs a deadline.")
             _check_assignee(escalate, f"{path}.escalate_to", context, add)
+        if automatic is not None:
+            if automatic not in AUTOMATIC_DECISIONS:
+                add(f"{path}.on_deadline", "Use approve or reject.")
+            elif deadline is None:
+                add(f"{path}.deadline", "An automatic decision needs a deadline.")
+            elif escalate is not None:
+                add(
+                    f"{path}.on_deadline",
+                    "Choose either an escalation or an automatic decision at the deadline.",
+                )
         parallel = step.get("parallel_with")
         if parallel is not None:
             if not isinstance(parallel, str) or parallel not in seen:
@@ -292,9 +325,26 @@ def _completion(step: dict[str, Any], prefix: str) -> str:
     )
 
 
+def _approvers_xml(step: dict[str, Any]) -> str:
+    """The step's approvers as extension data (what the assign script and the platform
+    resolve into ``<step>_approvers``)."""
+    kind, value = next(iter(step["approvers"].items()))
+    mode = step.get("mode", "all")
+    quorum = f" quorum={quoteattr(str(step['quorum']))}" if mode == "quorum" else ""
+    if kind == "users":
+        inner = "".join(f"<trellis:user name={quoteattr(u)}/>" for u in value)
+    elif kind == "role":
+        inner = f"<trellis:role key={quoteattr(value)}/>"
+    else:
+        inner = f"<trellis:field key={quoteattr(value)}/>"
+    return (
+        f"<bpmn:extensionElements><trellis:approvers mode={quoteattr(mode)}{quorum}>{inner}"
+        "</trellis:approvers></bpmn:extensionElements>"
+    )
+
+
 def _who(step: dict[str, Any]) -> str:
-    """The approvers in words, as the task's documentation (they are resolved when an
-    instance starts, into ``<step>_approvers``)."""
+    """The approvers in words, as the task's documentation."""
     kind, value = next(iter(step["approvers"].items()))
     names = ", ".join(value) if kind == "users" else value
     mode = step.get("mode", "all")
@@ -302,34 +352,84 @@ def _who(step: dict[str, Any]) -> str:
     return f"Approvers ({mode}): {kind} {names}"
 
 
-def _user_task(step_id: str, name: str, prefix: str, completion: str, doc: str) -> str:
+def _user_task(step: dict[str, Any]) -> str:
+    sid = step["id"]
+    completion = _completion(step, sid)
     return (
-        f"<bpmn:userTask id={quoteattr(step_id)} name={quoteattr(name)}>"
-        f"<bpmn:documentation>{_text(doc)}</bpmn:documentation>"
-        '<bpmn:multiInstanceLoopCharacteristics isSequential="false">'
-        f"<bpmn:loopDataInputRef>{prefix}_approvers</bpmn:loopDataInputRef>"
-        f"<bpmn:loopDataOutputRef>{prefix}_decisions</bpmn:loopDataOutputRef>"
-        f'<bpmn:inputDataItem id="{prefix}_approver" name="{prefix}_approver"/>'
-        f'<bpmn:outputDataItem id="{prefix}_decision" name="{prefix}_decision"/>'
+        f"<bpmn:userTask id={quoteattr(sid)} name={quoteattr(step['label'])}>"
+        f"<bpmn:documentation>{_text(_who(step))}</bpmn:documentation>"
+        + _approvers_xml(step)
+        + '<bpmn:multiInstanceLoopCharacteristics isSequential="false">'
+        f"<bpmn:loopDataInputRef>{sid}_approvers</bpmn:loopDataInputRef>"
+        f"<bpmn:loopDataOutputRef>{sid}_decisions</bpmn:loopDataOutputRef>"
+        f'<bpmn:inputDataItem id="{sid}_approver" name="{sid}_approver"/>'
+        f'<bpmn:outputDataItem id="{sid}_decision" name="{sid}_decision"/>'
         f'<bpmn:completionCondition xsi:type="bpmn:tFormalExpression">{_text(completion)}'
         "</bpmn:completionCondition></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>"
     )
 
 
-def _compile_step(b: _Builder, step: dict[str, Any], entry: str, label: str) -> tuple[str, str]:
-    """Add one step starting after the node ``entry``; returns (approved exit node, the
+def _script_task(node_id: str, name: str, lines: list[str]) -> str:
+    return (
+        f"<bpmn:scriptTask id={quoteattr(node_id)} name={quoteattr(name)}>"
+        f"<bpmn:script>{_text(chr(10).join(lines))}</bpmn:script></bpmn:scriptTask>"
+    )
+
+
+def _terminate(node_id: str) -> str:
+    """An end event ending the whole process (other branches' tasks are cancelled)."""
+    return f'<bpmn:endEvent id="{node_id}"><bpmn:terminateEventDefinition/></bpmn:endEvent>'
+
+
+def _assignments(route: dict[str, Any]) -> list[str]:
+    """Script lines assigning the fixed approvers and escalation assignees."""
+    lines = []
+    for step in route["steps"]:
+        sid = step["id"]
+        kind, value = next(iter(step["approvers"].items()))
+        if kind == "users":
+            lines.append(f"{sid}_approvers = {json.dumps([f'user:{u}' for u in value])}")
+        elif kind == "role":
+            lines.append(f"{sid}_approvers = {json.dumps([f'role:{value}'])}")
+        if step.get("escalate_to") is not None:
+            lines.append(
+                f"{sid}_escalation_assignee = {json.dumps(assignee_ref(step['escalate_to']))}"
+            )
+    return lines
+
+
+def _compile_step(b: _Builder, step: dict[str, Any], entry: str) -> tuple[str, str]:
+    """Add one step starting after the node ``entry``; returns (its exit node, the
     condition that says it was approved, evaluated after it)."""
     sid = step["id"]
-    current = entry
+    current, condition = entry, None
     if step.get("when"):
         b.node(f'<bpmn:exclusiveGateway id="{sid}_when" default="{sid}_skip"/>')
         b.flow(current, f"{sid}_when")
-        current = f"{sid}_when"
-    b.node(_user_task(sid, step["label"], sid, _completion(step, sid), _who(step)))
-    if step.get("when"):
-        b.flow(current, sid, step["when"])
+        current, condition = f"{sid}_when", step["when"]
+    kind, value = next(iter(step["approvers"].items()))
+    escalation = f"{sid}_escalation"
+    escalates = step.get("escalate_to") is not None
+    if kind in ("field", "role"):  # approvers that may turn out empty
+        b.node(f'<bpmn:exclusiveGateway id="{sid}_assigned" default="{sid}_assigned_flow"/>')
+        b.flow(current, f"{sid}_assigned", condition)
+        b.flows.append(
+            f'<bpmn:sequenceFlow id="{sid}_assigned_flow" sourceRef="{sid}_assigned" '
+            f'targetRef="{sid}"/>'
+        )
+        empty = f"len({sid}_approvers) == 0"
+        if kind == "role":
+            empty += f" or contains(vacant_roles, {json.dumps(value)})"
+        if escalates:
+            b.flow(f"{sid}_assigned", escalation, empty)
+        else:
+            b.node(_script_task(f"{sid}_unassigned", "No approver", [f'failed_step = "{sid}"']))
+            b.node(_terminate(f"{sid}_end_unassigned"))
+            b.flow(f"{sid}_assigned", f"{sid}_unassigned", empty)
+            b.flow(f"{sid}_unassigned", f"{sid}_end_unassigned")
     else:
-        b.flow(current, sid)
+        b.flow(current, sid, condition)
+    b.node(_user_task(step))
     approved = f'count({sid}_decisions, "approve") >= {_needed(step)}'
     exit_node = sid
     if step.get("deadline"):
@@ -339,22 +439,37 @@ def _compile_step(b: _Builder, step: dict[str, Any], entry: str, label: str) -> 
             f'<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{step["deadline"]}'
             "</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>"
         )
-        # one plain user task (Spiff cannot start a multi-instance task on the path of a
-        # boundary event: "non-predicted child to predicted task"); its assignee is the
-        # variable <activity>_assignee
-        esc = f"{sid}_escalation"
-        b.node(
-            f"<bpmn:userTask id={quoteattr(esc)} "
-            f"name={quoteattr(step['label'] + ' (escalated)')}><bpmn:documentation>"
-            f"{_text('Escalated to ' + assignee_ref(step['escalate_to']))}"
-            "</bpmn:documentation></bpmn:userTask>"
-        )
-        b.flow(f"{sid}_deadline", esc)
         b.node(f'<bpmn:exclusiveGateway id="{sid}_done"/>')
         b.flow(sid, f"{sid}_done")
-        b.flow(esc, f"{sid}_done")
         exit_node = f"{sid}_done"
-        approved = f'{approved} or {esc}_decision == "approve"'
+        if escalates:
+            # one plain user task (Spiff cannot start a multi-instance task on the path of a
+            # boundary event: "non-predicted child to predicted task"); its assignee is the
+            # variable <activity>_assignee
+            target = assignee_ref(step["escalate_to"])
+            b.node(
+                f"<bpmn:userTask id={quoteattr(escalation)} "
+                f"name={quoteattr(step['label'] + ' (escalated)')}><bpmn:documentation>"
+                f"{_text('Escalated to ' + target)}</bpmn:documentation>"
+                "<bpmn:extensionElements>"
+                f"<trellis:assignee ref={quoteattr(target)}/></bpmn:extensionElements>"
+                "</bpmn:userTask>"
+            )
+            b.flow(f"{sid}_deadline", escalation)
+            b.flow(escalation, f"{sid}_done")
+            approved = f'{approved} or {escalation}_decision == "approve"'
+        else:
+            auto = step["on_deadline"]
+            b.node(
+                _script_task(
+                    f"{sid}_auto",
+                    f"{'Approved' if auto == 'approve' else 'Rejected'} at the deadline",
+                    [f"{sid}_auto_decision = {json.dumps(auto)}"],
+                )
+            )
+            b.flow(f"{sid}_deadline", f"{sid}_auto")
+            b.flow(f"{sid}_auto", f"{sid}_done")
+            approved = f'{approved} or {sid}_auto_decision == "approve"'
     if step.get("when"):
         b.node(f'<bpmn:exclusiveGateway id="{sid}_join"/>')
         b.flow(exit_node, f"{sid}_join")
@@ -367,13 +482,19 @@ def _compile_step(b: _Builder, step: dict[str, Any], entry: str, label: str) -> 
 
 
 def compile_route(route: dict[str, Any], key: str = "route", label: str = "Approval") -> str:
-    """BPMN XML for a valid route (check it with :func:`route_problems` first)."""
+    """BPMN XML, with its diagram, for a valid route (check it with :func:`route_problems`
+    first)."""
+    from trellis.flows.layout import diagram
+
     b = _Builder()
     b.node('<bpmn:startEvent id="start"/>')
-    b.node(
-        '<bpmn:scriptTask id="approved" name="Approved"><bpmn:script>outcome = "approved"'
-        "</bpmn:script></bpmn:scriptTask>"
-    )
+    current = "start"
+    assignments = _assignments(route)
+    if assignments:
+        b.node(_script_task("assign", "Assign approvers", assignments))
+        b.flow("start", "assign")
+        current = "assign"
+    b.node(_script_task("approved", "Approved", ['outcome = "approved"']))
     b.node('<bpmn:endEvent id="end_approved"/>')
     b.flow("approved", "end_approved")
     groups: list[list[dict[str, Any]]] = []
@@ -382,27 +503,33 @@ def compile_route(route: dict[str, Any], key: str = "route", label: str = "Appro
             groups[-1].append(step)
         else:
             groups.append([step])
-    current = "start"
     for number, group in enumerate(groups, 1):
         gid = f"group_{number}"
-        if len(group) == 1:
-            exit_node, approved = _compile_step(b, group[0], current, label)
-        else:
+        if len(group) > 1:
+            # each branch ends the route rejected at once (terminate: the other branches'
+            # tasks are cancelled); the merge is reached when every branch approved
             b.node(f'<bpmn:parallelGateway id="{gid}_fork"/>')
             b.node(f'<bpmn:parallelGateway id="{gid}_merge"/>')
             b.flow(current, f"{gid}_fork")
-            conditions = []
             for step in group:
-                step_exit, step_approved = _compile_step(b, step, f"{gid}_fork", label)
-                b.flow(step_exit, f"{gid}_merge")
-                conditions.append(step_approved)
-            exit_node, approved = f"{gid}_merge", " and ".join(conditions)
+                sid = step["id"]
+                step_exit, step_approved = _compile_step(b, step, f"{gid}_fork")
+                b.node(f'<bpmn:exclusiveGateway id="{sid}_check" default="{sid}_rejected_flow"/>')
+                b.flow(step_exit, f"{sid}_check")
+                b.flow(f"{sid}_check", f"{gid}_merge", step_approved)
+                b.node(_script_task(f"{sid}_rejected", "Rejected", ['outcome = "rejected"']))
+                b.node(_terminate(f"{sid}_end_rejected"))
+                b.flows.append(
+                    f'<bpmn:sequenceFlow id="{sid}_rejected_flow" sourceRef="{sid}_check" '
+                    f'targetRef="{sid}_rejected"/>'
+                )
+                b.flow(f"{sid}_rejected", f"{sid}_end_rejected")
+            current = f"{gid}_merge"
+            continue
+        exit_node, approved = _compile_step(b, group[0], current)
         b.node(f'<bpmn:exclusiveGateway id="{gid}_check" default="{gid}_rejected_flow"/>')
         b.flow(exit_node, f"{gid}_check")
-        b.node(
-            f'<bpmn:scriptTask id="{gid}_rejected" name="Rejected"><bpmn:script>'
-            'outcome = "rejected"</bpmn:script></bpmn:scriptTask>'
-        )
+        b.node(_script_task(f"{gid}_rejected", "Rejected", ['outcome = "rejected"']))
         b.node(f'<bpmn:endEvent id="{gid}_end_rejected"/>')
         b.flows.append(
             f'<bpmn:sequenceFlow id="{gid}_rejected_flow" sourceRef="{gid}_check" '
@@ -414,14 +541,19 @@ def compile_route(route: dict[str, Any], key: str = "route", label: str = "Appro
         current = f"{gid}_next"
     b.flow(current, "approved")
     process_id = f"flow_{key}"
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-        f'id="definitions_{key}" targetNamespace="https://trellis.example/flows">\n'
+    process = (
         f'<bpmn:process id={quoteattr(process_id)} name={quoteattr(label)} isExecutable="true">\n'
         + "\n".join(b.nodes)
         + "\n"
         + "\n".join(b.flows)
-        + "\n</bpmn:process>\n</bpmn:definitions>\n"
+        + "\n</bpmn:process>"
+    )
+    return diagram(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+        f'xmlns:trellis="{TRELLIS_NS}" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        f'id="definitions_{key}" targetNamespace="{TRELLIS_NS}">\n'
+        + process
+        + "\n</bpmn:definitions>\n"
     )

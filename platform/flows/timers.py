@@ -1,6 +1,9 @@
 """Due timers: deadlines live in our tables (``flow_instance.next_due_at``, ``flow_task.due_at``)
 and a worker fires them with :func:`fire_due_timers`.
 
+A step whose route decides automatically at its deadline (``on_deadline``) gets its decision
+recorded here, in the same savepoint as the step: it exists exactly when the timer fired.
+
 Several workers share the work: on PostgreSQL each picks due instances with ``FOR UPDATE SKIP
 LOCKED``; on SQLite writers take turns (``BEGIN IMMEDIATE``) and the ``rev`` check guards the
 save either way, so an escalation fires exactly once.
@@ -11,14 +14,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from trellis.accounts import SYSTEM
 from trellis.clock import as_utc, to_storage
 from trellis.errors import Conflict
 from trellis.flows.context import FlowContext
-from trellis.flows.instances import load, step
-from trellis.flows.models import FlowInstance
+from trellis.flows.instances import Loaded, load, step
+from trellis.flows.models import FlowDecision, FlowInstance, FlowTask
 from trellis.flows.worker import skip_locked
 
 BATCH = 100
@@ -41,13 +44,54 @@ def fire_due_timers(ctx: FlowContext, now: datetime, limit: int = BATCH) -> int:
         loaded = load(ctx, instance_id)
         if loaded is None or loaded.status != "running":
             continue
+        expired: list[str] = []
+
+        def act(process: Any, expired: list[str] = expired) -> None:
+            at = as_utc(now)
+            expired.extend(
+                t.activity for t in process.timers() if t.activity and t.due and t.due <= at
+            )
+            process.fire_timers(at)
+
         try:
             with session.begin_nested():
-                if step(ctx, loaded, lambda process: process.fire_timers(as_utc(now)), stored):
+                if step(ctx, loaded, act, stored):
                     moved += 1
+                    _automatic_decisions(ctx, loaded, expired, stored)
         except Conflict:
             continue  # another worker saved it first: it fired there
     return moved
+
+
+def _automatic_decisions(
+    ctx: FlowContext, loaded: Loaded, activities: list[str], now: datetime
+) -> None:
+    """The decisions the route made at the deadlines of ``activities`` (steps with
+    ``on_deadline``), each on the step's first task, by nobody."""
+    steps = {s["id"]: s for s in (loaded.route or {}).get("steps", []) if s.get("on_deadline")}
+    for activity in dict.fromkeys(activities):
+        found = steps.get(activity)
+        if found is None:
+            continue
+        task_id = ctx.session.scalar(
+            select(func.min(FlowTask.id)).where(
+                FlowTask.instance_id == loaded.id, FlowTask.activity == activity
+            )
+        )
+        if task_id is None:
+            continue
+        verb = "approved" if found["on_deadline"] == "approve" else "rejected"
+        ctx.session.add(
+            FlowDecision(
+                task_id=task_id,
+                instance_id=loaded.id,
+                user_id=None,
+                decision=found["on_deadline"],
+                comment=f"No decision within {found['deadline']}: {verb} automatically.",
+                at=now,
+            )
+        )
+    ctx.session.flush()
 
 
 def run_due_timers(runtime: Any, now: datetime) -> int:

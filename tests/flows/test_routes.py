@@ -5,7 +5,10 @@ step in its own transaction (the process reloaded from the database each time)."
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from trellis.access.grants import create_role
+from trellis.accounts import SYSTEM, create_user
 from trellis.errors import PermissionDenied, TrellisError, ValidationFailed
 
 
@@ -195,3 +198,127 @@ def test_a_route_is_checked_in_full(flows) -> None:  # type: ignore[no-untyped-d
         "route.on_approved.set.nofield",
         "route.extra",
     } <= set(errors)
+
+
+def test_a_rejection_in_one_parallel_branch_ends_the_route_at_once(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    route = {
+        "steps": [
+            step("legal", ["ann"]),
+            step("finance", ["bob", "cy"], "all", parallel_with="legal"),
+        ],
+        **OUTCOMES,
+    }
+    flows.flow("par", route)
+    deal = new_deal(factory)
+    instance = flows("start", "par", "deal", deal).id
+    assert {t["assignee"] for t in flows.open_tasks(instance)} == {"ann", "bob", "cy"}
+    flows("complete", flows.task_of(instance, "bob"), "approve", actor="bob")
+    # legal rejects while finance still waits for cy: the route ends rejected now
+    flows("complete", flows.task_of(instance, "ann"), "reject", "no", actor="ann")
+    described = flows.describe(instance)
+    assert (described["status"], described["outcome"]) == ("completed", "rejected")
+    assert flows.open_tasks(instance) == []
+    assert {(t["assignee"], t["status"]) for t in described["tasks"]} == {
+        ("ann", "completed"),
+        ("bob", "completed"),
+        ("cy", "cancelled"),
+    }
+    assert stage_of(factory, deal) == "lost"
+    with pytest.raises(TrellisError):  # the cancelled task cannot be decided any more
+        cy_task = next(t["id"] for t in described["tasks"] if t["assignee"] == "cy")
+        flows("complete", cy_task, "approve", actor="cy")
+
+    # both branches approving still approves
+    other = new_deal(factory)
+    second = flows("start", "par", "deal", other).id
+    for name in ("cy", "ann", "bob"):
+        flows("complete", flows.task_of(second, name), "approve", actor=name)
+    assert flows.describe(second)["outcome"] == "approved"
+    assert stage_of(factory, other) == "won"
+
+
+def test_an_empty_user_field_fails_the_instance_with_the_reason(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    from trellis.flows.notifications import notifications_of
+
+    route = {
+        "steps": [{"id": "own", "label": "Own manager", "approvers": {"field": "manager"}}],
+        **OUTCOMES,
+    }
+    with flows.runtime.transaction() as session:
+        create_user(session, "root", "root-password-long", ["admin"])
+    flows.flow("own", route)
+    deal = factory.record("deal", name="Nobody's").id
+    instance = flows("start", "own", "deal", deal).id
+    described = flows.describe(instance)
+    # never approved by nobody, never waiting for nobody
+    assert described["status"] == "failed" and described["outcome"] is None
+    assert described["tasks"] == []
+    assert "Own manager" in described["error"] and "Manager is empty" in described["error"]
+    assert stage_of(factory, deal) == "new"
+    with flows.runtime.transaction() as session:
+        from trellis.accounts import User
+
+        admin_id = session.scalar(select(User.id).where(User.username == "root"))
+        messages = [n.message for n in notifications_of(session, admin_id)]
+    assert any("'own' failed on deal" in m and "Manager is empty" in m for m in messages)
+
+
+def test_a_role_without_users_escalates_when_the_step_has_an_escalation(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    with flows.runtime.transaction() as session:
+        create_role(session, SYSTEM, "auditor", "Auditor")
+    route = {
+        "steps": [
+            {
+                "id": "audit",
+                "label": "Audit",
+                "approvers": {"role": "auditor"},
+                "deadline": "P1D",
+                "escalate_to": {"user": "boss"},
+            }
+        ],
+        **OUTCOMES,
+    }
+    flows.flow("audit", route)
+    instance = flows("start", "audit", "deal", new_deal(factory)).id
+    assert [(t["activity"], t["assignee"]) for t in flows.open_tasks(instance)] == [
+        ("audit_escalation", "boss")
+    ]
+    flows("complete", flows.task_of(instance, "boss"), "approve", actor="boss")
+    assert flows.describe(instance)["outcome"] == "approved"
+
+    # without an escalation the instance fails, saying which role has nobody
+    flows.flow(
+        "audit2", {"steps": [{"id": "a", "label": "Audit", "approvers": {"role": "auditor"}}]}
+    )
+    failed = flows.describe(flows("start", "audit2", "deal", new_deal(factory)).id)
+    assert failed["status"] == "failed"
+    assert "no active user has the role auditor" in failed["error"]
+    # once someone has the role, a new instance asks them
+    with flows.runtime.transaction() as session:
+        create_user(session, "aud", "aud-password-long", ["user", "auditor"])
+    started = flows("start", "audit2", "deal", new_deal(factory)).id
+    assert [t["assignee"] for t in flows.open_tasks(started)] == ["role:auditor"]
+
+
+def test_a_deadline_needs_an_escalation_or_an_automatic_decision(flows) -> None:  # type: ignore[no-untyped-def]
+    flows("create_flow", {"key": "d", "label": "D", "entity": "deal"})
+    route = {
+        "steps": [
+            step("a", ["ann"], deadline="P1D"),
+            step("b", ["ann"], deadline="P1D", on_deadline="maybe"),
+            step("c", ["ann"], on_deadline="approve"),
+            step("e", ["ann"], deadline="P1D", on_deadline="reject", escalate_to="boss"),
+        ]
+    }
+    with pytest.raises(ValidationFailed) as failure:
+        flows("add_version", "d", route=route)
+    assert failure.value.errors == {
+        "route.steps[0].escalate_to": [
+            "A deadline needs someone to escalate to, or an automatic decision (on_deadline)."
+        ],
+        "route.steps[1].on_deadline": ["Use approve or reject."],
+        "route.steps[2].deadline": ["An automatic decision needs a deadline."],
+        "route.steps[3].on_deadline": [
+            "Choose either an escalation or an automatic decision at the deadline."
+        ],
+    }

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from trellis.accounts import SYSTEM
 from trellis.clock import utcnow
-from trellis.flows.models import FlowInstance, FlowTask
+from trellis.flows.models import FlowDecision, FlowInstance, FlowTask
 from trellis.flows.timers import fire_due_timers
 from trellis.flows.worker import Worker
 from trellis.runtime import Runtime
@@ -94,3 +94,92 @@ def test_a_decision_before_the_deadline_clears_the_timer(flows, factory) -> None
         assert fire_due_timers(ctx, utcnow() + timedelta(days=3)) == 0
     described = flows.describe(instance)
     assert described["outcome"] == "approved" and described["next_due_at"] is None
+
+
+AUTOMATIC = {
+    "steps": [
+        {
+            "id": "mgr",
+            "label": "Manager",
+            "approvers": {"users": ["ann", "bob"]},
+            "deadline": "P2D",
+            "on_deadline": "approve",
+        }
+    ],
+    "on_approved": {"stage": "won"},
+    "on_rejected": {"stage": "lost"},
+}
+
+
+def race(settings, later, workers: int = 2) -> list[int]:  # type: ignore[no-untyped-def]
+    """``workers`` workers (each its own engine and connection) run one round at ``later``
+    at the same moment; the work each did."""
+    barrier = threading.Barrier(workers)
+    fired: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        runtime = Runtime.from_settings(settings)
+        try:
+            barrier.wait()
+            fired.append(Worker(runtime, ["flow_timers"]).run_once(later)["flow_timers"])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            runtime.dispose()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return fired
+
+
+def test_a_deadline_decides_automatically_exactly_once_with_two_workers(
+    flows, factory, settings
+) -> None:  # type: ignore[no-untyped-def]
+    flows.flow("auto", AUTOMATIC)
+    deals = [factory.record("deal", name=f"D{i}").id for i in range(6)]
+    started = [flows("start", "auto", "deal", d).id for d in deals]
+    # one approver decided in time on the first deal; the deadline decides the rest
+    flows("complete", flows.task_of(started[0], "ann"), "approve", actor="ann")
+    with flows.runtime.transaction() as session:
+        assert fire_due_timers(flows.runtime.flows(session, SYSTEM).context, utcnow()) == 0
+    assert sum(race(settings, utcnow() + timedelta(days=3))) == 6
+    for instance, deal in zip(started, deals, strict=True):
+        described = flows.describe(instance)
+        assert (described["status"], described["outcome"]) == ("completed", "approved")
+        assert flows.open_tasks(instance) == []
+        automatic = [d for d in described["decisions"] if d["user"] is None]
+        assert [(d["decision"], d["comment"]) for d in automatic] == [
+            ("approve", "No decision within P2D: approved automatically.")
+        ]
+        assert factory.records("get", "deal", deal).stage == "won"
+    with flows.runtime.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(FlowDecision)) == 7
+    # nothing is left to fire
+    with flows.runtime.transaction() as session:
+        later = utcnow() + timedelta(days=5)
+        assert fire_due_timers(flows.runtime.flows(session, SYSTEM).context, later) == 0
+
+
+def test_a_deadline_rejects_automatically_and_in_time_decisions_win(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    route = {"steps": [AUTOMATIC["steps"][0] | {"on_deadline": "reject"}], **OUTCOMES_ONLY}
+    flows.flow("auto", route)
+    late, early = (factory.record("deal", name=n).id for n in ("late", "early"))
+    late_i, early_i = (flows("start", "auto", "deal", d).id for d in (late, early))
+    for name in ("ann", "bob"):
+        flows("complete", flows.task_of(early_i, name), "approve", actor=name)
+    with flows.runtime.transaction() as session:
+        ctx = flows.runtime.flows(session, SYSTEM).context
+        assert fire_due_timers(ctx, utcnow() + timedelta(days=3)) == 1
+    assert flows.describe(early_i)["outcome"] == "approved"
+    described = flows.describe(late_i)
+    assert described["outcome"] == "rejected"
+    assert [(d["by"], d["decision"]) for d in described["decisions"]] == [("system", "reject")]
+    assert factory.records("get", "deal", late).stage == "lost"
+
+
+OUTCOMES_ONLY = {"on_approved": {"stage": "won"}, "on_rejected": {"stage": "lost"}}
