@@ -433,6 +433,69 @@ def pack_list_command() -> None:
                 click.echo(f"  edited here: {name} ({what})")
 
 
+@pack_group.command("schema")
+def pack_schema_command() -> None:
+    """Print the pack format's JSON Schema."""
+    from trellis.packs.schema import SCHEMA_FILE
+
+    click.echo(SCHEMA_FILE.read_text(), nl=False)
+
+
+@pack_group.command("validate")
+@click.argument("path", type=click.Path(exists=True))
+@with_appcontext
+def pack_validate_command(path: str) -> None:
+    """Check the pack in PATH (a folder or a zip): its files against the schema and what
+    they name (in the pack, or in this installation if it has a database)."""
+    from trellis.installation import is_initialised
+    from trellis.packs import service
+
+    runtime = _runtime()
+    if is_initialised(runtime.engine):
+        with runtime.transaction(read_only=True) as session:
+            problems = service.validate(path, session)
+    else:
+        problems = service.validate(path)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        count = len(problems)
+        raise click.ClickException(f"{count} problem{'s' if count != 1 else ''} in {path}.")
+    click.echo(f"{path}: no problems.")
+
+
+@pack_group.command("export")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--name", required=True, help="The pack's name.")
+@click.option("--version", "version", required=True, help="The pack's version (e.g. 1.0.0).")
+@click.option("--title", default="", help="A title for people.")
+@click.option("--description", default="", help="What the pack is for.")
+@click.option(
+    "--only",
+    default="",
+    help="Comma-separated keys (or kind:key) to export; an entity type brings its "
+    "pipelines, rules and duplicate rules.",
+)
+@with_appcontext
+def pack_export_command(
+    folder: str, name: str, version: str, title: str, description: str, only: str
+) -> None:
+    """Write the live configuration as a pack into FOLDER (the same configuration gives
+    the same files, byte for byte)."""
+    from trellis.packs import service
+    from trellis.packs.content import Manifest
+
+    manifest = Manifest(name, version, title, description, service.default_trellis_range())
+    keys = [k.strip() for k in only.split(",") if k.strip()]
+    runtime = _runtime()
+    try:
+        with runtime.transaction(read_only=True) as session:
+            files = service.export(session, folder, manifest, keys or None)
+    except TrellisError as exc:
+        raise _click_error(exc) from exc
+    click.echo(f"{len(files) - 1} objects written to {folder}.")
+
+
 def register_commands(app: Flask) -> None:
     """Make the commands reachable as ``flask`` commands too."""
     for command in (
