@@ -74,7 +74,7 @@ def route_rows(route: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict
             mode=step.get("mode") or "all",
             escalate_to=(f"{next(iter(escalate))}:{next(iter(escalate.values()))}")
             if isinstance(escalate, dict) and escalate
-            else "",
+            else (f"auto:{step['on_deadline']}" if step.get("on_deadline") else ""),
         )
         rows.append(row)
     outcomes: dict[str, str] = {}
@@ -118,7 +118,10 @@ def _step_of(row: dict[str, Any]) -> dict[str, Any]:
             step[name] = row[name]
     if row["escalate_to"]:
         kind, _, name = row["escalate_to"].partition(":")
-        step["escalate_to"] = {kind: name} if kind in ("user", "role") else row["escalate_to"]
+        if kind == "auto":  # the deadline decides instead of escalating
+            step["on_deadline"] = name
+        else:
+            step["escalate_to"] = {kind: name} if kind in ("user", "role") else row["escalate_to"]
     return step
 
 
@@ -173,6 +176,8 @@ def route_errors(errors: dict[str, Any]) -> tuple[dict[int, dict[str, list[str]]
             position, name, detail = int(found.group(1)), found.group(2), found.group(3)
             if name == "approvers":
                 name = detail if detail in ("users", "role", "field") else "kind"
+            if name == "on_deadline":  # chosen in the same input as the escalation
+                name = "escalate_to"
             if name not in STEP_INPUTS:
                 name = "id"
             by_row.setdefault(position, {}).setdefault(name, []).extend(messages)
@@ -398,7 +403,9 @@ class FlowsView(AdminView):
                 user_field_choices=[(f.key, f.label) for f in fields if f.type.name == "user"],
                 kind_choices=APPROVER_KINDS,
                 mode_choices=[(m, m) for m in MODES],
-                escalate_choices=[("user:" + k, v) for k, v in choices["user_choices"]]
+                escalate_choices=[("auto:approve", "Nobody: approve automatically")]
+                + [("auto:reject", "Nobody: reject automatically")]
+                + [("user:" + k, v) for k, v in choices["user_choices"]]
                 + [("role:" + k, f"Role: {v}") for k, v in choices["role_choices"]],
                 **choices,
             ), (422 if errors else 200)

@@ -64,7 +64,8 @@ class FlowPatch(Body):
 ROUTE_HELP = (
     'An approval route: {"steps": [{"id", "label", "approvers": {"users": [...]} | '
     '{"role"} | {"field"}, "mode": "all|any|quorum", "quorum"?, "when"?, "deadline"? '
-    '(ISO 8601 duration), "escalate_to"?, "parallel_with"?}], "on_approved": {"stage"?, '
+    '(ISO 8601 duration), "escalate_to"? | "on_deadline"? ("approve|reject"), '
+    '"parallel_with"?}], "on_approved": {"stage"?, '
     '"set"?}, "on_rejected": {...}}; its problems are named by JSON path (route.steps[0].mode).'
 )
 

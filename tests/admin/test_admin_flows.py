@@ -311,3 +311,39 @@ def test_the_route_form_names_problems_of_rows_and_outcomes(admin, people, page_
 
 def errors_text(response) -> list[str]:  # type: ignore[no-untyped-def]
     return [m for messages in errors_on(response).values() for m in messages]
+
+
+def test_the_route_form_sets_an_automatic_decision_at_the_deadline(
+    admin, people, runtime, page_errors
+) -> None:  # type: ignore[no-untyped-def]
+    answer = admin.post("/admin/flows/", key="quick", label="Quick", entity="deal", on="manual")
+    assert answer.status_code == 302, page_errors(answer)
+    form = read_form(admin.get("/admin/flows/quick/new").get_data(as_text=True))
+    form.set("s0_id", "mgr")
+    form.set("s0_label", "Manager")
+    form.set("s0_kind", "users")
+    form.set("s0_users", "ann")
+    form.set("s0_escalate_to", "auto:approve")  # without a deadline: named beside the input
+    refused = post(admin, "/admin/flows/quick/new", form)
+    assert refused.status_code == 422
+    assert page_errors(refused) == {"s0_deadline": ["An automatic decision needs a deadline."]}
+    form = read_form(refused.get_data(as_text=True))
+    form.set("s0_deadline", "P3D")
+    saved = post(admin, "/admin/flows/quick/new", form)
+    assert saved.status_code == 302, page_errors(saved)
+    with runtime.transaction() as session:
+        route = session.scalars(select(FlowVersion)).one().route
+    assert route["steps"] == [
+        {
+            "id": "mgr",
+            "label": "Manager",
+            "approvers": {"users": ["ann"]},
+            "mode": "all",
+            "deadline": "P3D",
+            "on_deadline": "approve",
+        }
+    ]
+    edit = read_form(admin.get("/admin/flows/quick/1/edit").get_data(as_text=True))
+    assert ("s0_escalate_to", "auto:approve") in edit.values
+    page = admin.get("/admin/flows/quick/1").get_data(as_text=True)
+    assert "P3D, then approved automatically" in page
