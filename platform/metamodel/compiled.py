@@ -18,7 +18,7 @@ from __future__ import annotations
 import string
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -146,6 +146,16 @@ class CompiledEntity:
         """The INSERT of record rows, their ids back in the order of the rows (one row or
         many): built once per compiled entity, so SQLAlchemy compiles it once too."""
         return insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True)
+
+    @cached_property
+    def row_readers(self) -> tuple[tuple[str, Callable[[Mapping[str, Any]], Any] | None], ...]:
+        """Each active field's key and how its value is read from a record row (None for a
+        field kept in a side table), in field order: worked out once per compiled entity
+        type, so reading a page of records calls one prepared reader per value."""
+        return tuple(
+            (key, None if key in self.side_tables else f.type.reader(f))
+            for key, f in self.fields.items()
+        )
 
     def default_pipeline(self) -> CompiledPipeline | None:
         return next(iter(self.pipelines.values()), None)
@@ -344,6 +354,10 @@ def _compile_rule(rule: Rule, names: list[str]) -> CompiledRule | None:
     )
 
 
+_STATE_TABLE = MetaState.__table__
+_STATE = select(_STATE_TABLE.c.stamp, _STATE_TABLE.c.version).where(_STATE_TABLE.c.id == 1)
+
+
 class MetamodelCache:
     """Compiled models by stamp. One per process; safe to share between threads.
 
@@ -360,7 +374,9 @@ class MetamodelCache:
 
     def get(self, session: Session) -> CompiledModel:
         """The compiled model for the metamodel as ``session`` sees it (one cheap query)."""
-        state = session.get(MetaState, 1, populate_existing=True)
+        # a Core read of two columns (every request does it): no ORM object, loader or
+        # flush, as ``session.get`` did not flush either
+        state = session.connection().execute(_STATE).first()
         stamp, version = (state.stamp, state.version) if state else ("", 0)
         with self._lock:
             model = self._models.get(stamp)

@@ -248,17 +248,17 @@ class Reading(RecordParts):
     def _hydrate(self, ent: CompiledEntity, rows: Sequence[Mapping[str, Any]]) -> list[Record]:
         ids = [r["id"] for r in rows]
         sides = self._side_values(ent, ids)
+        readers = ent.row_readers
         records = []
         for row in rows:
-            values = {}
-            for key, f in ent.fields.items():
-                if key in ent.side_tables:
-                    values[key] = sides[key].get(row["id"], ())
-                else:
-                    values[key] = f.type.from_row(f, row)
+            record_id = row["id"]
+            values = {
+                key: sides[key].get(record_id, ()) if read is None else read(row)
+                for key, read in readers
+            }
             record = Record(
                 ent.key,
-                row["id"],
+                record_id,
                 row["version"],
                 values,
                 as_utc(row["created_at"]),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import marshmallow as ma
@@ -57,6 +57,15 @@ class DateTimeType(FieldType):
     def from_row(self, field: FieldLike, row: Mapping[str, Any]) -> Any:
         value = row[field.key]
         return None if value is None else as_utc(value)
+
+    def reader(self, field: FieldLike) -> Callable[[Mapping[str, Any]], Any]:
+        key = field.key
+
+        def read(row: Mapping[str, Any]) -> Any:
+            value = row[key]
+            return None if value is None else as_utc(value)
+
+        return read
 
     def to_json(self, field: FieldLike, value: Any, model: Any) -> Any:
         return None if value is None else as_utc(value).isoformat()

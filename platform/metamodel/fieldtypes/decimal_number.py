@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -147,6 +147,15 @@ class DecimalType(FieldType):
         if value is None:
             return None
         return Decimal(value).quantize(Decimal(1).scaleb(-self._digits(field)[1]))
+
+    def reader(self, field: FieldLike) -> Callable[[Mapping[str, Any]], Any]:
+        key, quantum = field.key, Decimal(1).scaleb(-self._digits(field)[1])
+
+        def read(row: Mapping[str, Any]) -> Any:
+            value = row[key]
+            return None if value is None else Decimal(value).quantize(quantum)
+
+        return read
 
     def to_json(self, field: FieldLike, value: Any, model: Any) -> Any:
         return None if value is None else str(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -159,6 +159,18 @@ class MoneyType(FieldType):
         scale = field.settings.get("scale", 2)
         amount = Decimal(amount).quantize(Decimal(1).scaleb(-scale))
         return Money(amount, row[f"{field.key}_currency"])
+
+    def reader(self, field: FieldLike) -> Callable[[Mapping[str, Any]], Any]:
+        amount_key, currency_key = f"{field.key}_amount", f"{field.key}_currency"
+        quantum = Decimal(1).scaleb(-field.settings.get("scale", 2))
+
+        def read(row: Mapping[str, Any]) -> Any:
+            amount = row[amount_key]
+            if amount is None:
+                return None
+            return Money(Decimal(amount).quantize(quantum), row[currency_key])
+
+        return read
 
     def to_json(self, field: FieldLike, value: Any, model: Any) -> Any:
         if value is None:
