@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from werkzeug.security import generate_password_hash
 
 from trellis.accounts import SYSTEM, Actor
 from trellis.runtime import Runtime
@@ -29,6 +30,41 @@ _counter = itertools.count()
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"trellis database: {'postgresql' if PG_URL else 'sqlite'}"
+
+
+# Werkzeug's default scrypt (N=2**15) costs a few tenths of a second per hash, and the suite
+# hashes a password for every user it creates and every sign-in it checks. Tests hash with the
+# same scrypt at a low work factor (the stored hash names its own parameters, so checking is as
+# cheap); a test marked ``real_password_cost`` runs with the real default (the login timing
+# test, and the test that stored hashes use it).
+_REAL_HASH_DEFAULTS = generate_password_hash.__defaults__
+_TEST_HASH_METHOD = "scrypt:128:8:1"
+
+
+def _password_cost(defaults: tuple[Any, ...] | None) -> None:
+    from trellis.access import credentials
+
+    generate_password_hash.__defaults__ = defaults
+    credentials._stand_in_hash.cache_clear()  # the unknown-user hash follows the cost
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    assert _REAL_HASH_DEFAULTS is not None and _REAL_HASH_DEFAULTS[0] == "scrypt"
+    _password_cost((_TEST_HASH_METHOD, *_REAL_HASH_DEFAULTS[1:]))
+    yield
+    _password_cost(_REAL_HASH_DEFAULTS)
+
+
+@pytest.fixture(autouse=True)
+def real_password_cost(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The real hashing cost for a test marked ``real_password_cost``."""
+    if request.node.get_closest_marker("real_password_cost") is None:
+        yield
+        return
+    _password_cost(_REAL_HASH_DEFAULTS)
+    yield
+    _password_cost((_TEST_HASH_METHOD, *_REAL_HASH_DEFAULTS[1:]))
 
 
 @pytest.fixture(scope="session")

@@ -368,6 +368,26 @@ def test_failures_from_one_address_do_not_lock_the_user_out_elsewhere(client, ma
     assert ask_for_token(client, "root", "root-password").status_code == 201
 
 
+@pytest.mark.real_password_cost
+def test_passwords_are_stored_with_werkzeugs_full_scrypt_cost(runtime, make_user) -> None:  # type: ignore[no-untyped-def]
+    """The suite hashes cheaply (tests/conftest.py); the product keeps werkzeug's default."""
+    make_user("ann", ["user"])
+    with runtime.transaction() as session:
+        stored = session.scalar(select(User.password_hash).where(User.username == "ann"))
+    assert stored.startswith("scrypt:32768:8:1$")
+    assert credentials._stand_in_hash().startswith("scrypt:32768:8:1$")
+
+
+def test_the_suite_hashes_passwords_cheaply_outside_marked_tests(runtime, make_user) -> None:  # type: ignore[no-untyped-def]
+    """The marked tests above leave the cheap cost behind them (whatever order they run in)."""
+    make_user("ann", ["user"])
+    with runtime.transaction() as session:
+        stored = session.scalar(select(User.password_hash).where(User.username == "ann"))
+    assert stored.startswith("scrypt:128:8:1$")
+    assert credentials._stand_in_hash().startswith("scrypt:128:8:1$")
+
+
+@pytest.mark.real_password_cost
 def test_an_unknown_user_name_costs_a_password_hash_like_a_known_one(
     client, make_user, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
