@@ -204,6 +204,10 @@ DuplicateRuleListSchema = items_of(DuplicateRuleSchema, "DuplicateRuleList")
 class HistoryItemSchema(ma.Schema):
     at = ma.fields.DateTime(required=True)
     by = ma.fields.Integer(allow_none=True)
+    via = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "Who acted when no user did: flow:<key> for a flow"},
+    )
     action = ma.fields.String()
     field = ma.fields.String(required=True)
     old = ma.fields.Raw(allow_none=True)
@@ -215,6 +219,10 @@ class StageVisitSchema(ma.Schema):
     stage = ma.fields.String(required=True)
     entered_at = ma.fields.DateTime(required=True)
     entered_by = ma.fields.Integer(allow_none=True)
+    entered_via = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "Who acted when no user did: flow:<key> for a flow"},
+    )
     left_at = ma.fields.DateTime(allow_none=True)
     left_by = ma.fields.Integer(allow_none=True)
     seconds = ma.fields.Integer(required=True)

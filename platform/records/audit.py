@@ -31,6 +31,8 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: who acted when no user did: a flow's outcome or service task is ``flow:<key>``
+    via: Mapped[str | None] = mapped_column(String(60), nullable=True)
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
@@ -47,6 +49,8 @@ class StageVisit(Base):
     stage: Mapped[str] = mapped_column(String(40))
     entered_at: Mapped[datetime] = mapped_column(default=utcnow)
     entered_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: as ``AuditEvent.via``: the flow that moved the record in
+    entered_via: Mapped[str | None] = mapped_column(String(60), nullable=True)
     left_at: Mapped[datetime | None] = mapped_column(nullable=True)
     left_by: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
@@ -54,6 +58,14 @@ class StageVisit(Base):
         """How long the record stayed (or, in its current stage, has stayed so far)."""
         end = as_utc(self.left_at or now or utcnow())
         return max(end - as_utc(self.entered_at), timedelta(0))
+
+
+def acting_via(user_id: int | None, username: str) -> str | None:
+    """What ``via`` records for an actor: its name when no user acts and it is not the plain
+    system (``flow:<key>``), else nothing."""
+    if user_id is not None or username == "system":
+        return None
+    return username[:60]
 
 
 def forget_entity(session: Session, entity: str) -> None:

@@ -170,6 +170,7 @@ class Reading(RecordParts):
             {
                 "at": as_utc(event.at).isoformat(),
                 "by": event.by,
+                "via": event.via,
                 "action": event.action,
                 "field": name,
                 "old": old,

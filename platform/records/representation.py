@@ -41,6 +41,7 @@ def stage_visit_json(visit: StageVisit) -> dict[str, Any]:
         "stage": visit.stage,
         "entered_at": as_utc(visit.entered_at).isoformat(),
         "entered_by": visit.entered_by,
+        "entered_via": visit.entered_via,
         "left_at": as_utc(visit.left_at).isoformat() if visit.left_at else None,
         "left_by": visit.left_by,
         "seconds": int(visit.duration().total_seconds()),

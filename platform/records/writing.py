@@ -16,7 +16,7 @@ from trellis.clock import as_utc, utcnow
 from trellis.errors import Conflict, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity, CompiledField
 from trellis.metamodel.physical import physical_name
-from trellis.records.audit import AuditEvent, StageVisit
+from trellis.records.audit import AuditEvent, StageVisit, acting_via
 from trellis.records.checks import TAKEN_UNSEEN, taken
 from trellis.records.events import RecordEvent
 from trellis.records.record import Checked, Record, RecordParts
@@ -226,6 +226,7 @@ class Writing(RecordParts):
             "stage": stage,
             "entered_at": now,
             "entered_by": self.actor.user_id,
+            "entered_via": acting_via(self.actor.user_id, self.actor.username),
         }
 
     def _leave_stage(self, entity: str, record_id: int, now: datetime) -> None:
@@ -271,6 +272,7 @@ class Writing(RecordParts):
             "action": action,
             "at": now,
             "by": self.actor.user_id,
+            "via": acting_via(self.actor.user_id, self.actor.username),
             "changes": payload,
         }
 

@@ -453,6 +453,9 @@ def card(entity: str, record_id: int) -> Any:
             user_names=user_names(
                 session, [h["by"] for h in history] + [v.entered_by for v in visits]
             ),
+            via_names=via_names(
+                session, [h.get("via") for h in history] + [v.entered_via for v in visits]
+            ),
             links=links,
             convertible=convertible,
             flows=flows,
@@ -477,15 +480,34 @@ HISTORY_VERBS = {
 }
 
 
+def via_names(session: Session, vias: list[str | None]) -> dict[str, str]:
+    """How the card names who acted without a user: ``flow:<key>`` is the flow's label
+    ("flow Deal approval"), so a flow's stage move never reads as "system"."""
+    from sqlalchemy import select
+
+    from trellis.flows.models import Flow
+
+    keys = {v[5:] for v in vias if v and v.startswith("flow:")}
+    labels = dict(session.execute(select(Flow.key, Flow.label).where(Flow.key.in_(keys))).all())
+    names = {}
+    for via in filter(None, vias):
+        if via.startswith("flow:"):
+            names[via] = f"flow {labels.get(via[5:], via[5:])}"
+        else:
+            names[via] = via
+    return names
+
+
 def history_entries(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The service's field-by-field history as one entry per save (newest first): a create
     is one entry listing what was filled in, an edit one entry listing what changed."""
     entries: list[dict[str, Any]] = []
     for item in history:
         last = entries[-1] if entries else None
-        if last and (last["at"], last["by"], last["action"]) == (
+        if last and (last["at"], last["by"], last["via"], last["action"]) == (
             item["at"],
             item["by"],
+            item.get("via"),
             item["action"],
         ):
             last["changes"].append(item)
@@ -494,6 +516,7 @@ def history_entries(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "at": item["at"],
                 "by": item["by"],
+                "via": item.get("via"),
                 "action": item["action"],
                 "verb": HISTORY_VERBS.get(item["action"], item["action"].capitalize()),
                 "changes": [item],

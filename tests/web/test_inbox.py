@@ -229,3 +229,23 @@ def test_a_reader_who_may_not_edit_sees_no_start_button(deal, people, user_with,
     assert 'data-start="deal_ok"' in people["ann"].get(f"/records/deal/{deal}").get_data(
         as_text=True
     )
+
+
+def test_a_flows_stage_move_is_the_flows_in_the_history(deal, people, runtime) -> None:  # type: ignore[no-untyped-def]
+    """The outcome's stage move is recorded as the flow's, not as "system" or "Trellis"."""
+    ann, bob = people["ann"], people["bob"]
+    start(ann, deal)
+    ann.post(f"/tasks/{open_task(runtime, 'ann')}/decide", data={"decision": "approve"})
+    bob.post(f"/tasks/{open_task(runtime, 'bob')}/decide", data={"decision": "approve"})
+    card = ann.get(f"/records/deal/{deal}").get_data(as_text=True)
+    assert "moved in by flow Deal approval" in card
+    assert re.search(r"<b>Moved</b> <span[^>]*>by flow Deal approval ·", card)
+    with runtime.transaction() as session:
+        records = runtime.records(session)
+        moves = [h for h in records.history("deal", deal) if h["action"] == "stage"]
+        assert moves and {(h["by"], h["via"]) for h in moves} == {(None, "flow:deal_ok")}
+        visit = records.stage_history("deal", deal)[-1]
+        assert (visit.stage, visit.entered_by, visit.entered_via) == ("won", None, "flow:deal_ok")
+        # a person's own change names no flow
+        earlier = [h for h in records.history("deal", deal) if h["action"] == "create"]
+        assert {h["via"] for h in earlier} == {None}
