@@ -133,6 +133,10 @@ def apply_pack(
             from trellis.packs.impact import impact_of
 
             outcome.impact = impact_of(runtime, session, plan)
+            if samples and installed is None and getattr(content, "samples", None):
+                from trellis.packs.samples import load_sample_users
+
+                load_sample_users(session, content, say)  # a flow may name them as approvers
             steps = _Steps(runtime, session, actor, say)
             steps.run(plan)
             if steps.problems:

@@ -66,6 +66,9 @@ MANIFEST_FILE = "pack.yaml"
 SAMPLES_FOLDER = "samples"
 #: the samples file of users (the others are named after their entity type)
 USERS_SAMPLES = "users"
+#: what a sample row may say besides field values: its name for ``"@name"`` links, where it
+#: stands, and (a username) who owns it
+SAMPLE_META = ("_ref", "_pipeline", "_stage", "_owner")
 #: the kinds whose objects belong to an entity type and are keyed ``<entity>.<key>``
 ENTITY_OWNED = ("pipeline", "rule", "duplicate")
 

@@ -24,7 +24,7 @@ from trellis.metamodel.entities import template_errors
 from trellis.metamodel.fieldtypes import UnknownFieldType, registry
 from trellis.metamodel.normalised import COMPARABLE
 from trellis.metamodel.pipelines import stage_list_errors
-from trellis.packs.content import KINDS, USERS_SAMPLES
+from trellis.packs.content import KINDS, SAMPLE_META, USERS_SAMPLES
 from trellis.packs.loading import LoadedPack
 from trellis.packs.problems import Problem
 
@@ -454,7 +454,7 @@ def _samples(world: _World) -> None:
         pipelines = {p["key"]: p for p in world.pipelines(entity)}
         for n, row in enumerate(rows):
             for name, value in row.items():
-                if name in ("_ref", "_stage", "_pipeline"):
+                if name in SAMPLE_META:
                     continue
                 if name not in fields:
                     message = f"{entity!r} has no field {name!r}."
@@ -462,6 +462,10 @@ def _samples(world: _World) -> None:
                 elif isinstance(value, str) and value.startswith("@") and value[1:] not in refs:
                     message = f"No sample record has the _ref {value[1:]!r}."
                     world.problems.append(source.problem((n, name), message))
+            owner = row.get("_owner")
+            if owner is not None and owner not in world.users:
+                message = f"No user {owner!r} among the samples or in the installation."
+                world.problems.append(source.problem((n, "_owner"), message))
             pipeline = row.get("_pipeline")
             chosen = pipelines.get(pipeline) if pipeline else next(iter(pipelines.values()), None)
             if pipeline is not None and chosen is None:
