@@ -23,7 +23,7 @@ from trellis.metamodel.changes import (
 from trellis.metamodel.compiled import title_keys
 from trellis.metamodel.fieldtypes import UnknownFieldType, registry
 from trellis.metamodel.fieldtypes.base import input_messages
-from trellis.metamodel.models import EntityType, Field
+from trellis.metamodel.models import ConfigChange, EntityType, Field
 from trellis.metamodel.physical import SYSTEM_COLUMNS, FieldLayout, record_table_name
 from trellis.words import counted
 
@@ -61,6 +61,86 @@ class FieldOperations(MetamodelChanges):
     ) -> Field:
         """Add a field and its column(s); every problem with the input is reported at once."""
         row = self.entity_row(entity)
+        field = self._new_field(
+            row,
+            key,
+            label,
+            type,
+            required=required,
+            settings=settings,
+            default=default,
+            unique=unique,
+            indexed=indexed,
+            help_text=help_text,
+            position=position,
+        )
+        row.fields.append(field)
+        self.sync_schema(row)
+        self.bump("field.add", f"{entity}.{key}", {"type": type, "settings": field.settings})
+        return field
+
+    def add_fields(self, entity: str, specs: list[dict[str, Any]]) -> list[Field]:
+        """Add several fields at once (each ``{key, label, type, ...}`` as :meth:`add_field`
+        takes them): every problem of every field is reported at once, under
+        ``<key>.<property>``; the table changes in one pass. Config packs use it."""
+        row = self.entity_row(entity)
+        errors = Errors()
+        added: list[Field] = []
+        taken = {f.key for f in row.fields}
+        for number, spec in enumerate(specs):
+            options = {k: v for k, v in spec.items() if k not in ("key", "label", "type")}
+            name = str(spec.get("key") or number)
+            if spec.get("key") in taken:
+                errors.add(name, f"{row.key} has a field {spec.get('key')!r} already.")
+                continue
+            try:
+                field = self._new_field(
+                    row, spec.get("key"), spec.get("label"), spec.get("type"), **options
+                )
+            except ValidationFailed as exc:
+                for prop, messages in exc.errors.items():
+                    for message in messages:
+                        errors.add(f"{name}.{prop}", message)
+                continue
+            except TypeError as exc:  # an unknown property
+                errors.add(name, str(exc))
+                continue
+            taken.add(field.key)
+            if spec.get("position") is None:
+                field.position = _next_position(row) + len(added)
+            added.append(field)
+        errors.raise_if_any()
+        row.fields.extend(added)
+        self.sync_schema(row)
+        for number, field in enumerate(added, start=1):
+            detail = {"type": field.type, "settings": field.settings}
+            target = f"{entity}.{field.key}"
+            if number < len(added):  # one history entry each, one move of the stamp
+                self.session.add(
+                    ConfigChange(
+                        by=self.actor.user_id, action="field.add", target=target, detail=detail
+                    )
+                )
+            else:
+                self.bump("field.add", target, detail)
+        return added
+
+    def _new_field(
+        self,
+        row: EntityType,
+        key: str,
+        label: str,
+        type: str,
+        *,
+        required: bool = False,
+        settings: dict[str, Any] | None = None,
+        default: Any = None,
+        unique: bool = False,
+        indexed: bool = False,
+        help_text: str = "",
+        position: int | None = None,
+    ) -> Field:
+        """A new field of ``row``, checked (not added yet)."""
         errors = Errors()
         for message in key_errors(key):
             errors.add("key", message)
@@ -110,9 +190,6 @@ class FieldOperations(MetamodelChanges):
             help_text=help_text or "",
             position=position if position is not None else _next_position(row),
         )
-        row.fields.append(field)
-        self.sync_schema(row)
-        self.bump("field.add", f"{entity}.{key}", {"type": type, "settings": full_settings})
         return field
 
     def update_field(self, entity: str, key: str, /, **changes: Any) -> Field:

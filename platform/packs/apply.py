@@ -382,6 +382,7 @@ class _Steps:
         row = self.meta.entity_row(entity)
         archived = {f.key for f in row.fields if f.archived}
         existing = {f.key: f for f in row.fields if not f.archived}
+        new: list[dict[str, Any]] = []  # added at once: one table change, one report
         for item in fields:
             old = before.get(item["key"])
             if old is None and item["key"] in existing:  # a restored entity type's field
@@ -393,7 +394,8 @@ class _Steps:
                 self.meta.restore_field(entity, item["key"])
                 old = _field_doc(self.meta.field_row(row, item["key"]))
             if old is None:
-                self.meta.add_field(entity, item["key"], item["label"], item["type"], **options)
+                new.append({"key": item["key"], "label": item["label"], "type": item["type"]})
+                new[-1].update(options)
                 continue
             changed = {
                 k: v
@@ -402,6 +404,8 @@ class _Steps:
             }
             if changed:
                 self.meta.update_field(entity, item["key"], **changed)
+        if new:
+            self.meta.add_fields(entity, new)
         for key in before:
             if key not in wanted:
                 self.meta.archive_field(entity, key)

@@ -198,3 +198,36 @@ def runtime_actor():  # type: ignore[no-untyped-def]
     from trellis.accounts import SYSTEM
 
     return SYSTEM
+
+
+def test_add_fields_adds_many_in_one_pass_or_reports_every_problem(runtime, factory) -> None:  # type: ignore[no-untyped-def]
+    from trellis.errors import ValidationFailed
+
+    factory.entity("thing", {"name": "text"})
+    with runtime.transaction() as session:
+        meta = runtime.metamodel(session)
+        with pytest.raises(ValidationFailed) as refused:
+            meta.add_fields(
+                "thing",
+                [
+                    {"key": "ok", "label": "Ok", "type": "text"},
+                    {"key": "bad", "label": "", "type": "integer"},
+                    {"key": "name", "label": "Name", "type": "text"},
+                    {"key": "size", "label": "Size", "type": "list", "settings": {"list": "no"}},
+                ],
+            )
+        assert set(refused.value.errors) == {"bad.label", "name", "size.settings"}
+    with runtime.transaction() as session:
+        meta = runtime.metamodel(session)
+        added = meta.add_fields(
+            "thing",
+            [
+                {"key": "a", "label": "A", "type": "integer", "required": True},
+                {"key": "b", "label": "B", "type": "money"},
+            ],
+        )
+        assert [f.key for f in added] == ["a", "b"]
+    factory.record("thing", name="x", a=1, b={"amount": "2.50", "currency": "EUR"})
+    with runtime.transaction() as session:
+        keys = [f.key for f in runtime.metamodel(session).entity_row("thing").fields]
+    assert keys == ["name", "a", "b"]
