@@ -282,11 +282,18 @@ def pack_group() -> None:
 
 
 def _load_pack(folder: str):  # type: ignore[no-untyped-def]
-    """The pack in ``folder`` (or a zip); a click error listing every problem if broken."""
-    from trellis.packs.loading import PackInvalid, load_pack
+    """The pack in ``folder`` (or a zip), checked against this installation (what it needs
+    from here may be here); a click error listing every problem if it is broken."""
+    from trellis.accounts import User
+    from trellis.packs.loading import load_pack
+    from trellis.packs.problems import PackInvalid
+    from trellis.packs.snapshot import snapshot
 
     try:
-        return load_pack(folder)
+        with _runtime().transaction(read_only=True) as session:
+            live = snapshot(session)
+            users = set(session.scalars(select(User.username)))
+        return load_pack(folder, live, users)
     except PackInvalid as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
