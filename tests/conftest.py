@@ -67,6 +67,39 @@ def real_password_cost(request: pytest.FixtureRequest) -> Iterator[None]:
     _password_cost((_TEST_HASH_METHOD, *_REAL_HASH_DEFAULTS[1:]))
 
 
+# Every test builds its own app, and werkzeug compiles two URL builders per route with ``ast``
+# and ``compile()`` each time (about half of ``create_app``). A builder's code depends only on
+# the rule's parsed parts, its defaults (as its converters render them) and whether it appends
+# unknown arguments, so the suite compiles each distinct builder once per process and binds it
+# to each rule as werkzeug does. (Werkzeug's own function, only memoised: same code, same URLs.)
+@pytest.fixture(scope="session", autouse=True)
+def url_builders_compiled_once() -> Iterator[None]:
+    from werkzeug.routing.rules import Rule
+
+    original = Rule._compile_builder
+    compiled: dict[tuple[Any, ...], Any] = {}
+
+    def compile_builder(self: Rule, append_unknown: bool = True) -> Any:
+        defaults = self.defaults or {}
+        key = (
+            self.rule,
+            tuple(self._trace),
+            tuple(
+                (name, type(self._converters.get(name)), repr(value))
+                for name, value in sorted(defaults.items())
+            ),
+            tuple((name, type(converter)) for name, converter in self._converters.items()),
+            append_unknown,
+        )
+        if key not in compiled:
+            compiled[key] = original(self, append_unknown)
+        return compiled[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Rule, "_compile_builder", compile_builder)
+        yield
+
+
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated empty database to copy: a file path (SQLite) or a database name (PG)."""
