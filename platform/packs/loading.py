@@ -257,15 +257,16 @@ def load_pack(
     path: Path | str | bytes,
     live: dict[str, dict[str, dict[str, Any]]] | None = None,
     users: Iterable[str] = (),
+    installed: dict[str, str] | None = None,
 ) -> PackContent:
     """The pack at ``path`` (folder, zip file or zip bytes), checked in full: its files and
     their cross-references (against the pack, plus ``live`` documents for what it needs from
-    the installation, and its ``users`` for flows' approvers). :class:`PackInvalid` lists
-    every problem."""
+    the installation, its ``users`` for flows' approvers and its ``installed`` packs for the
+    manifest's requirements). :class:`PackInvalid` lists every problem."""
     from trellis.packs.references import reference_problems
 
     loaded = read_pack(path)
-    problems = [*loaded.problems, *reference_problems(loaded, live, users)]
+    problems = [*loaded.problems, *reference_problems(loaded, live, users, installed)]
     if problems:
         raise PackInvalid(problems)
     return loaded.content
@@ -275,10 +276,11 @@ def validate_pack(
     path: Path | str | bytes,
     live: dict[str, dict[str, dict[str, Any]]] | None = None,
     users: Iterable[str] = (),
+    installed: dict[str, str] | None = None,
 ) -> list[Problem]:
     """Every problem of the pack at ``path`` (none: ``[]``), in file and line order."""
     try:
-        load_pack(path, live, users)
+        load_pack(path, live, users, installed)
     except PackInvalid as exc:
         return exc.problems
     return []

@@ -82,15 +82,18 @@ def _parse_yaml(name: str, text: str) -> SourceFile:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise Unreadable(Problem(name, line, "$", f"Not valid YAML: {exc}.")) from None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise Unreadable(Problem(name, line, "$", f"Not valid YAML: {reason}.")) from None
     return source
 
 
 def _parse_json(name: str, text: str) -> SourceFile:
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise Unreadable(Problem(name, exc.lineno, "$", f"Not valid JSON: {exc.msg}.")) from None
+    except _TwiceGiven as exc:
+        raise Unreadable(Problem(name, None, "$", f"Not valid JSON: {exc}.")) from None
     source = SourceFile(name, data)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -100,6 +103,19 @@ def _parse_json(name: str, text: str) -> SourceFile:
     except (yaml.YAMLError, ValueError, TypeError):
         source.lines = {(): 1}
     return source
+
+
+class _TwiceGiven(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _TwiceGiven(f"the key {key!r} is given twice")
+        found[key] = value
+    return found
 
 
 _constructor = yaml.SafeLoader("")
@@ -116,6 +132,10 @@ def _build(node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
                     problem="a key must be plain text", problem_mark=key_node.start_mark
                 )
             key = str(key_node.value)
+            if key in result:
+                raise yaml.MarkedYAMLError(
+                    problem=f"the key {key!r} is given twice", problem_mark=key_node.start_mark
+                )
             lines[(*path, key)] = key_node.start_mark.line + 1
             result[key] = _build(value_node, (*path, key), lines)
         return result

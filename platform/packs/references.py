@@ -80,9 +80,13 @@ class _World:
 
 
 def reference_problems(
-    loaded: LoadedPack, live: Documents | None = None, users: Iterable[str] = ()
+    loaded: LoadedPack,
+    live: Documents | None = None,
+    users: Iterable[str] = (),
+    installed: dict[str, str] | None = None,
 ) -> list[Problem]:
-    """Every broken cross-reference of ``loaded``'s objects and samples."""
+    """Every broken cross-reference of ``loaded``'s objects and samples; given the
+    ``installed`` packs (name -> version), the packs the manifest requires too."""
     world = _World(loaded, live, users)
     checks = {
         "list": _list,
@@ -103,7 +107,7 @@ def reference_problems(
                 checks[kind](world, key, doc)
     with contextlib.suppress(*malformed):
         _samples(world)
-    _manifest(world)
+    _manifest(world, installed)
     return world.problems
 
 
@@ -477,7 +481,7 @@ def _samples(world: _World) -> None:
                 world.problems.append(source.problem((n, "_stage"), message))
 
 
-def _manifest(world: _World) -> None:
+def _manifest(world: _World, installed: dict[str, str] | None) -> None:
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
     from packaging.version import InvalidVersion, Version
 
@@ -501,6 +505,15 @@ def _manifest(world: _World) -> None:
         except InvalidSpecifier:
             world.problems.append(source.problem(path, "Use a version range such as >=1.0,<2."))
             continue
+        if path != ("trellis",) and installed is not None:
+            name = path[1]
+            there = installed.get(name)
+            if there is None:
+                message = f"Needs the pack {name!r} ({spec}); it is not installed here."
+                world.problems.append(source.problem(path, message))
+            elif not allowed.contains(there, prereleases=True):
+                message = f"Needs the pack {name!r} {spec}; {there} is installed here."
+                world.problems.append(source.problem(path, message))
         if path == ("trellis",):
             running = trellis_version()
             if running and not allowed.contains(running, prereleases=True):

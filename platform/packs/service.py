@@ -25,10 +25,22 @@ def installation_users(session: Session) -> set[str]:
 
 def validate(path: Path | str | bytes, session: Session | None = None) -> list[Problem]:
     """Every problem of the pack at ``path``; with a ``session``, what it needs may come
-    from this installation (entity types, lists, roles, users)."""
+    from this installation (entity types, lists, roles, users, the packs it requires)."""
     if session is None:
         return validate_pack(path)
-    return validate_pack(path, snapshot(session), installation_users(session))
+    return validate_pack(
+        path, snapshot(session), installation_users(session), installed_packs(session)
+    )
+
+
+def installed_packs(session: Session) -> dict[str, str]:
+    """The packs installed here: name -> version."""
+    from trellis.packs.models import InstalledPack
+
+    return {
+        name: version
+        for name, version in session.execute(select(InstalledPack.name, InstalledPack.version))
+    }
 
 
 def export(

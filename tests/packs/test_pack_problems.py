@@ -102,6 +102,8 @@ grants:
     "lists/broken.yaml": "key: broken\nlabel: [Broken\n",
     "notes/readme.yaml": "a: 1\n",
     "lists/data.json": '{"key": "data", "label": "Data", "options": [{"key": "x"}]}',
+    "lists/twice.yaml": "key: twice\nlabel: Twice\nlabel: Again\n",
+    "lists/twice_json.json": '{"key": "twice_json", "label": "A", "label": "B"}',
 }
 
 #: (file, line, path, the start of the message)
@@ -111,6 +113,8 @@ EXPECTED = [
     ("lists/stage.yaml", 5, "$.options[1].key", "Key 'a' is used twice."),
     ("lists/broken.yaml", 3, "$", "Not valid YAML"),
     ("lists/data.json", 1, "$.options[0].label", "Required."),
+    ("lists/twice.yaml", 3, "$", "Not valid YAML: the key 'label' is given twice."),
+    ("lists/twice_json.json", None, "$", "Not valid JSON: the key 'label' is given twice."),
     ("notes/readme.yaml", None, "$", "Unknown folder 'notes'"),
     ("entities/task.yaml", 3, "$.title", "Unknown field: nme"),
     ("entities/task.yaml", 4, "$.card_fields[1]", "No field 'nothing'."),

@@ -97,3 +97,34 @@ def test_a_long_text_field_takes_its_stored_settings_back(runtime, factory) -> N
         meta.add_field("task", "more", "More notes", "long_text", settings=stored)
         changed = meta.update_field("task", "notes", settings={"pattern": "^[^<]*$"})
         assert changed.settings["max_length"] == 100_000
+
+
+def test_a_pack_that_builds_on_an_installed_one(runtime, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Checked against this installation, a pack may name what an installed pack brought
+    (here the hr pack's vacation requests), and the packs it requires must be installed in
+    a version its range allows."""
+    from trellis.packs import service
+    from trellis.packs.apply import apply_pack
+
+    apply_pack(runtime, load_pack(CONFIG / "hr"))
+    (tmp_path / "roles").mkdir()
+    (tmp_path / "pack.yaml").write_text(
+        "name: payroll\nversion: 0.1.0\nrequires:\n  hr: '>=1.0,<2'\n  ledger: '>=1'\n"
+        "  crm: '>=3'\n"
+    )
+    (tmp_path / "roles" / "payroll.yaml").write_text(
+        "key: payroll\nlabel: Payroll\ngrants:\n  vacation: {read: all}\n"
+    )
+    alone = validate_pack(tmp_path)
+    assert [(p.file, p.path) for p in alone] == [("roles/payroll.yaml", "$.grants.vacation")]
+    with runtime.transaction(read_only=True) as session:
+        here = service.validate(tmp_path, session)
+    assert [(p.file, p.line, p.path, p.message) for p in here] == [
+        (
+            "pack.yaml",
+            5,
+            "$.requires.ledger",
+            "Needs the pack 'ledger' (>=1); it is not installed here.",
+        ),
+        ("pack.yaml", 6, "$.requires.crm", "Needs the pack 'crm' (>=3); it is not installed here."),
+    ]
