@@ -1,7 +1,8 @@
 """Reading a pack's files: YAML or JSON into plain JSON data, with the line of every value.
 
 YAML is composed into nodes (PyYAML), so each mapping key and each sequence item keeps its
-line; keys are taken as written (``on:`` is the key ``"on"``, not YAML 1.1's ``True``), and
+line; keys are taken as written (``on:`` is the key ``"on"``, not YAML 1.1's ``True``), only
+``true`` and ``false`` are booleans (``no`` is text, as in YAML 1.2), and
 dates become ISO text, so what comes out is plain JSON data. JSON is parsed with the json
 module; its lines come from composing the same text as YAML (which JSON nearly always is),
 else only a syntax error has a line.
@@ -141,6 +142,8 @@ def _build(node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, n), lines) for n, item in enumerate(node.value)]
+    if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
+        return node.value  # YAML 1.2: yes, no, on, off are text (an option key "no")
     value = _constructor.construct_object(node, deep=True)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
