@@ -46,6 +46,15 @@ def test_wheel_has_templates_static_and_migrations(tmp_path: Path) -> None:
     assert "trellis/migrations/script.py.mako" in names
     assert any(n.startswith("trellis/migrations/versions/0001") for n in names)
     assert "trellis/shipped/demo/crm.yaml" in names
+    # config packs: the published schema and the packs that ship
+    assert "trellis/packs/pack.schema.json" in names
+    for pack in ("crm", "hr"):
+        on_disk = [
+            p.relative_to(ROOT / "config" / pack) for p in (ROOT / "config" / pack).rglob("*.yaml")
+        ]
+        assert on_disk, pack
+        for path in on_disk:
+            assert f"trellis/shipped/{pack}/{path.as_posix()}" in names, path
     assert "trellis/access/common-passwords.txt" in names  # the password policy needs it
     for folder in ("admin/templates", "admin/static", "web/templates", "web/static", "templates"):
         on_disk = [
