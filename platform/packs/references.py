@@ -466,6 +466,20 @@ def _samples(world: _World) -> None:
                 elif isinstance(value, str) and value.startswith("@") and value[1:] not in refs:
                     message = f"No sample record has the _ref {value[1:]!r}."
                     world.problems.append(source.problem((n, name), message))
+                elif (
+                    fields[name]["type"] in LIST_TYPES
+                    and fields[name]["settings"].get("list") in world.docs["list"]
+                ):
+                    options = _options(world, fields[name])
+                    chosen = value if isinstance(value, list) else [value]
+                    for option in chosen:
+                        if option is not None and option not in options:
+                            message = f"{option!r} is not an option of {name!r}."
+                            world.problems.append(source.problem((n, name), message))
+            for name, field in fields.items():
+                if field["required"] and field["default"] is None and row.get(name) is None:
+                    message = f"{name!r} is required."
+                    world.problems.append(source.problem((n,), message))
             owner = row.get("_owner")
             if owner is not None and owner not in world.users:
                 message = f"No user {owner!r} among the samples or in the installation."

@@ -34,7 +34,7 @@ label: Task
 title: "{nme}"
 card_fields: [name, nothing]
 fields:
-  - {key: name, label: Name, type: text}
+  - {key: name, label: Name, type: text, required: true}
   - key: kind
     label: Kind
     type: list
@@ -95,8 +95,9 @@ grants:
 """,
     "duplicates/task.nothing.yaml": "entity: task\nfields: [nothing]\n",
     "samples/task.yaml": """\
-- {name: First, colour: red, _stage: later}
+- {name: First, colour: red, _stage: later, _ref: first}
 - {name: Second, owner_ref: "@nobody"}
+- {owner_ref: "@first"}
 """,
     "automations/bad.yaml": "key: bad\nentity: task\ntrigger: {on: create}\nactions: []\n",
     "lists/broken.yaml": "key: broken\nlabel: [Broken\n",
@@ -140,6 +141,7 @@ EXPECTED = [
     ("samples/task.yaml", 1, "$[0].colour", "'task' has no field 'colour'."),
     ("samples/task.yaml", 1, "$[0]._stage", "No stage 'later'"),
     ("samples/task.yaml", 2, "$[1].owner_ref", "No sample record has the _ref 'nobody'."),
+    ("samples/task.yaml", 3, "$[2]", "'name' is required."),
     ("automations/bad.yaml", 4, "$.actions", "Give at least 1."),
     ("duplicates/task.nothing.yaml", 2, "$.fields[0]", "No field 'nothing'."),
     ("roles/worker.yaml", 4, "$.grants.task.fields.secret", "No field 'secret'."),

@@ -32,6 +32,19 @@ def test_the_shipped_pack_validates_with_no_problem(name: str) -> None:
     assert content.manifest.name == name and content.samples
 
 
+def test_samples_name_options_of_their_lists_and_fill_required_fields(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(CONFIG / "crm", tmp_path / "crm")
+    leads = tmp_path / "crm" / "samples" / "lead.yaml"
+    leads.write_text(leads.read_text() + "- {name: Fair, source: fair}\n- {source: call}\n")
+    problems = [(p.file, p.line, p.path, p.message) for p in validate_pack(tmp_path / "crm")]
+    assert problems == [
+        ("samples/lead.yaml", 4, "$[3].source", "'fair' is not an option of 'source'."),
+        ("samples/lead.yaml", 5, "$[4]", "'name' is required."),
+    ]
+
+
 def test_the_shipped_packs_name_what_the_scenario_needs() -> None:
     crm = load_pack(CONFIG / "crm")
     assert set(crm.documents("entity")) == {"lead", "contact", "company", "deal"}
