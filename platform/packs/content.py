@@ -183,6 +183,7 @@ def canonical(kind: str, document: dict[str, Any]) -> dict[str, Any]:
                     )
     elif kind == "pipeline":
         doc["stages"] = _items(doc.get("stages"), STAGE_DEFAULTS)
+        _stage_rules_in_stored_order(doc["stages"])
     elif kind == "role":
         if isinstance(doc["grants"], dict):
             doc["grants"] = {
@@ -201,6 +202,23 @@ def canonical(kind: str, document: dict[str, Any]) -> dict[str, Any]:
         if kind == "automation" and not doc.get("label") and isinstance(doc.get("key"), str):
             doc["label"] = doc["key"].replace("_", " ").capitalize()
     return doc
+
+
+def _stage_rules_in_stored_order(stages: Any) -> None:
+    """A stage's next stages in the pipeline's order and its roles by key, as the database
+    keeps them (so a pack listing them otherwise does not differ from what it applied)."""
+    if not isinstance(stages, list):
+        return
+    order = {s.get("key"): n for n, s in enumerate(stages) if isinstance(s, dict)}
+    for stage in stages:
+        if not isinstance(stage, dict):
+            continue
+        following = stage.get("next_stages")
+        if isinstance(following, list) and all(isinstance(k, str) for k in following):
+            stage["next_stages"] = sorted(following, key=lambda k: order.get(k, len(order)))
+        roles = stage.get("enter_roles")
+        if isinstance(roles, list) and all(isinstance(k, str) for k in roles):
+            stage["enter_roles"] = sorted(roles)
 
 
 def _filled(value: Any, defaults: dict[str, Any]) -> Any:

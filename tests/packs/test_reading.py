@@ -38,3 +38,24 @@ def test_json_paths() -> None:
     assert json_path(()) == "$"
     assert json_path(("fields", 2, "settings", "list")) == "$.fields[2].settings.list"
     assert json_path(("targets", "deal", "values", "a-b")) == '$.targets.deal.values["a-b"]'
+
+
+def test_stage_rules_are_canonical_in_the_order_the_database_keeps() -> None:
+    from trellis.packs.content import canonical
+
+    doc = canonical(
+        "pipeline",
+        {
+            "entity": "deal",
+            "key": "sales",
+            "label": "Sales",
+            "stages": [
+                {"key": "new", "label": "New", "next_stages": ["lost", "won"]},
+                {"key": "won", "label": "Won", "enter_roles": ["z_role", "a_role"]},
+                {"key": "lost", "label": "Lost"},
+            ],
+        },
+    )
+    assert doc["stages"][0]["next_stages"] == ["won", "lost"]
+    assert doc["stages"][1]["enter_roles"] == ["a_role", "z_role"]
+    assert doc["stages"][2]["next_stages"] is None
