@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
 from trellis.metamodel.fieldtypes import FieldType, registry
+from trellis.metamodel.fieldtypes.base import direct_loader
 from trellis.metamodel.models import EntityType, MetaState, OptionList, Pipeline, Rule, Stage
 from trellis.metamodel.physical import FieldLayout, build_table, entity_tables
 
@@ -156,6 +157,17 @@ class CompiledEntity:
             (key, None if key in self.side_tables else f.type.reader(f))
             for key, f in self.fields.items()
         )
+
+    @cached_property
+    def input_loaders(self) -> dict[str, Callable[[Any, str, Any], Any]]:
+        """Each active field's input deserializer (see ``direct_loader``), by key."""
+        return {key: direct_loader(f) for key, f in self.input_schema.fields.items()}
+
+    @cached_property
+    def row_columns(self) -> tuple[tuple[str, str | None], ...]:
+        """Each active field's key and the one column its value is stored in as it is (None:
+        the type's ``to_row`` makes the columns), in field order."""
+        return tuple((key, f.type.column_of(f)) for key, f in self.fields.items())
 
     def default_pipeline(self) -> CompiledPipeline | None:
         return next(iter(self.pipelines.values()), None)

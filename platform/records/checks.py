@@ -55,11 +55,11 @@ class Checks(RecordParts):
                 errors.add(key, "Unknown field.")
         # each field's own deserializer, as the input schema's load(partial=True) runs them,
         # without the schema's per-call machinery (the schema has no hooks of its own)
-        inputs = ent.input_schema.fields
+        inputs = ent.input_loaders
         loaded = {}
         for key, value in known.items():
             try:
-                loaded[key] = inputs[key].deserialize(value, key, known)
+                loaded[key] = inputs[key](value, key, known)
             except ma.ValidationError as exc:
                 for message in _by_field({key: exc.messages})[key]:
                     errors.add(key, message)

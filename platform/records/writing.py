@@ -84,8 +84,12 @@ class Writing(RecordParts):
                 "pipeline": new.pipeline,
                 "stage": new.stage,
             }
-            for key, f in ent.fields.items():
-                row.update(f.type.to_row(f, new.values[key]))
+            for key, column in ent.row_columns:
+                if column is not None:
+                    row[column] = new.values[key]
+                else:
+                    f = ent.fields[key]
+                    row.update(f.type.to_row(f, new.values[key]))
             rows.append(row)
         connection = self.session.connection()
         with self._unique_guard(ent):

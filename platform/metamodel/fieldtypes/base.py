@@ -138,6 +138,14 @@ class FieldType:
         """Column values for ``value``."""
         return {self.columns(field)[0].name: value}
 
+    def column_of(self, field: FieldLike) -> str | None:
+        """The one column :meth:`to_row` stores ``field``'s value in as it is, or None when
+        the type stores it otherwise (several columns, a converted value, a side table): a
+        compiled entity type writes such a value straight into its column."""
+        if type(self).to_row is FieldType.to_row:
+            return self.columns(field)[0].name
+        return None
+
     def from_row(self, field: FieldLike, row: Mapping[str, Any]) -> Any:
         """The value read back from a row."""
         return row[self.columns(field)[0].name]
@@ -212,6 +220,39 @@ def compare(column: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bo
     comparisons = {"lt": column < value, "lte": column <= value, "gt": column > value}
     comparisons["gte"] = column >= value
     return and_(column.is_not(None), comparisons[op])
+
+
+def direct_loader(field: ma.fields.Field) -> Callable[[Any, str, Any], Any]:
+    """``field.deserialize`` without its per-call machinery where that changes nothing: a
+    value that is there and not None goes straight to the field's own ``_deserialize`` and
+    then to its validators (as ``deserialize`` does, without building their ``And`` each
+    time); None and fields with load hooks or their own ``deserialize`` go the whole way, so
+    every value and every message stays what marshmallow gives."""
+    plain = (
+        type(field).deserialize is ma.fields.Field.deserialize
+        and type(field)._validate is ma.fields.Field._validate
+        and not field.pre_load
+        and not field.post_load
+    )
+    if not plain:
+        return field.deserialize
+    full, convert, validate = field.deserialize, field._deserialize, field._validate
+
+    if not field.validators:
+
+        def load(value: Any, attr: str, data: Any) -> Any:
+            return full(value, attr, data) if value is None else convert(value, attr, data)
+
+        return load
+
+    def load_and_validate(value: Any, attr: str, data: Any) -> Any:
+        if value is None:
+            return full(value, attr, data)
+        output = convert(value, attr, data)
+        validate(output)
+        return output
+
+    return load_and_validate
 
 
 class StrictInteger(ma.fields.Integer):

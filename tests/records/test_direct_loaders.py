@@ -1,0 +1,88 @@
+"""The record service loads input values through each compiled entity type's direct loaders
+(``direct_loader``: a field's own ``_deserialize`` and validators without marshmallow's
+per-call machinery): every value, and every refusal message, is what the field's
+``deserialize`` gives, for each field type, good inputs and bad ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+import pytest
+
+from trellis.errors import ValidationFailed
+from trellis.metamodel.fieldtypes import registry
+
+# type -> (options of the field, inputs: good and bad, None always among them)
+CASES: dict[str, tuple[dict[str, Any], list[Any]]] = {
+    "text": ({"settings": {"max_length": 5}}, ["abc", "  padded ", "", "toolong", 12, "a\nb"]),
+    "long_text": ({}, ["line 1\nline 2", ["list"]]),
+    "integer": ({"settings": {"min": 0, "max": 10}}, ["7", " 12 ", 3.0, 1.5, "abc", True, 2**63]),
+    "decimal": (
+        {"settings": {"precision": 6, "scale": 2}},
+        ["12.5", 0.1, "1.234", "abc", "NaN", "1e400", "Infinity", True],
+    ),
+    "money": (
+        {"settings": {"currencies": ["EUR", "USD"]}},
+        [
+            {"amount": "12.50", "currency": "USD"},
+            5,
+            {"amount": None},
+            {"amount": "1", "currency": None},
+            {"amount": "1", "currency": "eu"},
+            {"amount": "x"},
+            {"sum": 1},
+        ],
+    ),
+    "boolean": ({}, ["yes", "on", 0, "maybe", 2]),
+    "date": ({}, ["2026-11-24", "24.11.2026", "2026-02-30", 5]),
+    "datetime": ({}, ["2026-11-24T10:30:00+02:00", "yesterday", "2026-13-01T00:00:00"]),
+    "email": ({}, ["ann@acme.example", " ann@acme.example ", "not-an-email", "a@"]),
+    "phone": ({}, ["+372 555-0101", "call me", "12"]),
+    "url": ({}, ["https://acme.example/a?b=1", "javascript:alert(1)", "acme"]),
+    "list": ({"settings": {"list": "colour"}}, ["red", {"key": "red"}, "purple", 5]),
+    "multi_list": ({"settings": {"list": "colour"}}, [["red", "blue"], [], "red", ["red", 5]]),
+    "reference": ({"settings": {"target": "other"}}, [1, 0, "abc", True]),
+    "user": ({}, [1, "ann", 0, True, ["ann"]]),
+}
+
+
+def _outcome(load: Any, value: Any, key: str, data: Any) -> tuple[str, Any]:
+    try:
+        return "value", load(value, key, data)
+    except ma.ValidationError as exc:
+        return "refused", exc.messages
+
+
+@pytest.fixture
+def thing(factory, runtime):  # type: ignore[no-untyped-def]
+    factory.entity(
+        "other", {"name": "text"}, title="{name}", lists={"colour": ["red", "green", "blue"]}
+    )
+    factory.entity("thing", {t: (t, CASES[t][0]) for t in sorted(CASES)})
+    with runtime.transaction() as session:
+        return runtime.model(session).entities["thing"]
+
+
+def test_each_types_direct_loader_gives_what_deserialize_gives(thing) -> None:  # type: ignore[no-untyped-def]
+    assert set(thing.input_loaders) == set(registry.names())
+    for key, field in thing.input_schema.fields.items():
+        for value in [*CASES[key][1], None]:
+            data = {key: value}
+            direct = _outcome(thing.input_loaders[key], value, key, data)
+            full = _outcome(field.deserialize, value, key, data)
+            assert direct == full, (key, value)
+
+
+def test_a_refused_create_reports_what_it_reported_before(factory, thing) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationFailed) as failure:
+        factory.record(
+            "thing", text="toolong", integer=1.5, decimal="NaN", money={"sum": 1}, email="a@"
+        )
+    assert failure.value.errors == {
+        "text": ["At most 5 characters (7 given)."],
+        "integer": ["Not a whole number."],
+        "decimal": ["Not a finite number."],
+        "money": ['Expected {"amount": "12.50", "currency": "EUR"}.'],
+        "email": ["Not a valid e-mail."],
+    }
