@@ -199,6 +199,9 @@ def canonical(kind: str, document: dict[str, Any]) -> dict[str, Any]:
     elif kind in ("flow", "automation"):
         trigger = doc.get("trigger", {"on": "manual"} if kind == "flow" else None)
         doc["trigger"] = _filled(trigger, TRIGGER_DEFAULTS)
+        trigger = doc["trigger"]
+        if kind == "automation" and isinstance(trigger, dict) and isinstance(trigger["when"], str):
+            trigger["when"] = trigger["when"].strip() or None  # as an automation stores it
         if kind == "automation" and not doc.get("label") and isinstance(doc.get("key"), str):
             doc["label"] = doc["key"].replace("_", " ").capitalize()
     return doc

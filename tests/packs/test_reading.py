@@ -59,3 +59,14 @@ def test_stage_rules_are_canonical_in_the_order_the_database_keeps() -> None:
     assert doc["stages"][0]["next_stages"] == ["won", "lost"]
     assert doc["stages"][1]["enter_roles"] == ["a_role", "z_role"]
     assert doc["stages"][2]["next_stages"] is None
+
+
+def test_an_automation_s_empty_condition_is_none_as_stored() -> None:
+    from trellis.packs.content import canonical
+
+    doc = canonical(
+        "automation",
+        {"key": "a", "entity": "deal", "trigger": {"on": "create", "when": "  "}, "actions": []},
+    )
+    assert doc["trigger"] == {"on": "create", "stage": None, "field": None, "when": None}
+    assert doc["label"] == "A" and doc["active"] is True
