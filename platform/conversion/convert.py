@@ -14,11 +14,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from trellis.access.models import RecordLink
-from trellis.conversion.duplicates import find_candidates
-from trellis.conversion.models import ConversionMap
+from trellis.conversion.duplicates import find_candidates, rules_by_entity
+from trellis.conversion.models import ConversionMap, DuplicateRule
 from trellis.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.expressions import ExpressionError, compile_expression
 from trellis.metamodel.changes import Errors
@@ -113,24 +113,28 @@ def convert(
     savepoint = session.begin_nested()
     session.info[CONVERTING] = (entity, record_id)
     try:
+        # the duplicate rules of every target in one read
+        rules = rules_by_entity(session, list(targets))
         for target in _in_dependency_order(model, list(targets)):
-            _convert_one(service, row, source_entity, mapped, target, targets[target] or {}, result)
+            options = targets[target] or {}
+            _convert_one(service, row, source_entity, mapped, target, options, rules, result)
         result.duplicates = {t: found for t, found in result.duplicates.items() if found}
         if success is not None:
             _move_source(service, entity, record_id, success, source_values, result)
         if result.ok:
-            for target, record in result.records.items():
-                session.add(
-                    RecordLink(
-                        kind=LINK_KIND,
-                        from_entity=entity,
-                        from_id=record_id,
-                        to_entity=target,
-                        to_id=record.id,
-                        created_by=service.actor.user_id,
-                    )
-                )
-            session.flush()
+            links = [
+                {
+                    "kind": LINK_KIND,
+                    "from_entity": entity,
+                    "from_id": record_id,
+                    "to_entity": target,
+                    "to_id": record.id,
+                    "created_by": service.actor.user_id,
+                }
+                for target, record in result.records.items()
+            ]
+            if links:  # one INSERT for all (an ORM bulk insert: no objects, no RETURNING)
+                session.execute(insert(RecordLink), links)
             changes = {t: (None, r.id) for t, r in result.records.items()}
             service.events.emit(
                 session, RecordEvent("converted", entity, record_id, service.actor, changes)
@@ -282,6 +286,7 @@ def _convert_one(
     source: Record,
     target: str,
     options: dict[str, Any],
+    rules: dict[str, list[DuplicateRule]],
     result: Conversion,
 ) -> None:
     model = service.model
@@ -306,7 +311,7 @@ def _convert_one(
             values[f.key] = result.records[other].id
     values.update({k: v for k, v in options.items() if k not in TARGET_OPTIONS})
     # found even when one of them is linked, so the choice can be changed again
-    result.duplicates[target] = find_candidates(service, target, values)
+    result.duplicates[target] = find_candidates(service, target, values, rules=rules[target])
     existing = options.get("use_existing")
     if existing is not None:
         try:

@@ -87,16 +87,32 @@ def rules_of(session: Session, entity: str) -> list[DuplicateRule]:
     )
 
 
+def rules_by_entity(session: Session, entities: list[str]) -> dict[str, list[DuplicateRule]]:
+    """The rules of each of ``entities`` (as :func:`rules_of` gives them), read at once."""
+    found: dict[str, list[DuplicateRule]] = {entity: [] for entity in entities}
+    for rule in session.scalars(
+        select(DuplicateRule).where(DuplicateRule.entity.in_(entities)).order_by(DuplicateRule.id)
+    ):
+        found[rule.entity].append(rule)
+    return found
+
+
 def find_candidates(
-    service: RecordService, entity: str, values: Mapping[str, Any], limit: int = 10
+    service: RecordService,
+    entity: str,
+    values: Mapping[str, Any],
+    limit: int = 10,
+    *,
+    rules: list[DuplicateRule] | None = None,
 ) -> list[dict[str, Any]]:
     """Records the caller may read that match ``values`` by any duplicate rule of
-    ``entity``: ``[{"id", "title", "matched": [field, ...]}]``."""
+    ``entity`` (``rules``: read already, else read here): ``[{"id", "title", "matched":
+    [field, ...]}]``."""
     ent = service.model.entities[entity]
     hidden = service.access.hidden_fields(entity)
     conditions = []
     reasons: list[tuple[list[str], ColumnElement[bool]]] = []
-    for rule in rules_of(service.session, entity):
+    for rule in rules_of(service.session, entity) if rules is None else rules:
         keys = [k for k in rule.fields if k in ent.fields and k not in hidden]
         if len(keys) != len(rule.fields):
             continue
