@@ -11,6 +11,7 @@ from trellis.api import (  # noqa: F401  (they register routes)
     flows,
     meta,
     openapi,
+    packs,
     problems,
     records,
     roles,

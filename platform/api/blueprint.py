@@ -33,6 +33,7 @@ PROBLEM_STATUSES = {
     409: "Stale version or conflicting state; nothing was written",
     422: "Validation failed: errors by property (wrong type, unknown or missing property, "
     "or a rule of the configuration)",
+    413: "The body is larger than the server takes (MAX_UPLOAD_LENGTH for uploads)",
     429: "Too many failed logins",
 }
 

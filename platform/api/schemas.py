@@ -252,6 +252,126 @@ class ImportReportSchema(ma.Schema):
     dry_run = ma.fields.Boolean()
 
 
+# -- config packs ------------------------------------------------------------------------
+
+
+class PackEditSchema(ma.Schema):
+    object = ma.fields.String(
+        required=True, metadata={"description": "The object edited here: kind:key."}
+    )
+    paths = ma.fields.List(
+        ma.fields.String(),
+        required=True,
+        metadata={"description": "Its properties changed since the install (none: removed)."},
+    )
+
+
+class InstalledPackSchema(ma.Schema):
+    name = ma.fields.String(required=True)
+    version = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    description = ma.fields.String(required=True)
+    installed_at = ma.fields.DateTime(required=True)
+    updated_at = ma.fields.DateTime(required=True)
+    objects = ma.fields.Integer(
+        required=True, metadata={"description": "How many objects the version says."}
+    )
+    edited = ma.fields.List(
+        ma.fields.Nested(PackEditSchema),
+        required=True,
+        metadata={"description": "Objects of the pack edited here since it was applied."},
+    )
+
+
+InstalledPackListSchema = items_of(InstalledPackSchema, "InstalledPackList")
+
+
+class PackChangeSchema(ma.Schema):
+    path = ma.fields.String(
+        required=True,
+        metadata={"description": "The property (fields.amount.label; empty: the object)."},
+    )
+    before = ma.fields.Raw(allow_none=True, metadata={"description": "Now (null: absent)."})
+    after = ma.fields.Raw(allow_none=True, metadata={"description": "After (null: absent)."})
+
+
+class PackConflictSchema(ma.Schema):
+    path = ma.fields.String(required=True)
+    base = ma.fields.Raw(
+        allow_none=True, metadata={"description": "What the installed version said."}
+    )
+    pack = ma.fields.Raw(allow_none=True, metadata={"description": "What the new pack says."})
+    local = ma.fields.Raw(allow_none=True, metadata={"description": "What this installation has."})
+    taken = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.OneOf(["pack", "local"]),
+        metadata={"description": "The decision (take), null while open."},
+    )
+
+
+class PackObjectPlanSchema(ma.Schema):
+    kind = ma.fields.String(required=True)
+    key = ma.fields.String(required=True)
+    name = ma.fields.String(required=True, metadata={"description": "kind:key, for take."})
+    action = ma.fields.String(
+        required=True, validate=ma.validate.OneOf(["create", "change", "archive", "unchanged"])
+    )
+    changes = ma.fields.List(ma.fields.Nested(PackChangeSchema), required=True)
+    conflicts = ma.fields.List(ma.fields.Nested(PackConflictSchema), required=True)
+    kept = ma.fields.List(
+        ma.fields.String(),
+        required=True,
+        metadata={"description": "Properties changed here since the base, which stay."},
+    )
+    impact = ma.fields.List(
+        ma.fields.String(),
+        required=True,
+        metadata={"description": "What the change does to stored data."},
+    )
+
+
+class PackManifestSchema(ma.Schema):
+    name = ma.fields.String(required=True)
+    version = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    description = ma.fields.String(required=True)
+
+
+class PackApplyProblemSchema(ma.Schema):
+    object = ma.fields.String(required=True)
+    path = ma.fields.String(required=True)
+    message = ma.fields.String(required=True)
+
+
+class PackPlanCountsSchema(ma.Schema):
+    create = ma.fields.Integer(required=True)
+    change = ma.fields.Integer(required=True)
+    archive = ma.fields.Integer(required=True)
+    unchanged = ma.fields.Integer(required=True)
+
+
+class PackPlanSchema(ma.Schema):
+    pack = ma.fields.Nested(PackManifestSchema, required=True)
+    installed_version = ma.fields.String(
+        required=True, allow_none=True, metadata={"description": "Before (null: not installed)."}
+    )
+    objects = ma.fields.List(
+        ma.fields.Nested(PackObjectPlanSchema),
+        required=True,
+        metadata={"description": "Every object the apply creates, changes or archives."},
+    )
+    counts = ma.fields.Nested(PackPlanCountsSchema, required=True)
+    conflicts = ma.fields.Integer(required=True, metadata={"description": "Conflicts still open."})
+    applicable = ma.fields.Boolean(required=True)
+    problems = ma.fields.List(
+        ma.fields.Nested(PackApplyProblemSchema),
+        required=True,
+        metadata={"description": "What stops the apply (open conflicts, refused changes)."},
+    )
+    dry_run = ma.fields.Boolean(required=True)
+    applied = ma.fields.Boolean(required=True)
+
+
 # -- records: placeholders for the per-entity schemas ------------------------------------
 # The routes under /api/records/{entity} are declared once; the document gives each entity
 # type its own copy of them, with these names replaced by ``<Entity>Record`` and so on.
