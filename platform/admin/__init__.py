@@ -28,6 +28,7 @@ def register_admin(app: Flask) -> Admin:
     from trellis.admin.flows import FlowsView, step_inputs
     from trellis.admin.history import ConfigHistoryView
     from trellis.admin.lists import OptionListsView
+    from trellis.admin.packs import PacksView, pack_value
     from trellis.admin.users import RolesView, UsersView
     from trellis.web.headers import csp_nonce
 
@@ -42,6 +43,7 @@ def register_admin(app: Flask) -> Admin:
     )
     app.add_template_filter(action_inputs, "action_inputs")
     app.add_template_filter(step_inputs, "step_inputs")
+    app.add_template_filter(pack_value, "pack_value")
     admin = Admin(
         app,
         name="Trellis admin",
@@ -60,5 +62,6 @@ def register_admin(app: Flask) -> Admin:
     admin.add_view(OutboxView(name="Outbox", endpoint="outbox", category="Automation"))
     admin.add_view(UsersView(name="Users", endpoint="users", category="Access"))
     admin.add_view(RolesView(name="Roles", endpoint="roles", category="Access"))
+    admin.add_view(PacksView(name="Packs", endpoint="packs"))
     admin.add_view(ConfigHistoryView(name="History", endpoint="history"))
     return admin

@@ -11,49 +11,7 @@ import zipfile
 
 import pytest
 from api_helpers import assert_problem
-
-MANIFEST = "name: tickets\nversion: {version}\ntitle: Tickets\ntrellis: '>=0.1'\n"
-KINDS_LIST = """\
-key: severity
-label: Severity
-options:
-  - {key: low, label: Low}
-  - {key: high, label: High}
-"""
-TICKET = """\
-key: ticket
-label: Ticket
-fields:
-  - {key: subject, label: Subject, type: text, required: true}
-  - {key: severity, label: Severity, type: list, settings: {list: severity}}
-"""
-TICKET_V2 = """\
-key: ticket
-label: Ticket
-fields:
-  - {key: subject, label: Summary, type: text, required: true}
-  - {key: severity, label: Severity, type: list, settings: {list: severity}}
-  - {key: due, label: Due, type: date}
-"""
-
-
-def zip_of(files: dict[str, str | bytes], folder: str = "") -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(folder + name, data)
-    return buffer.getvalue()
-
-
-def tickets_pack(version: str = "1.0.0", ticket: str = TICKET) -> bytes:
-    return zip_of(
-        {
-            "pack.yaml": MANIFEST.format(version=version),
-            "lists/severity.yaml": KINDS_LIST,
-            "entities/ticket.yaml": ticket,
-        },
-        folder=f"tickets-{version}/",
-    )
+from pack_zips import MANIFEST, TICKET, TICKET_V2, tickets_pack, zip_of
 
 
 def post(caller, query: str, body: bytes, content_type: str = "application/zip"):  # type: ignore[no-untyped-def]
