@@ -150,6 +150,16 @@ class RecordRefSchema(ma.Schema):
     entity = ma.fields.String(required=True)
     id = ma.fields.Integer(required=True)
     title = ma.fields.String(allow_none=True)
+    values = ma.fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "On tasks and instances: the record as the caller's roles show it "
+            "(hidden fields left out); null when they may not read it"
+        },
+    )
+    through_task = ma.fields.Boolean(
+        metadata={"description": "Read through the task: the caller's scope does not cover it"}
+    )
 
 
 class InstanceTaskSchema(ma.Schema):
@@ -283,19 +293,38 @@ def _record_ref(records, entity: str, record_id: int) -> dict[str, Any]:  # type
     return {"entity": entity, "id": record_id, "title": title}
 
 
+def _task_record(flows: FlowService, records, instance_id: int, entity: str, record_id: int):  # type: ignore[no-untyped-def]
+    """The record of an instance as the caller's roles show it (an approver whose scope does
+    not cover it reads it through the task); None when they may not see it."""
+    from trellis.records.representation import records_json
+
+    found = flows.record_for_task(instance_id)
+    if found is None:
+        return None
+    record, through_task = found
+    try:
+        values = records_json(records, records.model.entity(entity), [record])[0]
+    except (NotFound, PermissionDenied):  # a referred type they may not read
+        values = None
+    return {
+        "entity": entity,
+        "id": record_id,
+        "title": record.title,
+        "values": values,
+        "through_task": through_task,
+    }
+
+
 def _instance_json(flows: FlowService, records, instance: FlowInstance | int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """An instance of a record the caller may read (a 404 otherwise)."""
+    """An instance of a record the caller may read, or decides on (a 404 otherwise)."""
     described = flows.describe(instance)
     record = described["record"]
-    try:
-        title = records.get(record["entity"], record["id"]).title
-    except PermissionDenied:
-        raise NotFound(f"No flow instance {described['id']}.") from None
-    except NotFound:
+    found = _task_record(flows, records, described["id"], record["entity"], record["id"])
+    if found is None:
         if not flows.context.actor.is_admin:
-            raise NotFound(f"No flow instance {described['id']}.") from None
-        title = None
-    described["record"] = {**record, "title": title}
+            raise NotFound(f"No flow instance {described['id']}.")
+        found = {**record, "title": None, "values": None, "through_task": False}
+    described["record"] = found
     return _utc(described)
 
 
@@ -466,7 +495,10 @@ def my_tasks() -> Any:
                     "instance": instance.id,
                     "flow": keys.get(instance.flow_id),
                     "label": task.label,
-                    "record": _record_ref(records, instance.entity, instance.record_id),
+                    "record": _task_record(
+                        flows, records, instance.id, instance.entity, instance.record_id
+                    )
+                    or _record_ref(records, instance.entity, instance.record_id),
                     "assignee": _assignee(task, names),
                     "due_at": _utc(task.due_at),
                 }

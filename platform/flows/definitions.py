@@ -22,6 +22,7 @@ from trellis.flows.engine import (
     service_calls,
 )
 from trellis.flows.models import TRIGGERS, Flow, FlowInstance, FlowVersion
+from trellis.flows.readers import check_route_readers
 from trellis.flows.routes import RouteContext, compile_route, route_problems, route_variables
 from trellis.metamodel.changes import key_errors
 
@@ -232,6 +233,8 @@ def publish(ctx: FlowContext, key: str, number: int) -> FlowVersion:
     version = get_version(ctx.session, flow, number)
     if version.published_at is not None:
         raise Conflict(f"Version {number} is published already.")
+    if version.route is not None:  # approvers must see what they decide on
+        check_route_readers(ctx, flow.entity, version.route)
     version.published_at = utcnow()
     version.published_by = ctx.actor.user_id
     flow.live_version_id = version.id

@@ -209,7 +209,7 @@ def start_version(
     }
     data["record_id"] = record_id
     if version.route is not None:
-        data.update(route_data(ctx, version.route, record.values))
+        data.update(route_data(ctx, version.route, record.values, entity))
     now = utcnow()
     instance = FlowInstance(
         flow_id=flow.id,
@@ -258,7 +258,9 @@ def start_version(
     return instance
 
 
-def route_data(ctx: FlowContext, route: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+def route_data(
+    ctx: FlowContext, route: dict[str, Any], values: dict[str, Any], entity: str
+) -> dict[str, Any]:
     """The approvers of every step (``<step>_approvers``: a user field's users; the fixed
     ones too, for versions compiled before their BPMN assigned them), escalation assignees,
     and ``vacant_roles``: the route's roles without an active user (such a step escalates or
@@ -271,7 +273,7 @@ def route_data(ctx: FlowContext, route: dict[str, Any], values: dict[str, Any]) 
         elif "role" in approvers:
             refs = [f"role:{approvers['role']}"]
         else:
-            refs = _field_users(ctx, values.get(approvers["field"]))
+            refs = _field_users(ctx, values.get(approvers["field"]), entity)
         data[f"{sid}_approvers"] = refs
         if step.get("escalate_to") is not None:
             data[f"{sid}_escalation_assignee"] = assignee_ref(step["escalate_to"])
@@ -293,8 +295,11 @@ def _vacant_roles(ctx: FlowContext, route: dict[str, Any]) -> list[str]:
     return sorted(roles - staffed)
 
 
-def _field_users(ctx: FlowContext, value: Any) -> list[str]:
-    """``user:<name>`` for the user(s) a user field holds (an id, or ``{"id", ...}``)."""
+def _field_users(ctx: FlowContext, value: Any, entity: str) -> list[str]:
+    """``user:<name>`` for the active user(s) a user field holds (an id, or ``{"id", ...}``)
+    who may read records of ``entity`` (an approver sees what they decide on)."""
+    from trellis.flows.readers import readers_among
+
     items = value if isinstance(value, list | tuple) else [value]
     ids = [v.get("id") if isinstance(v, dict) else v for v in items if v is not None]
     ids = [i for i in ids if isinstance(i, int)]
@@ -305,7 +310,7 @@ def _field_users(ctx: FlowContext, value: Any) -> list[str]:
             select(User.id, User.username).where(User.id.in_(ids), User.is_active.is_(True))
         ).all()
     )
-    return [f"user:{names[i]}" for i in ids if i in names]
+    return [f"user:{names[i]}" for i in readers_among(ctx.session, ids, entity) if i in names]
 
 
 def _plain(value: Any) -> Any:
@@ -456,7 +461,7 @@ def _no_approver(ctx: FlowContext, loaded: Loaded, step_id: str, data: dict[str,
     if kind == "field":
         field = ctx.model.entity(loaded.entity).fields.get(value)
         name = field.label if field is not None else value
-        why = f"the field {name} is empty on the record (or names no active user)"
+        why = f"the field {name} is empty on the record (or names no active user who may read it)"
     elif kind == "role":
         why = f"no active user has the role {value}"
     else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from trellis.flows import definitions, instances, tasks, timers
+from trellis.flows import definitions, instances, readers, tasks, timers
 from trellis.flows.context import FlowContext
 from trellis.flows.models import Flow, FlowInstance, FlowTask, FlowVersion, Substitute
 
@@ -96,6 +96,11 @@ class FlowService:
 
     def end_substitute(self, substitute_id: int, today: date | None = None) -> None:
         tasks.end_substitute(self.context, substitute_id, today)
+
+    def record_for_task(self, instance_id: int) -> tuple[Any, bool] | None:
+        """The instance's record as the actor may see it in a task view (hidden fields left
+        out), and whether they read it through the task; None: not theirs to see."""
+        return readers.record_for_task(self.context, instance_id)
 
     def my_tasks(self, today: date | None = None) -> list[FlowTask]:
         return tasks.my_tasks(self.context, today)

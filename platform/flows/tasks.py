@@ -9,12 +9,13 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, select
 
-from trellis.accounts import get_user
+from trellis.accounts import Actor, get_user
 from trellis.clock import utcnow
 from trellis.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.flows.context import FlowContext
 from trellis.flows.instances import INSTANCE, LOADED_COLUMNS, TASK, Loaded, loaded_query, step
 from trellis.flows.models import DECISIONS, FlowDecision, FlowTask, Substitute
+from trellis.flows.readers import may_read
 
 DECISION = FlowDecision.__table__
 INSERT_DECISION = insert(DECISION)
@@ -133,6 +134,12 @@ def reassign(ctx: FlowContext, task_id: int, to: str) -> FlowTask:
     target = get_user(ctx.session, to)
     if not target.is_active:
         raise ValidationFailed({"to": [f"{to} is disabled."]})
+    entity = ctx.session.scalar(select(INSTANCE.c.entity).where(INSTANCE.c.id == task.instance_id))
+    if not may_read(ctx.session, Actor.of(target), entity):
+        label = ctx.model.entity(entity).label
+        raise ValidationFailed(
+            {"to": [f"{to} may not read {label} records, so cannot decide on this one."]}
+        )
     task.assignee_user_id, task.assignee_role = target.id, None
     task.delegated_by = actor.user_id
     ctx.session.flush()

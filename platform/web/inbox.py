@@ -23,6 +23,7 @@ from trellis.flows.models import Flow, FlowInstance, FlowTask
 from trellis.flows.service import FlowService
 from trellis.records.service import RecordService
 from trellis.runtime import get_runtime
+from trellis.web import field_inputs
 from trellis.web.views import _safe_next, web
 
 DECISION_DONE = {"approve": "Approved", "reject": "Rejected"}
@@ -57,10 +58,16 @@ def inbox_items(session: Session, flows: FlowService, records: RecordService) ->
     for task in tasks:
         instance = instances[task.instance_id]
         entity = records.model.entities.get(instance.entity)
-        try:
-            title: str | None = records.get(instance.entity, instance.record_id).title
-        except (NotFound, PermissionDenied):
-            title = None
+        # the record as the approver's roles show it (through the task when their read
+        # scope does not cover it), hidden fields left out
+        found = flows.record_for_task(instance.id)
+        record, through_task = found if found is not None else (None, False)
+        title = record.title if record is not None else None
+        fields = (
+            [f for f in entity.fields.values() if f.key in record.values]
+            if record is not None and entity is not None
+            else []
+        )
         mine = task.assignee_user_id == actor.user_id or (
             task.assignee_role is not None and task.assignee_role in actor.roles
         )
@@ -72,6 +79,10 @@ def inbox_items(session: Session, flows: FlowService, records: RecordService) ->
                 "entity_label": entity.label if entity else instance.entity,
                 "record_id": instance.record_id,
                 "title": title,
+                "record": record,
+                "fields": fields,
+                "through_task": through_task,
+                "titles": _titles(records, entity, record),
                 "for_whom": None if mine else names.get(task.assignee_user_id),
                 "role": task.assignee_role,
                 "overdue": task.due_at is not None and task.due_at < now,
@@ -79,6 +90,18 @@ def inbox_items(session: Session, flows: FlowService, records: RecordService) ->
             }
         )
     return items
+
+
+def _titles(records: RecordService, entity: Any, record: Any) -> dict[Any, Any]:
+    """The titles of the records ``record`` refers to that the user may read."""
+    if record is None or entity is None:
+        return {}
+    from trellis.web.records import reference_titles
+
+    try:
+        return reference_titles(records, entity, [record])
+    except (NotFound, PermissionDenied):  # a referred type they may not read
+        return {}
 
 
 def _by_ids(session: Session, model: Any, ids: set[int]) -> list[Any]:
@@ -98,8 +121,11 @@ def tasks() -> Any:
     runtime = get_runtime()
     with runtime.transaction() as session:
         actor = current_user.actor
-        items = inbox_items(session, runtime.flows(session, actor), runtime.records(session, actor))
-        return render_template("web/tasks.html", items=items)
+        records = runtime.records(session, actor)
+        items = inbox_items(session, runtime.flows(session, actor), records)
+        return render_template(
+            "web/tasks.html", items=items, model=records.model, display=field_inputs.display
+        )
 
 
 @web.post("/tasks/<int:task_id>/decide")

@@ -15,7 +15,7 @@ from admin_pages import errors_on
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from trellis.access.grants import create_role
+from trellis.access.grants import create_role, set_grant
 from trellis.accounts import SYSTEM, Actor, User, create_user
 from trellis.flows.models import Flow, FlowVersion
 
@@ -113,6 +113,8 @@ def people(runtime, factory) -> dict[str, Actor]:  # type: ignore[no-untyped-def
     found = {}
     with runtime.transaction() as session:
         create_role(session, SYSTEM, "manager", "Manager")
+        # approvers must read what they decide on (publishing a route checks it)
+        set_grant(session, SYSTEM, runtime.model(session), "user", "deal", {"read": "all"})
         for name, roles in APPROVERS.items():
             found[name] = Actor.of(create_user(session, name, f"{name}-password-long", roles))
     return found

@@ -107,7 +107,9 @@ def test_a_route_is_built_published_started_and_decided_over_the_api(  # type: i
     tasks = hanna.ok("GET", "/api/tasks")["items"]
     task = next(t for t in tasks if t["instance"] == started["id"])
     assert task["label"] == "Check" and task["assignee"] == "hanna"
-    assert task["record"] == {"entity": "deal", "id": deal, "title": "Deal one"}
+    record = task["record"]
+    assert (record["entity"], record["id"], record["title"]) == ("deal", deal, "Deal one")
+    assert record["values"]["name"] == "Deal one" and record["through_task"] is False
     assert all(t["instance"] != started["id"] for t in ivan.ok("GET", "/api/tasks")["items"])
     refused = ivan.post(f"/api/tasks/{task['id']}/complete", {"decision": "approve"})
     assert_problem(refused, 403)

@@ -9,7 +9,7 @@ import pytest
 from browser_helpers import sign_in
 from sqlalchemy import select
 
-from trellis.access.grants import create_role
+from trellis.access.grants import create_role, set_grant
 from trellis.accounts import SYSTEM, create_user
 from trellis.flows.models import Flow, FlowVersion
 
@@ -27,6 +27,8 @@ def deals(runtime, factory) -> None:  # type: ignore[no-untyped-def]
     factory.meta("create_pipeline", "deal", "sales", "Sales", stages)
     with runtime.transaction() as session:
         create_role(session, SYSTEM, "manager", "Manager")
+        # approvers must read what they decide on (publishing a route checks it)
+        set_grant(session, SYSTEM, runtime.model(session), "user", "deal", {"read": "all"})
         create_user(session, "eve", "eve-password", ["admin"])
         for name in ("ann", "bob", "cy", "dee", "boss"):
             create_user(session, name, f"{name}-password-long", ["user"])

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from trellis.access.grants import create_role
+from trellis.access.grants import create_role, set_grant
 from trellis.accounts import SYSTEM, Actor, create_user
 
 USERS = {
@@ -77,6 +77,8 @@ def actors(runtime, factory) -> dict[str, Actor]:  # type: ignore[no-untyped-def
     found = {}
     with runtime.transaction() as session:
         create_role(session, SYSTEM, "manager", "Manager")
+        # approvers must read what they decide on (publishing a route checks it)
+        set_grant(session, SYSTEM, runtime.model(session), "user", "deal", {"read": "all"})
         for name, roles in USERS.items():
             found[name] = Actor.of(create_user(session, name, f"{name}-password-long", roles))
     return found

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from trellis.access.grants import create_role
+from trellis.access.grants import create_role, set_grant
 from trellis.accounts import SYSTEM, create_user
 from trellis.errors import PermissionDenied, TrellisError, ValidationFailed
 
@@ -266,6 +266,8 @@ def test_an_empty_user_field_fails_the_instance_with_the_reason(flows, factory) 
 def test_a_role_without_users_escalates_when_the_step_has_an_escalation(flows, factory) -> None:  # type: ignore[no-untyped-def]
     with flows.runtime.transaction() as session:
         create_role(session, SYSTEM, "auditor", "Auditor")
+        model = flows.runtime.model(session)
+        set_grant(session, SYSTEM, model, "auditor", "deal", {"read": "all"})
     route = {
         "steps": [
             {

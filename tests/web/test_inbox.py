@@ -189,14 +189,42 @@ def test_a_decision_without_csrf_is_refused(deal, people, runtime) -> None:  # t
     assert "data-decision" not in card
 
 
-def test_an_unreadable_record_shows_no_title(deal, people, user_with, runtime) -> None:  # type: ignore[no-untyped-def]
-    """An approver whose role does not read deals sees the task, never the record."""
-    nobody = user_with("nobody", ["user"])
+def test_a_task_is_not_passed_to_someone_who_may_not_read(deal, people, user_with, runtime) -> None:  # type: ignore[no-untyped-def]
+    """An approver must see what they decide on: a user whose roles do not read deals is
+    refused as a delegate, with the reason, and the task stays where it was."""
+    user_with("nobody", ["user"])
     ann = people["ann"]
     start(ann, deal)
-    ann.post(f"/tasks/{open_task(runtime, 'ann')}/delegate", data={"to": "nobody"})
-    page = nobody.get("/tasks").get_data(as_text=True)
-    assert "(a record you may not read)" in page and "Acme annual supply" not in page
+    task = open_task(runtime, "ann")
+    answer = ann.post(f"/tasks/{task}/delegate", data={"to": "nobody"}, follow_redirects=True)
+    assert "nobody may not read Deal records" in answer.get_data(as_text=True)
+    assert open_task(runtime, "ann") == task
+
+
+def test_an_approver_sees_the_record_within_the_fields_their_role_shows(
+    deal, people, user_with, runtime
+) -> None:  # type: ignore[no-untyped-def]
+    """A clerk reads only their own deals and not the probability: the task they decide
+    shows the deal through the task, without the probability and without a link to a card
+    they may not open."""
+    with runtime.transaction() as session:
+        create_role(session, SYSTEM, "clerk", "Clerk")
+        grant = {"read": "own", "fields": {"probability": "hidden"}}
+        set_grant(session, SYSTEM, runtime.model(session), "clerk", "deal", grant)
+    clerk = user_with("clerk", ["clerk"])
+    ann = people["ann"]
+    start(ann, deal)
+    ann.post(f"/tasks/{open_task(runtime, 'ann')}/delegate", data={"to": "clerk"})
+    page = clerk.get("/tasks").get_data(as_text=True)
+    assert "Acme annual supply" in page and "data-through-task" in page
+    assert f'href="/records/deal/{deal}"' not in page
+    assert 'data-field="amount"' in page and 'data-field="probability"' not in page
+    assert clerk.get(f"/records/deal/{deal}").status_code == 404  # the card stays closed
+    # ann (sales: every deal, probability hidden) sees the fields too, with the card's link
+    start(ann, deal)
+    page = ann.get("/tasks").get_data(as_text=True)
+    assert f'href="/records/deal/{deal}" data-record>' in page
+    assert 'data-field="amount"' in page and 'data-field="probability"' not in page
 
 
 def test_an_overdue_task_is_marked(deal, people, runtime) -> None:  # type: ignore[no-untyped-def]
