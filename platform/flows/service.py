@@ -35,8 +35,10 @@ class FlowService:
     ) -> FlowVersion:
         return definitions.update_draft(self.context, key, number, route=route, bpmn=bpmn)
 
-    def publish(self, key: str, number: int) -> FlowVersion:
-        return definitions.publish(self.context, key, number)
+    def publish(self, key: str, number: int, *, check_readers: bool = True) -> FlowVersion:
+        """Publish a draft; a route whose approvers may not read the records is refused
+        (``check_readers=False``: installing a pack, before users have their roles)."""
+        return definitions.publish(self.context, key, number, check_readers=check_readers)
 
     def version(self, key: str, number: int) -> dict[str, Any]:
         """The version with its hash, route and instance counts (running / finished)."""
