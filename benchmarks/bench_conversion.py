@@ -32,7 +32,7 @@ from common import (
 from sqlalchemy import insert
 
 from trellis.conversion.convert import convert
-from trellis.demo import demo_file, load_definition
+from trellis.demo import load_demo
 from trellis.runtime import Runtime
 
 GOAL_MS = 10.0
@@ -127,7 +127,7 @@ def main() -> None:
     with database(url) as db_url:
         runtime = Runtime.from_settings(platform_settings(db_url))
         runtime.initialise()
-        load_definition(runtime, demo_file())
+        load_demo(runtime)
         with runtime.transaction() as session:
             records = runtime.records(session)
             leads = [records.create("lead", lead(i)).id for i in range(2 * args.repeat + 10)]

@@ -40,7 +40,7 @@ def _click_error(exc: TrellisError) -> click.ClickException:
 
 def initialise(runtime, demo: bool) -> None:  # type: ignore[no-untyped-def]
     """What ``trellis init [--demo]`` does."""
-    from trellis.demo import demo_file, load_definition
+    from trellis.demo import load_demo
     from trellis.metamodel.models import EntityType
 
     click.echo(f"Database: {runtime.engine.url.render_as_string(hide_password=True)}")
@@ -52,7 +52,7 @@ def initialise(runtime, demo: bool) -> None:  # type: ignore[no-untyped-def]
         if has_entities:
             click.echo("Entity types exist already: the demo is not loaded over them.")
         else:
-            counts = load_definition(runtime, demo_file(), progress=lambda t: click.echo(f"  {t}"))
+            counts = load_demo(runtime, progress=lambda t: click.echo(f"  {t}"))
             click.echo(
                 f"Demo CRM loaded: {counts['entities']} entity types, {counts['records']} records, "
                 f"{counts['users']} users, {counts['flows']} flows."

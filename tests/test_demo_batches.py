@@ -1,6 +1,6 @@
-"""The demo loader writes its records in batches (``create_many``): the database it leaves is
-the one it left writing them one ``create`` at a time (records, side rows, audit rows, stage
-visits, ids included)."""
+"""The demo (the shipped packs' samples) writes its records in batches (``create_many``): the
+database it leaves is the one it left writing them one ``create`` at a time (records, side
+rows, audit rows, stage visits, ids included)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from trellis.demo import demo_file, load_definition
+from trellis.demo import load_demo
 from trellis.records.audit import AuditEvent, StageVisit
 from trellis.records.service import NewRecord, RecordService
 from trellis.runtime import Runtime
@@ -37,7 +37,7 @@ def _everything(runtime: Runtime) -> dict[str, Any]:
 
 def _one_at_a_time(self: RecordService, entity: str, records: Any, **_: Any) -> list[Any]:
     return [
-        self.create(entity, r.data, pipeline=r.pipeline, stage=r.stage)
+        self.create(entity, r.data, pipeline=r.pipeline, stage=r.stage, owner_id=r.owner_id)
         if isinstance(r, NewRecord)
         else self.create(entity, r)
         for r in records
@@ -48,7 +48,7 @@ def test_the_demo_loads_as_it_did_one_record_at_a_time(
     runtime, new_database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     runtime.initialise()
-    counts = load_definition(runtime, demo_file())
+    counts = load_demo(runtime)
     assert counts["records"] >= 9
     batched = _everything(runtime)
     assert sum(len(rows) for rows in batched.values()) > counts["records"] * 2
@@ -62,7 +62,7 @@ def test_the_demo_loads_as_it_did_one_record_at_a_time(
             single.initialise()
             with monkeypatch.context() as patch:
                 patch.setattr(RecordService, "create_many", _one_at_a_time)
-                load_definition(single, demo_file())
+                load_demo(single)
             assert _everything(single) == batched
         finally:
             single.dispose()

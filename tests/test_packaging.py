@@ -45,7 +45,6 @@ def test_wheel_has_templates_static_and_migrations(tmp_path: Path) -> None:
     assert "trellis/migrations/env.py" in names
     assert "trellis/migrations/script.py.mako" in names
     assert any(n.startswith("trellis/migrations/versions/0001") for n in names)
-    assert "trellis/shipped/demo/crm.yaml" in names
     # config packs: the published schema and the packs that ship
     assert "trellis/packs/pack.schema.json" in names
     for pack in ("crm", "hr"):

@@ -79,6 +79,8 @@ class Outcome:
     impact: dict[str, list[str]] = field(default_factory=dict)
     installed_version: str | None = None
     previous_version: str | None = None
+    #: how many sample users and records were added (a first install asked for them)
+    samples: dict[str, int] = field(default_factory=lambda: {"users": 0, "records": 0})
 
 
 class _DryRun(Exception):
@@ -133,20 +135,22 @@ def apply_pack(
             from trellis.packs.impact import impact_of
 
             outcome.impact = impact_of(runtime, session, plan)
-            if samples and installed is None and getattr(content, "samples", None):
+            samples = samples and installed is None and bool(getattr(content, "samples", None))
+            if samples:  # users first: a flow may name them as approvers
                 from trellis.packs.samples import load_sample_users
 
-                load_sample_users(session, content, say)  # a flow may name them as approvers
+                outcome.samples["users"] = load_sample_users(session, content, say)
             steps = _Steps(runtime, session, actor, say)
             steps.run(plan)
             if steps.problems:
                 raise PackRefused(steps.problems, plan)
             _record(session, content, installed, plan)
-            if samples and installed is None and getattr(content, "samples", None):
+            if samples:
                 from trellis.packs.samples import load_samples
 
-                say("sample records")
-                load_samples(runtime, session, content, actor=actor, progress=say)
+                loaded = load_samples(runtime, session, content, actor=actor, progress=say)
+                outcome.samples["users"] += loaded["users"]
+                outcome.samples["records"] = loaded["records"]
             say(f"{content.manifest.name} {content.manifest.version} applied")
             outcome.applied = not dry_run
             outcome.installed_version = content.manifest.version

@@ -52,7 +52,8 @@ def test_export_loads_back_as_the_snapshot_and_twice_is_the_same_bytes(
     written = _export(runtime, first)
     _export(runtime, second)
     assert _files(first) == _files(second) == written
-    assert "pipelines/deal.sales.yaml" in written and "rules/lead.required_phone.yaml" in written
+    assert "pipelines/deal.sales.yaml" in written
+    assert "rules/lead.phone_without_email.yaml" in written
     assert "duplicates/company.tin.yaml" in written and "flows/deal_approval.yaml" in written
     text = written["entities/deal.yaml"].decode()
     assert "id:" not in text.replace("_id", "") and "created_at" not in text
@@ -86,8 +87,8 @@ def test_only_exports_the_named_objects(runtime, demo_crm, tmp_path: Path) -> No
         "lists/source.yaml",
         "pack.yaml",
         "pipelines/lead.leads.yaml",
-        "rules/lead.required_phone.yaml",
-        "rules/lead.required_source.yaml",
+        "rules/lead.phone_without_email.yaml",
+        "rules/lead.source_when_qualified.yaml",
     ]
     assert load_pack(tmp_path / "part").objects["entity"].keys() == {"lead"}
     with pytest.raises(ValidationFailed) as refused:

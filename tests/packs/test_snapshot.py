@@ -90,16 +90,16 @@ def test_the_demo_configuration_as_documents(runtime, demo_crm) -> None:  # type
     }
     assert docs["pipeline"]["lead.leads"]["stages"][0]["next_stages"] is None
     assert sorted(docs["rule"]) == [
-        "deal.required_amount",
-        "deal.required_amount_2",
-        "deal.validation_amount",
-        "lead.required_phone",
-        "lead.required_source",
-        "vacation.validation_ends_on",
+        "deal.amount_from_proposal",
+        "deal.amount_from_quote",
+        "deal.amount_not_negative",
+        "lead.phone_without_email",
+        "lead.source_when_qualified",
+        "vacation.ends_after_start",
     ]
-    assert docs["rule"]["lead.required_source"] == {
+    assert docs["rule"]["lead.source_when_qualified"] == {
         "entity": "lead",
-        "key": "required_source",
+        "key": "source_when_qualified",
         "kind": "required",
         "field": "source",
         "when": "",
