@@ -5,7 +5,7 @@ type at all. So
 
 - publishing a route refuses approvers (users, roles, escalations) whose roles grant no read
   on the entity type, naming each by its JSON path (a role passes when it grants read, or
-  when each of its active members reads through another role);
+  when each of its active members reads through another role; a role nobody has yet passes);
 - a user field's approvers who may not read are left out when an instance starts (a step left
   with nobody fails the instance with the reason: see :mod:`.routes`);
 - a task is delegated or reassigned only to a user who may read such records;
@@ -37,7 +37,8 @@ def may_read(session: Session, actor: Actor, entity: str) -> bool:
 
 def role_may_read(session: Session, role: str, entity: str) -> bool:
     """Whether the role grants read on ``entity``, or each of its active members may read
-    through another role of theirs."""
+    through another role of theirs (a role nobody has yet passes: a step finding it vacant
+    escalates or fails its instance, see :mod:`.routes`)."""
     if may_read(session, Actor(None, f"role:{role}", frozenset({role})), entity):
         return True
     members = session.scalars(
@@ -46,7 +47,7 @@ def role_may_read(session: Session, role: str, entity: str) -> bool:
         .join(Role, Role.id == user_roles.c.role_id)
         .where(Role.key == role, User.is_active.is_(True))
     ).all()
-    return bool(members) and all(may_read(session, Actor.of(u), entity) for u in members)
+    return all(may_read(session, Actor.of(u), entity) for u in members)
 
 
 def user_may_read(session: Session, username: str, entity: str) -> bool:
