@@ -20,6 +20,7 @@ def platform_metadata() -> MetaData:
     import trellis.accounts
     import trellis.conversion.maps
     import trellis.conversion.models
+    import trellis.flows.active
     import trellis.flows.automations
     import trellis.flows.models
     import trellis.flows.notifications

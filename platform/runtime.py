@@ -67,12 +67,14 @@ class Runtime:
         self.cache = MetamodelCache(on_compiled=self._size_statement_cache)
         self.events = EventBus()
         register_conversion_guards(self.events, self.cache)
+        from trellis.flows.active import ActiveTriggers
         from trellis.flows.automations import register as register_automations
-
-        register_automations(self.events, self.cache)
         from trellis.flows.triggers import register as register_flow_triggers
 
-        register_flow_triggers(self.events, self.cache)
+        self.triggers = ActiveTriggers()
+        """the live triggered flows and active automations per entity type, by stamp"""
+        register_automations(self.events, self.cache, self.triggers)
+        register_flow_triggers(self.events, self.cache, self.triggers)
 
     @classmethod
     def from_settings(cls, overrides: dict[str, Any] | None = None) -> Runtime:

@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from trellis.api import (  # noqa: F401  (they register routes)
     auth,
+    automations,
     conversions,
     flows,
     meta,

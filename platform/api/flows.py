@@ -227,6 +227,8 @@ class NotificationListSchema(ma.Schema):
 
 
 FlowListSchema = items_of(FlowSchema, "FlowList")
+VersionListSchema = items_of(VersionSchema, "FlowVersionList")
+SubstituteListSchema = items_of(SubstituteSchema, "SubstituteList")
 InstanceListSchema = items_of(InstanceSchema, "FlowInstanceList")
 TaskListSchema = items_of(TaskSchema, "TaskList")
 
@@ -385,6 +387,16 @@ def add_version(data: dict[str, Any], key: str) -> Any:
         return _utc(flows.version(key, version.number)), 201
 
 
+@api.get("/meta/flows/<key>/versions")
+@api.problems(403, 404)
+@api.alt_response(200, schema=VersionListSchema, success=True)
+def list_versions(key: str) -> Any:
+    """A flow's versions, oldest first, with their routes and instance counts"""
+    with unit() as (runtime, session, actor):
+        flows = _admin_flows(runtime, session, actor)
+        return {"items": _utc(flows.versions(key))}
+
+
 @api.get("/meta/flows/<key>/versions/<int32:version>")
 @api.problems(403, 404)
 @api.alt_response(200, schema=VersionSchema, success=True)
@@ -392,6 +404,18 @@ def get_version(key: str, version: int) -> Any:
     """A version with its route and instance counts"""
     with unit() as (runtime, session, actor):
         return _utc(_admin_flows(runtime, session, actor).version(key, version))
+
+
+@api.patch("/meta/flows/<key>/versions/<int32:version>")
+@api.arguments(VersionBody)
+@api.problems(400, 403, 404, 409, 422)
+@api.alt_response(200, schema=VersionSchema, success=True)
+def update_draft(data: dict[str, Any], key: str, version: int) -> Any:
+    """Replace a draft's route or BPMN (a published version is a 409: add a new one)"""
+    with unit() as (runtime, session, actor):
+        flows = _admin_flows(runtime, session, actor)
+        flows.update_draft(key, version, route=data.get("route"), bpmn=data.get("bpmn"))
+        return _utc(flows.version(key, version))
 
 
 @api.get("/meta/flows/<key>/versions/<int32:version>/bpmn")
@@ -554,19 +578,44 @@ def add_substitute(data: dict[str, Any]) -> Any:
             data["to"], data["starts_on"], data["ends_on"]
         )
         names = _usernames(session, [row.user_id, row.substitute_id])
-        return SubstituteSchema().dump(
-            {
-                "id": row.id,
-                "user": _name(names, row.user_id),
-                "to": _name(names, row.substitute_id),
-                "starts_on": row.starts_on,
-                "ends_on": row.ends_on,
-            }
-        ), 201
+        return _substitute_json(row, names), 201
 
 
 def _name(names: dict[int, str], user_id: int) -> str:
     return names.get(user_id, "")
+
+
+def _substitute_json(row: Any, names: dict[int, str]) -> dict[str, Any]:
+    return SubstituteSchema().dump(
+        {
+            "id": row.id,
+            "user": _name(names, row.user_id),
+            "to": _name(names, row.substitute_id),
+            "starts_on": row.starts_on,
+            "ends_on": row.ends_on,
+        }
+    )
+
+
+@api.get("/me/substitutes")
+@api.problems()
+@api.alt_response(200, schema=SubstituteListSchema, success=True)
+def list_substitutes() -> Any:
+    """My substitutions not yet over: whom I named, and whom I stand in for"""
+    with unit() as (runtime, session, actor):
+        rows = runtime.flows(session, actor).substitutes()
+        names = _usernames(session, [i for r in rows for i in (r.user_id, r.substitute_id)])
+        return {"items": [_substitute_json(r, names) for r in rows]}
+
+
+@api.delete("/me/substitutes/<int:id>")
+@api.problems(403, 404)
+@api.alt_response(204, description="Ended", success=True)
+def end_substitute(id: int) -> Any:
+    """End a substitution I named: one not yet begun goes, a running one ends yesterday"""
+    with unit() as (runtime, session, actor):
+        runtime.flows(session, actor).end_substitute(id)
+    return "", 204
 
 
 # -- notifications ------------------------------------------------------------------------

@@ -11,7 +11,6 @@ stops with a clear error and nothing of the change is kept.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +30,7 @@ from trellis.flows.actions import (
     expression_values,
     run_action,
 )
+from trellis.flows.active import ActiveTriggers, AutomationTrigger, touch
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledModel, MetamodelCache
 from trellis.patterns import fixed
@@ -46,7 +46,6 @@ MAX_ACTIONS = 20
 #: who automations act as
 AUTOMATION_ACTOR: Actor = SYSTEM
 
-_CACHE = "trellis.automations"
 _CHAIN = "trellis.automation_chain"
 
 
@@ -187,7 +186,7 @@ def save_automation(
     row.active = data.get("active", True)
     session.add(row)
     session.flush()
-    session.info.pop(_CACHE, None)
+    touch(session)
     return row
 
 
@@ -197,65 +196,34 @@ def delete_automation(session: Session, key: str) -> None:
         raise NotFound(f"No automation {key!r}.")
     session.delete(row)
     session.flush()
-    session.info.pop(_CACHE, None)
+    touch(session)
 
 
 # -- running ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Active:
-    key: str
-    label: str
-    trigger: str
-    stage: str | None
-    field: str | None
-    condition: str | None
-    actions: tuple[dict[str, Any], ...]
-
-    def triggered_by(self, event: RecordEvent) -> bool:
-        if self.trigger == "create":
-            return event.kind == "created"
-        if self.trigger == "stage":
-            return event.kind == "stage_changed" and event.changes["stage"][1] == self.stage
-        return event.kind in ("updated", "stage_changed") and self.field in event.changes
-
-
-def _active(session: Session, entity: str) -> list[_Active]:
-    """The active automations of ``entity`` (read once per transaction)."""
-    cache = session.info.get(_CACHE)
-    if cache is None:
-        cache = {}
-        rows = session.scalars(
-            select(Automation).where(Automation.active.is_(True)).order_by(Automation.id)
-        )
-        for row in rows:
-            cache.setdefault(row.entity, []).append(
-                _Active(
-                    row.key,
-                    row.label,
-                    row.trigger,
-                    row.stage,
-                    row.field,
-                    row.condition,
-                    tuple(row.actions or ()),
-                )
-            )
-        session.info[_CACHE] = cache
-    return cache.get(entity, [])
+def _triggered_by(automation: AutomationTrigger, event: RecordEvent) -> bool:
+    if automation.trigger == "create":
+        return event.kind == "created"
+    if automation.trigger == "stage":
+        return event.kind == "stage_changed" and event.changes["stage"][1] == automation.stage
+    return event.kind in ("updated", "stage_changed") and automation.field in event.changes
 
 
 class AutomationRunner:
     """Subscribed to every record event: runs the automations it triggers."""
 
-    def __init__(self, cache: MetamodelCache, events: EventBus) -> None:
+    def __init__(self, cache: MetamodelCache, events: EventBus, active: ActiveTriggers) -> None:
         self.cache = cache
         self.events = events
+        self.active = active
 
     def __call__(self, session: Session, event: RecordEvent) -> None:
         if event.kind not in ("created", "updated", "stage_changed"):
             return
-        triggered = [a for a in _active(session, event.entity) if a.triggered_by(event)]
+        triggered = [
+            a for a in self.active.automations(session, event.entity) if _triggered_by(a, event)
+        ]
         if not triggered:
             return
         model = self.cache.get(session)
@@ -294,7 +262,7 @@ class AutomationRunner:
                 chain.pop()
 
     @staticmethod
-    def _holds(automation: _Active, entity: Any, context: ActionContext) -> bool:
+    def _holds(automation: AutomationTrigger, entity: Any, context: ActionContext) -> bool:
         condition: CompiledExpression = compile_expression(
             automation.condition or "", expression_names(entity)
         )
@@ -302,7 +270,7 @@ class AutomationRunner:
 
 
 def _failed(
-    automation: _Active, position: int, spec: Mapping[str, Any], exc: TrellisError
+    automation: AutomationTrigger, position: int, spec: Mapping[str, Any], exc: TrellisError
 ) -> ValidationFailed:
     details = [
         f"{name}: {' '.join(map(str, messages))}"
@@ -315,6 +283,6 @@ def _failed(
     return ValidationFailed({RECORD_KEY: [message]})
 
 
-def register(events: EventBus, cache: MetamodelCache) -> None:
-    """Run automations on a runtime's events bus."""
-    events.subscribe("*", AutomationRunner(cache, events))
+def register(events: EventBus, cache: MetamodelCache, active: ActiveTriggers) -> None:
+    """Run automations on a runtime's events bus (``active``: the active ones per entity)."""
+    events.subscribe("*", AutomationRunner(cache, events, active))

@@ -13,6 +13,7 @@ from trellis.accounts import Role, User
 from trellis.clock import utcnow
 from trellis.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.expressions import ExpressionError, compile_expression
+from trellis.flows.active import touch
 from trellis.flows.context import FlowContext
 from trellis.flows.engine import (
     ParsedSpec,
@@ -52,6 +53,14 @@ def get_version(session: Session, flow: Flow, number: int) -> FlowVersion:
     return version
 
 
+def versions_of(session: Session, flow: Flow) -> list[FlowVersion]:
+    return list(
+        session.scalars(
+            select(FlowVersion).where(FlowVersion.flow_id == flow.id).order_by(FlowVersion.number)
+        )
+    )
+
+
 def create_flow(ctx: FlowContext, data: dict[str, Any]) -> Flow:
     """``{"key", "label", "entity", "trigger": {"on", "stage"?, "field"?, "when"?}}``"""
     _admin(ctx)
@@ -70,6 +79,7 @@ def create_flow(ctx: FlowContext, data: dict[str, Any]) -> Flow:
         raise ValidationFailed(errors)
     ctx.session.add(flow)
     ctx.session.flush()
+    touch(ctx.session)
     return flow
 
 
@@ -86,6 +96,7 @@ def update_flow(ctx: FlowContext, key: str, data: dict[str, Any]) -> Flow:
         ctx.session.expire(flow)
         raise ValidationFailed(errors)
     ctx.session.flush()
+    touch(ctx.session)
     return flow
 
 
@@ -239,6 +250,7 @@ def publish(ctx: FlowContext, key: str, number: int, *, check_readers: bool = Tr
     version.published_by = ctx.actor.user_id
     flow.live_version_id = version.id
     ctx.session.flush()
+    touch(ctx.session)
     return version
 
 

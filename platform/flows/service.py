@@ -48,6 +48,15 @@ class FlowService:
             session, flow, definitions.get_version(session, flow, number)
         )
 
+    def versions(self, key: str) -> list[dict[str, Any]]:
+        """Every version of the flow, oldest first, as :meth:`version` describes it."""
+        session = self.context.session
+        flow = definitions.get_flow(session, key)
+        return [
+            definitions.describe_version(session, flow, v)
+            for v in definitions.versions_of(session, flow)
+        ]
+
     def bpmn(self, key: str, number: int) -> str:
         """The version's BPMN XML, for export."""
         session = self.context.session
@@ -106,6 +115,10 @@ class FlowService:
 
     def my_tasks(self, today: date | None = None) -> list[FlowTask]:
         return tasks.my_tasks(self.context, today)
+
+    def open_task_count(self, today: date | None = None) -> int:
+        """How many tasks :meth:`my_tasks` lists (one ``COUNT``: the menu's number)."""
+        return tasks.count_my_tasks(self.context, today)
 
     # -- timers ----------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select
 
 from trellis.accounts import Actor, get_user
 from trellis.clock import utcnow
@@ -176,25 +176,42 @@ def add_substitute(
     return row
 
 
-def my_tasks(ctx: FlowContext, today: date | None = None) -> list[FlowTask]:
-    """Open tasks of the actor: assigned to them, to one of their roles, or to someone they
-    substitute today."""
+def _mine(ctx: FlowContext, today: date | None) -> Any:
+    """Which open tasks are the actor's: assigned to them, to one of their roles, or to
+    someone they substitute today (a subquery: one statement in all); None for none."""
     actor = ctx.actor
-    users = [actor.user_id] if actor.user_id is not None else []
-    if actor.user_id is not None:
-        users += substituted_by(ctx, actor.user_id, today or utcnow().date())
     clauses: list[Any] = []
-    if users:
-        clauses.append(FlowTask.assignee_user_id.in_(users))
+    if actor.user_id is not None:
+        standing_in = select(Substitute.user_id).where(
+            Substitute.substitute_id == actor.user_id,
+            Substitute.starts_on <= (today or utcnow().date()),
+            Substitute.ends_on >= (today or utcnow().date()),
+        )
+        clauses.append(FlowTask.assignee_user_id == actor.user_id)
+        clauses.append(FlowTask.assignee_user_id.in_(standing_in))
     if actor.roles:
         clauses.append(FlowTask.assignee_role.in_(sorted(actor.roles)))
     if not clauses:
+        return None
+    return (FlowTask.status == "open") & or_(*clauses)
+
+
+def my_tasks(ctx: FlowContext, today: date | None = None) -> list[FlowTask]:
+    """Open tasks of the actor: assigned to them, to one of their roles, or to someone they
+    substitute today."""
+    mine = _mine(ctx, today)
+    if mine is None:
         return []
-    return list(
-        ctx.session.scalars(
-            select(FlowTask).where(FlowTask.status == "open", or_(*clauses)).order_by(FlowTask.id)
-        )
-    )
+    return list(ctx.session.scalars(select(FlowTask).where(mine).order_by(FlowTask.id)))
+
+
+def count_my_tasks(ctx: FlowContext, today: date | None = None) -> int:
+    """How many open tasks :func:`my_tasks` lists, in one ``COUNT`` (the menu shows it on
+    every page)."""
+    mine = _mine(ctx, today)
+    if mine is None:
+        return 0
+    return ctx.session.scalar(select(func.count()).select_from(FlowTask).where(mine)) or 0
 
 
 def substitutes_of(ctx: FlowContext, today: date | None = None) -> list[Substitute]:
@@ -218,9 +235,11 @@ def end_substitute(ctx: FlowContext, substitute_id: int, today: date | None = No
     """End a substitution the actor named (an administrator: any): one not yet begun goes
     away, a running one ends yesterday (the substitute no longer decides from today)."""
     row = ctx.session.get(Substitute, substitute_id)
-    if row is None:
+    actor = ctx.actor
+    involved = row is not None and actor.user_id in (row.user_id, row.substitute_id)
+    if row is None or not (involved or actor.is_admin):  # others' are not even there
         raise NotFound(f"No substitute {substitute_id}.")
-    if row.user_id != ctx.actor.user_id and not ctx.actor.is_admin:
+    if row.user_id != actor.user_id and not actor.is_admin:
         raise PermissionDenied("Only who named a substitute ends it.")
     today = today or utcnow().date()
     if row.starts_on >= today:

@@ -94,10 +94,23 @@ def _automatic_decisions(
     ctx.session.flush()
 
 
+def any_due(session: Any, now: datetime) -> bool:
+    """Whether a timer is due at ``now`` (a read: an idle worker takes no write lock)."""
+    found = session.scalar(
+        select(FlowInstance.id)
+        .where(FlowInstance.status == "running", FlowInstance.next_due_at <= to_storage(now))
+        .limit(1)
+    )
+    return found is not None
+
+
 def run_due_timers(runtime: Any, now: datetime) -> int:
-    """The worker's job (``flow_timers``): fire what is due at ``now`` in a transaction of
-    its own."""
-    with runtime.transaction() as session:
+    """The worker's job (``flow_timers``): when a read finds a timer due at ``now``, fire
+    what is due in a write transaction of its own."""
+    with runtime.transaction(read_only=True) as session:
+        if not any_due(session, now):
+            return 0
+    with runtime.transaction(read_only=False) as session:
         return fire_due_timers(runtime.flows(session, SYSTEM).context, now)
 
 

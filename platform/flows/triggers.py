@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from trellis.accounts import SYSTEM, Actor
 from trellis.expressions import ExpressionError, compile_expression
+from trellis.flows.active import ActiveTriggers, FlowTrigger
 from trellis.flows.context import FlowContext
 from trellis.flows.instances import cancel_for_record, start_version
 from trellis.flows.models import Flow, FlowVersion
@@ -19,17 +19,10 @@ from trellis.records.service import RecordService
 
 log = logging.getLogger(__name__)
 
-#: the live flows of an entity type that records events may start; built once (it runs on
-#: every record event, so rebuilding it cost more than running it)
-LIVE_TRIGGERED = select(Flow).where(
-    Flow.entity == bindparam("entity"),
-    Flow.trigger != "manual",
-    Flow.live_version_id.is_not(None),
-)
 
-
-def register(events: EventBus, cache: MetamodelCache) -> None:
-    """Subscribe the flow triggers to the record events of a runtime."""
+def register(events: EventBus, cache: MetamodelCache, active: ActiveTriggers) -> None:
+    """Subscribe the flow triggers to the record events of a runtime; ``active`` holds the
+    live triggered flows per entity type (a record event reads no flow table)."""
 
     def context(session: Session, actor: Actor) -> FlowContext:
         return FlowContext(
@@ -45,8 +38,7 @@ def register(events: EventBus, cache: MetamodelCache) -> None:
             return
         if event.kind not in ("created", "updated", "stage_changed"):
             return
-        flows = list(session.scalars(LIVE_TRIGGERED, {"entity": event.entity}))
-        started = [f for f in flows if _fires(f, event)]
+        started = [f for f in active.flows(session, event.entity) if _fires(f, event)]
         if not started:
             return
         ctx = context(session, event.actor)
@@ -61,21 +53,19 @@ def register(events: EventBus, cache: MetamodelCache) -> None:
                 except ExpressionError:
                     continue
             version = session.get(FlowVersion, flow.live_version_id)
-            start_version(ctx, flow, version, event.entity, event.record_id)
+            start_version(ctx, session.get(Flow, flow.id), version, event.entity, event.record_id)
 
     events.subscribe("*", on_event)
 
 
-def _fires(flow: Flow, event: RecordEvent) -> bool:
+def _fires(flow: FlowTrigger, event: RecordEvent) -> bool:
     if flow.trigger == "create":
         return event.kind == "created"
     if flow.trigger == "stage":
         change = event.changes.get("stage")
         return (
-            event.kind in ("created", "stage_changed")
-            and bool(change)
-            and change[1] == flow.trigger_stage
+            event.kind in ("created", "stage_changed") and bool(change) and change[1] == flow.stage
         )
     if flow.trigger == "field":
-        return event.kind in ("updated", "stage_changed") and flow.trigger_field in event.changes
+        return event.kind in ("updated", "stage_changed") and flow.field in event.changes
     return False

@@ -112,7 +112,7 @@ def _by_ids(session: Session, model: Any, ids: set[int]) -> list[Any]:
 
 def open_task_count(session: Session) -> int:
     """For the menu: the signed-in user's open tasks (as a substitute today included)."""
-    return len(get_runtime().flows(session, current_user.actor).my_tasks())
+    return get_runtime().flows(session, current_user.actor).open_task_count()
 
 
 @web.get("/tasks")

@@ -49,7 +49,7 @@ def load_navigation() -> None:
             model = runtime.model(session)
             g.navigation = [e for e in model.entities.values() if access.can("read", e.key)]
             g.unread = unread_count(session, current_user.actor.user_id)
-            g.open_tasks = len(runtime.flows(session, current_user.actor).my_tasks())
+            g.open_tasks = runtime.flows(session, current_user.actor).open_task_count()
 
 
 @web.app_context_processor

@@ -198,6 +198,94 @@ def test_starting_a_flow_without_the_right_to_edit_the_record_is_a_403(  # type:
     assert started["status"] == "running"
 
 
+def test_a_draft_is_changed_and_versions_are_listed(admin, demo_crm) -> None:  # type: ignore[no-untyped-def]
+    admin.ok("POST", "/api/meta/flows", {"key": "check", "label": "Check", "entity": "deal"}, 201)
+    v1 = admin.ok("POST", "/api/meta/flows/check/versions", {"route": route("hanna")}, 201)
+    changed = admin.ok("PATCH", "/api/meta/flows/check/versions/1", {"route": route("ivan")})
+    assert changed["version"] == 1 and changed["published"] is False
+    assert changed["route"] == route("ivan") and changed["hash"] != v1["hash"]
+    problem = admin.patch(
+        "/api/meta/flows/check/versions/1", {"route": {"steps": [{"id": "a", "mode": "all"}]}}
+    )
+    assert_problem(problem, 422)
+    assert admin.ok("GET", "/api/meta/flows/check/versions/1")["route"] == route("ivan")
+    admin.ok("POST", "/api/meta/flows/check/versions/1/publish")
+    # a published version never changes
+    assert_problem(admin.patch("/api/meta/flows/check/versions/1", {"route": route("jonas")}), 409)
+    admin.ok("POST", "/api/meta/flows/check/versions", {"route": route("jonas")}, 201)
+    listed = admin.ok("GET", "/api/meta/flows/check/versions")["items"]
+    assert [(v["version"], v["published"], v["live"]) for v in listed] == [
+        (1, True, True),
+        (2, False, False),
+    ]
+    assert listed[0]["route"] == route("ivan") and listed[1]["route"] == route("jonas")
+    assert listed[0]["instances"] == {"running": 0, "finished": 0}
+    assert listed[0]["published_at"].endswith("+00:00")
+    assert_problem(admin.get("/api/meta/flows/nothing/versions"), 404)
+    assert_problem(admin.patch("/api/meta/flows/check/versions/9", {"route": route("ivan")}), 404)
+    assert_problem(
+        admin.patch("/api/meta/flows/check/versions/2", {"colour": "red"}), 422, "colour"
+    )
+
+
+def test_flow_versions_are_for_administrators(admin, demo_user) -> None:  # type: ignore[no-untyped-def]
+    mila = demo_user("mila")
+    assert_problem(mila.get("/api/meta/flows/deal_approval/versions"), 403)
+    patched = mila.patch("/api/meta/flows/deal_approval/versions/1", {"route": route("mila")})
+    assert_problem(patched, 403)
+
+
+def test_my_substitutes_are_listed_and_ended(admin, demo_user) -> None:  # type: ignore[no-untyped-def]
+    hanna, ivan, jonas = demo_user("hanna"), demo_user("ivan"), demo_user("jonas")
+    today = date.today()
+    running = hanna.ok(
+        "POST",
+        "/api/me/substitutes",
+        {"to": "ivan", "from": str(today - timedelta(days=2)), "until": str(today)},
+        201,
+    )
+    later = hanna.ok(
+        "POST",
+        "/api/me/substitutes",
+        {"to": "jonas", "from": str(today + timedelta(days=5)), "until": str(today + timedelta(9))},
+        201,
+    )
+    mine = hanna.ok("GET", "/api/me/substitutes")["items"]
+    assert [(s["id"], s["user"], s["to"]) for s in mine] == [
+        (running["id"], "hanna", "ivan"),
+        (later["id"], "hanna", "jonas"),
+    ]
+    # ivan sees whom he stands in for, but only hanna ends it; others do not even see it
+    assert [s["id"] for s in ivan.ok("GET", "/api/me/substitutes")["items"]] == [running["id"]]
+    assert_problem(ivan.delete(f"/api/me/substitutes/{running['id']}"), 403)
+    assert_problem(jonas.delete(f"/api/me/substitutes/{running['id']}"), 404)
+    assert_problem(hanna.delete("/api/me/substitutes/999999"), 404)
+    # a running one ends yesterday (ivan no longer decides for her), one not begun goes
+    assert hanna.delete(f"/api/me/substitutes/{running['id']}").status_code == 204
+    assert hanna.delete(f"/api/me/substitutes/{later['id']}").status_code == 204
+    assert hanna.ok("GET", "/api/me/substitutes")["items"] == []
+    assert ivan.ok("GET", "/api/me/substitutes")["items"] == []
+
+
+def test_an_administrator_reassigns_anyones_task(admin, demo_user) -> None:  # type: ignore[no-untyped-def]
+    hanna, ivan, jonas = demo_user("hanna"), demo_user("ivan"), demo_user("jonas")
+    admin.ok("POST", "/api/meta/flows", {"key": "check", "label": "Check", "entity": "deal"}, 201)
+    admin.ok("POST", "/api/meta/flows/check/versions", {"route": route("hanna")}, 201)
+    admin.ok("POST", "/api/meta/flows/check/versions/1/publish")
+    deal = new_deal(admin, "Reassigned")
+    started = admin.ok("POST", f"/api/records/deal/{deal}/flows", {"flow": "check"}, 201)
+    task = open_task(started)["id"]
+    assert_problem(jonas.post(f"/api/tasks/{task}/delegate", {"to": "jonas"}), 403)
+    moved = admin.ok("POST", f"/api/tasks/{task}/delegate", {"to": "ivan"})
+    assert open_task(moved)["assignee"] == "ivan"
+    assert all(t["instance"] != started["id"] for t in hanna.ok("GET", "/api/tasks")["items"])
+    assert_problem(hanna.post(f"/api/tasks/{task}/complete", {"decision": "approve"}), 403)
+    done = ivan.ok("POST", f"/api/tasks/{task}/complete", {"decision": "approve"})
+    assert done["status"] == "completed" and done["decisions"][0]["by"] == "ivan"
+    assert_problem(admin.post(f"/api/tasks/{task}/delegate", {"to": "jonas"}), 409)
+    assert_problem(admin.post("/api/tasks/999999/delegate", {"to": "jonas"}), 404)
+
+
 WRONG_TYPES = [
     ("POST", "/api/meta/flows", {"key": 5, "label": [], "entity": "deal"}, ["key", "label"]),
     (
@@ -227,6 +315,8 @@ WRONG_TYPES = [
     ("POST", "/api/tasks/1/delegate", {"to": ["ivan"]}, ["to"]),
     ("POST", "/api/me/substitutes", {"to": "ivan", "from": 5, "until": "soon"}, ["from", "until"]),
     ("POST", "/api/records/deal/1/flows", {"flow": {"key": "x"}}, ["flow"]),
+    ("PATCH", "/api/meta/flows/deal_approval/versions/1", {"route": []}, ["route"]),
+    ("PATCH", "/api/meta/flows/deal_approval/versions/1", {"bpmn": 1, "x": 2}, ["bpmn", "x"]),
 ]
 
 
