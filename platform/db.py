@@ -5,16 +5,23 @@ metamodel change), with WAL, foreign keys and a busy timeout. Writing transactio
 write lock up front (``BEGIN IMMEDIATE``); read-only ones start deferred and read the WAL
 snapshot, so a reader never waits for a writer. On PostgreSQL a read-only transaction is
 ``READ ONLY``, so a read path that tries to write fails loudly instead of taking locks.
+
+A PostgreSQL connection taken from the pool is pinged first (a round trip) only when it sat
+unused for :data:`PING_AFTER_IDLE` seconds; one used more recently is taken as alive, as every
+busy worker's are. A connection that died meanwhile fails its statement and SQLAlchemy's
+disconnect handling renews the pool, so the next transaction gets live connections.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from time import monotonic
+from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -38,6 +45,10 @@ READ_ONLY = "trellis_read_only"
 BUSY_TIMEOUT_MS = 5000
 """How long a SQLite writer waits for the write lock before the caller hears "busy, retry"."""
 
+PING_AFTER_IDLE = 10.0
+"""Seconds a pooled PostgreSQL connection may sit unused before it is pinged on checkout."""
+_IDLE_SINCE = "trellis_idle_since"
+
 
 def read_only_engine(engine: Engine) -> Engine:
     """The same engine and pool, for transactions that only read."""
@@ -54,12 +65,33 @@ def make_engine(url: str) -> Engine:
         # prepared plan fails ("cached plan must not change result type") on every pooled
         # connection once a field's column changes type (integer -> decimal)
         connect_args = {"prepare_threshold": None} if parsed.get_driver_name() == "psycopg" else {}
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        engine = create_engine(url, connect_args=connect_args)
+        _ping_idle_connections(engine)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
     _make_sqlite_transactional(engine)
     return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """``pool_pre_ping`` for connections idle longer than :data:`PING_AFTER_IDLE` only (a
+    ping on every checkout is a round trip in every transaction)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_con: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_con: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or monotonic() - since < PING_AFTER_IDLE:
+            return  # a new connection, or one in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_con)
+        except Exception as error:  # dead: the pool replaces it and tries again
+            raise DisconnectionError(str(error)) from error
 
 
 def _make_sqlite_transactional(engine: Engine) -> None:

@@ -139,11 +139,19 @@ LEFT_OUT = [
         "configuration, which JSON Schema cannot express",
     ),
     (
-        r"POST /api/meta/flows/\{key\}/versions",
+        r"POST /api/meta/flows/\{key\}/versions|PATCH /api/meta/flows/\{key\}/versions/\{version\}",
         positive_data_acceptance,
         "a version takes exactly one of route and bpmn, and the route's steps are checked by "
         "the flows service against the configuration (a 422 by JSON path); the document "
         "types route as an open object",
+    ),
+    (
+        r"POST /api/meta/automations|PATCH /api/meta/automations/\{key\}",
+        positive_data_acceptance,
+        "an automation names an entity type, and its trigger and actions name stages, fields, "
+        "conversion maps, users, roles and webhooks that must exist (the service's 422 by "
+        "property, e.g. actions.0.stage): the live configuration, which JSON Schema cannot "
+        "express",
     ),
     (
         r"PATCH /api/records/\w+/\{id\}|POST /api/records/\w+/\{id\}/stage",

@@ -26,6 +26,8 @@ from trellis.flows.definitions import get_flow, get_version
 from trellis.flows.engine import SPECS, NotWaiting, Process, Services, error_text, nest
 from trellis.flows.models import Flow, FlowDecision, FlowInstance, FlowTask, FlowVersion
 from trellis.flows.routes import assignee_ref
+from trellis.flows.step_writes import StepWrites
+from trellis.flows.step_writes import write as write_step
 
 log = logging.getLogger(__name__)
 MAX_ERROR = 2000
@@ -321,11 +323,10 @@ def _plain(value: Any) -> Any:
 
 
 def save(ctx: FlowContext, loaded: Loaded, process: Process, **values: Any) -> None:
-    """Store ``process`` with the rev check: a Conflict when someone else saved first.
+    """Store ``process`` alone with the rev check: a Conflict when someone else saved first.
     ``values``: status, outcome, due, finished."""
-    result = ctx.session.connection().execute(
-        SAVE,
-        {
+    writes = StepWrites(
+        save={
             "b_instance": loaded.id,
             "old_rev": loaded.rev,
             "new_rev": loaded.rev + 1,
@@ -334,9 +335,13 @@ def save(ctx: FlowContext, loaded: Loaded, process: Process, **values: Any) -> N
             "new_outcome": values.get("outcome"),
             "due": values.get("due"),
             "finished": values.get("finished"),
-        },
+        }
     )
-    if result.rowcount != 1:
+    _write(ctx, loaded, writes)
+
+
+def _write(ctx: FlowContext, loaded: Loaded, writes: StepWrites) -> None:
+    if not write_step(ctx.session.connection(), writes, SAVE, CLOSE_TASKS, INSERT_TASKS):
         raise Conflict(
             "The flow moved on meanwhile (another decision or a timer); reload and retry."
         )
@@ -350,22 +355,30 @@ def _after_step(
     before: set[str],
     now: datetime,
     decided: int | None = None,
+    decision: dict[str, Any] | None = None,
 ) -> None:
-    """Save (rev check first), then the user task rows, then a finished route's outcome."""
+    """Save (rev check first: a Conflict when someone else saved first, and nothing else is
+    written), with the user task rows and the ``decision`` row (:mod:`.step_writes`: one
+    statement on PostgreSQL); then a finished route's outcome."""
     finished = process.completed
     outcome = process.data.get("outcome") if finished else None
     failed_step = process.data.get("failed_step") if finished else None
     due = process.next_due()
-    save(
-        ctx,
-        loaded,
-        process,
-        status="failed" if failed_step else ("completed" if finished else "running"),
-        outcome=outcome if isinstance(outcome, str) else None,
-        due=to_storage(due) if due is not None and not finished else None,
-        finished=now if finished else None,
+    writes = StepWrites(
+        save={
+            "b_instance": loaded.id,
+            "old_rev": loaded.rev,
+            "new_rev": loaded.rev + 1,
+            "state": process.dump(),
+            "new_status": "failed" if failed_step else ("completed" if finished else "running"),
+            "new_outcome": outcome if isinstance(outcome, str) else None,
+            "due": to_storage(due) if due is not None and not finished else None,
+            "finished": now if finished else None,
+        },
+        decision=decision,
     )
-    sync_tasks(ctx, loaded.id, process, before, now, decided)
+    task_changes(writes, process, before, now, decided)
+    _write(ctx, loaded, writes)
     if failed_step:
         _no_approver(ctx, loaded, str(failed_step), process.data)
         return
@@ -374,9 +387,8 @@ def _after_step(
         _apply_outcome(ctx, key, loaded, loaded.route.get(f"on_{outcome}") or {})
 
 
-def sync_tasks(
-    ctx: FlowContext,
-    instance_id: int,
+def task_changes(
+    writes: StepWrites,
     process: Process,
     before: set[str],
     now: datetime,
@@ -384,19 +396,15 @@ def sync_tasks(
 ) -> None:
     """Rows for the user tasks that became ready; the rows of tasks no longer waiting are
     closed (``decided``, our task id, as completed; the others as cancelled)."""
-    conn = ctx.session.connection()
+    instance_id = writes.save["b_instance"]
     steps = process.user_steps()
     gone = before - {s.id for s in steps}
     if decided is not None or gone:  # one statement closes them all (one round trip)
-        conn.execute(
-            CLOSE_TASKS,
-            {"b_instance": instance_id, "decided": decided or 0, "gone": sorted(gone), "now": now},
-        )
+        writes.close = {"decided": decided or 0, "gone": sorted(gone), "now": now}
     new = [s for s in steps if s.id not in before]
     if not new:
         return
     dues = {t.activity: t.due for t in process.timers() if t.activity and t.due}
-    rows = []
     for step in new:
         username = role = None
         if (step.assignee or "").startswith("user:"):
@@ -404,7 +412,7 @@ def sync_tasks(
         elif (step.assignee or "").startswith("role:"):
             role = step.assignee[5:]
         due = dues.get(step.activity)
-        rows.append(
+        writes.new_tasks.append(
             {
                 "instance_id": instance_id,
                 "spiff_id": step.id,
@@ -419,7 +427,6 @@ def sync_tasks(
                 "closed_at": None,
             }
         )
-    conn.execute(INSERT_TASKS, rows)
 
 
 def _apply_outcome(ctx: FlowContext, key: str, loaded: Loaded, action: dict[str, Any]) -> None:
@@ -506,11 +513,13 @@ def step(
     act: Any,
     now: datetime,
     decided: tuple[int, str] | None = None,
+    decision: dict[str, Any] | None = None,
 ) -> bool:
     """Load the process, run ``act(process)``, and save; False when the step failed (the
-    instance is then marked failed). ``decided`` is (our task id, Spiff's task id) of the
-    task ``act`` completes. The actions of service tasks run in a savepoint: a failed step
-    takes their effects with it."""
+    instance is then marked failed, and ``decision`` not written). ``decided`` is (our task
+    id, Spiff's task id) of the task ``act`` completes, ``decision`` the flow_decision row
+    that goes with it (saved with the step). The actions of service tasks run in a
+    savepoint: a failed step takes their effects with it."""
     savepoint = None
     try:
         process = load_process(ctx, loaded)
@@ -529,7 +538,7 @@ def step(
             savepoint.rollback()
         fail(ctx, loaded, exc)
         return False
-    _after_step(ctx, loaded, process, before, now, decided[0] if decided else None)
+    _after_step(ctx, loaded, process, before, now, decided[0] if decided else None, decision)
     return True
 
 

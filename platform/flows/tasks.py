@@ -7,18 +7,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from trellis.accounts import Actor, get_user
 from trellis.clock import utcnow
 from trellis.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.flows.context import FlowContext
 from trellis.flows.instances import INSTANCE, LOADED_COLUMNS, TASK, Loaded, loaded_query, step
-from trellis.flows.models import DECISIONS, FlowDecision, FlowTask, Substitute
+from trellis.flows.models import DECISIONS, FlowTask, Substitute
 from trellis.flows.readers import may_read
 
-DECISION = FlowDecision.__table__
-INSERT_DECISION = insert(DECISION)
 #: the task with its instance (a :class:`Loaded` row and the task's columns), built once
 TASK_WITH_INSTANCE = (
     loaded_query()
@@ -104,19 +102,16 @@ def complete(
     def act(process: Any) -> None:
         process.decide(spiff_id, decision)
 
-    if step(ctx, loaded, act, now, decided=(task_id, spiff_id)):
-        ctx.session.connection().execute(
-            INSERT_DECISION,
-            {
-                "task_id": task_id,
-                "instance_id": loaded.id,
-                "user_id": ctx.actor.user_id,
-                "on_behalf_of": on_behalf_of,
-                "decision": decision,
-                "comment": comment or "",
-                "at": now,
-            },
-        )
+    row = {
+        "task_id": task_id,
+        "instance_id": loaded.id,
+        "user_id": ctx.actor.user_id,
+        "on_behalf_of": on_behalf_of,
+        "decision": decision,
+        "comment": comment or "",
+        "at": now,
+    }
+    step(ctx, loaded, act, now, decided=(task_id, spiff_id), decision=row)
     return loaded.id
 
 

@@ -191,3 +191,58 @@ def test_an_idle_timer_job_only_reads(flows, runtime, monkeypatch) -> None:  # t
     opened.clear()
     assert run_due_timers(runtime, utcnow() + timedelta(hours=2)) == 1
     assert opened == [True, False]  # a read found it, a write fired it
+
+
+def test_a_stale_step_writes_nothing_of_its_own(flows, runtime, actors) -> None:  # type: ignore[no-untyped-def]
+    """The step's writes go together (one statement on PostgreSQL): when its rev check
+    fails, neither its task rows nor its decision are written."""
+    from sqlalchemy import func, select
+
+    from trellis.errors import Conflict
+    from trellis.flows.instances import load, step
+    from trellis.flows.models import FlowDecision, FlowTask
+
+    two = {
+        "steps": [
+            {"id": "a", "label": "A", "approvers": {"users": ["ann"]}},
+            {"id": "b", "label": "B", "approvers": {"users": ["bob"]}},
+        ]
+    }
+    flows.flow("two", two)
+    instance = flows("start", "two", "deal", new_deals(runtime, "d")[0]).id
+    task = flows.task_of(instance, "ann")
+
+    def rows() -> tuple[int, int]:
+        with runtime.transaction() as session:
+            tasks = select(func.count()).where(FlowTask.instance_id == instance)
+            decisions = select(func.count()).where(FlowDecision.instance_id == instance)
+            return session.scalar(tasks), session.scalar(decisions)
+
+    with runtime.transaction() as session:
+        stale = load(runtime.flows(session).context, instance)
+    flows("complete", task, "approve", actor="ann")
+    assert rows() == (2, 1)
+    now = utcnow()
+    with runtime.transaction() as session:
+        ctx = runtime.flows(session, actors["ann"]).context
+        spiff = session.get(FlowTask, task).spiff_id
+        decision = {
+            "task_id": task,
+            "instance_id": instance,
+            "user_id": actors["ann"].user_id,
+            "on_behalf_of": None,
+            "decision": "approve",
+            "comment": "again",
+            "at": now,
+        }
+        with pytest.raises(Conflict):
+            step(
+                ctx,
+                stale,
+                lambda process: process.decide(spiff, "approve"),
+                now,
+                decided=(task, spiff),
+                decision=decision,
+            )
+    assert rows() == (2, 1)
+    assert [t["label"] for t in flows.open_tasks(instance)] == ["B"]
