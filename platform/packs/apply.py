@@ -266,6 +266,11 @@ class _Steps:
         object's later steps are skipped)."""
         if obj.name in self.failed:
             return
+        blocked = [f"entity:{e}" for e in _entities_of(obj) if f"entity:{e}" in self.failed]
+        if blocked:  # its entity type's problems are listed; this one would only echo them
+            self.failed.add(obj.name)
+            self.problems.append(Problem(obj.name, "", f"not applied: {blocked[0]} failed"))
+            return
         savepoint = self.session.begin_nested()
         try:
             action(obj)
@@ -409,12 +414,24 @@ class _Steps:
             if changed:
                 self.meta.update_field(entity, item["key"], **changed)
         if new:
-            self.meta.add_fields(entity, new)
+            try:
+                self.meta.add_fields(entity, new)
+            except ValidationFailed as exc:
+                # every field's problems are listed; the others are added all the same, so
+                # what names them later reports its own problems, not echoes of these
+                self.problems += [
+                    Problem(obj.name, f"fields.{p.path}", p.message)
+                    for p in _problems_of(obj.name, exc)
+                ]
+                bad = {str(path).split(".")[0] for path in exc.errors}
+                good = [f for f in new if f["key"] not in bad]
+                if good:
+                    self.meta.add_fields(entity, good)
         for key in before:
             if key not in wanted:
                 self.meta.archive_field(entity, key)
-        order = [f["key"] for f in fields]
         now = [f.key for f in sorted(row.fields, key=lambda f: f.position) if not f.archived]
+        order = [f["key"] for f in fields if f["key"] in now]
         if [k for k in now if k in wanted] != order:
             self.meta.reorder_fields(entity, order)
 
@@ -619,6 +636,22 @@ class _Steps:
             doc["trigger"] = _set_only(doc["trigger"])
         doc["active"] = False
         save_automation(self.session, self.runtime.model(self.session), obj.key, doc, create=False)
+
+
+def _entities_of(obj: ObjectPlan) -> list[str]:
+    """The entity types an object belongs to or names (its steps need them)."""
+    doc = obj.document or obj.live or {}
+    if obj.kind in ("pipeline", "rule", "duplicate"):
+        return [split_key(obj.key)[0]]
+    if obj.kind in ("flow", "automation"):
+        return [doc["entity"]] if isinstance(doc.get("entity"), str) else []
+    if obj.kind == "conversion":
+        targets = doc.get("targets") if isinstance(doc.get("targets"), dict) else {}
+        return [e for e in [doc.get("source"), *targets] if isinstance(e, str)]
+    if obj.kind == "role":
+        grants = doc.get("grants") if isinstance(doc.get("grants"), dict) else {}
+        return [e for e in grants if isinstance(e, str)]
+    return []
 
 
 def _set_only(trigger: Mapping[str, Any]) -> dict[str, Any]:

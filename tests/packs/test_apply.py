@@ -53,8 +53,12 @@ def test_a_broken_pack_is_refused_with_every_problem_and_nothing_changes(runtime
     before = live(runtime)
     with pytest.raises(PackRefused) as refused:
         apply_pack(runtime, pack("1.0", *broken))
-    named = {p.object for p in refused.value.problems}
-    assert {"entity:deal", "rule:deal.positive", "duplicate:deal.ghost"} <= named
+    found = {(p.object, p.path) for p in refused.value.problems}
+    assert found == {
+        ("entity:deal", "fields.colour.settings"),
+        ("rule:deal.positive", "expression"),
+        ("duplicate:deal.ghost", "fields"),
+    }, refused.value.problems
     assert live(runtime) == before
     with runtime.transaction() as session:
         assert session.scalar(select(InstalledPack)) is None
