@@ -29,8 +29,17 @@ class SuccessStageGuard:
         entity = self.cache.get(session).entities.get(event.entity)
         if entity is None:
             return
-        table = entity.table
-        pipeline = session.scalar(select(table.c.pipeline).where(table.c.id == event.record_id))
+        key = event.changes["stage"][1]
+        if not any(
+            (stage := p.stages.get(key)) is not None and stage.kind == "success"
+            for p in entity.pipelines.values()
+        ):
+            return  # no pipeline has a success stage of that key: nothing to read
+        if "pipeline" in event.changes:  # set (or changed) by this write: it says which
+            pipeline = event.changes["pipeline"][1]
+        else:
+            table = entity.table
+            pipeline = session.scalar(select(table.c.pipeline).where(table.c.id == event.record_id))
         stage = (
             entity.pipelines[pipeline].stages.get(event.changes["stage"][1]) if pipeline else None
         )
