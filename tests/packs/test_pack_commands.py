@@ -172,3 +172,17 @@ def test_a_killed_apply_leaves_the_database_as_it_was(settings, runtime, tmp_pat
     )
     assert env_done.returncode == 0, env_done.stdout + env_done.stderr
     assert len(state(runtime)["config"]["entity"]) == 20
+
+
+def test_after_init_demo_the_shipped_packs_are_installed_and_unchanged(runner, demo_crm) -> None:  # type: ignore[no-untyped-def]
+    from trellis.demo import demo_packs
+
+    listed = runner.invoke(args=["pack", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "crm 1.0.0" in listed.output and "hr 1.0.0" in listed.output
+    assert "edited here" not in listed.output
+    for folder in demo_packs():
+        diff = runner.invoke(args=["pack", "diff", str(folder)])
+        assert diff.exit_code == 0, diff.output
+        assert "0 to create, 0 to change, 0 to archive" in diff.output, diff.output
+        assert "0 open conflicts" in diff.output
