@@ -263,17 +263,20 @@ def start_version(
 def route_data(
     ctx: FlowContext, route: dict[str, Any], values: dict[str, Any], entity: str
 ) -> dict[str, Any]:
-    """The approvers of every step (``<step>_approvers``: a user field's users; the fixed
-    ones too, for versions compiled before their BPMN assigned them), escalation assignees,
-    and ``vacant_roles``: the route's roles without an active user (such a step escalates or
-    fails the instance instead of waiting for nobody)."""
+    """The approvers of every step (``<step>_approvers``: a user field's users, a role's active
+    members in the modes all and quorum; the fixed ones too, for versions compiled before their
+    BPMN assigned them), escalation assignees, and ``vacant_roles``: the route's roles without
+    an active user (such a step escalates or fails the instance instead of waiting for
+    nobody)."""
     data: dict[str, Any] = {"vacant_roles": _vacant_roles(ctx, route)}
     for step in route["steps"]:
         sid, approvers = step["id"], step["approvers"]
         if "users" in approvers:
             refs = [f"user:{u}" for u in approvers["users"]]
-        elif "role" in approvers:
-            refs = [f"role:{approvers['role']}"]
+        elif "role" in approvers and step.get("mode", "all") == "any":
+            refs = [f"role:{approvers['role']}"]  # one task, any member decides
+        elif "role" in approvers:  # a task per member, fixed now
+            refs = [f"user:{name}" for name in _role_members(ctx, approvers["role"])]
         else:
             refs = _field_users(ctx, values.get(approvers["field"]), entity)
         data[f"{sid}_approvers"] = refs
@@ -295,6 +298,19 @@ def _vacant_roles(ctx: FlowContext, route: dict[str, Any]) -> list[str]:
         )
     )
     return sorted(roles - staffed)
+
+
+def _role_members(ctx: FlowContext, role: str) -> list[str]:
+    """The usernames of the active users with ``role``, in name order."""
+    return list(
+        ctx.session.scalars(
+            select(User.username)
+            .join(user_roles, user_roles.c.user_id == User.id)
+            .join(Role, Role.id == user_roles.c.role_id)
+            .where(Role.key == role, User.is_active.is_(True))
+            .order_by(User.username)
+        )
+    )
 
 
 def _field_users(ctx: FlowContext, value: Any, entity: str) -> list[str]:
@@ -469,6 +485,12 @@ def _no_approver(ctx: FlowContext, loaded: Loaded, step_id: str, data: dict[str,
         field = ctx.model.entity(loaded.entity).fields.get(value)
         name = field.label if field is not None else value
         why = f"the field {name} is empty on the record (or names no active user who may read it)"
+    elif kind == "role" and step.get("mode") == "quorum":
+        members = len(data.get(f"{step_id}_approvers") or [])
+        why = (
+            f"the role {value} has {members} active member(s), fewer than the quorum "
+            f"of {step['quorum']}"
+        )
     elif kind == "role":
         why = f"no active user has the role {value}"
     else:

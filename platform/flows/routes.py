@@ -7,23 +7,33 @@ step is ``{"id", "label", "approvers": {"users": [...]} | {"role": "..."} | {"fi
 automatic decision when the deadline passes, instead of an escalation), "parallel_with"? (an
 earlier step's id)}``.
 
-Every step compiles to a parallel multi-instance user task over ``<step>_approvers`` (one
-task per user, one for a role) whose completion condition ends it as soon as the outcome is
-known (a rejection in ``all``; the quorum reached, or no longer reachable). ``when`` becomes an
-exclusive gateway that skips the step; a deadline a boundary timer leading to an escalation
-task or to a script task deciding automatically (``<step>_auto_decision``); ``parallel_with``
-a parallel gateway, each branch ending the whole route rejected at once (a terminate end
-event: the other branches' tasks are cancelled) when its step rejects. A step whose approvers
-may turn out empty (a user field empty on the record; a role without active users, which the
-platform passes in as ``vacant_roles``) goes to its escalation, or else ends the route with
-``failed_step`` set (the flows service fails the instance with the reason): never a task
-nobody can decide, never an approval by nobody.
+Every step compiles to a parallel multi-instance user task over ``<step>_approvers`` (one task
+per user; for a role, one task per active member in the modes ``all`` and ``quorum``, and a
+single task any member may decide in the mode ``any``) whose completion condition ends it as
+soon as the outcome is known (a rejection in ``all``; the quorum reached, or no longer
+reachable). ``when`` becomes an exclusive gateway that skips the step; a deadline a boundary
+timer leading to an escalation task or to a script task deciding automatically
+(``<step>_auto_decision``); ``parallel_with`` a parallel gateway, each branch ending the whole
+route rejected at once (a terminate end event: the other branches' tasks are cancelled) when
+its step rejects. A step whose approvers may turn out empty (a user field empty on the record;
+a role without active users, which the platform passes in as ``vacant_roles``) goes to its
+escalation, or else ends the route with ``failed_step`` set (the flows service fails the
+instance with the reason): never a task nobody can decide, never an approval by nobody.
+
+A role's members are fixed when the flow starts (the platform passes them in as
+``<step>_approvers``; the N of M of a quorum is of the members then: someone joining or
+leaving the role later does not change a running instance). A quorum larger than the role's
+active members at that moment can never be reached, so the step is handled like a vacant
+role: it goes to its escalation, or the route ends with ``failed_step`` set and the instance
+shows why (the role has fewer active members than the quorum). Publishing cannot know the
+members of a later day, so it does not refuse such a quorum.
 
 The BPMN carries everything it runs on: a script task after the start assigns the fixed
 approvers (users, roles) and escalation assignees, each user task names its approvers in
 ``trellis:approvers`` extension data, and the document has a diagram (BPMN DI) laid out by
 :mod:`.layout`, so an export opens in bpmn-js or the Camunda Modeler and runs without the
-route's JSON (only a user field's approvers come from the platform at start).
+route's JSON (only a user field's approvers and a role's members, for the modes ``all`` and
+``quorum``, come from the platform at start).
 """
 
 from __future__ import annotations
@@ -214,7 +224,7 @@ def _check_approvers(value: Any, path: str, context: RouteContext, add: Any) -> 
     if kind == "role":
         if not isinstance(given, str) or given not in context.roles:
             add(f"{path}.role", f"No role {given!r}.")
-        return 1
+        return None  # its members, known when the flow starts
     if not isinstance(given, str) or given not in context.fields:
         add(f"{path}.field", f"No field {given!r}.")
     elif context.fields[given] != "user":
@@ -389,7 +399,7 @@ def _assignments(route: dict[str, Any]) -> list[str]:
         kind, value = next(iter(step["approvers"].items()))
         if kind == "users":
             lines.append(f"{sid}_approvers = {json.dumps([f'user:{u}' for u in value])}")
-        elif kind == "role":
+        elif kind == "role" and step.get("mode", "all") == "any":
             lines.append(f"{sid}_approvers = {json.dumps([f'role:{value}'])}")
         if step.get("escalate_to") is not None:
             lines.append(
@@ -420,6 +430,8 @@ def _compile_step(b: _Builder, step: dict[str, Any], entry: str) -> tuple[str, s
         empty = f"len({sid}_approvers) == 0"
         if kind == "role":
             empty += f" or contains(vacant_roles, {json.dumps(value)})"
+            if step.get("mode") == "quorum":  # fewer members than the quorum
+                empty += f" or len({sid}_approvers) < {step['quorum']}"
         if escalates:
             b.flow(f"{sid}_assigned", escalation, empty)
         else:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from trellis.access.grants import create_role, set_grant
-from trellis.accounts import SYSTEM, create_user
+from trellis.accounts import SYSTEM, Actor, create_user
 from trellis.errors import PermissionDenied, TrellisError, ValidationFailed
 
 
@@ -135,7 +135,8 @@ def test_parallel_steps_both_decide(flows, factory) -> None:  # type: ignore[no-
 
 
 def test_role_approvers_and_who_may_decide(flows, factory) -> None:  # type: ignore[no-untyped-def]
-    route = {"steps": [{"id": "mgr", "label": "Manager", "approvers": {"role": "manager"}}]}
+    mgr = {"id": "mgr", "label": "Manager", "approvers": {"role": "manager"}, "mode": "any"}
+    route = {"steps": [mgr]}
     flows.flow("mgr", route)
     instance = flows("start", "mgr", "deal", new_deal(factory)).id
     (task,) = flows.open_tasks(instance)
@@ -299,7 +300,62 @@ def test_a_role_without_users_escalates_when_the_step_has_an_escalation(flows, f
     with flows.runtime.transaction() as session:
         create_user(session, "aud", "aud-password-long", ["user", "auditor"])
     started = flows("start", "audit2", "deal", new_deal(factory)).id
-    assert [t["assignee"] for t in flows.open_tasks(started)] == ["role:auditor"]
+    assert [t["assignee"] for t in flows.open_tasks(started)] == ["aud"]  # all: each member
+
+
+def test_a_role_in_all_and_quorum_asks_each_member_fixed_at_the_start(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    with flows.runtime.transaction() as session:
+        create_role(session, SYSTEM, "board", "Board")
+        model = flows.runtime.model(session)
+        set_grant(session, SYSTEM, model, "board", "deal", {"read": "all"})
+        for name in ("hb", "ib", "jb"):
+            user = create_user(session, name, f"{name}-password-long", ["user", "board"])
+            flows.actors[name] = Actor.of(user)
+    board = {"id": "board", "label": "Board", "approvers": {"role": "board"}}
+    flows.flow("board_q", {"steps": [{**board, "mode": "quorum", "quorum": 2}], **OUTCOMES})
+    flows.flow("board_all", {"steps": [{**board, "mode": "all"}], **OUTCOMES})
+    flows.flow("board_any", {"steps": [{**board, "mode": "any"}], **OUTCOMES})
+    deal = new_deal(factory)
+    instance = flows("start", "board_q", "deal", deal).id
+    assert sorted(t["assignee"] for t in flows.open_tasks(instance)) == ["hb", "ib", "jb"]
+    # someone joining the role later is not asked: the members were fixed at the start
+    with flows.runtime.transaction() as session:
+        create_user(session, "kb", "kb-password-long", ["user", "board"])
+    flows("complete", flows.task_of(instance, "hb"), "approve", actor="hb")
+    with pytest.raises(PermissionDenied):  # a member decides only their own task
+        flows("complete", flows.task_of(instance, "jb"), "approve", actor="ib")
+    flows("complete", flows.task_of(instance, "jb"), "reject", actor="jb")
+    assert flows.describe(instance)["status"] == "running"
+    flows("complete", flows.task_of(instance, "ib"), "approve", actor="ib")
+    assert flows.describe(instance)["outcome"] == "approved"
+    assert stage_of(factory, deal) == "won"
+
+    every = flows("start", "board_all", "deal", new_deal(factory)).id
+    assert sorted(t["assignee"] for t in flows.open_tasks(every)) == ["hb", "ib", "jb", "kb"]
+    one = flows("start", "board_any", "deal", new_deal(factory)).id
+    assert [t["assignee"] for t in flows.open_tasks(one)] == ["role:board"]
+
+
+def test_a_quorum_above_the_roles_members_fails_the_instance_saying_why(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    with flows.runtime.transaction() as session:
+        create_role(session, SYSTEM, "board", "Board")
+        model = flows.runtime.model(session)
+        set_grant(session, SYSTEM, model, "board", "deal", {"read": "all"})
+        for name in ("hb", "ib"):
+            create_user(session, name, f"{name}-password-long", ["user", "board"])
+    board = {"id": "board", "label": "Board", "approvers": {"role": "board"}}
+    flows.flow("board_q", {"steps": [{**board, "mode": "quorum", "quorum": 3}], **OUTCOMES})
+    failed = flows.describe(flows("start", "board_q", "deal", new_deal(factory)).id)
+    assert failed["status"] == "failed"
+    assert "the role board has 2 active member(s), fewer than the quorum of 3" in failed["error"]
+    assert not [t for t in failed["tasks"] if t["status"] == "open"]
+    # with an escalation, the escalation decides instead
+    escalating = {**board, "mode": "quorum", "quorum": 3, "deadline": "P1D", "escalate_to": "boss"}
+    flows.flow("board_esc", {"steps": [escalating], **OUTCOMES})
+    instance = flows("start", "board_esc", "deal", new_deal(factory)).id
+    assert [(t["activity"], t["assignee"]) for t in flows.open_tasks(instance)] == [
+        ("board_escalation", "boss")
+    ]
 
 
 def test_a_deadline_needs_an_escalation_or_an_automatic_decision(flows) -> None:  # type: ignore[no-untyped-def]

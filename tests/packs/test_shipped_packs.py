@@ -94,6 +94,22 @@ def test_the_packs_with_their_samples_on_an_empty_installation(runtime) -> None:
                 assert live[kind][key] == document, (kind, key)
 
 
+def test_the_crm_pack_applies_without_samples_on_an_empty_installation(runtime) -> None:  # type: ignore[no-untyped-def]
+    """A configuration pack depends on no installation data: the deal approval asks two of
+    the board role's members, whoever they are, not sample users by name."""
+    from trellis.packs.apply import apply_pack
+
+    content = load_pack(CONFIG / "crm")
+    (version,) = content.objects["flow"]["deal_approval"]["versions"]
+    board = version["route"]["steps"][0]
+    assert (board["approvers"], board["mode"], board["quorum"]) == ({"role": "board"}, "quorum", 2)
+    apply_pack(runtime, content)
+    with runtime.transaction(read_only=True) as session:
+        assert not [u for u in session.scalars(select(User)) if u.username != "admin"]
+        live = snapshot(session)
+    assert live["flow"]["deal_approval"] == content.objects["flow"]["deal_approval"]
+
+
 def users_by_id(users: dict[str, User]) -> dict[int, str]:
     return {u.id: name for name, u in users.items()}
 
