@@ -36,6 +36,7 @@ ROUTE = {
             "id": "board",
             "label": "Board",
             "approvers": {"role": "manager"},
+            "mode": "any",  # one task for the role (all and quorum: the platform's members)
             "when": "amount > 10000",
             "deadline": "P1D",
             "escalate_to": {"user": "boss"},
