@@ -36,7 +36,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import Column, Integer, MetaData, Table, Text, bindparam, insert, select, update
 
-from trellis.access.grants import create_role
+from trellis.access.grants import create_role, set_grant
 from trellis.accounts import SYSTEM, Actor, create_user
 from trellis.flows.models import FlowTask
 from trellis.flows.routes import compile_route
@@ -188,6 +188,8 @@ def setup_platform(url: str) -> Runtime:
         meta.add_field("deal", "amount", "Amount", "decimal")
     with runtime.transaction() as session:
         create_role(session, SYSTEM, "manager", "Manager")
+        # an approver must read what they decide on (publishing checks it)
+        set_grant(session, SYSTEM, runtime.model(session), "manager", "deal", {"read": "all"})
         create_user(session, "ann", "ann-password-long", ["user", "manager"])
     with runtime.transaction() as session:
         flows = runtime.flows(session, SYSTEM)
