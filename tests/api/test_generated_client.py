@@ -91,6 +91,7 @@ def generation(world) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-de
         "post_hooks: []\ncontent_type_overrides:\n"
         "  text/csv: application/octet-stream\n"
         "  application/xml: application/octet-stream\n"
+        "  application/zip: application/octet-stream\n"
     )
     output = folder / "generated" / PACKAGE
     run = subprocess.run(
