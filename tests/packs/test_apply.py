@@ -235,3 +235,36 @@ def test_add_fields_adds_many_in_one_pass_or_reports_every_problem(runtime, fact
     with runtime.transaction() as session:
         keys = [f.key for f in runtime.metamodel(session).entity_row("thing").fields]
     assert keys == ["name", "a", "b"]
+
+
+def test_an_upgrade_publishes_a_flows_new_version_and_counts_records_in_a_dropped_stage(
+    runtime, factory
+) -> None:  # type: ignore[no-untyped-def]
+    from trellis.packs.apply import plan_for
+    from trellis.packs.impact import impact_of
+
+    apply_pack(runtime, pack("1.0", *sales_docs()))
+    factory.record("deal", subject="Waiting")  # in the first stage, "new"
+    docs = sales_docs()
+    flow = next(d for d in docs if d[0] == "flow")[1]
+    second = copy.deepcopy(flow["versions"][0])
+    second["route"]["steps"][0]["label"] = "The boss"
+    second["route"]["on_rejected"] = {"stage": "won"}
+    flow["versions"].append(second)
+    pipeline = next(d for d in docs if d[0] == "pipeline")[1]
+    pipeline["stages"] = [s for s in pipeline["stages"] if s["key"] != "new"]
+    upgrade = pack("2.0", *docs)
+    with runtime.transaction() as session:
+        plan, _installed = plan_for(session, upgrade)
+        impact = impact_of(runtime, session, plan)
+    assert impact["pipeline:deal.main"] == ["1 records are in stage new, which the pack removes"]
+    before = live(runtime)
+    with pytest.raises(PackRefused) as refused:  # the record in "new" has nowhere to go
+        apply_pack(runtime, upgrade)
+    assert "pipeline:deal.main" in {p.object for p in refused.value.problems}
+    assert live(runtime) == before
+
+    pipeline["stages"] = copy.deepcopy(sales_docs()[4][1]["stages"])  # the flow alone changes
+    apply_pack(runtime, pack("2.0", *docs))
+    versions = live(runtime)["flow"]["deal_approval"]["versions"]
+    assert [v["route"]["steps"][0]["label"] for v in versions] == ["Boss", "The boss"]
