@@ -33,6 +33,38 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"trellis database: {'postgresql' if PG_URL else 'sqlite'}"
 
 
+# ``--dist loadfile`` hands whole files to the workers in the order they are queued, and by
+# default xdist queues the files with the most tests first. A file whose cost is not its count
+# of tests then comes last and runs alone at the end: schemathesis is three test items (one
+# runs every API operation as subtests) but the longest file of the suite, and a browser test
+# costs several ordinary ones. The files are queued by their estimated cost instead, longest
+# first, and the short files fill in behind them (nothing is skipped or split).
+#: estimated seconds of a file, where its number of tests says too little
+FILE_COST = {"tests/test_api_schemathesis.py": 600, "tests/api/test_generated_client.py": 60}
+#: estimated seconds of one test in a folder (others: 1)
+TEST_COST = {"tests/browser/": 6}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False  # keep the order made below
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def cost(path: str) -> float:
+        if path in FILE_COST:
+            return FILE_COST[path]
+        per_test = next((c for folder, c in TEST_COST.items() if path.startswith(folder)), 1)
+        return per_test * len(files[path])
+
+    order = sorted(files, key=lambda path: -cost(path))  # stable: ties keep their order
+    items[:] = [item for path in order for item in files[path]]
+
+
 # Werkzeug's default scrypt (N=2**15) costs a few tenths of a second per hash, and the suite
 # hashes a password for every user it creates and every sign-in it checks. Tests hash with the
 # same scrypt at a low work factor (the stored hash names its own parameters, so checking is as
