@@ -6,14 +6,16 @@ the administrator confirms; a broken pack lists every problem by file, line and 
 
 Between the two steps the zip waits in the instance folder (``pack-uploads/<token>.zip``,
 the token random and in the form), so the plan applied is the plan read; it is removed once
-applied. The work is :mod:`trellis.packs.review`, as for ``/api/packs``.
+applied (or after a day). The work is :mod:`trellis.packs.review`, as for ``/api/packs``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import secrets
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,8 @@ from trellis.packs.review import install, installed_packs, plan_data, review
 
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
 UPLOADS = "pack-uploads"
+#: an upload whose plan was read but never applied is removed after this long
+KEEP_SECONDS = 24 * 3600
 
 
 def shipped_packs() -> dict[str, Path]:
@@ -62,8 +66,14 @@ def zip_folder(folder: Path) -> bytes:
 
 class PacksView(AdminView):
     def _uploads(self) -> Path:
+        """The folder of uploads waiting for their apply (those left a day are removed)."""
         folder = Path(self.runtime.settings["INSTANCE_PATH"]) / UPLOADS
         folder.mkdir(parents=True, exist_ok=True)
+        stale = time.time() - KEEP_SECONDS
+        for path in folder.glob("*.zip"):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < stale:
+                    path.unlink()
         return folder
 
     def _stored(self, token: str) -> bytes | None:
@@ -99,7 +109,10 @@ class PacksView(AdminView):
             upload = request.files.get("file")
             shipped = shipped_packs().get(request.form.get("shipped") or "")
             if upload is not None and upload.filename:
-                raw = upload.read()
+                try:
+                    raw = upload.read()
+                finally:  # a large upload is a temporary file: closed at once
+                    upload.close()
             elif shipped is not None:
                 raw = zip_folder(shipped)
             else:

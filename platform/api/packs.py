@@ -137,7 +137,10 @@ def _zip_body() -> tuple[bytes, list[str]]:
             raise BadRequest(
                 "Send the pack's zip as the form field 'file'.", {"file": ["Required."]}
             )
-        return upload.read(limit + 1), request.form.getlist("take")
+        try:
+            return upload.read(limit + 1), request.form.getlist("take")
+        finally:  # a large upload is a temporary file: closed at once
+            upload.close()
     if request.mimetype not in ZIP_TYPES:
         raise BadRequest("Send the pack as a zip with 'Content-Type: application/zip'.")
     return request.get_data(cache=False), []

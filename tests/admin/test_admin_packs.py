@@ -6,6 +6,7 @@ edited here since."""
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 
@@ -135,3 +136,13 @@ def test_forms_need_the_csrf_token_and_an_administrator(admin, client, signed_in
 def test_an_unknown_or_forged_token_applies_nothing(admin, runtime, token: str) -> None:  # type: ignore[no-untyped-def]
     assert admin.post("/admin/packs/apply", token=token).status_code == 302
     assert ticket_fields(runtime) is None
+
+
+def test_an_upload_may_be_larger_than_a_form(admin, runtime) -> None:  # type: ignore[no-untyped-def]
+    """The page takes uploads up to MAX_UPLOAD_LENGTH, not the 1 MiB of an ordinary form (a
+    pack's files are read; other files in the zip, here a large README, are ignored)."""
+    files: dict[str, str | bytes] = dict(tickets_files())
+    files["README.md"] = os.urandom(1_500_000)
+    page = upload(admin, zip_of(files))
+    assert page.status_code == 200, page.status_code
+    assert 'data-object="entity:ticket" data-action="create"' in page.get_data(as_text=True)
