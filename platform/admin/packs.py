@@ -39,10 +39,10 @@ KEEP_SECONDS = 24 * 3600
 
 def shipped_packs() -> dict[str, Path]:
     """The packs that ship with Trellis (``config/<name>/pack.yaml``), by folder name."""
-    from trellis.demo import packs_folder
+    from trellis.demo import shipped_folder
 
     try:
-        root = packs_folder()
+        root = shipped_folder()
     except FileNotFoundError:
         return {}
     if not root.is_dir():
