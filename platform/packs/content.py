@@ -103,6 +103,17 @@ STAGE_DEFAULTS = {
 GRANT_DEFAULTS = {"create": False, "read": "none", "update": "none", "delete": "none", "fields": {}}
 TARGET_DEFAULTS = {"fields": {}, "pipeline": None, "stage": None, "values": {}}
 TRIGGER_DEFAULTS = {"stage": None, "field": None, "when": None}
+#: the top-level texts each kind's service stores stripped of surrounding spaces (the
+#: labels of options, fields and stages too), so :func:`canonical` strips them alike: a pack
+#: written with spaces around a label does not show a change on every plan
+STRIPPED: dict[str, tuple[str, ...]] = {
+    "list": ("label",),
+    "entity": ("label", "label_plural"),
+    "role": ("label",),
+    "pipeline": ("label",),
+    "rule": ("message",),
+    "flow": ("label",),
+}
 
 
 def _bad_settings() -> tuple[type[Exception], ...]:
@@ -169,12 +180,15 @@ def canonical(kind: str, document: dict[str, Any]) -> dict[str, Any]:
     from trellis.metamodel.fieldtypes import registry
 
     doc = {**copy.deepcopy(DEFAULTS.get(kind, {})), **copy.deepcopy(document)}
+    _strip_text(doc, STRIPPED.get(kind, ()))
     if kind == "list":
         doc["options"] = _items(doc["options"], OPTION_DEFAULTS)
+        _strip_each(doc["options"], "label")
     elif kind == "entity":
         if doc.get("label_plural") is None:
             doc["label_plural"] = _plural(doc.get("label"))
         doc["fields"] = _items(doc["fields"], FIELD_DEFAULTS)
+        _strip_each(doc["fields"], "label")
         for item in doc["fields"] if isinstance(doc["fields"], list) else []:
             if isinstance(item, dict) and isinstance(item.get("settings"), dict):
                 with contextlib.suppress(*_bad_settings()):  # validation reports them
@@ -183,6 +197,7 @@ def canonical(kind: str, document: dict[str, Any]) -> dict[str, Any]:
                     )
     elif kind == "pipeline":
         doc["stages"] = _items(doc.get("stages"), STAGE_DEFAULTS)
+        _strip_each(doc["stages"], "label")
         _stage_rules_in_stored_order(doc["stages"])
     elif kind == "role":
         if isinstance(doc["grants"], dict):
@@ -205,6 +220,19 @@ def canonical(kind: str, document: dict[str, Any]) -> dict[str, Any]:
         if kind == "automation" and not doc.get("label") and isinstance(doc.get("key"), str):
             doc["label"] = doc["key"].replace("_", " ").capitalize()
     return doc
+
+
+def _strip_text(doc: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """The texts the services store stripped of surrounding spaces, stripped alike."""
+    for key in keys:
+        if isinstance(doc.get(key), str):
+            doc[key] = doc[key].strip()
+
+
+def _strip_each(items: Any, key: str) -> None:
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            _strip_text(item, (key,))
 
 
 def _stage_rules_in_stored_order(stages: Any) -> None:

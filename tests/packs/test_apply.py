@@ -268,3 +268,32 @@ def test_an_upgrade_publishes_a_flows_new_version_and_counts_records_in_a_droppe
     apply_pack(runtime, pack("2.0", *docs))
     versions = live(runtime)["flow"]["deal_approval"]["versions"]
     assert [v["route"]["steps"][0]["label"] for v in versions] == ["Boss", "The boss"]
+
+
+def test_labels_and_messages_written_with_spaces_plan_nothing_once_applied(runtime) -> None:  # type: ignore[no-untyped-def]
+    """The services store labels and rule messages stripped; a hand-written pack with spaces
+    around them reads the same, so it does not show a change on every plan."""
+    from trellis.packs.apply import plan_for
+    from trellis.packs.plan import edited_locally
+
+    docs = copy.deepcopy(sales_docs())
+    for kind, doc in docs:
+        for key in ("label", "label_plural", "message"):
+            if isinstance(doc.get(key), str):
+                doc[key] = f"  {doc[key]} "
+        nested = {"list": "options", "entity": "fields", "pipeline": "stages"}.get(kind)
+        for item in doc.get(nested, []) if nested else []:
+            item["label"] = f" {item['label']}  "
+    content = pack("1.0", *docs)
+    assert content.objects["entity"]["deal"]["fields"][0]["label"] == "Subject"
+    assert content.objects["rule"]["deal.positive"]["message"] == "The amount must be positive."
+    apply_pack(runtime, content)
+    with runtime.transaction() as session:
+        plan, installed = plan_for(session, pack("1.1", *docs))
+        edited = edited_locally(installed.base, snapshot(session))
+    changed = [(o.name, o.changes, o.kept) for o in plan.objects if o.changes or o.kept]
+    assert changed == [] and edited == {}
+    # over the same objects not installed from a pack (no base), nothing to change either
+    with runtime.transaction() as session:
+        plan, _none = plan_for(session, pack("1.0", *docs, name="other"))
+    assert [(o.name, o.changes) for o in plan.objects if o.changes] == []
