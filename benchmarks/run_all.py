@@ -51,6 +51,7 @@ RUNS = {
     ),
     "config": ("bench_config.py", ["--n", "20", "--changes", "10"], ["--n", "200"], None),
     "flows": ("bench_flows.py", ["--n", "300"], ["--n", "3000"], ["--n", "3000"]),
+    "packs": ("bench_packs.py", ["--n", "5", "--fields", "10"], ["--n", "50"], ["--n", "50"]),
 }
 
 
