@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Table, event
 
+from trellis.errors import ValidationFailed
 from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.models import EntityType, Field
 from trellis.runtime import STATEMENTS_PER_TYPE, Runtime
@@ -199,3 +200,37 @@ def test_a_role_renamed_recompiles_the_entity_types_whose_stages_name_it(runtime
     assert second.entities["deal"].pipelines["sales"].stages["won"].enter_roles == {
         "closer": "Deal closer"
     }
+
+
+def test_adding_a_text_field_after_another_change_compiles_nothing(runtime) -> None:  # type: ignore[no-untyped-def]
+    build(runtime, 3, 12)
+    before = compiled(runtime).version
+    change(runtime, "kind0", "first")  # moves the stamp: this worker's model is now stale
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, *rest) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", note)
+    change(runtime, "kind1", "second")
+    event.remove(runtime.engine, "before_cursor_execute", note)
+    # a text field's settings check reads no compiled model, so the change compiles none
+    assert not [s for s in statements if "meta_option_list" in s], statements
+    # the stamp moves by one UPDATE, read neither by a compile nor before the update
+    reads = [s for s in statements if s.startswith("SELECT") and "FROM meta_state" in s]
+    assert reads == [], statements
+    # SQLite: one statement reads the table's indexes and their columns, not one per index
+    assert not [s for s in statements if s.startswith("PRAGMA index_info")], statements
+    model = compiled(runtime)
+    assert "second" in model.entities["kind1"].fields
+    assert model.version == before + 2
+
+
+def test_a_list_field_s_settings_are_still_checked_against_the_model(runtime, factory) -> None:  # type: ignore[no-untyped-def]
+    factory.entity("thing", {"name": "text"})
+    change(runtime, "thing", "first")
+    with runtime.transaction() as session:
+        meta = runtime.metamodel(session)
+        with pytest.raises(ValidationFailed) as raised:
+            meta.add_field("thing", "level", "Level", "list", settings={"list": "nowhere"})
+    assert any("nowhere" in m for m in raised.value.errors["settings"])

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trellis.accounts import SYSTEM, Actor
@@ -138,6 +138,13 @@ class MetamodelChanges:
         """The compiled model as this transaction sees it (rebuilt after each change)."""
         return self.cache.get(self.session)
 
+    @property
+    def model_if_read(self) -> CompiledModel:
+        """The compiled model, compiled only when a check reads it: most field types' settings
+        checks never look, and compiling (after another change) costs a change several
+        statements and the compile of an entity type."""
+        return _ModelWhenRead(self)  # type: ignore[return-value]
+
     # -- lookups ---------------------------------------------------------------------------
 
     def entity_row(self, key: str, *, archived: bool | None = False) -> EntityType:
@@ -170,16 +177,29 @@ class MetamodelChanges:
 
     def bump(self, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
         """Record the change in the history and move the metamodel stamp."""
-        state = self.session.get(MetaState, 1)
-        if state is None:
-            state = MetaState(id=1, version=0, stamp="")
-            self.session.add(state)
-        state.version += 1
-        state.stamp = uuid.uuid4().hex
+        stamp = uuid.uuid4().hex
+        # one UPDATE, no read first (an ORM update: a loaded state row follows it)
+        moved = self.session.execute(
+            update(MetaState)
+            .where(MetaState.id == 1)
+            .values(version=MetaState.version + 1, stamp=stamp)
+        )
+        if not moved.rowcount:  # type: ignore[attr-defined]
+            self.session.add(MetaState(id=1, version=1, stamp=stamp))
         self.session.add(
             ConfigChange(by=self.actor.user_id, action=action, target=target, detail=detail or {})
         )
         self.session.flush()
+
+
+class _ModelWhenRead:
+    """Stands for :attr:`MetamodelChanges.model` until an attribute is read."""
+
+    def __init__(self, changes: MetamodelChanges) -> None:
+        self._changes = changes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._changes.model, name)
 
 
 def sync_schema(

@@ -157,7 +157,7 @@ class FieldOperations(MetamodelChanges):
         if not isinstance(raw_settings, dict):
             errors.add("settings", "Expected an object.")
             errors.raise_if_any()
-        for message in field_type.settings_errors(raw_settings, self.model):
+        for message in field_type.settings_errors(raw_settings, self.model_if_read):
             errors.add("settings", message)
         full_settings = field_type.normalise_settings(raw_settings)
         for flag, value in (("required", required), ("unique", unique), ("indexed", indexed)):
@@ -227,7 +227,7 @@ class FieldOperations(MetamodelChanges):
             for name in FIXED_SETTINGS:
                 if name in settings and new.get(name, settings[name]) != settings[name]:
                     errors.add("settings", f"{name}: cannot be changed once the field exists.")
-            for message in field_type.settings_errors({**settings, **new}, self.model):
+            for message in field_type.settings_errors({**settings, **new}, self.model_if_read):
                 errors.add("settings", message)
             settings = field_type.normalise_settings({**settings, **new})
         if not isinstance(changes.get("help_text"), str | None):

@@ -69,21 +69,26 @@ def _indexes(connection: Connection, inspector: Inspector, table: str) -> dict[s
     columns and ``normalised="expression"``: its name says what it holds."""
     found = {}
     if connection.dialect.name == "sqlite":  # the inspector skips expression indexes here
-        quote = connection.dialect.identifier_preparer.quote
-        for row in connection.exec_driver_sql(f"PRAGMA index_list({quote(table)})"):
-            name, unique = row[1], bool(row[2])
+        # every index and its columns in one statement (not one PRAGMA per index)
+        columns: dict[str, list[str | None]] = {}
+        unique: dict[str, bool] = {}
+        for name, is_unique, column in connection.execute(SQLITE_INDEXES, {"table": table}):
             if name.startswith("sqlite_autoindex"):
                 continue
-            info = connection.exec_driver_sql(f"PRAGMA index_info({quote(name)})").all()
-            columns = [r[2] for r in info]
-            found[name] = _index(name, columns, unique)
-        return found
+            columns.setdefault(name, []).append(column)
+            unique[name] = bool(is_unique)
+        return {name: _index(name, columns[name], unique[name]) for name in columns}
     for ix in inspector.get_indexes(table):
         if ix["name"]:
             found[ix["name"]] = _index(ix["name"], ix["column_names"], bool(ix["unique"]))
     return found
 
 
+#: SQLite's indexes of a table with their columns in order (an expression's column is NULL)
+SQLITE_INDEXES = text(
+    'SELECT l.name, l."unique", i.name FROM pragma_index_list(:table) AS l '
+    "JOIN pragma_index_info(l.name) AS i ORDER BY l.seq, i.seqno"
+)
 #: PostgreSQL's catalog, read directly: the inspector's general queries cost about ten times
 #: as much (it reads every table's columns and indexes to answer for one)
 PG_COLUMNS = text(
