@@ -221,9 +221,9 @@ class NotificationSchema(ma.Schema):
     read = ma.fields.Boolean(required=True)
 
 
-class NotificationListSchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(NotificationSchema), required=True)
-    unread = ma.fields.Integer(required=True)
+NotificationListSchema = items_of(
+    NotificationSchema, "NotificationList", unread=ma.fields.Integer(required=True)
+)
 
 
 FlowListSchema = items_of(FlowSchema, "FlowList")

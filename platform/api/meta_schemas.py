@@ -19,11 +19,13 @@ import marshmallow as ma
 from trellis.access.grants import ROLE_KEY
 from trellis.access.models import FIELD_ACCESS, SCOPES
 from trellis.api.context import json_body
+from trellis.api.schemas import JsonInteger
 from trellis.errors import ValidationFailed
 from trellis.metamodel.changes import MAX_LABEL, key_errors, label_errors
 from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.models import RULE_KINDS, STAGE_KINDS
 from trellis.metamodel.option_lists import OPTION_KEY, color_ok
+from trellis.metamodel.physical import RESERVED_KEYS
 from trellis.metamodel.rules import RULE_KEY, RULE_KEY_TEXT
 
 #: what the columns hold: 32-bit positions
@@ -81,7 +83,12 @@ def Label(**kwargs: Any) -> ma.fields.String:
 
 def Key(what: str = "key", **kwargs: Any) -> ma.fields.String:
     """A key of an entity type, field, pipeline or stage (it names columns and tables)."""
-    doc = {"pattern": "^[a-z][a-z0-9_]{0,29}$", "description": KEY_WORDS}
+    doc = {
+        "pattern": "^[a-z][a-z0-9_]{0,29}$",
+        # no double underscore (``field__op`` names a filter), no reserved word
+        "not": {"anyOf": [{"pattern": "__"}, {"enum": sorted(RESERVED_KEYS)}]},
+        "description": KEY_WORDS,
+    }
     return Text(validate=Checked(lambda v: key_errors(v, what)), metadata=doc, **kwargs)
 
 
@@ -111,7 +118,7 @@ def Flag(**kwargs: Any) -> ma.fields.Field:
 
 
 def WholeNumber(**kwargs: Any) -> ma.fields.Integer:
-    return ma.fields.Integer(strict=True, **_with({"invalid": "Use a whole number."}, kwargs))
+    return JsonInteger(**_with({"invalid": "Use a whole number."}, kwargs))
 
 
 def Position(**kwargs: Any) -> ma.fields.Integer:

@@ -37,6 +37,7 @@ from trellis.api.context import unit
 from trellis.conversion.models import ConversionMap
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
 from trellis.metamodel.fieldtypes.choice import OptionOutput
+from trellis.metamodel.fieldtypes.decimal_number import MAX_EXPONENT
 from trellis.metamodel.fieldtypes.money import MoneyOutput
 from trellis.metamodel.fieldtypes.reference import ReferenceOutput
 from trellis.records.query import SYSTEM_FIELDS
@@ -47,6 +48,8 @@ RECORDS = "/api/records/{entity}"
 ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 #: ids of the platform's own rows (rules): INTEGER columns
 ID32_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+#: a record id in a reference (from 1)
+ID_POSITIVE = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 #: how many documents a worker keeps (one per metamodel stamp and kind of caller)
 CACHE_SIZE = 32
 
@@ -172,7 +175,6 @@ def build_document(
     ]
     per_entity = APISpec("records", "1", "3.1.0", plugins=[MarshmallowPlugin()])
     register_schemas(per_entity)
-    plugin = per_entity.plugins[0]
     shown = {e.key for e in visible}
     views = []
     for entity in visible:
@@ -180,7 +182,7 @@ def build_document(
         view = _EntityView(entity, model, access, tuple(t for t in targets if t in shown))
         for name, schema in view.schemas().items():
             per_entity.components.schema(name, schema=schema)
-        paths.update(view.paths(generic, plugin))
+        paths.update(view.paths(generic))
         views.append(view)
     built = per_entity.to_dict()["components"]["schemas"]
     for view in views:
@@ -206,6 +208,7 @@ class _EntityView:
         self.searchable = [f for f in self.visible if f.key not in unsearchable]
         self.writable = [f for f in self.visible if f.key not in read_only]
         self.targets = targets
+        self.multi = {f.key for f in self.searchable if f.type.name == "multi_list"}
 
     # -- schemas ---------------------------------------------------------------------------
 
@@ -240,18 +243,7 @@ class _EntityView:
             f"{name}Record": record,
             f"{name}Create": _closed(create, f"{name}Create"),
             f"{name}Patch": _closed(patch, f"{name}Patch"),
-            f"{name}Page": ma.Schema.from_dict(
-                {
-                    "items": ma.fields.List(ma.fields.Nested(record), required=True),
-                    "total": ma.fields.Integer(required=True),
-                    "total_is_lower_bound": ma.fields.Boolean(),
-                    "page": ma.fields.Integer(required=True),
-                    "per_page": ma.fields.Integer(required=True),
-                    "next_cursor": ma.fields.String(allow_none=True),
-                    "next": ma.fields.String(allow_none=True),
-                },
-                name=f"{name}Page",
-            ),
+            f"{name}Page": schemas.page_of(record, f"{name}Page"),
         }
         if entity.has_pipelines:
             built[f"{name}StageMove"] = _closed(
@@ -332,11 +324,12 @@ class _EntityView:
         no NUL in text, the target entity types' record schemas in a conversion."""
         name = self.name
         for suffix in ("Create", "Patch", "StageValues"):
-            properties = built.get(f"{name}{suffix}", {}).get("properties", {})
-            for key, prop in properties.items():
+            schema = built.get(f"{name}{suffix}", {})
+            required = set(schema.get("required", ())) if suffix == "Create" else set()
+            for key, prop in schema.get("properties", {}).items():
                 f = self.entity.fields.get(key)
                 if f is not None:
-                    _refine_input(prop, f, self.model)
+                    _refine_input(prop, f, self.model, key in required)
         if self.targets:
             built[f"{name}ConvertedRecords"] = {
                 "type": "object",
@@ -349,7 +342,7 @@ class _EntityView:
 
     # -- paths -----------------------------------------------------------------------------
 
-    def paths(self, generic: dict[str, Any], plugin: MarshmallowPlugin) -> dict[str, Any]:
+    def paths(self, generic: dict[str, Any]) -> dict[str, Any]:
         entity, base = self.entity, f"/api/records/{self.entity.key}"
         wanted = {
             "/stage": entity.has_pipelines,
@@ -391,7 +384,7 @@ class _EntityView:
                 if suffix == "" and method == "get":
                     operation["parameters"] = [
                         *operation.get("parameters", []),
-                        *self._filters(plugin),
+                        *self._filters(),
                     ]
             out[base + concrete.removeprefix(base)] = item
         return out
@@ -406,27 +399,24 @@ class _EntityView:
             return {**param, "schema": {"type": "string", "enum": unique}}
         return param
 
-    def _filters(self, plugin: MarshmallowPlugin) -> list[dict[str, Any]]:
+    def _filters(self) -> list[dict[str, Any]]:
         """A query parameter per field and operator: ``field`` (equals) and ``field__op``."""
         params = []
         system = {k: s for k, s in SYSTEM_FIELDS.items() if k not in ("pipeline", "stage")}
         if self.entity.has_pipelines:
             system.update({k: SYSTEM_FIELDS[k] for k in ("pipeline", "stage")})
-        targets: list[tuple[str, str, tuple[str, ...], dict[str, Any]]] = []
+        targets: list[tuple[str, str, tuple[str, ...], tuple[dict[str, Any], str]]] = []
         for key, s in system.items():
             if key in ("pipeline", "stage"):
-                value = {
-                    "type": "string",
-                    "minLength": 1,
-                    **(self._pipelines() if key == "pipeline" else self._stages()),
-                }
-            elif s.type.name == "date_time":
-                value = {"type": "string", "format": "date-time"}
+                known = self._pipelines() if key == "pipeline" else self._stages()
+                value = (_string(FILLED.replace(",", ""), **known), FILLED)
+            elif s.type.name == "datetime":
+                value = _operand("datetime", None, self.model)
             else:
-                value = {"type": "integer", "minimum": 0}
+                value = ({"type": "integer", "minimum": 0, "maximum": 2**63 - 1}, NATURAL)
             targets.append((key, key.replace("_", " "), s.operators, value))
         for f in self.searchable:
-            targets.append((f.key, f.label, f.type.operators, _filter_value(f, self.model, plugin)))
+            targets.append((f.key, f.label, f.type.operators, _filter_value(f, self.model)))
         for key, label, operators, value in targets:
             for op in operators:
                 params.append(
@@ -435,7 +425,7 @@ class _EntityView:
                         "in": "query",
                         "required": False,
                         "description": f"{label} {OPERATOR_HELP[op]}",
-                        "schema": _operand_schema(op, value),
+                        "schema": _operand_schema(op, value, key in self.multi),
                     }
                 )
         return params
@@ -508,17 +498,47 @@ def _option_keys(f: CompiledField, model: CompiledModel) -> list[str]:
     return [k for k, o in options.options.items() if o.active] if options else []
 
 
-def _refine_input(prop: dict[str, Any], f: CompiledField, model: CompiledModel) -> None:
+def _refine_input(
+    prop: dict[str, Any], f: CompiledField, model: CompiledModel, required: bool = False
+) -> None:
     target = prop
     if f.type.name == "multi_list" and isinstance(prop.get("items"), dict):
         target = prop["items"]
     if f.type.name in ("list", "multi_list"):
         known = _option_keys(f, model)
         target.update(schemas.open_values(known, f"An option key of {f.label!r}."))
+    if f.type.name == "user":
+        # an id or a username (the field's marshmallow type is any JSON)
+        one_of = [dict(ID_POSITIVE), {"type": "string", "pattern": _anchored(USER)}]
+        prop["anyOf"] = one_of if required else [*one_of, {"type": "null"}]
+    written = VALUE_PATTERNS.get(f.type.name)
+    if written is not None:  # surrounding spaces are dropped before the checks
+        target["pattern"] = written[1] if required else written[0]
+        target.pop("format", None)
     if _is_string(target) and "pattern" not in target and "format" not in target:
         target["pattern"] = schemas.NO_NUL
     if _is_string(prop) or prop.get("type") in ("integer", ["integer", "null"]):
         prop.update(_bounds(f))
+
+
+#: what the server takes of a text-like type, after dropping surrounding spaces: (optional,
+#: required); a required one needs more than spaces ("Required.")
+VALUE_PATTERNS = {
+    "text": (
+        "^\\s*(?:[^\\s\\u0000](?:[^\\n\\u0000]*[^\\s\\u0000])?)?\\s*$",
+        "^\\s*[^\\s\\u0000](?:[^\\n\\u0000]*[^\\s\\u0000])?\\s*$",
+    ),
+    "long_text": ("^[^\\u0000]*$", "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"),
+    # PHONE_PATTERN, with the spaces around
+    "phone": ("^\\s*\\+?[0-9][0-9 ().\\-/]{2,30}\\s*$",) * 2,
+    # an http(s) address: a host of letters, digits and hyphens, a port, a path
+    "url": (
+        "^\\s*https?://[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        "(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(?::[1-9][0-9]{0,3})?"
+        "(?:/[A-Za-z0-9._~/-]*)?\\s*$",
+    )
+    * 2,
+}
 
 
 def _is_string(schema: dict[str, Any]) -> bool:
@@ -526,38 +546,95 @@ def _is_string(schema: dict[str, Any]) -> bool:
     return kind == "string" or (isinstance(kind, list) and "string" in kind)
 
 
-def _filter_value(
-    f: CompiledField, model: CompiledModel, plugin: MarshmallowPlugin
-) -> dict[str, Any]:
-    """The JSON Schema of a filter operand of ``f`` in the query string."""
-    if f.type.name in ("list", "multi_list"):
-        return {
-            "type": "string",
-            "minLength": 1,
-            **schemas.open_values(_option_keys(f, model), f"An option key of {f.label!r}."),
-        }
-    prop = plugin.converter.field2property(f.type.input_field(f, None))
-    kind = prop.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "string")
-    if kind in ("integer", "number", "boolean"):
-        return {"type": kind}
-    if kind == "string":
-        value: dict[str, Any] = {"type": "string", "minLength": 1}
-        if prop.get("format") in ("date", "date-time"):
-            value["format"] = prop["format"]
-        return value
-    return {"type": "string", "minLength": 1}
+# -- filter operands: what the record service parses, as patterns -----------------------
+
+#: a year 0001-9999 and a day that exists (the Gregorian calendar)
+_YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_MONTH_DAY = (
+    "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    "|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+_LEAP_DAY = (
+    "(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)-02-29"
+)
+DATE = f"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_DAY})"
+#: a moment: date, hours:minutes[:seconds[.fraction]], an optional offset (none: UTC)
+DATE_TIME = (
+    f"{DATE}(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\\.[0-9]{{1,6}})?)?"
+    "(?:Z|[+-](?:0[0-9]|1[0-3]):[0-5][0-9])?)?"
+)
+#: text with something in it besides spaces (an empty operand is refused: use __isnull)
+FILLED = "[^,\\u0000]*[^\\s,\\u0000][^,\\u0000]*"
+#: a user: an id from 1 or a username (as accounts allow them), optionally after "#"
+USER = "\\s*#?(?:[1-9][0-9]{0,17}|[A-Za-z0-9][A-Za-z0-9._@-]{1,63})\\s*"
+#: whole numbers (up to 18 digits: what a BIGINT surely holds) and decimals
+WHOLE = "\\s*-?0*[0-9]{1,18}\\s*"
+NATURAL = "\\s*0*[0-9]{1,18}\\s*"
+POSITIVE = "\\s*0*[1-9][0-9]{0,17}\\s*"
+DECIMAL = "\\s*-?[0-9]{1,18}(?:\\.[0-9]{1,18})?\\s*"
 
 
-def _operand_schema(op: str, value: dict[str, Any]) -> dict[str, Any]:
+def _anchored(item: str) -> str:
+    return f"^{item}$"
+
+
+def _listed(item: str) -> str:
+    """Comma-separated ``item`` s (the operand of ``__in``)."""
+    return f"^{item}(?:,{item})*$"
+
+
+def _string(item: str, **more: Any) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "pattern": _anchored(item), **more}
+
+
+def _operand(
+    type_name: str, f: CompiledField | None, model: CompiledModel
+) -> tuple[dict[str, Any], str]:
+    """The JSON Schema of an operand of a field of type ``type_name`` and the pattern of one
+    item of ``__in``; the record service refuses what these do not match (a 400)."""
+    if type_name in ("list", "multi_list") and f is not None:
+        known = schemas.open_values(_option_keys(f, model), f"An option key of {f.label!r}.")
+        return _string(FILLED.replace(",", ""), **known), FILLED
+    if type_name == "date":
+        return _string(DATE, format="date"), f"\\s*{DATE}\\s*"
+    if type_name == "datetime":
+        # not format date-time (RFC 3339 wants seconds and an offset; the server does not)
+        moment = (
+            "Date and time: 2026-03-31T14:30, with seconds and an offset if need be (none: UTC)."
+        )
+        return _string(DATE_TIME, description=moment), f"\\s*{DATE_TIME}\\s*"
+    if type_name == "integer":
+        return {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}, WHOLE
+    if type_name in ("decimal", "money"):
+        # the server refuses magnitudes beyond any column (MAX_EXPONENT)
+        bound = 10 ** (MAX_EXPONENT + 1)
+        return {"type": "number", "exclusiveMinimum": -bound, "exclusiveMaximum": bound}, DECIMAL
+    if type_name == "boolean":
+        return {"type": "boolean"}, "(?:true|false)"
+    if type_name == "reference":
+        return dict(ID_POSITIVE), POSITIVE
+    if type_name == "user":
+        return _string(USER, description="A user's id or username"), USER
+    return _string(FILLED.replace(",", "")), FILLED
+
+
+def _filter_value(f: CompiledField, model: CompiledModel) -> tuple[dict[str, Any], str]:
+    """The JSON Schema of a filter operand of ``f`` in the query string, and of an item."""
+    return _operand(f.type.name, f, model)
+
+
+def _operand_schema(op: str, value: tuple[dict[str, Any], str], multi: bool) -> dict[str, Any]:
+    """What ``op`` takes: its field's operand (``__in``: several; ``__contains``: any part
+    of a text, or an option key of a multiple choice)."""
+    schema, item = value
     if op == "isnull":
         return {"type": "boolean"}
     if op == "in":
-        return {"type": "string", "minLength": 1, "description": "Comma-separated values."}
-    if op == "contains":
-        return {"type": "string", "minLength": 1}
-    return value
+        return {"type": "string", "pattern": _listed(item), "description": "Comma-separated."}
+    if op == "contains" and not multi:
+        return {"type": "string", "minLength": 1, "pattern": "^[^\\u0000]+$"}
+    return schema
 
 
 # -- the route ---------------------------------------------------------------------------

@@ -4,6 +4,8 @@ responses they document. Per-entity record schemas come from the live metamodel
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 #: every text the server stores refuses NUL (PostgreSQL cannot hold it): said in the document
@@ -21,6 +23,19 @@ def open_values(known: list[str], description: str) -> dict[str, str | list[str]
     pipelines, option keys): the known values as examples, never a closed ``enum``, so a
     client generated today accepts a stage an administrator adds tomorrow."""
     return {"description": description, "x-known-values": known, "examples": known[:5]}
+
+
+class JsonInteger(ma.fields.Integer):
+    """An integer as JSON (and the document's ``type: integer``) means it: a number with no
+    fraction, so ``3.0`` is ``3``; ``3.5``, ``"3"`` and ``true`` are refused (as record
+    fields' whole numbers are)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return value
 
 
 class StrictSchema(ma.Schema):
@@ -142,10 +157,25 @@ class EntitySchema(ma.Schema):
     rules = ma.fields.List(ma.fields.Nested(RuleSchema))
 
 
-def items_of(schema: type[ma.Schema], name: str) -> type[ma.Schema]:
-    """``{"items": [schema...]}``, the shape of every list answer."""
+def items_of(schema: type[ma.Schema], name: str, **more: ma.fields.Field) -> type[ma.Schema]:
+    """``{"items": [schema...]}``, the shape of every list answer, with ``more`` properties
+    beside the items (a page's counts, the unread count)."""
     return ma.Schema.from_dict(
-        {"items": ma.fields.List(ma.fields.Nested(schema), required=True)}, name=name
+        {"items": ma.fields.List(ma.fields.Nested(schema), required=True), **more}, name=name
+    )
+
+
+def page_of(record: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """A page of records: the items, their count and how to continue."""
+    return items_of(
+        record,
+        name,
+        total=ma.fields.Integer(required=True),
+        total_is_lower_bound=ma.fields.Boolean(),
+        page=ma.fields.Integer(required=True),
+        per_page=ma.fields.Integer(required=True),
+        next_cursor=ma.fields.String(allow_none=True),
+        next=ma.fields.String(allow_none=True),
     )
 
 
@@ -407,16 +437,8 @@ class RecordPatchSchema(ma.Schema):
     pipeline = text(allow_none=True)
 
 
-class RecordPageSchema(ma.Schema):
-    """Stands for ``<Entity>Page``."""
-
-    items = ma.fields.List(ma.fields.Nested(RecordSchema), required=True)
-    total = ma.fields.Integer(required=True)
-    total_is_lower_bound = ma.fields.Boolean()
-    page = ma.fields.Integer(required=True)
-    per_page = ma.fields.Integer(required=True)
-    next_cursor = ma.fields.String(allow_none=True)
-    next = ma.fields.String(allow_none=True)
+#: stands for ``<Entity>Page``
+RecordPageSchema = page_of(RecordSchema, "RecordPage")
 
 
 class StageMoveSchema(StrictSchema):
@@ -425,7 +447,7 @@ class StageMoveSchema(StrictSchema):
     stage = text(required=True)
     pipeline = text(allow_none=True)
     values = ma.fields.Nested(RecordCreateSchema, load_default=dict)
-    version = ma.fields.Integer(strict=True, allow_none=True)
+    version = JsonInteger(allow_none=True)
 
 
 class ConversionSchema(ma.Schema):

@@ -122,16 +122,16 @@ def _clause(entity: CompiledEntity, model: CompiledModel, item: Filter) -> Colum
 
 def _operand(target: Any, op: str, raw: Any, model: CompiledModel) -> Any:
     if op == "isnull":
+        # true or false, as the document's boolean says (the filter forms send these too)
         if isinstance(raw, bool):
             return raw
-        text = str(raw).strip().lower()
-        if text in TRUE_TEXTS | {""}:
-            return True
-        if text in FALSE_TEXTS:
-            return False
+        if raw in ("true", "false"):
+            return raw == "true"
         raise ValueError("isnull takes true or false.")
     if op == "contains" and target.type.name != "multi_list":
         # a part of a value (e.g. "@acme.") is not a valid value of the type itself
+        if str(raw) == "":
+            raise ValueError("Give a text to look for.")
         return str(raw)
     if op == "in":
         items = raw.split(",") if isinstance(raw, str) else list(raw)
@@ -140,10 +140,14 @@ def _operand(target: Any, op: str, raw: Any, model: CompiledModel) -> Any:
 
 
 def _scalar(target: Any, raw: Any, model: CompiledModel) -> Any:
+    if isinstance(raw, str) and not raw.strip():
+        # no key is empty, and an empty value is no value (as the document says)
+        raise ValueError("Give a value (empty ones are found with __isnull=true).")
     if target.type is _TEXT and isinstance(target, _SystemField):
-        if str(raw) == "":  # no pipeline or stage key is empty (as the document says)
-            raise ValueError("Name a key; it is never empty.")
         return str(raw)
+    if isinstance(target.type, TextType) and isinstance(raw, str):
+        # compared as text: a value the type would refuse (an e-mail "0") matches nothing
+        return raw.strip()
     value = target.type.parse_scalar(target, raw, model)
     system_int = target.type is _INT and isinstance(target, _SystemField)
     if system_int and value is not None and value < 0:

@@ -4,6 +4,7 @@ configuration live."""
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 from api_helpers import assert_problem
 
@@ -410,6 +411,38 @@ def test_pipelines_read_and_change(project) -> None:  # type: ignore[no-untyped-
     assert admin.ok("GET", "/api/meta/entities/project")["pipelines"] == [changed]
     record = admin.ok("POST", "/api/records/project", {"name": "n"}, 201)
     assert (record["pipeline"], record["stage"]) == ("flow", "todo")
+
+
+def test_a_position_is_a_json_integer_so_a_whole_float_is_that_integer(project) -> None:  # type: ignore[no-untyped-def]
+    """The document says ``type: integer``: in JSON (and JSON Schema) 3.0 is the integer 3,
+    so the server takes it as 3 (schemathesis sent 115242.0); 1.5, "3" and true are not."""
+    admin = project
+    url = "/api/meta/entities/project/pipelines/flow"
+    assert admin.ok("PATCH", url, {"position": 115242.0})["position"] == 115242
+    created = admin.ok(
+        "POST",
+        "/api/meta/entities/project/pipelines",
+        {"key": "other", "label": "Other", "position": 2.0, "stages": [STAGES[0]]},
+        201,
+    )
+    assert created["position"] == 2 and isinstance(created["position"], int)
+    for wrong in (1.5, "3", True):
+        assert_problem(admin.open("PATCH", url, {"position": wrong}), 422, "position")
+
+
+def test_the_document_refuses_the_keys_the_server_refuses(project) -> None:  # type: ignore[no-untyped-def]
+    """A reserved word ("q") or a double underscore matches the key pattern but is refused:
+    the document says so too (schemathesis sent the pipeline key "q")."""
+    admin = project
+    document = admin.ok("GET", "/api/openapi.json")["components"]["schemas"]
+    key = document["PipelineCreate"]["properties"]["key"]
+    url = "/api/meta/entities/project/pipelines"
+    for wrong in ("q", "page", "a__b"):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(wrong, key)
+        body = {"key": wrong, "label": "L", "stages": [STAGES[0]]}
+        assert_problem(admin.open("POST", url, body), 422, "key")
+    jsonschema.validate("other", key)
 
 
 def test_removing_a_stage_that_holds_records_needs_move_to(project) -> None:  # type: ignore[no-untyped-def]

@@ -182,7 +182,7 @@ FILTER_DATA: dict[str, tuple[list[Any], list[tuple[str, Any, set[str]]]]] = {
         [
             ("eq", "true", {"a"}),
             ("eq", "false", {"b"}),
-            ("isnull", "1", {"c"}),
+            ("isnull", "true", {"c"}),
             ("ne", "true", {"b", "c"}),
         ],
     ),

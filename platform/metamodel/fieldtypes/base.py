@@ -263,7 +263,7 @@ class StrictInteger(ma.fields.Integer):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
             raise self.make_error("invalid")
-        if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,19}\s*", value):
+        if isinstance(value, str) and re.fullmatch(r"\s*-?0*\d{1,19}\s*", value):
             value = int(value)
         if isinstance(value, float) and value.is_integer():
             value = int(value)

@@ -29,5 +29,13 @@ class BooleanType(FieldType):
             falsy={False, "false", "False", "0", "no", "off"},
         )
 
+    def parse_scalar(self, field: FieldLike, raw: Any, model: Any) -> Any:
+        """A filter operand: ``true`` or ``false`` (the document's boolean), or a bool."""
+        if isinstance(raw, bool) or raw is None:
+            return raw
+        if raw in ("true", "false"):
+            return raw == "true"
+        raise ValueError("Use true or false.")
+
     def display(self, field: FieldLike, value: Any, model: Any) -> str:
         return "" if value is None else ("Yes" if value else "No")

@@ -29,15 +29,21 @@ class UserInput(ma.fields.Field):
             raise self.make_error("invalid")
         if isinstance(value, str):
             text = value.strip().removeprefix("#")
-            if text.isdigit() and len(text) <= 18:
+            if text.isascii() and text.isdigit() and len(text) <= 18 and int(text) >= 1:
                 value = int(text)
-            elif 0 < len(text) <= 64 and text.isprintable():
+            elif _is_username(text):
                 return text  # a username: the record service finds the user
             else:
                 raise self.make_error("invalid")
         if not isinstance(value, int) or not 1 <= value < 2**63:
             raise self.make_error("invalid")
         return value
+
+
+def _is_username(text: str) -> bool:
+    from trellis.accounts import USERNAME_PATTERN
+
+    return bool(USERNAME_PATTERN.match(text))
 
 
 class UserOutput(ma.Schema):
