@@ -517,8 +517,21 @@ def _refine_input(
         target.pop("format", None)
     if _is_string(target) and "pattern" not in target and "format" not in target:
         target["pattern"] = schemas.NO_NUL
-    if _is_string(prop) or prop.get("type") in ("integer", ["integer", "null"]):
+    if f.type.name == "text":
+        # the length is the trimmed value's: said in the pattern, not as maxLength (which
+        # counts the spaces the server drops)
+        target["pattern"] = _line(_bounds(f).get("maxLength"), required)
+    elif _is_string(prop) or prop.get("type") in ("integer", ["integer", "null"]):
         prop.update(_bounds(f))
+
+
+def _line(limit: int | None, required: bool) -> str:
+    """A line of text of at most ``limit`` characters once its surrounding spaces are gone."""
+    middle = "*" if limit is None else "{0," + str(max(limit - 2, 0)) + "}"
+    filled = f"[^\\s\\u0000](?:[^\\n\\u0000]{middle}[^\\s\\u0000])?"
+    if limit == 1:
+        filled = "[^\\s\\u0000]"
+    return f"^\\s*{filled}\\s*$" if required else f"^\\s*(?:{filled})?\\s*$"
 
 
 #: what the server takes of a text-like type, after dropping surrounding spaces: (optional,
