@@ -63,8 +63,10 @@ class ApiBlueprint(Blueprint):
     ARGUMENTS_PARSER = BodyParser()
 
     def problems(self, *statuses: int, public: bool = False) -> Callable[[Any], Any]:
-        """Document the problem responses of a route (401 too, unless it is ``public``)."""
-        codes = sorted({*statuses, *(() if public else (401,))})
+        """Document the problem responses of a route: 401 too, unless it is ``public``, and
+        400 on every route (any request whose query has a NUL character or a lone surrogate
+        is refused before the route runs: ``refuse_nul_in_url``)."""
+        codes = sorted({*statuses, 400, *(() if public else (401,))})
 
         def decorate(view: Any) -> Any:
             for code in codes:

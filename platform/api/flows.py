@@ -8,7 +8,6 @@ caller, so a record they may not read is a 404 here as on the record routes."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -28,8 +27,8 @@ from trellis.api.meta_schemas import (
     Text,
     WholeNumber,
 )
+from trellis.api.representation import iso_times
 from trellis.api.schemas import items_of
-from trellis.clock import as_utc
 from trellis.errors import NotFound, PermissionDenied
 from trellis.flows import notifications
 from trellis.flows.models import Flow, FlowInstance, FlowTask, FlowVersion
@@ -235,18 +234,6 @@ TaskListSchema = items_of(TaskSchema, "TaskList")
 # -- representation -----------------------------------------------------------------------
 
 
-def _utc(value: Any) -> Any:
-    """Stored datetimes are naive UTC: answered as ISO 8601 in UTC (``+00:00``), as the
-    document's ``date-time`` says (Flask would write a raw datetime as an HTTP date)."""
-    if isinstance(value, datetime):
-        return as_utc(value).isoformat()
-    if isinstance(value, dict):
-        return {k: _utc(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_utc(v) for v in value]
-    return value
-
-
 def _flow_json(session, flow: Flow) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     trigger: dict[str, Any] = {"on": flow.trigger}
     for name, value in (
@@ -275,7 +262,7 @@ def _version_summary(flow: Flow, version: FlowVersion) -> dict[str, Any]:
         "version": version.number,
         "hash": version.hash,
         "published": version.published_at is not None,
-        "published_at": _utc(version.published_at),
+        "published_at": iso_times(version.published_at),
         "live": flow.live_version_id == version.id,
     }
 
@@ -327,7 +314,7 @@ def _instance_json(flows: FlowService, records, instance: FlowInstance | int) ->
             raise NotFound(f"No flow instance {described['id']}.")
         found = {**record, "title": None, "values": None, "through_task": False}
     described["record"] = found
-    return _utc(described)
+    return iso_times(described)
 
 
 # -- definitions --------------------------------------------------------------------------
@@ -384,7 +371,7 @@ def add_version(data: dict[str, Any], key: str) -> Any:
     with unit() as (runtime, session, actor):
         flows = _admin_flows(runtime, session, actor)
         version = flows.add_version(key, route=data.get("route"), bpmn=data.get("bpmn"))
-        return _utc(flows.version(key, version.number)), 201
+        return iso_times(flows.version(key, version.number)), 201
 
 
 @api.get("/meta/flows/<key>/versions")
@@ -394,7 +381,7 @@ def list_versions(key: str) -> Any:
     """A flow's versions, oldest first, with their routes and instance counts"""
     with unit() as (runtime, session, actor):
         flows = _admin_flows(runtime, session, actor)
-        return {"items": _utc(flows.versions(key))}
+        return {"items": iso_times(flows.versions(key))}
 
 
 @api.get("/meta/flows/<key>/versions/<int32:version>")
@@ -403,7 +390,7 @@ def list_versions(key: str) -> Any:
 def get_version(key: str, version: int) -> Any:
     """A version with its route and instance counts"""
     with unit() as (runtime, session, actor):
-        return _utc(_admin_flows(runtime, session, actor).version(key, version))
+        return iso_times(_admin_flows(runtime, session, actor).version(key, version))
 
 
 @api.patch("/meta/flows/<key>/versions/<int32:version>")
@@ -415,7 +402,7 @@ def update_draft(data: dict[str, Any], key: str, version: int) -> Any:
     with unit() as (runtime, session, actor):
         flows = _admin_flows(runtime, session, actor)
         flows.update_draft(key, version, route=data.get("route"), bpmn=data.get("bpmn"))
-        return _utc(flows.version(key, version))
+        return iso_times(flows.version(key, version))
 
 
 @api.get("/meta/flows/<key>/versions/<int32:version>/bpmn")
@@ -442,7 +429,7 @@ def publish_version(key: str, version: int) -> Any:
     with unit() as (runtime, session, actor):
         flows = _admin_flows(runtime, session, actor)
         flows.publish(key, version)
-        return _utc(flows.version(key, version))
+        return iso_times(flows.version(key, version))
 
 
 # -- flows of a record --------------------------------------------------------------------
@@ -524,7 +511,7 @@ def my_tasks() -> Any:
                     )
                     or _record_ref(records, instance.entity, instance.record_id),
                     "assignee": _assignee(task, names),
-                    "due_at": _utc(task.due_at),
+                    "due_at": iso_times(task.due_at),
                 }
             )
         return {"items": items}
@@ -552,7 +539,7 @@ def complete_task(data: dict[str, Any], id: int) -> Any:
     with unit() as (runtime, session, actor):
         flows = runtime.flows(session, actor)
         instance_id = flows.complete(id, data["decision"], data.get("comment") or "")
-        return _utc(flows.describe(instance_id))
+        return iso_times(flows.describe(instance_id))
 
 
 @api.post("/tasks/<int:id>/delegate")
@@ -564,7 +551,7 @@ def delegate_task(data: dict[str, Any], id: int) -> Any:
     with unit() as (runtime, session, actor):
         flows = runtime.flows(session, actor)
         task = flows.delegate(id, data["to"])
-        return _utc(flows.describe(task.instance_id))
+        return iso_times(flows.describe(task.instance_id))
 
 
 @api.post("/me/substitutes")
@@ -640,7 +627,7 @@ def list_notifications() -> Any:
                     if n.entity and n.record_id is not None
                     else None,
                     "source": n.source,
-                    "created_at": _utc(n.created_at),
+                    "created_at": iso_times(n.created_at),
                     "read": n.read_at is not None,
                 }
                 for n in rows

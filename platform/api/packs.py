@@ -23,6 +23,7 @@ from flask import g, request
 from trellis.api import schemas
 from trellis.api.blueprint import api
 from trellis.api.context import unit
+from trellis.api.representation import iso_times
 from trellis.errors import BadRequest, PermissionDenied, ValidationFailed
 from trellis.limits import accepts_upload
 from trellis.packs.apply import PackRefused
@@ -77,7 +78,7 @@ def list_packs() -> Any:
     since (by property)."""
     _require_admin()
     with unit() as (_runtime, session, _actor):
-        return {"items": installed_packs(session)}
+        return {"items": iso_times(installed_packs(session))}
 
 
 @api.post("/packs")

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import ast
+from datetime import datetime
 from typing import Any
 
+from trellis.clock import as_utc
 from trellis.metamodel.compiled import CompiledField
 from trellis.metamodel.models import EntityType, Field, Option, OptionList, Pipeline, Rule
+
+
+def iso_times(value: Any) -> Any:
+    """Stored datetimes are naive UTC: answered as ISO 8601 in UTC (``+00:00``), as the
+    document's ``date-time`` says (Flask would write a raw datetime as an HTTP date)."""
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if isinstance(value, dict):
+        return {k: iso_times(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [iso_times(v) for v in value]
+    return value
 
 
 def field_json(field: Field | CompiledField) -> dict[str, Any]:

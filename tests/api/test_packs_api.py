@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from datetime import datetime, timedelta
 
 import pytest
 from api_helpers import assert_problem
@@ -42,6 +43,9 @@ def test_a_dry_run_answers_the_plan_and_changes_nothing_then_the_apply_does(admi
     installed = admin.ok("GET", "/api/packs")["items"]
     assert [(p["name"], p["version"], p["edited"]) for p in installed] == [("tickets", "1.0.0", [])]
     assert installed[0]["objects"] == 2 and installed[0]["title"] == "Tickets"
+    # times as the document's date-time says (ISO 8601 in UTC), not Flask's HTTP dates
+    for moment in ("installed_at", "updated_at"):
+        assert datetime.fromisoformat(installed[0][moment]).utcoffset() == timedelta(0)
     # the record routes of the new type work at once
     admin.ok("POST", "/api/records/ticket", {"subject": "Printer"}, status=201)
 

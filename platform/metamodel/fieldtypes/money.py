@@ -49,7 +49,18 @@ class MoneyInput(ma.fields.Field):
     default_error_messages = {"invalid": 'Expected {{"amount": "12.50", "currency": "EUR"}}.'}
 
     def __init__(self, default_currency: str, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {"type": "object", **MONEY_SCHEMA})
+        kwargs.setdefault(
+            "metadata",
+            {
+                "anyOf": [
+                    {"type": "object", **MONEY_SCHEMA},
+                    {
+                        "type": ["number", "string"],
+                        "description": "A bare amount, in the field's default currency.",
+                    },
+                ]
+            },
+        )
         super().__init__(**kwargs)
         self.default_currency = default_currency
         self.amount = ExactDecimal()
