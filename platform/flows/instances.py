@@ -376,8 +376,11 @@ def _after_step(
     """Save (rev check first: a Conflict when someone else saved first, and nothing else is
     written), with the user task rows and the ``decision`` row (:mod:`.step_writes`: one
     statement on PostgreSQL); then a finished route's outcome."""
+    unstaffed = _unstaffed_escalation(ctx, loaded, process, before)
+    if unstaffed is not None:  # never an escalated task waiting for nobody
+        process.cancel()
     finished = process.completed
-    outcome = process.data.get("outcome") if finished else None
+    outcome = process.data.get("outcome") if finished and unstaffed is None else None
     failed_step = process.data.get("failed_step") if finished else None
     due = process.next_due()
     writes = StepWrites(
@@ -386,7 +389,9 @@ def _after_step(
             "old_rev": loaded.rev,
             "new_rev": loaded.rev + 1,
             "state": process.dump(),
-            "new_status": "failed" if failed_step else ("completed" if finished else "running"),
+            "new_status": "failed"
+            if failed_step or unstaffed
+            else ("completed" if finished else "running"),
             "new_outcome": outcome if isinstance(outcome, str) else None,
             "due": to_storage(due) if due is not None and not finished else None,
             "finished": now if finished else None,
@@ -395,6 +400,9 @@ def _after_step(
     )
     task_changes(writes, process, before, now, decided)
     _write(ctx, loaded, writes)
+    if unstaffed is not None:
+        _report_failure(ctx, loaded, unstaffed)
+        return
     if failed_step:
         _no_approver(ctx, loaded, str(failed_step), process.data)
         return
@@ -476,8 +484,6 @@ def _apply_outcome(ctx: FlowContext, key: str, loaded: Loaded, action: dict[str,
 def _no_approver(ctx: FlowContext, loaded: Loaded, step_id: str, data: dict[str, Any]) -> None:
     """A step found nobody to ask: the instance failed (its error says why, on the card) and
     every active administrator is notified."""
-    from trellis.flows.notifications import notify
-
     step = next((s for s in (loaded.route or {}).get("steps", []) if s["id"] == step_id), None)
     label = step["label"] if step else step_id
     kind, value = next(iter(step["approvers"].items())) if step else ("", "")
@@ -496,6 +502,51 @@ def _no_approver(ctx: FlowContext, loaded: Loaded, step_id: str, data: dict[str,
     else:
         why = "no approver was given"
     message = f"Step {label!r} has no approver: {why}. Fill it in and start the flow again."
+    _report_failure(ctx, loaded, message)
+
+
+def _unstaffed_escalation(
+    ctx: FlowContext, loaded: Loaded, process: Process, before: set[str]
+) -> str | None:
+    """Why a route's escalation task that just became ready can reach nobody (its role has
+    no active user, or its user is inactive or gone), else None. Checked when the task is
+    created (the deadline may pass days after the start), like a vacant approver step."""
+    steps = {
+        f"{s['id']}_escalation": s
+        for s in (loaded.route or {}).get("steps", [])
+        if s.get("escalate_to") is not None
+    }
+    if not steps:
+        return None
+    for ready in process.user_steps():
+        found = steps.get(ready.activity)
+        if ready.id in before or found is None:
+            continue
+        ref = ready.assignee or ""
+        if ref.startswith("role:"):
+            if not _role_members(ctx, ref[5:]):
+                why = f"no active user has the role {ref[5:]}"
+            else:
+                continue
+        elif ref.startswith("user:"):
+            active = ctx.session.scalar(select(User.is_active).where(User.username == ref[5:]))
+            if active:
+                continue
+            why = f"the user {ref[5:]} is {'inactive' if active is False else 'unknown'}"
+        else:
+            why = "it names no user or role"
+        return (
+            f"Step {found['label']!r} escalated to nobody: {why}. "
+            "Fix the escalation and start the flow again."
+        )
+    return None
+
+
+def _report_failure(ctx: FlowContext, loaded: Loaded, message: str) -> None:
+    """The failed instance's error says ``message`` (on the card) and every active
+    administrator is notified."""
+    from trellis.flows.notifications import notify
+
     ctx.session.execute(
         update(INSTANCE).where(INSTANCE.c.id == loaded.id).values(error=message[:MAX_ERROR])
     )

@@ -183,3 +183,51 @@ def test_a_deadline_rejects_automatically_and_in_time_decisions_win(flows, facto
 
 
 OUTCOMES_ONLY = {"on_approved": {"stage": "won"}, "on_rejected": {"stage": "lost"}}
+
+
+def test_a_deadline_escalating_to_nobody_fails_the_instance_and_tells_the_admins(
+    flows, factory
+) -> None:  # type: ignore[no-untyped-def]
+    from trellis.access.grants import create_role
+    from trellis.accounts import User, create_user
+    from trellis.flows.notifications import notifications_of
+
+    with flows.runtime.transaction() as session:
+        create_role(session, SYSTEM, "auditor", "Auditor")  # nobody has it
+        create_user(session, "root", "root-password-long", ["admin"])
+    to_role = {**ROUTE["steps"][0], "escalate_to": {"role": "auditor"}}
+    flows.flow("to_role", {**ROUTE, "steps": [to_role]})
+    flows.flow("to_user", ROUTE)  # escalates to boss, made inactive below
+    by_role = flows("start", "to_role", "deal", factory.record("deal", name="R").id).id
+    by_user = flows("start", "to_user", "deal", factory.record("deal", name="U").id).id
+    with flows.runtime.transaction() as session:
+        session.scalars(select(User).where(User.username == "boss")).one().is_active = False
+    with flows.runtime.transaction() as session:
+        ctx = flows.runtime.flows(session, SYSTEM).context
+        assert fire_due_timers(ctx, utcnow() + timedelta(days=3)) == 2
+    for instance, why in (
+        (by_role, "no active user has the role auditor"),
+        (by_user, "the user boss is inactive"),
+    ):
+        described = flows.describe(instance)
+        # not running with a task nobody can decide: failed, saying why, nothing open
+        assert described["status"] == "failed" and described["outcome"] is None
+        assert "Step 'Manager' escalated to nobody" in described["error"]
+        assert why in described["error"]
+        assert [(t["activity"], t["status"]) for t in described["tasks"]] == [("mgr", "cancelled")]
+        assert described["next_due_at"] is None
+    with flows.runtime.transaction() as session:
+        admin_id = session.scalar(select(User.id).where(User.username == "root"))
+        messages = [n.message for n in notifications_of(session, admin_id)]
+    assert any("'to_role' failed on deal" in m and "role auditor" in m for m in messages)
+    assert any("'to_user' failed on deal" in m and "boss is inactive" in m for m in messages)
+    # an escalation reached at the start (a vacant approver role) is checked the same way
+    with flows.runtime.transaction() as session:
+        create_role(session, SYSTEM, "board", "Board")
+    vacant = {**to_role, "approvers": {"role": "board"}}
+    flows.flow("vacant", {**ROUTE, "steps": [vacant]})
+    at_start = flows.describe(
+        flows("start", "vacant", "deal", factory.record("deal", name="V").id).id
+    )
+    assert at_start["status"] == "failed" and at_start["tasks"] == []
+    assert "escalated to nobody: no active user has the role auditor" in at_start["error"]
