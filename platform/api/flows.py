@@ -475,14 +475,32 @@ def get_instance(id: int) -> Any:
 # -- tasks --------------------------------------------------------------------------------
 
 
+class TaskQuerySchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    assignee = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=64),
+        metadata={
+            "description": "Whose open tasks, as their inbox lists them (administrators "
+            "only: anyone else naming another user gets a 403); default: mine"
+        },
+    )
+
+
 @api.get("/tasks")
-@api.problems()
+@api.arguments(TaskQuerySchema, location="query")
+@api.problems(403, 404)
 @api.alt_response(200, schema=TaskListSchema, success=True)
-def my_tasks() -> Any:
-    """My open tasks (substitutions included)"""
+def my_tasks(query: dict[str, Any]) -> Any:
+    """My open tasks (substitutions included)
+
+    ``?assignee=<username>``: an administrator lists another user's open tasks (those
+    assigned to them, to one of their roles, or to someone they substitute today)."""
     with unit() as (runtime, session, actor):
         flows, records = runtime.flows(session, actor), runtime.records(session, actor)
-        tasks = flows.my_tasks()
+        assignee = query.get("assignee")
+        tasks = flows.tasks_of(assignee) if assignee else flows.my_tasks()
         ids = {t.instance_id for t in tasks}
         instances = {
             i.id: i

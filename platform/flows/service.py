@@ -116,6 +116,11 @@ class FlowService:
     def my_tasks(self, today: date | None = None) -> list[FlowTask]:
         return tasks.my_tasks(self.context, today)
 
+    def tasks_of(self, username: str, today: date | None = None) -> list[FlowTask]:
+        """The open tasks of ``username`` as their inbox lists them (administrators only,
+        unless it is the actor)."""
+        return tasks.tasks_of(self.context, username, today)
+
     def open_task_count(self, today: date | None = None) -> int:
         """How many tasks :meth:`my_tasks` lists (one ``COUNT``: the menu's number)."""
         return tasks.count_my_tasks(self.context, today)

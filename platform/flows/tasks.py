@@ -171,10 +171,9 @@ def add_substitute(
     return row
 
 
-def _mine(ctx: FlowContext, today: date | None) -> Any:
-    """Which open tasks are the actor's: assigned to them, to one of their roles, or to
+def _mine(actor: Actor, today: date | None) -> Any:
+    """Which open tasks are ``actor``'s: assigned to them, to one of their roles, or to
     someone they substitute today (a subquery: one statement in all); None for none."""
-    actor = ctx.actor
     clauses: list[Any] = []
     if actor.user_id is not None:
         standing_in = select(Substitute.user_id).where(
@@ -194,7 +193,18 @@ def _mine(ctx: FlowContext, today: date | None) -> Any:
 def my_tasks(ctx: FlowContext, today: date | None = None) -> list[FlowTask]:
     """Open tasks of the actor: assigned to them, to one of their roles, or to someone they
     substitute today."""
-    mine = _mine(ctx, today)
+    mine = _mine(ctx.actor, today)
+    if mine is None:
+        return []
+    return list(ctx.session.scalars(select(FlowTask).where(mine).order_by(FlowTask.id)))
+
+
+def tasks_of(ctx: FlowContext, username: str, today: date | None = None) -> list[FlowTask]:
+    """The open tasks :func:`my_tasks` lists for the user ``username`` (their inbox); only an
+    administrator may read another user's."""
+    if username != ctx.actor.username and not ctx.actor.is_admin:
+        raise PermissionDenied("Only administrators list another user's tasks.")
+    mine = _mine(Actor.of(get_user(ctx.session, username)), today)
     if mine is None:
         return []
     return list(ctx.session.scalars(select(FlowTask).where(mine).order_by(FlowTask.id)))
@@ -203,7 +213,7 @@ def my_tasks(ctx: FlowContext, today: date | None = None) -> list[FlowTask]:
 def count_my_tasks(ctx: FlowContext, today: date | None = None) -> int:
     """How many open tasks :func:`my_tasks` lists, in one ``COUNT`` (the menu shows it on
     every page)."""
-    mine = _mine(ctx, today)
+    mine = _mine(ctx.actor, today)
     if mine is None:
         return 0
     return ctx.session.scalar(select(func.count()).select_from(FlowTask).where(mine)) or 0

@@ -286,6 +286,33 @@ def test_an_administrator_reassigns_anyones_task(admin, demo_user) -> None:  # t
     assert_problem(admin.post("/api/tasks/999999/delegate", {"to": "jonas"}), 404)
 
 
+def test_an_administrator_lists_another_users_tasks(admin, demo_user) -> None:  # type: ignore[no-untyped-def]
+    hanna, jonas = demo_user("hanna"), demo_user("jonas")
+    admin.ok("POST", "/api/meta/flows", {"key": "check", "label": "Check", "entity": "deal"}, 201)
+    admin.ok("POST", "/api/meta/flows/check/versions", {"route": route("hanna")}, 201)
+    admin.ok("POST", "/api/meta/flows/check/versions/1/publish")
+    started = admin.ok(
+        "POST", f"/api/records/deal/{new_deal(admin, 'Listed')}/flows", {"flow": "check"}, 201
+    )
+    task = open_task(started)["id"]
+    # the administrator sees hanna's inbox as hanna does; their own does not have the task
+    theirs = admin.ok("GET", "/api/tasks?assignee=hanna")["items"]
+    assert [t["id"] for t in theirs] == [t["id"] for t in hanna.ok("GET", "/api/tasks")["items"]]
+    listed = next(t for t in theirs if t["id"] == task)
+    assert listed["assignee"] == "hanna" and listed["record"]["title"] == "Listed"
+    assert all(t["id"] != task for t in admin.ok("GET", "/api/tasks")["items"])
+    assert all(t["id"] != task for t in admin.ok("GET", "/api/tasks?assignee=jonas")["items"])
+    # anyone else naming another user is refused; their own name is their own list
+    assert_problem(jonas.get("/api/tasks?assignee=hanna"), 403)
+    assert [t["id"] for t in hanna.ok("GET", "/api/tasks?assignee=hanna")["items"]] == [
+        t["id"] for t in theirs
+    ]
+    assert_problem(admin.get("/api/tasks?assignee=nobody_here"), 404)
+    assert_problem(admin.get("/api/tasks?assignee="), 400)
+    parameters = admin.ok("GET", "/api/openapi.json")["paths"]["/api/tasks"]["get"]["parameters"]
+    assert any(p["name"] == "assignee" and p["in"] == "query" for p in parameters)
+
+
 WRONG_TYPES = [
     ("POST", "/api/meta/flows", {"key": 5, "label": [], "entity": "deal"}, ["key", "label"]),
     (
