@@ -19,6 +19,9 @@ its step rejects. A step whose approvers may turn out empty (a user field empty 
 a role without active users, which the platform passes in as ``vacant_roles``) goes to its
 escalation, or else ends the route with ``failed_step`` set (the flows service fails the
 instance with the reason): never a task nobody can decide, never an approval by nobody.
+The escalation's own target is checked when its task becomes ready (at the deadline, or at
+once for an empty step): a role without active users, or an inactive user, fails the instance
+the same way (the flows service says why on the card and notifies the administrators).
 
 A role's members are fixed when the flow starts (the platform passes them in as
 ``<step>_approvers``; the N of M of a quorum is of the members then: someone joining or
