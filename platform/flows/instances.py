@@ -129,7 +129,36 @@ def load_process(ctx: FlowContext, loaded: Loaded) -> Process:
         return ctx.session.scalar(select(Flow.key).where(Flow.id == loaded.flow_id))
 
     services = action_runner(ctx, key, loaded.entity, loaded.record_id)
-    return Process.load(SPECS.get(loaded.hash, bpmn), loaded.state, services)
+    refresh = step_members(ctx, loaded.route) if loaded.route is not None else None
+    return Process.load(SPECS.get(loaded.hash, bpmn), loaded.state, services, refresh)
+
+
+def step_members(ctx: FlowContext, route: dict[str, Any]) -> Any:
+    """What supplies a role's active members (modes all and quorum) when its step starts:
+    just before the step's "approvers assigned" gateway runs, ``<step>_approvers`` and
+    ``vacant_roles`` are set from the members now (someone who joined the role after the
+    flow started is asked in a later step). None when the route has no such step."""
+    gateways = {
+        f"{s['id']}_assigned": (s["id"], s["approvers"]["role"])
+        for s in route.get("steps", [])
+        if "role" in s["approvers"] and s.get("mode", "all") != "any"
+    }
+    if not gateways:
+        return None
+
+    def refresh(activity: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        found = gateways.get(activity)
+        if found is None:
+            return None
+        sid, role = found
+        members = _role_members(ctx, role)
+        vacant = [r for r in data.get("vacant_roles") or [] if r != role]
+        return {
+            f"{sid}_approvers": [f"user:{name}" for name in members],
+            "vacant_roles": vacant if members else [*vacant, role],
+        }
+
+    return refresh
 
 
 def action_runner(
@@ -264,7 +293,8 @@ def route_data(
     ctx: FlowContext, route: dict[str, Any], values: dict[str, Any], entity: str
 ) -> dict[str, Any]:
     """The approvers of every step (``<step>_approvers``: a user field's users, a role's active
-    members in the modes all and quorum; the fixed ones too, for versions compiled before their
+    members in the modes all and quorum, set again when their step starts by
+    :func:`step_members`; the fixed ones too, for versions compiled before their
     BPMN assigned them), escalation assignees, and ``vacant_roles``: the route's roles without
     an active user (such a step escalates or fails the instance instead of waiting for
     nobody)."""

@@ -23,9 +23,11 @@ The escalation's own target is checked when its task becomes ready (at the deadl
 once for an empty step): a role without active users, or an inactive user, fails the instance
 the same way (the flows service says why on the card and notifies the administrators).
 
-A role's members are fixed when the flow starts (the platform passes them in as
-``<step>_approvers``; the N of M of a quorum is of the members then: someone joining or
-leaving the role later does not change a running instance). A quorum larger than the role's
+A role's members are fixed when its step starts (the platform passes them in as
+``<step>_approvers`` at the flow's start, and sets them again from the members of that moment
+just before the step's ``<step>_assigned`` gateway runs; the N of M of a quorum is of the
+members then: someone joining or leaving the role while the step waits does not change it,
+someone joining before a later step is asked there). A quorum larger than the role's
 active members at that moment can never be reached, so the step is handled like a vacant
 role: it goes to its escalation, or the route ends with ``failed_step`` set and the instance
 shows why (the role has fewer active members than the quorum). Publishing cannot know the
@@ -227,7 +229,7 @@ def _check_approvers(value: Any, path: str, context: RouteContext, add: Any) -> 
     if kind == "role":
         if not isinstance(given, str) or given not in context.roles:
             add(f"{path}.role", f"No role {given!r}.")
-        return None  # its members, known when the flow starts
+        return None  # its members, known when its step starts
     if not isinstance(given, str) or given not in context.fields:
         add(f"{path}.field", f"No field {given!r}.")
     elif context.fields[given] != "user":

@@ -336,6 +336,39 @@ def test_a_role_in_all_and_quorum_asks_each_member_fixed_at_the_start(flows, fac
     assert [t["assignee"] for t in flows.open_tasks(one)] == ["role:board"]
 
 
+def test_a_later_steps_role_asks_the_members_when_that_step_starts(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    with flows.runtime.transaction() as session:
+        create_role(session, SYSTEM, "board", "Board")
+        create_role(session, SYSTEM, "audit", "Audit")  # nobody yet
+        model = flows.runtime.model(session)
+        for role in ("board", "audit"):
+            set_grant(session, SYSTEM, model, role, "deal", {"read": "all"})
+        for name in ("hb", "ib"):
+            user = create_user(session, name, f"{name}-password-long", ["user", "board"])
+            flows.actors[name] = Actor.of(user)
+    board = {"id": "board", "label": "Board", "approvers": {"role": "board"}}
+    audit = {"id": "audit", "label": "Audit", "approvers": {"role": "audit"}, "mode": "all"}
+    flows.flow(
+        "later",
+        {"steps": [step("mgr", ["ann"]), {**board, "mode": "quorum", "quorum": 3}, audit]},
+    )
+    instance = flows("start", "later", "deal", new_deal(factory)).id
+    # between step 1 and step 2, kb joins the board (now three: the quorum of 3 is reachable)
+    # and aud the audit role, vacant when the flow started
+    with flows.runtime.transaction() as session:
+        for name, role in (("kb", "board"), ("aud", "audit")):
+            user = create_user(session, name, f"{name}-password-long", ["user", role])
+            flows.actors[name] = Actor.of(user)
+    flows("complete", flows.task_of(instance, "ann"), "approve", actor="ann")
+    assert flows.describe(instance)["status"] == "running"
+    assert sorted(t["assignee"] for t in flows.open_tasks(instance)) == ["hb", "ib", "kb"]
+    for name in ("hb", "ib", "kb"):
+        flows("complete", flows.task_of(instance, name), "approve", actor=name)
+    assert [t["assignee"] for t in flows.open_tasks(instance)] == ["aud"]
+    flows("complete", flows.task_of(instance, "aud"), "approve", actor="aud")
+    assert flows.describe(instance)["outcome"] == "approved"
+
+
 def test_a_quorum_above_the_roles_members_fails_the_instance_saying_why(flows, factory) -> None:  # type: ignore[no-untyped-def]
     with flows.runtime.transaction() as session:
         create_role(session, SYSTEM, "board", "Board")

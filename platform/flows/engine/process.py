@@ -8,6 +8,7 @@ never part of the stored JSON (trap 4).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -66,6 +67,10 @@ def _serializer() -> BpmnWorkflowSerializer:
 SERIALIZER = _serializer()
 
 
+#: ``refresh(task id, task data)``: values to set on an engine task before it runs, or None
+Refresh = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+
+
 @dataclass(frozen=True)
 class UserStep:
     """A user task waiting for a decision."""
@@ -91,10 +96,15 @@ class Timer:
 class Process:
     """One process instance in memory. Never keep it past a failed step: reload instead."""
 
-    def __init__(self, workflow: Any, runs_actions: bool = False) -> None:
+    def __init__(
+        self, workflow: Any, runs_actions: bool = False, refresh: Refresh | None = None
+    ) -> None:
         self._workflow = workflow
         #: whether its service tasks run actions (their effects go with a failed step)
         self.runs_actions = runs_actions
+        #: data the platform supplies to an engine task just before it runs (``refresh(its
+        #: id, its data)``: the values to set, or None), e.g. a role's members at its step
+        self.refresh = refresh
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -114,10 +124,16 @@ class Process:
         return process
 
     @classmethod
-    def load(cls, parsed: ParsedSpec, state: str, services: Services | None = None) -> Process:
+    def load(
+        cls,
+        parsed: ParsedSpec,
+        state: str,
+        services: Services | None = None,
+        refresh: Refresh | None = None,
+    ) -> Process:
         workflow = SERIALIZER.registry.restore(json.loads(state), parsed=parsed)
         workflow.script_engine = ExpressionScriptEngine(services)
-        return cls(workflow, parsed.runs_actions)
+        return cls(workflow, parsed.runs_actions, refresh)
 
     def dump(self) -> str:
         registry = SERIALIZER.registry
@@ -129,7 +145,17 @@ class Process:
             registry._encoder_mode = False
 
     def advance(self) -> None:
-        self._workflow.do_engine_steps()
+        refresh = self.refresh
+        if refresh is None:
+            self._workflow.do_engine_steps()
+            return
+
+        def before(task: Any) -> None:
+            values = refresh(task.task_spec.bpmn_id, task.data)
+            if values:
+                task.data.update(values)
+
+        self._workflow.do_engine_steps(will_complete_task=before)
 
     # -- reading ---------------------------------------------------------------------------
 
