@@ -16,6 +16,7 @@ from sqlalchemy import select
 from trellis.api.blueprint import api
 from trellis.api.context import unit
 from trellis.api.meta_schemas import (
+    FILLED_TEXT,
     AnyJSON,
     Body,
     Checked,
@@ -26,11 +27,12 @@ from trellis.api.meta_schemas import (
     ObjectOf,
     Text,
 )
-from trellis.api.schemas import items_of
+from trellis.api.schemas import NO_NUL, items_of
 from trellis.errors import Conflict, NotFound, PermissionDenied
 from trellis.flows.actions import ACTIONS
 from trellis.flows.automations import (
     KEY_PATTERN,
+    MAX_ACTIONS,
     TRIGGERS,
     Automation,
     delete_automation,
@@ -86,6 +88,87 @@ class ActionBody(Body):
             raise ma.ValidationError(wrong)
 
 
+#: the settings each action type cannot do without, and what the service asks of them
+ACTION_NEEDS: dict[str, dict[str, Any]] = {
+    "set_fields": {
+        "required": ["values"],
+        "properties": {
+            "values": {
+                "minProperties": 1,
+                "propertyNames": {"pattern": NO_NUL},
+                # a field's value as the field takes it, or {"expr": "<expression>"}
+                "additionalProperties": {
+                    "type": ["string", "number", "boolean", "object", "array"],
+                    "pattern": NO_NUL,
+                    "propertyNames": {"pattern": NO_NUL},
+                    "additionalProperties": {
+                        "type": ["string", "number", "null"],
+                        "pattern": NO_NUL,
+                    },
+                    "items": {"type": ["string", "number"], "pattern": NO_NUL},
+                },
+            }
+        },
+    },
+    "move_stage": {"required": ["stage"]},
+    "convert": {"required": ["map"]},
+    "notify": {
+        "required": ["message"],
+        "properties": {"message": {"pattern": FILLED_TEXT, "maxLength": 400}},
+        # someone to notify: users, roles, user fields or the owner
+        "anyOf": [
+            *(
+                {"required": [name], "properties": {name: {"minItems": 1}}}
+                for name in ("users", "roles", "fields")
+            ),
+            {"required": ["owner"], "properties": {"owner": {"const": True}}},
+        ],
+    },
+    "webhook": {"required": ["webhook"]},
+}
+
+
+def _without_nul(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with every string in it (items too) refusing NUL, as the server does (a
+    400)."""
+    kind = schema.get("type")
+    if (
+        kind == "string" or (isinstance(kind, list) and "string" in kind)
+    ) and "pattern" not in schema:
+        schema = {**schema, "pattern": NO_NUL}
+    if isinstance(schema.get("items"), dict):
+        schema = {**schema, "items": _without_nul(schema["items"])}
+    return schema
+
+
+def document_action_types(schemas: dict[str, Any]) -> None:
+    """Make the ``ActionBody`` component a ``oneOf`` by action type: each type takes only its
+    own settings (another type's setting is the server's 422) and needs what it needs."""
+    body = schemas["ActionBody"]
+    variants = []
+    for name, action in sorted(ACTIONS.items()):
+        needs = ACTION_NEEDS.get(name, {})
+        properties = {"type": {"type": "string", "const": name}}
+        for setting in action.settings:
+            properties[setting] = _without_nul(
+                {**body["properties"][setting], **needs.get("properties", {}).get(setting, {})}
+            )
+        variant = {
+            "type": "object",
+            "title": name,
+            "properties": properties,
+            "required": ["type", *needs.get("required", [])],
+            "additionalProperties": False,
+        }
+        if "anyOf" in needs:
+            variant["anyOf"] = needs["anyOf"]
+        variants.append(variant)
+    schemas["ActionBody"] = {
+        "description": body["properties"]["type"].get("description", ""),
+        "oneOf": variants,
+    }
+
+
 class AutomationTriggerBody(Body):
     on = Choice(tuple(TRIGGERS), required=True)
     stage = Text(allow_none=True, metadata={"description": "With on: stage"})
@@ -104,8 +187,28 @@ class AutomationPatch(Body):
     label = Text(allow_none=True, validate=ma.validate.Length(max=100, error="At most 100."))
     entity = Text()
     trigger = Object(AutomationTriggerBody)
-    actions = Items(Object(ActionBody), metadata={"description": "At least one."})
+    actions = Items(Object(ActionBody), validate=ma.validate.Length(min=1, max=MAX_ACTIONS))
     active = Flag()
+
+
+#: what an automation names that must exist in the live configuration: its entity type, the
+#: trigger's stage, field and condition, and the actions' fields (and their values), stages,
+#: conversion maps, users, roles and webhooks
+AUTOMATION_CONFIGURATION = (
+    "entity",
+    "trigger.stage",
+    "trigger.field",
+    "trigger.when",
+    "actions.*.values.*",
+    "actions.*.stage",
+    "actions.*.pipeline",
+    "actions.*.map",
+    "actions.*.targets",
+    "actions.*.users",
+    "actions.*.roles",
+    "actions.*.fields",
+    "actions.*.webhook",
+)
 
 
 class AutomationCreate(AutomationPatch):
@@ -117,7 +220,9 @@ class AutomationCreate(AutomationPatch):
     )
     entity = Text(required=True)
     trigger = Object(AutomationTriggerBody, required=True)
-    actions = Items(Object(ActionBody), required=True, metadata={"description": "At least one."})
+    actions = Items(
+        Object(ActionBody), required=True, validate=ma.validate.Length(min=1, max=MAX_ACTIONS)
+    )
 
 
 class AutomationTriggerSchema(ma.Schema):
@@ -164,6 +269,7 @@ def list_automations() -> Any:
 
 @api.post("/meta/automations")
 @api.arguments(AutomationCreate)
+@api.configuration_dependent(*AUTOMATION_CONFIGURATION)
 @api.problems(400, 403, 409, 422)
 @api.alt_response(201, schema=AutomationSchema, success=True)
 def create_automation(data: dict[str, Any]) -> Any:
@@ -189,6 +295,7 @@ def get_automation(key: str) -> Any:
 
 @api.patch("/meta/automations/<key>")
 @api.arguments(AutomationPatch)
+@api.configuration_dependent(*AUTOMATION_CONFIGURATION)
 @api.problems(400, 403, 404, 422)
 @api.alt_response(200, schema=AutomationSchema, success=True)
 def update_automation(data: dict[str, Any], key: str) -> Any:

@@ -9,6 +9,7 @@ every wrong property)."""
 from __future__ import annotations
 
 import http
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -76,6 +77,26 @@ class ApiBlueprint(Blueprint):
             return view
 
         return decorate
+
+    def configuration_dependent(self, *properties: str) -> Callable[[Any], Any]:
+        """Document the properties of a request body whose valid values depend on the live
+        configuration (a stage, a role, a field, a user that must exist): a well-typed value
+        may still be the server's 422 problem naming that property. Each entry is a property
+        path as the problem's ``errors`` names it, ``*`` standing for one list index or map key
+        (``actions.*.stage``). The document lists them as ``x-configuration-dependent``; a
+        422 naming any other property is the document's fault."""
+        return self.doc(**{CONFIGURATION_DEPENDENT: list(properties)})
+
+
+#: the operation extension listing configuration-dependent body properties
+CONFIGURATION_DEPENDENT = "x-configuration-dependent"
+
+
+def is_declared(name: str, declared: list[str]) -> bool:
+    """Whether the property ``name`` of a problem's ``errors`` is one of the ``declared``
+    configuration-dependent paths (``*``: exactly one list index or map key)."""
+    patterns = (re.escape(path).replace(r"\*", r"[^.]+") for path in declared)
+    return any(re.fullmatch(pattern, name) for pattern in patterns)
 
 
 class TrellisApi(Api):

@@ -333,6 +333,7 @@ def list_flows() -> Any:
 
 @api.post("/meta/flows")
 @api.arguments(FlowCreate)
+@api.configuration_dependent("entity", "trigger.stage", "trigger.field", "trigger.when")
 @api.problems(400, 403, 409, 422)
 @api.alt_response(201, schema=FlowSchema, success=True)
 def create_flow(data: dict[str, Any]) -> Any:

@@ -306,6 +306,7 @@ def _list_usage(runtime, session, actor) -> dict[str, list[str]]:  # type: ignor
 
 @api.post("/meta/entities/<entity>/pipelines")
 @api.arguments(PipelineCreate)
+@api.configuration_dependent("stages.*.enter_roles")  # roles that must exist
 @api.problems(400, 403, 404, 409, 422)
 @api.alt_response(201, schema=schemas.PipelineSchema, success=True)
 def create_pipeline(data: dict[str, Any], entity: str) -> Any:
@@ -332,6 +333,7 @@ def get_pipeline(entity: str, pipeline: str) -> Any:
 
 @api.patch("/meta/entities/<entity>/pipelines/<pipeline>")
 @api.arguments(PipelinePatch)
+@api.configuration_dependent("stages.*.enter_roles")  # roles that must exist
 @api.problems(400, 403, 404, 409, 422)
 @api.alt_response(200, schema=schemas.PipelineSchema, success=True)
 def update_pipeline(data: dict[str, Any], entity: str, pipeline: str) -> Any:

@@ -19,7 +19,7 @@ import marshmallow as ma
 from trellis.access.grants import ROLE_KEY
 from trellis.access.models import FIELD_ACCESS, SCOPES
 from trellis.api.context import json_body
-from trellis.api.schemas import JsonInteger
+from trellis.api.schemas import NO_NUL, JsonInteger
 from trellis.errors import ValidationFailed
 from trellis.metamodel.changes import MAX_LABEL, key_errors, label_errors
 from trellis.metamodel.fieldtypes import registry
@@ -58,7 +58,14 @@ def _with(messages: dict[str, str], kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+#: text with something in it besides spaces (Python's, which take in U+001C to U+001F and U+0085
+#: too: said outright, as pattern engines differ there) and no NUL
+FILLED_TEXT = "^[^\\u0000]*[^\\s\\u0000\\u001c-\\u001f\\u0085][^\\u0000]*$"
+
+
 def Text(**kwargs: Any) -> ma.fields.String:
+    """Text; the document says it has no NUL (any NUL in a body is the server's 400)."""
+    kwargs["metadata"] = {"pattern": NO_NUL, **kwargs.get("metadata", {})}
     return ma.fields.String(**_with({"invalid": "Use text."}, kwargs))
 
 
@@ -77,7 +84,13 @@ class Checked(ma.validate.Validator):
 
 
 def Label(**kwargs: Any) -> ma.fields.String:
-    doc = {"minLength": 1, "maxLength": MAX_LABEL, **kwargs.pop("metadata", {})}
+    doc = {
+        "minLength": 1,
+        "maxLength": MAX_LABEL,
+        # something besides spaces, and no NUL (the server's 400)
+        "pattern": FILLED_TEXT,
+        **kwargs.pop("metadata", {}),
+    }
     return Text(validate=Checked(label_errors), metadata=doc, **kwargs)
 
 
@@ -308,12 +321,12 @@ class StageBody(Body):
     kind = Choice(STAGE_KINDS, metadata={"description": "Default: open."})
     color = Color()
     next_stages = Items(
-        Text(),
+        Text(metadata={"pattern": NO_NUL}),
         allow_none=True,
         metadata={"description": "Where a record here may move (null: any stage)."},
     )
     enter_roles = Items(
-        Text(),
+        Text(metadata={"pattern": NO_NUL}),
         metadata={
             "description": "Roles that may move records here (empty: anyone who may "
             "update the record)."

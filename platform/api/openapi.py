@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from trellis.access.policy import Access, load_access
 from trellis.accounts import Actor
 from trellis.api import schemas
+from trellis.api.automations import document_action_types
 from trellis.api.blueprint import api
 from trellis.api.context import unit
 from trellis.conversion.models import ConversionMap
@@ -103,7 +104,9 @@ class DocumentCache:
     def static(self, spec: APISpec) -> dict[str, Any]:
         """What the route declarations give (the same for every caller and configuration)."""
         if self._static is None:
-            self._static = copy.deepcopy(spec.to_dict())
+            static = copy.deepcopy(spec.to_dict())
+            document_action_types(static["components"]["schemas"])
+            self._static = static
         return self._static
 
     def get(self, key: tuple[Any, ...], build: Any) -> dict[str, Any]:

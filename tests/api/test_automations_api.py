@@ -121,6 +121,10 @@ def test_the_document_describes_the_automation_routes(admin, demo_crm) -> None: 
     assert set(document["paths"]["/api/meta/automations"]) >= {"get", "post"}
     assert set(document["paths"]["/api/meta/automations/{key}"]) >= {"get", "patch", "delete"}
     schemas = document["components"]["schemas"]
-    action = schemas["ActionBody"]
-    assert action["additionalProperties"] is False
-    assert {"type", "values", "stage", "webhook", "fields"} <= set(action["properties"])
+    # one closed object per action type, with that type's settings
+    variants = {v["properties"]["type"]["const"]: v for v in schemas["ActionBody"]["oneOf"]}
+    assert all(v["additionalProperties"] is False for v in variants.values())
+    assert {"values"} <= set(variants["set_fields"]["properties"])
+    assert {"stage"} <= set(variants["move_stage"]["properties"])
+    assert {"webhook"} <= set(variants["webhook"]["properties"])
+    assert {"fields"} <= set(variants["notify"]["properties"])
