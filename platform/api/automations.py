@@ -95,18 +95,6 @@ ACTION_NEEDS: dict[str, dict[str, Any]] = {
         "properties": {
             "values": {
                 "minProperties": 1,
-                "propertyNames": {"pattern": NO_NUL},
-                # a field's value as the field takes it, or {"expr": "<expression>"}
-                "additionalProperties": {
-                    "type": ["string", "number", "boolean", "object", "array"],
-                    "pattern": NO_NUL,
-                    "propertyNames": {"pattern": NO_NUL},
-                    "additionalProperties": {
-                        "type": ["string", "number", "null"],
-                        "pattern": NO_NUL,
-                    },
-                    "items": {"type": ["string", "number"], "pattern": NO_NUL},
-                },
             }
         },
     },
@@ -142,8 +130,9 @@ def _without_nul(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def document_action_types(schemas: dict[str, Any]) -> None:
-    """Make the ``ActionBody`` component a ``oneOf`` by action type: each type takes only its
-    own settings (another type's setting is the server's 422) and needs what it needs."""
+    """Make the ``ActionBody`` component a ``oneOf`` by action type (``SetFieldsAction``...):
+    each type takes only its own settings (another type's setting is the server's 422) and
+    needs what it needs."""
     body = schemas["ActionBody"]
     variants = []
     for name, action in sorted(ACTIONS.items()):
@@ -155,14 +144,15 @@ def document_action_types(schemas: dict[str, Any]) -> None:
             )
         variant = {
             "type": "object",
-            "title": name,
             "properties": properties,
             "required": ["type", *needs.get("required", [])],
             "additionalProperties": False,
         }
         if "anyOf" in needs:
             variant["anyOf"] = needs["anyOf"]
-        variants.append(variant)
+        component = "".join(part.capitalize() for part in name.split("_")) + "Action"
+        schemas[component] = variant
+        variants.append({"$ref": f"#/components/schemas/{component}"})
     schemas["ActionBody"] = {
         "description": body["properties"]["type"].get("description", ""),
         "oneOf": variants,

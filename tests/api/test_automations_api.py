@@ -122,7 +122,8 @@ def test_the_document_describes_the_automation_routes(admin, demo_crm) -> None: 
     assert set(document["paths"]["/api/meta/automations/{key}"]) >= {"get", "patch", "delete"}
     schemas = document["components"]["schemas"]
     # one closed object per action type, with that type's settings
-    variants = {v["properties"]["type"]["const"]: v for v in schemas["ActionBody"]["oneOf"]}
+    variants = [schemas[v["$ref"].rsplit("/", 1)[1]] for v in schemas["ActionBody"]["oneOf"]]
+    variants = {v["properties"]["type"]["const"]: v for v in variants}
     assert all(v["additionalProperties"] is False for v in variants.values())
     assert {"values"} <= set(variants["set_fields"]["properties"])
     assert {"stage"} <= set(variants["move_stage"]["properties"])
