@@ -514,6 +514,8 @@ def _refine_input(
         # an id or a username (the field's marshmallow type is any JSON)
         one_of = [dict(ID_POSITIVE), {"type": "string", "pattern": _anchored(USER)}]
         prop["anyOf"] = one_of if required else [*one_of, {"type": "null"}]
+    if f.type.name == "money" and not required and isinstance(prop.get("anyOf"), list):
+        prop["anyOf"] = [*prop["anyOf"], {"type": "null"}]  # an optional amount may be cleared
     written = VALUE_PATTERNS.get(f.type.name)
     if written is not None:  # surrounding spaces are dropped before the checks
         target["pattern"] = written[1] if required else written[0]

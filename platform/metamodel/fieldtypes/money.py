@@ -28,7 +28,11 @@ from trellis.metamodel.fieldtypes.integer import bounds_errors
 MONEY_SCHEMA = {
     "properties": {
         "amount": {"type": ["string", "number", "null"]},
-        "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+        "currency": {
+            "type": ["string", "null"],
+            "pattern": "^(?:[A-Z]{3})?$",
+            "description": "Empty or null: the field's default currency.",
+        },
     },
     "required": ["amount"],
     "additionalProperties": False,
@@ -75,7 +79,9 @@ class MoneyInput(ma.fields.Field):
             unknown = set(value) - {"amount", "currency"}
             if unknown or "amount" not in value:
                 raise self.make_error("invalid")
-            currency = value.get("currency") or self.default_currency
+            currency = value.get("currency")
+            if currency is None or currency == "":  # not given: the default currency
+                currency = self.default_currency
             amount = value["amount"]
         else:
             currency, amount = self.default_currency, value
@@ -189,7 +195,7 @@ class MoneyType(FieldType):
         return read
 
     def to_json(self, field: FieldLike, value: Any, model: Any) -> Any:
-        if value is None:
+        if value is None or value.amount is None:  # {"amount": null} is no amount
             return None
         return {"amount": str(value.amount), "currency": value.currency}
 
