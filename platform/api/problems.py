@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from flask import Response, json
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 from trellis.errors import BadRequest, Conflict, TrellisError, ValidationFailed
@@ -69,7 +70,11 @@ def from_http(error: HTTPException) -> Response:
 
 
 def from_unexpected(error: Exception) -> Response:
-    """A bug: logged with its traceback; the caller gets no internals."""
+    """A bug: logged with its traceback; the caller gets no internals. A number beyond what
+    its column holds (PostgreSQL's 32-bit integers: a version or user id such as 2**63-2 in
+    a filter or a body) is the caller's input: a 400."""
+    if isinstance(error, DataError) and "out of range" in str(error.orig).lower():
+        return problem(400, "Bad request", "A number is out of range.")
     log.exception("Unhandled error in the API", exc_info=error)
     return problem(500, "Internal server error", "Something went wrong on our side.")
 
