@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from apiserver import PASSWORD, USERNAME
+from common import FIELD_TYPES as TYPES
 from common import database, latency_line, median, parser, platform_settings, verdict
 
 from trellis.access.tokens import issue_token
@@ -40,20 +41,6 @@ from trellis.runtime import Runtime
 GOAL_MS = 50.0
 GROWTH_MB = 0.5
 WARM_CHANGES = 5
-TYPES = [
-    ("text", {}),
-    ("integer", {"min": 0}),
-    ("decimal", {"precision": 12, "scale": 2}),
-    ("money", {"currencies": ["EUR", "USD"]}),
-    ("boolean", {}),
-    ("date", {}),
-    ("email", {}),
-    ("list", {"list": "level"}),
-    ("long_text", {}),
-    ("phone", {}),
-    ("url", {}),
-    ("datetime", {}),
-]
 
 
 def build(runtime: Runtime, types: int, fields: int) -> None:

@@ -21,6 +21,7 @@ import io
 import time
 import zipfile
 
+from common import FIELD_TYPES as TYPES
 from common import backend, database, median, parser, platform_settings, rotated
 
 from trellis.packs.apply import apply_pack
@@ -30,20 +31,6 @@ from trellis.packs.loading import load_pack
 from trellis.packs.snapshot import snapshot
 from trellis.runtime import Runtime
 
-TYPES = [
-    ("text", {}),
-    ("integer", {"min": 0}),
-    ("decimal", {"precision": 12, "scale": 2}),
-    ("money", {"currencies": ["EUR", "USD"]}),
-    ("boolean", {}),
-    ("date", {}),
-    ("email", {}),
-    ("list", {"list": "level"}),
-    ("long_text", {}),
-    ("phone", {}),
-    ("url", {}),
-    ("datetime", {}),
-]
 LEVELS = [{"key": f"l{i}", "label": f"Level {i}"} for i in range(5)]
 
 

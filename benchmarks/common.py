@@ -223,3 +223,20 @@ def timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
     began = time.perf_counter()
     result = fn(*args)
     return time.perf_counter() - began, result
+
+
+#: the field types (and settings) the configuration benchmarks spread their fields over
+FIELD_TYPES = [
+    ("text", {}),
+    ("integer", {"min": 0}),
+    ("decimal", {"precision": 12, "scale": 2}),
+    ("money", {"currencies": ["EUR", "USD"]}),
+    ("boolean", {}),
+    ("date", {}),
+    ("email", {}),
+    ("list", {"list": "level"}),
+    ("long_text", {}),
+    ("phone", {}),
+    ("url", {}),
+    ("datetime", {}),
+]
