@@ -14,8 +14,11 @@ read through it, a count that stops at 1,000 (shown as "1,000+") instead of coun
 match, and the deep page read from the previous page's last key (keyset paging) instead of
 an OFFSET. Before timing, both sides must return the same records for both pages. The rows
 are loaded with bulk Core inserts (not timed), then both databases are analysed (PostgreSQL:
-VACUUM ANALYZE). Issue 12 goal: the platform's first page at most 2 ms at the median, on
-SQLite with 1M rows and PostgreSQL with 300k.
+VACUUM ANALYZE). The platform gets the same index the way an administrator declares it: a
+list index of the entity type (filters ``status``, sort ``created_at``, include ``amount``),
+which the schema planner creates (and analyses) like any other index. Issue 12 goal: the
+platform's first page at most 2 ms at the median, on SQLite with 1M rows and PostgreSQL
+with 300k.
 """
 
 from __future__ import annotations
@@ -51,6 +54,13 @@ FILTERS = [Filter("amount", "gte", "50000"), Filter("status", "eq", "won")]
 SORT = ["-created_at", "-id"]
 t = handwritten.item
 Index("ix_hand_item_status_created", t.c.status, t.c.created_at, t.c.id, t.c.amount_amount)
+#: the platform's side of that index: declared as an administrator does, kept by the planner
+LIST_INDEX = {
+    "key": "won_recent",
+    "filters": ["status"],
+    "sort": "created_at",
+    "include": ["amount"],
+}
 WHERE = (t.c.status == "won", t.c.amount_amount >= Decimal(50000))
 ORDER = (t.c.created_at.desc(), t.c.id.desc())
 FIRST_PAGE = select(t).where(*WHERE).order_by(*ORDER).limit(PER_PAGE)
@@ -109,6 +119,8 @@ def main() -> None:
         engine = hand_engine(hand_url)
         handwritten.metadata.create_all(engine)
         load(runtime, engine, args.n)
+        with runtime.transaction() as session:
+            runtime.metamodel(session).update_entity("item", list_indexes=[LIST_INDEX])
 
         def platform(page: int = 1, after: str | None = None) -> list[int]:
             # as a GET runs it: a read-only transaction

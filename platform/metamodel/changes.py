@@ -27,6 +27,7 @@ from trellis.metamodel.physical import (
     KEY_PATTERN,
     RESERVED_KEYS,
     FieldLayout,
+    ListIndexLayout,
     entity_tables,
     record_table_name,
 )
@@ -223,7 +224,8 @@ def sync_schema(
         )
         for f in entity.fields
     ]
-    wanted = entity_tables(entity.key, layouts)
+    declared = [ListIndexLayout.from_json(item) for item in entity.list_indexes or ()]
+    wanted = entity_tables(entity.key, layouts, declared)
     actual = read_record_tables(connection, record_table_name(entity.key))
     actions = [a for a in plan_schema_changes(wanted, actual) if _allowed(a, drop)]
     try:

@@ -16,17 +16,28 @@ from trellis.metamodel.changes import (
     label_errors,
 )
 from trellis.metamodel.compiled import title_keys
+from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.migrator import apply_actions
 from trellis.metamodel.models import EntityType, Field
-from trellis.metamodel.physical import record_table_name
+from trellis.metamodel.physical import LIST_SYSTEM_COLUMNS, FieldLayout, record_table_name
 from trellis.metamodel.planner import DropTable
 from trellis.words import plural_of
 
 #: the title_template column's length
 MAX_TITLE_TEMPLATE = 300
-ENTITY_EDITABLE = ("label", "label_plural", "description", "title_template", "card_fields")
+ENTITY_EDITABLE = (
+    "label",
+    "label_plural",
+    "description",
+    "title_template",
+    "card_fields",
+    "list_indexes",
+)
 #: fields a kanban card shows at most (it is a card, not a form)
 MAX_CARD_FIELDS = 4
+#: list indexes an entity type may declare, and fields one index may name
+MAX_LIST_INDEXES = 8
+MAX_LIST_INDEX_FIELDS = 6
 
 
 class EntityOperations(MetamodelChanges):
@@ -91,13 +102,21 @@ class EntityOperations(MetamodelChanges):
         if "card_fields" in changes:
             for message in self.card_fields_errors(entity, changes["card_fields"]):
                 errors.add("card_fields", message)
+        if "list_indexes" in changes:
+            for message in list_indexes_errors(entity, changes["list_indexes"]):
+                errors.add("list_indexes", message)
         errors.raise_if_any()
         before = {name: getattr(entity, name) for name in changes}
         for name, value in changes.items():
             if name == "card_fields":
                 entity.card_fields = list(dict.fromkeys(value or []))
                 continue
+            if name == "list_indexes":
+                entity.list_indexes = [normal_list_index(item) for item in value or []]
+                continue
             setattr(entity, name, value.strip() if name.startswith("label") else value or "")
+        if "list_indexes" in changes:
+            self.sync_schema(entity)  # the planner creates and drops the indexes
         self.bump("entity.update", key, {"before": before, "after": changes})
         return entity
 
@@ -170,6 +189,75 @@ def _references_to(session, entity: str, field: str | None) -> list[str]:  # typ
 
 
 USAGE_CHECKS.append(_references_to)
+
+
+def normal_list_index(item: dict[str, Any]) -> dict[str, Any]:
+    """A declared list index as stored: every property present, no field named twice."""
+    return {
+        "key": item["key"],
+        "filters": list(dict.fromkeys(item.get("filters") or [])),
+        "sort": item.get("sort") or None,
+        "include": list(dict.fromkeys(item.get("include") or [])),
+    }
+
+
+def list_indexes_errors(entity: EntityType, items: Any) -> list[str]:
+    """What is wrong with the list indexes declared for ``entity`` (nothing: ``[]``). Each
+    names active fields (or the system keys a list filters and sorts on) by key: ``filters``
+    compared for equality, then ``sort``, then ``include`` (read only, such as a range).
+    A declaration stored before whose field was archived since may stay as it is (its index
+    waits for the field to come back)."""
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        return ["Expected a list of objects {key, filters, sort, include}."]
+    if len(items) > MAX_LIST_INDEXES:
+        return [f"At most {MAX_LIST_INDEXES} list indexes per entity type."]
+    stored = [normal_list_index(i) for i in entity.list_indexes or ()]
+    active = {f.key: f for f in entity.fields if not f.archived}
+    problems: list[str] = []
+    keys: set[str] = set()
+    for number, item in enumerate(items, start=1):
+        name = item.get("key")
+        label = f"List index {name!r}" if isinstance(name, str) else f"List index {number}"
+        unknown = sorted(set(item) - {"key", "filters", "sort", "include"})
+        if unknown:
+            problems.append(f"{label}: unknown property {', '.join(unknown)}.")
+            continue
+        problems.extend(f"{label}: {m}" for m in key_errors(name))
+        if isinstance(name, str) and name in keys:
+            problems.append(f"{label}: the key is used twice.")
+        keys.add(name if isinstance(name, str) else "")
+        filters, sort, include = item.get("filters") or [], item.get("sort"), item.get("include")
+        lists = (filters, include or [])
+        if not all(isinstance(v, list) and all(isinstance(k, str) for k in v) for v in lists):
+            problems.append(f"{label}: filters and include are lists of field keys.")
+            continue
+        if sort is not None and not isinstance(sort, str):
+            problems.append(f"{label}: sort is one field key.")
+            continue
+        if not filters and not sort:
+            problems.append(f"{label}: name the fields a list filters on, or its sort.")
+        named = [*filters, *([sort] if sort else []), *(include or [])]
+        if len(set(named)) > MAX_LIST_INDEX_FIELDS:
+            problems.append(f"{label}: at most {MAX_LIST_INDEX_FIELDS} fields.")
+        if isinstance(name, str) and normal_list_index(item) in stored:
+            continue  # as stored: its fields were checked then
+        for key in dict.fromkeys(named):
+            f = active.get(key)
+            if key in LIST_SYSTEM_COLUMNS:
+                continue
+            if f is None:
+                problems.append(f"{label}: unknown field {key!r}.")
+            elif not _indexable(f):
+                problems.append(f"{label}: the field {f.label!r} cannot be indexed.")
+    return problems
+
+
+def _indexable(field: Field) -> bool:
+    """Whether the field has a column a list index can hold (a multiple choice has none)."""
+    field_type = registry.get(field.type)
+    return bool(
+        field_type.indexable_columns(FieldLayout(field.key, field_type, field.settings or {}))
+    )
 
 
 def template_errors(template: Any, fields: set[str]) -> list[str]:

@@ -44,6 +44,9 @@ class EntityType(Base):
     title_template: Mapped[str] = mapped_column(String(300), default="")
     #: keys of the fields a kanban card shows under the title (in the fields' order)
     card_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: the list indexes an administrator declared: ``[{key, filters, sort, include}]``, kept
+    #: by the schema planner (see :class:`trellis.metamodel.physical.ListIndexLayout`)
+    list_indexes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     archived: Mapped[bool] = mapped_column(default=False)
     #: moves (a new random stamp) whenever the entity type or anything it owns (fields,
     #: pipelines, stages, rules) changes; see :func:`mark_changed_entities`

@@ -120,13 +120,86 @@ def list_index(table: str, name: str, *columns: str) -> IndexSpec:
     return IndexSpec(physical_name("ix", table, name), (*columns, "id"), list_order=True)
 
 
-def entity_tables(entity_key: str, fields: Iterable[FieldLayout]) -> list[TableSpec]:
+#: list columns a list index may name besides the fields: the filterable and sortable system
+#: columns by the key a filter or sort uses (``owner`` is the column ``owner_id``)
+LIST_SYSTEM_COLUMNS = {
+    "owner": "owner_id",
+    "created_by": "created_by",
+    "pipeline": "pipeline",
+    "stage": "stage",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "version": "version",
+}
+#: the physical name of a declared list index starts with this (``ix_`` names the others)
+LIST_INDEX_PREFIX = "lx"
+
+
+@dataclass(frozen=True)
+class ListIndexLayout:
+    """A list index an administrator declared for an entity type (``meta_entity.list_indexes``):
+    the fields a list filters on with equality, then the field it is sorted by, then ``id``,
+    then the fields it only reads (a range filter such as ``amount >= 50000``), so that the
+    page and its capped count are read from the index alone."""
+
+    key: str
+    filters: tuple[str, ...] = ()
+    sort: str | None = None
+    include: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, item: dict) -> ListIndexLayout:
+        return cls(
+            item["key"],
+            tuple(item.get("filters") or ()),
+            item.get("sort") or None,
+            tuple(item.get("include") or ()),
+        )
+
+
+def list_index_columns(
+    index: ListIndexLayout, fields: Iterable[FieldLayout]
+) -> tuple[str, ...] | None:
+    """The columns of a declared list index, or None while one of its fields is archived,
+    gone or has no column an index can hold (a multiple choice)."""
+    active = {f.key: f for f in fields if not f.archived}
+
+    def columns_of(key: str) -> list[str] | None:
+        if key in LIST_SYSTEM_COLUMNS:
+            return [LIST_SYSTEM_COLUMNS[key]]
+        f = active.get(key)
+        covered = list(f.type.indexable_columns(f)) if f is not None else []
+        return covered[:1] or None  # a money field: its amount, as lists filter and sort it
+
+    columns: list[str] = []
+    for key in (*index.filters, *((index.sort,) if index.sort else ())):
+        found = columns_of(key)
+        if found is None:
+            return None
+        columns.extend(c for c in found if c not in columns)
+    columns.append("id")
+    for key in index.include:
+        found = columns_of(key)
+        if found is None:
+            return None
+        columns.extend(c for c in found if c not in columns)
+    return tuple(columns)
+
+
+def entity_tables(
+    entity_key: str,
+    fields: Iterable[FieldLayout],
+    list_indexes: Iterable[ListIndexLayout] = (),
+) -> list[TableSpec]:
     """The record table of an entity type plus one side table per multi-valued field.
 
     The indexes are what lists, kanban columns and filters use: the owner (lists limited to
     one's own records), pipeline and stage by last change (kanban columns), created and
     updated moments, each reference, and each field marked indexed (filters and sorting) while
-    it is not archived; each one ends with ``id`` so that it serves the list's order too."""
+    it is not archived; each one ends with ``id`` so that it serves the list's order too.
+    Then the list indexes the administrator declared (see :class:`ListIndexLayout`), while
+    all their fields are active."""
+    fields = list(fields)
     table = record_table_name(entity_key)
     columns = list(SYSTEM_COLUMNS)
     indexes = [
@@ -163,6 +236,11 @@ def entity_tables(entity_key: str, fields: Iterable[FieldLayout]) -> list[TableS
                     indexes=(IndexSpec(physical_name("ix", side.name, "value"), ("value",)),),
                 )
             )
+    for declared in list_indexes:
+        wanted = list_index_columns(declared, fields)
+        if wanted is not None:
+            name = physical_name(LIST_INDEX_PREFIX, table, declared.key)
+            indexes.append(IndexSpec(name, wanted, list_order=True))
     return [TableSpec(table, tuple(columns), ("id",), tuple(indexes)), *sides]
 
 

@@ -1,0 +1,200 @@
+"""List indexes an administrator declares per entity type (filters, then sort, then id, then
+the fields a list only reads): kept by the schema planner like any other index, used by the
+page and by its capped count."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import event, insert, inspect
+
+from trellis.db import refresh_statistics
+from trellis.errors import ValidationFailed
+from trellis.records.query import Filter
+
+WON_RECENT = {
+    "key": "won_recent",
+    "filters": ["status"],
+    "sort": "created_at",
+    "include": ["amount"],
+}
+INDEX = "lx_rec_item_won_recent"
+
+
+@pytest.fixture
+def items(factory):  # type: ignore[no-untyped-def]
+    factory.entity(
+        "item",
+        {
+            "name": "text",
+            "amount": ("money", {"indexed": True}),
+            "status": ("list", {"settings": {"list": "status"}}),
+            "tags": ("multi_list", {"settings": {"list": "status"}}),
+        },
+        lists={"status": ["open", "won", "lost"]},
+    )
+
+
+def indexes(runtime, table: str = "rec_item") -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    with runtime.engine.connect() as conn:
+        return {ix["name"]: ix["column_names"] for ix in inspect(conn).get_indexes(table)}
+
+
+def declare(factory, *items: dict[str, Any]):  # type: ignore[no-untyped-def]
+    return factory.meta("update_entity", "item", list_indexes=list(items))
+
+
+def test_the_planner_creates_and_drops_a_declared_list_index(items, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    assert INDEX not in indexes(runtime)
+    entity = declare(factory, WON_RECENT)
+    assert entity.list_indexes == [WON_RECENT]
+    assert indexes(runtime)[INDEX] == ["status", "created_at", "id", "amount_amount"]
+    # a field it names goes: so does the index (the declaration stays); it comes back with it
+    factory.meta("archive_field", "item", "status")
+    assert INDEX not in indexes(runtime)
+    factory.meta("restore_field", "item", "status")
+    assert indexes(runtime)[INDEX] == ["status", "created_at", "id", "amount_amount"]
+    # a changed declaration replaces the index; none left, none kept
+    declare(factory, {**WON_RECENT, "include": []})
+    assert indexes(runtime)[INDEX] == ["status", "created_at", "id"]
+    declare(factory, {"key": "by_owner", "filters": ["owner"], "sort": "name"})
+    found = indexes(runtime)
+    assert INDEX not in found
+    assert found["lx_rec_item_by_owner"] == ["owner_id", "name", "id"]
+    declare(factory)
+    assert not [name for name in indexes(runtime) if name.startswith("lx_")]
+    if runtime.engine.dialect.name == "postgresql":  # empty values first, as the lists order
+        declare(factory, WON_RECENT)
+        with runtime.engine.connect() as conn:
+            ix = {i["name"]: i for i in inspect(conn).get_indexes("rec_item")}
+        assert ix[INDEX]["column_sorting"] == {
+            "status": ("nulls_first",),
+            "amount_amount": ("nulls_first",),
+        }
+
+
+def test_an_upgrade_brings_back_a_declared_list_index(items, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    declare(factory, WON_RECENT)
+    with runtime.engine.begin() as conn:  # lost, as a restored backup may lose it
+        conn.exec_driver_sql(f"DROP INDEX {INDEX}")
+    runtime.initialise()
+    assert indexes(runtime)[INDEX] == ["status", "created_at", "id", "amount_amount"]
+
+
+@pytest.mark.parametrize(
+    ("declared", "message"),
+    [
+        ({"key": "x", "filters": ["nope"]}, "List index 'x': unknown field 'nope'."),
+        ({"key": "x", "filters": ["tags"]}, "List index 'x': the field 'Tags' cannot be indexed."),
+        ({"key": "x"}, "List index 'x': name the fields a list filters on, or its sort."),
+        ({"key": "X-1", "sort": "name"}, "List index 'X-1': Use a key of 1-30 lower-case"),
+        ({"key": "x", "sort": ["name"]}, "List index 'x': sort is one field key."),
+        ({"key": "x", "filters": "status"}, "List index 'x': filters and include are lists"),
+        ({"key": "x", "sort": "name", "unique": True}, "List index 'x': unknown property unique."),
+    ],
+)
+def test_a_bad_declaration_is_refused_with_what_is_wrong(
+    items, factory, runtime, declared, message
+) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationFailed) as refused:
+        declare(factory, declared)
+    assert refused.value.errors["list_indexes"][0].startswith(message)
+    assert not [name for name in indexes(runtime) if name.startswith("lx_")]
+
+
+def test_keys_are_unique_and_the_count_of_indexes_is_bounded(items, factory) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationFailed) as refused:
+        declare(factory, {"key": "a", "sort": "name"}, {"key": "a", "sort": "amount"})
+    assert refused.value.errors["list_indexes"] == ["List index 'a': the key is used twice."]
+    with pytest.raises(ValidationFailed) as refused:
+        declare(factory, *({"key": f"a{n}", "sort": "name"} for n in range(9)))
+    assert refused.value.errors["list_indexes"] == ["At most 8 list indexes per entity type."]
+
+
+def test_a_declaration_whose_field_was_archived_can_stay_while_others_change(
+    items, factory, runtime
+) -> None:  # type: ignore[no-untyped-def]
+    declare(factory, WON_RECENT)
+    factory.meta("archive_field", "item", "status")
+    by_name = {"key": "by_name", "sort": "name"}
+    declare(factory, WON_RECENT, by_name)  # as stored: kept, waiting for its field
+    assert "lx_rec_item_by_name" in indexes(runtime)
+    with pytest.raises(ValidationFailed):  # a new one on the archived field is refused
+        declare(factory, WON_RECENT, by_name, {"key": "other", "filters": ["status"]})
+
+
+# -- the page and its capped count read the declared index -----------------------------------
+
+
+@pytest.fixture
+def loaded(items, factory, runtime):  # type: ignore[no-untyped-def]
+    """12,000 rows loaded in bulk with fresh statistics, so the planner judges the filters as
+    on a large table."""
+    start = datetime(2026, 1, 1)
+    with runtime.transaction() as session:
+        table = runtime.model(session).entities["item"].table
+        rows = [
+            {
+                "version": 1,
+                "created_at": start + timedelta(seconds=i),
+                "updated_at": start + timedelta(seconds=i),
+                "amount_amount": Decimal((i * 37) % 100_000),
+                "amount_currency": "EUR",
+                "status": ("open", "won", "lost")[i % 3],
+            }
+            for i in range(12_000)
+        ]
+        session.execute(insert(table), rows)
+        refresh_statistics(session.connection(), [table.name])
+
+
+FILTERS = [Filter("amount", "gte", "50000"), Filter("status", "eq", "won")]
+
+
+def plans(runtime) -> list[str]:  # type: ignore[no-untyped-def]
+    """The database's plans of the statements of one list call (the page, the count)."""
+    seen: list[tuple[str, Any]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "FROM rec_item" in statement and "rec_item__" not in statement:
+            seen.append((statement, parameters))
+
+    event.listen(runtime.engine, "before_cursor_execute", keep)
+    try:
+        with runtime.transaction(read_only=True) as session:
+            page = runtime.records(session).list(
+                "item", filters=FILTERS, sort=["-created_at"], per_page=50
+            )
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", keep)
+    assert page.total == 1000 and page.total_is_lower_bound
+    found = []
+    with runtime.engine.connect() as conn:
+        for statement, parameters in seen:
+            if conn.dialect.name == "sqlite":
+                rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+                found.append("\n".join(r[-1] for r in rows))
+            else:  # whether the index can serve it: a table this small is cheap to scan
+                conn.exec_driver_sql("SET enable_seqscan = off")
+                conn.exec_driver_sql("SET enable_sort = off")
+                rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters)
+                found.append("\n".join(r[0] for r in rows))
+    return found
+
+
+def test_the_page_and_its_count_read_the_declared_index(loaded, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    before = plans(runtime)
+    assert len(before) == 2  # the page, the capped count
+    assert not any(INDEX in plan for plan in before)
+    declare(factory, WON_RECENT)
+    page, count = plans(runtime)
+    if runtime.engine.dialect.name == "sqlite":
+        assert f"USING INDEX {INDEX}" in page or f"USING COVERING INDEX {INDEX}" in page, page
+        assert "TEMP B-TREE" not in page, page
+        assert f"USING COVERING INDEX {INDEX}" in count, count  # the table is not read
+    else:
+        assert INDEX in page and "Sort" not in page, page
+        assert INDEX in count, count
