@@ -22,10 +22,12 @@ from trellis.conversion.models import ConversionMap, DuplicateRule
 from trellis.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.expressions import ExpressionError, compile_expression
 from trellis.metamodel.changes import Errors
-from trellis.metamodel.compiled import CompiledEntity, CompiledField
+from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
 from trellis.records.events import RecordEvent
+from trellis.records.record import KNOWN_RECORDS
 from trellis.records.service import Record, RecordService
 
+#: ``session.info`` key: the conversion running in the transaction (:class:`Converting`)
 CONVERTING = "trellis.converting"
 LINK_KIND = "converted"
 TARGET_OPTIONS = ("use_existing", "pipeline", "stage")
@@ -34,6 +36,15 @@ TARGET_OPTION_TYPES = {
     "pipeline": "Use a pipeline key.",
     "stage": "Use a stage key.",
 }
+
+
+@dataclass(frozen=True)
+class Converting:
+    """The conversion of record ``record_id`` of ``entity`` is running, with ``model``."""
+
+    entity: str
+    record_id: int
+    model: CompiledModel
 
 
 @dataclass
@@ -111,7 +122,9 @@ def convert(
     result = Conversion(source=source, dry_run=dry_run)
     session = service.session
     savepoint = session.begin_nested()
-    session.info[CONVERTING] = (entity, record_id)
+    session.info[CONVERTING] = Converting(entity, record_id, model)
+    # the targets it creates or links are known to exist: references to them are not read back
+    known = session.info.setdefault(KNOWN_RECORDS, {})
     try:
         # the duplicate rules of every target in one read
         rules = rules_by_entity(session, list(targets))
@@ -144,6 +157,8 @@ def convert(
         raise
     finally:
         session.info.pop(CONVERTING, None)
+        if session.info.get(KNOWN_RECORDS) is known:
+            del session.info[KNOWN_RECORDS]
     result.new_titles = {
         (t, r.id): r.title for t, r in result.records.items() if t not in result.linked
     }
@@ -181,8 +196,9 @@ def _move_source(
         result.errors[entity] = {"_record": ["Expected an object of field values."]}
         return
     try:
-        with service.session.begin_nested():
-            moved = service.move_stage(entity, record_id, success, values=values or {})
+        # no savepoint of its own: what a refused move wrote (an automation refusing after
+        # the update, say) goes with the conversion's savepoint, rolled back on any error
+        moved = service.move_stage(entity, record_id, success, values=values or {})
     except ValidationFailed as exc:
         # a field hidden from the caller is not named: its problem is the record's
         hidden = service.access.hidden_fields(entity)
@@ -317,6 +333,7 @@ def _convert_one(
         try:
             result.records[target] = service.get(target, existing)
             result.linked[target] = existing
+            _know(service, result.records[target])
         except NotFound:
             result.errors[target] = {
                 "use_existing": [f"No {target_entity.label} with id {existing!r}."]
@@ -329,11 +346,19 @@ def _convert_one(
             pipeline=options.get("pipeline") or spec.get("pipeline"),
             stage=options.get("stage") or spec.get("stage"),
         )
+        _know(service, result.records[target])
     except ValidationFailed as exc:
         result.errors[target] = dict(exc.errors)
         result.missing[target] = _required_keys(exc.errors)
     except PermissionDenied as exc:
         result.errors[target] = {"_record": [exc.detail]}
+
+
+def _know(service: RecordService, record: Record) -> None:
+    """Note ``record`` as existing (with its owner) for the reference checks that follow."""
+    known = service.session.info.get(KNOWN_RECORDS)
+    if known is not None:
+        known[(record.entity, record.id)] = record.owner_id
 
 
 def _origin_fields(origin: Any, source_entity: CompiledEntity) -> frozenset[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trellis.conversion.convert import CONVERTING
+from trellis.conversion.convert import CONVERTING, Converting
 from trellis.conversion.models import ConversionMap
 from trellis.errors import ValidationFailed
 from trellis.metamodel.compiled import MetamodelCache
@@ -24,9 +24,15 @@ class SuccessStageGuard:
     def __call__(self, session: Session, event: RecordEvent) -> None:
         if "stage" not in event.changes:
             return
-        if session.info.get(CONVERTING) == (event.entity, event.record_id):
+        converting: Converting | None = session.info.get(CONVERTING)
+        if converting is not None and (converting.entity, converting.record_id) == (
+            event.entity,
+            event.record_id,
+        ):
             return
-        entity = self.cache.get(session).entities.get(event.entity)
+        # a conversion's targets: the model it runs with (the metamodel stamp is not read again)
+        model = self.cache.get(session) if converting is None else converting.model
+        entity = model.entities.get(event.entity)
         if entity is None:
             return
         key = event.changes["stage"][1]

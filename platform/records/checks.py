@@ -15,7 +15,7 @@ from trellis.errors import BadRequest, Conflict
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledField
 from trellis.metamodel.fieldtypes.base import input_messages
-from trellis.records.record import Checked, NewRecord, Record, RecordParts
+from trellis.records.record import KNOWN_RECORDS, Checked, NewRecord, Record, RecordParts
 from trellis.records.stage_rules import creation_problem
 from trellis.records.user_values import resolve_user_values
 from trellis.records.validation import RECORD_KEY, rule_problems
@@ -27,6 +27,9 @@ HIDDEN_RULE = "A rule about information you cannot see is not met; ask someone w
 READ_ONLY_KEYS = frozenset(
     {"id", "version", "title", "created_at", "updated_at", "created_by", "updated_by", "owner"}
 )
+
+
+MISSING = object()
 
 
 class Checks(RecordParts):
@@ -186,6 +189,11 @@ class Checks(RecordParts):
                 errors.add(key, f"The target entity type {f.settings['target']!r} is archived.")
                 continue
             # a record the caller may not read is as absent as one that does not exist
+            owner = self.session.info.get(KNOWN_RECORDS, {}).get((target.key, value), MISSING)
+            if owner is not MISSING:
+                if not self.access.allows("read", target.key, owner):
+                    errors.add(key, f"No {target.label} with id {value}.")
+                continue
             query = select(target.table.c.id).where(target.table.c.id == value)
             scope = self.access.scope_clause("read", target.key, target.table)
             if scope is not None:

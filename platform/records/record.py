@@ -17,6 +17,12 @@ from trellis.errors import ValidationFailed
 from trellis.metamodel.compiled import CompiledModel
 from trellis.records.events import EventBus
 
+#: ``session.info`` key: records known to exist in this transaction, ``{(entity, id): owner
+#: id}`` (a conversion's new and linked targets, while it runs): a reference to one is
+#: checked against the read scope without reading the record back. Any delete forgets them
+#: all (a cascade may reach any of them).
+KNOWN_RECORDS = "trellis.known_records"
+
 
 @dataclass
 class Record:

@@ -12,7 +12,7 @@ from trellis.access.models import RecordLink
 from trellis.clock import utcnow
 from trellis.errors import Conflict
 from trellis.metamodel.compiled import CompiledEntity
-from trellis.records.record import Record, RecordParts
+from trellis.records.record import KNOWN_RECORDS, Record, RecordParts
 
 #: why a delete is refused when its effects reach records the caller may not change
 UNTOUCHABLE = (
@@ -28,6 +28,7 @@ class Referrers(RecordParts):
         # cascades and set-null follow the configuration; a delete whose effects reach
         # records the caller may not change is refused without describing them
         record_id = current.id
+        self.session.info.pop(KNOWN_RECORDS, None)
         self._handle_referrers(ent, record_id)
         now = utcnow()
         for side in ent.side_tables.values():
