@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from trellis.access.bearers import BearerCache, watch
 from trellis.access.probes import PENDING, keep_probes
 from trellis.access.tokens import PendingUses, note_uses
 from trellis.accounts import SYSTEM, Actor
@@ -64,6 +65,9 @@ class Runtime:
         """An object that lives as long as the current request (the web app: ``flask.g``),
         where the request's one transaction is kept; None outside a request."""
         self.token_uses = PendingUses()
+        self.bearers = BearerCache()
+        """bearer tokens' holders, kept a few seconds (see access.bearers)"""
+        watch(self.engine)
         self.cache = MetamodelCache(on_compiled=self._size_statement_cache)
         self.events = EventBus()
         register_conversion_guards(self.events, self.cache)

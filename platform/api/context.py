@@ -10,7 +10,6 @@ from typing import Any
 from flask import g, request
 from sqlalchemy.orm import Session
 
-from trellis.access.tokens import needs_use_noted, user_for_token
 from trellis.accounts import Actor
 from trellis.errors import BadRequest, NotFound, TrellisError
 from trellis.records.service import RecordService
@@ -31,16 +30,19 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send 'Authorization: Bearer <token>' (POST /api/auth/token gives one).")
     runtime = get_runtime()
-    # the request's one transaction: the view's unit() takes it over
-    with runtime.transaction(keep_open=True) as session:
-        found = user_for_token(session, token.strip())
-        if found is None:
-            raise Unauthorized("The token is unknown, expired or revoked.")
-        user, row = found
-        g.actor = Actor.of(user)
-        g.token_id = row.id
-        if needs_use_noted(row):  # at most once a minute per token: reads stay reads
-            runtime.note_token_use(session, row.id)
+    clear = token.strip()
+    bearer = runtime.bearers.get(clear)  # kept a few seconds: most requests read nothing here
+    if bearer is None or bearer.use_due():
+        # the request's one transaction: the view's unit() takes it over
+        with runtime.transaction(keep_open=True) as session:
+            bearer = bearer or runtime.bearers.load(session, clear)
+            if bearer is None:
+                raise Unauthorized("The token is unknown, expired or revoked.")
+            if bearer.use_due():  # at most once a minute per token: reads stay reads
+                runtime.note_token_use(session, bearer.token_id)
+                runtime.bearers.noted(bearer)
+    g.actor = bearer.actor
+    g.token_id = bearer.token_id
 
 
 @contextmanager

@@ -1,0 +1,182 @@
+"""Who a bearer token stands for, looked up in one statement and kept a few seconds in memory,
+so that most API requests authenticate without touching the database.
+
+A token, its user and the user's roles are read with one indexed query (:func:`find_bearer`).
+:class:`BearerCache` keeps what it found for :data:`CACHE_SECONDS`:
+
+* in this process a change takes effect at once: every connection of a watched engine
+  (:func:`watch`) that writes to the tables deciding a token (tokens, users, roles and the
+  users' roles) empties every cache of the process when it commits (before and again right
+  after the commit, so a lookup racing with the commit cannot keep the old answer);
+* another process sees a revoked token, a disabled user or changed roles within
+  :data:`CACHE_SECONDS`, when its entry runs out;
+* an expired token stops at its expiry (checked on every use).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
+from time import monotonic
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, event, select
+from sqlalchemy.orm import Session
+
+from trellis.access.models import ApiToken
+from trellis.access.tokens import LAST_USED_PRECISION, TOKEN_PREFIX, _digest
+from trellis.accounts import Actor, Role, User, user_roles
+from trellis.clock import utcnow
+
+CACHE_SECONDS = 5.0
+"""How long a token's holder is kept: other processes see a revocation within this time."""
+MAX_ENTRIES = 10_000
+"""A cache that grows past this is emptied (a flood of different valid tokens)."""
+#: the tables whose changes can end a token or change what its holder may be
+AUTH_TABLES = ("auth_token", "auth_user", "auth_role")  # auth_user_role contains auth_user
+_CHANGED = "trellis.auth_changed"
+
+
+@dataclass
+class Bearer:
+    """The holder of a valid token, as of :attr:`loaded` (``time.monotonic``)."""
+
+    actor: Actor
+    token_id: int
+    expires_at: datetime
+    last_used_at: datetime | None
+    loaded: float
+
+    def use_due(self) -> bool:
+        """Whether the token's ``last_used_at`` is older than its precision (a write is due)."""
+        used = self.last_used_at
+        return used is None or used <= utcnow() - LAST_USED_PRECISION
+
+
+_LOOKUP = (
+    select(
+        ApiToken.id,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        User.id.label("user_id"),
+        User.username,
+        User.is_active,
+        Role.key.label("role"),
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .outerjoin(user_roles, user_roles.c.user_id == User.id)
+    .outerjoin(Role, Role.id == user_roles.c.role_id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
+
+
+def find_bearer(session: Session, clear: str) -> Bearer | None:
+    """The holder of a valid, unexpired, unrevoked token of an active user; None otherwise.
+    One indexed query (a row per role of the user); nothing is written."""
+    if not clear.startswith(TOKEN_PREFIX) or len(clear) > 200:
+        return None
+    rows = session.execute(_LOOKUP, {"digest": _digest(clear)}).all()
+    if not rows:
+        return None
+    first = rows[0]
+    if first.revoked_at is not None or first.expires_at <= utcnow() or not first.is_active:
+        return None
+    roles = frozenset(row.role for row in rows if row.role is not None)
+    return Bearer(
+        Actor(first.user_id, first.username, roles),
+        first.id,
+        first.expires_at,
+        first.last_used_at,
+        monotonic(),
+    )
+
+
+class BearerCache:
+    """Token holders by the token's digest, for :data:`CACHE_SECONDS` (one per runtime)."""
+
+    def __init__(self, seconds: float = CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self._entries: dict[str, Bearer] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+        _CACHES.add(self)
+
+    def get(self, clear: str) -> Bearer | None:
+        """The cached holder of ``clear`` if still fresh and unexpired; None: look it up."""
+        if not self._entries:
+            return None
+        found = self._entries.get(_digest(clear))
+        if found is None:
+            return None
+        if monotonic() - found.loaded > self.seconds or found.expires_at <= utcnow():
+            self._entries.pop(_digest(clear), None)
+            return None
+        return found
+
+    def load(self, session: Session, clear: str) -> Bearer | None:
+        """Look ``clear`` up in ``session`` and keep a valid holder (unless the tables changed
+        in this process meanwhile: the answer may predate the change)."""
+        generation = self._generation
+        found = find_bearer(session, clear)
+        if found is not None:
+            with self._lock:
+                if generation == self._generation:
+                    if len(self._entries) >= MAX_ENTRIES:
+                        self._entries.clear()
+                    self._entries[_digest(clear)] = found
+        return found
+
+    def noted(self, bearer: Bearer) -> None:
+        """The token's use was noted now: not due again for a while."""
+        bearer.last_used_at = utcnow()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+
+_CACHES: weakref.WeakSet[BearerCache] = weakref.WeakSet()
+
+
+def forget_all() -> None:
+    """Empty every cache of the process (the tables deciding tokens changed)."""
+    for cache in list(_CACHES):
+        cache.clear()
+
+
+def watch(engine: Engine) -> None:
+    """Empty every cache of the process whenever a connection of ``engine`` commits a change
+    to the tables that decide a token (whatever wrote it: the ORM, Core or plain SQL)."""
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _written(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement[:6].upper() in ("UPDATE", "DELETE", "INSERT") and any(
+            table in statement for table in AUTH_TABLES
+        ):
+            conn.info[_CHANGED] = True
+
+    @event.listens_for(engine, "commit")
+    def _committing(conn: Any) -> None:
+        if conn.info.get(_CHANGED):
+            forget_all()
+            conn.info[_CHANGED] = "committed"
+
+    @event.listens_for(engine, "rollback")
+    def _rolled_back(conn: Any) -> None:
+        if conn.info.get(_CHANGED) is True:  # nothing was committed
+            conn.info.pop(_CHANGED)
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_con: Any, record: Any) -> None:
+        if record.info.pop(_CHANGED, None) == "committed":
+            forget_all()  # again, now that the commit is visible to every reader
+
+    @event.listens_for(engine, "begin")
+    def _next(conn: Any) -> None:
+        if conn.info.get(_CHANGED) == "committed":  # a connection kept for more work
+            conn.info.pop(_CHANGED)
+            forget_all()
