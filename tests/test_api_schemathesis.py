@@ -117,13 +117,6 @@ LEFT_OUT = [
         "required fields (e.g. a company's tin) are the configuration's rule, a 422",
     ),
     (
-        r"(POST|PUT) /api/meta/conversions.*",
-        positive_data_acceptance,
-        "a conversion map names entity types and fields that must exist (source '' is the "
-        "server's 422), and PUT's body key must equal the path's (a 400): both depend on the "
-        "live configuration or another parameter, which JSON Schema cannot express",
-    ),
-    (
         r"(POST|PATCH) /api/meta/entities/\{entity\}/fields.*",
         positive_data_acceptance,
         "a field's settings are an open object in the document; the server accepts only the "

@@ -99,6 +99,13 @@ def is_declared(name: str, declared: list[str]) -> bool:
     return any(re.fullmatch(pattern, name) for pattern in patterns)
 
 
+def property_names(self: Any, field: Any, **_kwargs: Any) -> dict[str, Any]:
+    """apispec attribute function: a field's ``propertyNames`` metadata (what the keys of an
+    object of entries look like), which apispec does not pass on by itself."""
+    names = field.metadata.get("propertyNames")
+    return {"propertyNames": names} if names else {}
+
+
 class TrellisApi(Api):
     """flask-smorest's ``Api`` with problem+json errors, and nothing registered app-wide:
     the web app and the admin keep their own error pages, and ``/api/openapi.json`` is the
@@ -110,6 +117,7 @@ class TrellisApi(Api):
     def _init_spec(self, **kwargs: Any) -> None:
         ours = self._app.cli.commands.get("openapi")
         super()._init_spec(**kwargs)  # adds flask-smorest's ``openapi`` command group
+        self.ma_plugin.converter.add_attribute_function(property_names)
         if ours is not None:  # ``trellis openapi`` prints the platform's document
             self._app.cli.commands["openapi"] = ours
 

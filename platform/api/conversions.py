@@ -12,6 +12,7 @@ from trellis.api.blueprint import api
 from trellis.api.context import unit
 from trellis.api.meta import _readable_entity
 from trellis.api.meta_schemas import (
+    CONVERSION_MAP_CONFIGURATION,
     ConversionMapBody,
     ConversionMapReplace,
     ConversionRequest,
@@ -23,7 +24,7 @@ from trellis.conversion import duplicates
 from trellis.conversion.convert import Conversion, convert
 from trellis.conversion.maps import ConversionMaps
 from trellis.conversion.models import ConversionMap
-from trellis.errors import BadRequest, NotFound, ValidationFailed
+from trellis.errors import NotFound, ValidationFailed
 from trellis.records.representation import records_json
 
 
@@ -52,6 +53,7 @@ def list_conversions() -> Any:
 
 @api.post("/meta/conversions")
 @api.arguments(ConversionMapBody)
+@api.configuration_dependent(*CONVERSION_MAP_CONFIGURATION)
 @api.problems(400, 403, 409, 422)
 @api.alt_response(201, schema=schemas.ConversionMapSchema, success=True)
 def create_conversion(data: dict[str, Any]) -> Any:
@@ -78,14 +80,11 @@ def get_conversion(key: str) -> Any:
 
 @api.put("/meta/conversions/<key>")
 @api.arguments(ConversionMapReplace)
+@api.configuration_dependent(*CONVERSION_MAP_CONFIGURATION)
 @api.problems(400, 403, 404, 409, 422)
 @api.alt_response(200, schema=schemas.ConversionMapSchema, success=True)
 def replace_conversion(data: dict[str, Any], key: str) -> Any:
     """Replace a conversion map"""
-    if data.get("key", key) != key:
-        raise BadRequest(
-            "The key in the body differs from the path.", {"key": ["Cannot be changed."]}
-        )
     with unit() as (runtime, session, actor):
         maps = ConversionMaps(session, runtime.cache, actor)
         row = maps.save(key, data["source"], data["targets"], data.get("label", ""), create=False)

@@ -15,12 +15,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import marshmallow as ma
+from flask import request
 
 from trellis.access.grants import ROLE_KEY
 from trellis.access.models import FIELD_ACCESS, SCOPES
 from trellis.api.context import json_body
 from trellis.api.schemas import NO_NUL, JsonInteger
-from trellis.errors import ValidationFailed
+from trellis.errors import BadRequest, ValidationFailed
 from trellis.metamodel.changes import MAX_LABEL, key_errors, label_errors
 from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.models import RULE_KINDS, STAGE_KINDS
@@ -31,6 +32,10 @@ from trellis.metamodel.rules import RULE_KEY, RULE_KEY_TEXT
 #: what the columns hold: 32-bit positions
 INT32 = ma.validate.Range(-(2**31), 2**31 - 1, error="Out of range.")
 KEY_TEXT = "1-40 lower-case letters, digits or underscores"
+#: what a key of an entity type, field, pipeline or stage looks like (:func:`Key`)
+KEY_PATTERN = "^[a-z][a-z0-9_]{0,29}$"
+#: what a key of an option looks like (:func:`ListKey`)
+OPTION_KEY_PATTERN = "^[a-z0-9][a-z0-9_]{0,39}$"
 KEY_WORDS = (
     "1-30 lower-case letters, digits or underscores, starting with a letter; no double "
     "underscore, not a reserved word."
@@ -97,7 +102,7 @@ def Label(**kwargs: Any) -> ma.fields.String:
 def Key(what: str = "key", **kwargs: Any) -> ma.fields.String:
     """A key of an entity type, field, pipeline or stage (it names columns and tables)."""
     doc = {
-        "pattern": "^[a-z][a-z0-9_]{0,29}$",
+        "pattern": KEY_PATTERN,
         # no double underscore (``field__op`` names a filter), no reserved word
         "not": {"anyOf": [{"pattern": "__"}, {"enum": sorted(RESERVED_KEYS)}]},
         "description": KEY_WORDS,
@@ -146,7 +151,11 @@ def Items(inner: ma.fields.Field, **kwargs: Any) -> ma.fields.List:
     return ma.fields.List(inner, **_with({"invalid": "Expected a list."}, kwargs))
 
 
-def ObjectOf(values: ma.fields.Field, **kwargs: Any) -> ma.fields.Dict:
+def ObjectOf(values: ma.fields.Field, names: str = "", **kwargs: Any) -> ma.fields.Dict:
+    """An object of entries; ``names``, a pattern its keys follow (the document's
+    ``propertyNames``: keys of entity types, fields or options, which name nothing otherwise)."""
+    if names:
+        kwargs["metadata"] = {"propertyNames": {"pattern": names}, **kwargs.get("metadata", {})}
     return Entries(keys=Text(), values=values, **_with({"invalid": "Expected an object."}, kwargs))
 
 
@@ -434,7 +443,7 @@ class Origin(ma.fields.Field):
 
 ORIGIN_DOC = {
     "anyOf": [
-        {"type": "string", "description": "A field of the source"},
+        {"type": "string", "pattern": NO_NUL, "description": "A field of the source"},
         {
             "type": "object",
             "properties": {"value": {}},
@@ -443,7 +452,7 @@ ORIGIN_DOC = {
         },
         {
             "type": "object",
-            "properties": {"expr": {"type": "string"}},
+            "properties": {"expr": {"type": "string", "pattern": NO_NUL}},
             "required": ["expr"],
             "additionalProperties": False,
         },
@@ -452,25 +461,66 @@ ORIGIN_DOC = {
 
 
 class MapTarget(Body):
-    fields = ObjectOf(Origin(metadata=ORIGIN_DOC), allow_none=True)
+    fields = ObjectOf(
+        Origin(metadata=ORIGIN_DOC),
+        names=KEY_PATTERN,
+        allow_none=True,
+        metadata={"description": "Per field of the target: where its value comes from."},
+    )
     pipeline = Text(allow_none=True)
     stage = Text(allow_none=True)
     values = ObjectOf(
-        ObjectOf(Text()),
+        ObjectOf(Text(), names=OPTION_KEY_PATTERN),
+        names=KEY_PATTERN,
         allow_none=True,
         metadata={"description": "Per list field: {source option: target option}."},
     )
 
 
-class ConversionMapBody(Body):
-    key = ListKey(required=True)
+#: what a conversion map names that must exist: the source entity type, the targets (other
+#: entity types), their fields and the source fields that fill them, value tables of list
+#: fields (options of both lists), pipelines and stages (the service's 422 by these names)
+CONVERSION_MAP_CONFIGURATION = (
+    "source",
+    "targets.*",
+    "targets.*.fields.*",
+    "targets.*.values.*",
+    "targets.*.pipeline",
+    "targets.*.stage",
+)
+
+
+class ConversionMapContent(Body):
+    """What a conversion map is made of (its key aside)."""
+
     label = Label(allow_none=True)
-    source = Text(required=True)
-    targets = ObjectOf(Object(MapTarget), required=True)
+    source = Text(required=True, metadata={"description": "The source entity type."})
+    targets = ObjectOf(
+        Object(MapTarget),
+        names=KEY_PATTERN,
+        required=True,
+        validate=Checked(lambda v: [] if v else ["Name at least one target entity type."]),
+        metadata={"minProperties": 1, "description": "Per target entity type: how it is filled."},
+    )
 
 
-class ConversionMapReplace(ConversionMapBody):
-    key = Text(metadata={"description": "If given, the key of the path."})
+class ConversionMapBody(ConversionMapContent):
+    key = ListKey(required=True)
+
+
+class ConversionMapReplace(ConversionMapContent):
+    """A map in place of the one the path names: the path gives the key. A body read from GET
+    may be sent back as it is: a ``key`` equal to the path's is dropped, another is a 400."""
+
+    @ma.pre_load
+    def _key_of_the_path(self, data: Any, **_kwargs: Any) -> Any:
+        if not isinstance(data, dict) or "key" not in data:
+            return data
+        if data["key"] != (request.view_args or {}).get("key"):
+            raise BadRequest(
+                "The key in the body differs from the path.", {"key": ["Cannot be changed."]}
+            )
+        return {name: value for name, value in data.items() if name != "key"}
 
 
 class TransferBody(Body):

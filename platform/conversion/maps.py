@@ -154,7 +154,8 @@ class ConversionMaps:
     ) -> ConversionMap:
         """Create (``create=True``) or replace a map after checking all of it."""
         errors = Errors()
-        if not isinstance(key, str) or not OPTION_KEY.match(key):
+        # (a map to replace is named by a key it has: any other is not found, below)
+        if create and (not isinstance(key, str) or not OPTION_KEY.match(key)):
             errors.add("key", "Use 1-40 lower-case letters, digits or underscores.")
         if not isinstance(label or "", str) or len(label or "") > MAX_LABEL:
             errors.add("label", f"At most {MAX_LABEL} characters.")

@@ -240,7 +240,6 @@ def endpoints(ids: dict[str, int]) -> list[Endpoint]:
             "/api/meta/conversions/lead_conversion",
             ms.ConversionMapReplace,
             {
-                "key": "lead_conversion",
                 "label": "Convert",
                 "source": "lead",
                 "targets": {

@@ -217,3 +217,51 @@ def test_a_field_a_conversion_map_uses_keeps_its_type(client, demo) -> None:  # 
     )
     assert response.status_code == 422
     assert "The conversion “Convert a lead” uses it." in response.json["errors"]["type"][0]
+
+
+def test_a_replaced_map_takes_its_key_from_the_path(client, demo) -> None:  # type: ignore[no-untyped-def]
+    """The document's PUT body has no key (the path names the map); one read from GET can be
+    sent back as it is (its key is the path's), another key is a 400 and changes nothing."""
+    path = "/api/meta/conversions/lead_conversion"
+    read = client.get(path, headers=demo).json
+    body = {k: read[k] for k in ("label", "source", "targets")}
+    document = client.get("/api/openapi.json", headers=demo).json
+    replace = document["components"]["schemas"]["ConversionMapReplace"]
+    assert "key" not in replace["properties"] and replace["additionalProperties"] is False
+    assert client.put(path, json=body, headers=demo).status_code == 200
+    assert client.put(path, json={**body, "key": "lead_conversion"}, headers=demo).json == read
+    other = client.put(path, json={**body, "key": "other"}, headers=demo)
+    assert other.status_code == 400 and other.json["errors"] == {"key": ["Cannot be changed."]}
+    # no map has a key that breaks the pattern: replacing one is a 404, not a 422 about it
+    assert client.put("/api/meta/conversions/No+Map", json=body, headers=demo).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("targets", "named"),
+    [
+        ({}, "targets"),
+        ({"nothing": {}}, "targets.nothing"),
+        ({"lead": {}}, "targets.lead"),
+        ({"contact": {"fields": {"nothing": "name"}}}, "targets.contact.fields.nothing"),
+        ({"deal": {"pipeline": "nowhere"}}, "targets.deal.pipeline"),
+        ({"deal": {"pipeline": "wholesale", "stage": "nowhere"}}, "targets.deal.stage"),
+    ],
+)
+def test_what_a_map_names_is_declared_configuration_dependent(  # type: ignore[no-untyped-def]
+    client, demo, maps, targets, named
+) -> None:
+    """A 422 about a well-typed map names only what the operations declare (an empty
+    ``targets`` is the schema's own ``minProperties``)."""
+    from trellis.api.blueprint import CONFIGURATION_DEPENDENT, is_declared
+
+    document = client.get("/api/openapi.json", headers=demo).json
+    for method, response in (
+        ("post", maps(targets)),
+        ("put", maps(targets, "lead_conversion", "put")),
+    ):
+        assert response.status_code == 422 and set(response.json["errors"]) == {named}
+        path = "/api/meta/conversions" + ("" if method == "post" else "/{key}")
+        declared = document["paths"][path][method][CONFIGURATION_DEPENDENT]
+        assert is_declared(named, declared) == (named != "targets"), (method, named)
+    body = document["components"]["schemas"]["ConversionMapBody"]["properties"]["targets"]
+    assert body["minProperties"] == 1
