@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import redirect, request, url_for
 from flask_admin import expose
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from trellis.access.exposure import rule_warnings
 from trellis.accounts import Role
@@ -26,13 +26,44 @@ from trellis.expressions import FUNCTION_DOCS
 from trellis.metamodel.fields import TYPE_CHANGES
 from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.models import STAGE_KINDS, EntityType, OptionList, Stage
+from trellis.metamodel.physical import LIST_INDEX_PREFIX, physical_name, record_table_name
 from trellis.words import key_from_label
 
 #: the option list choice that creates a new list from the field form
 NEW_LIST = "__new__"
 
 #: inputs of the entity page that show their own errors
-ENTITY_INPUTS = ("title_template", "label", "label_plural", "description", "card_fields")
+ENTITY_INPUTS = (
+    "title_template",
+    "label",
+    "label_plural",
+    "description",
+    "card_fields",
+    "list_indexes",
+)
+#: the system columns a list index may name, as the list form offers them
+SYSTEM_LIST_KEYS = (
+    ("owner", "Owner"),
+    ("pipeline", "Pipeline"),
+    ("stage", "Stage"),
+    ("created_by", "Created by"),
+    ("created_at", "Created"),
+    ("updated_at", "Last changed"),
+)
+
+
+def list_index_state(session: Any, entity: EntityType) -> dict[str, bool]:
+    """Per declared list index, whether the database has it now (one whose field is archived
+    waits for it)."""
+    table = record_table_name(entity.key)
+    names = {physical_name(LIST_INDEX_PREFIX, table, i["key"]) for i in entity.list_indexes or []}
+    if not names:
+        return {}
+    present = {ix["name"] for ix in inspect(session.connection()).get_indexes(table)}
+    return {
+        i["key"]: physical_name(LIST_INDEX_PREFIX, table, i["key"]) in present
+        for i in entity.list_indexes or []
+    }
 
 
 class EntitiesView(AdminView):
@@ -114,6 +145,8 @@ class EntitiesView(AdminView):
                 stage_kinds=STAGE_KINDS,
                 functions=FUNCTION_DOCS,
                 rule_warnings=rule_warnings(session, compiled),
+                list_index_state=list_index_state(session, entity),
+                system_list_keys=SYSTEM_LIST_KEYS,
             )
 
     @expose("/<key>/update", methods=["POST"])
@@ -128,6 +161,42 @@ class EntitiesView(AdminView):
         if errors:
             return self._detail(key, values, errors, "settings"), 422
         return redirect(url_for(".detail", key=key, tab="settings"))
+
+    @expose("/<key>/list-indexes/add", methods=["POST"])
+    def add_list_index(self, key: str) -> Any:
+        """Declare one more list index (the planner creates it on save)."""
+        new = {
+            "key": form_text("index_key"),
+            "filters": request.form.getlist("index_filters"),
+            "sort": form_text("index_sort") or None,
+            "include": request.form.getlist("index_include"),
+        }
+
+        def add(session: Any) -> Any:
+            meta = self.runtime.metamodel(session, self.actor)
+            declared = list(meta.entity_row(key).list_indexes or [])
+            return meta.update_entity(key, list_indexes=[*declared, new])
+
+        _, errors = self.change(add, f"List index “{new['key']}” created.")
+        if errors:
+            values = {"list_index": new}
+            return self._detail(key, values, errors, "lists"), 422
+        return redirect(url_for(".detail", key=key, tab="lists"))
+
+    @expose("/<key>/list-indexes/<index>/delete", methods=["POST"])
+    def delete_list_index(self, key: str, index: str) -> Any:
+        """Drop a declared list index (the planner drops it on save)."""
+
+        def drop(session: Any) -> Any:
+            meta = self.runtime.metamodel(session, self.actor)
+            declared = meta.entity_row(key).list_indexes or []
+            kept = [i for i in declared if i.get("key") != index]
+            return meta.update_entity(key, list_indexes=kept)
+
+        _, errors = self.change(drop, f"List index “{index}” removed.")
+        if errors:
+            return self._detail(key, {}, errors, "lists"), 422
+        return redirect(url_for(".detail", key=key, tab="lists"))
 
     @expose("/<key>/<action>", methods=["POST"])
     def entity_action(self, key: str, action: str) -> Any:

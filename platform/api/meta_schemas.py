@@ -210,6 +210,17 @@ class EntityCreate(Body):
     description = Text(allow_none=True)
 
 
+class ListIndexBody(Body):
+    """A list index: the fields a list filters on with equality, its sort field, then the
+    fields it only reads (a range filter), by key (``owner``, ``pipeline``, ``stage``,
+    ``created_at`` and ``updated_at`` name the system columns)."""
+
+    key = Key(required=True)
+    filters = Items(Text(), allow_none=True, metadata={"description": "Equality filters."})
+    sort = Text(allow_none=True, metadata={"description": "The field the list is sorted by."})
+    include = Items(Text(), allow_none=True, metadata={"description": "Fields only read."})
+
+
 class EntityPatch(Body):
     immutable = {"key": "Cannot be changed."}
     label = Label()
@@ -217,6 +228,13 @@ class EntityPatch(Body):
     title = Text(allow_none=True)
     description = Text(allow_none=True)
     archived = Flag()
+    list_indexes = Items(
+        Object(ListIndexBody),
+        metadata={
+            "description": "The list indexes of the entity type (the whole set; the schema "
+            "planner creates and drops the indexes)."
+        },
+    )
 
 
 # -- fields ------------------------------------------------------------------------------

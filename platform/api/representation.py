@@ -8,6 +8,7 @@ from typing import Any
 
 from trellis.clock import as_utc
 from trellis.metamodel.compiled import CompiledField
+from trellis.metamodel.entities import normal_list_index
 from trellis.metamodel.models import EntityType, Field, Option, OptionList, Pipeline, Rule
 
 
@@ -115,7 +116,21 @@ def entity_json(
         body["fields"] = [field_json(f) for f in fields if f.key not in everywhere]
         body["pipelines"] = [pipeline_json(p) for p in entity.pipelines]
         body["rules"] = visible_rules(entity.rules, hidden)
+        body["list_indexes"] = visible_list_indexes(entity.list_indexes or [], hidden)
     return body
+
+
+def visible_list_indexes(
+    declared: list[dict[str, Any]], hidden: frozenset[str]
+) -> list[dict[str, Any]]:
+    """The declared list indexes, minus those naming a field ``hidden`` on any record."""
+    shown = []
+    for item in declared:
+        index = normal_list_index(item)
+        named = {*index["filters"], index["sort"], *index["include"]}
+        if not named & hidden:
+            shown.append(index)
+    return shown
 
 
 def option_json(option: Option) -> dict[str, Any]:

@@ -145,6 +145,13 @@ class RuleSchema(ma.Schema):
     message = ma.fields.String(allow_none=True)
 
 
+class ListIndexSchema(ma.Schema):
+    key = ma.fields.String(required=True)
+    filters = ma.fields.List(ma.fields.String())
+    sort = ma.fields.String(allow_none=True)
+    include = ma.fields.List(ma.fields.String())
+
+
 class EntitySchema(ma.Schema):
     key = ma.fields.String(required=True)
     label = ma.fields.String(required=True)
@@ -155,6 +162,7 @@ class EntitySchema(ma.Schema):
     fields = ma.fields.List(ma.fields.Nested(FieldSchema))
     pipelines = ma.fields.List(ma.fields.Nested(PipelineSchema))
     rules = ma.fields.List(ma.fields.Nested(RuleSchema))
+    list_indexes = ma.fields.List(ma.fields.Nested(ListIndexSchema))
 
 
 def items_of(schema: type[ma.Schema], name: str, **more: ma.fields.Field) -> type[ma.Schema]:

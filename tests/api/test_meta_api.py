@@ -9,6 +9,7 @@ import pytest
 from api_helpers import assert_problem
 
 ENTITY_KEYS = {"key", "label", "label_plural", "description", "title", "archived"}
+DETAIL_KEYS = {"fields", "pipelines", "rules", "list_indexes"}
 FIELD_KEYS = {
     "key",
     "label",
@@ -63,7 +64,7 @@ def test_create_read_update_and_list_an_entity_type(admin) -> None:  # type: ign
     )
     assert created.status_code == 201
     body = created.json
-    assert set(body) == ENTITY_KEYS | {"fields", "pipelines", "rules"}
+    assert set(body) == ENTITY_KEYS | DETAIL_KEYS
     assert (body["key"], body["label"], body["label_plural"]) == (
         "supplier",
         "Supplier",
