@@ -3,8 +3,10 @@
 Used for required-when conditions, validation rules and (later) route conditions and computed
 defaults. An expression is parsed and checked once, when the rule is saved: a syntax error, an
 unknown name or a forbidden construct is an :class:`ExpressionError` for the administrator,
-never a crash for a user later. Evaluation uses simpleeval with the guards its own limits leave
-out (huge powers, huge repeated strings, dangerous string methods).
+never a crash for a user later. Evaluation follows simpleeval with the guards its own limits
+leave out (huge powers, huge repeated strings, dangerous string methods, a work budget): the
+checked tree is compiled once into Python closures that do what simpleeval's walk does
+(``expression_closures``), and simpleeval itself walks the rare expression nested too deep.
 
 Names are the entity's field keys, bound to plain values (text, numbers, ``Decimal``, booleans,
 dates, datetimes, ``None``, tuples of option keys). Comparisons with an empty value (``None``)
@@ -34,259 +36,35 @@ String methods allowed on text: ``lower upper strip startswith endswith title``.
 from __future__ import annotations
 
 import ast
-import operator
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import Any
 
 import simpleeval
 
+from trellis.expression_builtins import (
+    BUDGET_SPENT,
+    FUNCTIONS,
+    MAX_OPERATIONS,
+    OPERATORS,
+    ExpressionError,
+    ExpressionRuntimeError,
+    check_size,
+    items_in,
+)
+
+# the functions, operators, limits and errors live in expression_builtins; they are named
+# here too, as the language's parts
+from trellis.expression_builtins import FUNCTION_DOCS as FUNCTION_DOCS
+from trellis.expression_builtins import MAX_POWER_EXPONENT as MAX_POWER_EXPONENT
+from trellis.expression_builtins import MAX_RESULT_BITS as MAX_RESULT_BITS
+from trellis.expression_builtins import MAX_SEQUENCE_LENGTH as MAX_SEQUENCE_LENGTH
+from trellis.expression_closures import Node, Run, closure
+
 MAX_EXPRESSION_LENGTH = 1000
-MAX_SEQUENCE_LENGTH = 10_000
-MAX_POWER_EXPONENT = 100
-MAX_RESULT_BITS = 4000
-#: work one evaluation may do: a unit per node, plus a unit per item of every list it builds
-#: (simpleeval walks each one); an expression of at most 1000 characters needs far less
-MAX_OPERATIONS = 100_000
 ALLOWED_METHODS = frozenset({"lower", "upper", "strip", "startswith", "endswith", "title"})
 CONSTANTS = {"True": True, "False": False, "None": None}
-
-
-class ExpressionError(ValueError):
-    """An expression cannot be compiled; ``message`` is a sentence for an administrator."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class ExpressionRuntimeError(ExpressionError):
-    """Evaluating a compiled expression failed (a result too large, a bad argument type...)."""
-
-
-def _is_empty(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    if isinstance(value, tuple | list):
-        return not value
-    return False
-
-
-def _len(value: Any) -> int:
-    return 0 if value is None else len(value)
-
-
-def _days_between(a: Any, b: Any) -> int | None:
-    if a is None or b is None:
-        return None
-    if isinstance(a, datetime) != isinstance(b, datetime):
-        a = a.date() if isinstance(a, datetime) else a
-        b = b.date() if isinstance(b, datetime) else b
-    return (b - a).days
-
-
-def _add_days(value: Any, days: Any) -> Any:
-    if value is None:
-        return None
-    return value + timedelta(days=int(days))
-
-
-def _part(name: str) -> Callable[[Any], int | None]:
-    def part(value: Any) -> int | None:
-        return None if value is None else getattr(value, name)
-
-    part.__name__ = name
-    return part
-
-
-def _contains(haystack: Any, needle: Any) -> bool:
-    if haystack is None or needle is None:
-        return False
-    if isinstance(haystack, str):
-        return str(needle).lower() in haystack.lower()
-    return needle in haystack
-
-
-def _count(items: Any, value: Any) -> int:
-    if items is None:
-        return 0
-    if not isinstance(items, tuple | list):
-        raise ValueError("count() needs a list.")
-    return sum(1 for item in items if item == value)
-
-
-def _text(function: Callable[[str], str]) -> Callable[[Any], str]:
-    def call(value: Any) -> str:
-        return "" if value is None else function(str(value))
-
-    return call
-
-
-def _round(value: Any, digits: int = 0) -> Any:
-    if not -20 <= int(digits) <= 20:
-        raise ValueError("round() takes at most 20 digits.")
-    return round(value, int(digits))
-
-
-def _str(value: Any) -> str:
-    text = "" if value is None else str(value)
-    if len(text) > MAX_SEQUENCE_LENGTH:
-        raise ValueError("Text too long.")
-    return text
-
-
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "today": lambda: datetime.now(UTC).date(),
-    "now": lambda: datetime.now(UTC),
-    "date": date,
-    "len": _len,
-    "is_empty": _is_empty,
-    "lower": _text(str.lower),
-    "upper": _text(str.upper),
-    "abs": abs,
-    "min": min,
-    "max": max,
-    "round": _round,
-    "int": int,
-    "float": float,
-    "str": _str,
-    "add_days": _add_days,
-    "days_between": _days_between,
-    "year": _part("year"),
-    "month": _part("month"),
-    "day": _part("day"),
-    "contains": _contains,
-    "count": _count,
-}
-
-FUNCTION_DOCS: dict[str, str] = {
-    "today": "today(): the current date (UTC)",
-    "now": "now(): the current date and time (UTC)",
-    "date": "date(year, month, day): a date",
-    "len": "len(x): length of a text or a choice list; empty is 0",
-    "is_empty": "is_empty(x): true for an empty value, blank text or no choices",
-    "lower": "lower(text): the text in lower case",
-    "upper": "upper(text): the text in upper case",
-    "abs": "abs(n): the absolute value",
-    "min": "min(a, b, ...): the smallest",
-    "max": "max(a, b, ...): the largest",
-    "round": "round(n, digits=0): rounded",
-    "int": "int(x): as a whole number",
-    "float": "float(x): as a number",
-    "str": "str(x): as text",
-    "add_days": "add_days(d, n): the date n days later (negative: earlier)",
-    "days_between": "days_between(a, b): whole days from a to b",
-    "year": "year(d): the year of a date",
-    "month": "month(d): the month of a date",
-    "day": "day(d): the day of the month of a date",
-    "contains": "contains(h, n): whether n is in the text or choice list h",
-    "count": "count(xs, v): how many items of the list xs equal v",
-}
-
-
-# -- guarded operators -------------------------------------------------------------------
-
-
-def _coerce(a: Any, b: Any) -> tuple[Any, Any]:
-    # Decimal and float do not mix in arithmetic; a float literal meets a Decimal field often.
-    if isinstance(a, Decimal) and isinstance(b, float):
-        return a, Decimal(repr(b))
-    if isinstance(b, Decimal) and isinstance(a, float):
-        return Decimal(repr(a)), b
-    return a, b
-
-
-def _ordering(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
-    def guarded(a: Any, b: Any) -> bool:
-        if a is None or b is None:
-            return False
-        return compare(*_coerce(a, b))
-
-    return guarded
-
-
-def _arith(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    def guarded(a: Any, b: Any) -> Any:
-        result = function(*_coerce(a, b))
-        _check_size(result)
-        return result
-
-    return guarded
-
-
-def _check_size(value: Any) -> None:
-    if isinstance(value, str | tuple | list) and len(value) > MAX_SEQUENCE_LENGTH:
-        raise ExpressionRuntimeError(f"Result longer than {MAX_SEQUENCE_LENGTH} items.")
-    if isinstance(value, tuple | list) and _items(value) > MAX_SEQUENCE_LENGTH:
-        raise ExpressionRuntimeError(f"Result of more than {MAX_SEQUENCE_LENGTH} items in all.")
-    if isinstance(value, int) and value.bit_length() > MAX_RESULT_BITS:
-        raise ExpressionRuntimeError("Number too large.")
-
-
-def _items(value: Any, limit: int = MAX_SEQUENCE_LENGTH) -> int:
-    """How many items ``value`` holds at every depth (lists in lists count theirs too); the
-    count stops just past ``limit``, so this never walks a huge nested structure."""
-    count, pending = 0, [value]
-    while pending and count <= limit:
-        item = pending.pop()
-        if isinstance(item, tuple | list):
-            count += len(item)
-            pending.extend(x for x in item if isinstance(x, tuple | list))
-    return count
-
-
-def _mult(a: Any, b: Any) -> Any:
-    a, b = _coerce(a, b)
-    for seq, count in ((a, b), (b, a)):
-        repeats = isinstance(seq, str | tuple | list) and isinstance(count, int)
-        if repeats and len(seq) * max(count, 0) > MAX_SEQUENCE_LENGTH:
-            raise ExpressionRuntimeError(f"Result longer than {MAX_SEQUENCE_LENGTH} items.")
-        # [[1] * 10000] * 10000 is short, but holds 10**8 items once nested lists count
-        nested = repeats and isinstance(seq, tuple | list) and count > 0
-        if nested and _items(seq) * count > MAX_SEQUENCE_LENGTH:
-            raise ExpressionRuntimeError(f"Result of more than {MAX_SEQUENCE_LENGTH} items in all.")
-    both_int = isinstance(a, int) and isinstance(b, int)
-    if both_int and a.bit_length() + b.bit_length() > MAX_RESULT_BITS:
-        raise ExpressionRuntimeError("Number too large.")
-    return a * b
-
-
-def _power(a: Any, b: Any) -> Any:
-    a, b = _coerce(a, b)
-    if abs(b) > MAX_POWER_EXPONENT:
-        raise ExpressionRuntimeError(f"Exponent larger than {MAX_POWER_EXPONENT}.")
-    if isinstance(a, int) and isinstance(b, int) and a.bit_length() * abs(b) > MAX_RESULT_BITS:
-        raise ExpressionRuntimeError("Number too large.")
-    return a**b
-
-
-OPERATORS: dict[type, Callable[..., Any]] = {
-    ast.Add: _arith(operator.add),
-    ast.Sub: _arith(operator.sub),
-    ast.Mult: _mult,
-    ast.Div: _arith(operator.truediv),
-    ast.FloorDiv: _arith(operator.floordiv),
-    ast.Mod: _arith(operator.mod),
-    ast.Pow: _power,
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-    ast.Gt: _ordering(operator.gt),
-    ast.Lt: _ordering(operator.lt),
-    ast.GtE: _ordering(operator.ge),
-    ast.LtE: _ordering(operator.le),
-    ast.Not: operator.not_,
-    ast.USub: operator.neg,
-    ast.UAdd: operator.pos,
-    ast.In: lambda a, b: b is not None and a in b,
-    ast.NotIn: lambda a, b: b is None or a not in b,
-    ast.Is: operator.is_,
-    ast.IsNot: operator.is_not,
-}
 
 _ALLOWED_NODES = (
     ast.Expression,
@@ -325,7 +103,27 @@ class CompiledExpression:
 
     def evaluate(self, values: Mapping[str, Any]) -> Any:
         """Evaluate with field values; a missing name is None. Raises only
-        :class:`ExpressionRuntimeError`."""
+        :class:`ExpressionRuntimeError`.
+
+        The tree runs as Python closures built once per expression (:func:`_closure`): the
+        same nodes, operators, functions, budget, checks and messages as simpleeval's walk
+        (:meth:`evaluate_by_simpleeval`), without its dispatch per node. An expression
+        nested deeper than :data:`MAX_CLOSURE_DEPTH` is walked by simpleeval itself."""
+        run = self._run
+        if run is None:
+            return self.evaluate_by_simpleeval(values)
+        try:
+            result = run(Run(values))
+        except ExpressionRuntimeError:
+            raise
+        except Exception as exc:  # every failure of a user's data is the same kind of error
+            raise ExpressionRuntimeError(f"{self.source}: {exc}") from exc
+        check_size(result)
+        return result
+
+    def evaluate_by_simpleeval(self, values: Mapping[str, Any]) -> Any:
+        """:meth:`evaluate` through simpleeval's tree walker (the reference the closures are
+        compared with in the tests)."""
         evaluator = _evaluator()
         evaluator.names = {name: values.get(name) for name in self.names_used}
         try:
@@ -334,8 +132,12 @@ class CompiledExpression:
             raise
         except Exception as exc:  # every failure of a user's data is the same kind of error
             raise ExpressionRuntimeError(f"{self.source}: {exc}") from exc
-        _check_size(result)
+        check_size(result)
         return result
+
+    @cached_property
+    def _run(self) -> Node | None:
+        return closure(self._tree, self.source, self.names_used)
 
     @cached_property  # the tree never changes: walked once, not on every record checked
     def tests_emptiness(self) -> bool:
@@ -456,17 +258,17 @@ class BudgetedEval(simpleeval.EvalWithCompoundTypes):
 
     def _check_disallowed_items(self, item: Any) -> None:
         if type(item) in (list, tuple):  # simpleeval walks it: that is work too
-            self._charge(_items(item))
+            self._charge(items_in(item))
         super()._check_disallowed_items(item)
 
     def _sized(self, value: Any) -> Any:
-        _check_size(value)
+        check_size(value)
         return value
 
     def _charge(self, units: int) -> None:
         self.spent += units
         if self.spent > MAX_OPERATIONS:
-            raise ExpressionRuntimeError("The expression needs too much work to evaluate.")
+            raise ExpressionRuntimeError(BUDGET_SPENT)
 
 
 def _evaluator() -> BudgetedEval:
