@@ -10,7 +10,6 @@ from flask import (
     g,
     has_request_context,
     jsonify,
-    render_template,
     request,
 )
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -58,13 +57,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(TrellisError)
     def platform_error(error: TrellisError) -> Any:
-        """Pages outside the API: a typed error is a page with its status, never a 500."""
-        return (
-            render_template(
-                "error.html", status=error.status, title=error.title, detail=error.detail
-            ),
-            error.status,
+        """Pages outside the API: a typed error is a page with its status, never a 500 (and
+        ``Retry-After`` when it says when to try again, as a busy database does)."""
+        retry_after = getattr(error, "retry_after", None)
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        # without the context processors: the page needs no signed-in user, and loading one
+        # may be what failed (a busy database while a signed-in user's POST began)
+        page = app.jinja_env.get_template("error.html").render(
+            status=error.status, title=error.title, detail=error.detail
         )
+        return page, error.status, headers
 
     @app.get("/healthz")
     def health() -> Any:

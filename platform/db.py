@@ -6,6 +6,13 @@ write lock up front (``BEGIN IMMEDIATE``); read-only ones start deferred and rea
 snapshot, so a reader never waits for a writer. On PostgreSQL a read-only transaction is
 ``READ ONLY``, so a read path that tries to write fails loudly instead of taking locks.
 
+How long a SQLite writer waits for the write lock depends on who is waiting: a web or API
+request waits :data:`REQUEST_BUSY_TIMEOUT_MS` (other requests' writes are short, while an
+import holds the lock for its whole all-or-nothing transaction, and a person should hear
+"busy, retry" at once rather than after seconds), a job (the CLI, an import, the background
+worker) waits :data:`BUSY_TIMEOUT_MS`. The request's wait is set per transaction on the
+pooled connection, only when it differs from the connection's current one.
+
 A PostgreSQL connection taken from the pool is pinged first (a round trip) only when it sat
 unused for :data:`PING_AFTER_IDLE` seconds; one used more recently is taken as alive, as every
 busy worker's are. A connection that died meanwhile fails its statement and SQLAlchemy's
@@ -43,7 +50,16 @@ READ_ONLY = "trellis_read_only"
 """Execution option of the engine that read-only sessions are bound to."""
 
 BUSY_TIMEOUT_MS = 5000
-"""How long a SQLite writer waits for the write lock before the caller hears "busy, retry"."""
+"""How long a SQLite writer outside a request (a job) waits for the write lock before the
+caller hears "busy, retry"."""
+
+REQUEST_BUSY_TIMEOUT_MS = 500
+"""How long a SQLite writer serving a request waits for the write lock before the request
+answers 503 "busy, retry": a few other requests' writes fit in it, an import does not."""
+
+REQUEST = "trellis_request"
+"""Execution option of the engine that writing sessions of requests are bound to."""
+_BUSY_TIMEOUT = "trellis_busy_timeout_ms"
 
 PING_AFTER_IDLE = 10.0
 """Seconds a pooled PostgreSQL connection may sit unused before it is pinged on checkout."""
@@ -55,6 +71,15 @@ def read_only_engine(engine: Engine) -> Engine:
     if engine.dialect.name == "postgresql":
         return engine.execution_options(postgresql_readonly=True, **{READ_ONLY: True})
     return engine.execution_options(**{READ_ONLY: True})
+
+
+def request_engine(engine: Engine) -> Engine:
+    """The same engine and pool, for the writing transactions of web and API requests (on
+    SQLite they wait :data:`REQUEST_BUSY_TIMEOUT_MS` for the write lock; PostgreSQL's
+    engine is returned as it is)."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return engine.execution_options(**{REQUEST: True})
 
 
 def make_engine(url: str) -> Engine:
@@ -98,7 +123,7 @@ def _make_sqlite_transactional(engine: Engine) -> None:
     # pysqlite commits implicitly before DDL; take over BEGIN so DDL rolls back with the
     # transaction (architecture.md, "SQLite DDL in a transaction").
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_con, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_con, record):  # type: ignore[no-untyped-def]
         dbapi_con.isolation_level = None
         cursor = dbapi_con.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -106,18 +131,24 @@ def _make_sqlite_transactional(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        record.info[_BUSY_TIMEOUT] = BUSY_TIMEOUT_MS
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
         # A writer's IMMEDIATE takes the write lock up front: two writers queue instead of
         # deadlocking on a lock upgrade. A reader's deferred BEGIN takes no lock at all.
         # query_only makes a reader's accidental write an error, as READ ONLY does on PostgreSQL.
-        if conn.get_execution_options().get(READ_ONLY):
+        options = conn.get_execution_options()
+        if options.get(READ_ONLY):
             conn.exec_driver_sql("PRAGMA query_only=1")
             conn.exec_driver_sql("BEGIN")
-        else:
-            conn.exec_driver_sql("PRAGMA query_only=0")
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        conn.exec_driver_sql("PRAGMA query_only=0")
+        wait = REQUEST_BUSY_TIMEOUT_MS if options.get(REQUEST) else BUSY_TIMEOUT_MS
+        if conn.info.get(_BUSY_TIMEOUT) != wait:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={int(wait)}")
+            conn.info[_BUSY_TIMEOUT] = wait
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

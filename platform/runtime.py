@@ -20,7 +20,13 @@ from trellis.access.probes import PENDING, keep_probes
 from trellis.access.tokens import PendingUses, note_uses
 from trellis.accounts import SYSTEM, Actor
 from trellis.conversion.guards import register as register_conversion_guards
-from trellis.db import is_busy, make_engine, make_session_factory, read_only_engine
+from trellis.db import (
+    is_busy,
+    make_engine,
+    make_session_factory,
+    read_only_engine,
+    request_engine,
+)
 from trellis.errors import Busy
 from trellis.metamodel.compiled import CompiledModel, MetamodelCache
 from trellis.metamodel.service import MetamodelService
@@ -58,6 +64,8 @@ class Runtime:
         self.engine = make_engine(settings["DATABASE_URL"])
         self.sessions = make_session_factory(self.engine)
         self.read_sessions = make_session_factory(read_only_engine(self.engine))
+        self.request_sessions = make_session_factory(request_engine(self.engine))
+        """writing sessions of requests: on SQLite they wait less for the write lock (db.py)"""
         self.reads_only: Callable[[], bool] = lambda: False
         """Whether a transaction that does not say is read-only: the web app answers "while
         serving a GET", so no read path can take the write lock or change data."""
@@ -109,7 +117,7 @@ class Runtime:
                 self._finish(scope, commit=True)
                 shared = None
             if shared is None:
-                shared = self._begin(read_only)
+                shared = self._begin(read_only, in_request=scope is not None)
                 if scope is None:  # outside a request: a transaction of its own
                     with self._owning(None, shared):
                         yield shared.session
@@ -131,8 +139,11 @@ class Runtime:
                 raise Busy() from error
             raise
 
-    def _begin(self, read_only: bool) -> _Shared:
-        session = (self.read_sessions if read_only else self.sessions)()
+    def _begin(self, read_only: bool, in_request: bool) -> _Shared:
+        if read_only:
+            session = self.read_sessions()
+        else:
+            session = (self.request_sessions if in_request else self.sessions)()
         session.begin()
         session.info[READ_ONLY_SESSION] = read_only
         return _Shared(session, read_only)
@@ -166,7 +177,8 @@ class Runtime:
             session.close()
             probes = session.info.pop(PENDING, None)
             if probes:
-                with self.sessions() as other, other.begin():
+                writers = self.sessions if scope is None else self.request_sessions
+                with writers() as other, other.begin():
                     keep_probes(other, probes)
 
     def note_token_use(self, session: Session, token_id: int) -> None:
@@ -186,7 +198,7 @@ class Runtime:
                 self._finish(scope, commit=error is None)
             if self.token_uses.overdue():
                 ids = self.token_uses.take()
-                with self.sessions() as session, session.begin():
+                with self.request_sessions() as session, session.begin():
                     note_uses(session, ids)
         except OperationalError:  # the answer is already made; a busy database loses a note
             pass

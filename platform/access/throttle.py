@@ -38,14 +38,15 @@ def _key(username: str, address: str | None) -> tuple[str, str]:
     return username.lower()[:64], (address or "")[:64]
 
 
-def check_allowed(session: Session, username: str, address: str | None) -> None:
+def check_allowed(session: Session, username: str, address: str | None) -> bool:
     """Raise :class:`TooManyAttempts` while logins for ``username`` from ``address`` are
-    paused."""
+    paused; otherwise whether failures are on record (a success must forget them)."""
     row = session.get(LoginThrottle, _key(username, address))
     if row is not None and row.blocked_until is not None:
         wait = (row.blocked_until - utcnow()).total_seconds()
         if wait > 0:
             raise TooManyAttempts(int(wait) + 1)
+    return row is not None
 
 
 def record_failure(session: Session, username: str, address: str | None) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import g, request
 
-from trellis.access.credentials import sign_in
+from trellis.access.credentials import check_sign_in, note_sign_in
 from trellis.access.models import ApiToken
 from trellis.access.tokens import issue_token, revoke_token
 from trellis.api.blueprint import api
@@ -27,8 +27,11 @@ def issue_token_view(data: dict[str, Any]) -> Any:
     Exchange a user name and password for a bearer token."""
     username, password = data["username"], data["password"]
     runtime = get_runtime()
+    # the password is checked in a read-only transaction: no write lock while hashing
+    with runtime.transaction(read_only=True) as session:
+        attempt = check_sign_in(session, username, password, request.remote_addr)
     with runtime.transaction() as session:
-        user = sign_in(session, username, password, request.remote_addr)
+        user = note_sign_in(session, attempt)
         if user is not None:
             token, row = issue_token(session, user)
     if user is None:

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, flash, g, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
-from trellis.access.credentials import end_sessions, sign_in
+from trellis.access.credentials import check_sign_in, end_sessions, note_sign_in
 from trellis.access.policy import load_access
 from trellis.access.throttle import TooManyAttempts
 from trellis.accounts import Role, User, user_roles
@@ -77,14 +77,25 @@ def login() -> Any:
     status = 200
     if form.validate_on_submit():
         username = form.username.data or ""
-        with get_runtime().transaction() as session:
+        runtime = get_runtime()
+        # checked in a read-only transaction: a login with no failures on record writes
+        # nothing, so it does not wait for (or need) the write lock
+        with runtime.transaction(read_only=True) as session:
             try:
-                user = sign_in(session, username, form.password.data or "", request.remote_addr)
+                attempt = check_sign_in(
+                    session, username, form.password.data or "", request.remote_addr
+                )
             except TooManyAttempts as exc:
                 form.password.errors = [exc.detail]
                 return render_template("web/login.html", form=form), 429
+            user = attempt.user
             if user is not None:
                 session_user = SessionUser(user)
+        if attempt.to_note:
+            with runtime.transaction() as session:
+                user = note_sign_in(session, attempt)
+                if user is not None:
+                    session_user = SessionUser(user)
         if user is None:
             form.password.errors = ["Wrong user name or password."]
             status = 401
