@@ -151,6 +151,33 @@ def _make_sqlite_transactional(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def write_lock_free(engine: Engine) -> bool:
+    """Whether SQLite's write lock can be had within a request's wait (it is taken and let go
+    at once); always True on PostgreSQL. For costly work that ends in a write (a password
+    hash before a token is issued): while an import holds the lock, skip the work and answer
+    "busy" at once."""
+    if engine.dialect.name != "sqlite":
+        return True
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute("PRAGMA query_only=0")  # a reader's connection may come back
+            cursor.execute(f"PRAGMA busy_timeout={int(REQUEST_BUSY_TIMEOUT_MS)}")
+            connection.info[_BUSY_TIMEOUT] = REQUEST_BUSY_TIMEOUT_MS
+            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute("ROLLBACK")
+        except Exception as error:
+            if "database is locked" in str(error):
+                return False
+            raise
+        finally:
+            cursor.close()
+    finally:
+        connection.close()
+    return True
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory; callers own the transaction (services never commit)."""
     return sessionmaker(engine, expire_on_commit=False)

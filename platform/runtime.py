@@ -26,6 +26,7 @@ from trellis.db import (
     make_session_factory,
     read_only_engine,
     request_engine,
+    write_lock_free,
 )
 from trellis.errors import Busy
 from trellis.metamodel.compiled import CompiledModel, MetamodelCache
@@ -180,6 +181,12 @@ class Runtime:
                 writers = self.sessions if scope is None else self.request_sessions
                 with writers() as other, other.begin():
                     keep_probes(other, probes)
+
+    def check_writable(self) -> None:
+        """Raise :class:`~trellis.errors.Busy` when another writer (an import) holds SQLite's
+        write lock for longer than a request waits; for costly work that ends in a write."""
+        if not write_lock_free(self.engine):
+            raise Busy()
 
     def note_token_use(self, session: Session, token_id: int) -> None:
         """Record that a token was used: in ``session`` if it writes, else with the next

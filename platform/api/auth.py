@@ -27,6 +27,7 @@ def issue_token_view(data: dict[str, Any]) -> Any:
     Exchange a user name and password for a bearer token."""
     username, password = data["username"], data["password"]
     runtime = get_runtime()
+    runtime.check_writable()  # a token is a write: no password hash while an import writes
     # the password is checked in a read-only transaction: no write lock while hashing
     with runtime.transaction(read_only=True) as session:
         attempt = check_sign_in(session, username, password, request.remote_addr)
