@@ -49,6 +49,9 @@ class Base(DeclarativeBase):
 READ_ONLY = "trellis_read_only"
 """Execution option of the engine that read-only sessions are bound to."""
 
+_QUERY_ONLY = "trellis_query_only"
+"""Connection info: SQLite's ``query_only`` pragma as last set on the connection."""
+
 BUSY_TIMEOUT_MS = 5000
 """How long a SQLite writer outside a request (a job) waits for the write lock before the
 caller hears "busy, retry"."""
@@ -138,12 +141,16 @@ def _make_sqlite_transactional(engine: Engine) -> None:
         # A writer's IMMEDIATE takes the write lock up front: two writers queue instead of
         # deadlocking on a lock upgrade. A reader's deferred BEGIN takes no lock at all.
         # query_only makes a reader's accidental write an error, as READ ONLY does on PostgreSQL.
+        # The pragma is set only when it changes (kept per connection): a run of reads
+        # on a pooled connection costs no statement for it.
         options = conn.get_execution_options()
-        if options.get(READ_ONLY):
-            conn.exec_driver_sql("PRAGMA query_only=1")
+        read_only = bool(options.get(READ_ONLY))
+        if conn.info.get(_QUERY_ONLY) is not read_only:
+            conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+            conn.info[_QUERY_ONLY] = read_only
+        if read_only:
             conn.exec_driver_sql("BEGIN")
             return
-        conn.exec_driver_sql("PRAGMA query_only=0")
         wait = REQUEST_BUSY_TIMEOUT_MS if options.get(REQUEST) else BUSY_TIMEOUT_MS
         if conn.info.get(_BUSY_TIMEOUT) != wait:
             conn.exec_driver_sql(f"PRAGMA busy_timeout={int(wait)}")
@@ -163,6 +170,7 @@ def write_lock_free(engine: Engine) -> bool:
         cursor = connection.cursor()
         try:
             cursor.execute("PRAGMA query_only=0")  # a reader's connection may come back
+            connection.info[_QUERY_ONLY] = False
             cursor.execute(f"PRAGMA busy_timeout={int(REQUEST_BUSY_TIMEOUT_MS)}")
             connection.info[_BUSY_TIMEOUT] = REQUEST_BUSY_TIMEOUT_MS
             cursor.execute("BEGIN IMMEDIATE")

@@ -24,7 +24,7 @@ from functools import cached_property
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import Insert, MetaData, Table, insert, select
+from sqlalchemy import Insert, MetaData, Select, Table, bindparam, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
@@ -147,6 +147,12 @@ class CompiledEntity:
         """The INSERT of record rows, their ids back in the order of the rows (one row or
         many): built once per compiled entity, so SQLAlchemy compiles it once too."""
         return insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True)
+
+    @cached_property
+    def select_by_id(self) -> Select:
+        """The SELECT of one record row by its id (bound as ``id``): built once per compiled
+        entity, so a read of one record neither builds nor compiles a statement."""
+        return select(self.table).where(self.table.c.id == bindparam("id"))
 
     @cached_property
     def row_readers(self) -> tuple[tuple[str, Callable[[Mapping[str, Any]], Any] | None], ...]:

@@ -237,11 +237,9 @@ class Reading(RecordParts):
     def _fetch(self, ent: CompiledEntity, record_id: int) -> Record:
         if isinstance(record_id, bool) or not isinstance(record_id, int) or record_id >= 2**63:
             raise NotFound(f"No {ent.label} with id {record_id!r}.")
-        row = (
-            self.session.execute(select(ent.table).where(ent.table.c.id == record_id))
-            .mappings()
-            .first()
-        )
+        # Core on the session's connection: no ORM object is read, nothing to flush first
+        found = self.session.connection().execute(ent.select_by_id, {"id": record_id})
+        row = found.mappings().first()
         if row is None:
             raise NotFound(f"No {ent.label} with id {record_id}.")
         return self._hydrate(ent, [row])[0]

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from api_helpers import PROBLEM
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from trellis import db
@@ -80,6 +80,29 @@ def test_a_read_request_cannot_write(deals, runtime) -> None:  # type: ignore[no
             session.execute(text("CREATE TABLE written_on_purpose (x INTEGER)"))
     with app.test_request_context("/", method="POST"), runtime_of(app).transaction() as session:
         session.execute(text("CREATE TABLE written_by_a_post (x INTEGER)"))
+
+
+@sqlite_only
+def test_reads_and_writes_take_turns_on_one_connection(runtime) -> None:  # type: ignore[no-untyped-def]
+    """``query_only`` is set only when a connection goes from reading to writing or back
+    (not in every transaction), and each transaction still gets the right one."""
+    seen: list[str] = []
+    listener = lambda conn, cursor, statement, *args: seen.append(statement)  # noqa: E731
+    runtime.engine.pool = runtime.engine.pool.recreate()  # used in turn: one connection
+    event.listen(runtime.engine, "before_cursor_execute", listener)
+    try:
+        for read_only in (True, True, False, True, True, False, False):
+            with runtime.transaction(read_only=read_only) as session:
+                session.execute(text("SELECT 1"))
+                if read_only:
+                    with pytest.raises(DBAPIError, match="readonly"):
+                        session.execute(text("CREATE TABLE written_by_a_read (x INTEGER)"))
+                else:
+                    session.execute(text("CREATE TABLE IF NOT EXISTS written (x INTEGER)"))
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", listener)
+    pragmas = [s for s in seen if s.startswith("PRAGMA query_only")]
+    assert pragmas == ["PRAGMA query_only=1", "PRAGMA query_only=0"] * 2
 
 
 def test_a_token_records_its_use_at_most_once_a_minute(deals, runtime) -> None:  # type: ignore[no-untyped-def]
