@@ -3,7 +3,8 @@
 * the platform: ``trellis.app.create_app`` over a database made by :func:`prepare`;
 * the baseline, :func:`bare_app`: a bare Flask endpoint written by hand for the same
   ``GET /api/records/item/<id>``: the bearer token looked up by its SHA-256 (one indexed
-  query joined with its user: unrevoked, unexpired, active), one SELECT of the record by its
+  query joined with its user: unrevoked, unexpired, active, and the read scope their roles
+  grant on items: all, own or none, as the platform's policy), one SELECT of the record by its
   primary key, the same JSON body and ETag. Reads use ordinary (deferred) transactions.
 
 ``python apiserver.py platform|bare DATABASE_URL THREADS`` serves one of them with waitress
@@ -24,14 +25,21 @@ from flask import Flask, jsonify, request
 from sqlalchemy import MetaData, Table, bindparam, select, text
 
 from trellis.access.tokens import issue_token
-from trellis.accounts import create_user, ensure_builtin_roles
+from trellis.accounts import create_user, ensure_builtin_roles, get_user
 from trellis.clock import utcnow
 from trellis.runtime import Runtime
 
 USERNAME, PASSWORD = "bench", "a-long-bench-password"
+OUTSIDER = "outsider"
 LABELS = {k: k.title() for k in STATUSES}
+#: the token's user and how far their roles let them read items (2: all, 1: their own,
+#: 0: none; the admin role reads everything), in one indexed query
 TOKEN_QUERY = text(
-    "SELECT u.id FROM auth_token t JOIN auth_user u ON u.id = t.user_id "
+    "SELECT u.id, (SELECT coalesce(max(CASE WHEN r.key = 'admin' OR p.read = 'all' THEN 2 "
+    "WHEN p.read = 'own' THEN 1 ELSE 0 END), 0) FROM auth_user_role ur "
+    "JOIN auth_role r ON r.id = ur.role_id LEFT JOIN auth_permission p "
+    "ON p.role_id = r.id AND p.entity = 'item' WHERE ur.user_id = u.id) AS reads "
+    "FROM auth_token t JOIN auth_user u ON u.id = t.user_id "
     "WHERE t.token_hash = :digest AND t.revoked_at IS NULL AND t.expires_at > :now "
     "AND u.is_active"
 )
@@ -48,7 +56,15 @@ def prepare(url: str, n: int) -> tuple[Runtime, str]:
         ensure_builtin_roles(session)
         user = create_user(session, USERNAME, PASSWORD, roles=["admin"])
         token, _row = issue_token(session, user)
+        # a user whose roles grant nothing on items: both apps must refuse them
+        create_user(session, OUTSIDER, PASSWORD, roles=["user"])
     return runtime, token
+
+
+def outsider_token(runtime: Runtime) -> str:
+    """A new token of the user whose roles grant nothing on items."""
+    with runtime.transaction() as session:
+        return issue_token(session, get_user(session, OUTSIDER))[0]
 
 
 def platform_app(url: str) -> Flask:
@@ -71,11 +87,13 @@ def bare_app(url: str) -> Flask:
             return {"detail": "Send a bearer token."}, 401
         digest = hashlib.sha256(token.strip().encode()).hexdigest()
         with engine.connect() as conn:
-            user_id = conn.execute(TOKEN_QUERY, {"digest": digest, "now": utcnow()}).scalar()
-            if user_id is None:
+            caller = conn.execute(TOKEN_QUERY, {"digest": digest, "now": utcnow()}).first()
+            if caller is None:
                 return {"detail": "The token is unknown, expired or revoked."}, 401
+            if not caller.reads:
+                return {"detail": "No entity type 'item'."}, 404
             row = conn.execute(one, {"id": record_id}).mappings().first()
-        if row is None:
+        if row is None or (caller.reads == 1 and row["owner_id"] != caller.id):
             return {"detail": f"No Item with id {record_id}."}, 404
         body = {
             "id": row["id"],

@@ -20,7 +20,7 @@ import random
 import threading
 import time
 
-from apiserver import bare_app, platform_app, prepare, start, stop
+from apiserver import bare_app, outsider_token, platform_app, prepare, start, stop
 from common import backend, database, parser, rotated, verdict
 
 GOAL = 0.7
@@ -74,6 +74,28 @@ def served_round(port: int, token: str, ids: list[int], requests: int, clients: 
     return seconds
 
 
+def same_answers(apps: dict, token: str, outsider: str, record_id: int) -> None:
+    """Both apps give the same body and ETag for a record, and refuse the same requests with
+    the same status: no token, an unknown token, a missing record, a user whose roles grant
+    nothing on items. A baseline that checks less stops the run."""
+    asks = {
+        "the record": (f"/api/records/item/{record_id}", token),
+        "no token": (f"/api/records/item/{record_id}", None),
+        "unknown token": (f"/api/records/item/{record_id}", "trl_" + "x" * 43),
+        "missing record": (f"/api/records/item/{record_id + 1}", token),
+        "no grant on items": (f"/api/records/item/{record_id}", outsider),
+    }
+    for what, (path, bearer) in asks.items():
+        answers = {}
+        for name, app in apps.items():
+            headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+            response = app.test_client().get(path, headers=headers)
+            body = response.json if response.status_code == 200 else None
+            answers[name] = (response.status_code, body, response.headers.get("ETag"))
+        if len({json.dumps(a, sort_keys=True) for a in answers.values()}) != 1:
+            raise SystemExit(f"The two apps answer {what} differently: {answers}")
+
+
 def goal_text(ratio: float) -> str:
     return f"goal >= {GOAL}x: {verdict(ratio >= GOAL)}"
 
@@ -87,17 +109,11 @@ def main() -> None:
     url = args.database_url
     with database(url) as db_url:
         runtime, token = prepare(db_url, args.n)
+        outsider = outsider_token(runtime)
         runtime.dispose()
         apps = {"platform API": platform_app(db_url), "bare Flask endpoint": bare_app(db_url)}
         ids = list(range(1, args.n + 1))
-        bodies = {}
-        for name, app in apps.items():
-            response = app.test_client().get(
-                f"/api/records/item/{ids[-1]}", headers={"Authorization": f"Bearer {token}"}
-            )
-            bodies[name] = (response.status_code, response.json, response.headers.get("ETag"))
-        if len({json.dumps(b, sort_keys=True) for b in bodies.values()}) != 1:
-            raise SystemExit(f"The two apps answer differently: {bodies}")
+        same_answers(apps, token, outsider, ids[-1])
         in_process(apps, token, ids, BLOCK * 2)  # warm-up, not timed
         timings = in_process(apps, token, ids, args.requests)
 
