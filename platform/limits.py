@@ -19,13 +19,15 @@ from typing import Any, TypeVar
 from flask import Flask, Request, current_app
 from werkzeug.routing import IntegerConverter
 
+from trellis.metamodel.fieldtypes.base import MAX_BIGINT, MAX_INTEGER
+
 #: room for a multipart envelope around an upload of the largest allowed size
 MULTIPART_MARGIN = 64 * 1024
 View = TypeVar("View", bound=Callable[..., Any])
 #: the largest id a BIGINT holds; a larger one in a path is read as NO_ID
-MAX_ID = 2**63 - 1
+MAX_ID = MAX_BIGINT
 #: the largest id of the platform's own tables (INTEGER)
-MAX_ID32 = 2**31 - 1
+MAX_ID32 = MAX_INTEGER
 NO_ID = -1
 
 

@@ -37,6 +37,7 @@ from trellis.api.blueprint import api
 from trellis.api.context import unit
 from trellis.conversion.models import ConversionMap
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
+from trellis.metamodel.fieldtypes.base import MAX_BIGINT, MAX_INTEGER
 from trellis.metamodel.fieldtypes.choice import OptionOutput
 from trellis.metamodel.fieldtypes.decimal_number import MAX_EXPONENT
 from trellis.metamodel.fieldtypes.money import MoneyOutput
@@ -46,11 +47,13 @@ from trellis.records.query import SYSTEM_FIELDS
 API_VERSION = "1.1.0"
 RECORDS = "/api/records/{entity}"
 #: ids in paths: what a BIGINT holds (larger ones match no route)
-ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_BIGINT}
 #: ids of the platform's own rows (rules): INTEGER columns
-ID32_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+ID32_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER}
 #: a record id in a reference (from 1)
-ID_POSITIVE = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+ID_POSITIVE = {"type": "integer", "minimum": 1, "maximum": MAX_BIGINT}
+#: a user's id (the users table's INTEGER ids)
+USER_ID = {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER}
 #: how many documents a worker keeps (one per metamodel stamp and kind of caller)
 CACHE_SIZE = 32
 
@@ -237,7 +240,8 @@ class _EntityView:
         if entity.has_pipelines:
             create["pipeline"] = ma.fields.String(allow_none=True, metadata=self._pipelines())
             create["stage"] = ma.fields.String(allow_none=True, metadata=self._stages())
-        patch = {**inputs, "version": ma.fields.Integer(required=True)}
+        version = ma.validate.Range(max=MAX_INTEGER)  # an INTEGER column
+        patch = {**inputs, "version": ma.fields.Integer(required=True, validate=version)}
         if entity.has_pipelines:  # a stage in a PATCH moves the record
             patch["stage"] = ma.fields.String(metadata=self._stages())
             patch["pipeline"] = ma.fields.String(allow_none=True, metadata=self._pipelines())
@@ -254,7 +258,7 @@ class _EntityView:
                     "stage": ma.fields.String(required=True, metadata=self._stages()),
                     "pipeline": ma.fields.String(allow_none=True, metadata=self._pipelines()),
                     "values": ma.fields.Nested(_closed(inputs, f"{name}StageValues")),
-                    "version": ma.fields.Integer(allow_none=True),
+                    "version": ma.fields.Integer(allow_none=True, validate=version),
                 },
                 f"{name}StageMove",
             )
@@ -416,7 +420,9 @@ class _EntityView:
             elif s.type.name == "datetime":
                 value = _operand("datetime", None, self.model)
             else:
-                value = ({"type": "integer", "minimum": 0, "maximum": 2**63 - 1}, NATURAL)
+                # what the column holds: user ids and versions are INTEGER, ids BIGINT
+                bounded = {"type": "integer", "minimum": 0, "maximum": s.maximum}
+                value = (bounded, f"\\s*0*{_up_to(s.maximum)}\\s*")
             targets.append((key, key.replace("_", " "), s.operators, value))
         for f in self.searchable:
             targets.append((f.key, f.label, f.type.operators, _filter_value(f, self.model)))
@@ -512,7 +518,7 @@ def _refine_input(
         target.update(schemas.open_values(known, f"An option key of {f.label!r}."))
     if f.type.name == "user":
         # an id or a username (the field's marshmallow type is any JSON)
-        one_of = [dict(ID_POSITIVE), {"type": "string", "pattern": _anchored(USER)}]
+        one_of = [dict(USER_ID), {"type": "string", "pattern": _anchored(USER)}]
         prop["anyOf"] = one_of if required else [*one_of, {"type": "null"}]
     if f.type.name == "money" and not required and isinstance(prop.get("anyOf"), list):
         prop["anyOf"] = [*prop["anyOf"], {"type": "null"}]  # an optional amount may be cleared
@@ -588,9 +594,21 @@ FILLED = "[^,\\u0000]*[^\\s,\\u0000][^,\\u0000]*"
 USER = "\\s*#?(?:[1-9][0-9]{0,17}|[A-Za-z0-9][A-Za-z0-9._@-]{1,63})\\s*"
 #: whole numbers (up to 18 digits: what a BIGINT surely holds) and decimals
 WHOLE = "\\s*-?0*[0-9]{1,18}\\s*"
-NATURAL = "\\s*0*[0-9]{1,18}\\s*"
 POSITIVE = "\\s*0*[1-9][0-9]{0,17}\\s*"
 DECIMAL = "\\s*-?[0-9]{1,18}(?:\\.[0-9]{1,18})?\\s*"
+
+
+def _up_to(limit: int) -> str:
+    """A pattern of the whole numbers from 0 to ``limit`` (digits, no sign): the ones with
+    fewer digits, then digit by digit below ``limit``'s own, then ``limit`` itself."""
+    digits = str(limit)
+    shorter = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    below = [
+        f"{digits[:i]}[0-{int(d) - 1}][0-9]{{{len(digits) - i - 1}}}"
+        for i, d in enumerate(digits)
+        if d != "0"
+    ]
+    return "(?:" + "|".join([*shorter, *below, digits]) + ")"
 
 
 def _anchored(item: str) -> str:

@@ -71,8 +71,9 @@ def from_http(error: HTTPException) -> Response:
 
 def from_unexpected(error: Exception) -> Response:
     """A bug: logged with its traceback; the caller gets no internals. A number beyond what
-    its column holds (PostgreSQL's 32-bit integers: a version or user id such as 2**63-2 in
-    a filter or a body) is the caller's input: a 400."""
+    its column holds is checked where it is read (filters: a 400, bodies: a 422, both naming
+    it; ``MAX_INTEGER`` and ``MAX_BIGINT``); should one still reach the database, the
+    driver's "out of range" is the caller's input all the same: a 400."""
     if isinstance(error, DataError) and "out of range" in str(error.orig).lower():
         return problem(400, "Bad request", "A number is out of range.")
     log.exception("Unhandled error in the API", exc_info=error)

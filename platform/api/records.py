@@ -11,7 +11,7 @@ from trellis.api import schemas
 from trellis.api.blueprint import api
 from trellis.api.context import unit
 from trellis.errors import BadRequest, ValidationFailed
-from trellis.limits import accepts_upload
+from trellis.limits import MAX_ID32, accepts_upload
 from trellis.records.importer import import_csv
 from trellis.records.query import MAX_PAGE, MAX_PER_PAGE, parse_filters
 from trellis.records.representation import records_json, stage_visit_json
@@ -31,6 +31,8 @@ def _version_of(data: dict[str, Any]) -> int:
             'Send the version you read, as "version" in the body or an If-Match header.',
             {"version": ["Required: the version you read."]},
         )
+    if version > MAX_ID32:  # no record gets there (an INTEGER column)
+        raise ValidationFailed({"version": [f"A version is at most {MAX_ID32}."]})
     return version
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import marshmallow as ma
 
+from trellis.metamodel.fieldtypes.base import MAX_INTEGER
+
 #: every text the server stores refuses NUL (PostgreSQL cannot hold it): said in the document
 NO_NUL = "^[^\\u0000]*$"
 
@@ -455,7 +457,7 @@ class StageMoveSchema(StrictSchema):
     stage = text(required=True)
     pipeline = text(allow_none=True)
     values = ma.fields.Nested(RecordCreateSchema, load_default=dict)
-    version = JsonInteger(allow_none=True)
+    version = JsonInteger(allow_none=True, validate=ma.validate.Range(max=MAX_INTEGER))
 
 
 class ConversionSchema(ma.Schema):

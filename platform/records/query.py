@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, or_
 
 from trellis.errors import BadRequest
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel
-from trellis.metamodel.fieldtypes.base import ALL_OPERATORS, compare
+from trellis.metamodel.fieldtypes.base import ALL_OPERATORS, MAX_BIGINT, MAX_INTEGER, compare
 from trellis.metamodel.fieldtypes.date_time import DateTimeType
 from trellis.metamodel.fieldtypes.integer import IntegerType
 from trellis.metamodel.fieldtypes.text import TextType
@@ -61,18 +61,30 @@ class _SystemField:
     operators: tuple[str, ...]
     label: str = ""
     settings: Any = None
+    #: the largest value the column holds (whole numbers): a bigger operand is a 400 on
+    #: every database, not an overflow on PostgreSQL's 32-bit columns
+    maximum: int | None = None
 
 
 _INT = IntegerType()
 _TEXT = TextType()
 _MOMENT = DateTimeType()
 SYSTEM_FIELDS = {
-    "id": _SystemField("id", "id", _INT, ("eq", "ne", "lt", "lte", "gt", "gte", "in")),
-    "version": _SystemField("version", "version", _INT, ("eq", "lt", "lte", "gt", "gte")),
+    "id": _SystemField(
+        "id", "id", _INT, ("eq", "ne", "lt", "lte", "gt", "gte", "in"), maximum=MAX_BIGINT
+    ),
+    "version": _SystemField(
+        "version", "version", _INT, ("eq", "lt", "lte", "gt", "gte"), maximum=MAX_INTEGER
+    ),
     "created_at": _SystemField("created_at", "created_at", _MOMENT, ("lt", "lte", "gt", "gte")),
     "updated_at": _SystemField("updated_at", "updated_at", _MOMENT, ("lt", "lte", "gt", "gte")),
-    "owner": _SystemField("owner", "owner_id", _INT, ("eq", "ne", "in", "isnull")),
-    "created_by": _SystemField("created_by", "created_by", _INT, ("eq", "ne", "in", "isnull")),
+    # user ids (the users table's INTEGER ids)
+    "owner": _SystemField(
+        "owner", "owner_id", _INT, ("eq", "ne", "in", "isnull"), maximum=MAX_INTEGER
+    ),
+    "created_by": _SystemField(
+        "created_by", "created_by", _INT, ("eq", "ne", "in", "isnull"), maximum=MAX_INTEGER
+    ),
     "pipeline": _SystemField("pipeline", "pipeline", _TEXT, ("eq", "ne", "in", "isnull")),
     "stage": _SystemField("stage", "stage", _TEXT, ("eq", "ne", "in", "isnull")),
 }
@@ -153,6 +165,8 @@ def _scalar(target: Any, raw: Any, model: CompiledModel) -> Any:
     if system_int and value is not None and value < 0:
         # ids and versions are never negative (as the document says)
         raise ValueError("Use a number from 0 up.")
+    if system_int and value is not None and value > target.maximum:
+        raise ValueError(f"Use a number up to {target.maximum}.")
     return value
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from trellis.accounts import User
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity
+from trellis.metamodel.fieldtypes.base import MAX_INTEGER
 
 #: the key under which the app's title lookups hold user names (no entity key starts so)
 USER_TITLES = "@user"
@@ -34,7 +35,7 @@ class UserRef:
 
 def users_by_id(session: Session, ids: Iterable[Any]) -> dict[int, UserRef]:
     """The users with these ids (disabled ones included); unknown ids are left out."""
-    wanted = sorted({i for i in ids if isinstance(i, int) and not isinstance(i, bool)})
+    wanted = sorted({i for i in ids if _is_user_id(i)})
     if not wanted:
         return {}
     rows = session.scalars(select(User).where(User.id.in_(wanted)))
@@ -75,7 +76,8 @@ def resolve_user_values(
             user = session.scalar(select(User).where(User.username == value))
             missing = f"No user {value!r}."
         else:
-            user = session.get(User, value)
+            # an id beyond the users table's INTEGER ids names no one (on every database)
+            user = session.get(User, value) if _is_user_id(value) else None
             missing = f"No user with id {value}."
         if user is None:
             errors.add(key, missing)
@@ -86,6 +88,11 @@ def resolve_user_values(
             )
             continue
         values[key] = user.id
+
+
+def _is_user_id(value: Any) -> bool:
+    """Whether ``value`` can be a user's id (what the users table's INTEGER id holds)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_INTEGER
 
 
 def _ref(user: User) -> UserRef:

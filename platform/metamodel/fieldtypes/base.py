@@ -255,6 +255,14 @@ def direct_loader(field: ma.fields.Field) -> Callable[[Any, str, Any], Any]:
     return load_and_validate
 
 
+#: what the databases' whole-number columns hold, alike on SQLite and PostgreSQL: BIGINT
+#: (record ids, integer fields) and INTEGER (versions, the users table's ids). Every number
+#: that reaches such a column is checked against its bound first (a 400 in a filter, a 422 in
+#: a body), never left to PostgreSQL's "out of range".
+MAX_BIGINT = 2**63 - 1
+MAX_INTEGER = 2**31 - 1
+
+
 class StrictInteger(ma.fields.Integer):
     """An integer that refuses 1.5 and True instead of truncating them (marshmallow would)."""
 
@@ -269,7 +277,7 @@ class StrictInteger(ma.fields.Integer):
             value = int(value)
         if not isinstance(value, int):
             raise self.make_error("invalid")
-        if not -(2**63) <= value < 2**63:
+        if not -MAX_BIGINT - 1 <= value <= MAX_BIGINT:
             raise self.make_error("invalid")
         return value
 

@@ -14,13 +14,24 @@ from typing import Any
 import marshmallow as ma
 from sqlalchemy import BigInteger, ColumnElement, Table, or_, select
 
-from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType, compare
+from trellis.metamodel.fieldtypes.base import (
+    MAX_INTEGER,
+    ColumnSpec,
+    FieldLike,
+    FieldType,
+    compare,
+)
 
 
 class UserInput(ma.fields.Field):
-    """A user id (``3``, ``"3"``, ``{"id": 3}``) or a username (``"ann"``)."""
+    """A user id (``3``, ``"3"``, ``{"id": 3}``) or a username (``"ann"``). User ids are the
+    users table's INTEGER ids: a number above :data:`MAX_INTEGER` is refused; digits beyond
+    it in a text are a username (usernames may be all digits)."""
 
-    default_error_messages = {"invalid": "Give a user's id or username."}
+    default_error_messages = {
+        "invalid": "Give a user's id or username.",
+        "too_large": f"A user id is at most {MAX_INTEGER}.",
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, Mapping) and "id" in value:
@@ -29,14 +40,17 @@ class UserInput(ma.fields.Field):
             raise self.make_error("invalid")
         if isinstance(value, str):
             text = value.strip().removeprefix("#")
-            if text.isascii() and text.isdigit() and len(text) <= 18 and int(text) >= 1:
+            digits = text.isascii() and text.isdigit() and len(text) <= 18
+            if digits and 1 <= int(text) <= MAX_INTEGER:
                 value = int(text)
             elif _is_username(text):
                 return text  # a username: the record service finds the user
             else:
                 raise self.make_error("invalid")
-        if not isinstance(value, int) or not 1 <= value < 2**63:
+        if not isinstance(value, int) or value < 1:
             raise self.make_error("invalid")
+        if value > MAX_INTEGER:
+            raise self.make_error("too_large")
         return value
 
 
