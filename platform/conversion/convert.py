@@ -9,6 +9,7 @@ is invalid, or for a dry run, the savepoint is rolled back and nothing is left b
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,8 +18,8 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from trellis.access.models import RecordLink
-from trellis.conversion.duplicates import find_candidates, rules_by_entity
-from trellis.conversion.models import ConversionMap, DuplicateRule
+from trellis.conversion.configuration import MapSpec, RuleSpec, conversion_setup
+from trellis.conversion.duplicates import find_candidates
 from trellis.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.expressions import ExpressionError, compile_expression
 from trellis.metamodel.changes import Errors
@@ -70,14 +71,13 @@ class Conversion:
         return not self.errors
 
 
-def conversion_map(service: RecordService, entity: str, key: str | None = None) -> ConversionMap:
+def conversion_map(service: RecordService, entity: str, key: str | None = None) -> MapSpec:
     """The map to convert ``entity`` records with (the only one, or the one named)."""
     if not isinstance(key, str | None):
         raise BadRequest("Name the map by its key.", {"map": ["Use a key."]})
-    query = select(ConversionMap).where(ConversionMap.source == entity)
+    rows = conversion_setup(service.session, service.model).maps.get(entity, ())
     if key is not None:
-        query = query.where(ConversionMap.key == key)
-    rows = service.session.scalars(query.order_by(ConversionMap.id)).all()
+        rows = tuple(m for m in rows if m.key == key)
     if not rows:
         raise NotFound(
             f"There is no conversion map for {entity!r}" + (f" named {key!r}." if key else ".")
@@ -126,8 +126,8 @@ def convert(
     # the targets it creates or links are known to exist: references to them are not read back
     known = session.info.setdefault(KNOWN_RECORDS, {})
     try:
-        # the duplicate rules of every target in one read
-        rules = rules_by_entity(session, list(targets))
+        # the duplicate rules of every target, read with the compiled model
+        rules = conversion_setup(session, model).rules
         for target in _in_dependency_order(model, list(targets)):
             options = targets[target] or {}
             _convert_one(service, row, source_entity, mapped, target, options, rules, result)
@@ -223,7 +223,7 @@ def _required_keys(errors: dict[str, Any]) -> list[str]:
     ]
 
 
-def _check_request(row: ConversionMap, targets: Any) -> None:
+def _check_request(row: MapSpec, targets: Any) -> None:
     if not isinstance(targets, dict) or not targets:
         raise BadRequest(
             "Choose at least one target.", {"targets": ["Choose at least one target."]}
@@ -297,12 +297,12 @@ def _in_dependency_order(model: Any, targets: list[str]) -> list[str]:
 
 def _convert_one(
     service: RecordService,
-    row: ConversionMap,
+    row: MapSpec,
     source_entity: CompiledEntity,
     source: Record,
     target: str,
     options: dict[str, Any],
-    rules: dict[str, list[DuplicateRule]],
+    rules: Mapping[str, Sequence[RuleSpec]],
     result: Conversion,
 ) -> None:
     model = service.model
@@ -327,7 +327,9 @@ def _convert_one(
             values[f.key] = result.records[other].id
     values.update({k: v for k, v in options.items() if k not in TARGET_OPTIONS})
     # found even when one of them is linked, so the choice can be changed again
-    result.duplicates[target] = find_candidates(service, target, values, rules=rules[target])
+    result.duplicates[target] = find_candidates(
+        service, target, values, rules=rules.get(target, ())
+    )
     existing = options.get("use_existing")
     if existing is not None:
         try:

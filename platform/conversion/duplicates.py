@@ -9,26 +9,21 @@ builds it, deleting the last rule of a field drops it, so a check is an indexed 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from trellis.accounts import Actor
+from trellis.conversion.configuration import RuleSpec, changed, conversion_setup
 from trellis.conversion.models import DuplicateRule
 from trellis.errors import NotFound, PermissionDenied, ValidationFailed
 from trellis.metamodel.changes import COMPARED_FIELDS, sync_schema
-from trellis.metamodel.compiled import CompiledEntity, CompiledModel
+from trellis.metamodel.compiled import CompiledModel
 from trellis.metamodel.models import ConfigChange, EntityType
-from trellis.metamodel.normalised import COMPARABLE, kind_of, normalise, normalised_column
+from trellis.metamodel.normalised import COMPARABLE, normalise
 from trellis.records.service import RecordService
-
-
-def _column(entity: CompiledEntity, key: str) -> ColumnElement[Any]:
-    f = entity.fields[key]
-    column = entity.table.c[f.type.columns(f)[0].name]
-    return normalised_column(kind_of(f.type.name), column)
 
 
 def add_rule(
@@ -59,6 +54,7 @@ def add_rule(
         )
     )
     session.flush()
+    changed(session)
     _index_compared_fields(session, entity)
     return rule
 
@@ -76,6 +72,7 @@ def delete_rule(session: Session, actor: Actor, entity: str, rule_id: int) -> No
         )
     )
     session.flush()
+    changed(session)
     _index_compared_fields(session, entity)
 
 
@@ -87,32 +84,25 @@ def rules_of(session: Session, entity: str) -> list[DuplicateRule]:
     )
 
 
-def rules_by_entity(session: Session, entities: list[str]) -> dict[str, list[DuplicateRule]]:
-    """The rules of each of ``entities`` (as :func:`rules_of` gives them), read at once."""
-    found: dict[str, list[DuplicateRule]] = {entity: [] for entity in entities}
-    for rule in session.scalars(
-        select(DuplicateRule).where(DuplicateRule.entity.in_(entities)).order_by(DuplicateRule.id)
-    ):
-        found[rule.entity].append(rule)
-    return found
-
-
 def find_candidates(
     service: RecordService,
     entity: str,
     values: Mapping[str, Any],
     limit: int = 10,
     *,
-    rules: list[DuplicateRule] | None = None,
+    rules: Sequence[DuplicateRule | RuleSpec] | None = None,
 ) -> list[dict[str, Any]]:
     """Records the caller may read that match ``values`` by any duplicate rule of
-    ``entity`` (``rules``: read already, else read here): ``[{"id", "title", "matched":
+    ``entity`` (``rules``: those to use, else all of them): ``[{"id", "title", "matched":
     [field, ...]}]``."""
     ent = service.model.entities[entity]
     hidden = service.access.hidden_fields(entity)
+    if rules is None:
+        rules = conversion_setup(service.session, service.model).rules_of(entity)
+    compared = ent.comparable_columns
     conditions = []
     reasons: list[tuple[list[str], ColumnElement[bool]]] = []
-    for rule in rules_of(service.session, entity) if rules is None else rules:
+    for rule in rules:
         keys = [k for k in rule.fields if k in ent.fields and k not in hidden]
         if len(keys) != len(rule.fields):
             continue
@@ -122,7 +112,7 @@ def find_candidates(
             wanted = normalise(f.type.name, values.get(key))
             if wanted in (None, ""):
                 break
-            parts.append(_column(ent, key) == wanted)
+            parts.append(compared[key] == wanted)
         else:
             clause = and_(*parts)
             conditions.append(clause)
@@ -133,15 +123,17 @@ def find_candidates(
     scope = service.access.scope_clause("read", entity, ent.table)
     if scope is not None:
         query = query.where(scope)
-    ids = list(service.session.scalars(query.order_by(ent.table.c.id).limit(limit)))
+    # Core, on the transaction's connection: record tables have no ORM objects to flush
+    connection = service.session.connection()
+    ids = list(connection.execute(query.order_by(ent.table.c.id).limit(limit)).scalars())
     if not ids:
         return []
     titles = service.titles(entity, ids)
     matched: dict[int, list[str]] = {i: [] for i in ids}
     for keys, clause in reasons:
-        for record_id in service.session.scalars(
+        for record_id in connection.execute(
             select(ent.table.c.id).where(clause, ent.table.c.id.in_(ids))
-        ):
+        ).scalars():
             matched[record_id].extend(k for k in keys if k not in matched[record_id])
     return [{"id": i, "title": titles.get(i), "matched": matched[i]} for i in ids]
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from trellis.accounts import Actor
 from trellis.conversion.compatibility import compatibility_error
+from trellis.conversion.configuration import changed
 from trellis.conversion.models import ConversionMap
 from trellis.errors import Conflict, NotFound, PermissionDenied
 from trellis.expressions import ExpressionError, compile_expression
@@ -215,9 +216,11 @@ class ConversionMaps:
         return created
 
     def _log(self, action: str, target: str, detail: dict[str, Any]) -> None:
+        """Record a change of a map (made already) in the history; conversions see it."""
         self.session.add(
             ConfigChange(by=self.actor.user_id, action=action, target=target, detail=detail)
         )
+        changed(self.session)
 
 
 def _names(source: str) -> set[str]:

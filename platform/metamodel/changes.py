@@ -178,19 +178,32 @@ class MetamodelChanges:
 
     def bump(self, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
         """Record the change in the history and move the metamodel stamp."""
-        stamp = uuid.uuid4().hex
-        # one UPDATE, no read first (an ORM update: a loaded state row follows it)
-        moved = self.session.execute(
-            update(MetaState)
-            .where(MetaState.id == 1)
-            .values(version=MetaState.version + 1, stamp=stamp)
-        )
-        if not moved.rowcount:  # type: ignore[attr-defined]
-            self.session.add(MetaState(id=1, version=1, stamp=stamp))
+        move_stamp(self.session)
         self.session.add(
             ConfigChange(by=self.actor.user_id, action=action, target=target, detail=detail or {})
         )
         self.session.flush()
+
+
+#: ``session.info`` key: the stamp this session last moved the metamodel to (a model of
+#: another stamp compiled before the change does not show it)
+STAMP_MOVED = "trellis.stamp_moved"
+
+
+def move_stamp(session: Session) -> None:
+    """Move the metamodel stamp: every worker's next transaction compiles the model again
+    (only what changed). Called by every configuration change a compiled model or what is
+    kept with it (``CompiledModel.memo``) depends on."""
+    stamp = uuid.uuid4().hex
+    # one UPDATE, no read first (an ORM update: a loaded state row follows it)
+    moved = session.execute(
+        update(MetaState)
+        .where(MetaState.id == 1)
+        .values(version=MetaState.version + 1, stamp=stamp)
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        session.add(MetaState(id=1, version=1, stamp=stamp))
+    session.info[STAMP_MOVED] = stamp
 
 
 class _ModelWhenRead:

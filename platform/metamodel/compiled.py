@@ -24,13 +24,14 @@ from functools import cached_property
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import Insert, MetaData, Select, Table, bindparam, insert, select
+from sqlalchemy import ColumnElement, Insert, MetaData, Select, Table, bindparam, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
 from trellis.metamodel.fieldtypes import FieldType, registry
 from trellis.metamodel.fieldtypes.base import direct_loader
 from trellis.metamodel.models import EntityType, MetaState, OptionList, Pipeline, Rule, Stage
+from trellis.metamodel.normalised import COMPARABLE, kind_of, normalised_column
 from trellis.metamodel.physical import FieldLayout, build_table, entity_tables
 
 
@@ -170,6 +171,17 @@ class CompiledEntity:
         return {key: direct_loader(f) for key, f in self.input_schema.fields.items()}
 
     @cached_property
+    def comparable_columns(self) -> dict[str, ColumnElement[Any]]:
+        """Each active field a duplicate rule may compare, in its comparable form (the
+        expression of its index, see ``normalised``), by key: built once per compiled entity
+        type."""
+        return {
+            key: normalised_column(kind_of(f.type.name), self.table.c[f.type.columns(f)[0].name])
+            for key, f in self.fields.items()
+            if f.type.name in COMPARABLE
+        }
+
+    @cached_property
     def row_columns(self) -> tuple[tuple[str, str | None], ...]:
         """Each active field's key and the one column its value is stored in as it is (None:
         the type's ``to_row`` makes the columns), in field order."""
@@ -191,6 +203,10 @@ class CompiledModel:
     #: keys of the entity types compiled for this model (the others were kept from an
     #: earlier one)
     recompiled: tuple[str, ...] = ()
+    #: configuration read with this model and kept as long as it (the conversion maps and
+    #: duplicate rules, see ``conversion.setup``), by its reader's key: every change of it
+    #: moves the metamodel stamp, so it is as current as the model
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def entity(self, key: str) -> CompiledEntity:
         from trellis.errors import NotFound
