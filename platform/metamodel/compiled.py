@@ -72,6 +72,12 @@ class CompiledField:
     def type_name(self) -> str:
         return self.type.name
 
+    @cached_property
+    def operand_input(self) -> ma.fields.Field:
+        """The input field that reads this field's filter operands, built once (no type's
+        input field depends on anything but the field's settings)."""
+        return self.type.input_field(self, None)
+
 
 @dataclass(frozen=True)
 class CompiledStage:

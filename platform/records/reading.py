@@ -25,6 +25,10 @@ from trellis.records.query import (
 )
 from trellis.records.record import Page, Record, RecordParts
 
+#: the label of the capped count a page's statement brings (a double underscore: never a
+#: field's key, so never a column of a record table)
+PAGE_TOTAL = "page__total"
+
 
 class Reading(RecordParts):
     """The reads of the record service (a part of RecordService)."""
@@ -75,10 +79,15 @@ class Reading(RecordParts):
         else:
             offset = (page - 1) * per_page
             query = select(ent.table).where(*conditions).order_by(*order)
+            if not exact_total:  # the capped count comes with the page
+                query = query.add_columns(self._capped_count(ent, conditions, offset, per_page))
             rows = list(self.session.execute(query.limit(per_page + 1).offset(offset)).mappings())
         more = len(rows) > per_page
+        counted = rows[0][PAGE_TOTAL] if rows and PAGE_TOTAL in rows[0] else None
         rows = rows[:per_page]
-        total, lower_bound = self._total(ent, conditions, offset, len(rows), more, exact_total)
+        total, lower_bound = self._total(
+            ent, conditions, offset, len(rows), more, exact_total, counted
+        )
         items = [self._visible(ent, r) for r in self._hydrate(ent, rows)]
         cursor = encode_cursor(keys, rows[-1]) if more else None
         return Page(items, total, page, per_page, lower_bound, cursor)

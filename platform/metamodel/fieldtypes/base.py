@@ -188,8 +188,10 @@ class FieldType:
 
     def parse_scalar(self, field: FieldLike, raw: Any, model: CompiledModel) -> Any:
         """A filter operand (often a query-string text) as a Python value; ValueError if bad."""
+        # a compiled field keeps its input field: not one built per filter and request
+        reader = getattr(field, "operand_input", None) or self.input_field(field, model)
         try:
-            return self.input_field(field, model).deserialize(raw)
+            return reader.deserialize(raw)
         except ma.ValidationError as exc:
             raise ValueError(_first_message(exc.messages)) from exc
 
