@@ -117,12 +117,6 @@ LEFT_OUT = [
         "required fields (e.g. a company's tin) are the configuration's rule, a 422",
     ),
     (
-        r"(POST|PATCH) /api/meta/entities/\{entity\}/fields.*",
-        positive_data_acceptance,
-        "a field's settings are an open object in the document; the server accepts only the "
-        "settings of the field's type (an unknown setting is a 422)",
-    ),
-    (
         r"POST /api/meta/flows/\{key\}/versions|PATCH /api/meta/flows/\{key\}/versions/\{version\}",
         positive_data_acceptance,
         "a version takes exactly one of route and bpmn, and the route's steps are checked by "

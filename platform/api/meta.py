@@ -14,6 +14,8 @@ from trellis.api import schemas
 from trellis.api.blueprint import api
 from trellis.api.context import unit
 from trellis.api.meta_schemas import (
+    FIELD_CREATE_CONFIGURATION,
+    FIELD_PATCH_CONFIGURATION,
     EntityCreate,
     EntityPatch,
     FieldCreate,
@@ -151,6 +153,7 @@ def purge_entity(entity: str) -> Any:
 
 @api.post("/meta/entities/<entity>/fields")
 @api.arguments(FieldCreate)
+@api.configuration_dependent(*FIELD_CREATE_CONFIGURATION)
 @api.problems(400, 403, 404, 409, 422)
 @api.alt_response(201, schema=schemas.FieldSchema, success=True)
 def add_field(data: dict[str, Any], entity: str) -> Any:
@@ -165,6 +168,7 @@ def add_field(data: dict[str, Any], entity: str) -> Any:
 
 @api.patch("/meta/entities/<entity>/fields/<field>")
 @api.arguments(FieldPatch)
+@api.configuration_dependent(*FIELD_PATCH_CONFIGURATION)
 @api.problems(400, 403, 404, 422)
 @api.alt_response(200, schema=schemas.FieldSchema, success=True)
 def update_field(data: dict[str, Any], entity: str, field: str) -> Any:

@@ -11,6 +11,7 @@ compiles) is theirs alone.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -195,8 +196,35 @@ def _listed(messages: Any) -> list[Any]:
     return messages if isinstance(messages, list) else [messages]
 
 
+#: a JSON value of the field types and settings: text (no NUL: any NUL in a body is the
+#: server's 400), a number, true or false, null, or a list or object of these (a money
+#: amount, a user by id, the options of a multiple-choice list); the service checks it
+_SCALAR = [
+    {"type": "string", "pattern": NO_NUL},
+    {"type": "number"},
+    {"type": "boolean"},
+    {"type": "null"},
+]
+JSON_VALUE_DOC: dict[str, Any] = {
+    "anyOf": [
+        *_SCALAR,
+        {"type": "array", "items": {"anyOf": _SCALAR}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"anyOf": _SCALAR},
+        },
+    ]
+}
+
+
 class AnyJSON(ma.fields.Raw):
-    """Any JSON value (checked by the service against the configuration)."""
+    """A JSON value (checked by the service against the configuration); the document says
+    what the services take at all (:data:`JSON_VALUE_DOC`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {**JSON_VALUE_DOC, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
 
 # -- entity types ------------------------------------------------------------------------
@@ -297,6 +325,84 @@ class FieldCreate(FieldBody):
 class FieldPatch(FieldBody):
     immutable = {"key": "Cannot be changed once the field exists."}
     position = Position()
+
+
+#: what a new field names or must fit that the configuration decides: a key whose columns no
+#: other field's take, settings naming an option list or entity type that exists (and whose
+#: values agree with each other: min not above max, scale not above precision, the default
+#: currency among the currencies, a pattern that compiles), and a default that is a value of
+#: the field (an option of its list, within its bounds)
+FIELD_CREATE_CONFIGURATION = ("key", "settings", "default")
+#: a change also depends on the stored field: its type (which types it may change to, what
+#: its stored values allow), the settings it has (merged with the new ones; list and target
+#: stay), whether that type can be unique
+FIELD_PATCH_CONFIGURATION = ("type", "settings", "default", "unique")
+
+
+def _settings_document(name: str) -> dict[str, Any]:
+    """A field type's settings as the document gives them: its own JSON Schema (the one the
+    service checks them with), text without NUL (the server's 400)."""
+    schema = copy.deepcopy(FIELD_SETTINGS[name])
+    for prop in schema.get("properties", {}).values():
+        if prop.get("type") == "string" and "pattern" not in prop:
+            prop["pattern"] = NO_NUL
+        if prop.get("type") == "array" and prop.get("items", {}).get("type") == "string":
+            prop["items"].setdefault("pattern", NO_NUL)
+    return schema
+
+
+def _ref(component: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{component}"}
+
+
+def _component(name: str, suffix: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_")) + suffix
+
+
+def document_field_types(schemas: dict[str, Any]) -> None:
+    """Type the settings of a field by its type, from the field types' own settings schemas
+    (:data:`FIELD_SETTINGS`): ``FieldCreate`` becomes a ``oneOf`` by ``type`` (``TextFieldCreate``,
+    ``ListFieldCreate``...), each with exactly its type's settings (required where the type
+    needs some) and ``unique`` only where the type can be unique; a ``FieldPatch``'s settings
+    (of the stored field's type, or of the ``type`` it names) are one of the types' settings
+    (``TextFieldSettings``...)."""
+    create = schemas["FieldCreate"]
+    variants = []
+    for name in FIELD_TYPES:
+        settings_name = _component(name, "FieldSettings")
+        schemas[settings_name] = _settings_document(name)
+        needs_settings = bool(FIELD_SETTINGS[name].get("required"))
+        properties = {
+            **copy.deepcopy(create["properties"]),
+            "type": {"type": "string", "const": name},
+            "settings": _ref(settings_name)
+            if needs_settings
+            else {"oneOf": [_ref(settings_name), {"type": "null"}]},
+        }
+        if not registry.get(name).can_be_unique:
+            properties["unique"] = {"type": "boolean", "const": False}
+        variant = {
+            "type": "object",
+            "description": f"A {registry.get(name).label.lower()} field.",
+            "properties": properties,
+            "required": [*create["required"], *(["settings"] if needs_settings else [])],
+            "additionalProperties": False,
+        }
+        schemas[_component(name, "FieldCreate")] = variant
+        variants.append(_ref(_component(name, "FieldCreate")))
+    schemas["FieldCreate"] = {
+        "description": "A new field: its type and the settings that type takes.",
+        "oneOf": variants,
+    }
+    patch = schemas["FieldPatch"]
+    patch["properties"]["settings"] = {
+        "description": "Settings of the field's type (the stored one, or the type given): "
+        "merged into the stored settings.",
+        "anyOf": [
+            *(_ref(_component(n, "FieldSettings")) for n in FIELD_TYPES),
+            {"type": "null"},
+        ],
+    }
 
 
 # -- option lists ------------------------------------------------------------------------
@@ -464,7 +570,7 @@ ORIGIN_DOC = {
         {"type": "string", "pattern": NO_NUL, "description": "A field of the source"},
         {
             "type": "object",
-            "properties": {"value": {}},
+            "properties": {"value": JSON_VALUE_DOC},
             "required": ["value"],
             "additionalProperties": False,
         },

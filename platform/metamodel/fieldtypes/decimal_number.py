@@ -76,15 +76,27 @@ def digits_errors(value: Decimal | None, precision: int, scale: int) -> list[str
     return []
 
 
+#: a ``min`` or ``max`` setting of a decimal or money field: a JSON number or a numeral
+#: (not "NaN" or "Infinity", which bound nothing)
+BOUND_SCHEMA = {
+    "type": ["number", "string"],
+    "pattern": r"^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$",
+}
+
+
 def decimal_bounds_errors(settings: Mapping[str, Any]) -> list[str]:
     """``min`` and ``max`` settings that are numbers, the minimum not above the maximum."""
     errors, bounds = [], {}
     for bound in ("min", "max"):
         if settings.get(bound) is not None:
             try:
-                bounds[bound] = Decimal(str(settings[bound]))
+                number = Decimal(str(settings[bound]))
             except InvalidOperation:
+                number = None
+            if number is None or not number.is_finite():
                 errors.append(f"{bound}: Enter a number.")
+            else:
+                bounds[bound] = number
     if len(bounds) == 2 and bounds["min"] > bounds["max"]:
         errors.append(f"min: {MIN_OVER_MAX}")
     return errors
@@ -101,8 +113,8 @@ class DecimalType(FieldType):
         "properties": {
             "precision": {"type": "integer", "minimum": 1, "maximum": 38},
             "scale": {"type": "integer", "minimum": 0, "maximum": 18},
-            "min": {"type": ["number", "string"]},
-            "max": {"type": ["number", "string"]},
+            "min": BOUND_SCHEMA,
+            "max": BOUND_SCHEMA,
         },
         "additionalProperties": False,
     }

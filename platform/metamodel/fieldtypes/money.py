@@ -18,6 +18,7 @@ from trellis.metamodel.fieldtypes.base import (
     compare,
 )
 from trellis.metamodel.fieldtypes.decimal_number import (
+    BOUND_SCHEMA,
     ExactDecimal,
     decimal_bounds_errors,
     digits_errors,
@@ -110,8 +111,8 @@ class MoneyType(FieldType):
             "default_currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
             "precision": {"type": "integer", "minimum": 3, "maximum": 38},
             "scale": {"type": "integer", "minimum": 0, "maximum": 6},
-            "min": {"type": ["number", "string"]},
-            "max": {"type": ["number", "string"]},
+            "min": BOUND_SCHEMA,
+            "max": BOUND_SCHEMA,
         },
         "additionalProperties": False,
     }
