@@ -71,8 +71,10 @@ class Reading(RecordParts):
         if after:
             page, offset = 1, None
             rows: list[Any] = []
-            for segment in after_segments(keys, decode_cursor(keys, after)):
+            for number, segment in enumerate(after_segments(keys, decode_cursor(keys, after))):
                 query = select(ent.table).where(*conditions, segment).order_by(*order)
+                if number == 0 and not exact_total:  # the capped count comes with it
+                    query = query.add_columns(self._capped_count(ent, conditions, 0, per_page))
                 rows += self.session.execute(query.limit(per_page + 1 - len(rows))).mappings()
                 if len(rows) > per_page:
                     break

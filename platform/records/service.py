@@ -261,8 +261,9 @@ class RecordService(Reading, Referrers, Writing, Checks):
         self, ent: CompiledEntity, conditions: list[Any], offset: int, per_page: int
     ) -> Any:
         """The capped count of :meth:`_total` as a column of the page's own statement (one
-        statement, one round trip less; the database computes it once): the cap is the one
-        ``_total`` uses whenever it counts (a full page read)."""
+        statement, one round trip less; the database computes it once). Its cap is at least
+        the one ``_total`` uses (which depends on the rows the page shows): a count capped
+        higher tells the same, whether more than ``_total``'s cap match and if not how many."""
         cap = max(COUNT_CAP, offset + per_page)
         matching = select(ent.table.c.id).where(*conditions).limit(cap + 1).subquery()
         return (select(func.count()).select_from(matching).correlate(None).scalar_subquery()).label(

@@ -14,6 +14,7 @@ from sqlalchemy import event, insert, inspect
 from trellis.db import refresh_statistics
 from trellis.errors import BadRequest, ValidationFailed
 from trellis.metamodel.fieldtypes import registry
+from trellis.records import service as record_service
 from trellis.records.query import Filter
 
 WON_RECENT = {
@@ -227,3 +228,58 @@ def test_filter_operands_are_read_by_each_compiled_field_s_own_input(
     assert built == []
     with runtime.transaction(read_only=True) as session, pytest.raises(BadRequest):
         runtime.records(session).list("item", filters=[Filter("amount", "gte", "lots")])
+
+
+@pytest.mark.parametrize("cap", [1, 2, 4, 5, 100])
+def test_the_count_that_comes_with_a_page_keeps_the_capped_total(
+    items, factory, runtime, monkeypatch, cap
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(record_service, "COUNT_CAP", cap)
+    for i in range(7):
+        factory.record("item", name=f"n{i}", status="won" if i % 3 else "open")
+    won = [Filter("status", "eq", "won")]
+    for filters, matching in (([], 7), (won, 4)):
+        seen, after, page = 0, None, 1
+        while True:  # by cursor and by page number, each page in its own request
+            with runtime.transaction(read_only=True) as session:
+                records = runtime.records(session)
+                by_cursor = records.list("item", filters=filters, per_page=2, after=after)
+                by_number = records.list("item", filters=filters, per_page=2, page=page)
+            assert [r.id for r in by_cursor.items] == [r.id for r in by_number.items]
+            shown = len(by_cursor.items)
+            bound = max(cap, shown)
+            expected = (bound, True) if matching > bound else (matching, False)
+            assert (by_cursor.total, by_cursor.total_is_lower_bound) == expected
+            bound = max(cap, seen + shown)
+            expected = (bound, True) if matching > bound else (matching, False)
+            if by_number.next_cursor is None:  # the last page: counted by what it read
+                expected = (matching, False)
+            assert (by_number.total, by_number.total_is_lower_bound) == expected
+            seen += shown
+            after, page = by_cursor.next_cursor, page + 1
+            if after is None:
+                break
+        assert seen == matching
+
+
+def test_a_page_by_cursor_brings_its_count_in_the_same_statement(items, factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    for i in range(5):
+        factory.record("item", name=f"n{i}", status="won")
+    with runtime.transaction(read_only=True) as session:
+        first = runtime.records(session).list("item", per_page=2, sort=["-created_at"])
+    statements: list[str] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "FROM rec_item" in statement and "rec_item__" not in statement:
+            statements.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", keep)
+    try:
+        with runtime.transaction(read_only=True) as session:
+            second = runtime.records(session).list(
+                "item", per_page=2, sort=["-created_at"], after=first.next_cursor
+            )
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", keep)
+    assert (second.total, second.total_is_lower_bound) == (5, False)
+    assert len(second.items) == 2 and len(statements) == 1, statements
