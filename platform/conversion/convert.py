@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from trellis.access.models import RecordLink
 from trellis.conversion.configuration import MapSpec, RuleSpec, conversion_setup
@@ -37,6 +37,19 @@ TARGET_OPTION_TYPES = {
     "pipeline": "Use a pipeline key.",
     "stage": "Use a stage key.",
 }
+
+
+_LINKS = RecordLink.__table__
+#: a conversion link from a record (Core, built once)
+_CONVERTED_LINK = (
+    select(_LINKS.c.id)
+    .where(
+        _LINKS.c.kind == LINK_KIND,
+        _LINKS.c.from_entity == bindparam("entity"),
+        _LINKS.c.from_id == bindparam("record_id"),
+    )
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)
@@ -251,14 +264,10 @@ def _check_request(row: MapSpec, targets: Any) -> None:
 
 
 def _check_not_converted(service: RecordService, entity: CompiledEntity, source: Record) -> None:
-    link = service.session.scalar(
-        select(RecordLink.id)
-        .where(
-            RecordLink.kind == LINK_KIND,
-            RecordLink.from_entity == entity.key,
-            RecordLink.from_id == source.id,
-        )
-        .limit(1)
+    link = (
+        service.session.connection()
+        .execute(_CONVERTED_LINK, {"entity": entity.key, "record_id": source.id})
+        .first()
     )
     stage = entity.pipelines[source.pipeline].stages.get(source.stage) if source.pipeline else None
     if link is not None or (stage is not None and stage.kind == "success"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from trellis.accounts import Actor
@@ -20,7 +20,7 @@ from trellis.conversion.configuration import RuleSpec, changed, conversion_setup
 from trellis.conversion.models import DuplicateRule
 from trellis.errors import NotFound, PermissionDenied, ValidationFailed
 from trellis.metamodel.changes import COMPARED_FIELDS, sync_schema
-from trellis.metamodel.compiled import CompiledModel
+from trellis.metamodel.compiled import CompiledEntity, CompiledModel
 from trellis.metamodel.models import ConfigChange, EntityType
 from trellis.metamodel.normalised import COMPARABLE, normalise
 from trellis.records.service import RecordService
@@ -99,43 +99,55 @@ def find_candidates(
     hidden = service.access.hidden_fields(entity)
     if rules is None:
         rules = conversion_setup(service.session, service.model).rules_of(entity)
-    compared = ent.comparable_columns
-    conditions = []
-    reasons: list[tuple[list[str], ColumnElement[bool]]] = []
+    shape: list[tuple[str, ...]] = []
+    params: dict[str, Any] = {}
     for rule in rules:
         keys = [k for k in rule.fields if k in ent.fields and k not in hidden]
         if len(keys) != len(rule.fields):
             continue
-        parts = []
-        for key in keys:
-            f = ent.fields[key]
-            wanted = normalise(f.type.name, values.get(key))
-            if wanted in (None, ""):
-                break
-            parts.append(compared[key] == wanted)
-        else:
-            clause = and_(*parts)
-            conditions.append(clause)
-            reasons.append((keys, clause))
-    if not conditions or not service.access.can("read", entity):
+        wanted = [normalise(ent.fields[k].type.name, values.get(k)) for k in keys]
+        if any(w in (None, "") for w in wanted):
+            continue
+        params.update({f"v{len(shape)}_{i}": w for i, w in enumerate(wanted)})
+        shape.append(tuple(keys))
+    if not shape or not service.access.can("read", entity):
         return []
-    query = select(ent.table.c.id).where(or_(*conditions))
+    query, clauses = _candidates_query(service.model, ent, tuple(shape), limit)
     scope = service.access.scope_clause("read", entity, ent.table)
     if scope is not None:
         query = query.where(scope)
     # Core, on the transaction's connection: record tables have no ORM objects to flush
     connection = service.session.connection()
-    ids = list(connection.execute(query.order_by(ent.table.c.id).limit(limit)).scalars())
+    ids = list(connection.execute(query, params).scalars())
     if not ids:
         return []
     titles = service.titles(entity, ids)
     matched: dict[int, list[str]] = {i: [] for i in ids}
-    for keys, clause in reasons:
+    for keys, clause in zip(shape, clauses, strict=True):
         for record_id in connection.execute(
-            select(ent.table.c.id).where(clause, ent.table.c.id.in_(ids))
+            select(ent.table.c.id).where(clause, ent.table.c.id.in_(ids)), params
         ).scalars():
             matched[record_id].extend(k for k in keys if k not in matched[record_id])
     return [{"id": i, "title": titles.get(i), "matched": matched[i]} for i in ids]
+
+
+def _candidates_query(
+    model: CompiledModel, ent: CompiledEntity, shape: tuple[tuple[str, ...], ...], limit: int
+) -> tuple[Select[Any], list[ColumnElement[bool]]]:
+    """The query of candidates by rules comparing the fields of ``shape`` (each rule's
+    values as parameters ``v<rule>_<field>``), and each rule's condition: built once per
+    compiled model, so SQLAlchemy compiles it once too."""
+    key = (ent.key, shape, limit)
+    built = model.memo.setdefault("duplicate_queries", {})
+    if key not in built:
+        compared = ent.comparable_columns
+        clauses = [
+            and_(*(compared[k] == bindparam(f"v{r}_{i}") for i, k in enumerate(keys)))
+            for r, keys in enumerate(shape)
+        ]
+        query = select(ent.table.c.id).where(or_(*clauses)).order_by(ent.table.c.id).limit(limit)
+        built[key] = (query, clauses)
+    return built[key]  # type: ignore[no-any-return]
 
 
 def compared_fields(session: Session, entity: str) -> set[str]:

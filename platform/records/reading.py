@@ -220,6 +220,8 @@ class Reading(RecordParts):
                 select(StageVisit)
                 .where(StageVisit.entity == entity, StageVisit.record_id == record_id)
                 .order_by(StageVisit.id)
+                # visits left since they were loaded are updated in Core (``_leave_stage``)
+                .execution_options(populate_existing=True)
             )
         )
 

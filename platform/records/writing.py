@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from trellis.clock import as_utc, utcnow
@@ -23,6 +23,16 @@ from trellis.records.record import Checked, Record, RecordParts
 
 AUDIT_INSERT = insert(AuditEvent.__table__)
 VISIT_INSERT = insert(StageVisit.__table__)
+_VISITS = StageVisit.__table__
+VISIT_LEAVE = (
+    update(_VISITS)
+    .where(
+        _VISITS.c.entity == bindparam("of_entity"),
+        _VISITS.c.record_id == bindparam("of_record"),
+        _VISITS.c.left_at.is_(None),
+    )
+    .values(left_at=bindparam("now"), left_by=bindparam("by"))
+)
 
 
 class Writing(RecordParts):
@@ -218,7 +228,9 @@ class Writing(RecordParts):
     def _enter_stage(
         self, entity: str, record_id: int, pipeline: str, stage: str, now: datetime
     ) -> None:
-        self.session.execute(VISIT_INSERT, self._visit_row(entity, record_id, pipeline, stage, now))
+        self.session.connection().execute(
+            VISIT_INSERT, self._visit_row(entity, record_id, pipeline, stage, now)
+        )
 
     def _visit_row(
         self, entity: str, record_id: int, pipeline: str, stage: str, now: datetime
@@ -234,14 +246,10 @@ class Writing(RecordParts):
         }
 
     def _leave_stage(self, entity: str, record_id: int, now: datetime) -> None:
-        self.session.execute(
-            update(StageVisit)
-            .where(
-                StageVisit.entity == entity,
-                StageVisit.record_id == record_id,
-                StageVisit.left_at.is_(None),
-            )
-            .values(left_at=now, left_by=self.actor.user_id)
+        # Core, on the connection (no ORM update path; ``stage_history`` reads visits afresh)
+        self.session.connection().execute(
+            VISIT_LEAVE,
+            {"of_entity": entity, "of_record": record_id, "now": now, "by": self.actor.user_id},
         )
 
     def _audit(
@@ -253,7 +261,9 @@ class Writing(RecordParts):
         now: datetime,
     ) -> None:
         # values as parameters, not in the statement: one cached statement for every row
-        self.session.execute(AUDIT_INSERT, self._audit_row(ent, record_id, action, changes, now))
+        self.session.connection().execute(
+            AUDIT_INSERT, self._audit_row(ent, record_id, action, changes, now)
+        )
 
     def _audit_row(
         self,

@@ -137,3 +137,17 @@ def test_a_shared_list_renames_and_retires_everywhere(factory) -> None:  # type:
     assert kept.values["origin"] == ("web", "call")  # keeping a retired option is not a new write
     with pytest.raises(ValidationFailed):
         factory.meta("delete_list", "source")
+
+
+def test_the_history_read_again_in_one_transaction_shows_the_stage_left(deals, runtime) -> None:  # type: ignore[no-untyped-def]
+    """Leaving a stage is a Core UPDATE of its visit: visits loaded before it in the same
+    transaction are read afresh, not kept as they were."""
+    record = deals.record("deal", name="a", amount=5, source="web")
+    with runtime.transaction() as session:
+        records = runtime.records(session)
+        before = records.stage_history("deal", record.id)
+        assert [(v.stage, v.left_at) for v in before] == [("new", None)]
+        records.move_stage("deal", record.id, "proposal")
+        after = records.stage_history("deal", record.id)
+    assert [v.stage for v in after] == ["new", "proposal"]
+    assert after[0].left_at is not None and after[1].left_at is None
