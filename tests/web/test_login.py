@@ -170,3 +170,20 @@ def test_secure_cookies_when_the_setting_is_on(settings, monkeypatch) -> None:  
 def create_user_for_cookie_test(app) -> None:  # type: ignore[no-untyped-def]
     with app.extensions["trellis"].transaction() as session:
         create_user(session, "carol", "carol-password", ["user"])
+
+
+def test_session_cookies_are_flask_s_own_and_follow_the_secret_key(app, client, alice) -> None:  # type: ignore[no-untyped-def]
+    """The session interface keeps its signing serializer between requests: a cookie it signs
+    is one Flask's own interface reads, and a new secret key (or a fallback) counts at once."""
+    from flask.sessions import SecureCookieSessionInterface
+
+    assert sign_in(client, "alice", "correct-horse").status_code == 302
+    cookie = client.get_cookie("session").value
+    flask_own = SecureCookieSessionInterface().get_signing_serializer(app)
+    assert "_user_id" in flask_own.loads(cookie)
+    old_key = app.secret_key
+    app.secret_key = "another-secret"
+    assert client.get("/").status_code == 302  # signed out: the cookie's key is gone
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    client.set_cookie("session", cookie)  # the refused answer cleared it
+    assert "Welcome, alice" in client.get("/").get_data(as_text=True)

@@ -63,6 +63,25 @@ def test_each_response_has_its_own_nonce(client) -> None:  # type: ignore[no-unt
     assert nonce_of(client.get("/login")) != nonce_of(client.get("/login"))
 
 
+def test_the_headers_are_those_setdefault_gives(app) -> None:  # type: ignore[no-untyped-def]
+    """Added in one pass, each header the response lacks, in order; a header the view set
+    itself (any case) is kept as it is, and the page's own nonce is the policy's."""
+    from flask import Response, g
+
+    from trellis.web.headers import HEADERS, add_security_headers, content_security_policy
+
+    with app.test_request_context("/"):
+        own = Response("x", headers={"x-frame-options": "SAMEORIGIN", "ETag": '"3"'})
+        before = list(own.headers.items())
+        add_security_headers(own)
+        expected = Response("x", headers=before)
+        expected.headers.setdefault("Content-Security-Policy", content_security_policy(g.csp_nonce))
+        for name, value in HEADERS.items():
+            expected.headers.setdefault(name, value)
+        assert list(own.headers.items()) == list(expected.headers.items())
+        assert own.headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
 def test_pages_of_the_app_and_the_admin_ui_need_no_inline_script(demo, boss) -> None:  # type: ignore[no-untyped-def]
     for path in PAGES:
         response = boss.get(path)
