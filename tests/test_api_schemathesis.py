@@ -117,13 +117,6 @@ LEFT_OUT = [
         "required fields (e.g. a company's tin) are the configuration's rule, a 422",
     ),
     (
-        r"POST /api/meta/flows/\{key\}/versions|PATCH /api/meta/flows/\{key\}/versions/\{version\}",
-        positive_data_acceptance,
-        "a version takes exactly one of route and bpmn, and the route's steps are checked by "
-        "the flows service against the configuration (a 422 by JSON path); the document "
-        "types route as an open object",
-    ),
-    (
         r"PATCH /api/records/\w+/\{id\}|POST /api/records/\w+/\{id\}/stage",
         positive_data_acceptance,
         "a stage move obeys the stage rules (next stages, fields required from a stage on) and "

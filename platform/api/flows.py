@@ -18,6 +18,8 @@ from trellis.accounts import User
 from trellis.api.blueprint import api
 from trellis.api.context import unit
 from trellis.api.meta_schemas import (
+    FILLED_TEXT,
+    JSON_VALUE_DOC,
     AnyJSON,
     Body,
     Choice,
@@ -28,9 +30,10 @@ from trellis.api.meta_schemas import (
     WholeNumber,
 )
 from trellis.api.representation import iso_times
-from trellis.api.schemas import items_of
+from trellis.api.schemas import NO_NUL, items_of
 from trellis.errors import NotFound, PermissionDenied
-from trellis.flows import notifications
+from trellis.flows import notifications, routes
+from trellis.flows.engine import ISO_DURATION
 from trellis.flows.models import Flow, FlowInstance, FlowTask, FlowVersion
 from trellis.flows.service import FlowService
 
@@ -70,13 +73,191 @@ ROUTE_HELP = (
 
 
 class VersionBody(Body):
-    route = ObjectOf(AnyJSON(), metadata={"description": ROUTE_HELP})
+    """A route or a BPMN document (the document's ``VersionBody`` is a ``oneOf`` of the two,
+    the route typed: :func:`document_version_body`); the flows service checks the route."""
+
+    route = ObjectOf(AnyJSON(allow_none=True), metadata={"description": ROUTE_HELP})
     bpmn = Text(metadata={"description": "BPMN 2.0 XML"})
 
     @ma.validates_schema
     def _one_of(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if ("route" in data) == ("bpmn" in data):
             raise ma.ValidationError('Give either "route" or "bpmn".', "route")
+
+
+#: what a version names that the configuration decides, as the flows service's 422 names it
+#: (by JSON path): a step id must not clash with another step's or with the variables of a
+#: field of the record; the users, roles and user fields of approvers and escalations, the
+#: fields a condition reads, the earlier step a step runs in parallel with, a quorum the
+#: approvers can reach, the stages and fields of the outcomes; a BPMN document (or the one
+#: a route compiles to) whose expressions and service tasks name what exists
+VERSION_CONFIGURATION = (
+    "route.steps[*].id",
+    "route.steps[*].approvers.users[*]",
+    "route.steps[*].approvers.role",
+    "route.steps[*].approvers.field",
+    "route.steps[*].quorum",
+    "route.steps[*].when",
+    "route.steps[*].escalate_to",
+    "route.steps[*].parallel_with",
+    "route.on_approved.stage",
+    "route.on_rejected.stage",
+    "route.on_approved.set.*",
+    "route.on_rejected.set.*",
+    "bpmn",
+)
+
+
+def _string(**more: Any) -> dict[str, Any]:
+    return {"type": "string", "pattern": NO_NUL, **more}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _only(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {name: schema},
+        "required": [name],
+        "additionalProperties": False,
+    }
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def route_schemas() -> dict[str, dict[str, Any]]:
+    """The approval route as JSON Schema, from the flows service's own shape
+    (:mod:`trellis.flows.routes`: its keys, modes, limits and patterns): what the service
+    refuses of a route's form, the schema refuses too; what depends on the configuration or
+    on other steps is :data:`VERSION_CONFIGURATION`. An absent key and ``null`` are alike."""
+    assignee = {
+        "anyOf": [
+            _string(description="A user name"),
+            _only("user", _string()),
+            _only("role", _string()),
+        ]
+    }
+    step = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "pattern": routes.STEP_ID.pattern},
+            "label": {"type": "string", "pattern": FILLED_TEXT, "maxLength": 200},
+            "approvers": _ref("RouteApprovers"),
+            "mode": {"enum": list(routes.MODES), "description": "Default: all."},
+            "quorum": {"type": ["integer", "null"], "minimum": 1},
+            "when": _nullable(_string(description="A condition on the record")),
+            "deadline": _nullable(
+                {"type": "string", "pattern": ISO_DURATION.pattern, "description": "P2D, PT4H"}
+            ),
+            "escalate_to": _nullable(assignee),
+            "on_deadline": {"enum": [*routes.AUTOMATIC_DECISIONS, None]},
+            "parallel_with": _nullable(_string(description="An earlier step's id")),
+        },
+        "required": ["id", "label", "approvers"],
+        "additionalProperties": False,
+        "allOf": [
+            {  # a quorum with the mode quorum only, and then one
+                "if": {"properties": {"mode": {"const": "quorum"}}, "required": ["mode"]},
+                "then": {"properties": {"quorum": {"type": "integer"}}, "required": ["quorum"]},
+                "else": {"properties": {"quorum": {"type": "null"}}},
+            },
+            {  # a deadline with an escalation or an automatic decision, and only then
+                "if": {"properties": {"deadline": {"type": "string"}}, "required": ["deadline"]},
+                "then": {
+                    "anyOf": [
+                        {
+                            "properties": {"escalate_to": {"not": {"type": "null"}}},
+                            "required": ["escalate_to"],
+                        },
+                        {
+                            "properties": {"on_deadline": {"type": "string"}},
+                            "required": ["on_deadline"],
+                        },
+                    ]
+                },
+                "else": {
+                    "properties": {
+                        "escalate_to": {"type": "null"},
+                        "on_deadline": {"type": "null"},
+                    }
+                },
+            },
+            {  # not both
+                "not": {
+                    "properties": {
+                        "escalate_to": {"not": {"type": "null"}},
+                        "on_deadline": {"type": "string"},
+                    },
+                    "required": ["escalate_to", "on_deadline"],
+                }
+            },
+        ],
+    }
+    outcome = {
+        "type": "object",
+        "properties": {
+            "stage": _nullable(_string(description="A stage of the record's type")),
+            "set": _nullable(
+                {
+                    "type": "object",
+                    "propertyNames": {"pattern": NO_NUL},
+                    "additionalProperties": JSON_VALUE_DOC,
+                    "description": "Field values to set",
+                }
+            ),
+        },
+        "additionalProperties": False,
+    }
+    return {
+        "RouteApprovers": {
+            "oneOf": [
+                _only(
+                    "users",
+                    {
+                        "type": "array",
+                        "items": _string(),
+                        "minItems": 1,
+                        "maxItems": routes.MAX_APPROVERS,
+                        "uniqueItems": True,
+                    },
+                ),
+                _only("role", _string()),
+                _only("field", _string(description="A user field of the record")),
+            ]
+        },
+        "RouteStep": step,
+        "RouteOutcome": outcome,
+        "Route": {
+            "type": "object",
+            "description": ROUTE_HELP,
+            "properties": {
+                "steps": {
+                    "type": "array",
+                    "items": _ref("RouteStep"),
+                    "minItems": 1,
+                    "maxItems": routes.MAX_STEPS,
+                },
+                "on_approved": _nullable(_ref("RouteOutcome")),
+                "on_rejected": _nullable(_ref("RouteOutcome")),
+            },
+            "required": ["steps"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def document_version_body(schemas: dict[str, Any]) -> None:
+    """``VersionBody`` in the document: exactly one of a typed route and a BPMN document."""
+    schemas.update(route_schemas())
+    bpmn = _string(description="BPMN 2.0 XML", contentMediaType="application/xml")
+    schemas["VersionBody"] = {
+        "description": "A draft's content: an approval route or a BPMN document.",
+        "oneOf": [_only("route", _ref("Route")), _only("bpmn", bpmn)],
+    }
 
 
 class StartBody(Body):
@@ -365,6 +546,7 @@ def update_flow(data: dict[str, Any], key: str) -> Any:
 
 @api.post("/meta/flows/<key>/versions")
 @api.arguments(VersionBody)
+@api.configuration_dependent(*VERSION_CONFIGURATION)
 @api.problems(400, 403, 404, 422)
 @api.alt_response(201, schema=VersionSchema, success=True)
 def add_version(data: dict[str, Any], key: str) -> Any:
@@ -396,6 +578,7 @@ def get_version(key: str, version: int) -> Any:
 
 @api.patch("/meta/flows/<key>/versions/<int32:version>")
 @api.arguments(VersionBody)
+@api.configuration_dependent(*VERSION_CONFIGURATION)
 @api.problems(400, 403, 404, 409, 422)
 @api.alt_response(200, schema=VersionSchema, success=True)
 def update_draft(data: dict[str, Any], key: str, version: int) -> Any:

@@ -35,6 +35,7 @@ from trellis.api import schemas
 from trellis.api.automations import document_action_types
 from trellis.api.blueprint import api
 from trellis.api.context import unit
+from trellis.api.flows import document_version_body
 from trellis.api.meta_schemas import document_field_types
 from trellis.conversion.models import ConversionMap
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
@@ -111,6 +112,7 @@ class DocumentCache:
             static = copy.deepcopy(spec.to_dict())
             document_action_types(static["components"]["schemas"])
             document_field_types(static["components"]["schemas"])
+            document_version_body(static["components"]["schemas"])
             self._static = static
         return self._static
 
