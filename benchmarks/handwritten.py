@@ -66,12 +66,14 @@ item = Table(
     Column("due", Date),
     Column("email", Text),
     Column("status", String(40)),
-    Index("ix_hand_item_owner_id", "owner_id"),
-    Index("ix_hand_item_pipeline_stage", "pipeline", "stage"),
-    Index("ix_hand_item_updated_at", "updated_at"),
-    Index("ix_hand_item_code", "code"),
-    Index("ix_hand_item_amount", "amount_amount"),
-    Index("ix_hand_item_status", "status"),
+    # the platform's list indexes (each ending with id, the tie-breaker of a sort)
+    Index("ix_hand_item_owner_id", "owner_id", "id"),
+    Index("ix_hand_item_pipeline_stage", "pipeline", "stage", "updated_at", "id"),
+    Index("ix_hand_item_created_at", "created_at", "id"),
+    Index("ix_hand_item_updated_at", "updated_at", "id"),
+    Index("ix_hand_item_code", "code", "id"),
+    Index("ix_hand_item_amount", "amount_amount", "id"),
+    Index("ix_hand_item_status", "status", "id"),
 )
 audit = Table(
     "hand_audit",
@@ -82,6 +84,7 @@ audit = Table(
     Column("action", String(20)),
     Column("at", DateTime),
     Column("by", BigInteger),
+    Column("via", String(60)),
     Column("changes", JSON),
     Index("ix_hand_audit_record", "entity", "record_id", "id"),
 )
@@ -263,6 +266,7 @@ def audit_row(record_id: int, changes: dict[str, Any], at: datetime) -> dict[str
         "action": "create",
         "at": at,
         "by": None,
+        "via": None,
         "changes": changes,
     }
 
