@@ -20,16 +20,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import marshmallow as ma
 from sqlalchemy import ColumnElement, Insert, MetaData, Select, Table, bindparam, insert, select
 from sqlalchemy.orm import Session, selectinload
 
+from trellis.errors import NotFound
 from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
 from trellis.metamodel.fieldtypes import FieldType, registry
-from trellis.metamodel.fieldtypes.base import direct_loader
+from trellis.metamodel.fieldtypes.base import ValueChecker, direct_loader
 from trellis.metamodel.models import EntityType, MetaState, OptionList, Pipeline, Rule, Stage
 from trellis.metamodel.normalised import COMPARABLE, kind_of, normalised_column
 from trellis.metamodel.physical import FieldLayout, build_table, entity_tables
@@ -193,8 +194,82 @@ class CompiledEntity:
         the type's ``to_row`` makes the columns), in field order."""
         return tuple((key, f.type.column_of(f)) for key, f in self.fields.items())
 
+    @cached_property
+    def value_hooks(self) -> ValueHooks:
+        """What a write does with each active field's values, worked out once per compiled
+        entity type (see :class:`ValueHooks`)."""
+        return ValueHooks.of(self.fields)
+
     def default_pipeline(self) -> CompiledPipeline | None:
         return next(iter(self.pipelines.values()), None)
+
+
+Convert = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class ValueHooks:
+    """The field types' value hooks of an entity type's active fields, prepared once: only
+    the ``normalise``, ``to_plain`` and ``to_audit`` that change a value (a type that keeps
+    the base's identity has none), so a write makes one prepared call per value where one
+    is needed and none elsewhere; and which fields are required, have a default, hold users
+    or references or are unique, so a write skips the checks no field needs."""
+
+    #: every active field's empty value, in field order
+    empty: dict[str, Any]
+    #: the keys of the fields with a default (deserialised on every write, as before)
+    defaulted: frozenset[str]
+    normalise: tuple[tuple[str, Convert], ...]
+    plain: tuple[tuple[str, Convert], ...]
+    audit: dict[str, Convert]
+    #: each active field's ``is_empty``
+    is_empty: dict[str, Callable[[Any], bool]]
+    #: the same, of the fields whose type has its own (the others' is the base's)
+    custom_is_empty: dict[str, Callable[[Any], bool]]
+    #: the value checkers of the fields whose type checks more than its input field
+    checkers: dict[str, ValueChecker]
+    required: tuple[str, ...]
+    has_users: bool
+    has_references: bool
+    unique: tuple[CompiledField, ...]
+
+    @classmethod
+    def of(cls, fields: Mapping[str, CompiledField]) -> ValueHooks:
+        def overrides(f: CompiledField, name: str) -> bool:
+            return getattr(type(f.type), name) is not getattr(FieldType, name)
+
+        return cls(
+            empty={key: f.type.empty_value for key, f in fields.items()},
+            defaulted=frozenset(key for key, f in fields.items() if f.default is not None),
+            normalise=tuple(
+                (key, partial(f.type.normalise, f))
+                for key, f in fields.items()
+                if overrides(f, "normalise")
+            ),
+            plain=tuple(
+                (key, partial(f.type.to_plain, f))
+                for key, f in fields.items()
+                if overrides(f, "to_plain")
+            ),
+            audit={
+                key: partial(f.type.to_audit, f)
+                for key, f in fields.items()
+                if overrides(f, "to_audit") or overrides(f, "to_plain")
+            },
+            is_empty={key: f.type.is_empty for key, f in fields.items()},
+            custom_is_empty={
+                key: f.type.is_empty for key, f in fields.items() if overrides(f, "is_empty")
+            },
+            checkers={
+                key: checker
+                for key, f in fields.items()
+                if (checker := f.type.value_checker(f)) is not None
+            },
+            required=tuple(key for key, f in fields.items() if f.required),
+            has_users=any(f.type.name == "user" for f in fields.values()),
+            has_references=any(f.type.name == "reference" for f in fields.values()),
+            unique=tuple(f for f in fields.values() if f.unique),
+        )
 
 
 @dataclass
@@ -215,8 +290,6 @@ class CompiledModel:
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def entity(self, key: str) -> CompiledEntity:
-        from trellis.errors import NotFound
-
         try:
             return self.entities[key]
         except KeyError:

@@ -66,7 +66,10 @@ class Checks(RecordParts):
             except ma.ValidationError as exc:
                 for message in _by_field({key: exc.messages})[key]:
                     errors.add(key, message)
-        values = {k: ent.fields[k].type.normalise(ent.fields[k], v) for k, v in loaded.items()}
+        values = loaded
+        for key, normalise in ent.value_hooks.normalise:  # (the types that change a value)
+            if key in values:
+                values[key] = normalise(values[key])
         for key in ent.side_tables:
             if values.get(key):
                 # choices read back in the list's order; keep that order from the start
@@ -82,7 +85,14 @@ class Checks(RecordParts):
         problem in ``errors``; ``by_flow`` as for ``move_stage``."""
         owner = new.owner_id if new.owner_id is not None else self.actor.user_id
         loaded = self._load(ent, new.data, errors, owner)
-        values = {key: self._default(f) for key, f in ent.fields.items()}
+        hooks = ent.value_hooks
+        if hooks.defaulted:
+            values = {
+                key: self._default(ent.fields[key]) if key in hooks.defaulted else empty
+                for key, empty in hooks.empty.items()
+            }
+        else:
+            values = dict(hooks.empty)
         values.update(loaded)
         pipeline, stage = self._placement(ent, new.pipeline, new.stage, None, None, errors)
         if pipeline and stage and not {"pipeline", "stage"} & set(errors):
@@ -136,16 +146,23 @@ class Checks(RecordParts):
         errors: Errors,
         owner_id: int | None,
     ) -> None:
-        resolve_user_values(self.session, ent, values, old, changed, errors)
+        hooks = ent.value_hooks
+        if hooks.has_users:
+            resolve_user_values(self.session, ent, values, old, changed, errors)
+        checkers = hooks.checkers  # (a type that checks nothing beyond its input has none)
         for key in changed:
-            if key in errors:
+            if key in errors or key not in checkers:
                 continue
-            f = ent.fields[key]
-            for message in f.type.value_errors(f, values[key], old.get(key), self.model):
+            for message in checkers[key](values[key], old.get(key), self.model):
                 errors.add(key, message)
-        self._check_references(ent, values, old, changed, errors)
-        self._check_unique(ent, values, changed, record_id, errors)
-        plain = {k: ent.fields[k].type.to_plain(ent.fields[k], v) for k, v in values.items()}
+        if hooks.has_references:
+            self._check_references(ent, values, old, changed, errors)
+        if hooks.unique:
+            self._check_unique(ent, values, changed, record_id, errors)
+        plain = dict(values)
+        for key, to_plain in hooks.plain:  # (the types whose plain value differs)
+            if key in plain:
+                plain[key] = to_plain(plain[key])
         # a rule about a field hidden from the caller is enforced, but its message names
         # neither the field nor the condition, and the refusal counts as a probe
         hidden = self.access.hidden_on(ent.key, owner_id)

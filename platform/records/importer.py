@@ -39,6 +39,9 @@ MONEY = fixed(r"\s*(?:([A-Za-z]{3})\s+)?([-+]?[\d\s.,]*\d)\s*(?:([A-Za-z]{3}))?\
 #: the export puts ``'`` before cells starting with these (spreadsheets run them as formulas,
 #: and skip a leading tab or carriage return before looking)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: the field types whose cells CellReader.value reads by type; any other cell is its trimmed
+#: text (the record service reads it as its type's input)
+READ_BY_TYPE = frozenset({"long_text", "boolean", "list", "multi_list", "money", "reference"})
 #: at most this many rows' problems are listed (the count is always exact)
 MAX_REPORTED_ROWS = 200
 #: rows checked and written together (one INSERT per table for the records of a batch)
@@ -369,6 +372,14 @@ class RowWriter:
     ) -> None:
         self.service, self.ent, self.reader = service, ent, reader
         self.mapping, self.width, self.match = mapping, width, match
+        #: (column, key, field or None for a placement column, whether the cell is read as
+        #: its trimmed text)
+        self.columns = [
+            (index, key, None, False)
+            if key in PLACEMENT
+            else (index, key, ent.fields[key], ent.fields[key].type.name not in READ_BY_TYPE)
+            for index, key in mapping.items()
+        ]
 
     def write(self, row: list[str]) -> tuple[int | None, bool, dict[str, list[str]]]:
         """(record id, whether it was an update, problems by field)."""
@@ -453,13 +464,23 @@ class RowWriter:
         problems: dict[str, list[str]] = {}
         if any(c.strip() for c in row[self.width :]):
             problems["_row"] = [f"{len(row)} cells for {self.width} columns."]
-        for index, key in self.mapping.items():
+        for index, key, f, as_text in self.columns:
             cell = row[index] if index < len(row) else ""
-            if key in PLACEMENT:
+            if f is None:
                 placed[key] = cell.strip()
                 continue
+            if as_text:  # what CellReader.value does for these types, inline
+                text = cell.strip()
+                if text[:1] == "'":
+                    text = unguard(text)
+                    if not text.strip():
+                        continue
+                elif not text:
+                    continue
+                data[key] = text
+                continue
             try:
-                value = self.reader.value(self.ent.fields[key], cell)
+                value = self.reader.value(f, cell)
             except ValidationFailed as exc:
                 problems.update(exc.errors)
                 continue

@@ -101,7 +101,8 @@ class RecordService(Reading, Referrers, Writing, Checks):
             except BadRequest as exc:  # not an object of values at all
                 errors.add(RECORD_KEY, exc.detail)
             else:
-                self._check_unique_in_batch(ent, ready, taken_in_batch, errors)
+                if ent.value_hooks.unique:
+                    self._check_unique_in_batch(ent, ready, taken_in_batch, errors)
             if errors:
                 problems[index] = errors
             else:

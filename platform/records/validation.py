@@ -47,10 +47,11 @@ def rule_problems(
     fields the problem depends on (the field and the names in the rule's expressions): a
     caller who may not see one of them must not be told which, nor the condition."""
     missing: set[str] = set()
-    for field in entity.fields.values():
-        if field.required and field.type.is_empty(values.get(field.key)):
-            missing.add(field.key)
-            yield field.key, "Required.", frozenset({field.key})
+    is_empty = entity.value_hooks.is_empty
+    for key in entity.value_hooks.required:
+        if is_empty[key](values.get(key)):
+            missing.add(key)
+            yield key, "Required.", frozenset({key})
     for rule in entity.rules:
         if rule.kind == "required":
             key = rule.field_key

@@ -5,7 +5,7 @@ and events."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from trellis.records.events import RecordEvent
 from trellis.records.record import Checked, Record, RecordParts
 
 AUDIT_INSERT = insert(AuditEvent.__table__)
+_NO_GUARD = nullcontext()
 VISIT_INSERT = insert(StageVisit.__table__)
 _VISITS = StageVisit.__table__
 VISIT_LEAVE = (
@@ -102,7 +103,8 @@ class Writing(RecordParts):
                     row.update(f.type.to_row(f, new.values[key]))
             rows.append(row)
         connection = self.session.connection()
-        with self._unique_guard(ent):
+        hooks = ent.value_hooks
+        with self._unique_guard(ent) if hooks.unique else _NO_GUARD:
             if len(rows) == 1:
                 ids = [connection.execute(ent.insert_returning_id, rows[0]).scalar_one()]
             else:
@@ -117,10 +119,14 @@ class Writing(RecordParts):
                 if chosen:
                     connection.execute(insert(side), chosen)
         visits, audits, records = [], [], []
+        empty_by_type = hooks.custom_is_empty
         for record_id, new in zip(ids, batch, strict=True):
-            changes = {
-                k: (None, v) for k, v in new.values.items() if not ent.fields[k].type.is_empty(v)
-            }
+            changes = {}
+            for k, v in new.values.items():  # (FieldType.is_empty inline for most types)
+                check = empty_by_type.get(k)
+                if check(v) if check else v is None or (isinstance(v, str) and not v.strip()):
+                    continue
+                changes[k] = (None, v)
             if new.pipeline:
                 changes["pipeline"], changes["stage"] = (None, new.pipeline), (None, new.stage)
                 visits.append(self._visit_row(ent.key, record_id, new.pipeline, new.stage, now))  # type: ignore[arg-type]
@@ -274,12 +280,13 @@ class Writing(RecordParts):
         now: datetime,
     ) -> dict[str, Any]:
         payload = {}
+        audit = ent.value_hooks.audit  # (the types whose audit value differs)
         for key, (old, new) in changes.items():
-            f = ent.fields.get(key)
-            if f is None:
+            to_audit = audit.get(key)
+            if to_audit is None:  # not a field (pipeline, stage), or kept as it is
                 payload[key] = [old, new]
             else:
-                payload[key] = [f.type.to_audit(f, old), f.type.to_audit(f, new)]
+                payload[key] = [to_audit(old), to_audit(new)]
         return {
             "entity": ent.key,
             "record_id": record_id,

@@ -196,3 +196,24 @@ def test_a_reference_cell_names_a_record_by_a_title_made_of_several_fields(facto
         report = import_csv(factory.runtime.records(session), "call", "who\nann tamm\n")
     assert report.ok, report.errors
     assert factory.records("list", "call").items[0].values["who"] == ann.id
+
+
+def test_cells_read_as_text_are_read_as_the_cell_reader_reads_them(factory) -> None:  # type: ignore[no-untyped-def]
+    """Text-like cells are read inline (RowWriter._read), as CellReader.value reads them:
+    trimmed, the export's formula guard dropped, blank cells absent."""
+    from trellis.records.importer import CellReader, RowWriter
+
+    types = ["text", "integer", "decimal", "date", "email", "phone", "url", "long_text"]
+    factory.entity("thing", {t: t for t in types})
+    cells = ["", "  ", "x", "  padded ", "'=1", "'\t", "'\r", "' ", "'", "''=", " '+x ", "'\t "]
+    cells += ["'-\t", "a\nb", "\u00a0x\u00a0", "'@", "\t'=x"]
+    with factory.runtime.transaction() as session:
+        service = factory.runtime.records(session)
+        ent = service.model.entities["thing"]
+        reader = CellReader(service, ent)
+        writer = RowWriter(service, ent, reader, dict(enumerate(types)), len(types), None)
+        for cell in cells:
+            data, _placed, problems = writer._read([cell] * len(types))
+            expected = {t: reader.value(ent.fields[t], cell) for t in types}
+            assert problems == {}
+            assert data == {k: v for k, v in expected.items() if v is not None}, repr(cell)

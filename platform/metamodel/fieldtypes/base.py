@@ -26,6 +26,10 @@ ALL_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isnull
 ORDERING = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "isnull")
 
 
+#: the checks of one field's value beyond its input field: (value, old value, model) -> problems
+ValueChecker = Callable[[Any, Any, "CompiledModel"], list[str]]
+
+
 class FieldLike(Protocol):
     """The part of a field a type needs: its key, label and settings."""
 
@@ -127,6 +131,15 @@ class FieldType:
     ) -> list[str]:
         """Checks beyond the input field: settings limits, options still active, ..."""
         return []
+
+    def value_checker(self, field: FieldLike) -> ValueChecker | None:
+        """:meth:`value_errors` for ``field`` as one callable ``(value, old, model)`` with
+        what it reads from the settings worked out once (a compiled entity type keeps one
+        per field), or None when the type checks nothing beyond its input field. A type
+        that overrides ``value_errors`` is called through it unless it overrides this too."""
+        if type(self).value_errors is FieldType.value_errors:
+            return None
+        return partial(self.value_errors, field)
 
     def is_empty(self, value: Any) -> bool:
         """Whether ``value`` counts as missing for required rules."""
@@ -239,6 +252,8 @@ def direct_loader(field: ma.fields.Field) -> Callable[[Any, str, Any], Any]:
     if not plain:
         return field.deserialize
     full, convert, validate = field.deserialize, field._deserialize, field._validate
+    if isinstance(field, Trimmed) and isinstance(field, ma.fields.String):
+        return _trimmed_loader(field)
 
     if not field.validators:
 
@@ -263,6 +278,35 @@ def direct_loader(field: ma.fields.Field) -> Callable[[Any, str, Any], Any]:
 #: a body), never left to PostgreSQL's "out of range".
 MAX_BIGINT = 2**63 - 1
 MAX_INTEGER = 2**31 - 1
+
+
+def _trimmed_loader(field: Trimmed) -> Callable[[Any, str, Any], Any]:
+    """:func:`direct_loader` for a trimmed string field: a ``str`` is stripped and bounded
+    here (what ``Trimmed._deserialize`` does after marshmallow's ``String`` accepted it) and
+    checked by the field's one validator itself (``And`` of one validator raises its message
+    alone) or by all of them; anything else goes the field's own way."""
+    full, convert, validate = field.deserialize, field._deserialize, field._validate  # type: ignore[attr-defined]
+    max_length = field.max_length
+    validators = list(field.validators)  # type: ignore[attr-defined]
+    if len(validators) == 1 and isinstance(validators[0], ma.validate.Validator):
+        validate = validators[0]
+
+    def load(value: Any, attr: str, data: Any) -> Any:
+        if type(value) is not str:
+            return (
+                full(value, attr, data) if value is None else _checked(convert(value, attr, data))
+            )
+        result = value.strip()
+        if max_length is not None and len(result) > max_length:
+            raise ma.ValidationError(f"At most {max_length} characters.")
+        return _checked(result)
+
+    def _checked(result: Any) -> Any:
+        if validators:
+            validate(result)
+        return result
+
+    return load
 
 
 class StrictInteger(ma.fields.Integer):

@@ -9,7 +9,13 @@ from typing import Any
 import marshmallow as ma
 from sqlalchemy import Numeric
 
-from trellis.metamodel.fieldtypes.base import ORDERING, ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.base import (
+    ORDERING,
+    ColumnSpec,
+    FieldLike,
+    FieldType,
+    ValueChecker,
+)
 from trellis.metamodel.fieldtypes.integer import MIN_OVER_MAX, bounds_errors
 
 DEFAULT_PRECISION = 18
@@ -147,6 +153,17 @@ class DecimalType(FieldType):
     def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
         bounds = {k: Decimal(str(v)) for k, v in field.settings.items() if k in ("min", "max")}
         return digits_errors(value, *self._digits(field)) or bounds_errors(bounds, value)
+
+    def value_checker(self, field: FieldLike) -> ValueChecker | None:
+        if type(self).value_errors is not DecimalType.value_errors:
+            return super().value_checker(field)
+        precision, scale = self._digits(field)
+        bounds = {k: Decimal(str(v)) for k, v in field.settings.items() if k in ("min", "max")}
+
+        def check(value: Any, old: Any, model: Any) -> list[str]:
+            return digits_errors(value, precision, scale) or bounds_errors(bounds, value)
+
+        return check
 
     def output_field(self, field: FieldLike) -> ma.fields.Field:
         return ma.fields.String(allow_none=True, metadata={"pattern": r"^-?\d+(\.\d+)?$"})

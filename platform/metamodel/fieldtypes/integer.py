@@ -14,6 +14,7 @@ from trellis.metamodel.fieldtypes.base import (
     FieldLike,
     FieldType,
     StrictInteger,
+    ValueChecker,
 )
 
 
@@ -44,6 +45,16 @@ class IntegerType(FieldType):
 
     def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
         return bounds_errors(field.settings, value)
+
+    def value_checker(self, field: FieldLike) -> ValueChecker | None:
+        if type(self).value_errors is not IntegerType.value_errors:
+            return super().value_checker(field)
+        bounds = {k: field.settings.get(k) for k in ("min", "max")}
+
+        def check(value: Any, old: Any, model: Any) -> list[str]:
+            return [] if value is None else bounds_errors(bounds, value)
+
+        return check
 
 
 MIN_OVER_MAX = "The minimum must not be greater than the maximum."

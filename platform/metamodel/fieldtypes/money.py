@@ -15,6 +15,7 @@ from trellis.metamodel.fieldtypes.base import (
     FieldLike,
     FieldType,
     Money,
+    ValueChecker,
     compare,
 )
 from trellis.metamodel.fieldtypes.decimal_number import (
@@ -90,7 +91,8 @@ class MoneyInput(ma.fields.Field):
             raise ma.ValidationError("currency: use a three-letter ISO code such as EUR.")
         if amount is None:
             return Money(None, currency)
-        return Money(self.amount.deserialize(amount), currency)
+        # what ``deserialize`` does for a value that is there (ExactDecimal has no validators)
+        return Money(self.amount._deserialize(amount, None, None), currency)
 
 
 class MoneyType(FieldType):
@@ -158,6 +160,25 @@ class MoneyType(FieldType):
             bounds = {k: Decimal(str(v)) for k, v in field.settings.items() if k in ("min", "max")}
             errors.extend(bounds_errors(bounds, value.amount))
         return errors
+
+    def value_checker(self, field: FieldLike) -> ValueChecker | None:
+        if type(self).value_errors is not MoneyType.value_errors:
+            return super().value_checker(field)
+        precision, scale = field.settings.get("precision", 18), field.settings.get("scale", 2)
+        allowed = field.settings.get("currencies")
+        bounds = {k: Decimal(str(v)) for k, v in field.settings.items() if k in ("min", "max")}
+
+        def check(value: Any, old: Any, model: Any) -> list[str]:
+            if value is None:
+                return []
+            errors = digits_errors(value.amount, precision, scale)
+            if allowed and value.currency not in allowed:
+                errors.append(f"currency: must be one of {', '.join(allowed)}.")
+            if value.amount is not None and not errors:
+                errors.extend(bounds_errors(bounds, value.amount))
+            return errors
+
+        return check
 
     def normalise(self, field: FieldLike, value: Any) -> Any:
         if value is None or value.amount is None:

@@ -8,7 +8,13 @@ from typing import Any
 import marshmallow as ma
 from sqlalchemy import Text
 
-from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType, TrimmedString
+from trellis.metamodel.fieldtypes.base import (
+    ColumnSpec,
+    FieldLike,
+    FieldType,
+    TrimmedString,
+    ValueChecker,
+)
 from trellis.patterns import PatternError, compile_pattern, fullmatch
 
 DEFAULT_MAX_LENGTH = 255
@@ -68,6 +74,30 @@ class TextType(FieldType):
         if "\x00" in value:  # PostgreSQL cannot store it
             errors.append("Must not contain NUL characters.")
         return errors
+
+    def value_checker(self, field: FieldLike) -> ValueChecker | None:
+        if type(self).value_errors is not TextType.value_errors:
+            return super().value_checker(field)
+        max_length = field.settings.get("max_length", self.default_max_length)
+        pattern = field.settings.get("pattern")
+        mismatch = field.settings.get("pattern_message") or "Does not match the pattern."
+        single_line = self.name == "text"
+
+        def check(value: Any, old: Any, model: Any) -> list[str]:
+            if value is None:
+                return []
+            errors = []
+            if len(value) > max_length:
+                errors.append(f"At most {max_length} characters ({len(value)} given).")
+            if pattern and value and not errors and not _matches(pattern, value):
+                errors.append(mismatch)
+            if single_line and "\n" in value:
+                errors.append("A single line is expected.")
+            if "\x00" in value:  # PostgreSQL cannot store it
+                errors.append("Must not contain NUL characters.")
+            return errors
+
+        return check
 
 
 def _matches(pattern: str, value: str) -> bool:
