@@ -171,7 +171,11 @@ class Runtime:
             if commit:
                 if not shared.read_only:
                     note_uses(session, self.token_uses.take())
-                session.commit()
+                    session.commit()
+                elif session.new or session.dirty or session.deleted:
+                    session.commit()  # a read that changed objects: its flush fails loudly
+                # else a read has nothing to commit: the close below ends it (a rollback,
+                # without the commit's flush and event machinery)
             else:
                 session.rollback()
         finally:

@@ -89,6 +89,8 @@ def refuse_nul_in_url() -> None:
     """No key contains a NUL character (a 404); a query parameter with one is a 400."""
     if "\x00" in request.path:
         raise NotFound("Nothing here has a NUL character in its key.")
+    if not request.query_string:
+        return
     args = request.args
     bad = {
         _printable(k): ["Contains a NUL character or a lone surrogate."]
