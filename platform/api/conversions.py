@@ -191,8 +191,10 @@ class ConversionFailed(ValidationFailed):
 
 
 def _conversion_json(service, result: Conversion) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    # the records made refer to each other: their titles are known, not read back
+    known = result.readable_new_titles(service)
     records = {
-        target: records_json(service, service.model.entities[target], [record])[0]
+        target: records_json(service, service.model.entities[target], [record], known)[0]
         for target, record in result.records.items()
     }
     if result.dry_run or result.errors:

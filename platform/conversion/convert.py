@@ -25,7 +25,7 @@ from trellis.expressions import ExpressionError, compile_expression
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
 from trellis.records.events import RecordEvent
-from trellis.records.record import KNOWN_RECORDS
+from trellis.records.record import KNOWN_RECORDS, record_writes
 from trellis.records.service import Record, RecordService
 
 #: ``session.info`` key: the conversion running in the transaction (:class:`Converting`)
@@ -78,6 +78,21 @@ class Conversion:
     #: target fields the map would fill from source fields hidden from the caller: left
     #: empty, by target
     not_carried: dict[str, list[str]] = field(default_factory=dict)
+    #: no record was changed or deleted during the conversion but by the source's own move:
+    #: ``new_titles`` are the titles as stored
+    titles_current: bool = False
+
+    def readable_new_titles(self, service: RecordService) -> dict[str, dict[int, str]]:
+        """The titles of the records made that the caller of ``service`` may read, by entity
+        type, when they are current (else none: they are read again)."""
+        if not self.titles_current or self.dry_run or not self.ok:
+            return {}
+        found: dict[str, dict[int, str]] = {}
+        for target, record in self.records.items():
+            key = (target, record.id)
+            if key in self.new_titles and service.access.allows("read", target, record.owner_id):
+                found.setdefault(target, {})[record.id] = self.new_titles[key]
+        return found
 
     @property
     def ok(self) -> bool:
@@ -135,6 +150,7 @@ def convert(
     result = Conversion(source=source, dry_run=dry_run)
     session = service.session
     savepoint = session.begin_nested()
+    writes = record_writes(session)
     session.info[CONVERTING] = Converting(entity, record_id, model)
     # the targets it creates or links are known to exist: references to them are not read back
     known = session.info.setdefault(KNOWN_RECORDS, {})
@@ -175,6 +191,7 @@ def convert(
     result.new_titles = {
         (t, r.id): r.title for t, r in result.records.items() if t not in result.linked
     }
+    result.titles_current = record_writes(session) == writes + (success is not None)
     if result.ok and not dry_run:
         savepoint.commit()
     else:

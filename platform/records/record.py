@@ -22,6 +22,19 @@ from trellis.records.events import EventBus
 #: checked against the read scope without reading the record back. Any delete forgets them
 #: all (a cascade may reach any of them).
 KNOWN_RECORDS = "trellis.known_records"
+#: ``session.info`` key: how many times the record service changed or deleted record rows in
+#: the session (see :func:`record_writes`)
+RECORD_WRITES = "trellis.record_writes"
+
+
+def record_writes(session: Session) -> int:
+    """A count that moves whenever the record service updates or deletes a record row in
+    ``session`` (inserts do not move it): equal counts mean no record changed in between."""
+    return session.info.get(RECORD_WRITES, 0)  # type: ignore[no-any-return]
+
+
+def note_record_write(session: Session) -> None:
+    session.info[RECORD_WRITES] = record_writes(session) + 1
 
 
 @dataclass

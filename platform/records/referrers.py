@@ -12,7 +12,7 @@ from trellis.access.models import RecordLink
 from trellis.clock import utcnow
 from trellis.errors import Conflict
 from trellis.metamodel.compiled import CompiledEntity
-from trellis.records.record import KNOWN_RECORDS, Record, RecordParts
+from trellis.records.record import KNOWN_RECORDS, Record, RecordParts, note_record_write
 
 #: why a delete is refused when its effects reach records the caller may not change
 UNTOUCHABLE = (
@@ -29,6 +29,7 @@ class Referrers(RecordParts):
         # records the caller may not change is refused without describing them
         record_id = current.id
         self.session.info.pop(KNOWN_RECORDS, None)
+        note_record_write(self.session)
         self._handle_referrers(ent, record_id)
         now = utcnow()
         for side in ent.side_tables.values():

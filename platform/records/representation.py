@@ -49,10 +49,14 @@ def stage_visit_json(visit: StageVisit) -> dict[str, Any]:
 
 
 def records_json(
-    service: RecordService, entity: CompiledEntity, records: list[Record]
+    service: RecordService,
+    entity: CompiledEntity,
+    records: list[Record],
+    known_titles: Mapping[str, Mapping[int, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Records as the API reads them; references carry the target's title (when the caller
-    may read the target)."""
+    may read the target). ``known_titles``: titles by entity type and id that the caller may
+    read and that are current (records the caller made in this transaction), not read again."""
     wanted: dict[str, set[int]] = defaultdict(set)
     references = [f for f in entity.fields.values() if f.type.name == "reference"]
     for record in records:
@@ -60,7 +64,15 @@ def records_json(
             value = record.values.get(f.key)
             if value is not None:
                 wanted[f.settings["target"]].add(value)
-    titles = {target: service.titles(target, ids) for target, ids in wanted.items()}
+    known = known_titles or {}
+    titles = {}
+    for target, ids in wanted.items():
+        have = known.get(target, {})
+        missing = [i for i in ids if i not in have]
+        titles[target] = {
+            **{i: have[i] for i in ids if i in have},
+            **(service.titles(target, missing) if missing else {}),
+        }
     users = users_by_id(service.session, user_values(entity, records))
     output = _Output(service.model, titles, users)
     return [_record_json(entity, record, output) for record in records]

@@ -25,7 +25,14 @@ from trellis.metamodel.compiled import CompiledEntity
 from trellis.records.checks import HIDDEN_RULE, READ_ONLY_KEYS, TAKEN_UNSEEN, Checks
 from trellis.records.paging import COUNT_CAP
 from trellis.records.reading import PAGE_TOTAL, Reading
-from trellis.records.record import Checked, NewRecord, Page, Record, RowsInvalid
+from trellis.records.record import (
+    Checked,
+    NewRecord,
+    Page,
+    Record,
+    RowsInvalid,
+    note_record_write,
+)
 from trellis.records.referrers import UNTOUCHABLE, Referrers
 from trellis.records.stage_rules import move_problem
 from trellis.records.validation import RECORD_KEY
@@ -216,6 +223,7 @@ class RecordService(Reading, Referrers, Writing, Checks):
         )
         now = utcnow()
         for record_id in ids:
+            note_record_write(self.session)
             self.session.execute(
                 update(t)
                 .where(t.c.id == record_id)

@@ -19,7 +19,7 @@ from trellis.metamodel.physical import physical_name
 from trellis.records.audit import AuditEvent, StageVisit, acting_via
 from trellis.records.checks import TAKEN_UNSEEN, taken
 from trellis.records.events import RecordEvent
-from trellis.records.record import Checked, Record, RecordParts
+from trellis.records.record import Checked, Record, RecordParts, note_record_write
 
 AUDIT_INSERT = insert(AuditEvent.__table__)
 _NO_GUARD = nullcontext()
@@ -41,6 +41,7 @@ class Writing(RecordParts):
 
     def _write_row(self, ent: CompiledEntity, statement: Any, row: Any = None) -> int:
         """Run an update of a record row (see :meth:`_unique_guard`); the rows it changed."""
+        note_record_write(self.session)
         with self._unique_guard(ent):
             return self.session.connection().execute(statement, row).rowcount
 

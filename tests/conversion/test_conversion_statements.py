@@ -120,3 +120,69 @@ def test_a_new_target_the_converting_user_may_not_read_is_still_no_reference(  #
     assert not result.ok
     company = result.records["company"].id
     assert result.errors == {"deal": {"company": [f"No Company with id {company}."]}}
+
+
+def _convert_over_the_api(runtime, client, demo, lead_id: int, tin: str):  # type: ignore[no-untyped-def]
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()).lower())
+
+    body = {"targets": {"contact": {}, "company": {"tin": tin}, "deal": {}}}
+    engine = client.application.extensions["trellis"].engine  # the app's own runtime
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        answer = client.post(f"/api/records/lead/{lead_id}/convert", json=body, headers=demo)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert answer.status_code == 201, answer.json
+    assert any(s.startswith("insert into rec_deal") for s in statements), statements
+    return statements, answer.json["created"]
+
+
+def test_the_answer_names_the_new_records_without_reading_them_back(  # type: ignore[no-untyped-def]
+    runtime, client, demo, new_lead
+) -> None:
+    warm = new_lead(email="bill@globex.example", company_name="Globex")
+    _convert_over_the_api(runtime, client, demo, warm["id"], "EE999999999")
+    statements, created = _convert_over_the_api(
+        runtime, client, demo, new_lead()["id"], "EE102030405"
+    )
+    # the contact and the deal name the company and the contact by title (each was read back
+    # once per record that referred to it: three SELECTs)
+    for entity in ("company", "contact"):
+        assert not [s for s in statements if s.startswith(f"select rec_{entity}.id, ")]
+    # the same titles as the records read afterwards show
+    for target in ("contact", "deal"):
+        stored = client.get(f"/api/records/{target}/{created[target]['id']}", headers=demo).json
+        for key in ("company", "contact"):
+            if key in stored:
+                assert created[target][key] == stored[key], (target, key)
+                assert created[target][key]["title"]
+
+
+def test_a_new_record_changed_during_the_conversion_is_read_back(  # type: ignore[no-untyped-def]
+    runtime, client, demo, new_lead
+) -> None:
+    """An automation renames each company as it is created: the answer's references carry
+    the name it has now (read back), not the one it was created with."""
+    from trellis.flows.automations import save_automation
+
+    with runtime.transaction() as session:
+        save_automation(
+            session,
+            runtime.model(session),
+            "rename",
+            {
+                "entity": "company",
+                "trigger": {"on": "create"},
+                "actions": [{"type": "set_fields", "values": {"name": {"expr": "name + ' Ltd'"}}}],
+            },
+            create=True,
+        )
+    statements, created = _convert_over_the_api(
+        runtime, client, demo, new_lead()["id"], "EE102030405"
+    )
+    assert created["deal"]["company"]["title"] == "Initech Ltd"
+    assert created["contact"]["company"]["title"] == "Initech Ltd"
+    assert [s for s in statements if s.startswith("select rec_company.id, ")], statements
