@@ -143,6 +143,10 @@ def main() -> None:
         print(latency_line("during the import", [d for _s, d, _c in during]))
         answers = ", ".join(f"{c or 'none'} x{k}" for c, k in sorted(statuses.items()))
         print(f"    answers (status x count): {answers}")
+        if len(statuses) > 1:
+            for code in sorted(statuses):
+                took = [d for _s, d, c in during if c == code]
+                print(latency_line(f"  answered {code or 'nothing'}", took))
         slowest = max(d for _s, d, _c in during)
         waited = max(0.0, slowest - idle_p50)
         if name.startswith("GET"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import string
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -137,18 +138,75 @@ class CompiledEntity:
     archived_fields: dict[str, CompiledField]
     pipelines: dict[str, CompiledPipeline]
     rules: list[CompiledRule]
-    table: Table
-    side_tables: dict[str, Table]
-    input_schema: ma.Schema
     title_keys: tuple[str, ...] = ()
     #: the active fields a kanban card shows, in order
     card_fields: tuple[str, ...] = ()
     #: the entity type's revision this was compiled from
     revision: str = ""
+    #: every field, archived ones too, in table order: what the tables are built from
+    table_fields: tuple[CompiledField, ...] = ()
+    #: the model this was compiled for, weakly (the input fields' ``model`` argument)
+    compiled_for: Callable[[], CompiledModel | None] = lambda: None
+    _building: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     @property
     def has_pipelines(self) -> bool:
         return bool(self.pipelines)
+
+    # The tables and the input schema are most of a compile's cost and are built on first
+    # use: a worker catching up with a change to one entity type builds them only once a
+    # request uses that type (once per compiled entity type, under a lock, so every thread
+    # shares the same Table objects and SQLAlchemy's statement cache keeps working).
+
+    def _once(self, name: str, build: Callable[[], Any]) -> Any:
+        done = self.__dict__.get(name)
+        if done is None:
+            with self._building:
+                done = self.__dict__.get(name)
+                if done is None:
+                    done = self.__dict__[name] = build()
+        return done
+
+    @property
+    def table(self) -> Table:
+        """The record table (a SQLAlchemy ``Table`` in a ``MetaData`` of its own)."""
+        return self._once("_tables", self._build_tables)[0]
+
+    @property
+    def side_tables(self) -> dict[str, Table]:
+        """The side tables of multi-valued fields, by field key."""
+        return self._once("_tables", self._build_tables)[1]
+
+    @property
+    def input_schema(self) -> ma.Schema:
+        """The marshmallow schema of API and form input (active fields)."""
+        return self._once("_input_schema", self._build_input_schema)
+
+    def _build_tables(self) -> tuple[Table, dict[str, Table]]:
+        layouts = [
+            FieldLayout(
+                f.key, f.type, f.settings, f.label, f.unique, f.indexed, archived=f.archived
+            )
+            for f in self.table_fields
+        ]
+        specs = entity_tables(self.key, layouts)
+        metadata = MetaData()  # its own: kept entity types never hold on to replaced ones
+        with_sides = [f for f in self.table_fields if f.type.side_table(f, "") is not None]
+        sides = {
+            f.key: build_table(spec, metadata)
+            for spec, f in zip(specs[1:], with_sides, strict=True)
+        }
+        return build_table(specs[0], metadata), sides
+
+    def _build_input_schema(self) -> ma.Schema:
+        model = self.compiled_for()
+        schema = InputSchema.from_dict(
+            {f.key: f.type.input_field(f, model) for f in self.fields.values()},  # type: ignore[arg-type]
+            name=f"{self.key.title()}Input",
+        )
+        return schema()
 
     @cached_property
     def insert_returning_id(self) -> Insert:
@@ -383,18 +441,6 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
         )
         for f in sorted(entity.fields, key=lambda f: (f.position, f.id))
     ]
-    layouts = [
-        FieldLayout(f.key, f.type, f.settings, f.label, f.unique, f.indexed, archived=f.archived)
-        for f in fields
-    ]
-    specs = entity_tables(entity.key, layouts)
-    metadata = MetaData()  # its own: kept entity types never hold on to replaced ones
-    table = build_table(specs[0], metadata)
-    sides = {}
-    for spec, f in zip(
-        specs[1:], [f for f in fields if f.type.side_table(f, "") is not None], strict=True
-    ):
-        sides[f.key] = build_table(spec, metadata)
     active = {f.key: f for f in fields if not f.archived}
     pipelines = {
         p.key: CompiledPipeline(
@@ -409,10 +455,6 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
     template = entity.title_template or default_title_template(active.values())
     names = list(active)
     rules = [_compile_rule(rule, names) for rule in entity.rules if rule.active]
-    schema = InputSchema.from_dict(
-        {f.key: f.type.input_field(f, model) for f in active.values()},
-        name=f"{entity.key.title()}Input",
-    )
     return CompiledEntity(
         key=entity.key,
         label=entity.label,
@@ -424,12 +466,11 @@ def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
         archived_fields={f.key: f for f in fields if f.archived},
         pipelines=pipelines,
         rules=[r for r in rules if r is not None],
-        table=table,
-        side_tables=sides,
-        input_schema=schema(),
         title_keys=title_keys(template),
         card_fields=tuple(k for k in active if k in set(entity.card_fields or ())),
         revision=entity.revision or "",
+        table_fields=tuple(fields),
+        compiled_for=weakref.ref(model),
     )
 
 

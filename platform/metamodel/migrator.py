@@ -91,22 +91,25 @@ SQLITE_INDEXES = text(
 )
 #: PostgreSQL's catalog, read directly: the inspector's general queries cost about ten times
 #: as much (it reads every table's columns and indexes to answer for one)
-PG_COLUMNS = text(
-    "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
+PG_TABLES = text(
+    "SELECT 0 AS part, c.relname::text, a.attnum, a.attname::text, "
+    "format_type(a.atttypid, a.atttypmod), NULL::boolean, NULL::boolean, NULL::text[] "
     "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
     "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' "
     "AND c.relname LIKE :pattern ESCAPE '\\' AND a.attnum > 0 AND NOT a.attisdropped "
-    "ORDER BY c.relname, a.attnum"
-)
-PG_INDEXES = text(
-    "SELECT t.relname, i.relname, x.indisunique, x.indexprs IS NOT NULL, "
-    "array(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(n, o) "
+    "UNION ALL "
+    "SELECT 1, t.relname::text, 0, i.relname::text, NULL, x.indisunique, "
+    "x.indexprs IS NOT NULL, "
+    "array(SELECT a.attname::text FROM unnest(x.indkey) WITH ORDINALITY k(n, o) "
     "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.n ORDER BY k.o) "
     "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
     "JOIN pg_class t ON t.oid = x.indrelid "
     "WHERE t.relnamespace = current_schema()::regnamespace AND NOT x.indisprimary "
-    "AND t.relname LIKE :pattern ESCAPE '\\'"
+    "AND t.relname LIKE :pattern ESCAPE '\\' "
+    "ORDER BY 1, 2, 3"
 )
+"""The columns (part 0, in order) and indexes (part 1) of the tables matching a pattern, in
+one round trip."""
 
 
 def _read_postgresql(connection: Connection, table: str) -> dict[str, ActualTable]:
@@ -117,15 +120,17 @@ def _read_postgresql(connection: Connection, table: str) -> dict[str, ActualTabl
         return name == table or name.startswith(table + "__")
 
     columns: dict[str, dict[str, str | None]] = {}
-    for name, column, kind in connection.execute(PG_COLUMNS, {"pattern": pattern}):
-        if wanted(name):
-            columns.setdefault(name, {})[column] = _pg_signature(kind)
-    indexes: dict[str, dict[str, IndexSpec]] = {name: {} for name in columns}
-    for name, index, unique, expression, names in connection.execute(
-        PG_INDEXES, {"pattern": pattern}
+    indexes: dict[str, dict[str, IndexSpec]] = {}
+    for part, name, _n, item, kind, unique, expression, names in connection.execute(
+        PG_TABLES, {"pattern": pattern}
     ):
-        if name in indexes:
-            indexes[name][index] = _index(index, [None] if expression else list(names), unique)
+        if not wanted(name):
+            continue
+        if part == 0:
+            columns.setdefault(name, {})[item] = _pg_signature(kind)
+            indexes.setdefault(name, {})
+        elif name in indexes:  # the columns came first
+            indexes[name][item] = _index(item, [None] if expression else list(names), unique)
     return {name: ActualTable(name, columns[name], indexes[name]) for name in columns}
 
 
