@@ -440,6 +440,7 @@ class _Steps:
         names = {"label": "label", "label_plural": "label_plural", "description": "description"}
         names.update({"title": "title_template", "card": "card_fields"})
         names.update({"title_template": "title_template", "card_fields": "card_fields"})
+        names["list_indexes"] = "list_indexes"
         changes: dict[str, Any] = {}
         for name, column in names.items():
             if name not in doc:

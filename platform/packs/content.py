@@ -75,7 +75,7 @@ ENTITY_OWNED = ("pipeline", "rule", "duplicate")
 #: the defaults of each kind's documents (top level), filled in by :func:`canonical`
 DEFAULTS: dict[str, dict[str, Any]] = {
     "list": {"description": "", "options": []},
-    "entity": {"description": "", "title": "", "card_fields": [], "fields": []},
+    "entity": {"description": "", "title": "", "card_fields": [], "list_indexes": [], "fields": []},
     "role": {"grants": {}},
     "pipeline": {"position": 0},
     "rule": {"field": None, "when": "", "from_stage": None, "expression": "", "message": ""},
@@ -85,6 +85,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "automation": {"label": "", "active": True},
 }
 OPTION_DEFAULTS = {"color": "", "active": True}
+LIST_INDEX_DEFAULTS = {"filters": [], "sort": None, "include": []}
 FIELD_DEFAULTS = {
     "required": False,
     "settings": {},
@@ -188,6 +189,7 @@ def canonical(kind: str, document: dict[str, Any]) -> dict[str, Any]:
         if doc.get("label_plural") is None:
             doc["label_plural"] = _plural(doc.get("label"))
         doc["fields"] = _items(doc["fields"], FIELD_DEFAULTS)
+        doc["list_indexes"] = _items(doc["list_indexes"], LIST_INDEX_DEFAULTS)
         _strip_each(doc["fields"], "label")
         for item in doc["fields"] if isinstance(doc["fields"], list) else []:
             if isinstance(item, dict) and isinstance(item.get("settings"), dict):

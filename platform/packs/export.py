@@ -55,6 +55,7 @@ ORDER = (
     "help_text",
     "settings",
     "card_fields",
+    "list_indexes",
     "on",
     "stage",
     "trigger",

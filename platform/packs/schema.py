@@ -160,6 +160,18 @@ def _kinds() -> dict[str, dict[str, Any]]:
                 "description": TEXT,
                 "title": {"type": "string", "description": "Record title, e.g. {name}"},
                 "card_fields": _items({"type": "string"}, maxItems=4),
+                "list_indexes": _items(
+                    _object(
+                        {
+                            "key": KEY,
+                            "filters": _items({"type": "string"}),
+                            "sort": {"type": ["string", "null"]},
+                            "include": _items({"type": "string"}),
+                        },
+                        ("key",),
+                    ),
+                    maxItems=8,
+                ),
                 "fields": _items({"$ref": "#/$defs/field"}),
             },
             ("key", "label"),

@@ -20,6 +20,7 @@ from trellis.accounts import Role
 from trellis.conversion.models import ConversionMap, DuplicateRule
 from trellis.flows.automations import Automation
 from trellis.flows.models import Flow, FlowVersion
+from trellis.metamodel.entities import normal_list_index
 from trellis.metamodel.models import EntityType, OptionList, Pipeline, Rule
 from trellis.packs.content import KINDS, canonical, object_key
 
@@ -86,6 +87,7 @@ def _entity(entity: EntityType) -> dict[str, Any]:
         "description": entity.description or "",
         "title": entity.title_template or "",
         "card_fields": list(entity.card_fields or []),
+        "list_indexes": [normal_list_index(i) for i in entity.list_indexes or []],
         "fields": [
             {
                 "key": f.key,
