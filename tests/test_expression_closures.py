@@ -175,6 +175,9 @@ def test_the_corpus_evaluates_as_simpleeval_does(source: str) -> None:
     assert compile_expression(source, NAMES)._run is not None  # by closures, not the fallback
 
 
+COMPARISONS = ["<", "<=", ">", ">=", "==", "!=", "in", "not in", "is", "is not"]
+
+
 def _generated(rng: random.Random, depth: int = 0) -> str:
     """A random expression over the language's names, constants, operators and functions."""
     leaves = [
@@ -196,7 +199,7 @@ def _generated(rng: random.Random, depth: int = 0) -> str:
     a, b = _generated(rng, depth + 1), _generated(rng, depth + 1)
     shapes = [
         f"({a}) {rng.choice(['+', '-', '*', '/', '//', '%', '**'])} ({b})",
-        f"({a}) {rng.choice(['<', '<=', '>', '>=', '==', '!=', 'in', 'not in', 'is', 'is not'])} ({b})",
+        f"({a}) {rng.choice(COMPARISONS)} ({b})",
         f"({a}) < ({b}) <= ({_generated(rng, depth + 1)})",
         f"({a}) {rng.choice(['and', 'or'])} ({b})",
         f"not ({a})",

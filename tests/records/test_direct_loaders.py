@@ -49,8 +49,16 @@ CASES: dict[str, tuple[dict[str, Any], list[Any]]] = {
     "datetime": ({}, ["2026-11-24T10:30:00+02:00", "yesterday", "2026-13-01T00:00:00"]),
     "email": (
         {},
-        ["ann@acme.example", " ann@acme.example ", "not-an-email", "a@", 7, b"a@b.example"]
-        + ["a" * 300 + "@b.example", "  " + "a" * 250 + "@b.example  "],
+        [
+            "ann@acme.example",
+            " ann@acme.example ",
+            "not-an-email",
+            "a@",
+            7,
+            b"a@b.example",
+            "a" * 300 + "@b.example",
+            "  " + "a" * 250 + "@b.example  ",
+        ],
     ),
     "phone": ({}, ["+372 555-0101", "call me", "12"]),
     "url": ({}, ["https://acme.example/a?b=1", "javascript:alert(1)", "acme"]),
