@@ -102,6 +102,8 @@ class DocumentCache:
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._documents: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        #: each cached document as the JSON the route sends, made on its first request
+        self._bodies: dict[tuple[Any, ...], str] = {}
         self._lock = threading.Lock()
         self._size = size
         self._static: dict[str, Any] | None = None
@@ -124,21 +126,50 @@ class DocumentCache:
                 return document
         document = build()
         with self._lock:
+            # a document of another stamp describes a configuration that is gone: dropped,
+            # so a worker keeps the documents of one configuration (each one is large: with
+            # 200 entity types tens of MB), not one per change
+            for old in [k for k in self._documents if k[0] != key[0]]:
+                del self._documents[old]
+                self._bodies.pop(old, None)
             self._documents[key] = document
             while len(self._documents) > self._size:
-                self._documents.popitem(last=False)
+                self._bodies.pop(self._documents.popitem(last=False)[0], None)
         return document
+
+    def body(self, key: tuple[Any, ...], document: dict[str, Any]) -> str:
+        """``document`` (cached under ``key``) as the route's JSON, serialised once."""
+        with self._lock:
+            done = self._bodies.get(key)
+        if done is None:
+            done = serialise(document)
+            with self._lock:
+                if key in self._documents:
+                    self._bodies[key] = done
+        return done
+
+
+def serialise(document: dict[str, Any]) -> str:
+    """The document as the JSON the route sends (as ``jsonify`` would make it)."""
+    return f"{current_app.json.dumps(document)}\n"
 
 
 def document_for(runtime: Any, session: Session, actor: Actor) -> dict[str, Any]:
     """The document as ``actor`` sees it (cached; do not change it)."""
+    return _cached_document(runtime, session, actor)[2]
+
+
+def _cached_document(
+    runtime: Any, session: Session, actor: Actor
+) -> tuple[DocumentCache, tuple[Any, ...], dict[str, Any]]:
     model = runtime.model(session)
     access = load_access(session, actor)
     maps = _conversion_targets(session)
     smorest = current_app.extensions["trellis.api"]
     cache: DocumentCache = current_app.extensions.setdefault("trellis.openapi", DocumentCache())
     key = (model.stamp, tuple(sorted(maps.items())), _visibility(model, access))
-    return cache.get(key, lambda: build_document(cache.static(smorest.spec), model, access, maps))
+    build = lambda: build_document(cache.static(smorest.spec), model, access, maps)  # noqa: E731
+    return cache, key, cache.get(key, build)
 
 
 def _visibility(model: CompiledModel, access: Access) -> tuple[Any, ...]:
@@ -685,4 +716,7 @@ def _operand_schema(op: str, value: tuple[dict[str, Any], str], multi: bool) -> 
 def openapi_document() -> Any:
     """This document, as the caller sees it"""
     with unit() as (runtime, session, actor):
-        return document_for(runtime, session, actor)
+        cache, key, document = _cached_document(runtime, session, actor)
+    # serialised once per configuration and view (with 200 entity types: seconds)
+    body = cache.body(key, document)
+    return current_app.response_class(body, mimetype=current_app.json.mimetype)
