@@ -84,7 +84,7 @@ class Runtime:
         from trellis.flows.automations import register as register_automations
         from trellis.flows.triggers import register as register_flow_triggers
 
-        self.triggers = ActiveTriggers()
+        self.triggers = ActiveTriggers(self.cache)
         """the live triggered flows and active automations per entity type, by stamp"""
         register_automations(self.events, self.cache, self.triggers)
         register_flow_triggers(self.events, self.cache, self.triggers)

@@ -6,8 +6,11 @@ per runtime) and keyed by a stamp in the database (``flow_state.stamp``, as the 
 metamodel is keyed by ``meta_state.stamp``): every change of a flow or an automation moves
 the stamp (:func:`touch`, after the change is flushed), so the change shows at once in the
 transaction that made it and, after it commits, in every process on its next transaction. A
-transaction reads the stamp once; record events after that cost no query. A stamp (not a
-counter) is compared, so a rolled-back change is never mistaken for a committed one.
+transaction reads the stamp once, in the statement that reads the metamodel stamp (which
+every record write reads first: :meth:`MetamodelCache.read_along`), or on its own when the
+transaction has not read that one (or changed flows since); record events after that cost no
+query. A stamp (not a counter) is compared, so a rolled-back change is never mistaken for a
+committed one.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from sqlalchemy import String, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from trellis.db import Base
+from trellis.metamodel.compiled import MetamodelCache, forget_read_along, read_along
 
 #: ``session.info`` key: the triggers this transaction has read
 _READ = "trellis.active_triggers"
+#: the name of the flows' stamp read along with the metamodel stamp
+_ALONG = "flow_state"
 
 
 class FlowState(Base):
@@ -74,6 +80,7 @@ def touch(session: Session) -> None:
     if session.execute(update(table).where(table.c.id == 1).values(stamp=stamp)).rowcount == 0:
         session.execute(insert(table).values(id=1, stamp=stamp))
     session.info.pop(_READ, None)
+    forget_read_along(session, _ALONG)
 
 
 def _load(session: Session) -> Triggers:
@@ -120,7 +127,12 @@ def _load(session: Session) -> Triggers:
 class ActiveTriggers:
     """The triggers by stamp, one per runtime; safe to share between threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, metamodel: MetamodelCache | None = None) -> None:
+        """With ``metamodel``, the stamp is read along with the metamodel's stamp."""
+        if metamodel is not None:
+            table = FlowState.__table__
+            stamp = select(table.c.stamp).where(table.c.id == 1).scalar_subquery()
+            metamodel.read_along(_ALONG, stamp)
         self._lock = threading.Lock()
         self._stamp: str | None = None
         self._triggers: Triggers | None = None
@@ -133,7 +145,10 @@ class ActiveTriggers:
         read = session.info.get(_READ)
         if read is not None and read[0] is transaction:
             return read[1]
-        stamp = session.scalar(select(FlowState.stamp).where(FlowState.id == 1)) or ""
+        stamp = read_along(session, _ALONG)
+        if stamp is None:
+            stamp = session.scalar(select(FlowState.stamp).where(FlowState.id == 1))
+        stamp = stamp or ""
         with self._lock:
             triggers = self._triggers if stamp == self._stamp else None
         if triggers is None:

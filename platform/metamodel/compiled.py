@@ -25,7 +25,17 @@ from functools import cached_property, partial
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import ColumnElement, Insert, MetaData, Select, Table, bindparam, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    MetaData,
+    ScalarSelect,
+    Select,
+    Table,
+    bindparam,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from trellis.errors import NotFound
@@ -511,6 +521,26 @@ def _compile_rule(rule: Rule, names: list[str]) -> CompiledRule | None:
 _STATE_TABLE = MetaState.__table__
 _STATE = select(_STATE_TABLE.c.stamp, _STATE_TABLE.c.version).where(_STATE_TABLE.c.id == 1)
 
+#: ``session.info`` key: ``(transaction, {name: value})`` of what was read along with the
+#: metamodel stamp (:meth:`MetamodelCache.read_along`) in that transaction
+_READ_ALONG = "trellis.read_along"
+
+
+def read_along(session: Session, name: str) -> Any:
+    """What :meth:`MetamodelCache.get` last read as ``name`` along with the metamodel stamp
+    in ``session``'s current transaction; None when it read none (then read it yourself)."""
+    read = session.info.get(_READ_ALONG)
+    if read is None or read[0] is not session.get_transaction():
+        return None
+    return read[1].get(name)
+
+
+def forget_read_along(session: Session, name: str) -> None:
+    """Forget ``name`` read along (call after changing what it reads in this transaction)."""
+    read = session.info.get(_READ_ALONG)
+    if read is not None:
+        read[1].pop(name, None)
+
 
 class MetamodelCache:
     """Compiled models by stamp. One per process; safe to share between threads.
@@ -525,13 +555,26 @@ class MetamodelCache:
         self._lock = threading.Lock()
         self._size = size
         self._on_compiled = on_compiled
+        self._state = _STATE
+        self._along: list[str] = []
+
+    def read_along(self, name: str, value: ScalarSelect[Any]) -> None:
+        """Read ``value`` (a scalar subquery, e.g. another cache's stamp) in the statement
+        that reads the metamodel stamp, every transaction reads it first: the value is
+        then :func:`read_along` ``(session, name)`` for the rest of the transaction, with no
+        statement of its own. Call at start-up, before any transaction."""
+        self._along.append(name)
+        self._state = self._state.add_columns(value.label(f"along_{len(self._along)}"))
 
     def get(self, session: Session) -> CompiledModel:
         """The compiled model for the metamodel as ``session`` sees it (one cheap query)."""
         # a Core read of two columns (every request does it): no ORM object, loader or
         # flush, as ``session.get`` did not flush either
-        state = session.connection().execute(_STATE).first()
-        stamp, version = (state.stamp, state.version) if state else ("", 0)
+        state = session.connection().execute(self._state).first()
+        stamp, version = (state[0], state[1]) if state else ("", 0)
+        if state is not None and self._along:
+            along = dict(zip(self._along, state[2:], strict=True))
+            session.info[_READ_ALONG] = (session.get_transaction(), along)
         with self._lock:
             model = self._models.get(stamp)
             if model is not None:
