@@ -16,7 +16,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from trellis.access.bearers import BearerCache, watch
+from trellis.access.policy import Access
 from trellis.access.probes import PENDING, keep_probes
+from trellis.access.remembered import AccessCache
 from trellis.access.tokens import PendingUses, note_uses
 from trellis.accounts import SYSTEM, Actor
 from trellis.conversion.guards import register as register_conversion_guards
@@ -76,6 +78,8 @@ class Runtime:
         self.token_uses = PendingUses()
         self.bearers = BearerCache()
         """bearer tokens' holders, kept a few seconds (see access.bearers)"""
+        self.rights = AccessCache()
+        """what each set of roles grants, kept a few seconds (see access.remembered)"""
         watch(self.engine)
         self.cache = MetamodelCache(on_compiled=self._size_statement_cache)
         self.events = EventBus()
@@ -220,7 +224,12 @@ class Runtime:
 
     def records(self, session: Session, actor: Actor = SYSTEM) -> RecordService:
         """The record service for ``actor`` in ``session``'s transaction."""
-        return RecordService(session, self.cache.get(session), actor, self.events)
+        model = self.cache.get(session)
+        return RecordService(session, model, actor, self.events, self.access(session, actor))
+
+    def access(self, session: Session, actor: Actor) -> Access:
+        """``actor``'s rights (what their roles grant is kept a few seconds: access.remembered)."""
+        return self.rights.access(session, actor)
 
     def metamodel(self, session: Session, actor: Actor = SYSTEM) -> MetamodelService:
         """The metamodel service for ``actor`` in ``session``'s transaction."""

@@ -6,7 +6,8 @@ A token, its user and the user's roles are read with one indexed query (:func:`f
 
 * in this process a change takes effect at once: every connection of a watched engine
   (:func:`watch`) that writes to the tables deciding a token (tokens, users, roles and the
-  users' roles) empties every cache of the process when it commits (before and again right
+  users' roles) or its holder's rights (the roles' permissions) empties every cache of the
+  process when it commits (the rights' cache, ``access.remembered``, too) (before and again right
   after the commit, so a lookup racing with the commit cannot keep the old answer);
 * another process sees a revoked token, a disabled user or changed roles within
   :data:`CACHE_SECONDS`, when its entry runs out;
@@ -20,7 +21,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from time import monotonic
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, bindparam, event, select
 from sqlalchemy.orm import Session
@@ -34,8 +35,9 @@ CACHE_SECONDS = 5.0
 """How long a token's holder is kept: other processes see a revocation within this time."""
 MAX_ENTRIES = 10_000
 """A cache that grows past this is emptied (a flood of different valid tokens)."""
-#: the tables whose changes can end a token or change what its holder may be
-AUTH_TABLES = ("auth_token", "auth_user", "auth_role")  # auth_user_role contains auth_user
+#: the tables whose changes can end a token or change what its holder may be or do
+#: (auth_user_role contains auth_user)
+AUTH_TABLES = ("auth_token", "auth_user", "auth_role", "auth_permission", "auth_field_permission")
 _CHANGED = "trellis.auth_changed"
 
 
@@ -102,7 +104,7 @@ class BearerCache:
         self._entries: dict[str, Bearer] = {}
         self._generation = 0
         self._lock = threading.Lock()
-        _CACHES.add(self)
+        forgotten_with_auth_changes(self)
 
     def get(self, clear: str) -> Bearer | None:
         """The cached holder of ``clear`` if still fresh and unexpired; None: look it up."""
@@ -139,11 +141,21 @@ class BearerCache:
             self._entries.clear()
 
 
-_CACHES: weakref.WeakSet[BearerCache] = weakref.WeakSet()
+class _Forgetful(Protocol):
+    def clear(self) -> None: ...
+
+
+_CACHES: weakref.WeakSet[_Forgetful] = weakref.WeakSet()
+
+
+def forgotten_with_auth_changes(cache: _Forgetful) -> None:
+    """Have ``cache`` emptied (its ``clear()``) with the bearer caches: whenever a watched
+    engine commits a change to :data:`AUTH_TABLES` (see :func:`watch`)."""
+    _CACHES.add(cache)
 
 
 def forget_all() -> None:
-    """Empty every cache of the process (the tables deciding tokens changed)."""
+    """Empty every cache of the process (the tables deciding tokens or rights changed)."""
     for cache in list(_CACHES):
         cache.clear()
 

@@ -133,12 +133,32 @@ def full_access(actor: Actor) -> Access:
 
 
 def load_access(session: Session, actor: Actor) -> Access:
-    """The merged rights of ``actor``'s roles."""
+    """The merged rights of ``actor``'s roles (three statements for a user who is not an
+    administrator; :class:`trellis.access.remembered.AccessCache` keeps them)."""
     if actor.is_admin:
         return full_access(actor)
-    role_ids = list(session.scalars(select(Role.id).where(Role.key.in_(actor.roles))))
+    return role_rights(session, actor.roles).access(actor)
+
+
+@dataclass(frozen=True)
+class RoleRights:
+    """What a set of roles grants, merged: the same for every user holding those roles."""
+
+    grants: dict[str, EntityGrant] = field(default_factory=dict)
+    hidden_own: dict[str, frozenset[str]] = field(default_factory=dict)
+    hidden_other: dict[str, frozenset[str]] = field(default_factory=dict)
+    read_only: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def access(self, actor: Actor) -> Access:
+        """These rights for ``actor`` (who holds exactly these roles and is no administrator)."""
+        return Access(actor, False, self.grants, self.hidden_own, self.hidden_other, self.read_only)
+
+
+def role_rights(session: Session, roles: frozenset[str]) -> RoleRights:
+    """The merged rights of the roles keyed ``roles`` (not ``admin``): three statements."""
+    role_ids = list(session.scalars(select(Role.id).where(Role.key.in_(roles))))
     if not role_ids:
-        return Access(actor)
+        return RoleRights()
     rows: dict[str, list[RolePermission]] = {}
     for row in session.scalars(select(RolePermission).where(RolePermission.role_id.in_(role_ids))):
         rows.setdefault(row.entity, []).append(row)
@@ -167,4 +187,4 @@ def load_access(session: Session, actor: Actor) -> Access:
         writers = [r.role_id for r in granted if r.can_create or r.update != "none"] or own_readers
         locked = frozenset.intersection(*(frozenset(views[r]) for r in writers))
         read_only[entity] = locked - hidden_own[entity]
-    return Access(actor, False, grants, hidden_own, hidden_other, read_only)
+    return RoleRights(grants, hidden_own, hidden_other, read_only)

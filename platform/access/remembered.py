@@ -1,0 +1,60 @@
+"""The rights of a set of roles, kept a few seconds in memory, so that a request by a user who
+is not an administrator reads no permission tables.
+
+What roles grant (:class:`trellis.access.policy.RoleRights`) depends only on their keys and
+the tables ``auth_role``, ``auth_permission`` and ``auth_field_permission``, so users holding
+the same roles share one entry. :class:`AccessCache` keeps it exactly as the bearer cache
+keeps a token's holder (``access.bearers``):
+
+* in this process a change takes effect at once: a commit of a watched engine that writes
+  one of those tables empties every cache of the process (before and right after the
+  commit), and an answer loaded while such a commit happened is not kept;
+* another process sees a grant change within :data:`CACHE_SECONDS`, when its entry runs out.
+"""
+
+from __future__ import annotations
+
+import threading
+from time import monotonic
+
+from sqlalchemy.orm import Session
+
+from trellis.access.bearers import CACHE_SECONDS, forgotten_with_auth_changes
+from trellis.access.policy import Access, RoleRights, full_access, role_rights
+from trellis.accounts import Actor
+
+MAX_ENTRIES = 1_000
+"""A cache that grows past this many role sets is emptied."""
+
+
+class AccessCache:
+    """Merged rights by set of role keys, for :data:`CACHE_SECONDS` (one per runtime)."""
+
+    def __init__(self, seconds: float = CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self._entries: dict[frozenset[str], tuple[RoleRights, float]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+        forgotten_with_auth_changes(self)
+
+    def access(self, session: Session, actor: Actor) -> Access:
+        """``actor``'s rights: from memory if fresh, else read in ``session`` and kept (unless
+        the tables changed in this process meanwhile: the answer may predate the change)."""
+        if actor.is_admin:
+            return full_access(actor)
+        found = self._entries.get(actor.roles)
+        if found is not None and monotonic() - found[1] <= self.seconds:
+            return found[0].access(actor)
+        generation = self._generation
+        rights = role_rights(session, actor.roles)
+        with self._lock:
+            if generation == self._generation:
+                if len(self._entries) >= MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[actor.roles] = (rights, monotonic())
+        return rights.access(actor)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()

@@ -1,0 +1,136 @@
+"""What a user's roles grant is kept a few seconds per process (access.remembered): a GET by a
+user who is not an administrator reads no permission tables once it is kept, and a grant
+change, a hidden field or a role taken away counts at once in the process that made it
+(whatever wrote it), within the cache's seconds in other processes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from api_helpers import Caller, assert_problem
+from sqlalchemy import create_engine, event, text
+
+from trellis.access.credentials import change_roles
+from trellis.access.grants import set_grant
+from trellis.accounts import SYSTEM, Actor, get_user
+from trellis.app import get_runtime_of
+
+READ_ALL = {"read": "all"}
+
+
+@pytest.fixture
+def rita(factory, admin, user, runtime):  # type: ignore[no-untyped-def]
+    """``rita`` (roles reader and helper) may read every item; the helper role grants nothing.
+    Returns her as a Caller, after one GET of the item (so her token and rights are kept)."""
+    factory.entity("item", {"name": "text", "notes": "text"}, title="{name}")
+    for key in ("reader", "helper"):
+        assert admin.post("/api/meta/roles", {"key": key, "label": key}).status_code == 201
+    admin.ok("PUT", "/api/meta/roles/reader/permissions/item", READ_ALL)
+    item = admin.ok("POST", "/api/records/item", {"name": "Bolt", "notes": "secret"}, 201)
+    caller = user("rita", ["reader", "helper"])
+    caller.url = f"/api/records/item/{item['id']}"
+    assert caller.ok("GET", caller.url)["notes"] == "secret"
+    return caller
+
+
+@pytest.fixture
+def statements(app):  # type: ignore[no-untyped-def]
+    """The statements the app's engine ran since the last ``clear()``."""
+    seen: list[str] = []
+    engine = get_runtime_of(app).engine
+    listener = lambda conn, cursor, statement, *args: seen.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    yield seen
+    event.remove(engine, "before_cursor_execute", listener)
+
+
+def permission_statements(seen: list[str]) -> list[str]:
+    return [s for s in seen if "auth_role" in s or "permission" in s]
+
+
+def test_a_non_administrator_s_get_reads_no_permission_table(rita, app, statements) -> None:  # type: ignore[no-untyped-def]
+    get_runtime_of(app).rights.clear()
+    statements.clear()
+    assert rita.ok("GET", rita.url)["name"] == "Bolt"
+    assert len(permission_statements(statements)) == 3  # roles, grants, field rules
+    statements.clear()
+    assert rita.ok("GET", rita.url)["name"] == "Bolt"
+    assert permission_statements(statements) == []
+    # the metamodel stamp and the record (and SQLite's BEGIN): the token and rights are kept
+    ran = [s for s in statements if s != "BEGIN"]
+    assert len(ran) == 2 and all(s.startswith("SELECT") for s in ran), ran
+
+
+def set_item_grant(runtime, role: str, grant: dict) -> None:  # type: ignore[no-untyped-def]
+    with runtime.transaction() as session:
+        set_grant(session, SYSTEM, runtime.model(session), role, "item", grant)
+
+
+@pytest.mark.parametrize("change", ["grant", "hidden field", "plain SQL", "role deleted"])
+def test_a_change_made_in_this_process_counts_at_once(rita, runtime, change) -> None:  # type: ignore[no-untyped-def]
+    if change == "grant":
+        set_item_grant(runtime, "reader", {"read": "none"})
+    elif change == "hidden field":
+        set_item_grant(runtime, "reader", {**READ_ALL, "fields": {"notes": "hidden"}})
+        assert "notes" not in rita.ok("GET", rita.url)
+        return
+    else:
+        with runtime.transaction() as session:
+            if change == "plain SQL":  # whatever writes the tables, not only the services
+                session.execute(text("UPDATE auth_permission SET read = 'none'"))
+            else:
+                session.execute(
+                    text(
+                        "DELETE FROM auth_user_role WHERE role_id IN "
+                        "(SELECT id FROM auth_role WHERE key = 'reader')"
+                    )
+                )
+                session.execute(text("DELETE FROM auth_permission"))
+                session.execute(text("DELETE FROM auth_role WHERE key = 'reader'"))
+    assert_problem(rita.get(rita.url), 404)
+
+
+def test_a_role_taken_away_counts_at_once_for_another_holder_too(  # type: ignore[no-untyped-def]
+    rita, user, runtime, client, token_for
+) -> None:
+    url = rita.url
+    rob: Caller = user("rob", ["reader", "helper"])  # the same roles: the same kept rights
+    assert rob.ok("GET", url)["name"] == "Bolt"
+    with runtime.transaction() as session:
+        change_roles(session, get_user(session, "rita"), ["helper"])  # ends her tokens
+    rita = Caller(client, token_for("rita"))
+    assert_problem(rita.get(url), 404)
+    assert rob.ok("GET", url)["name"] == "Bolt"
+    set_item_grant(runtime, "helper", READ_ALL)
+    assert rita.ok("GET", url)["name"] == "Bolt"
+
+
+def test_a_change_rolled_back_keeps_the_rights(rita, runtime) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(RuntimeError), runtime.transaction() as session:
+        session.execute(text("UPDATE auth_permission SET read = 'none'"))
+        raise RuntimeError("changed my mind")
+    assert rita.ok("GET", rita.url)["name"] == "Bolt"
+
+
+def test_another_process_s_grant_change_counts_within_the_cache_s_seconds(  # type: ignore[no-untyped-def]
+    rita, app, settings
+) -> None:
+    get_runtime_of(app).rights.seconds = 0.5
+    other = create_engine(settings["DATABASE_URL"])  # another process: no events reach here
+    with other.begin() as conn:
+        conn.execute(text("UPDATE auth_permission SET read = 'none'"))
+    other.dispose()
+    assert rita.ok("GET", rita.url)["name"] == "Bolt"  # kept: the change is not seen yet
+    time.sleep(0.6)
+    assert_problem(rita.get(rita.url), 404)
+
+
+def test_users_holding_the_same_roles_share_rights_but_not_ownership(rita, app) -> None:  # type: ignore[no-untyped-def]
+    runtime = get_runtime_of(app)
+    with runtime.transaction() as session:
+        first = runtime.access(session, Actor(1, "a", frozenset({"reader"})))
+        second = runtime.access(session, Actor(2, "b", frozenset({"reader"})))
+    assert first.grants is second.grants  # one entry
+    assert (first.actor.user_id, second.actor.user_id) == (1, 2)
+    assert first.allows("read", "item", 2) and first.can("read", "item")
