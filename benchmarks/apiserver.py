@@ -24,13 +24,16 @@ from common import STATUSES, hand_engine, platform_runtime, platform_settings, r
 from flask import Flask, jsonify, request
 from sqlalchemy import MetaData, Table, bindparam, select, text
 
+from trellis.access.grants import create_role, set_grant
 from trellis.access.tokens import issue_token
-from trellis.accounts import create_user, ensure_builtin_roles, get_user
+from trellis.accounts import SYSTEM, create_user, ensure_builtin_roles, get_user
 from trellis.clock import utcnow
 from trellis.runtime import Runtime
 
 USERNAME, PASSWORD = "bench", "a-long-bench-password"
 OUTSIDER = "outsider"
+READER = "reader"
+"""a user who is no administrator: their role ``reader`` may read every item"""
 LABELS = {k: k.title() for k in STATUSES}
 #: the token's user and how far their roles let them read items (2: all, 1: their own,
 #: 0: none; the admin role reads everything), in one indexed query
@@ -65,6 +68,16 @@ def outsider_token(runtime: Runtime) -> str:
     """A new token of the user whose roles grant nothing on items."""
     with runtime.transaction() as session:
         return issue_token(session, get_user(session, OUTSIDER))[0]
+
+
+def reader_token(runtime: Runtime) -> str:
+    """A token of ``reader``, whose one role (``reader``, made here) may read every item and
+    do nothing else: the platform decides their rights from the permission tables."""
+    with runtime.transaction() as session:
+        create_role(session, SYSTEM, READER, "Reader")
+        set_grant(session, SYSTEM, runtime.model(session), READER, "item", {"read": "all"})
+        user = create_user(session, READER, PASSWORD, roles=[READER])
+        return issue_token(session, user)[0]
 
 
 def platform_app(url: str) -> Flask:
