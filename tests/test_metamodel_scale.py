@@ -196,8 +196,18 @@ def test_a_worker_catching_up_builds_the_changed_tables_when_a_request_uses_them
         with other.transaction() as session:
             other.records(session).list("deal")
         factory.meta("add_field", "company", "size", "Size", "integer")
+        statements: list[str] = []
+
+        def note(conn, cursor, statement, *rest) -> None:  # type: ignore[no-untyped-def]
+            statements.append(statement)
+
+        event.listen(other.engine, "before_cursor_execute", note)
         with other.transaction() as session:
             assert other.records(session).list("deal").items == []
+        event.remove(other.engine, "before_cursor_execute", note)
+        # option lists come with their options, the changed entity type with its fields
+        assert not [s for s in statements if "FROM meta_option " in s], statements
+        assert not [s for s in statements if "FROM meta_field" in s], statements
         assert built == ["rec_deal"]  # the request read deals only: company not built yet
         company = compiled(other).entities["company"]
         with ThreadPoolExecutor(4) as pool:

@@ -36,7 +36,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from trellis.errors import NotFound
 from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
@@ -389,9 +389,11 @@ def compile_model(
     """Build the compiled model from the metamodel rows visible to ``session``, keeping what
     ``reuse`` still has for entity types whose revision did not move."""
     model = CompiledModel(stamp=stamp, version=version)
+    # joined, not selectin: each is one round trip instead of two (a worker catching up
+    # with a change runs these on PostgreSQL)
     for option_list in session.scalars(
-        select(OptionList).options(selectinload(OptionList.options))
-    ):
+        select(OptionList).options(joinedload(OptionList.options))
+    ).unique():
         model.option_lists[option_list.key] = CompiledOptionList(
             option_list.key,
             option_list.label,
@@ -408,7 +410,7 @@ def compile_model(
     kept = {key: reuse(key, revision) if reuse else None for _id, key, revision, _a in heads}
     todo = [entity_id for entity_id, key, _r, _a in heads if kept[key] is None]
     query = select(EntityType).options(
-        selectinload(EntityType.fields),
+        joinedload(EntityType.fields),
         selectinload(EntityType.pipelines)
         .selectinload(Pipeline.stages)
         .options(selectinload(Stage.next_stages), selectinload(Stage.enter_roles)),
@@ -416,7 +418,9 @@ def compile_model(
     )
     if len(todo) < len(heads):
         query = query.where(EntityType.id.in_(todo))
-    fresh = {e.key: _compile_entity(e, model) for e in session.scalars(query)} if todo else {}
+    fresh = (
+        {e.key: _compile_entity(e, model) for e in session.scalars(query).unique()} if todo else {}
+    )
     model.recompiled = tuple(fresh)
     for _id, key, _revision, archived in heads:
         compiled = kept[key] or fresh[key]
