@@ -90,6 +90,10 @@ class ApiBlueprint(Blueprint):
 
 #: the operation extension listing configuration-dependent body properties
 CONFIGURATION_DEPENDENT = "x-configuration-dependent"
+#: the parameter extension of a query parameter whose valid values the server gives out
+#: (a list's ``after``: a ``next_cursor``); a well-formed value it never gave out is a 400
+#: problem whose ``errors`` name only that parameter
+ISSUED_BY_SERVER = "x-issued-by-server"
 
 
 def is_declared(name: str, declared: list[str]) -> bool:

@@ -33,7 +33,7 @@ from trellis.access.policy import Access, load_access
 from trellis.accounts import Actor
 from trellis.api import schemas
 from trellis.api.automations import document_action_types
-from trellis.api.blueprint import api
+from trellis.api.blueprint import CONFIGURATION_DEPENDENT, ISSUED_BY_SERVER, api
 from trellis.api.context import unit
 from trellis.api.flows import document_version_body
 from trellis.api.meta_schemas import document_field_types
@@ -42,9 +42,11 @@ from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledMo
 from trellis.metamodel.fieldtypes.base import MAX_BIGINT, MAX_INTEGER
 from trellis.metamodel.fieldtypes.choice import OptionOutput
 from trellis.metamodel.fieldtypes.decimal_number import MAX_EXPONENT
+from trellis.metamodel.fieldtypes.email import MAX_EMAIL
 from trellis.metamodel.fieldtypes.money import MoneyOutput
 from trellis.metamodel.fieldtypes.reference import ReferenceOutput
 from trellis.records.query import SYSTEM_FIELDS
+from trellis.records.validation import RECORD_KEY
 
 API_VERSION = "1.1.0"
 RECORDS = "/api/records/{entity}"
@@ -223,11 +225,16 @@ def build_document(
         view = _EntityView(entity, model, access, tuple(t for t in targets if t in shown))
         for name, schema in view.schemas().items():
             per_entity.components.schema(name, schema=schema)
-        paths.update(view.paths(generic))
         views.append(view)
+    for view in views:
+        view.views = {v.entity.key: v for v in views}
+        paths.update(view.paths(generic))
     built = per_entity.to_dict()["components"]["schemas"]
     for view in views:
         view.refine(built)
+    by_key = {view.entity.key: view for view in views}
+    for view in views:  # after every record schema is refined: targets copy them
+        view.refine_conversion(built, by_key)
     components.update(built)
     document["paths"] = paths
     return document
@@ -250,6 +257,9 @@ class _EntityView:
         self.writable = [f for f in self.visible if f.key not in read_only]
         self.targets = targets
         self.multi = {f.key for f in self.searchable if f.type.name == "multi_list"}
+        self.always = _always_required(entity)
+        #: every entity type's view, by key (set before paths are built: conversions)
+        self.views: dict[str, _EntityView] | None = None
 
     # -- schemas ---------------------------------------------------------------------------
 
@@ -276,7 +286,9 @@ class _EntityView:
             create["pipeline"] = ma.fields.String(allow_none=True, metadata=self._pipelines())
             create["stage"] = ma.fields.String(allow_none=True, metadata=self._stages())
         version = ma.validate.Range(max=MAX_INTEGER)  # an INTEGER column
-        patch = {**inputs, "version": ma.fields.Integer(required=True, validate=version)}
+        # a change may not empty a field that must always have a value
+        kept = {k: _not_empty(f) if k in self.always else f for k, f in inputs.items()}
+        patch = {**kept, "version": ma.fields.Integer(required=True, validate=version)}
         if entity.has_pipelines:  # a stage in a PATCH moves the record
             patch["stage"] = ma.fields.String(metadata=self._stages())
             patch["pipeline"] = ma.fields.String(allow_none=True, metadata=self._pipelines())
@@ -292,7 +304,7 @@ class _EntityView:
                 {
                     "stage": ma.fields.String(required=True, metadata=self._stages()),
                     "pipeline": ma.fields.String(allow_none=True, metadata=self._pipelines()),
-                    "values": ma.fields.Nested(_closed(inputs, f"{name}StageValues")),
+                    "values": ma.fields.Nested(_closed(kept, f"{name}StageValues")),
                     "version": ma.fields.Integer(allow_none=True, validate=version),
                 },
                 f"{name}StageMove",
@@ -367,20 +379,61 @@ class _EntityView:
         name = self.name
         for suffix in ("Create", "Patch", "StageValues"):
             schema = built.get(f"{name}{suffix}", {})
-            required = set(schema.get("required", ())) if suffix == "Create" else set()
+            required = set(schema.get("required", ())) if suffix == "Create" else self.always
             for key, prop in schema.get("properties", {}).items():
                 f = self.entity.fields.get(key)
                 if f is not None:
                     _refine_input(prop, f, self.model, key in required)
-        if self.targets:
-            built[f"{name}ConvertedRecords"] = {
-                "type": "object",
-                "properties": {
-                    t: {"$ref": f"#/components/schemas/{schema_name(t)}Record"}
-                    for t in self.targets
-                },
-                "additionalProperties": False,
-            }
+        if self.entity.has_pipelines and f"{name}Patch" in built:
+            # a pipeline in a PATCH moves the record: it needs the stage to move to
+            built[f"{name}Patch"]["dependentRequired"] = {"pipeline": ["stage"]}
+
+    def refine_conversion(self, built: dict[str, Any], views: dict[str, _EntityView]) -> None:
+        """A conversion's targets typed by the target entity types: the values a target
+        takes are its create schema's, none of them required (the map fills them; what a
+        target still lacks is the configuration's 422 under the target), with the options
+        ``use_existing``, ``pipeline`` and ``stage``; the records answered are each target's
+        record schema."""
+        if not self.targets:
+            return
+        name = self.name
+        built[f"{name}ConvertedRecords"] = {
+            "type": "object",
+            "properties": {
+                t: {"$ref": f"#/components/schemas/{schema_name(t)}Record"} for t in self.targets
+            },
+            "additionalProperties": False,
+        }
+        choices = built[f"{name}ConversionTargets"]["properties"]
+        for t in self.targets:
+            values = copy.deepcopy(built[f"{schema_name(t)}Create"])
+            values.pop("required", None)
+            values["properties"].update(
+                {
+                    "use_existing": {
+                        "type": ["integer", "null"],
+                        "minimum": 1,
+                        "maximum": MAX_BIGINT,
+                        "description": "The id of a record to link instead of creating one.",
+                    },
+                    "pipeline": {"type": ["string", "null"], **views[t]._pipelines()},
+                    "stage": {"type": ["string", "null"], **views[t]._stages()},
+                }
+            )
+            values["description"] = choices[t].get("description", "")
+            choices[t] = {"anyOf": [values, {"type": "null"}]}
+
+    def conversion_dependent(self, views: dict[str, _EntityView]) -> list[str]:
+        """What a conversion's 422 may name that the document cannot decide: per target its
+        configuration-dependent values, the fields it may lack (required, from the map or
+        not) and its options; under the source's own key what its success stage lacks."""
+        declared = ["map", f"{self.entity.key}.*"]
+        for t in self.targets:
+            target = views[t]
+            keys = {*target._configuration_dependent("", "post"), *_always_required(target.entity)}
+            keys |= {"use_existing", "pipeline", "stage", RECORD_KEY}
+            declared += [f"{t}.{k}" for k in sorted(keys)]
+        return declared
 
     # -- paths -----------------------------------------------------------------------------
 
@@ -428,12 +481,86 @@ class _EntityView:
                         *operation.get("parameters", []),
                         *self._filters(),
                     ]
+                declared = self._configuration_dependent(suffix, method)
+                if suffix == "/convert" and self.views is not None:
+                    declared = self.conversion_dependent(self.views)
+                if suffix == "/import":
+                    declared = self._import_dependent()
+                    self._document_csv(operation)
+                if declared:
+                    operation[CONFIGURATION_DEPENDENT] = declared
             out[base + concrete.removeprefix(base)] = item
         return out
+
+    def _sort_pattern(self) -> str:
+        """What ``?sort=`` takes: comma-separated keys the list sorts by (the system fields
+        and the fields the caller may search whose type sorts), each after ``-`` (descending)
+        or ``+``; empty items are skipped."""
+        keys = list(SYSTEM_FIELDS)
+        for f in self.searchable:
+            try:
+                f.type.sort_column(f, self.entity.table)
+            except ValueError:
+                continue
+            keys.append(f.key)
+        item = f"\\s*(?:[-+]*(?:{'|'.join(sorted(keys))}))?\\s*"
+        return f"^{item}(?:,{item})*$"
+
+    def _columns(self) -> list[str]:
+        """The header names an import takes (field labels work too): the fields the caller
+        may write, and the pipeline and stage to start in."""
+        placement = ["pipeline", "stage"] if self.entity.has_pipelines else []
+        return [*(f.key for f in self.writable), *placement]
+
+    def _document_csv(self, operation: dict[str, Any]) -> None:
+        """The CSV body: UTF-8 text whose header names columns (``x-csv-columns``, each
+        cell a value of its field as the create schema has it), the upload's file too."""
+        content = operation.get("requestBody", {}).get("content", {})
+        csv = content.get("text/csv")
+        if csv is not None:
+            csv["x-csv-columns"] = self._columns()
+            csv["x-csv-row-schema"] = {"$ref": f"#/components/schemas/{self.name}Create"}
+        form = content.get("multipart/form-data")
+        if form is not None:
+            form["encoding"] = {"file": {"contentType": "text/csv"}}
+
+    def _import_dependent(self) -> list[str]:
+        """What an import's 422 may name that the document cannot decide: per row (``row
+        3``) the values the configuration decides (as a create's) and the required fields
+        a row lacks; ``header.match`` when the ``?match=`` field has no column."""
+        keys = {*self._configuration_dependent("", "post"), *self.always, RECORD_KEY}
+        return ["header.match", *(f"*.{k}" for k in sorted(keys))]
+
+    def _configuration_dependent(self, suffix: str, method: str) -> list[str]:
+        """The body properties of an operation whose valid values the live configuration (or
+        the stored records) decides, as the server's 422 names them: a user, a referenced
+        record or an option key that must exist, a unique value, a field a rule checks
+        (a required-if, a field required from a stage on, a validation rule; ``_record``:
+        a rule about the whole record), the pipeline and stage (which stages a record may
+        reach). Everything else about a body the document says."""
+        if (suffix, method) not in (("", "post"), ("", "patch"), ("/stage", "post")):
+            return []
+        keys = [
+            f.key
+            for f in self.writable
+            if f.unique or f.type.name in ("user", "reference", "list", "multi_list")
+        ]
+        for rule in self.entity.rules:
+            conditional = rule.condition is not None or rule.from_stage is not None
+            if rule.kind == "required" and not conditional:
+                continue  # said by the schema (required, not empty)
+            keys.append(rule.field_key or RECORD_KEY)
+        if self.entity.has_pipelines:
+            keys += ["pipeline", "stage"]
+        return sorted(set(keys))
 
     def _parameter(self, param: dict[str, Any]) -> dict[str, Any] | None:
         if param.get("in") == "path" and param.get("name") == "record_id":
             return {**param, "name": "id", "schema": dict(ID_SCHEMA)}
+        if param.get("in") == "query" and param.get("name") == "sort":
+            return {**param, "schema": {"type": "string", "pattern": self._sort_pattern()}}
+        if param.get("in") == "query" and param.get("name") == "after" and param.get("schema"):
+            return {**param, ISSUED_BY_SERVER: True}
         if param.get("in") == "query" and param.get("name") == "match":
             unique = [f.key for f in self.writable if f.unique]
             if not unique:
@@ -508,6 +635,22 @@ def _with_required(field: ma.fields.Field, required: bool) -> ma.fields.Field:
     return field
 
 
+def _not_empty(field: ma.fields.Field) -> ma.fields.Field:
+    field = copy.copy(field)
+    field.allow_none = False
+    return field
+
+
+def _always_required(entity: CompiledEntity) -> set[str]:
+    """Fields no write may leave empty: required ones and those a required rule names with
+    no condition and no stage (a default fills them on create, not on a change)."""
+    keys = {f.key for f in entity.fields.values() if f.required}
+    for rule in entity.rules:
+        if rule.kind == "required" and rule.condition is None and rule.from_stage is None:
+            keys.add(rule.field_key)
+    return keys & set(entity.fields)
+
+
 def _required_on_create(entity: CompiledEntity) -> set[str]:
     """Fields a new record must be given: required with no default, or named by a required
     rule that holds always (no condition, not from a stage)."""
@@ -530,10 +673,15 @@ def _bounds(f: CompiledField) -> dict[str, Any]:
     name = f.type.name
     if name in ("text", "long_text", "email", "url", "phone"):
         limit = settings.get("max_length", getattr(f.type, "default_max_length", None))
+        if name == "email":  # an address is at most MAX_EMAIL characters, whatever is set
+            limit = min(limit, MAX_EMAIL) if isinstance(limit, int) else MAX_EMAIL
         return {"maxLength": limit} if isinstance(limit, int) else {}
-    if name == "integer":
+    if name == "integer":  # a BIGINT column, narrowed by the settings
         bounds = {"min": "minimum", "max": "maximum"}
-        return {j: settings[s] for s, j in bounds.items() if isinstance(settings.get(s), int)}
+        given = {j: settings[s] for s, j in bounds.items() if isinstance(settings.get(s), int)}
+        return {"minimum": -MAX_BIGINT - 1, "maximum": MAX_BIGINT, **given}
+    if name == "reference":  # a record id
+        return {"minimum": 1, "maximum": MAX_BIGINT}
     return {}
 
 

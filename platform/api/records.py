@@ -13,6 +13,7 @@ from trellis.api.context import unit
 from trellis.errors import BadRequest, ValidationFailed
 from trellis.limits import MAX_ID32, accepts_upload
 from trellis.records.importer import import_csv
+from trellis.records.paging import CURSOR_PATTERN, MAX_CURSOR
 from trellis.records.query import MAX_PAGE, MAX_PER_PAGE, parse_filters
 from trellis.records.representation import records_json, stage_visit_json
 
@@ -26,6 +27,8 @@ def _version_of(data: dict[str, Any]) -> int:
         version = header.removeprefix("W/").strip('"') if header else None
         if isinstance(version, str) and version.isdigit():
             version = int(version)
+    if isinstance(version, float) and version.is_integer():
+        version = int(version)  # 3.0 is the integer 3 in JSON (and the document's integer)
     if isinstance(version, bool) or not isinstance(version, int):
         raise BadRequest(
             'Send the version you read, as "version" in the body or an If-Match header.',
@@ -52,7 +55,14 @@ class ListQuerySchema(ma.Schema):
     sort = schemas.text(metadata={"description": "Comma-separated field keys, '-' for descending"})
     page = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_PAGE))
     per_page = ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_PER_PAGE))
-    after = schemas.text(metadata={"description": "Continue after a page: its next_cursor"})
+    after = ma.fields.String(
+        validate=ma.validate.Length(max=MAX_CURSOR),
+        metadata={
+            "description": "Continue after a page: the next_cursor the list gave out (opaque; "
+            "one it never gave out, or gave out for another sort, is a 400 naming after)",
+            "pattern": CURSOR_PATTERN,
+        },
+    )
     total = ma.fields.String(
         validate=ma.validate.OneOf(["exact"]),
         metadata={

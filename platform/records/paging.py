@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -25,6 +26,9 @@ from trellis.records.query import SortKey
 #: a list's total is counted up to this many records unless the exact count is asked for
 COUNT_CAP = 1_000
 MAX_CURSOR = 2_000
+#: what a cursor is made of (unpadded URL-safe base64); anything else is no cursor
+CURSOR_PATTERN = "^[A-Za-z0-9_-]*$"
+_CURSOR = re.compile(CURSOR_PATTERN.strip("^$"))
 BAD_CURSOR = "The cursor is not one this list gave out; start again from the first page."
 
 
@@ -38,7 +42,7 @@ def encode_cursor(keys: Sequence[SortKey], row: Mapping[str, Any]) -> str:
 def decode_cursor(keys: Sequence[SortKey], cursor: str) -> list[Any]:
     """The sort values in ``cursor`` (one per key), checked against the columns' types."""
     try:
-        if len(cursor) > MAX_CURSOR:
+        if len(cursor) > MAX_CURSOR or not _CURSOR.fullmatch(cursor):
             raise ValueError
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         spec, values = json.loads(raw)

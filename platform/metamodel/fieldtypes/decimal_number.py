@@ -22,6 +22,8 @@ DEFAULT_PRECISION = 18
 DEFAULT_SCALE = 2
 #: numbers whose exponent goes beyond this are refused on input (no column holds them)
 MAX_EXPONENT = 100
+#: a magnitude finer than any column's places, and no finer than a database can compare
+TINY = Decimal(1).scaleb(-MAX_EXPONENT - 1)
 
 
 class ExactDecimal(ma.fields.Decimal):
@@ -49,8 +51,13 @@ class ExactDecimal(ma.fields.Decimal):
         if not number.is_finite():
             raise self.make_error("special")
         # far beyond any column (at most 38 digits): the database would fail on it
-        if number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+        if number and number.adjusted() > MAX_EXPONENT:
             raise self.make_error("range")
+        if number and number.adjusted() < -MAX_EXPONENT:
+            # finer than any column's places (1e-308 in a filter): it orders against every
+            # storable value as the coarsest such number does, which every database holds
+            # (a write of it has too many places all the same)
+            return TINY.copy_sign(number)
         return number
 
 
