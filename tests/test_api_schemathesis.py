@@ -81,6 +81,19 @@ schema = schemathesis.pytest.from_fixture("api_schema").exclude(
 #: server gives out (x-issued-by-server: a list's ?after= cursor) may be a 400 naming only it.
 LEFT_OUT = [
     (
+        r"GET /api/records/\w+",
+        positive_data_acceptance,
+        "PostgreSQL run, 2 December: a date item of __in wrapped in a vertical tab and line "
+        "breaks (close_date__in=%0B+%0A%0A6728-02-29) is the server's 400 though the pattern's "
+        "\\s allows them: the server's trimming and the pattern disagree on whitespace",
+    ),
+    (
+        r"POST /api/records/\w+",
+        positive_data_acceptance,
+        "a decimal given as a string must be a number (\"\" is a 422 'Not a valid number'); "
+        "the document types decimal and money amounts as any string or number",
+    ),
+    (
         r"POST /api/packs",
         positive_data_acceptance,
         "the pack is a zip (format binary) whose files must follow the pack format and name "

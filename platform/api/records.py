@@ -22,20 +22,22 @@ def _version_of(data: dict[str, Any]) -> int:
     """The version the client read: ``"version"`` in the body or an ``If-Match`` header."""
     if "version" in data:
         version = data.pop("version")
+        if isinstance(version, float) and version.is_integer():
+            version = int(version)  # 3.0 is the integer 3 in JSON (and the document's)
+        if isinstance(version, int) and not isinstance(version, bool) and version > MAX_ID32:
+            # the body's integer is held to its column (a 422 naming it); an If-Match
+            # beyond it is merely stale (no record has that version: a 409)
+            raise ValidationFailed({"version": [f"A version is at most {MAX_ID32}."]})
     else:
         header = request.headers.get("If-Match", "").strip()
         version = header.removeprefix("W/").strip('"') if header else None
         if isinstance(version, str) and version.isdigit():
             version = int(version)
-    if isinstance(version, float) and version.is_integer():
-        version = int(version)  # 3.0 is the integer 3 in JSON (and the document's integer)
     if isinstance(version, bool) or not isinstance(version, int):
         raise BadRequest(
             'Send the version you read, as "version" in the body or an If-Match header.',
             {"version": ["Required: the version you read."]},
         )
-    if version > MAX_ID32:  # no record gets there (an INTEGER column)
-        raise ValidationFailed({"version": [f"A version is at most {MAX_ID32}."]})
     return version
 
 

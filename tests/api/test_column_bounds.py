@@ -104,3 +104,13 @@ def test_the_edge_still_answers_an_overflow_the_checks_missed() -> None:
     error = DataError("SELECT 1", {}, Orig("integer out of range"))
     response = from_unexpected(error)
     assert response.status_code == 400
+
+
+def test_an_if_match_beyond_any_version_is_merely_stale(tasks) -> None:  # type: ignore[no-untyped-def]
+    """The header is no body property: a version no record has is a 409 (DELETE documents
+    no 422)."""
+    admin, record = tasks["admin"], tasks["record"]
+    url = f"/api/records/task/{record['id']}"
+    headers = {"If-Match": f'"{INT32 + 5}"'}
+    assert admin.delete(url, headers=headers).status_code == 409
+    assert admin.patch(url, {"name": "X"}, headers=headers).status_code == 409
