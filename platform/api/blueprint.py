@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import request
+from flask import g, request
 from flask_smorest import Api, Blueprint
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
@@ -22,7 +22,7 @@ from trellis.api import problems
 from trellis.api.context import authenticate, json_body, refuse_nul_in_url
 from trellis.api.meta_schemas import problems_by_property
 from trellis.api.schemas import ProblemSchema
-from trellis.errors import BadRequest, TrellisError, ValidationFailed
+from trellis.errors import BadRequest, PermissionDenied, TrellisError, ValidationFailed
 
 #: what each documented problem status means
 PROBLEM_STATUSES = {
@@ -160,6 +160,21 @@ def require_token() -> None:
     if (request.method, request.endpoint) in PUBLIC:
         return
     authenticate()
+
+
+#: the configuration's routes, where every change needs an administrator
+CONFIGURATION_PREFIX = "/api/meta/"
+READING = ("GET", "HEAD", "OPTIONS")
+
+
+@api.before_request
+def changes_need_an_administrator() -> None:
+    """A change of the configuration by anyone else is a 403 before its body is read: the
+    answer never depends on what was sent (the services check again)."""
+    if request.method in READING or not request.path.startswith(CONFIGURATION_PREFIX):
+        return
+    if not g.actor.is_admin:
+        raise PermissionDenied("Only administrators may change the configuration.")
 
 
 @api.before_request

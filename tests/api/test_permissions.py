@@ -493,6 +493,9 @@ def test_non_administrators_cannot_change_the_configuration_or_roles(crm) -> Non
         ("PATCH", "/api/meta/lists/source/options/web", {"label": "Hacked"}),
         ("POST", "/api/meta/conversions", {"key": "c", "source": "deal", "targets": {}}),
         ("POST", "/api/meta/entities/deal/duplicate-rules", {"fields": ["name"]}),
+        # a malformed body is refused for who sends it, not for what it holds
+        ("POST", "/api/meta/entities/deal/fields", {"key": 1, "type": {}}),
+        ("POST", "/api/meta/flows", []),
     ]
     for method, path, body in attempts:
         assert_problem(sam.open(method, path, body), 403)
