@@ -26,10 +26,12 @@ from trellis.api.context import unit
 from trellis.api.representation import iso_times
 from trellis.errors import BadRequest, PermissionDenied, ValidationFailed
 from trellis.limits import accepts_upload
-from trellis.packs.apply import PackRefused
+from trellis.packs.apply import UNKNOWN_TAKE, PackRefused
 from trellis.packs.problems import PackInvalid
 from trellis.packs.review import install, installed_packs, parse_takes, plan_data, review
 
+#: a decision about an object's conflicts: OBJECT=pack or OBJECT=local
+TAKE = "^[^=]+=(pack|local)$"
 ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
 PACK_BODY = {
     "required": True,
@@ -40,10 +42,12 @@ PACK_BODY = {
                 "type": "object",
                 "properties": {
                     "file": {"type": "string", "format": "binary"},
-                    "take": {"type": "array", "items": {"type": "string"}},
+                    "take": {"type": "array", "items": {"type": "string", "pattern": TAKE}},
                 },
                 "required": ["file"],
-            }
+            },
+            # the file part is the pack's zip, as in the raw body
+            "encoding": {"file": {"contentType": "application/zip"}},
         },
     },
 }
@@ -58,7 +62,7 @@ class PackQuerySchema(ma.Schema):
         metadata={"description": "Answer the plan; apply nothing (default false)."}
     )
     take = ma.fields.List(
-        ma.fields.String(metadata={"pattern": "^[^=]+=(pack|local)$"}),
+        ma.fields.String(metadata={"pattern": TAKE}),
         metadata={"description": TAKE_HELP},
     )
 
@@ -82,6 +86,8 @@ def list_packs() -> Any:
 
 
 @api.post("/packs")
+# a take must name an object the plan has a conflict about (the installation's state)
+@api.configuration_dependent("take")
 @api.problems(400, 403, 409, 413, 422)
 @api.alt_response(200, schema=schemas.PackPlanSchema, success=True)
 @api.doc(parameters=[{"in": "query", "schema": PackQuerySchema}], requestBody=PACK_BODY)
@@ -166,7 +172,9 @@ class _Refused(ValidationFailed):
     def __init__(self, refused: PackRefused) -> None:
         errors: dict[str, list[str]] = {}
         for p in refused.problems:
-            errors.setdefault(f"{p.object} {p.path}".strip(), []).append(p.message)
+            # a decision about no conflict is the request's ``take`` (the object is listed)
+            where = "take" if p.message == UNKNOWN_TAKE else f"{p.object} {p.path}".strip()
+            errors.setdefault(where, []).append(p.message)
         plan = refused.plan
         conflicts = bool(plan is not None and plan.conflicts)
         super().__init__(errors, _refusal(refused, conflicts))

@@ -44,6 +44,10 @@ from trellis.packs.plan import MISSING, ObjectPlan, Plan, Take, make_plan
 Progress = Callable[[str], None]
 
 
+#: what a decision (``--take``, ``?take=``) naming no object with a conflict is told
+UNKNOWN_TAKE = "--take names no object with a conflict"
+
+
 @dataclass(frozen=True)
 class Problem:
     """Something that stops the apply: the object (``kind:key``), where in it, and why."""
@@ -173,9 +177,7 @@ def _plan_problems(plan: Plan, installed: InstalledPack | None, content: Any) ->
         )
         for obj, conflict in plan.conflicts
     ]
-    problems += [
-        Problem(name, "", "--take names no object with a conflict") for name in plan.unknown_takes
-    ]
+    problems += [Problem(name, "", UNKNOWN_TAKE) for name in plan.unknown_takes]
     if installed is not None:
         from packaging.version import InvalidVersion, Version
 

@@ -197,3 +197,21 @@ def test_the_document_describes_the_pack_routes(admin) -> None:  # type: ignore[
     assert "413" in post_op["responses"] and "409" in post_op["responses"]
     listed = document["paths"]["/api/packs"]["get"]["responses"]["200"]
     assert listed["content"]["application/json"]["schema"]["$ref"].endswith("InstalledPackList")
+
+
+def test_an_apply_with_a_take_about_no_conflict_is_a_declared_422_under_take(admin) -> None:  # type: ignore[no-untyped-def]
+    """Whether a take names an object with a conflict depends on the installation: the
+    refusal names the request's ``take`` (declared configuration-dependent), and nothing is
+    applied; the multipart file part is documented as the pack's zip."""
+    from trellis.api.blueprint import CONFIGURATION_DEPENDENT, is_declared
+
+    response = post(admin, "?take=entity:nothing=pack", tickets_pack())
+    problem = assert_problem(response, 422, "take")
+    assert set(problem["errors"]) == {"take"}
+    assert problem["problems"][0]["object"] == "entity:nothing"
+    assert admin.ok("GET", "/api/packs")["items"] == []
+    document = admin.ok("GET", "/api/openapi.json")
+    post_op = document["paths"]["/api/packs"]["post"]
+    assert is_declared("take", post_op[CONFIGURATION_DEPENDENT])
+    form = post_op["requestBody"]["content"]["multipart/form-data"]
+    assert form["encoding"]["file"]["contentType"] == "application/zip"
