@@ -660,9 +660,6 @@ def get_instance(id: int) -> Any:
 
 
 class TaskQuerySchema(ma.Schema):
-    class Meta:
-        unknown = ma.EXCLUDE
-
     assignee = ma.fields.String(
         validate=ma.validate.Length(min=1, max=64),
         metadata={
@@ -673,7 +670,8 @@ class TaskQuerySchema(ma.Schema):
 
 
 @api.get("/tasks")
-@api.arguments(TaskQuerySchema, location="query")
+# a misspelt parameter is a 400, not silently my own tasks
+@api.arguments(TaskQuerySchema, location="query", unknown=ma.RAISE)
 @api.problems(403, 404)
 @api.alt_response(200, schema=TaskListSchema, success=True)
 def my_tasks(query: dict[str, Any]) -> Any:

@@ -489,6 +489,7 @@ class PipelinePatch(Body):
     )
     move_to = ObjectOf(
         Text(),
+        names=NO_NUL,
         allow_none=True,
         metadata={"description": "Where the records of a removed stage go: {old: new}."},
     )

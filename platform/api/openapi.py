@@ -804,7 +804,8 @@ def _listed(item: str) -> str:
 
 
 def _string(item: str, **more: Any) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "pattern": _anchored(item), **more}
+    """A filter operand: ``item``'s pattern wins over any in ``more`` (open values')."""
+    return {"type": "string", "minLength": 1, **more, "pattern": _anchored(item)}
 
 
 def _operand(
@@ -816,13 +817,13 @@ def _operand(
         known = schemas.open_values(_option_keys(f, model), f"An option key of {f.label!r}.")
         return _string(FILLED.replace(",", ""), **known), FILLED
     if type_name == "date":
-        return _string(DATE, format="date"), f"\\s*{DATE}\\s*"
+        return _string(DATE, format="date"), DATE  # no spaces: the server takes none
     if type_name == "datetime":
         # not format date-time (RFC 3339 wants seconds and an offset; the server does not)
         moment = (
             "Date and time: 2026-03-31T14:30, with seconds and an offset if need be (none: UTC)."
         )
-        return _string(DATE_TIME, description=moment), f"\\s*{DATE_TIME}\\s*"
+        return _string(DATE_TIME, description=moment), DATE_TIME
     if type_name == "integer":
         return {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}, WHOLE
     if type_name in ("decimal", "money"):

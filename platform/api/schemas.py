@@ -24,7 +24,12 @@ def open_values(known: list[str], description: str) -> dict[str, str | list[str]
     """Metadata of a string whose values the configuration sets at run time (stages,
     pipelines, option keys): the known values as examples, never a closed ``enum``, so a
     client generated today accepts a stage an administrator adds tomorrow."""
-    return {"description": description, "x-known-values": known, "examples": known[:5]}
+    return {
+        "description": description,
+        "pattern": NO_NUL,
+        "x-known-values": known,
+        "examples": known[:5],
+    }
 
 
 class JsonInteger(ma.fields.Integer):

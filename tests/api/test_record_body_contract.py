@@ -168,3 +168,42 @@ def test_what_fuzzing_found_the_document_and_server_agree_on(factory, admin) -> 
     # a version of 3.0 is the integer 3, as JSON (and the document's integer) has it
     changed = admin.patch(f"/api/records/item/{item['id']}", {"name": "B", "version": 1.0})
     assert changed.status_code == 200, changed.json
+
+
+def test_numbers_as_text_are_what_the_document_s_pattern_says(factory, admin) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "quote", {"price": "decimal", "cost": ("money", {"settings": {"currencies": ["EUR"]}})}
+    )
+    document = admin.ok("GET", "/api/openapi.json")
+    validator = _validator(document, "QuoteCreate")
+    for text, accepted in (
+        ("12.50", True),
+        (" 12.5 ", True),
+        ("1e2", True),
+        (".5", True),
+        ("", False),
+        ("1_000", False),  # Python's Decimal reads it; the document does not
+        ("١٢", False),  # digits beyond ASCII
+        ("12,50", False),
+    ):
+        for body in ({"price": text}, {"cost": text}, {"cost": {"amount": text}}):
+            assert validator.is_valid(body) is accepted, (text, body)
+            answer = admin.open("POST", "/api/records/quote", body)
+            assert (answer.status_code == 201) is accepted, (text, body, answer.json)
+            if not accepted:
+                assert_problem(answer, 422)
+
+
+def test_stage_and_pipeline_keys_are_documented_without_nul(deals) -> None:  # type: ignore[no-untyped-def]
+    document = deals.ok("GET", "/api/openapi.json")
+    for name in ("DealPatch", "DealCreate"):
+        assert not _validator(document, name).is_valid({"stage": "new\x00", "pipeline": "sales"})
+    record = deals.ok("POST", "/api/records/deal", {"name": "x"}, 201)
+    assert_problem(
+        deals.open("PATCH", f"/api/records/deal/{record['id']}", {"stage": "new\x00"}), 400
+    )
+
+
+def test_an_unknown_query_parameter_of_the_task_list_is_a_400(admin) -> None:  # type: ignore[no-untyped-def]
+    assert admin.ok("GET", "/api/tasks") == {"items": []}
+    assert_problem(admin.open("GET", "/api/tasks?asignee=admin"), 400)

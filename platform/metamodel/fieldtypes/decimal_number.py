@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -26,11 +27,20 @@ MAX_EXPONENT = 100
 TINY = Decimal(1).scaleb(-MAX_EXPONENT - 1)
 
 
+#: a number given as text, surrounding spaces aside: ASCII digits with an optional sign,
+#: point and exponent (not Python's wider reading: "1_000", "١٢" or "Infinity")
+NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: the same for the API document (a JSON Schema pattern applies to strings only)
+NUMBER_TEXT_PATTERN = "^\\s*" + NUMBER_TEXT.pattern + "\\s*$"
+
+
 class ExactDecimal(ma.fields.Decimal):
     """A decimal from a string or a number; floats go through ``repr`` so 0.1 stays 0.1."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {"type": ["string", "number"]})
+        kwargs.setdefault(
+            "metadata", {"type": ["string", "number"], "pattern": NUMBER_TEXT_PATTERN}
+        )
         super().__init__(**kwargs)
 
     default_error_messages = {
@@ -50,6 +60,8 @@ class ExactDecimal(ma.fields.Decimal):
             raise self.make_error("invalid") from exc
         if not number.is_finite():
             raise self.make_error("special")
+        if isinstance(value, str) and not NUMBER_TEXT.fullmatch(value.strip()):
+            raise self.make_error("invalid")
         # far beyond any column (at most 38 digits): the database would fail on it
         if number and number.adjusted() > MAX_EXPONENT:
             raise self.make_error("range")

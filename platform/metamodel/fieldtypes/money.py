@@ -20,6 +20,7 @@ from trellis.metamodel.fieldtypes.base import (
 )
 from trellis.metamodel.fieldtypes.decimal_number import (
     BOUND_SCHEMA,
+    NUMBER_TEXT_PATTERN,
     ExactDecimal,
     decimal_bounds_errors,
     digits_errors,
@@ -29,7 +30,7 @@ from trellis.metamodel.fieldtypes.integer import bounds_errors
 
 MONEY_SCHEMA = {
     "properties": {
-        "amount": {"type": ["string", "number", "null"]},
+        "amount": {"type": ["string", "number", "null"], "pattern": NUMBER_TEXT_PATTERN},
         "currency": {
             "type": ["string", "null"],
             "pattern": "^(?:[A-Z]{3})?$",
@@ -67,6 +68,7 @@ class MoneyInput(ma.fields.Field):
                     {"type": "object", **MONEY_SCHEMA},
                     {
                         "type": ["number", "string"],
+                        "pattern": NUMBER_TEXT_PATTERN,
                         "description": "A bare amount, in the field's default currency.",
                     },
                 ]
