@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import ast
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -112,22 +112,19 @@ class CompiledExpression:
         run = self._run
         if run is None:
             return self.evaluate_by_simpleeval(values)
-        try:
-            result = run(Run(values))
-        except ExpressionRuntimeError:
-            raise
-        except Exception as exc:  # every failure of a user's data is the same kind of error
-            raise ExpressionRuntimeError(f"{self.source}: {exc}") from exc
-        check_size(result)
-        return result
+        return self._checked(run, Run(values))
 
     def evaluate_by_simpleeval(self, values: Mapping[str, Any]) -> Any:
         """:meth:`evaluate` through simpleeval's tree walker (the reference the closures are
         compared with in the tests)."""
         evaluator = _evaluator()
         evaluator.names = {name: values.get(name) for name in self.names_used}
+        return self._checked(evaluator.eval, self.source, previously_parsed=self._tree)
+
+    def _checked(self, run: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``run(...)``'s result, size-checked; any failure an :class:`ExpressionRuntimeError`."""
         try:
-            result = evaluator.eval(self.source, previously_parsed=self._tree)
+            result = run(*args, **kwargs)
         except ExpressionRuntimeError:
             raise
         except Exception as exc:  # every failure of a user's data is the same kind of error

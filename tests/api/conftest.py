@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import pytest
 from api_helpers import Caller
+from sqlalchemy import event
 
 from trellis.accounts import create_user
+from trellis.app import get_runtime_of
 
 
 @pytest.fixture
@@ -56,3 +58,14 @@ def admin(user) -> Caller:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def admin_headers(admin) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return admin.headers
+
+
+@pytest.fixture
+def statements(app):  # type: ignore[no-untyped-def]
+    """The statements the app's engine ran since the last ``clear()``."""
+    seen: list[str] = []
+    engine = get_runtime_of(app).engine
+    listener = lambda conn, cursor, statement, *args: seen.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    yield seen
+    event.remove(engine, "before_cursor_execute", listener)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from api_helpers import Caller, assert_problem
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 
 from trellis.access.credentials import change_roles
 from trellis.access.grants import set_grant
@@ -32,17 +32,6 @@ def rita(factory, admin, user, runtime):  # type: ignore[no-untyped-def]
     caller.url = f"/api/records/item/{item['id']}"
     assert caller.ok("GET", caller.url)["notes"] == "secret"
     return caller
-
-
-@pytest.fixture
-def statements(app):  # type: ignore[no-untyped-def]
-    """The statements the app's engine ran since the last ``clear()``."""
-    seen: list[str] = []
-    engine = get_runtime_of(app).engine
-    listener = lambda conn, cursor, statement, *args: seen.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    yield seen
-    event.remove(engine, "before_cursor_execute", listener)
 
 
 def permission_statements(seen: list[str]) -> list[str]:

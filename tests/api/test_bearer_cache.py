@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, event, select, text, update
+from sqlalchemy import create_engine, select, text, update
 
 import trellis.access.bearers as bearers
 from trellis.access.bearers import BearerCache
@@ -33,17 +33,6 @@ def ann(client, make_user):  # type: ignore[no-untyped-def]
     headers = bearer(response.json["token"])
     assert client.get("/api/meta/entities", headers=headers).status_code == 200
     return headers
-
-
-@pytest.fixture
-def statements(app):  # type: ignore[no-untyped-def]
-    """The statements the app's engine ran since the last ``clear()``."""
-    seen: list[str] = []
-    engine = get_runtime_of(app).engine
-    listener = lambda conn, cursor, statement, *args: seen.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    yield seen
-    event.remove(engine, "before_cursor_execute", listener)
 
 
 def auth_statements(seen: list[str]) -> list[str]:
