@@ -152,11 +152,11 @@ def Items(inner: ma.fields.Field, **kwargs: Any) -> ma.fields.List:
     return ma.fields.List(inner, **_with({"invalid": "Expected a list."}, kwargs))
 
 
-def ObjectOf(values: ma.fields.Field, names: str = "", **kwargs: Any) -> ma.fields.Dict:
+def ObjectOf(values: ma.fields.Field, names: str = NO_NUL, **kwargs: Any) -> ma.fields.Dict:
     """An object of entries; ``names``, a pattern its keys follow (the document's
-    ``propertyNames``: keys of entity types, fields or options, which name nothing otherwise)."""
-    if names:
-        kwargs["metadata"] = {"propertyNames": {"pattern": names}, **kwargs.get("metadata", {})}
+    ``propertyNames``: keys of entity types, fields or options; at least no NUL, which the
+    server refuses in any text, keys too)."""
+    kwargs["metadata"] = {"propertyNames": {"pattern": names}, **kwargs.get("metadata", {})}
     return Entries(keys=Text(), values=values, **_with({"invalid": "Expected an object."}, kwargs))
 
 
@@ -489,7 +489,6 @@ class PipelinePatch(Body):
     )
     move_to = ObjectOf(
         Text(),
-        names=NO_NUL,
         allow_none=True,
         metadata={"description": "Where the records of a removed stage go: {old: new}."},
     )
