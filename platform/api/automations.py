@@ -60,7 +60,7 @@ class ActionBody(Body):
         metadata={"enum": sorted(ACTIONS), "description": ACTION_HELP},
     )
     values = ObjectOf(
-        AnyJSON(),
+        AnyJSON(allow_none=True),  # null clears the field
         metadata={"description": 'set_fields: {"<field>": value | {"expr": "<expression>"}}'},
     )
     stage = Text(metadata={"description": "move_stage: the stage"})

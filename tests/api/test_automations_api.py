@@ -44,6 +44,10 @@ def test_an_automation_is_created_runs_is_changed_and_deleted(admin, demo_crm) -
     )
     assert changed["trigger"] == BIG_DEAL["trigger"] and changed["label"] == "Big deal"
     assert deal(admin, "Larger", "9000")["description"] == "huge"
+    cleared = {"actions": [{"type": "set_fields", "values": {"description": None}}]}
+    changed = admin.ok("PATCH", "/api/meta/automations/big_deal", cleared)
+    assert changed["actions"] == cleared["actions"]  # null clears the field
+    assert deal(admin, "Largest", "9000")["description"] in (None, "")
     off = admin.ok("PATCH", "/api/meta/automations/big_deal", {"active": False})
     assert off["active"] is False
     assert deal(admin, "Quiet", "9000")["description"] in (None, "")
