@@ -24,6 +24,7 @@ from trellis.records.query import (
     title_text_clause,
 )
 from trellis.records.record import Page, Record, RecordParts
+from trellis.records.user_values import users_by_id
 
 #: the label of the capped count a page's statement brings (a double underscore: never a
 #: field's key, so never a column of a record table)
@@ -281,8 +282,8 @@ class Reading(RecordParts):
                 row["pipeline"],
                 row["stage"],
             )
-            record.title = self._title(ent, record)
             records.append(record)
+        self._set_titles(ent, records)
         return records
 
     def _side_values(
@@ -307,17 +308,40 @@ class Reading(RecordParts):
             }
         return found
 
-    def _title(self, ent: CompiledEntity, record: Record) -> str:
+    def _set_titles(self, ent: CompiledEntity, records: Sequence[Record]) -> None:
+        """Give each of ``records`` its title; the users a title names are read in one go."""
+        users = self._title_users(ent, records)
+        for record in records:
+            record.title = self._title(ent, record, users)
+
+    def _title_users(self, ent: CompiledEntity, records: Sequence[Record]) -> dict[int, str]:
+        """The names of the users the titles of ``records`` show (none read when no user field
+        is in the title)."""
+        keys = [k for k in ent.title_keys if k in ent.fields and ent.fields[k].type.name == "user"]
+        if not keys:
+            return {}
+        found = users_by_id(self.session, (r.values.get(k) for r in records for k in keys))
+        return {user_id: user.name for user_id, user in found.items()}
+
+    def _title(self, ent: CompiledEntity, record: Record, users: Mapping[int, str]) -> str:
         # a title made of a field the caller may not see would show it: fall back instead
         hidden = self.access.hidden_on(ent.key, record.owner_id)
         if ent.title_keys and not hidden.intersection(ent.title_keys):
             texts = {
-                k: ent.fields[k].type.display(ent.fields[k], record.values.get(k), self.model)
-                if k in ent.fields
-                else ""
-                for k in ent.title_keys
+                k: self._title_text(ent, k, record.values.get(k), users) for k in ent.title_keys
             }
             title = " ".join(ent.title_template.format_map(texts).split())
             if title:
                 return title
         return f"{ent.label} #{record.id}"
+
+    def _title_text(
+        self, ent: CompiledEntity, key: str, value: Any, users: Mapping[int, str]
+    ) -> str:
+        """How a title shows one field's value: a user by name, as the field shows it."""
+        f = ent.fields.get(key)
+        if f is None:
+            return ""
+        if f.type.name == "user" and value in users:
+            return users[value]
+        return f.type.display(f, value, self.model)

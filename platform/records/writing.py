@@ -146,8 +146,8 @@ class Writing(RecordParts):
                 new.pipeline,
                 new.stage,
             )
-            record.title = self._title(ent, record)
             records.append((record, changes))
+        self._set_titles(ent, [record for record, _changes in records])
         if visits:
             connection.execute(VISIT_INSERT, visits if len(visits) > 1 else visits[0])
         connection.execute(AUDIT_INSERT, audits if len(audits) > 1 else audits[0])
@@ -214,7 +214,7 @@ class Writing(RecordParts):
             pipeline,
             stage,
         )
-        record.title = self._title(ent, record)
+        self._set_titles(ent, [record])
         self._emit("stage_changed" if moved else "updated", ent, current.id, changes)
         return record
 

@@ -130,13 +130,7 @@ def test_import_and_export_name_users_by_username(tasks, app, runtime) -> None: 
         "bob",
     ]
     # the app's export writes usernames, and the exported file imports as it is
-    with runtime.transaction() as session:
-        create_user(session, "boss", "boss-password", ["admin"])
-    client = app.test_client()
-    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
-    client.post(
-        "/login", data={"username": "boss", "password": "boss-password", "csrf_token": token}
-    )
+    client = _signed_in_admin(runtime, app)
     exported = client.get("/records/task/export.csv?sort=name").get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert [(r["Name"], r["Assigned To"]) for r in rows] == [
@@ -173,3 +167,37 @@ def test_import_and_export_name_users_by_username(tasks, app, runtime) -> None: 
 
 def _sorted(admin):  # type: ignore[no-untyped-def]
     return admin.ok("GET", "/api/records/task?sort=name")["items"]
+
+
+def test_a_user_field_in_the_title_shows_the_users_name(tasks, factory, runtime, app) -> None:  # type: ignore[no-untyped-def]
+    """A title made of a user field reads the user's name (as the field itself does), not
+    ``#<id>``: in the API's records, in a referrer's reference and on the web card."""
+    admin, ids = tasks["admin"], tasks["ids"]
+    factory.meta("update_entity", "task", title_template="{name} for {assigned_to}")
+    factory.entity("note", {"about": ("reference", {"settings": {"target": "task"}})})
+    created = admin.ok("POST", "/api/records/task", {"name": "Call", "assigned_to": "ann"}, 201)
+    assert created["title"] == "Call for Ann Tamm"
+    url = f"/api/records/task/{created['id']}"
+    assert admin.ok("GET", url)["title"] == "Call for Ann Tamm"
+    changed = admin.ok("PATCH", url, {"assigned_to": "bob", "version": 1})
+    assert changed["title"] == "Call for bob"  # no display name: the username
+    listed = admin.ok("GET", "/api/records/task?sort=name")["items"]
+    assert [i["title"] for i in listed] == ["Call for bob", "Old for Carl Kask"]
+    note = admin.ok("POST", "/api/records/note", {"about": created["id"]}, 201)
+    assert note["about"]["title"] == "Call for bob"
+    assert f"#{ids['bob']}" not in str(admin.ok("GET", "/api/records/task"))
+    client = _signed_in_admin(runtime, app)
+    card = client.get(f"/records/task/{tasks['held']['id']}").get_data(as_text=True)
+    assert 'id="record-title">Old for Carl Kask</h1>' in card
+
+
+def _signed_in_admin(runtime, app):  # type: ignore[no-untyped-def]
+    """A test client of the web app signed in as a new administrator."""
+    with runtime.transaction() as session:
+        create_user(session, "boss", "boss-password", ["admin"])
+    client = app.test_client()
+    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
+    client.post(
+        "/login", data={"username": "boss", "password": "boss-password", "csrf_token": token}
+    )
+    return client
