@@ -4,14 +4,13 @@ page and by its capped count."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, inspect
+from list_tables import indexes, load_rows, plan_of
+from sqlalchemy import event, inspect
 
-from trellis.db import refresh_statistics
 from trellis.errors import BadRequest, ValidationFailed
 from trellis.metamodel.fieldtypes import registry
 from trellis.records import service as record_service
@@ -38,11 +37,6 @@ def items(factory):  # type: ignore[no-untyped-def]
         },
         lists={"status": ["open", "won", "lost"]},
     )
-
-
-def indexes(runtime, table: str = "rec_item") -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
-    with runtime.engine.connect() as conn:
-        return {ix["name"]: ix["column_names"] for ix in inspect(conn).get_indexes(table)}
 
 
 def declare(factory, *items: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -135,22 +129,15 @@ def test_a_declaration_whose_field_was_archived_can_stay_while_others_change(
 def loaded(items, factory, runtime):  # type: ignore[no-untyped-def]
     """12,000 rows loaded in bulk with fresh statistics, so the planner judges the filters as
     on a large table."""
-    start = datetime(2026, 1, 1)
-    with runtime.transaction() as session:
-        table = runtime.model(session).entities["item"].table
-        rows = [
-            {
-                "version": 1,
-                "created_at": start + timedelta(seconds=i),
-                "updated_at": start + timedelta(seconds=i),
-                "amount_amount": Decimal((i * 37) % 100_000),
-                "amount_currency": "EUR",
-                "status": ("open", "won", "lost")[i % 3],
-            }
-            for i in range(12_000)
-        ]
-        session.execute(insert(table), rows)
-        refresh_statistics(session.connection(), [table.name])
+    load_rows(
+        runtime,
+        "item",
+        lambda i: {
+            "amount_amount": Decimal((i * 37) % 100_000),
+            "amount_currency": "EUR",
+            "status": ("open", "won", "lost")[i % 3],
+        },
+    )
 
 
 FILTERS = [Filter("amount", "gte", "50000"), Filter("status", "eq", "won")]
@@ -173,18 +160,7 @@ def plans(runtime) -> list[str]:  # type: ignore[no-untyped-def]
     finally:
         event.remove(runtime.engine, "before_cursor_execute", keep)
     assert page.total == 1000 and page.total_is_lower_bound
-    found = []
-    with runtime.engine.connect() as conn:
-        for statement, parameters in seen:
-            if conn.dialect.name == "sqlite":
-                rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-                found.append("\n".join(r[-1] for r in rows))
-            else:  # whether the index can serve it: a table this small is cheap to scan
-                conn.exec_driver_sql("SET enable_seqscan = off")
-                conn.exec_driver_sql("SET enable_sort = off")
-                rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters)
-                found.append("\n".join(r[0] for r in rows))
-    return found
+    return [plan_of(runtime, statement, parameters) for statement, parameters in seen]
 
 
 def test_the_page_and_its_count_read_the_declared_index(loaded, factory, runtime) -> None:  # type: ignore[no-untyped-def]

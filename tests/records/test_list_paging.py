@@ -3,15 +3,14 @@ and first-page queries that an index serves without sorting."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, inspect
+from list_tables import indexes, load_rows, plan_of
+from sqlalchemy import event, inspect
 
 from trellis.access.grants import create_role, set_grant
 from trellis.accounts import SYSTEM, Actor, create_user
-from trellis.db import refresh_statistics
 from trellis.errors import BadRequest
 from trellis.records import service as record_service
 from trellis.records.query import Filter
@@ -145,11 +144,6 @@ def test_the_total_is_counted_up_to_a_cap_unless_the_exact_count_is_asked(
 # -- the list indexes ------------------------------------------------------------------------
 
 
-def indexes(runtime, table: str = "rec_item") -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
-    with runtime.engine.connect() as conn:
-        return {ix["name"]: ix["column_names"] for ix in inspect(conn).get_indexes(table)}
-
-
 def test_the_planner_keeps_the_list_indexes_as_fields_come_and_go(factory, runtime) -> None:  # type: ignore[no-untyped-def]
     factory.entity("item", {"name": "text", "code": ("text", {"indexed": True})})
     found = indexes(runtime)
@@ -196,36 +190,22 @@ def first_page_plan(runtime, **kwargs: Any) -> str:  # type: ignore[no-untyped-d
     finally:
         event.remove(runtime.engine, "before_cursor_execute", keep)
     statement, parameters = seen[0]
-    with runtime.engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-            return "\n".join(r[-1] for r in rows)
-        conn.exec_driver_sql("SET enable_seqscan = off")
-        conn.exec_driver_sql("SET enable_sort = off")
-        rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters)
-        return "\n".join(r[0] for r in rows)
+    return plan_of(runtime, statement, parameters)
 
 
 @pytest.fixture
 def loaded(items, runtime):  # type: ignore[no-untyped-def]
     """12,000 more rows loaded in bulk (as an import does), then fresh statistics, so the
     planner judges the filters as it would on a large table."""
-    start = datetime(2026, 1, 1)
-    with runtime.transaction() as session:
-        table = runtime.model(session).entities["item"].table
-        rows = [
-            {
-                "version": 1,
-                "created_at": start + timedelta(seconds=i),
-                "updated_at": start + timedelta(seconds=i),
-                "name": f"n{i % 50}" if i % 7 else None,
-                "score": i % 100 if i % 11 else None,
-                "status": ("open", "won", "lost")[i % 3],
-            }
-            for i in range(12_000)
-        ]
-        session.execute(insert(table), rows)
-        refresh_statistics(session.connection(), [table.name])
+    load_rows(
+        runtime,
+        "item",
+        lambda i: {
+            "name": f"n{i % 50}" if i % 7 else None,
+            "score": i % 100 if i % 11 else None,
+            "status": ("open", "won", "lost")[i % 3],
+        },
+    )
 
 
 @pytest.mark.parametrize(
