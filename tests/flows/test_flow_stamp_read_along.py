@@ -6,9 +6,8 @@ at once, even after the stamps were read, and a rolled-back one never."""
 from __future__ import annotations
 
 import pytest
-from test_hot_paths import ONE, new_deals, started, statements
+from trigger_world import ONE, new_deals, publish_on_create, started, statements
 
-from trellis.accounts import SYSTEM
 from trellis.runtime import Runtime
 
 
@@ -50,12 +49,7 @@ def test_a_flow_published_after_the_stamps_were_read_counts_at_once(flows, runti
         runtime.model(session)  # both stamps read
         records = runtime.records(session)
         records.create("deal", {"name": "before", "amount": 1})  # the triggers read
-        service = runtime.flows(session, SYSTEM)
-        service.create_flow(
-            {"key": "late", "label": "Late", "entity": "deal", "trigger": {"on": "create"}}
-        )
-        service.add_version("late", route=ONE)
-        service.publish("late", 1)
+        publish_on_create(runtime, session, "late")
         deal = runtime.records(session).create("deal", {"name": "after", "amount": 1}).id
     assert started(runtime, deal) == ["late"]
 
@@ -65,12 +59,7 @@ def test_read_along_stamps_of_a_rolled_back_change_are_not_kept(flows, runtime, 
     try:
         new_deals(other, "warm up")
         with pytest.raises(RuntimeError), runtime.transaction() as session:
-            service = runtime.flows(session, SYSTEM)
-            service.create_flow(
-                {"key": "gone", "label": "Gone", "entity": "deal", "trigger": {"on": "create"}}
-            )
-            service.add_version("gone", route=ONE)
-            service.publish("gone", 1)
+            publish_on_create(runtime, session, "gone")
             runtime.model(session)  # reads the moved stamp along with the metamodel's
             runtime.records(session).create("deal", {"name": "in", "amount": 1})
             raise RuntimeError("roll back")

@@ -6,34 +6,15 @@ an idle timer job only reads."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import event
+from trigger_world import ONE, new_deals, publish_on_create, started, statements
 
-from trellis.accounts import SYSTEM
 from trellis.clock import utcnow
 from trellis.flows.automations import save_automation
 from trellis.flows.timers import run_due_timers
 from trellis.runtime import Runtime
-
-ONE = {"steps": [{"id": "s", "label": "Approve", "approvers": {"users": ["ann"]}}]}
-
-
-@contextmanager
-def statements(runtime: Runtime) -> Iterator[list[str]]:
-    """The SQL ``runtime`` runs meanwhile, lower-cased, on one line each."""
-    seen: list[str] = []
-
-    def note(_conn, _cursor, sql, *_args):  # type: ignore[no-untyped-def]
-        seen.append(" ".join(sql.lower().split()))
-
-    event.listen(runtime.engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(runtime.engine, "before_cursor_execute", note)
 
 
 def reads(seen: list[str], table: str) -> list[str]:
@@ -43,19 +24,6 @@ def reads(seen: list[str], table: str) -> list[str]:
 def stamp_alone(seen: list[str]) -> list[str]:
     """Statements that read the flows' stamp on their own (not with the metamodel's)."""
     return [s for s in reads(seen, "flow_state") if "from meta_state" not in s]
-
-
-def new_deals(runtime: Runtime, *names: str) -> list[int]:
-    """Deals created in one transaction of ``runtime``."""
-    with runtime.transaction() as session:
-        records = runtime.records(session)
-        return [records.create("deal", {"name": n, "amount": 5}).id for n in names]
-
-
-def started(runtime: Runtime, deal: int) -> list[str]:
-    with runtime.transaction() as session:
-        flows = runtime.flows(session)
-        return [flows.describe(i)["flow"] for i in flows.instances_of("deal", deal)]
 
 
 @pytest.fixture
@@ -98,12 +66,7 @@ def test_a_published_flow_triggers_at_once_here_and_after_the_stamp_moves_elsewh
 
     # published and used in one transaction: the same transaction sees it
     with runtime.transaction() as session:
-        service = runtime.flows(session, SYSTEM)
-        service.create_flow(
-            {"key": "second", "label": "Second", "entity": "deal", "trigger": {"on": "create"}}
-        )
-        service.add_version("second", route=ONE)
-        service.publish("second", 1)
+        publish_on_create(runtime, session, "second")
         deal = runtime.records(session).create("deal", {"name": "same", "amount": 1}).id
     assert started(runtime, deal) == ["on_create", "second"]
 
@@ -134,12 +97,7 @@ def test_an_automation_change_reaches_the_other_process(flows, runtime, other) -
 
 def test_a_rolled_back_change_is_not_kept_by_the_cache(flows, runtime) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RuntimeError), runtime.transaction() as session:
-        service = runtime.flows(session, SYSTEM)
-        service.create_flow(
-            {"key": "gone", "label": "Gone", "entity": "deal", "trigger": {"on": "create"}}
-        )
-        service.add_version("gone", route=ONE)
-        service.publish("gone", 1)
+        publish_on_create(runtime, session, "gone")
         runtime.records(session).create("deal", {"name": "in", "amount": 1})
         raise RuntimeError("roll back")
     assert started(runtime, new_deals(runtime, "after")[0]) == []
