@@ -10,6 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from test_expressions import (
+    EMPTY_VALUE_CASES,
+    FUNCTION_CASES,
+    HUGE_RESULTS,
+    NAMES_AND_FUNCTIONS,
+    RUNTIME_FAILURES,
+)
 
 from trellis.expression_closures import MAX_CLOSURE_DEPTH
 from trellis.expressions import ExpressionError, ExpressionRuntimeError, compile_expression
@@ -34,49 +41,14 @@ VALUE_SETS: list[dict[str, Any]] = [
 ]
 
 #: the expressions the test suite and the shipped configuration use (rules, conditions,
-#: conversion and action expressions), and those built to hit the limits
+#: conversion and action expressions; tests/test_expressions.py's tables of cases), and
+#: those built to hit the limits
 CORPUS = [
-    "amount > 10000 and flag",
-    "amount * 2 > 30000.5",
-    "amount + 0.5 == 15001",
-    "len(name)",
-    "len(tags)",
-    "'vip' in tags",
-    "contains(name, 'acme')",
-    "contains(tags, 'us')",
-    "is_empty(name)",
-    "lower(name)",
-    "upper(name)",
-    "name.lower().startswith('acme')",
-    "abs(-3) + min(1, 2) + max(1, 2) + round(2.6)",
-    "int('7') + float('0.5')",
-    "str(1) + 'x'",
-    "date(2026, 1, 2)",
-    "add_days(due, 7)",
-    "days_between(date(2026, 11, 20), due)",
-    "year(due) * 100 + month(due)",
-    "day(due)",
-    "amount > 10000",
-    "amount < 10000",
-    "amount >= 0",
-    "amount is None",
-    "is_empty(amount)",
-    "len(amount) == 0",
-    "contains(amount, 'x')",
-    "9**9**9",
-    "4000000**4000000",
-    "2**100000",
-    "'a' * 10**8",
-    "'abc' * 100000",
-    "tags * 100000",
-    "10**1000 * 10**1000",
-    "str(10**50) * 1000",
-    "name + 5",
-    "int('x')",
-    "date(2026, 13, 1)",
-    "1 / 0",
-    "round(1, 99)",
-    "is_empty(name) or amount > len(tags)",
+    *(source for source, expected in FUNCTION_CASES if expected is not None),
+    *(source for source, _value, _holds in EMPTY_VALUE_CASES),
+    *HUGE_RESULTS,
+    *RUNTIME_FAILURES,
+    NAMES_AND_FUNCTIONS,
     "len([tags] * 5000) > 0",
     "len([[1] * 4000, [1] * 4000, [1] * 4000]) > 0",
     " + ".join(["len([1] * 9000)"] * 12) + " > 0",

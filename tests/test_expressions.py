@@ -28,33 +28,63 @@ VALUES = {
     "flag": True,
 }
 
+#: expressions with what they evaluate to on VALUES (None: refused when compiled); the
+#: closures' parity corpus (tests/test_expression_closures.py) takes these tables too
+FUNCTION_CASES = [
+    ("amount > 10000 and flag", True),
+    ("amount * 2 > 30000.5", True),
+    ("amount + 0.5 == 15001", True),
+    ("len(name)", 8),
+    ("len(tags)", 2),
+    ("'vip' in tags", True),
+    ("contains(name, 'acme')", True),
+    ("contains(tags, 'us')", False),
+    ("is_empty(name)", False),
+    ("lower(name)", "acme ltd"),
+    ("upper(name)", "ACME LTD"),
+    ("name.lower().startswith('acme')", True),
+    ("abs(-3) + min(1, 2) + max(1, 2) + round(2.6)", 9),
+    ("int('7') + float('0.5')", 7.5),
+    ("str(1) + 'x'", "1x"),
+    ("date(2026, 1, 2)", date(2026, 1, 2)),
+    ("add_days(due, 7)", date(2026, 12, 1)),
+    ("days_between(date(2026, 11, 20), due)", 4),
+    ("year(due) * 100 + month(due)", 202611),
+    ("day(due)", 24),
+    ("add_days(moment, -1).day", None),  # attribute access is refused at compile time
+]
 
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        ("amount > 10000 and flag", True),
-        ("amount * 2 > 30000.5", True),
-        ("amount + 0.5 == 15001", True),
-        ("len(name)", 8),
-        ("len(tags)", 2),
-        ("'vip' in tags", True),
-        ("contains(name, 'acme')", True),
-        ("contains(tags, 'us')", False),
-        ("is_empty(name)", False),
-        ("lower(name)", "acme ltd"),
-        ("upper(name)", "ACME LTD"),
-        ("name.lower().startswith('acme')", True),
-        ("abs(-3) + min(1, 2) + max(1, 2) + round(2.6)", 9),
-        ("int('7') + float('0.5')", 7.5),
-        ("str(1) + 'x'", "1x"),
-        ("date(2026, 1, 2)", date(2026, 1, 2)),
-        ("add_days(due, 7)", date(2026, 12, 1)),
-        ("days_between(date(2026, 11, 20), due)", 4),
-        ("year(due) * 100 + month(due)", 202611),
-        ("day(due)", 24),
-        ("add_days(moment, -1).day", None),  # attribute access is refused at compile time
-    ],
-)
+#: comparisons of an empty ``amount``, and whether they hold
+EMPTY_VALUE_CASES = [
+    ("amount > 10000", None, False),
+    ("amount < 10000", None, False),
+    ("amount >= 0", None, False),
+    ("amount is None", None, True),
+    ("is_empty(amount)", None, True),
+    ("len(amount) == 0", None, True),
+    ("contains(amount, 'x')", None, False),
+]
+
+#: expressions whose result would be too large to make
+HUGE_RESULTS = [
+    "9**9**9",
+    "4000000**4000000",
+    "2**100000",
+    "'a' * 10**8",
+    "'abc' * 100000",
+    "tags * 100000",
+    "10**1000 * 10**1000",
+    "str(10**50) * 1000",
+]
+
+#: expressions that compile but fail when evaluated
+RUNTIME_FAILURES = ["name + 5", "int('x')", "date(2026, 13, 1)", "1 / 0", "round(1, 99)"]
+
+#: an expression of functions and names
+NAMES_AND_FUNCTIONS = "is_empty(name) or amount > len(tags)"
+
+
+@pytest.mark.parametrize(("source", "expected"), FUNCTION_CASES)
 def test_functions_and_operators(source, expected) -> None:  # type: ignore[no-untyped-def]
     if expected is None:
         with pytest.raises(ExpressionError):
@@ -69,18 +99,7 @@ def test_today_and_now() -> None:
     assert abs(now - datetime.now(UTC)) < timedelta(seconds=5)
 
 
-@pytest.mark.parametrize(
-    ("source", "value", "holds"),
-    [
-        ("amount > 10000", None, False),
-        ("amount < 10000", None, False),
-        ("amount >= 0", None, False),
-        ("amount is None", None, True),
-        ("is_empty(amount)", None, True),
-        ("len(amount) == 0", None, True),
-        ("contains(amount, 'x')", None, False),
-    ],
-)
+@pytest.mark.parametrize(("source", "value", "holds"), EMPTY_VALUE_CASES)
 def test_empty_values_make_comparisons_false_not_errors(source, value, holds) -> None:  # type: ignore[no-untyped-def]
     compiled = compile_expression(source, ["amount"])
     assert compiled.holds({"amount": value}) is holds
@@ -120,19 +139,7 @@ def test_refused_when_compiled_with_a_clear_message(source, message) -> None:  #
     assert message in failure.value.message
 
 
-@pytest.mark.parametrize(
-    "source",
-    [
-        "9**9**9",
-        "4000000**4000000",
-        "2**100000",
-        "'a' * 10**8",
-        "'abc' * 100000",
-        "tags * 100000",
-        "10**1000 * 10**1000",
-        "str(10**50) * 1000",
-    ],
-)
+@pytest.mark.parametrize("source", HUGE_RESULTS)
 def test_huge_results_fail_fast(source) -> None:  # type: ignore[no-untyped-def]
     compiled = compile_expression(source, NAMES)
     began = time.perf_counter()
@@ -142,16 +149,14 @@ def test_huge_results_fail_fast(source) -> None:  # type: ignore[no-untyped-def]
     assert compiled.holds(VALUES) is False
 
 
-@pytest.mark.parametrize(
-    "source", ["name + 5", "int('x')", "date(2026, 13, 1)", "1 / 0", "round(1, 99)"]
-)
+@pytest.mark.parametrize("source", RUNTIME_FAILURES)
 def test_runtime_failures_are_one_kind_of_error(source) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ExpressionRuntimeError):
         compile_expression(source, NAMES).evaluate(VALUES)
 
 
 def test_names_used_excludes_functions() -> None:
-    compiled = compile_expression("is_empty(name) or amount > len(tags)", NAMES)
+    compiled = compile_expression(NAMES_AND_FUNCTIONS, NAMES)
     assert compiled.names_used == {"name", "amount", "tags"}
 
 
