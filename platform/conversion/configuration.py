@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from trellis.conversion.models import ConversionMap, DuplicateRule
 from trellis.metamodel.changes import STAMP_MOVED, move_stamp
 from trellis.metamodel.compiled import CompiledModel
+from trellis.metamodel.memo import built_once
 
 _MEMO = "conversion"
 
@@ -63,10 +64,7 @@ def conversion_setup(session: Session, model: CompiledModel) -> ConversionSetup:
         # this session changed the configuration after ``model`` was compiled: what is read
         # now belongs to no stamp the model stands for
         return _read(session)
-    found = model.memo.get(_MEMO)
-    if found is None:
-        found = model.memo[_MEMO] = _read(session)
-    return found  # type: ignore[no-any-return]
+    return built_once(model.memo, _MEMO, lambda: _read(session))
 
 
 def changed(session: Session) -> None:

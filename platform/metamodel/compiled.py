@@ -42,6 +42,7 @@ from trellis.errors import NotFound
 from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
 from trellis.metamodel.fieldtypes import FieldType, registry
 from trellis.metamodel.fieldtypes.base import ValueChecker, direct_loader
+from trellis.metamodel.memo import built_once
 from trellis.metamodel.models import EntityType, MetaState, OptionList, Pipeline, Rule, Stage
 from trellis.metamodel.normalised import COMPARABLE, kind_of, normalised_column
 from trellis.metamodel.physical import FieldLayout, build_table, entity_tables
@@ -171,13 +172,7 @@ class CompiledEntity:
     # shares the same Table objects and SQLAlchemy's statement cache keeps working).
 
     def _once(self, name: str, build: Callable[[], Any]) -> Any:
-        done = self.__dict__.get(name)
-        if done is None:
-            with self._building:
-                done = self.__dict__.get(name)
-                if done is None:
-                    done = self.__dict__[name] = build()
-        return done
+        return built_once(self.__dict__, name, build, self._building)
 
     @property
     def table(self) -> Table:
@@ -354,7 +349,7 @@ class CompiledModel:
     recompiled: tuple[str, ...] = ()
     #: configuration read with this model and kept as long as it (the conversion maps and
     #: duplicate rules, see ``conversion.setup``), by its reader's key: every change of it
-    #: moves the metamodel stamp, so it is as current as the model
+    #: moves the metamodel stamp, so it is as current as the model (see ``memo.built_once``)
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def entity(self, key: str) -> CompiledEntity:
