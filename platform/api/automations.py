@@ -14,7 +14,7 @@ import marshmallow as ma
 from sqlalchemy import select
 
 from trellis.api.blueprint import api
-from trellis.api.context import unit
+from trellis.api.context import require_administrator, unit
 from trellis.api.meta_schemas import (
     FILLED_TEXT,
     AnyJSON,
@@ -28,7 +28,7 @@ from trellis.api.meta_schemas import (
     Text,
 )
 from trellis.api.schemas import NO_NUL, items_of
-from trellis.errors import Conflict, NotFound, PermissionDenied
+from trellis.errors import Conflict, NotFound
 from trellis.flows.actions import ACTIONS
 from trellis.flows.automations import (
     KEY_PATTERN,
@@ -234,9 +234,8 @@ class AutomationSchema(ma.Schema):
 AutomationListSchema = items_of(AutomationSchema, "AutomationList")
 
 
-def _admin(actor: Any) -> None:
-    if not actor.is_admin:
-        raise PermissionDenied("Only administrators read and change automations.")
+#: what only administrators do here
+ONLY = "read and change automations"
 
 
 def _get(session: Any, key: str) -> Automation:
@@ -252,7 +251,7 @@ def _get(session: Any, key: str) -> Automation:
 def list_automations() -> Any:
     """Automations"""
     with unit() as (_runtime, session, actor):
-        _admin(actor)
+        require_administrator(actor, ONLY)
         rows = session.scalars(select(Automation).order_by(Automation.key))
         return {"items": [row.as_data() for row in rows]}
 
@@ -265,7 +264,7 @@ def list_automations() -> Any:
 def create_automation(data: dict[str, Any]) -> Any:
     """Create an automation"""
     with unit() as (runtime, session, actor):
-        _admin(actor)
+        require_administrator(actor, ONLY)
         key = data.pop("key")
         if session.scalar(select(Automation.id).where(Automation.key == key)) is not None:
             raise Conflict(f"An automation {key!r} exists already.")
@@ -279,7 +278,7 @@ def create_automation(data: dict[str, Any]) -> Any:
 def get_automation(key: str) -> Any:
     """An automation"""
     with unit() as (_runtime, session, actor):
-        _admin(actor)
+        require_administrator(actor, ONLY)
         return _get(session, key).as_data()
 
 
@@ -292,7 +291,7 @@ def update_automation(data: dict[str, Any], key: str) -> Any:
     """Change an automation: the properties given replace theirs (a trigger or the actions
     as a whole)"""
     with unit() as (runtime, session, actor):
-        _admin(actor)
+        require_administrator(actor, ONLY)
         current = _get(session, key).as_data()
         row = save_automation(
             session, runtime.model(session), key, {**current, **data}, create=False
@@ -306,6 +305,6 @@ def update_automation(data: dict[str, Any], key: str) -> Any:
 def remove_automation(key: str) -> Any:
     """Delete an automation"""
     with unit() as (_runtime, session, actor):
-        _admin(actor)
+        require_administrator(actor, ONLY)
         delete_automation(session, key)
     return "", 204

@@ -19,10 +19,15 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from trellis.api import problems
-from trellis.api.context import authenticate, json_body, refuse_nul_in_url
+from trellis.api.context import (
+    authenticate,
+    json_body,
+    refuse_nul_in_url,
+    require_administrator,
+)
 from trellis.api.meta_schemas import problems_by_property
 from trellis.api.schemas import ProblemSchema
-from trellis.errors import BadRequest, PermissionDenied, TrellisError, ValidationFailed
+from trellis.errors import BadRequest, TrellisError, ValidationFailed
 
 #: what each documented problem status means
 PROBLEM_STATUSES = {
@@ -173,8 +178,7 @@ def changes_need_an_administrator() -> None:
     answer never depends on what was sent (the services check again)."""
     if request.method in READING or not request.path.startswith(CONFIGURATION_PREFIX):
         return
-    if not g.actor.is_admin:
-        raise PermissionDenied("Only administrators may change the configuration.")
+    require_administrator(g.actor, "may change the configuration")
 
 
 @api.before_request

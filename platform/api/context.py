@@ -11,7 +11,7 @@ from flask import g, request
 from sqlalchemy.orm import Session
 
 from trellis.accounts import Actor
-from trellis.errors import BadRequest, NotFound, TrellisError
+from trellis.errors import BadRequest, NotFound, PermissionDenied, TrellisError
 from trellis.records.service import RecordService
 from trellis.runtime import Runtime, get_runtime
 
@@ -51,6 +51,13 @@ def unit() -> Iterator[tuple[Runtime, Session, Actor]]:
     runtime = get_runtime()
     with runtime.transaction() as session:
         yield runtime, session, g.actor
+
+
+def require_administrator(actor: Actor, only: str) -> None:
+    """Refuse (403) a caller who is not an administrator: the API's one administrator check.
+    ``only`` says what only administrators do ("read and apply packs")."""
+    if not actor.is_admin:
+        raise PermissionDenied(f"Only administrators {only}.")
 
 
 def records_service(runtime: Runtime, session: Session, actor: Actor) -> RecordService:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from trellis.accounts import User
 from trellis.api.blueprint import api
-from trellis.api.context import unit
+from trellis.api.context import require_administrator, unit
 from trellis.api.meta_schemas import (
     FILLED_TEXT,
     JSON_VALUE_DOC,
@@ -449,8 +449,7 @@ def _version_summary(flow: Flow, version: FlowVersion) -> dict[str, Any]:
 
 
 def _admin_flows(runtime, session, actor) -> FlowService:  # type: ignore[no-untyped-def]
-    if not actor.is_admin:
-        raise PermissionDenied("Only administrators read and change flows.")
+    require_administrator(actor, "read and change flows")
     return runtime.flows(session, actor)
 
 

@@ -22,9 +22,9 @@ from flask import g, request
 
 from trellis.api import schemas
 from trellis.api.blueprint import api
-from trellis.api.context import unit
+from trellis.api.context import require_administrator, unit
 from trellis.api.representation import iso_times
-from trellis.errors import BadRequest, PermissionDenied, ValidationFailed
+from trellis.errors import BadRequest, ValidationFailed
 from trellis.limits import accepts_upload
 from trellis.packs.apply import UNKNOWN_TAKE, PackRefused
 from trellis.packs.problems import PackInvalid
@@ -67,9 +67,8 @@ class PackQuerySchema(ma.Schema):
     )
 
 
-def _require_admin() -> None:
-    if not g.actor.is_admin:
-        raise PermissionDenied("Only administrators read and apply packs.")
+#: what only administrators do here
+ONLY = "read and apply packs"
 
 
 @api.get("/packs")
@@ -80,7 +79,7 @@ def list_packs() -> Any:
 
     Each installed pack with its version, when it was applied, and the objects edited here
     since (by property)."""
-    _require_admin()
+    require_administrator(g.actor, ONLY)
     with unit() as (_runtime, session, _actor):
         return {"items": iso_times(installed_packs(session))}
 
@@ -97,7 +96,7 @@ def post_pack() -> Any:
 
     The plan of the pack against this installation; ``?dry_run=true`` changes nothing,
     else the pack is applied in one transaction (an upgrade when it is installed)."""
-    _require_admin()
+    require_administrator(g.actor, ONLY)
     dry_run = request.args.get("dry_run", "false").lower()
     if dry_run not in ("true", "false"):
         raise BadRequest("dry_run is true or false.", {"dry_run": ["Use true or false."]})

@@ -10,9 +10,8 @@ from trellis.access.grants import create_role, grants_of, set_grant
 from trellis.accounts import Role
 from trellis.api import schemas
 from trellis.api.blueprint import api
-from trellis.api.context import unit
+from trellis.api.context import require_administrator, unit
 from trellis.api.meta_schemas import GrantBody, RoleCreate
-from trellis.errors import PermissionDenied
 
 
 def _role_json(session, role: Role) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -30,8 +29,7 @@ def _role_json(session, role: Role) -> dict[str, Any]:  # type: ignore[no-untype
 def list_roles() -> Any:
     """Roles and their permissions"""
     with unit() as (_runtime, session, actor):
-        if not actor.is_admin:
-            raise PermissionDenied("Only administrators may read roles.")
+        require_administrator(actor, "may read roles")
         roles = session.scalars(select(Role).order_by(Role.id)).all()
         return {"items": [_role_json(session, r) for r in roles]}
 

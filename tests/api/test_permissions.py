@@ -572,3 +572,22 @@ def test_the_administrator_may_do_everything(crm) -> None:  # type: ignore[no-un
     assert changed["probability"] == 80
     assert admin.delete(f"/api/records/deal/{mine['id']}").status_code == 204
     assert names(crm["sam"]) == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("GET", "/api/meta/automations", "Only administrators read and change automations."),
+        ("POST", "/api/meta/automations", "Only administrators may change the configuration."),
+        ("GET", "/api/meta/flows", "Only administrators read and change flows."),
+        ("GET", "/api/meta/roles", "Only administrators may read roles."),
+        ("POST", "/api/meta/entities", "Only administrators may change the configuration."),
+        ("GET", "/api/packs", "Only administrators read and apply packs."),
+        ("POST", "/api/packs", "Only administrators read and apply packs."),
+    ],
+)
+def test_what_only_administrators_do_is_refused_to_others_saying_so(  # type: ignore[no-untyped-def]
+    user, method: str, path: str, message: str
+) -> None:
+    ivy = user("ivy", ["user"])
+    assert assert_problem(ivy.open(method, path, {}), 403)["detail"] == message
