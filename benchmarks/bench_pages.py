@@ -178,13 +178,15 @@ def main() -> None:
         for name, (mine, theirs) in cases.items():
             if mine() != theirs():
                 raise SystemExit(f"The two sides return different records for the {name}.")
-        samples: dict[tuple[str, str], list[float]] = {}
+        samples: dict[tuple[str, int], list[float]] = {}
+        cpu: dict[tuple[str, int], list[float]] = {}
         for name, pair in cases.items():
             for turn in range(args.repeat):
                 for side in rotated([0, 1], turn):
-                    began = time.perf_counter()
+                    began, began_cpu = time.perf_counter(), time.thread_time()
                     pair[side]()
                     elapsed = time.perf_counter() - began
+                    cpu.setdefault((name, side), []).append(time.thread_time() - began_cpu)
                     samples.setdefault((name, side), []).append(elapsed)
         runtime.dispose()
         engine.dispose()
@@ -197,6 +199,10 @@ def main() -> None:
         print(f"  {name}:")
         print(latency_line("platform: RecordService.list", mine))
         print(latency_line("by hand: index, capped count, keyset", theirs))
+        print(
+            f"    CPU time a call (p50): platform {median(cpu[(name, 0)]) * 1000:.2f} ms, "
+            f"by hand {median(cpu[(name, 1)]) * 1000:.2f} ms"
+        )
         p50 = median(mine) * 1000
         ratio = p50 / (median(theirs) * 1000)
         goal = f"   goal p50 <= {GOAL_MS} ms: {verdict(p50 <= GOAL_MS)}"

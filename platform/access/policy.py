@@ -75,14 +75,26 @@ class Access:
             return True
         return scope == "own" and owner_id is not None and owner_id == self.actor.user_id
 
-    def scope_clause(self, action: str, entity: str, table: Table) -> ColumnElement[bool] | None:
-        """A WHERE condition limiting ``table`` to the records within scope (None: all)."""
-        scope = self.grant(entity).scope(action)
+    def scope_clause(
+        self, action: str, entity: str, table: Table, owner: Any = None
+    ) -> ColumnElement[bool] | None:
+        """A WHERE condition limiting ``table`` to the records within scope (None: all).
+        ``owner``: what the caller's own records are compared with instead of their id (a
+        bound parameter of a statement prepared once, given the id when it runs)."""
+        scope = self.scope_kind(action, entity)
         if scope == "all":
             return None
-        if scope == "own" and self.actor.user_id is not None:
-            return table.c.owner_id == self.actor.user_id
+        if scope == "own":
+            return table.c.owner_id == (self.actor.user_id if owner is None else owner)
         return false()
+
+    def scope_kind(self, action: str, entity: str) -> str:
+        """What :meth:`scope_clause` keeps: ``all`` records, the caller's ``own`` (owned by
+        ``actor.user_id``) or ``none``."""
+        scope = self.grant(entity).scope(action)
+        if scope == "own" and self.actor.user_id is None:
+            return "none"
+        return scope
 
     def _owns(self, owner_id: int | None) -> bool:
         return owner_id is not None and owner_id == self.actor.user_id

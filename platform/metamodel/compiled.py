@@ -226,6 +226,12 @@ class CompiledEntity:
         return select(self.table).where(self.table.c.id == bindparam("id"))
 
     @cached_property
+    def page_statements(self) -> dict[Any, Select]:
+        """List page statements prepared per shape (see ``trellis.records.prepared``): kept
+        with the compiled entity type, whose tables they read."""
+        return {}
+
+    @cached_property
     def row_readers(self) -> tuple[tuple[str, Callable[[Mapping[str, Any]], Any] | None], ...]:
         """Each active field's key and how its value is read from a record row (None for a
         field kept in a side table), in field order: worked out once per compiled entity

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, or_
 
 from trellis.errors import BadRequest
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel
@@ -98,21 +98,34 @@ def filter_clauses(
 ) -> list[ColumnElement[bool]]:
     """SQL conditions for ``filters``; every bad filter is reported at once (400). A field
     hidden from the caller is as unknown as a field that does not exist."""
-    clauses = []
+    checked = checked_filters(entity, model, filters, hidden)
+    return [condition(entity, model, item, value) for item, value in checked]
+
+
+def checked_filters(
+    entity: CompiledEntity,
+    model: CompiledModel,
+    filters: Iterable[Filter],
+    hidden: frozenset[str] = frozenset(),
+) -> list[tuple[Filter, Any]]:
+    """Each filter with its operand parsed by the field's type; every bad filter is reported
+    at once (400). A field hidden from the caller is as unknown as a field that does not
+    exist."""
+    checked = []
     errors: dict[str, list[str]] = {}
     for item in filters:
         try:
             if item.field in hidden:
                 raise ValueError(f"Unknown field {item.field!r}.")
-            clauses.append(_clause(entity, model, item))
+            checked.append((item, _checked_operand(entity, model, item)))
         except ValueError as exc:
             errors.setdefault(item.field, []).append(str(exc))
     if errors:
         raise BadRequest("Invalid filter.", errors)
-    return clauses
+    return checked
 
 
-def _clause(entity: CompiledEntity, model: CompiledModel, item: Filter) -> ColumnElement[bool]:
+def _checked_operand(entity: CompiledEntity, model: CompiledModel, item: Filter) -> Any:
     system = SYSTEM_FIELDS.get(item.field)
     field = entity.fields.get(item.field)
     if system is None and field is None:
@@ -122,14 +135,60 @@ def _clause(entity: CompiledEntity, model: CompiledModel, item: Filter) -> Colum
         raise ValueError(
             f"Operator {item.op!r} is not available here (use: {', '.join(operators)})."
         )
-    target = system or field
-    value = _operand(target, item.op, item.value, model)
+    value = _operand(system or field, item.op, item.value, model)
+    if system is not None and system.type is _MOMENT and isinstance(value, str):
+        value = _MOMENT.parse_scalar(system, value, model)
+    return value
+
+
+def condition(
+    entity: CompiledEntity, model: CompiledModel, item: Filter, value: Any
+) -> ColumnElement[bool]:
+    """The SQL of a checked filter (see :func:`checked_filters`) and its parsed operand."""
+    system = SYSTEM_FIELDS.get(item.field)
+    if system is not None:
+        return compare(entity.table.c[system.column], item.op, value)
+    field = entity.fields[item.field]
+    return field.type.filter_clause(field, entity.table, item.op, value, model)
+
+
+#: the operators whose SQL takes the operand as one bound parameter (see ``bound_condition``)
+BOUND_OPERATORS = frozenset({"eq", "ne", "lt", "lte", "gt", "gte", "in"})
+
+
+def bound_column(entity: CompiledEntity, item: Filter, value: Any) -> ColumnElement[Any] | None:
+    """The column a checked filter compares its operand with when its SQL can take the
+    operand as a bound parameter (see :func:`bound_condition`): None when the SQL depends on
+    the operand itself (no value, true or false, an empty list) or the field's type builds a
+    condition of its own."""
+    if item.op not in BOUND_OPERATORS or value is None or isinstance(value, bool):
+        return None
+    if item.op == "in" and (
+        not isinstance(value, list)
+        or not value
+        or any(v is None or isinstance(v, bool) for v in value)
+    ):
+        return None
+    system = SYSTEM_FIELDS.get(item.field)
+    if system is not None:
+        return entity.table.c[system.column]
+    field = entity.fields[item.field]
+    return field.type.filter_column(field, entity.table)
+
+
+def bound_condition(entity: CompiledEntity, item: Filter, name: str) -> ColumnElement[bool]:
+    """The SQL of a filter with a :func:`bound_column` and its operand as the bound parameter
+    ``name`` (an ``in`` list as an expanding one): what :func:`condition` makes for any
+    operand of that kind."""
+    system = SYSTEM_FIELDS.get(item.field)
     if system is not None:
         column = entity.table.c[system.column]
-        if system.type is _MOMENT and value is not None and not isinstance(value, bool):
-            value = _MOMENT.parse_scalar(system, value, model) if isinstance(value, str) else value
-        return compare(column, item.op, value)
-    return field.type.filter_clause(field, entity.table, item.op, value, model)  # type: ignore[union-attr]
+    else:
+        field = entity.fields[item.field]
+        column = field.type.filter_column(field, entity.table)
+    if item.op == "in":
+        return column.in_(bindparam(name, expanding=True))  # type: ignore[union-attr]
+    return compare(column, item.op, bindparam(name))  # type: ignore[arg-type]
 
 
 def _operand(target: Any, op: str, raw: Any, model: CompiledModel) -> Any:

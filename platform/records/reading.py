@@ -5,6 +5,7 @@ fields)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,9 +15,17 @@ from trellis.errors import BadRequest, NotFound, PermissionDenied
 from trellis.metamodel.compiled import CompiledEntity
 from trellis.records.audit import AuditEvent, StageVisit
 from trellis.records.paging import after_segments, decode_cursor, encode_cursor
+from trellis.records.prepared import (
+    COUNT_LIMIT,
+    PAGE_LIMIT,
+    PAGE_OFFSET,
+    READ_OWNER,
+    prepared_page,
+)
 from trellis.records.query import (
     Filter,
-    filter_clauses,
+    checked_filters,
+    condition,
     order_clauses,
     page_bounds,
     search_clause,
@@ -63,27 +72,61 @@ class Reading(RecordParts):
         ``RecordService._total``)."""
         ent = self._entity(entity)
         page, per_page = page_bounds(page, per_page)
-        conditions = self._read_conditions(ent, filters, q)
-        hidden = self.access.hidden_fields(ent.key)
-        if title_text and title_text.strip():
-            conditions.append(title_text_clause(ent, title_text, hidden))
+        hidden = self._may_read(ent)
+        checked = checked_filters(ent, self.model, filters, hidden)
         keys = sort_keys(ent, sort, hidden)
-        order = order_clauses(keys)
-        if after:
+        has_title_text = bool(title_text and title_text.strip())
+        prepared = None
+        if not (after or q or has_title_text or exact_total):
+            prepared = prepared_page(
+                ent,
+                self.model,
+                checked,
+                keys,
+                lambda owner: self.access.scope_clause("read", ent.key, ent.table, owner),
+                self.access.scope_kind("read", ent.key),
+                partial(self._capped_count, ent),
+            )
+
+        def conditions() -> list[Any]:
+            found = self._conditions(ent, checked, q, hidden)
+            if has_title_text:
+                found.append(title_text_clause(ent, title_text, hidden))  # type: ignore[arg-type]
+            return found
+
+        if prepared is not None:
+            offset = (page - 1) * per_page
+            params = {
+                **prepared.params,
+                PAGE_LIMIT: per_page + 1,
+                PAGE_OFFSET: offset,
+                COUNT_LIMIT: self._count_cap(offset, per_page) + 1,
+                READ_OWNER: self.actor.user_id,
+            }
+            found = self.session.connection().execute(prepared.statement, params)
+            rows: list[Any] = list(found.mappings())
+        elif after:
+            where = conditions()
+            order = order_clauses(keys)
             page, offset = 1, None
-            rows: list[Any] = []
+            rows = []
             for number, segment in enumerate(after_segments(keys, decode_cursor(keys, after))):
-                query = select(ent.table).where(*conditions, segment).order_by(*order)
+                query = select(ent.table).where(*where, segment).order_by(*order)
                 if number == 0 and not exact_total:  # the capped count comes with it
-                    query = query.add_columns(self._capped_count(ent, conditions, 0, per_page))
+                    query = query.add_columns(
+                        self._capped_count(ent, where, self._count_cap(0, per_page) + 1)
+                    )
                 rows += self.session.execute(query.limit(per_page + 1 - len(rows))).mappings()
                 if len(rows) > per_page:
                     break
         else:
+            where = conditions()
             offset = (page - 1) * per_page
-            query = select(ent.table).where(*conditions).order_by(*order)
+            query = select(ent.table).where(*where).order_by(*order_clauses(keys))
             if not exact_total:  # the capped count comes with the page
-                query = query.add_columns(self._capped_count(ent, conditions, offset, per_page))
+                query = query.add_columns(
+                    self._capped_count(ent, where, self._count_cap(offset, per_page) + 1)
+                )
             rows = list(self.session.execute(query.limit(per_page + 1).offset(offset)).mappings())
         more = len(rows) > per_page
         counted = rows[0][PAGE_TOTAL] if rows and PAGE_TOTAL in rows[0] else None
@@ -140,10 +183,24 @@ class Reading(RecordParts):
     ) -> list[Any]:
         """The WHERE of a read over many records: the caller's filters and search, and the
         policy's scope. Filters and search on hidden fields are refused as unknown."""
+        hidden = self._may_read(ent)
+        return self._conditions(ent, checked_filters(ent, self.model, filters, hidden), q, hidden)
+
+    def _may_read(self, ent: CompiledEntity) -> frozenset[str]:
+        """The fields hidden from the caller on some record of ``ent`` (see
+        ``Access.hidden_fields``); PermissionDenied when they may read none of its records."""
         if not self.access.can("read", ent.key):
             raise PermissionDenied(f"You may not read {ent.label_plural}.")
-        hidden = self.access.hidden_fields(ent.key)
-        conditions = filter_clauses(ent, self.model, filters, hidden)
+        return self.access.hidden_fields(ent.key)
+
+    def _conditions(
+        self,
+        ent: CompiledEntity,
+        checked: Sequence[tuple[Filter, Any]],
+        q: str | None,
+        hidden: frozenset[str],
+    ) -> list[Any]:
+        conditions = [condition(ent, self.model, item, value) for item, value in checked]
         scope = self.access.scope_clause("read", ent.key, ent.table)
         if scope is not None:
             conditions.append(scope)

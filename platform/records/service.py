@@ -13,7 +13,7 @@ and links) and ``reading`` (records, lists, history).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -244,37 +244,41 @@ class RecordService(Reading, Referrers, Writing, Checks):
     def _total(  # here, not in reading.py: COUNT_CAP is read from this module
         self,
         ent: CompiledEntity,
-        conditions: list[Any],
+        conditions: Callable[[], list[Any]],
         offset: int | None,
         shown: int,
         more: bool,
         exact: bool,
         counted: int | None = None,
     ) -> tuple[int, bool]:
-        """How many records match, and whether that is only a lower bound: counted up to
-        COUNT_CAP (or past the page asked for), exactly when asked; not counted at all when
-        the page read the last of them. ``counted`` is the capped count when the page's own
-        statement brought it (see :meth:`_capped_count`)."""
+        """How many records match (``conditions()`` makes their WHERE), and whether that is
+        only a lower bound: counted up to COUNT_CAP (or past the page asked for), exactly when
+        asked; not counted at all when the page read the last of them. ``counted`` is the
+        capped count when the page's own statement brought it (see :meth:`_capped_count`)."""
         if offset is not None and not more and (shown or not offset):
             return offset + shown, False
-        matching = select(ent.table.c.id).where(*conditions)
         if exact:
+            matching = select(ent.table.c.id).where(*conditions())
             return self.session.scalar(select(func.count()).select_from(matching.subquery())), False
         cap = max(COUNT_CAP, (offset or 0) + shown)
         if counted is None:
+            matching = select(ent.table.c.id).where(*conditions())
             capped = matching.limit(cap + 1).subquery()
             counted = self.session.scalar(select(func.count()).select_from(capped)) or 0
         return (cap, True) if counted > cap else (counted, False)
 
-    def _capped_count(
-        self, ent: CompiledEntity, conditions: list[Any], offset: int, per_page: int
-    ) -> Any:
-        """The capped count of :meth:`_total` as a column of the page's own statement (one
-        statement, one round trip less; the database computes it once). Its cap is at least
-        the one ``_total`` uses (which depends on the rows the page shows): a count capped
-        higher tells the same, whether more than ``_total``'s cap match and if not how many."""
-        cap = max(COUNT_CAP, offset + per_page)
-        matching = select(ent.table.c.id).where(*conditions).limit(cap + 1).subquery()
+    @staticmethod
+    def _count_cap(offset: int, per_page: int) -> int:
+        """The cap of a count that comes with a page (see :meth:`_capped_count`): at least the
+        one ``_total`` uses, which depends on the rows the page shows. A count capped higher
+        tells the same, whether more than ``_total``'s cap match and if not how many."""
+        return max(COUNT_CAP, offset + per_page)
+
+    def _capped_count(self, ent: CompiledEntity, conditions: list[Any], limit: Any) -> Any:
+        """The count of the records matching ``conditions``, up to ``limit`` (the cap + 1),
+        as a column of the page's own statement (one statement, one round trip less; the
+        database computes it once); ``limit`` may be a bound parameter."""
+        matching = select(ent.table.c.id).where(*conditions).limit(limit).subquery()
         return (select(func.count()).select_from(matching).correlate(None).scalar_subquery()).label(
             PAGE_TOTAL
         )

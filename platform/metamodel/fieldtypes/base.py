@@ -215,6 +215,14 @@ class FieldType:
         column = table.c[self.columns(field)[0].name]
         return compare(column, op, value)
 
+    def filter_column(self, field: FieldLike, table: Table) -> ColumnElement[Any] | None:
+        """The one column :meth:`filter_clause` compares with :func:`compare` (so that a
+        list statement can take the operand as a bound parameter and be prepared once), or
+        None when the type builds its conditions otherwise."""
+        if type(self).filter_clause is not FieldType.filter_clause:
+            return None
+        return table.c[self.columns(field)[0].name]
+
     def search_clause(self, field: FieldLike, table: Table, text: str) -> ColumnElement[bool]:
         """SQL matching ``text`` in this field (only called when ``searchable``)."""
         return table.c[self.columns(field)[0].name].icontains(text, autoescape=True)

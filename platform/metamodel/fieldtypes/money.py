@@ -240,3 +240,6 @@ class MoneyType(FieldType):
         self, field: FieldLike, table: Table, op: str, value: Any, model: Any
     ) -> ColumnElement[bool]:
         return compare(table.c[f"{field.key}_amount"], op, value)
+
+    def filter_column(self, field: FieldLike, table: Table) -> ColumnElement[Any] | None:
+        return table.c[f"{field.key}_amount"]

@@ -1,0 +1,112 @@
+"""List pages by statements prepared once per entity type and shape.
+
+A list's SQL depends on which fields it filters with which operators, its sort, the caller's
+read scope and whether it counts; the operands, the caller's id, the page and the count's cap
+are bound parameters. Such a statement is built once per compiled entity type and shape and
+run again with new values, so a list neither builds SQLAlchemy expressions nor works out the
+statement's cache key per request. Filters whose SQL depends on the operand itself (no value,
+true or false, an empty list) are part of the shape; filters whose types build conditions of
+their own, searches and pages by cursor are built per request as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, select
+
+from trellis.metamodel.compiled import CompiledEntity, CompiledModel
+from trellis.records.query import (
+    Filter,
+    SortKey,
+    bound_column,
+    bound_condition,
+    condition,
+    order_clauses,
+)
+
+#: shapes kept per compiled entity type (the oldest goes when a new one comes)
+MAX_SHAPES = 64
+#: the parameters every prepared page takes besides the filters' operands
+PAGE_LIMIT, PAGE_OFFSET, COUNT_LIMIT, READ_OWNER = (
+    "page_limit",
+    "page_offset",
+    "count_limit",
+    "read_owner",
+)
+
+
+@dataclass(frozen=True)
+class PreparedPage:
+    """A page statement and the values of its filters' parameters for one request."""
+
+    statement: Select[Any]
+    params: dict[str, Any]
+
+
+def prepared_page(
+    ent: CompiledEntity,
+    model: CompiledModel,
+    checked: Sequence[tuple[Filter, Any]],
+    keys: Sequence[SortKey],
+    scope: Callable[[Any], ColumnElement[bool] | None],
+    scope_kind: str,
+    capped_count: Callable[[list[Any], Any], Any] | None,
+) -> PreparedPage | None:
+    """The page statement for these checked filters (see ``checked_filters``), sort keys and
+    read scope (``scope(owner)`` makes the scope's condition, ``scope_kind`` names it), with
+    its capped count when ``capped_count(conditions, limit)`` is given; or None when a filter
+    cannot be prepared. Parameters to add when it runs: :data:`PAGE_LIMIT`,
+    :data:`PAGE_OFFSET`, :data:`COUNT_LIMIT` (with a count), :data:`READ_OWNER` (scope
+    ``own``)."""
+    params: dict[str, Any] = {}
+    shape: list[Any] = []
+    for i, (item, value) in enumerate(checked):
+        if bound_column(ent, item, value) is not None:
+            params[f"filter_{i}"] = value
+            shape.append((item.field, item.op))
+        elif value is None or isinstance(value, bool):  # a few values, each its own SQL
+            shape.append((item.field, item.op, type(value).__name__, value))
+        else:
+            return None
+    key = (
+        tuple(shape),
+        tuple((k.name, k.descending) for k in keys),
+        scope_kind,
+        capped_count is not None,
+    )
+    statements = ent.page_statements
+    statement = statements.get(key)
+    if statement is None:
+        statement = _build(ent, model, checked, keys, scope, capped_count)
+        if len(statements) >= MAX_SHAPES:
+            statements.pop(next(iter(statements), None), None)
+        statements[key] = statement
+    return PreparedPage(statement, params)
+
+
+def _build(
+    ent: CompiledEntity,
+    model: CompiledModel,
+    checked: Sequence[tuple[Filter, Any]],
+    keys: Sequence[SortKey],
+    scope: Callable[[Any], ColumnElement[bool] | None],
+    capped_count: Callable[[list[Any], Any], Any] | None,
+) -> Select[Any]:
+    conditions: list[Any] = [
+        bound_condition(ent, item, f"filter_{i}")
+        if bound_column(ent, item, value) is not None
+        else condition(ent, model, item, value)
+        for i, (item, value) in enumerate(checked)
+    ]
+    owner = scope(bindparam(READ_OWNER))
+    if owner is not None:
+        conditions.append(owner)
+    query = select(ent.table).where(*conditions).order_by(*order_clauses(keys))
+    if capped_count is not None:
+        query = query.add_columns(capped_count(conditions, bindparam(COUNT_LIMIT, type_=Integer)))
+    return query.limit(bindparam(PAGE_LIMIT, type_=Integer)).offset(
+        bindparam(PAGE_OFFSET, type_=Integer)
+    )
