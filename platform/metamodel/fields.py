@@ -6,7 +6,7 @@ and its data; a purge drops the column for good and is refused while anything us
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import marshmallow as ma
 import sqlalchemy as sa
@@ -41,45 +41,50 @@ EXAMPLES = 3
 FIXED_SETTINGS = ("list", "target")
 
 
+class FieldOptions(TypedDict, total=False):
+    """The optional properties of a new field; left out: not required, no settings (the
+    type's defaults), no default value, neither unique nor indexed, no help text, placed
+    after the last field."""
+
+    required: bool
+    settings: dict[str, Any] | None
+    default: Any
+    unique: bool
+    indexed: bool
+    help_text: str
+    position: int | None
+
+
+class NewField(FieldOptions):
+    """A new field as :meth:`FieldOperations.add_fields` takes it: its key, label and type
+    and the optional properties (as :meth:`FieldOperations.add_field` takes them)."""
+
+    key: Required[str]
+    label: Required[str]
+    type: Required[str]
+
+
+#: every property a new field may have
+NEW_FIELD_PROPERTIES = NewField.__required_keys__ | NewField.__optional_keys__
+FLAGS = ("required", "unique", "indexed")
+
+
 class FieldOperations(MetamodelChanges):
     """Fields of entity types."""
 
     def add_field(
-        self,
-        entity: str,
-        key: str,
-        label: str,
-        type: str,
-        *,
-        required: bool = False,
-        settings: dict[str, Any] | None = None,
-        default: Any = None,
-        unique: bool = False,
-        indexed: bool = False,
-        help_text: str = "",
-        position: int | None = None,
+        self, entity: str, key: str, label: str, type: str, **options: Unpack[FieldOptions]
     ) -> Field:
-        """Add a field and its column(s); every problem with the input is reported at once."""
+        """Add a field and its column(s); every problem with the input is reported at once.
+        ``options``: the optional properties of :class:`FieldOptions`."""
         row = self.entity_row(entity)
-        field = self._new_field(
-            row,
-            key,
-            label,
-            type,
-            required=required,
-            settings=settings,
-            default=default,
-            unique=unique,
-            indexed=indexed,
-            help_text=help_text,
-            position=position,
-        )
+        field = self._new_field(row, {"key": key, "label": label, "type": type, **options})
         row.fields.append(field)
         self.sync_schema(row)
         self.bump("field.add", f"{entity}.{key}", {"type": type, "settings": field.settings})
         return field
 
-    def add_fields(self, entity: str, specs: list[dict[str, Any]]) -> list[Field]:
+    def add_fields(self, entity: str, specs: list[NewField]) -> list[Field]:
         """Add several fields at once (each ``{key, label, type, ...}`` as :meth:`add_field`
         takes them): every problem of every field is reported at once, under
         ``<key>.<property>``; the table changes in one pass. Config packs use it."""
@@ -88,15 +93,12 @@ class FieldOperations(MetamodelChanges):
         added: list[Field] = []
         taken = {f.key for f in row.fields}
         for number, spec in enumerate(specs):
-            options = {k: v for k, v in spec.items() if k not in ("key", "label", "type")}
             name = str(spec.get("key") or number)
             if spec.get("key") in taken:
                 errors.add(name, f"{row.key} has a field {spec.get('key')!r} already.")
                 continue
             try:
-                field = self._new_field(
-                    row, spec.get("key"), spec.get("label"), spec.get("type"), **options
-                )
+                field = self._new_field(row, spec)
             except ValidationFailed as exc:
                 for prop, messages in exc.errors.items():
                     for message in messages:
@@ -125,22 +127,16 @@ class FieldOperations(MetamodelChanges):
                 self.bump("field.add", target, detail)
         return added
 
-    def _new_field(
-        self,
-        row: EntityType,
-        key: str,
-        label: str,
-        type: str,
-        *,
-        required: bool = False,
-        settings: dict[str, Any] | None = None,
-        default: Any = None,
-        unique: bool = False,
-        indexed: bool = False,
-        help_text: str = "",
-        position: int | None = None,
-    ) -> Field:
-        """A new field of ``row``, checked (not added yet)."""
+    def _new_field(self, row: EntityType, spec: NewField) -> Field:
+        """A new field of ``row``, checked (not added yet). A property :class:`NewField` does
+        not know is a ``TypeError``, as an unknown keyword argument is."""
+        unknown = sorted(set(spec) - NEW_FIELD_PROPERTIES)
+        if unknown:
+            raise TypeError(f"Unknown field properties: {', '.join(map(str, unknown))}.")
+        key, label, type = spec.get("key"), spec.get("label"), spec.get("type")
+        required, unique, indexed = (spec.get(flag, False) for flag in FLAGS)
+        settings, default = spec.get("settings"), spec.get("default")
+        help_text, position = spec.get("help_text", ""), spec.get("position")
         errors = Errors()
         for message in key_errors(key):
             errors.add("key", message)

@@ -218,9 +218,12 @@ def test_add_fields_adds_many_in_one_pass_or_reports_every_problem(runtime, fact
                     {"key": "bad", "label": "", "type": "integer"},
                     {"key": "name", "label": "Name", "type": "text"},
                     {"key": "size", "label": "Size", "type": "list", "settings": {"list": "no"}},
+                    {"key": "odd", "label": "Odd", "type": "text", "colour": "red"},
                 ],
             )
-        assert set(refused.value.errors) == {"bad.label", "name", "size.settings"}
+        assert set(refused.value.errors) == {"bad.label", "name", "size.settings", "odd"}
+        with pytest.raises(TypeError):  # as an unknown keyword argument is
+            meta.add_field("thing", "odd", "Odd", "text", colour="red")  # type: ignore[call-arg]
     with runtime.transaction() as session:
         meta = runtime.metamodel(session)
         added = meta.add_fields(
