@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from trellis.access.models import FieldPermission, RolePermission
 from trellis.accounts import Role
 from trellis.metamodel.compiled import CompiledEntity
-from trellis.records.validation import rule_fields
 
 
 def rule_warnings(session: Session, entity: CompiledEntity) -> dict[int, list[str]]:
@@ -27,7 +26,7 @@ def rule_warnings(session: Session, entity: CompiledEntity) -> dict[int, list[st
         access.setdefault(fp.role_id, {})[fp.field] = fp.access
     warnings: dict[int, list[str]] = {}
     for rule in entity.rules:
-        names = rule_fields(rule)
+        names = rule.field_keys
         for role_id, label, grant in grants:
             if not (grant.can_create or grant.update != "none"):
                 continue

@@ -136,6 +136,15 @@ class CompiledRule:
     expression: CompiledExpression | None
     message: str
 
+    @cached_property
+    def field_keys(self) -> frozenset[str]:
+        """The field keys the rule depends on: its field and the names in its expressions."""
+        names = {self.field_key} if self.field_key else set()
+        for expression in (self.condition, self.expression):
+            if expression is not None:
+                names |= expression.names_used
+        return frozenset(names)
+
 
 @dataclass
 class CompiledEntity:

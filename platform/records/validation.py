@@ -64,22 +64,13 @@ def rule_problems(
             if not stage_reached(entity, rule, pipeline, stage):
                 continue
             missing.add(key)
-            yield key, _required_message(entity, rule), rule_fields(rule)
+            yield key, _required_message(entity, rule), rule.field_keys
         elif (
             rule.expression is not None
             and _applies(entity, rule.expression, values)
             and not rule.expression.holds(plain)
         ):
-            yield (rule.field_key or RECORD_KEY), rule.message, rule_fields(rule)
-
-
-def rule_fields(rule: CompiledRule) -> frozenset[str]:
-    """The field keys a rule depends on: its field and the names in its expressions."""
-    names = {rule.field_key} if rule.field_key else set()
-    for expression in (rule.condition, rule.expression):
-        if expression is not None:
-            names |= expression.names_used
-    return frozenset(names)
+            yield (rule.field_key or RECORD_KEY), rule.message, rule.field_keys
 
 
 def _applies(entity: CompiledEntity, expression: Any, values: Mapping[str, Any]) -> bool:
