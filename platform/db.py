@@ -17,6 +17,12 @@ A PostgreSQL connection taken from the pool is pinged first (a round trip) only 
 unused for :data:`PING_AFTER_IDLE` seconds; one used more recently is taken as alive, as every
 busy worker's are. A connection that died meanwhile fails its statement and SQLAlchemy's
 disconnect handling renews the pool, so the next transaction gets live connections.
+
+The engines carry no SQLAlchemy connection event listeners (``begin``, ``after_cursor_execute``
+and the like): with any, SQLAlchemy dispatches its events around every statement of every
+connection. SQLite's BEGIN is the dialect's ``do_begin`` instead, told how to begin by the
+engine that checked the connection out (pool events and option engines cost nothing per
+statement); the token caches' watch (``access.bearers.watch``) wraps the dialect likewise.
 """
 
 from __future__ import annotations
@@ -73,7 +79,7 @@ def read_only_engine(engine: Engine) -> Engine:
     """The same engine and pool, for transactions that only read."""
     if engine.dialect.name == "postgresql":
         return engine.execution_options(postgresql_readonly=True, **{READ_ONLY: True})
-    return engine.execution_options(**{READ_ONLY: True})
+    return _beginning_as(engine.execution_options(**{READ_ONLY: True}), (True, BUSY_TIMEOUT_MS))
 
 
 def request_engine(engine: Engine) -> Engine:
@@ -82,7 +88,9 @@ def request_engine(engine: Engine) -> Engine:
     engine is returned as it is)."""
     if engine.dialect.name != "sqlite":
         return engine
-    return engine.execution_options(**{REQUEST: True})
+    return _beginning_as(
+        engine.execution_options(**{REQUEST: True}), (False, REQUEST_BUSY_TIMEOUT_MS)
+    )
 
 
 def make_engine(url: str) -> Engine:
@@ -122,6 +130,13 @@ def _ping_idle_connections(engine: Engine) -> None:
             raise DisconnectionError(str(error)) from error
 
 
+#: pool record info: how the connection's transactions begin (read-only, busy timeout),
+#: set when it is checked out (see :func:`_beginning_as`)
+_BEGIN = "trellis_begin"
+#: how a connection checked out by the engine itself begins: writing, waiting as a job
+_AS_JOB = (False, BUSY_TIMEOUT_MS)
+
+
 def _make_sqlite_transactional(engine: Engine) -> None:
     # pysqlite commits implicitly before DDL; take over BEGIN so DDL rolls back with the
     # transaction (architecture.md, "SQLite DDL in a transaction").
@@ -136,26 +151,53 @@ def _make_sqlite_transactional(engine: Engine) -> None:
         cursor.close()
         record.info[_BUSY_TIMEOUT] = BUSY_TIMEOUT_MS
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
-        # A writer's IMMEDIATE takes the write lock up front: two writers queue instead of
-        # deadlocking on a lock upgrade. A reader's deferred BEGIN takes no lock at all.
-        # query_only makes a reader's accidental write an error, as READ ONLY does on PostgreSQL.
-        # The pragma is set only when it changes (kept per connection): a run of reads
-        # on a pooled connection costs no statement for it.
-        options = conn.get_execution_options()
-        read_only = bool(options.get(READ_ONLY))
-        if conn.info.get(_QUERY_ONLY) is not read_only:
-            conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
-            conn.info[_QUERY_ONLY] = read_only
+    @event.listens_for(engine, "checkout")
+    def _checked_out(_dbapi_con, record, _proxy):  # type: ignore[no-untyped-def]
+        record.info[_BEGIN] = _AS_JOB  # a read-only or request engine says otherwise
+
+    # The BEGIN is the dialect's (an engine "begin" listener would make SQLAlchemy dispatch
+    # its events around every statement of every connection, several calls a statement).
+    engine.dialect.do_begin = _sqlite_begin  # type: ignore[method-assign]
+
+
+def _beginning_as(engine: Engine, how: tuple[bool, int]) -> Engine:
+    """``engine`` (an option engine of a SQLite engine) with its connections marked, as they
+    are checked out, to begin as ``how`` says: (read-only, busy timeout in ms)."""
+    checkout = engine.raw_connection
+
+    def raw_connection() -> Any:
+        connection = checkout()
+        connection.info[_BEGIN] = how
+        return connection
+
+    engine.raw_connection = raw_connection  # type: ignore[method-assign]
+    return engine
+
+
+def _sqlite_begin(dbapi_connection: Any) -> None:
+    """Begin a SQLite transaction as the connection was marked to (see :func:`_beginning_as`).
+
+    A writer's IMMEDIATE takes the write lock up front: two writers queue instead of
+    deadlocking on a lock upgrade. A reader's deferred BEGIN takes no lock at all. query_only
+    makes a reader's accidental write an error, as READ ONLY does on PostgreSQL. The pragmas
+    are set only when they change (kept per connection): a run of reads on a pooled
+    connection costs no statement for them."""
+    info = dbapi_connection.info
+    read_only, wait = info.get(_BEGIN, _AS_JOB)
+    cursor = dbapi_connection.cursor()
+    try:
+        if info.get(_QUERY_ONLY) is not read_only:
+            cursor.execute(f"PRAGMA query_only={int(read_only)}")
+            info[_QUERY_ONLY] = read_only
         if read_only:
-            conn.exec_driver_sql("BEGIN")
+            cursor.execute("BEGIN")
             return
-        wait = REQUEST_BUSY_TIMEOUT_MS if options.get(REQUEST) else BUSY_TIMEOUT_MS
-        if conn.info.get(_BUSY_TIMEOUT) != wait:
-            conn.exec_driver_sql(f"PRAGMA busy_timeout={int(wait)}")
-            conn.info[_BUSY_TIMEOUT] = wait
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if info.get(_BUSY_TIMEOUT) != wait:
+            cursor.execute(f"PRAGMA busy_timeout={int(wait)}")
+            info[_BUSY_TIMEOUT] = wait
+        cursor.execute("BEGIN IMMEDIATE")
+    finally:
+        cursor.close()
 
 
 def write_lock_free(engine: Engine) -> bool:

@@ -160,35 +160,94 @@ def forget_all() -> None:
         cache.clear()
 
 
+#: verdicts of :func:`writes_auth_tables` by statement text (SQLAlchemy hands out the same
+#: compiled text for a cached statement, so a statement's text is looked up, not scanned)
+_VERDICTS: dict[str, bool] = {}
+#: statements longer than this are scanned every time (few, and not worth keeping)
+_VERDICT_MAX_LENGTH = 4000
+_VERDICTS_MAX = 4096
+
+
+def writes_auth_tables(statement: str) -> bool:
+    """Whether ``statement`` writes (UPDATE, DELETE, INSERT) one of :data:`AUTH_TABLES`."""
+    verdict = _VERDICTS.get(statement)
+    if verdict is None:
+        verdict = statement[:6].upper() in ("UPDATE", "DELETE", "INSERT") and any(
+            table in statement for table in AUTH_TABLES
+        )
+        if len(statement) <= _VERDICT_MAX_LENGTH:
+            if len(_VERDICTS) >= _VERDICTS_MAX:
+                _VERDICTS.clear()
+            _VERDICTS[statement] = verdict
+    return verdict
+
+
 def watch(engine: Engine) -> None:
     """Empty every cache of the process whenever a connection of ``engine`` commits a change
-    to the tables that decide a token (whatever wrote it: the ORM, Core or plain SQL)."""
+    to the tables that decide a token (whatever wrote it: the ORM, Core or plain SQL).
 
-    @event.listens_for(engine, "after_cursor_execute")
-    def _written(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement[:6].upper() in ("UPDATE", "DELETE", "INSERT") and any(
-            table in statement for table in AUTH_TABLES
-        ):
-            conn.info[_CHANGED] = True
+    The watch sits in the engine's dialect (its ``do_execute``, ``do_commit``... wrapped),
+    not in engine event listeners: with any such listener SQLAlchemy dispatches its events
+    around every statement of every connection, which costs more than the watch itself."""
+    dialect = engine.dialect
+    execute, execute_many = dialect.do_execute, dialect.do_executemany
+    execute_no_params = dialect.do_execute_no_params
+    begin, commit, rollback = dialect.do_begin, dialect.do_commit, dialect.do_rollback
 
-    @event.listens_for(engine, "commit")
-    def _committing(conn: Any) -> None:
-        if conn.info.get(_CHANGED):
+    def noted(statement: str, context: Any) -> None:
+        if context is not None and writes_auth_tables(statement):
+            context.root_connection.info[_CHANGED] = True
+
+    def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        execute(cursor, statement, parameters, context)
+        noted(statement, context)
+
+    def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        execute_many(cursor, statement, parameters, context)
+        noted(statement, context)
+
+    def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
+        execute_no_params(cursor, statement, context)
+        noted(statement, context)
+
+    def do_commit(dbapi_connection: Any) -> None:
+        info = _info_of(dbapi_connection)
+        if info is not None and info.get(_CHANGED):
             forget_all()
-            conn.info[_CHANGED] = "committed"
+            info[_CHANGED] = "committed"
+        commit(dbapi_connection)
 
-    @event.listens_for(engine, "rollback")
-    def _rolled_back(conn: Any) -> None:
-        if conn.info.get(_CHANGED) is True:  # nothing was committed
-            conn.info.pop(_CHANGED)
+    def do_rollback(dbapi_connection: Any) -> None:
+        info = _info_of(dbapi_connection)
+        if info is not None and info.get(_CHANGED) is True:  # nothing was committed
+            info.pop(_CHANGED)
+        rollback(dbapi_connection)
+
+    def do_begin(dbapi_connection: Any) -> None:
+        info = _info_of(dbapi_connection)
+        # a connection kept for more work after a commit that changed the tables
+        if info is not None and info.get(_CHANGED) == "committed":
+            info.pop(_CHANGED)
+            forget_all()
+        begin(dbapi_connection)
+
+    dialect.do_execute = do_execute  # type: ignore[method-assign]
+    dialect.do_executemany = do_executemany  # type: ignore[method-assign]
+    dialect.do_execute_no_params = do_execute_no_params  # type: ignore[method-assign]
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+    dialect.do_begin = do_begin  # type: ignore[method-assign]
 
     @event.listens_for(engine, "checkin")
     def _returned(_dbapi_con: Any, record: Any) -> None:
         if record.info.pop(_CHANGED, None) == "committed":
             forget_all()  # again, now that the commit is visible to every reader
 
-    @event.listens_for(engine, "begin")
-    def _next(conn: Any) -> None:
-        if conn.info.get(_CHANGED) == "committed":  # a connection kept for more work
-            conn.info.pop(_CHANGED)
-            forget_all()
+
+def _info_of(dbapi_connection: Any) -> dict[str, Any] | None:
+    """The pool's info of a checked-out connection (None for the ad hoc one SQLAlchemy rolls
+    back when it first connects)."""
+    try:
+        return dbapi_connection.info  # type: ignore[no-any-return]
+    except (AttributeError, NotImplementedError):
+        return None

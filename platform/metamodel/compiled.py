@@ -229,6 +229,12 @@ class CompiledEntity:
         return insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True)
 
     @cached_property
+    def insert_one_returning_id(self) -> Insert:
+        """The INSERT of one record row, its id back (sorting ids into the order of the rows
+        is for many rows and costs SQLAlchemy work on every execution)."""
+        return insert(self.table).returning(self.table.c.id)
+
+    @cached_property
     def select_by_id(self) -> Select:
         """The SELECT of one record row by its id (bound as ``id``): built once per compiled
         entity, so a read of one record neither builds nor compiles a statement."""
@@ -271,6 +277,21 @@ class CompiledEntity:
         """Each active field's key and the one column its value is stored in as it is (None:
         the type's ``to_row`` makes the columns), in field order."""
         return tuple((key, f.type.column_of(f)) for key, f in self.fields.items())
+
+    @cached_property
+    def row_writers(
+        self,
+    ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, Convert], ...]]:
+        """:attr:`row_columns` split for writing rows: the (key, column) of the values stored
+        as they are, and the (key, ``to_row`` of the field) of the others (side-table fields
+        included: their ``to_row`` gives no column)."""
+        direct = tuple((key, column) for key, column in self.row_columns if column is not None)
+        converted = tuple(
+            (key, partial(self.fields[key].type.to_row, self.fields[key]))
+            for key, column in self.row_columns
+            if column is None
+        )
+        return direct, converted
 
     @cached_property
     def value_hooks(self) -> ValueHooks:

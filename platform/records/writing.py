@@ -84,8 +84,10 @@ class Writing(RecordParts):
             return []
         now = utcnow()
         user = self.actor.user_id
+        direct, converted = ent.row_writers
         rows = []
         for new in batch:
+            values = new.values
             row = {
                 "version": 1,
                 "created_at": now,
@@ -96,18 +98,16 @@ class Writing(RecordParts):
                 "pipeline": new.pipeline,
                 "stage": new.stage,
             }
-            for key, column in ent.row_columns:
-                if column is not None:
-                    row[column] = new.values[key]
-                else:
-                    f = ent.fields[key]
-                    row.update(f.type.to_row(f, new.values[key]))
+            for key, column in direct:
+                row[column] = values[key]
+            for key, to_row in converted:
+                row.update(to_row(values[key]))
             rows.append(row)
         connection = self.session.connection()
         hooks = ent.value_hooks
         with self._unique_guard(ent) if hooks.unique else _NO_GUARD:
-            if len(rows) == 1:
-                ids = [connection.execute(ent.insert_returning_id, rows[0]).scalar_one()]
+            if len(rows) == 1:  # (ids in the rows' order need SQLAlchemy's sorting only for many)
+                ids = [connection.execute(ent.insert_one_returning_id, rows[0]).scalar_one()]
             else:
                 ids = list(connection.execute(ent.insert_returning_id, rows).scalars())
         for key, side in ent.side_tables.items():
@@ -121,20 +121,38 @@ class Writing(RecordParts):
                     connection.execute(insert(side), chosen)
         visits, audits, records = [], [], []
         empty_by_type = hooks.custom_is_empty
+        at = as_utc(now)
+        via = acting_via(user, self.actor.username)
+        audit_values = hooks.audit  # (the types whose audit value differs)
+        entity = ent.key
         for record_id, new in zip(ids, batch, strict=True):
             changes = {}
+            payload = {}
             for k, v in new.values.items():  # (FieldType.is_empty inline for most types)
                 check = empty_by_type.get(k)
                 if check(v) if check else v is None or (isinstance(v, str) and not v.strip()):
                     continue
                 changes[k] = (None, v)
+                to_audit = audit_values.get(k)
+                payload[k] = [None, v] if to_audit is None else [to_audit(None), to_audit(v)]
             if new.pipeline:
                 changes["pipeline"], changes["stage"] = (None, new.pipeline), (None, new.stage)
-                visits.append(self._visit_row(ent.key, record_id, new.pipeline, new.stage, now))  # type: ignore[arg-type]
-            audits.append(self._audit_row(ent, record_id, "create", changes, now))
-            at = as_utc(now)
+                payload["pipeline"], payload["stage"] = [None, new.pipeline], [None, new.stage]
+                visits.append(self._visit_row(entity, record_id, new.pipeline, new.stage, now))  # type: ignore[arg-type]
+            # (the audit row of _audit_row, its payload built with the changes)
+            audits.append(
+                {
+                    "entity": entity,
+                    "record_id": record_id,
+                    "action": "create",
+                    "at": now,
+                    "by": user,
+                    "via": via,
+                    "changes": payload,
+                }
+            )
             record = Record(
-                ent.key,
+                entity,
                 record_id,
                 1,
                 new.values,

@@ -87,9 +87,11 @@ def test_reads_and_writes_take_turns_on_one_connection(runtime) -> None:  # type
     """``query_only`` is set only when a connection goes from reading to writing or back
     (not in every transaction), and each transaction still gets the right one."""
     seen: list[str] = []
-    listener = lambda conn, cursor, statement, *args: seen.append(statement)  # noqa: E731
+    # what SQLite itself runs (the BEGIN and its pragmas are the dialect's, not statements
+    # SQLAlchemy's events see)
+    traced = lambda dbapi_con, _record: dbapi_con.set_trace_callback(seen.append)  # noqa: E731
+    event.listen(runtime.engine, "connect", traced)
     runtime.engine.pool = runtime.engine.pool.recreate()  # used in turn: one connection
-    event.listen(runtime.engine, "before_cursor_execute", listener)
     try:
         for read_only in (True, True, False, True, True, False, False):
             with runtime.transaction(read_only=read_only) as session:
@@ -100,7 +102,7 @@ def test_reads_and_writes_take_turns_on_one_connection(runtime) -> None:  # type
                 else:
                     session.execute(text("CREATE TABLE IF NOT EXISTS written (x INTEGER)"))
     finally:
-        event.remove(runtime.engine, "before_cursor_execute", listener)
+        event.remove(runtime.engine, "connect", traced)
     pragmas = [s for s in seen if s.startswith("PRAGMA query_only")]
     assert pragmas == ["PRAGMA query_only=1", "PRAGMA query_only=0"] * 2
 
