@@ -198,9 +198,12 @@ def watch(engine: Engine) -> None:
         if context is not None and writes_auth_tables(statement):
             context.root_connection.info[_CHANGED] = True
 
+    verdicts = _VERDICTS
+
     def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         execute(cursor, statement, parameters, context)
-        noted(statement, context)
+        if verdicts.get(statement) is not False:  # (most statements: known to write none)
+            noted(statement, context)
 
     def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         execute_many(cursor, statement, parameters, context)

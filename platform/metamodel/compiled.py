@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from trellis.errors import NotFound
 from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
 from trellis.metamodel.fieldtypes import FieldType, registry
-from trellis.metamodel.fieldtypes.base import ValueChecker, direct_loader
+from trellis.metamodel.fieldtypes.base import NewValueCheck, ValueChecker, direct_loader
 from trellis.metamodel.memo import built_once
 from trellis.metamodel.models import EntityType, MetaState, OptionList, Pipeline, Rule, Stage
 from trellis.metamodel.normalised import COMPARABLE, kind_of, normalised_column
@@ -327,6 +327,10 @@ class ValueHooks:
     custom_is_empty: dict[str, Callable[[Any], bool]]
     #: the value checkers of the fields whose type checks more than its input field
     checkers: dict[str, ValueChecker]
+    #: what a create does with a loaded value (normalised and checked in one call), of the
+    #: fields whose type changes or checks one, side-table fields aside (their values are
+    #: put in the list's order before they are checked, user fields too)
+    new_checks: dict[str, NewValueCheck]
     required: tuple[str, ...]
     has_users: bool
     has_references: bool
@@ -363,6 +367,13 @@ class ValueHooks:
                 key: checker
                 for key, f in fields.items()
                 if (checker := f.type.value_checker(f)) is not None
+            },
+            new_checks={
+                key: check
+                for key, f in fields.items()
+                if f.type.side_table(f, "") is None
+                and f.type.name != "user"  # (resolved to a user after loading, then checked)
+                and (check := f.type.new_value_check(f)) is not None
             },
             required=tuple(key for key, f in fields.items() if f.required),
             has_users=any(f.type.name == "user" for f in fields.values()),

@@ -4,7 +4,7 @@ collected in an :class:`Errors`, so a write reports all of them at once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import marshmallow as ma
@@ -36,8 +36,18 @@ class Checks(RecordParts):
     """The checks of the record service (a part of RecordService)."""
 
     def _load(
-        self, ent: CompiledEntity, data: Mapping[str, Any], errors: Errors, owner_id: int | None
+        self,
+        ent: CompiledEntity,
+        data: Mapping[str, Any],
+        errors: Errors,
+        owner_id: int | None,
+        checked: dict[str, Sequence[str]] | None = None,
     ) -> dict[str, Any]:
+        """The loaded (and normalised) values of ``data``'s fields, every problem in
+        ``errors``. With ``checked`` (a create: no old values), the values are checked as
+        they are loaded, each field's normalising and value checks in one call
+        (``ValueHooks.new_checks``), and their problems are put in ``checked`` by field for
+        :meth:`_check` to report in its turn."""
         if not isinstance(data, Mapping):
             raise BadRequest("Expected an object of field values.")
         known = {}
@@ -60,15 +70,21 @@ class Checks(RecordParts):
         # without the schema's per-call machinery (the schema has no hooks of its own)
         inputs = ent.input_loaders
         loaded = {}
+        new_checks = ent.value_hooks.new_checks if checked is not None else {}
         for key, value in known.items():
             try:
-                loaded[key] = inputs[key](value, key, known)
+                value = inputs[key](value, key, known)
             except ma.ValidationError as exc:
                 for message in _by_field({key: exc.messages})[key]:
                     errors.add(key, message)
+                continue
+            new_check = new_checks.get(key)
+            if new_check is not None:
+                value, checked[key] = new_check(value, self.model)  # type: ignore[index]
+            loaded[key] = value
         values = loaded
         for key, normalise in ent.value_hooks.normalise:  # (the types that change a value)
-            if key in values:
+            if key in values and key not in new_checks:
                 values[key] = normalise(values[key])
         for key in ent.side_tables:
             if values.get(key):
@@ -84,7 +100,8 @@ class Checks(RecordParts):
         """A new record's values (defaults filled in), placement and owner, with every
         problem in ``errors``; ``by_flow`` as for ``move_stage``."""
         owner = new.owner_id if new.owner_id is not None else self.actor.user_id
-        loaded = self._load(ent, new.data, errors, owner)
+        checked: dict[str, Sequence[str]] = {}
+        loaded = self._load(ent, new.data, errors, owner, checked)
         hooks = ent.value_hooks
         if hooks.defaulted:
             values = {
@@ -99,7 +116,7 @@ class Checks(RecordParts):
             problem = creation_problem(ent, pipeline, stage, self.actor, by_flow=by_flow)
             if problem:
                 errors.add("stage", problem)
-        self._check(ent, values, {}, list(loaded), None, pipeline, stage, errors, owner)
+        self._check(ent, values, {}, list(loaded), None, pipeline, stage, errors, owner, checked)
         return Checked(values, pipeline, stage, owner)
 
     def _check_unique_in_batch(
@@ -145,15 +162,22 @@ class Checks(RecordParts):
         stage: str | None,
         errors: Errors,
         owner_id: int | None,
+        checked: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        """Every problem of ``values`` in ``errors``; ``checked``: the problems of the value
+        checks already run as the values were loaded (see :meth:`_load`)."""
         hooks = ent.value_hooks
         if hooks.has_users:
             resolve_user_values(self.session, ent, values, old, changed, errors)
         checkers = hooks.checkers  # (a type that checks nothing beyond its input has none)
+        checked = checked or {}
         for key in changed:
             if key in errors or key not in checkers:
                 continue
-            for message in checkers[key](values[key], old.get(key), self.model):
+            problems = checked.get(key)
+            if problems is None:
+                problems = checkers[key](values[key], old.get(key), self.model)
+            for message in problems:
                 errors.add(key, message)
         if hooks.has_references:
             self._check_references(ent, values, old, changed, errors)

@@ -140,3 +140,62 @@ def test_each_types_value_checker_gives_what_value_errors_gives(thing, runtime) 
             expected = f.type.value_errors(f, value, None, model)
             got = [] if checker is None else checker(value, None, model)
             assert got == expected, (key, value)
+
+
+#: loaded values the fused checks of decimal and money meet besides the above: places they
+#: fit to, too many digits for the context, the finest number, negative zero
+FITTED: dict[str, list[Any]] = {
+    "decimal": [
+        Decimal("12"),
+        Decimal("-0.0"),
+        Decimal("9999.999"),
+        Decimal("1E+2"),
+        Decimal("1E-101"),
+        Decimal("9" * 40),
+        Decimal("-5.001"),
+    ],
+    "money": [
+        Money(Decimal("12"), "EUR"),
+        Money(Decimal("1E+2"), "USD"),
+        Money(Decimal("9" * 40), "EUR"),
+        Money(Decimal("100.001"), "GBP"),
+        Money(Decimal("101"), "GBP"),
+        Money(None, "GBP"),
+    ],
+}
+
+
+def test_each_types_new_value_check_gives_what_normalise_and_value_checker_give(
+    thing, runtime
+) -> None:  # type: ignore[no-untyped-def]
+    """A create normalises and checks each loaded value in one call (``new_value_check``,
+    decimal's and money's fused): the value and the problems are what ``normalise`` and then
+    the value checker give."""
+    with runtime.transaction() as session:
+        model = runtime.model(session)
+    fused = 0
+    for key, f in thing.fields.items():
+        loaded = []
+        for value in [*CASES[key][1], None]:
+            outcome = _outcome(thing.input_loaders[key], value, key, {key: value})
+            if outcome[0] == "value":
+                loaded.append(outcome[1])
+        check = f.type.new_value_check(f)
+        checker = thing.value_hooks.checkers.get(key)
+        for value in [*loaded, *CHECKED.get(key, []), *FITTED.get(key, [])]:
+            normalised = f.type.normalise(f, value)
+            expected = (normalised, [] if checker is None else checker(normalised, None, model))
+            if check is None:
+                assert expected == (value, []), (key, value)
+                continue
+            got = check(value, model)
+            assert (got[0], list(got[1])) == expected, (key, value)
+            assert repr(got[0]) == repr(expected[0]), (key, value)  # type and places too
+            fused += 1
+    assert fused > 40
+    # a create uses them for every field but the multiple-choice and user ones
+    assert set(thing.value_hooks.new_checks) == {
+        key
+        for key, f in thing.fields.items()
+        if key not in ("multi_list", "user") and f.type.new_value_check(f) is not None
+    }

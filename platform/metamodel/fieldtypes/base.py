@@ -28,6 +28,8 @@ ORDERING = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "isnull")
 
 #: the checks of one field's value beyond its input field: (value, old value, model) -> problems
 ValueChecker = Callable[[Any, Any, "CompiledModel"], list[str]]
+#: what a create does with a loaded value: (value, model) -> (normalised value, problems)
+NewValueCheck = Callable[[Any, "CompiledModel"], tuple[Any, Sequence[str]]]
 
 
 class FieldLike(Protocol):
@@ -140,6 +142,28 @@ class FieldType:
         if type(self).value_errors is FieldType.value_errors:
             return None
         return partial(self.value_errors, field)
+
+    def new_value_check(self, field: FieldLike) -> NewValueCheck | None:
+        """What a create does with a loaded value of ``field``, in one call: the value
+        :meth:`normalise` gives and the problems ``value_checker`` finds in it (no old value),
+        or None when the type neither changes nor checks a loaded value. A type may fuse
+        the two (decimal and money do: both read the value's places)."""
+        normalise = (
+            None if type(self).normalise is FieldType.normalise else partial(self.normalise, field)
+        )
+        checker = self.value_checker(field)
+        if checker is None:
+            if normalise is None:
+                return None
+            return lambda value, model: (normalise(value), ())
+        if normalise is None:
+            return lambda value, model: (value, checker(value, None, model))
+
+        def settle(value: Any, model: CompiledModel) -> tuple[Any, Sequence[str]]:
+            value = normalise(value)
+            return value, checker(value, None, model)
+
+        return settle
 
     def is_empty(self, value: Any) -> bool:
         """Whether ``value`` counts as missing for required rules."""

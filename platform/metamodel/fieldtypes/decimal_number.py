@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -15,6 +15,7 @@ from trellis.metamodel.fieldtypes.base import (
     ColumnSpec,
     FieldLike,
     FieldType,
+    NewValueCheck,
     ValueChecker,
 )
 from trellis.metamodel.fieldtypes.integer import MIN_OVER_MAX, bounds_errors
@@ -101,6 +102,31 @@ def digits_errors(value: Decimal | None, precision: int, scale: int) -> list[str
     return []
 
 
+def fitted_digits(
+    precision: int, scale: int
+) -> Callable[[Decimal | None], tuple[Decimal | None, list[str]]]:
+    """:func:`fit_scale` and then :func:`digits_errors` of its result, in one call reading
+    the value's places once: ``value -> (fitted value, problems)``."""
+    quantum = Decimal(1).scaleb(-scale)
+    before_point = precision - scale
+
+    def fitted(value: Decimal | None) -> tuple[Decimal | None, list[str]]:
+        if value is None:
+            return None, []
+        exponent = value.as_tuple().exponent
+        if not isinstance(exponent, int) or exponent < -scale:  # (left as it is)
+            return value, digits_errors(value, precision, scale)
+        try:
+            value = value.quantize(quantum)
+        except InvalidOperation:  # more digits than the context holds: too big to store anyway
+            return value, digits_errors(value, precision, scale)
+        if value and value.adjusted() + 1 > before_point:
+            return value, [f"At most {before_point} digits before the decimal point."]
+        return value, []
+
+    return fitted
+
+
 #: a ``min`` or ``max`` setting of a decimal or money field: a JSON number or a numeral
 #: (not "NaN" or "Infinity", which bound nothing)
 BOUND_SCHEMA = {
@@ -183,6 +209,24 @@ class DecimalType(FieldType):
             return digits_errors(value, precision, scale) or bounds_errors(bounds, value)
 
         return check
+
+    def new_value_check(self, field: FieldLike) -> NewValueCheck | None:
+        if (
+            type(self).value_errors is not DecimalType.value_errors
+            or type(self).normalise is not DecimalType.normalise
+        ):
+            return super().new_value_check(field)
+        precision, scale = self._digits(field)
+        bounds = {k: Decimal(str(v)) for k, v in field.settings.items() if k in ("min", "max")}
+        fitted = fitted_digits(precision, scale)
+
+        def settle(value: Any, model: Any) -> tuple[Any, Sequence[str]]:
+            value, problems = fitted(value)
+            if problems or value is None or not bounds:
+                return value, problems
+            return value, bounds_errors(bounds, value)
+
+        return settle
 
     def output_field(self, field: FieldLike) -> ma.fields.Field:
         return ma.fields.String(allow_none=True, metadata={"pattern": r"^-?\d+(\.\d+)?$"})

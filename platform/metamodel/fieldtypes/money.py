@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +15,7 @@ from trellis.metamodel.fieldtypes.base import (
     FieldLike,
     FieldType,
     Money,
+    NewValueCheck,
     ValueChecker,
     compare,
 )
@@ -25,6 +26,7 @@ from trellis.metamodel.fieldtypes.decimal_number import (
     decimal_bounds_errors,
     digits_errors,
     fit_scale,
+    fitted_digits,
 )
 from trellis.metamodel.fieldtypes.integer import bounds_errors
 
@@ -181,6 +183,33 @@ class MoneyType(FieldType):
             return errors
 
         return check
+
+    def new_value_check(self, field: FieldLike) -> NewValueCheck | None:
+        if (
+            type(self).value_errors is not MoneyType.value_errors
+            or type(self).normalise is not MoneyType.normalise
+        ):
+            return super().new_value_check(field)
+        fitted = fitted_digits(field.settings.get("precision", 18), field.settings.get("scale", 2))
+        allowed = field.settings.get("currencies")
+        bounds = {k: Decimal(str(v)) for k, v in field.settings.items() if k in ("min", "max")}
+
+        def settle(value: Any, model: Any) -> tuple[Any, Sequence[str]]:
+            if value is None:
+                return None, []
+            amount = value.amount
+            if amount is None:
+                errors: list[str] = []
+            else:
+                amount, errors = fitted(amount)
+                value = Money(amount, value.currency)
+            if allowed and value.currency not in allowed:
+                errors.append(f"currency: must be one of {', '.join(allowed)}.")
+            if amount is not None and not errors and bounds:
+                errors.extend(bounds_errors(bounds, amount))
+            return value, errors
+
+        return settle
 
     def normalise(self, field: FieldLike, value: Any) -> Any:
         if value is None or value.amount is None:
