@@ -6,7 +6,9 @@ are bound parameters. Such a statement is built once per compiled entity type an
 run again with new values, so a list neither builds SQLAlchemy expressions nor works out the
 statement's cache key per request. Filters whose SQL depends on the operand itself (no value,
 true or false, an empty list) are part of the shape; filters whose types build conditions of
-their own, searches and pages by cursor are built per request as before.
+their own and searches are built per request as before. A page by cursor is a statement per
+segment of the order (see ``paging.after_segments``), the cursor's values bound too (which of
+them are empty is part of the shape).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Select, bindparam, select
 
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel
+from trellis.records.paging import after_segments
 from trellis.records.query import (
     Filter,
     SortKey,
@@ -40,9 +43,10 @@ PAGE_LIMIT, PAGE_OFFSET, COUNT_LIMIT, READ_OWNER = (
 
 @dataclass(frozen=True)
 class PreparedPage:
-    """A page statement and the values of its filters' parameters for one request."""
+    """A page's statements (one, or one per segment of a page by cursor, the first with the
+    count) and the values of its filters' and cursor's parameters for one request."""
 
-    statement: Select[Any]
+    statements: tuple[Select[Any], ...]
     params: dict[str, Any]
 
 
@@ -54,13 +58,14 @@ def prepared_page(
     scope: Callable[[Any], ColumnElement[bool] | None],
     scope_kind: str,
     capped_count: Callable[[list[Any], Any], Any] | None,
+    after: Sequence[Any] | None = None,
 ) -> PreparedPage | None:
-    """The page statement for these checked filters (see ``checked_filters``), sort keys and
+    """The page statements for these checked filters (see ``checked_filters``), sort keys and
     read scope (``scope(owner)`` makes the scope's condition, ``scope_kind`` names it), with
-    its capped count when ``capped_count(conditions, limit)`` is given; or None when a filter
-    cannot be prepared. Parameters to add when it runs: :data:`PAGE_LIMIT`,
-    :data:`PAGE_OFFSET`, :data:`COUNT_LIMIT` (with a count), :data:`READ_OWNER` (scope
-    ``own``)."""
+    the capped count when ``capped_count(conditions, limit)`` is given, after the cursor
+    values ``after`` (decoded) if given; or None when a filter cannot be prepared. Parameters
+    to add when they run: :data:`PAGE_LIMIT`, :data:`PAGE_OFFSET` (no cursor),
+    :data:`COUNT_LIMIT` (with a count), :data:`READ_OWNER` (scope ``own``)."""
     params: dict[str, Any] = {}
     shape: list[Any] = []
     for i, (item, value) in enumerate(checked):
@@ -71,20 +76,25 @@ def prepared_page(
             shape.append((item.field, item.op, type(value).__name__, value))
         else:
             return None
+    empty = None if after is None else tuple(v is None for v in after)
+    for i, value in enumerate(after or ()):
+        if value is not None:
+            params[f"after_{i}"] = value
     key = (
         tuple(shape),
         tuple((k.name, k.descending) for k in keys),
         scope_kind,
         capped_count is not None,
+        empty,
     )
-    statements = ent.page_statements
-    statement = statements.get(key)
-    if statement is None:
-        statement = _build(ent, model, checked, keys, scope, capped_count)
-        if len(statements) >= MAX_SHAPES:
-            statements.pop(next(iter(statements), None), None)
-        statements[key] = statement
-    return PreparedPage(statement, params)
+    kept = ent.page_statements
+    statements = kept.get(key)
+    if statements is None:
+        statements = _build(ent, model, checked, keys, scope, capped_count, empty)
+        if len(kept) >= MAX_SHAPES:
+            kept.pop(next(iter(kept), None), None)
+        kept[key] = statements
+    return PreparedPage(statements, params)
 
 
 def _build(
@@ -94,7 +104,8 @@ def _build(
     keys: Sequence[SortKey],
     scope: Callable[[Any], ColumnElement[bool] | None],
     capped_count: Callable[[list[Any], Any], Any] | None,
-) -> Select[Any]:
+    empty: tuple[bool, ...] | None,
+) -> tuple[Select[Any], ...]:
     conditions: list[Any] = [
         bound_condition(ent, item, f"filter_{i}")
         if bound_column(ent, item, value) is not None
@@ -104,9 +115,25 @@ def _build(
     owner = scope(bindparam(READ_OWNER))
     if owner is not None:
         conditions.append(owner)
-    query = select(ent.table).where(*conditions).order_by(*order_clauses(keys))
-    if capped_count is not None:
-        query = query.add_columns(capped_count(conditions, bindparam(COUNT_LIMIT, type_=Integer)))
-    return query.limit(bindparam(PAGE_LIMIT, type_=Integer)).offset(
-        bindparam(PAGE_OFFSET, type_=Integer)
-    )
+    order = order_clauses(keys)
+    limit = bindparam(PAGE_LIMIT, type_=Integer)
+    if empty is None:
+        query = select(ent.table).where(*conditions).order_by(*order)
+        if capped_count is not None:
+            query = query.add_columns(
+                capped_count(conditions, bindparam(COUNT_LIMIT, type_=Integer))
+            )
+        return (query.limit(limit).offset(bindparam(PAGE_OFFSET, type_=Integer)),)
+    values = [
+        None if none else bindparam(f"after_{i}", type_=k.column.type)
+        for i, (k, none) in enumerate(zip(keys, empty, strict=True))
+    ]
+    statements = []
+    for number, segment in enumerate(after_segments(keys, values)):
+        query = select(ent.table).where(*conditions, segment).order_by(*order)
+        if number == 0 and capped_count is not None:
+            query = query.add_columns(
+                capped_count(conditions, bindparam(COUNT_LIMIT, type_=Integer))
+            )
+        statements.append(query.limit(limit))
+    return tuple(statements)

@@ -76,8 +76,9 @@ class Reading(RecordParts):
         checked = checked_filters(ent, self.model, filters, hidden)
         keys = sort_keys(ent, sort, hidden)
         has_title_text = bool(title_text and title_text.strip())
+        values = decode_cursor(keys, after) if after else None
         prepared = None
-        if not (after or q or has_title_text or exact_total):
+        if not (q or has_title_text or exact_total):
             prepared = prepared_page(
                 ent,
                 self.model,
@@ -86,6 +87,7 @@ class Reading(RecordParts):
                 lambda owner: self.access.scope_clause("read", ent.key, ent.table, owner),
                 self.access.scope_kind("read", ent.key),
                 partial(self._capped_count, ent),
+                values,
             )
 
         def conditions() -> list[Any]:
@@ -94,7 +96,37 @@ class Reading(RecordParts):
                 found.append(title_text_clause(ent, title_text, hidden))  # type: ignore[arg-type]
             return found
 
-        if prepared is not None:
+        rows: list[Any] = []
+        if values is not None:
+            page, offset = 1, None
+            if prepared is not None:
+                segments = list(prepared.statements)
+            else:
+                where = conditions()
+                order = order_clauses(keys)
+                segments = [
+                    select(ent.table).where(*where, segment).order_by(*order)
+                    for segment in after_segments(keys, values)
+                ]
+                if not exact_total:  # the capped count comes with the first segment
+                    count = self._capped_count(ent, where, self._count_cap(0, per_page) + 1)
+                    segments[0] = segments[0].add_columns(count)
+            for statement in segments:
+                wanted = per_page + 1 - len(rows)
+                if prepared is not None:
+                    params = {
+                        **prepared.params,
+                        PAGE_LIMIT: wanted,
+                        COUNT_LIMIT: self._count_cap(0, per_page) + 1,
+                        READ_OWNER: self.actor.user_id,
+                    }
+                    found = self.session.connection().execute(statement, params)
+                else:
+                    found = self.session.execute(statement.limit(wanted))
+                rows += found.mappings()
+                if len(rows) > per_page:
+                    break
+        elif prepared is not None:
             offset = (page - 1) * per_page
             params = {
                 **prepared.params,
@@ -103,22 +135,8 @@ class Reading(RecordParts):
                 COUNT_LIMIT: self._count_cap(offset, per_page) + 1,
                 READ_OWNER: self.actor.user_id,
             }
-            found = self.session.connection().execute(prepared.statement, params)
-            rows: list[Any] = list(found.mappings())
-        elif after:
-            where = conditions()
-            order = order_clauses(keys)
-            page, offset = 1, None
-            rows = []
-            for number, segment in enumerate(after_segments(keys, decode_cursor(keys, after))):
-                query = select(ent.table).where(*where, segment).order_by(*order)
-                if number == 0 and not exact_total:  # the capped count comes with it
-                    query = query.add_columns(
-                        self._capped_count(ent, where, self._count_cap(0, per_page) + 1)
-                    )
-                rows += self.session.execute(query.limit(per_page + 1 - len(rows))).mappings()
-                if len(rows) > per_page:
-                    break
+            (statement,) = prepared.statements
+            rows = list(self.session.connection().execute(statement, params).mappings())
         else:
             where = conditions()
             offset = (page - 1) * per_page

@@ -154,7 +154,7 @@ def test_each_caller_gets_their_own_records_from_one_statement(items, factory, r
 def test_a_prepared_page_is_one_statement_that_builds_nothing_again(items, runtime) -> None:  # type: ignore[no-untyped-def]
     filters = [Filter("score", "gte", "2"), Filter("name", "ne", "n1")]
     listed(runtime, filters=filters, sort=["-score"])
-    prepared = next(iter(statements(runtime).values()))
+    (prepared,) = next(iter(statements(runtime).values()))
     seen = []
 
     def note(conn, clauseelement, multiparams, params, execution_options) -> None:  # type: ignore[no-untyped-def]
@@ -176,3 +176,27 @@ def test_a_prepared_page_is_one_statement_that_builds_nothing_again(items, runti
     assert [r.values["score"] for r in page.items] == sorted(
         (r.values["score"] for r in page.items), reverse=True
     )
+
+
+def walk(runtime, actor=SYSTEM, per_page: int = 2, **kwargs: Any) -> list[int]:  # type: ignore[no-untyped-def]
+    seen: list[int] = []
+    after = None
+    for _ in range(50):
+        page = listed(runtime, actor, per_page=per_page, after=after, **kwargs)
+        seen += ids(page)
+        after = page.next_cursor
+        if after is None:
+            return seen
+    raise AssertionError("the cursor never reached the end")
+
+
+@pytest.mark.parametrize("sort", [["-score"], ["score"], ["name", "-score"], ["-created_at"]])
+def test_pages_by_cursor_are_prepared_with_the_cursors_values_bound(items, runtime, sort) -> None:  # type: ignore[no-untyped-def]
+    statements(runtime).clear()
+    for low in ("1", "4"):
+        filters = [Filter("score", "gte", low)] if sort != ["-score"] else []
+        whole = listed(runtime, filters=filters, sort=sort, per_page=100)
+        assert walk(runtime, filters=filters, sort=sort) == ids(whole)
+        assert walk(runtime, filters=filters, sort=sort, per_page=5) == ids(whole)
+    # a shape per page kind and per which of the cursor's values are empty, not per value
+    assert len(statements(runtime)) <= 6
