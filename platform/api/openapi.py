@@ -12,14 +12,15 @@ Values the configuration sets at run time (pipelines, stages, option keys) are o
 with ``x-known-values``, never a closed ``enum``: a client generated before a stage was added
 must still read a record in that stage.
 
-Documents are cached by the metamodel stamp and what the caller may see (bounded).
+Documents are cached by the metamodel stamp and what the caller may see (bounded), and each
+entity type's part of them by what it was built from, so a change rebuilds the parts it
+touched only (see :mod:`trellis.api.openapi_cache`).
 """
 
 from __future__ import annotations
 
 import copy
-import threading
-from collections import OrderedDict
+from functools import partial
 from typing import Any
 
 import marshmallow as ma
@@ -37,6 +38,7 @@ from trellis.api.blueprint import CONFIGURATION_DEPENDENT, ISSUED_BY_SERVER, api
 from trellis.api.context import unit
 from trellis.api.flows import document_version_body
 from trellis.api.meta_schemas import document_field_types
+from trellis.api.openapi_cache import Assembled, DocumentCache, Fragment, FragmentCache
 from trellis.conversion.models import ConversionMap
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
 from trellis.metamodel.fieldtypes.base import MAX_BIGINT, MAX_INTEGER
@@ -58,9 +60,6 @@ ID32_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER}
 ID_POSITIVE = {"type": "integer", "minimum": 1, "maximum": MAX_BIGINT}
 #: a user's id (the users table's INTEGER ids)
 USER_ID = {"type": "integer", "minimum": 1, "maximum": MAX_INTEGER}
-#: how many documents a worker keeps (one per metamodel stamp and kind of caller)
-CACHE_SIZE = 32
-
 #: the generic record schemas and the name of each entity type's own copy
 PLACEHOLDERS = {
     "Record": "{name}Record",
@@ -99,56 +98,13 @@ def register_schemas(spec: APISpec) -> None:
 # -- the document ------------------------------------------------------------------------
 
 
-class DocumentCache:
-    """Built documents by (metamodel stamp, what the caller may see); at most ``size``."""
-
-    def __init__(self, size: int = CACHE_SIZE) -> None:
-        self._documents: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
-        #: each cached document as the JSON the route sends, made on its first request
-        self._bodies: dict[tuple[Any, ...], str] = {}
-        self._lock = threading.Lock()
-        self._size = size
-        self._static: dict[str, Any] | None = None
-
-    def static(self, spec: APISpec) -> dict[str, Any]:
-        """What the route declarations give (the same for every caller and configuration)."""
-        if self._static is None:
-            static = copy.deepcopy(spec.to_dict())
-            document_action_types(static["components"]["schemas"])
-            document_field_types(static["components"]["schemas"])
-            document_version_body(static["components"]["schemas"])
-            self._static = static
-        return self._static
-
-    def get(self, key: tuple[Any, ...], build: Any) -> dict[str, Any]:
-        with self._lock:
-            document = self._documents.get(key)
-            if document is not None:
-                self._documents.move_to_end(key)
-                return document
-        document = build()
-        with self._lock:
-            # a document of another stamp describes a configuration that is gone: dropped,
-            # so a worker keeps the documents of one configuration (each one is large: with
-            # 200 entity types tens of MB), not one per change
-            for old in [k for k in self._documents if k[0] != key[0]]:
-                del self._documents[old]
-                self._bodies.pop(old, None)
-            self._documents[key] = document
-            while len(self._documents) > self._size:
-                self._bodies.pop(self._documents.popitem(last=False)[0], None)
-        return document
-
-    def body(self, key: tuple[Any, ...], document: dict[str, Any]) -> str:
-        """``document`` (cached under ``key``) as the route's JSON, serialised once."""
-        with self._lock:
-            done = self._bodies.get(key)
-        if done is None:
-            done = serialise(document)
-            with self._lock:
-                if key in self._documents:
-                    self._bodies[key] = done
-        return done
+def static_document(spec: APISpec) -> dict[str, Any]:
+    """What the route declarations give (the same for every caller and configuration)."""
+    static = copy.deepcopy(spec.to_dict())
+    document_action_types(static["components"]["schemas"])
+    document_field_types(static["components"]["schemas"])
+    document_version_body(static["components"]["schemas"])
+    return static
 
 
 def serialise(document: dict[str, Any]) -> str:
@@ -158,34 +114,39 @@ def serialise(document: dict[str, Any]) -> str:
 
 def document_for(runtime: Any, session: Session, actor: Actor) -> dict[str, Any]:
     """The document as ``actor`` sees it (cached; do not change it)."""
-    return _cached_document(runtime, session, actor)[2]
+    return _cached_document(runtime, session, actor)[2].document
 
 
 def _cached_document(
     runtime: Any, session: Session, actor: Actor
-) -> tuple[DocumentCache, tuple[Any, ...], dict[str, Any]]:
+) -> tuple[DocumentCache, tuple[Any, ...], Assembled]:
     model = runtime.model(session)
     access = load_access(session, actor)
     maps = _conversion_targets(session)
     smorest = current_app.extensions["trellis.api"]
     cache: DocumentCache = current_app.extensions.setdefault("trellis.openapi", DocumentCache())
     key = (model.stamp, tuple(sorted(maps.items())), _visibility(model, access))
-    build = lambda: build_document(cache.static(smorest.spec), model, access, maps)  # noqa: E731
+
+    def build() -> Assembled:
+        static = cache.static(lambda: static_document(smorest.spec))
+        return assemble(static, model, access, maps, cache.fragments)
+
     return cache, key, cache.get(key, build)
 
 
 def _visibility(model: CompiledModel, access: Access) -> tuple[Any, ...]:
     """Everything about the caller that changes the document (not who they are)."""
-    return tuple(
-        (
-            key,
-            access.can("read", key),
-            access.can("create", key),
-            access.hidden_everywhere(key),
-            access.hidden_fields(key),
-            access.read_only_fields(key),
-        )
-        for key in model.entities
+    return tuple((key, *_seen(access, key)) for key in model.entities)
+
+
+def _seen(access: Access, key: str) -> tuple[Any, ...]:
+    """What the caller may see and do of entity type ``key`` that the document says."""
+    return (
+        access.can("read", key),
+        access.can("create", key),
+        access.hidden_everywhere(key),
+        access.hidden_fields(key),
+        access.read_only_fields(key),
     )
 
 
@@ -203,41 +164,109 @@ def build_document(
     access: Access,
     conversions: dict[str, tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
+    """The OpenAPI document for what ``access`` may see of ``model``, built from scratch."""
+    return assemble(static, model, access, conversions or {}, FragmentCache()).document
+
+
+def assemble(
+    static: dict[str, Any],
+    model: CompiledModel,
+    access: Access,
+    conversions: dict[str, tuple[str, ...]],
+    fragments: FragmentCache,
+) -> Assembled:
     """The OpenAPI document for what ``access`` may see of ``model``: the declared routes,
-    the record routes once per entity type."""
-    document = copy.deepcopy(static)
-    generic = {p: v for p, v in document["paths"].items() if p.startswith(RECORDS)}
-    paths = {p: v for p, v in document["paths"].items() if p not in generic}
-    components = document.setdefault("components", {}).setdefault("schemas", {})
-    for placeholder in PLACEHOLDERS:
-        components.pop(placeholder, None)
+    the record routes once per entity type, each entity type's part taken from
+    ``fragments`` when one was built from the same compiled entity type, view and options
+    (see :mod:`trellis.api.openapi_cache`), else built and kept there. The document shares
+    its parts with ``static`` and the fragments: do not change it."""
+    generic = {p: v for p, v in static["paths"].items() if p.startswith(RECORDS)}
+    paths = {p: v for p, v in static["paths"].items() if p not in generic}
+    schemas = {
+        name: value
+        for name, value in static.get("components", {}).get("schemas", {}).items()
+        if name not in PLACEHOLDERS
+    }
     visible = [
         e
         for e in model.entities.values()
         if access.can("read", e.key) or access.can("create", e.key)
     ]
-    per_entity = APISpec("records", "1", "3.1.0", plugins=[MarshmallowPlugin()])
-    register_schemas(per_entity)
     shown = {e.key for e in visible}
-    views = []
+    used = [fragments.get(SHARED_PART, _shared_fragment)]
     for entity in visible:
-        targets = (conversions or {}).get(entity.key, ())
-        view = _EntityView(entity, model, access, tuple(t for t in targets if t in shown))
-        for name, schema in view.schemas().items():
-            per_entity.components.schema(name, schema=schema)
-        views.append(view)
-    for view in views:
-        view.views = {v.entity.key: v for v in views}
-        paths.update(view.paths(generic))
-    built = per_entity.to_dict()["components"]["schemas"]
-    for view in views:
-        view.refine(built)
-    by_key = {view.entity.key: view for view in views}
-    for view in views:  # after every record schema is refined: targets copy them
-        view.refine_conversion(built, by_key)
-    components.update(built)
-    document["paths"] = paths
-    return document
+        targets = tuple(t for t in conversions.get(entity.key, ()) if t in shown)
+        key = _fragment_key(entity, model, access, targets)
+        build = partial(_entity_fragment, entity, model, access, targets, generic)
+        used.append(fragments.get(key, build))
+    for fragment in used:
+        schemas.update(fragment.schemas)
+        paths.update(fragment.paths)
+    components = {**static.get("components", {}), "schemas": schemas}
+    return Assembled({**static, "paths": paths, "components": components}, used)
+
+
+#: the fragment of the schemas every document has (the shared ones, see ``SHARED``)
+SHARED_PART = ("shared",)
+
+
+def _shared_fragment() -> Fragment:
+    spec = APISpec("records", "1", "3.1.0", plugins=[MarshmallowPlugin()])
+    register_schemas(spec)
+    return Fragment(spec.to_dict()["components"]["schemas"], {})
+
+
+def _fragment_key(
+    entity: CompiledEntity, model: CompiledModel, access: Access, targets: tuple[str, ...]
+) -> tuple[Any, ...]:
+    """Everything an entity type's fragment is built from: the compiled entity type (a new
+    object after any change of it), what the caller may see of it and the option keys its
+    choice fields offer; for a conversion source the same of each target (the request takes
+    the target's create values, the answer has its record)."""
+
+    def own(e: CompiledEntity) -> tuple[Any, ...]:
+        options = tuple(
+            (f.key, tuple(_option_keys(f, model)))
+            for f in e.fields.values()
+            if f.type.name in ("list", "multi_list")
+        )
+        return (id(e), _seen(access, e.key), options)
+
+    return (entity.key, own(entity), tuple((t, own(model.entities[t])) for t in targets))
+
+
+def _entity_fragment(
+    entity: CompiledEntity,
+    model: CompiledModel,
+    access: Access,
+    targets: tuple[str, ...],
+    generic: dict[str, Any],
+) -> Fragment:
+    """``entity``'s schemas and record routes as ``access`` sees them. The targets of its
+    conversions are built alongside (their refined create schemas are copied into the
+    conversion request) but are not part of it."""
+    spec = APISpec("records", "1", "3.1.0", plugins=[MarshmallowPlugin()])
+    register_schemas(spec)
+    view = _EntityView(entity, model, access, targets)
+    for name, schema in view.schemas().items():
+        spec.components.schema(name, schema=schema)
+    own = list(spec.components.schemas)
+    views = {entity.key: view}
+    for t in targets:
+        if t not in views:  # a target's own targets play no part in what a source says
+            views[t] = _EntityView(model.entities[t], model, access, ())
+            for name, schema in views[t].schemas().items():
+                spec.components.schema(name, schema=schema)
+    built = spec.to_dict()["components"]["schemas"]
+    for each in views.values():
+        each.refine(built)
+    view.refine_conversion(built, views)
+    view.views = views
+    return Fragment(
+        {name: built[name] for name in own},
+        view.paths(generic),
+        held=(entity, *(model.entities[t] for t in targets)),
+    )
 
 
 class _EntityView:
@@ -865,7 +894,7 @@ def _operand_schema(op: str, value: tuple[dict[str, Any], str], multi: bool) -> 
 def openapi_document() -> Any:
     """This document, as the caller sees it"""
     with unit() as (runtime, session, actor):
-        cache, key, document = _cached_document(runtime, session, actor)
-    # serialised once per configuration and view (with 200 entity types: seconds)
-    body = cache.body(key, document)
+        cache, key, assembled = _cached_document(runtime, session, actor)
+    # made once per configuration and view, from the texts of its parts (each made once)
+    body = cache.body(key, assembled, current_app.json.dumps)
     return current_app.response_class(body, mimetype=current_app.json.mimetype)

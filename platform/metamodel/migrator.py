@@ -53,8 +53,18 @@ def read_record_tables(connection: Connection, table: str | None = None) -> dict
     if table is not None and connection.dialect.name == "postgresql":
         return _read_postgresql(connection, table)
     inspector = inspect(connection)
+    if table is not None and connection.dialect.name == "sqlite":
+        # the names of this table and its side tables only (the inspector would list the
+        # whole schema: hundreds of tables)
+        names = list(
+            connection.execute(
+                SQLITE_TABLES, {"table": table, "sides": table + "__", "n": len(table) + 2}
+            ).scalars()
+        )
+    else:
+        names = inspector.get_table_names()
     tables = {}
-    for name in inspector.get_table_names():
+    for name in names:
         if not name.startswith(RECORD_TABLE_PREFIX):
             continue
         if table is not None and name != table and not name.startswith(table + "__"):
@@ -84,6 +94,11 @@ def _indexes(connection: Connection, inspector: Inspector, table: str) -> dict[s
     return found
 
 
+#: SQLite's tables named ``:table`` or starting with ``:sides`` (``:n`` characters long)
+SQLITE_TABLES = text(
+    "SELECT name FROM sqlite_master WHERE type = 'table' "
+    "AND (name = :table OR substr(name, 1, :n) = :sides) ORDER BY name"
+)
 #: SQLite's indexes of a table with their columns in order (an expression's column is NULL)
 SQLITE_INDEXES = text(
     'SELECT l.name, l."unique", i.name FROM pragma_index_list(:table) AS l '
