@@ -52,7 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_commands(app)
     register_api(app)
-    register_web(app, csrf_exempt=[app.blueprints["api"]])
+    register_web(app, bearer_only=[app.blueprints["api"]])
     register_admin(app)
 
     @app.errorhandler(TrellisError)

@@ -27,15 +27,17 @@ statement); the token caches' watch (``access.bearers.watch``) wraps the dialect
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from time import monotonic
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -57,6 +59,10 @@ READ_ONLY = "trellis_read_only"
 
 _QUERY_ONLY = "trellis_query_only"
 """Connection info: SQLite's ``query_only`` pragma as last set on the connection."""
+_DATA_VERSION = "trellis_data_version"
+"""Connection info: SQLite's ``data_version`` as read in the current transaction."""
+_KEPT = "trellis_kept"
+"""Connection info: ``(data_version, {key: answer})`` of :func:`kept_while_unchanged`."""
 
 BUSY_TIMEOUT_MS = 5000
 """How long a SQLite writer outside a request (a job) waits for the write lock before the
@@ -184,6 +190,9 @@ def _sqlite_begin(dbapi_connection: Any) -> None:
     connection costs no statement for them."""
     info = dbapi_connection.info
     read_only, wait = info.get(_BEGIN, _AS_JOB)
+    info.pop(_DATA_VERSION, None)  # read again in this transaction if asked
+    if not read_only:
+        info.pop(_KEPT, None)  # this connection's own commits do not move its data_version
     cursor = dbapi_connection.cursor()
     try:
         if info.get(_QUERY_ONLY) is not read_only:
@@ -198,6 +207,38 @@ def _sqlite_begin(dbapi_connection: Any) -> None:
         cursor.execute("BEGIN IMMEDIATE")
     finally:
         cursor.close()
+
+
+def kept_while_unchanged(connection: Connection, key: Any, load: Callable[[], T]) -> T:
+    """``load()``'s answer, in the connection's transaction. On SQLite, in a read-only
+    transaction, the answer is kept on the pooled connection and given again, with no
+    statement of ``load``'s, as long as no other connection (of this process or another)
+    has committed since it was loaded, which ``PRAGMA data_version`` tells (read on the
+    driver's connection: it starts the transaction's snapshot, about 20 us). A connection's
+    own commits do not move its ``data_version``: every writing transaction on it forgets
+    what it kept (:func:`_sqlite_begin`), so a writer never reads a kept answer and a reader
+    never reads one older than the connection's last write. Elsewhere (PostgreSQL, writing
+    transactions): ``load()`` every time.
+
+    For small reads every request makes and few commits change (the metamodel's stamp)."""
+    info = connection.info
+    if connection.dialect.name != "sqlite" or not info.get(_BEGIN, _AS_JOB)[0]:
+        return load()
+    version = info.get(_DATA_VERSION)
+    if version is None:
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute("PRAGMA data_version")
+            version = info[_DATA_VERSION] = cursor.fetchone()[0]
+        finally:
+            cursor.close()
+    kept = info.get(_KEPT)
+    if kept is None or kept[0] != version:
+        kept = info[_KEPT] = (version, {})
+    if key in kept[1]:
+        return kept[1][key]  # type: ignore[no-any-return]
+    value = kept[1][key] = load()
+    return value
 
 
 def write_lock_free(engine: Engine) -> bool:

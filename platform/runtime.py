@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from trellis.access.bearers import BearerCache, watch
-from trellis.access.policy import Access
+from trellis.access.policy import RIGHTS_CACHE, Access
 from trellis.access.probes import PENDING, keep_probes
 from trellis.access.remembered import AccessCache
 from trellis.access.tokens import PendingUses, note_uses
@@ -151,6 +151,7 @@ class Runtime:
             session = (self.request_sessions if in_request else self.sessions)()
         session.begin()
         session.info[READ_ONLY_SESSION] = read_only
+        session.info[RIGHTS_CACHE] = self.rights  # load_access goes through it
         return _Shared(session, read_only)
 
     @contextmanager

@@ -182,6 +182,12 @@ def writes_auth_tables(statement: str) -> bool:
     return verdict
 
 
+def wrote_auth_tables(session: Session) -> bool:
+    """Whether ``session``'s transaction has written to :data:`AUTH_TABLES` (on a watched
+    engine; not committed yet)."""
+    return session.connection().info.get(_CHANGED) is True
+
+
 def watch(engine: Engine) -> None:
     """Empty every cache of the process whenever a connection of ``engine`` commits a change
     to the tables that decide a token (whatever wrote it: the ORM, Core or plain SQL).

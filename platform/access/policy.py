@@ -144,11 +144,21 @@ def full_access(actor: Actor) -> Access:
     return Access(actor, unrestricted=True)
 
 
+RIGHTS_CACHE = "trellis.rights"
+"""``session.info`` key: the rights cache (:class:`trellis.access.remembered.AccessCache`) of
+the runtime whose transaction the session is; :func:`load_access` goes through it."""
+
+
 def load_access(session: Session, actor: Actor) -> Access:
-    """The merged rights of ``actor``'s roles (three statements for a user who is not an
-    administrator; :class:`trellis.access.remembered.AccessCache` keeps them)."""
+    """The merged rights of ``actor``'s roles: three statements for a user who is not an
+    administrator, unless the session's runtime keeps them (:data:`RIGHTS_CACHE`, set on
+    every session of ``Runtime.transaction``: every caller, pages, API, flows and the record
+    service alike, then shares the one cache, emptied at once by a change in this process)."""
     if actor.is_admin:
         return full_access(actor)
+    cache = session.info.get(RIGHTS_CACHE)
+    if cache is not None:
+        return cache.access(session, actor)  # type: ignore[no-any-return]
     return role_rights(session, actor.roles).access(actor)
 
 

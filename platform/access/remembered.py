@@ -9,7 +9,13 @@ keeps a token's holder (``access.bearers``):
 * in this process a change takes effect at once: a commit of a watched engine that writes
   one of those tables empties every cache of the process (before and right after the
   commit), and an answer loaded while such a commit happened is not kept;
-* another process sees a grant change within :data:`CACHE_SECONDS`, when its entry runs out.
+* another process sees a grant change within :data:`CACHE_SECONDS`, when its entry runs out;
+* a transaction that has written those tables (or has changes not yet flushed) reads the
+  rights itself and keeps nothing: it sees its own changes, and an answer that may be rolled
+  back is never kept.
+
+Every :func:`trellis.access.policy.load_access` in a runtime's transaction goes through the
+runtime's cache (``policy.RIGHTS_CACHE``).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from time import monotonic
 
 from sqlalchemy.orm import Session
 
-from trellis.access.bearers import CACHE_SECONDS, forgotten_with_auth_changes
+from trellis.access.bearers import CACHE_SECONDS, forgotten_with_auth_changes, wrote_auth_tables
 from trellis.access.policy import Access, RoleRights, full_access, role_rights
 from trellis.accounts import Actor
 
@@ -42,6 +48,10 @@ class AccessCache:
         the tables changed in this process meanwhile: the answer may predate the change)."""
         if actor.is_admin:
             return full_access(actor)
+        if session.new or session.dirty or session.deleted or wrote_auth_tables(session):
+            # this transaction may have changed what roles grant (a pack creating roles and
+            # their grants, then checking a flow's approvers): its own view, never kept
+            return role_rights(session, actor.roles).access(actor)
         found = self._entries.get(actor.roles)
         if found is not None and monotonic() - found[1] <= self.seconds:
             return found[0].access(actor)

@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from trellis.db import kept_while_unchanged
 from trellis.errors import NotFound
 from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
 from trellis.metamodel.fieldtypes import FieldType, registry
@@ -615,8 +616,13 @@ class MetamodelCache:
     def get(self, session: Session) -> CompiledModel:
         """The compiled model for the metamodel as ``session`` sees it (one cheap query)."""
         # a Core read of two columns (every request does it): no ORM object, loader or
-        # flush, as ``session.get`` did not flush either
-        state = session.connection().execute(self._state).first()
+        # flush, as ``session.get`` did not flush either; on SQLite a read-only transaction
+        # skips it while no other connection has committed since (db.kept_while_unchanged)
+        connection = session.connection()
+        statement = self._state
+        state = kept_while_unchanged(
+            connection, statement, lambda: connection.execute(statement).first()
+        )
         stamp, version = (state[0], state[1]) if state else ("", 0)
         if state is not None and self._along:
             along = dict(zip(self._along, state[2:], strict=True))

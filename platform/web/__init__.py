@@ -29,10 +29,11 @@ vendor = Blueprint(
 )
 
 
-def register_web(app: Flask, csrf_exempt: Iterable[Blueprint] = ()) -> None:
+def register_web(app: Flask, bearer_only: Iterable[Blueprint] = ()) -> None:
     """Login, CSRF, security headers and the web blueprint. The blueprints in
-    ``csrf_exempt`` (the API: it authenticates with bearer tokens, never with the session
-    cookie) are left out of the CSRF check."""
+    ``bearer_only`` (the API: it authenticates with bearer tokens, never with the session
+    cookie) are left out of the CSRF check and their requests have no browser session."""
+    bearer_only = list(bearer_only)
     from trellis.web import convert, imports, inbox, notifications, records  # noqa: F401  (routes)
     from trellis.web.views import web
 
@@ -43,12 +44,12 @@ def register_web(app: Flask, csrf_exempt: Iterable[Blueprint] = ()) -> None:
         app.config[f"{cookie}_SAMESITE"] = "Lax"
         app.config[f"{cookie}_SECURE"] = secure
     register_security_headers(app, https=secure)
-    app.session_interface = SignedCookieSessions()
+    app.session_interface = SignedCookieSessions(without=[b.url_prefix or "" for b in bearer_only])
     from trellis.web.field_inputs import user_choices
 
     app.jinja_env.globals["user_choices"] = user_choices  # user field selects, in any macro
     csrf.init_app(app)
-    for blueprint in csrf_exempt:
+    for blueprint in bearer_only:
         csrf.exempt(blueprint)
     login_manager.init_app(app)
     login_manager.user_loader(load_session_user)

@@ -8,10 +8,11 @@ every session of that user, copies of the cookie included.
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NoReturn
 
-from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request
+from flask.sessions import NullSession, SecureCookieSession, SecureCookieSessionInterface
 from flask_login import UserMixin
 from itsdangerous import URLSafeTimedSerializer
 
@@ -59,13 +60,37 @@ def load_session_user(session_id: str) -> SessionUser | None:
         return SessionUser(user)
 
 
+class NoBrowserSession(NullSession):
+    """The session of a request under a bearer-token prefix (the API): always empty, never
+    saved, and writing to it is a programming error."""
+
+    def _fail(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise RuntimeError(
+            "Requests under a bearer-token prefix (the API) have no browser session."
+        )
+
+    __setitem__ = __delitem__ = clear = pop = popitem = update = setdefault = _fail  # type: ignore[assignment]
+
+
 class SignedCookieSessions(SecureCookieSessionInterface):
     """Flask's signed cookie sessions, with the signing serializer made once per set of
     secret keys (Flask builds a new one, key derivation set-up included, on every request,
-    even for an API call that sends no cookie)."""
+    even for an API call that sends no cookie).
 
-    def __init__(self) -> None:
+    Requests under ``without`` (the API's ``/api``: it authenticates every call by its
+    bearer token, never by the cookie) get no browser session at all: the cookie is neither
+    read nor written, so their answers carry no ``Set-Cookie`` and no ``Vary: Cookie``."""
+
+    def __init__(self, without: Iterable[str] = ()) -> None:
         self._serializers: dict[tuple[Any, ...], URLSafeTimedSerializer | None] = {}
+        self._without = tuple(p.rstrip("/") for p in without if p.rstrip("/"))
+        self._without_below = tuple(f"{p}/" for p in self._without)
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        path = request.path
+        if path in self._without or path.startswith(self._without_below):
+            return NoBrowserSession()  # a null session: Flask never saves it
+        return super().open_session(app, request)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         keys = (app.secret_key, *(app.config["SECRET_KEY_FALLBACKS"] or ()))
