@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from configured_fixtures import RESULTS, Templates, builders_of
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
@@ -58,6 +59,17 @@ TEST_COST = {"tests/browser/": 6}
 def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False  # keep the order made below
+
+
+_next_item: pytest.Item | None = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Notes the test that runs next (PostgreSQL copies its database ahead)."""
+    global _next_item
+    _next_item = nextitem
+    return (yield)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -191,12 +203,15 @@ class _Copies:
         self._run(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return name
 
-    def take(self, template: str) -> str:
-        """A new copy of ``template`` (made ahead if one was asked for before); the next is
+    def take(self, template: str, following: str | None = None) -> str:
+        """A new copy of ``template`` (made ahead if one was asked for before); a copy of
+        ``following`` (the template of the next test; by default ``template`` again) is
         started at once."""
         ahead = self.ready.pop(template, None)
         name = ahead.result() if ahead is not None else self._copy(template)
-        self.ready[template] = self.thread.submit(self._copy, template)
+        following = template if following is None else following
+        if following and following not in self.ready:
+            self.ready[following] = self.thread.submit(self._copy, following)
         return name
 
     def drop(self, name: str) -> None:
@@ -234,11 +249,12 @@ def postgres_copies_closed() -> Iterator[None]:
 
 
 @contextmanager
-def fresh_database(template: str, folder: Path) -> Iterator[str]:
-    """A new migrated database cloned from ``template``; dropped afterwards (PostgreSQL)."""
+def fresh_database(template: str, folder: Path, following: str | None = None) -> Iterator[str]:
+    """A new migrated database cloned from ``template``; dropped afterwards (PostgreSQL).
+    ``following``: the template the next copy will be asked of ("": none is known)."""
     if PG_URL:
         copies = _postgres_copies()
-        name = copies.take(template)
+        name = copies.take(template, following)
         try:
             yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
         finally:
@@ -295,15 +311,32 @@ def new_database(database_template: str, request: pytest.FixtureRequest):  # typ
     return make
 
 
+# -- configured templates: see configured_fixtures.py ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def configured_templates(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Templates]:
+    templates = Templates(
+        request, tmp_path_factory.mktemp("configured"), PG_URL, _postgres_copies, Factory
+    )
+    yield templates
+    templates.close()
+
+
 @pytest.fixture
 def database_url(
-    database_template: str, tmp_path: Path, request: pytest.FixtureRequest
+    configured_templates: Templates, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[str]:
-    """A fresh, migrated database for one test (with the demo loaded if it asks for it)."""
-    template = database_template
-    if "demo_crm" in request.fixturenames:
-        template = request.getfixturevalue("demo_template")
-    with fresh_database(template, tmp_path) as url:
+    """A fresh, migrated database for one test: a copy of the template holding the demo CRM
+    if the test uses ``demo_crm``, and the work of the ``@configured`` fixtures it uses."""
+    template, results = configured_templates.get(*builders_of(request.node))
+    request.node.stash[RESULTS] = results
+    following = ""  # PostgreSQL copies ahead the template of the next test, if it is made
+    if _next_item is not None and "database_url" in _next_item.fixturenames:  # type: ignore[attr-defined]
+        following = configured_templates.made.get(builders_of(_next_item), ("", {}))[0]
+    with fresh_database(template, tmp_path, following) as url:
         yield url
 
 

@@ -118,6 +118,21 @@ def token(client: Any, username: str) -> dict[str, str]:
 def build_world(app: Any, runtime: Any) -> dict[str, Any]:
     """Load the demo, add fields, roles, users and the planted records; returns callers
     (``api[name]``, ``web[name]``) and the ids of what was planted."""
+    return world_of(app, runtime, plant_world(app, runtime))
+
+
+def world_of(app: Any, runtime: Any, planted: dict[str, Any]) -> dict[str, Any]:
+    """Callers (``api[name]``, ``web[name]``) on ``app`` for the world ``plant_world`` made
+    in its database (a copy of it will do), and the ids of what was planted."""
+    client = app.test_client()
+    api = {name: Caller(client, headers) for name, headers in planted["tokens"].items()}
+    web = {name: Browser(app.test_client(), name) for name in ("sam", "olga", "sasha")}
+    return {"api": api, "web": web, "ids": planted["ids"], "runtime": runtime}
+
+
+def plant_world(app: Any, runtime: Any) -> dict[str, Any]:
+    """Load the demo, add fields, roles, users and the planted records; returns the users'
+    bearer headers (``tokens[name]``, ``admin`` too) and the ids of what was planted."""
     with app.app_context():
         initialise(runtime, demo=True)
     with runtime.transaction() as session:
@@ -238,8 +253,7 @@ def build_world(app: Any, runtime: Any) -> dict[str, Any]:
         },
         201,
     )["id"]
-    web = {name: Browser(app.test_client(), name) for name in ("sam", "olga", "sasha")}
-    return {"api": api, "web": web, "ids": ids, "runtime": runtime}
+    return {"tokens": {name: caller.headers for name, caller in api.items()}, "ids": ids}
 
 
 def leaks(text: str, user: str) -> list[str]:

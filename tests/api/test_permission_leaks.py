@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 from api_helpers import assert_problem
+from configured_fixtures import configured
 from leak_world import (
     ADMIN_CODE,
     ADMIN_MARGIN,
     NOTE_TEXT,
     SASHA_MARGIN,
-    build_world,
     leaks,
+    plant_world,
     renderings,
+    world_of,
 )
 from sqlalchemy import func, select
 
@@ -23,9 +25,14 @@ from trellis.access.models import ProbeEvent
 from trellis.access.probes import FREE_PROBES
 
 
+@configured
+def planted(app, runtime, demo_crm):  # type: ignore[no-untyped-def]
+    return plant_world(app, runtime)
+
+
 @pytest.fixture
-def world(app, runtime, demo_crm):  # type: ignore[no-untyped-def]
-    return build_world(app, runtime)
+def world(app, runtime, planted):  # type: ignore[no-untyped-def]
+    return world_of(app, runtime, planted)
 
 
 def text(response: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from configured_fixtures import configured
 
 from trellis.access.grants import create_role, set_grant
 from trellis.accounts import SYSTEM, Actor, create_user
@@ -63,7 +64,7 @@ class Flows:
         self("publish", key, 1)
 
 
-@pytest.fixture
+@configured
 def actors(runtime, factory) -> dict[str, Actor]:  # type: ignore[no-untyped-def]
     factory.entity("deal", {"name": "text", "amount": "decimal", "manager": "user"})
     stages = [

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from configured_fixtures import configured
 from sqlalchemy import func, select
 
 from trellis.access.grants import create_role, set_grant
@@ -49,7 +50,7 @@ INPUTS: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture
+@configured
 def shop(factory):  # type: ignore[no-untyped-def]
     """Two entity types defined alike (``item_a`` and ``item_b``), so one can be filled by
     single creates and the other by a batch, and a company to refer to."""

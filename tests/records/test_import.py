@@ -6,13 +6,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from configured_fixtures import configured
 
 from trellis.accounts import Actor
 from trellis.errors import BadRequest, PermissionDenied
 from trellis.records.importer import import_csv, read_csv
 
 
-@pytest.fixture
+@configured
 def sales(factory):  # type: ignore[no-untyped-def]
     factory.entity("company", {"name": "text"}, title="{name}")
     factory.entity(

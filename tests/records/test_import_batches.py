@@ -5,14 +5,14 @@ a refused row), nothing kept on any problem, and progress reported as before."""
 
 from __future__ import annotations
 
-import pytest
+from configured_fixtures import configured
 from sqlalchemy import func, select
 
 from trellis.records.audit import AuditEvent
 from trellis.records.importer import BATCH, import_csv
 
 
-@pytest.fixture
+@configured
 def parts(factory):  # type: ignore[no-untyped-def]
     factory.entity(
         "part",

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from configured_fixtures import configured
 from list_tables import indexes, load_rows, plan_of
 from sqlalchemy import event, inspect
 
@@ -25,7 +26,7 @@ WON_RECENT = {
 INDEX = "lx_rec_item_won_recent"
 
 
-@pytest.fixture
+@configured
 def items(factory):  # type: ignore[no-untyped-def]
     factory.entity(
         "item",
@@ -125,7 +126,7 @@ def test_a_declaration_whose_field_was_archived_can_stay_while_others_change(
 # -- the page and its capped count read the declared index -----------------------------------
 
 
-@pytest.fixture
+@configured
 def loaded(items, factory, runtime):  # type: ignore[no-untyped-def]
     """12,000 rows loaded in bulk with fresh statistics, so the planner judges the filters as
     on a large table."""

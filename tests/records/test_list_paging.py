@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from configured_fixtures import configured
 from list_tables import indexes, load_rows, plan_of
 from sqlalchemy import event, inspect
 
@@ -18,7 +19,7 @@ from trellis.records.query import Filter
 SCORES = [3, None, 1, 1, None, 2, 3, 1, None, 2, 2, 3, None, 1, 3, 2, None, 1]
 
 
-@pytest.fixture
+@configured
 def items(factory):  # type: ignore[no-untyped-def]
     factory.entity(
         "item",
@@ -193,7 +194,7 @@ def first_page_plan(runtime, **kwargs: Any) -> str:  # type: ignore[no-untyped-d
     return plan_of(runtime, statement, parameters)
 
 
-@pytest.fixture
+@configured
 def loaded(items, runtime):  # type: ignore[no-untyped-def]
     """12,000 more rows loaded in bulk (as an import does), then fresh statistics, so the
     planner judges the filters as it would on a large table."""

@@ -4,6 +4,7 @@ paging and sorting; every problem of a write at once."""
 from __future__ import annotations
 
 import pytest
+from configured_fixtures import configured
 from sqlalchemy import func, select
 
 from trellis.accounts import Actor, create_user
@@ -12,7 +13,7 @@ from trellis.records.audit import AuditEvent
 from trellis.records.query import Filter
 
 
-@pytest.fixture
+@configured
 def deals(factory):  # type: ignore[no-untyped-def]
     factory.entity(
         "deal",
@@ -22,7 +23,7 @@ def deals(factory):  # type: ignore[no-untyped-def]
     return factory
 
 
-@pytest.fixture
+@configured
 def alice(runtime) -> Actor:  # type: ignore[no-untyped-def]
     with runtime.transaction() as session:
         user = create_user(session, "alice", "alice-password", ["admin"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
+from configured_fixtures import configured
 from sqlalchemy import select
 
 from trellis.accounts import create_user
@@ -36,7 +36,7 @@ def test_every_registered_type_is_read() -> None:
     assert {spec[0] for spec in FIELDS.values()} == set(registry.names())
 
 
-@pytest.fixture
+@configured
 def things(factory, runtime):  # type: ignore[no-untyped-def]
     factory.entity(
         "other", {"name": "text"}, title="{name}", lists={"colour": ["red", "green", "blue"]}

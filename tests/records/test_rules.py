@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from configured_fixtures import configured
 
 from trellis.errors import NotFound, ValidationFailed
 
 
-@pytest.fixture
+@configured
 def deals(factory):  # type: ignore[no-untyped-def]
     factory.entity(
         "deal",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from configured_fixtures import configured
 
 from trellis.accounts import Actor, create_user
 from trellis.errors import Conflict, ValidationFailed
 
 
-@pytest.fixture
+@configured
 def deals(factory):  # type: ignore[no-untyped-def]
     factory.entity(
         "deal",

@@ -5,12 +5,13 @@ address it is and stores it without the spaces."""
 from __future__ import annotations
 
 import pytest
+from configured_fixtures import configured
 
 from trellis.errors import ValidationFailed
 from trellis.records.importer import import_csv
 
 
-@pytest.fixture
+@configured
 def people(factory):  # type: ignore[no-untyped-def]
     factory.entity(
         "person",
