@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,31 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Requests that only read: their transactions are read-only (see Runtime.transaction)."""
 
 
+class PlatformFlask(Flask):
+    """Flask, deciding once per function whether it is a coroutine function: Flask asks on
+    every call of every hook and view (``ensure_sync``: about a dozen ``inspect`` checks a
+    request, flask-smorest's response wrappers included), and the answer never changes."""
+
+    _SYNC_MAX = 10_000
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        known = self.__dict__.setdefault("_trellis_sync", {})
+        try:
+            found = known.get(func)
+        except TypeError:  # not hashable: ask Flask every time
+            return super().ensure_sync(func)
+        if found is None:
+            found = super().ensure_sync(func)
+            if len(known) < self._SYNC_MAX:  # hooks and views: a fixed set
+                known[func] = found
+        return found
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the web app. ``config`` overrides settings (``DATABASE_URL``, ``SECRET_KEY``...)."""
     runtime = Runtime.from_settings(config)
     # trellis is a namespace package (no __init__.py), so Flask needs the root path given
-    app = Flask(  # templates/ beside this file holds the app-wide pages (errors)
+    app = PlatformFlask(  # templates/ beside this file holds the app-wide pages (errors)
         "trellis",
         root_path=str(Path(__file__).parent),
         instance_path=runtime.settings["INSTANCE_PATH"],
