@@ -14,6 +14,7 @@ them are empty is part of the shape).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,7 +93,9 @@ def prepared_page(
     if statements is None:
         statements = _build(ent, model, checked, keys, scope, capped_count, empty)
         if len(kept) >= MAX_SHAPES:
-            kept.pop(next(iter(kept), None), None)
+            # the oldest shape goes (another thread may be changing the dict too)
+            with suppress(RuntimeError, StopIteration):
+                kept.pop(next(iter(kept)), None)
         kept[key] = statements
     return PreparedPage(statements, params)
 

@@ -200,3 +200,16 @@ def test_pages_by_cursor_are_prepared_with_the_cursors_values_bound(items, runti
         assert walk(runtime, filters=filters, sort=sort, per_page=5) == ids(whole)
     # a shape per page kind and per which of the cursor's values are empty, not per value
     assert len(statements(runtime)) <= 6
+
+
+def test_the_shapes_kept_are_bounded(items, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from trellis.records import prepared
+
+    monkeypatch.setattr(prepared, "MAX_SHAPES", 3)
+    statements(runtime).clear()
+    sorts = [["score"], ["-score"], ["name"], ["-name"], ["id"]]
+    for sort in sorts:
+        assert len(listed(runtime, sort=sort).items) == len(items)
+    kept = statements(runtime)
+    assert len(kept) == 3
+    assert [key[1][0] for key in kept] == [("name", False), ("name", True), ("id", False)]
