@@ -176,13 +176,30 @@ def spliced_body(
     document: dict[str, Any], dumps: Dumps, schemas: dict[str, str], paths: dict[str, str]
 ) -> str:
     """``document`` as ``dumps`` (sorted keys) makes it, plus the newline ``jsonify`` adds,
-    with the given texts of ``components.schemas`` and ``paths`` put in as they are."""
+    with the given texts of ``components.schemas`` and ``paths`` put in as they are (one
+    join of all the parts: each text is copied once, into the body)."""
+    parts: list[str] = []
 
-    def obj(texts: dict[str, str]) -> str:
-        return "{" + ", ".join(f"{dumps(k)}: {texts[k]}" for k in sorted(texts)) + "}"
+    def obj(texts: dict[str, str | Callable[[], None]]) -> None:
+        parts.append("{")
+        for number, key in enumerate(sorted(texts)):
+            parts.append(f"{', ' if number else ''}{dumps(key)}: ")
+            text = texts[key]
+            if callable(text):
+                text()
+            else:
+                parts.append(text)
+        parts.append("}")
 
-    components = {k: dumps(v) for k, v in document["components"].items() if k != "schemas"}
-    components["schemas"] = obj(schemas)
-    top = {k: dumps(v) for k, v in document.items() if k not in ("paths", "components")}
-    top["paths"], top["components"] = obj(paths), obj(components)
-    return obj(top) + "\n"
+    components: dict[str, str | Callable[[], None]] = {
+        k: dumps(v) for k, v in document["components"].items() if k != "schemas"
+    }
+    components["schemas"] = lambda: obj(schemas)  # type: ignore[arg-type]
+    top: dict[str, str | Callable[[], None]] = {
+        k: dumps(v) for k, v in document.items() if k not in ("paths", "components")
+    }
+    top["paths"] = lambda: obj(paths)  # type: ignore[arg-type]
+    top["components"] = lambda: obj(components)
+    obj(top)
+    parts.append("\n")
+    return "".join(parts)
