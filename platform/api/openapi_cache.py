@@ -104,7 +104,7 @@ class DocumentCache:
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._documents: OrderedDict[tuple[Any, ...], Assembled] = OrderedDict()
         #: each cached document as the JSON the route sends, made on its first request
-        self._bodies: dict[tuple[Any, ...], str] = {}
+        self._bodies: dict[tuple[Any, ...], bytes] = {}
         self._lock = threading.Lock()
         self._size = size
         self._static: dict[str, Any] | None = None
@@ -140,13 +140,14 @@ class DocumentCache:
                 self._bodies.pop(self._documents.popitem(last=False)[0], None)
         return assembled
 
-    def body(self, key: tuple[Any, ...], assembled: Assembled, dumps: Dumps) -> str:
+    def body(self, key: tuple[Any, ...], assembled: Assembled, dumps: Dumps) -> bytes:
         """The document cached under ``key`` as the route's JSON, made once: spliced from
-        the texts of its parts (see :func:`spliced_body`)."""
+        the texts of its parts (see :func:`spliced_body`) and encoded (a response of text
+        would encode tens of MB on every request)."""
         with self._lock:
             done = self._bodies.get(key)
         if done is None:
-            done = self._splice(assembled, dumps)
+            done = self._splice(assembled, dumps).encode()
             with self._lock:
                 if key in self._documents:
                     self._bodies[key] = done
