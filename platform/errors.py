@@ -69,6 +69,15 @@ class Conflict(TrellisError):
         self.current = dict(current) if current is not None else None
 
 
+class StaleWrite(Conflict):
+    """The UPDATE of record ``record_id`` of ``entity`` at ``version`` found it changed
+    since it was read (a newer version): nothing was written."""
+
+    def __init__(self, detail: str, entity: str, record_id: int, version: int) -> None:
+        super().__init__(detail)
+        self.entity, self.record_id, self.version = entity, record_id, version
+
+
 #: at most this many field names are named in a summary
 SUMMARY_NAMES = 20
 

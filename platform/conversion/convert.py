@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import insert, select
 
 from trellis.access.models import RecordLink
 from trellis.conversion.configuration import MapSpec, RuleSpec, conversion_setup
@@ -24,6 +24,7 @@ from trellis.errors import BadRequest, Conflict, NotFound, PermissionDenied, Val
 from trellis.expressions import ExpressionError, compile_expression
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
+from trellis.records.audit import hold_history_rows
 from trellis.records.events import RecordEvent
 from trellis.records.record import KNOWN_RECORDS, record_writes
 from trellis.records.service import Record, RecordService
@@ -40,16 +41,33 @@ TARGET_OPTION_TYPES = {
 
 
 _LINKS = RecordLink.__table__
-#: a conversion link from a record (Core, built once)
-_CONVERTED_LINK = (
-    select(_LINKS.c.id)
-    .where(
-        _LINKS.c.kind == LINK_KIND,
-        _LINKS.c.from_entity == bindparam("entity"),
-        _LINKS.c.from_id == bindparam("record_id"),
-    )
-    .limit(1)
-)
+#: the links of a conversion (Core: one executemany, no objects, no RETURNING)
+_LINK_INSERT = insert(_LINKS)
+#: ``CompiledModel.memo`` key: the source's SELECT by entity type (:func:`_source_select`)
+_SOURCE_SELECTS = "conversion_sources"
+#: the column of the source's SELECT that holds a conversion link from it (if any)
+_CONVERTED = "_converted"  # (no field key starts with "_")
+
+
+def _source_select(model: CompiledModel, entity: CompiledEntity) -> Any:
+    """The source's row by ``id`` with, along, the id of a conversion link from it (or
+    NULL): one statement, built once per compiled model."""
+    built = model.memo.setdefault(_SOURCE_SELECTS, {})
+    found = built.get(entity.key)
+    if found is None:
+        t = entity.table
+        link = (
+            select(_LINKS.c.id)
+            .where(
+                _LINKS.c.kind == LINK_KIND,
+                _LINKS.c.from_entity == entity.key,
+                _LINKS.c.from_id == t.c.id,
+            )
+            .limit(1)
+            .scalar_subquery()
+        )
+        found = built[entity.key] = entity.select_by_id.add_columns(link.label(_CONVERTED))
+    return found
 
 
 @dataclass(frozen=True)
@@ -138,10 +156,13 @@ def convert(
     model = service.model
     source_entity = model.entity(entity)
     # the source as the caller sees it: a field hidden from them is neither shown nor carried
-    source = service._visible(source_entity, service._fetch_for(source_entity, record_id, "update"))
+    # (read with whether a conversion link from it exists, in the same statement)
+    read = service._fetch_row(source_entity, record_id, _source_select(model, source_entity))
+    stored = service._fetch_for(source_entity, record_id, "update", row=read)
+    source = service._visible(source_entity, replace(stored))
     row = conversion_map(service, entity, map_key)
     _check_request(row, targets)
-    _check_not_converted(service, source_entity, source)
+    _check_not_converted(source_entity, source, read[_CONVERTED] is not None)
     success = _success_stage(source_entity, source)
     # the map reads the source as it will be: with the values it gets on its way
     mapped = (
@@ -151,6 +172,9 @@ def convert(
     session = service.session
     savepoint = session.begin_nested()
     writes = record_writes(session)
+    # the audit rows and stage visits of the targets and the move are inserted together
+    # (a statement per table), once all is well
+    held = hold_history_rows(session)
     session.info[CONVERTING] = Converting(entity, record_id, model)
     # the targets it creates or links are known to exist: references to them are not read back
     known = session.info.setdefault(KNOWN_RECORDS, {})
@@ -162,8 +186,13 @@ def convert(
             _convert_one(service, row, source_entity, mapped, target, options, rules, result)
         result.duplicates = {t: found for t, found in result.duplicates.items() if found}
         if success is not None:
-            _move_source(service, entity, record_id, success, source_values, result)
+            # the source as read above, unless a record was changed since in the session
+            # (an automation of a target's, say): then it is read again, as before
+            current = stored if record_writes(session) == writes else None
+            _move_source(service, current, entity, record_id, success, source_values, result)
         if result.ok:
+            if held is not None:
+                held.write()
             links = [
                 {
                     "kind": LINK_KIND,
@@ -175,8 +204,8 @@ def convert(
                 }
                 for target, record in result.records.items()
             ]
-            if links:  # one INSERT for all (an ORM bulk insert: no objects, no RETURNING)
-                session.execute(insert(RecordLink), links)
+            if links:  # one INSERT for all
+                session.connection().execute(_LINK_INSERT, links)
             changes = {t: (None, r.id) for t, r in result.records.items()}
             service.events.emit(
                 session, RecordEvent("converted", entity, record_id, service.actor, changes)
@@ -185,6 +214,8 @@ def convert(
         savepoint.rollback()
         raise
     finally:
+        if held is not None:
+            held.close()  # written above when all went well; else rolled back below
         session.info.pop(CONVERTING, None)
         if session.info.get(KNOWN_RECORDS) is known:
             del session.info[KNOWN_RECORDS]
@@ -213,22 +244,27 @@ def _with_values(
 
 def _move_source(
     service: RecordService,
+    current: Record | None,
     entity: str,
     record_id: int,
     success: str,
     values: Any,
     result: Conversion,
 ) -> None:
-    """Move the source to its success stage with ``values``; what it lacks for that stage
-    goes into ``result``. Tried even when a target failed (the savepoint is rolled back
-    then anyway), so the wizard can ask for the source's fields in the same step."""
+    """Move the source (``current`` when it is known as stored, else read again) to its
+    success stage with ``values``; what it lacks for that stage goes into ``result``. Tried
+    even when a target failed (the savepoint is rolled back then anyway), so the wizard can
+    ask for the source's fields in the same step."""
     if values is not None and not isinstance(values, dict):
         result.errors[entity] = {"_record": ["Expected an object of field values."]}
         return
     try:
         # no savepoint of its own: what a refused move wrote (an automation refusing after
         # the update, say) goes with the conversion's savepoint, rolled back on any error
-        moved = service.move_stage(entity, record_id, success, values=values or {})
+        if current is not None:
+            moved = service.move_stage_of(current, success, values=values or {})
+        else:
+            moved = service.move_stage(entity, record_id, success, values=values or {})
     except ValidationFailed as exc:
         # a field hidden from the caller is not named: its problem is the record's
         hidden = service.access.hidden_fields(entity)
@@ -280,14 +316,10 @@ def _check_request(row: MapSpec, targets: Any) -> None:
         raise BadRequest("Invalid targets.", errors)
 
 
-def _check_not_converted(service: RecordService, entity: CompiledEntity, source: Record) -> None:
-    link = (
-        service.session.connection()
-        .execute(_CONVERTED_LINK, {"entity": entity.key, "record_id": source.id})
-        .first()
-    )
+def _check_not_converted(entity: CompiledEntity, source: Record, linked: bool) -> None:
+    """``linked``: a conversion link from ``source`` exists."""
     stage = entity.pipelines[source.pipeline].stages.get(source.stage) if source.pipeline else None
-    if link is not None or (stage is not None and stage.kind == "success"):
+    if linked or (stage is not None and stage.kind == "success"):
         raise Conflict(f"{source.title!r} has been converted already.")
     if stage is not None and stage.kind == "failure":
         raise Conflict(f"{source.title!r} is closed as {stage.label!r}; reopen it to convert it.")
@@ -302,8 +334,18 @@ def _success_stage(entity: CompiledEntity, source: Record) -> str | None:
     return stage.key
 
 
-def _in_dependency_order(model: Any, targets: list[str]) -> list[str]:
-    """Targets that others refer to come first (company, then contact, then deal)."""
+def _in_dependency_order(model: CompiledModel, targets: list[str]) -> list[str]:
+    """Targets that others refer to come first (company, then contact, then deal); worked
+    out once per compiled model and list of targets (the map's, so few)."""
+    built = model.memo.setdefault("conversion_orders", {})
+    key = tuple(targets)
+    found = built.get(key)
+    if found is None:
+        found = built[key] = tuple(_dependency_order(model, targets))
+    return list(found)
+
+
+def _dependency_order(model: CompiledModel, targets: list[str]) -> list[str]:
 
     def refers(a: str, b: str) -> bool:
         return any(

@@ -32,9 +32,11 @@ from sqlalchemy import (
     ScalarSelect,
     Select,
     Table,
+    Update,
     bindparam,
     insert,
     select,
+    update,
 )
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -234,6 +236,17 @@ class CompiledEntity:
         """The INSERT of one record row, its id back (sorting ids into the order of the rows
         is for many rows and costs SQLAlchemy work on every execution)."""
         return insert(self.table).returning(self.table.c.id)
+
+    @cached_property
+    def update_by_version(self) -> Update:
+        """The UPDATE of one record row at the version it was read (bound as ``_of_id`` and
+        ``_of_version``, names no field key can have; the columns set are the other
+        parameters): built once per compiled entity, so SQLAlchemy compiles it once per set
+        of columns."""
+        t = self.table
+        return update(t).where(
+            t.c.id == bindparam("_of_id"), t.c.version == bindparam("_of_version")
+        )
 
     @cached_property
     def select_by_id(self) -> Select:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, delete
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, delete, event, insert
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from trellis.clock import as_utc, utcnow
 from trellis.db import Base
@@ -72,3 +72,105 @@ def forget_entity(session: Session, entity: str) -> None:
     """Drop the audit and stage history of a purged entity type."""
     session.execute(delete(AuditEvent).where(AuditEvent.entity == entity))
     session.execute(delete(StageVisit).where(StageVisit.entity == entity))
+
+
+#: one audit row, one stage visit (values as parameters: one cached statement for every row)
+AUDIT_INSERT = insert(AuditEvent.__table__)
+VISIT_INSERT = insert(StageVisit.__table__)
+#: ``session.info`` key: the audit rows and stage visits held back to be inserted together
+#: (:class:`HeldRows`)
+HELD_ROWS = "trellis.held_history_rows"
+
+
+class HeldRows:
+    """The audit rows and new stage visits the record service writes in a session while
+    held, each in order (see :func:`hold_history_rows`); ``connection`` is where they are
+    inserted, at the level of the savepoint they were held in."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.connection = session.connection()
+        self.audit: list[dict[str, Any]] = []
+        self.visits: list[dict[str, Any]] = []
+        session.info[HELD_ROWS] = self
+        event.listen(session, "after_transaction_create", self._begun)
+
+    def _begun(self, _session: Session, transaction: SessionTransaction) -> None:
+        # a savepoint inside (a flow's actions, a unique write): what was held goes in
+        # before it, and what follows is written at once (the savepoint may be rolled back)
+        if transaction.nested and self.holding:
+            self.write()
+
+    @property
+    def holding(self) -> bool:
+        return self.session.info.get(HELD_ROWS) is self
+
+    def write(self) -> None:
+        """Insert what is held (a statement per table) and hold no more."""
+        if self.holding:
+            del self.session.info[HELD_ROWS]
+            self.write_so_far()
+
+    def write_so_far(self) -> None:
+        """Insert what is held (a statement per table), holding on."""
+        for statement, rows in ((AUDIT_INSERT, self.audit), (VISIT_INSERT, self.visits)):
+            if rows:
+                self.connection.execute(statement, list(rows) if len(rows) > 1 else rows[0])
+                rows.clear()
+
+    def close(self) -> None:
+        """Hold no more; what is held and not written is dropped (its savepoint is rolled
+        back)."""
+        if self.holding:
+            del self.session.info[HELD_ROWS]
+        event.remove(self.session, "after_transaction_create", self._begun)
+
+
+def hold_history_rows(session: Session) -> HeldRows | None:
+    """From now on the audit rows and new stage visits the record service writes in
+    ``session`` are held, in order, and inserted by :meth:`HeldRows.write` in a statement
+    per table (a conversion's four audit rows, its two visits), or dropped by
+    :meth:`HeldRows.close` with the savepoint they were written in. A savepoint begun inside,
+    reading a history or the stage history, writes them first; leaving a stage writes the
+    visits of that record first. ``None`` when rows are held already: the outer holder
+    writes them."""
+    if HELD_ROWS in session.info:
+        return None
+    return HeldRows(session)
+
+
+def write_held_rows(session: Session) -> None:
+    """Insert the rows held so far (before the audit log or the stage history is read),
+    holding on."""
+    held: HeldRows | None = session.info.get(HELD_ROWS)
+    if held is not None:
+        held.write_so_far()
+
+
+def write_held_visits_of(session: Session, entity: str, record_id: int) -> None:
+    """Insert the rows held so far if a stage visit of the record is held (before its open
+    visit is closed), holding on."""
+    held: HeldRows | None = session.info.get(HELD_ROWS)
+    if held is not None and any(
+        v["entity"] == entity and v["record_id"] == record_id for v in held.visits
+    ):
+        held.write_so_far()
+
+
+def write_audit_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (one statement), or hold them (see :func:`hold_history_rows`)."""
+    held: HeldRows | None = session.info.get(HELD_ROWS)
+    if held is not None:
+        held.audit.extend(rows)
+    else:
+        session.connection().execute(AUDIT_INSERT, rows if len(rows) > 1 else rows[0])
+
+
+def write_visit_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert new stage visits (one statement), or hold them (see
+    :func:`hold_history_rows`)."""
+    held: HeldRows | None = session.info.get(HELD_ROWS)
+    if held is not None:
+        held.visits.extend(rows)
+    else:
+        session.connection().execute(VISIT_INSERT, rows if len(rows) > 1 else rows[0])

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from trellis.clock import as_utc
 from trellis.errors import BadRequest, NotFound, PermissionDenied
 from trellis.metamodel.compiled import CompiledEntity
-from trellis.records.audit import AuditEvent, StageVisit
+from trellis.records.audit import AuditEvent, StageVisit, write_held_rows
 from trellis.records.paging import after_segments, decode_cursor, encode_cursor
 from trellis.records.prepared import (
     COUNT_LIMIT,
@@ -246,6 +246,7 @@ class Reading(RecordParts):
         ent = self._entity(entity)
         current = self._fetch_for(ent, record_id, "read")
         hidden = self.access.hidden_on(ent.key, current.owner_id)
+        write_held_rows(self.session)
         events = self.session.scalars(
             select(AuditEvent)
             .where(AuditEvent.entity == entity, AuditEvent.record_id == record_id)
@@ -275,6 +276,7 @@ class Reading(RecordParts):
         ent = self._entity(entity)
         current = self._fetch_for(ent, record_id, "read")
         hidden = self.access.hidden_on(ent.key, current.owner_id)
+        write_held_rows(self.session)
         events = self.session.scalars(
             select(AuditEvent)
             .where(AuditEvent.entity == ent.key, AuditEvent.record_id == record_id)
@@ -291,6 +293,7 @@ class Reading(RecordParts):
     def stage_history(self, entity: str, record_id: int) -> list[StageVisit]:
         """The stages a record has been in, with who moved it in and out, oldest first."""
         self._fetch_for(self._entity(entity), record_id, "read")
+        write_held_rows(self.session)
         return list(
             self.session.scalars(
                 select(StageVisit)
@@ -307,10 +310,16 @@ class Reading(RecordParts):
             raise NotFound(f"No entity type {key!r}.")
         return ent
 
-    def _fetch_for(self, ent: CompiledEntity, record_id: int, action: str) -> Record:
+    def _fetch_for(
+        self,
+        ent: CompiledEntity,
+        record_id: int,
+        action: str,
+        row: Mapping[str, Any] | None = None,
+    ) -> Record:
         """The record if the caller may read it (else NotFound) and do ``action`` (else
-        PermissionDenied)."""
-        record = self._fetch(ent, record_id)
+        PermissionDenied); from ``row`` when it was read already (by :meth:`_fetch_row`)."""
+        record = self._fetch(ent, record_id) if row is None else self._hydrate(ent, [row])[0]
         if not self.access.allows("read", ent.key, record.owner_id):
             raise NotFound(f"No {ent.label} with id {record_id}.")
         if action != "read" and not self.access.allows(action, ent.key, record.owner_id):
@@ -324,14 +333,23 @@ class Reading(RecordParts):
         return record
 
     def _fetch(self, ent: CompiledEntity, record_id: int) -> Record:
+        return self._hydrate(ent, [self._fetch_row(ent, record_id)])[0]
+
+    def _fetch_row(
+        self, ent: CompiledEntity, record_id: int, statement: Any = None
+    ) -> Mapping[str, Any]:
+        """The row of the record (else NotFound), by ``statement`` when given: a SELECT of
+        the row by ``id`` as :attr:`CompiledEntity.select_by_id`, with more columns along."""
         if isinstance(record_id, bool) or not isinstance(record_id, int) or record_id >= 2**63:
             raise NotFound(f"No {ent.label} with id {record_id!r}.")
         # Core on the session's connection: no ORM object is read, nothing to flush first
-        found = self.session.connection().execute(ent.select_by_id, {"id": record_id})
+        found = self.session.connection().execute(
+            ent.select_by_id if statement is None else statement, {"id": record_id}
+        )
         row = found.mappings().first()
         if row is None:
             raise NotFound(f"No {ent.label} with id {record_id}.")
-        return self._hydrate(ent, [row])[0]
+        return row  # type: ignore[no-any-return]
 
     def _hydrate(self, ent: CompiledEntity, rows: Sequence[Mapping[str, Any]]) -> list[Record]:
         ids = [r["id"] for r in rows]

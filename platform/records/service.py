@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from trellis.clock import utcnow
-from trellis.errors import BadRequest, PermissionDenied
+from trellis.errors import BadRequest, PermissionDenied, StaleWrite
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity
 from trellis.records.checks import HIDDEN_RULE, READ_ONLY_KEYS, TAKEN_UNSEEN, Checks
@@ -173,6 +173,36 @@ class RecordService(Reading, Referrers, Writing, Checks):
         if not ent.has_pipelines:
             raise BadRequest(f"{ent.label_plural} have no stages.")
         current = self._fetch_for(ent, record_id, "update")
+        return self._move(ent, current, stage, pipeline, values, version, by_flow)
+
+    def move_stage_of(
+        self, current: Record, stage: str, *, values: Mapping[str, Any] | None = None
+    ) -> Record:
+        """:meth:`move_stage` of a record read in this transaction (with every field, by
+        :meth:`_fetch_for` for "update", no record written in the session since), without
+        reading it again. A concurrent writer that changed it since (PostgreSQL) makes it read
+        afresh and move as :meth:`move_stage` does."""
+        ent = self._entity(current.entity)
+        if not ent.has_pipelines:
+            raise BadRequest(f"{ent.label_plural} have no stages.")
+        try:
+            return self._move(ent, current, stage, None, values, None, None)
+        except StaleWrite as exc:
+            # only this move's own UPDATE (nothing was written): anything else goes on up
+            if (exc.entity, exc.record_id, exc.version) != (ent.key, current.id, current.version):
+                raise
+        return self.move_stage(current.entity, current.id, stage, values=values)
+
+    def _move(
+        self,
+        ent: CompiledEntity,
+        current: Record,
+        stage: str,
+        pipeline: str | None,
+        values: Mapping[str, Any] | None,
+        version: int | None,
+        by_flow: str | None,
+    ) -> Record:
         if version is not None:
             self._check_version(current, version)
         errors = Errors()

@@ -13,17 +13,21 @@ from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from trellis.clock import as_utc, utcnow
-from trellis.errors import Conflict, ValidationFailed
+from trellis.errors import StaleWrite, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity, CompiledField
 from trellis.metamodel.physical import physical_name
-from trellis.records.audit import AuditEvent, StageVisit, acting_via
+from trellis.records.audit import (
+    StageVisit,
+    acting_via,
+    write_audit_rows,
+    write_held_visits_of,
+    write_visit_rows,
+)
 from trellis.records.checks import TAKEN_UNSEEN, taken
 from trellis.records.events import RecordEvent
 from trellis.records.record import Checked, Record, RecordParts, note_record_write
 
-AUDIT_INSERT = insert(AuditEvent.__table__)
 _NO_GUARD = nullcontext()
-VISIT_INSERT = insert(StageVisit.__table__)
 _VISITS = StageVisit.__table__
 VISIT_LEAVE = (
     update(_VISITS)
@@ -167,8 +171,8 @@ class Writing(RecordParts):
             records.append((record, changes))
         self._set_titles(ent, [record for record, _changes in records])
         if visits:
-            connection.execute(VISIT_INSERT, visits if len(visits) > 1 else visits[0])
-        connection.execute(AUDIT_INSERT, audits if len(audits) > 1 else audits[0])
+            write_visit_rows(self.session, visits)
+        write_audit_rows(self.session, audits)
         for record, changes in records:
             self._emit("created", ent, record.id, changes)
         return [record for record, _changes in records]
@@ -195,22 +199,24 @@ class Writing(RecordParts):
         for key in changes:
             f = ent.fields[key]
             row.update(f.type.to_row(f, values[key]))
-        t = ent.table
-        changed = self._write_row(
-            ent,
-            update(t)
-            .where(t.c.id == current.id, t.c.version == current.version)
-            .values(
-                **row,
-                pipeline=pipeline,
-                stage=stage,
-                version=current.version + 1,
-                updated_at=now,
-                updated_by=self.actor.user_id,
-            ),
+        row.update(
+            _of_id=current.id,
+            _of_version=current.version,
+            pipeline=pipeline,
+            stage=stage,
+            version=current.version + 1,
+            updated_at=now,
+            updated_by=self.actor.user_id,
         )
+        # one prepared statement (per entity type and set of columns), the values bound
+        changed = self._write_row(ent, ent.update_by_version, row)
         if changed != 1:
-            raise Conflict(f"{current.title!r} was changed by someone else. Nothing was written.")
+            raise StaleWrite(
+                f"{current.title!r} was changed by someone else. Nothing was written.",
+                ent.key,
+                current.id,
+                current.version,
+            )
         self._write_sides(ent, current.id, {k: values[k] for k in changes}, replace=True)
         if moved:
             if pipeline != current.pipeline:
@@ -253,9 +259,7 @@ class Writing(RecordParts):
     def _enter_stage(
         self, entity: str, record_id: int, pipeline: str, stage: str, now: datetime
     ) -> None:
-        self.session.connection().execute(
-            VISIT_INSERT, self._visit_row(entity, record_id, pipeline, stage, now)
-        )
+        write_visit_rows(self.session, [self._visit_row(entity, record_id, pipeline, stage, now)])
 
     def _visit_row(
         self, entity: str, record_id: int, pipeline: str, stage: str, now: datetime
@@ -272,6 +276,7 @@ class Writing(RecordParts):
 
     def _leave_stage(self, entity: str, record_id: int, now: datetime) -> None:
         # Core, on the connection (no ORM update path; ``stage_history`` reads visits afresh)
+        write_held_visits_of(self.session, entity, record_id)  # (the open one may be held)
         self.session.connection().execute(
             VISIT_LEAVE,
             {"of_entity": entity, "of_record": record_id, "now": now, "by": self.actor.user_id},
@@ -286,9 +291,7 @@ class Writing(RecordParts):
         now: datetime,
     ) -> None:
         # values as parameters, not in the statement: one cached statement for every row
-        self.session.connection().execute(
-            AUDIT_INSERT, self._audit_row(ent, record_id, action, changes, now)
-        )
+        write_audit_rows(self.session, [self._audit_row(ent, record_id, action, changes, now)])
 
     def _audit_row(
         self,
