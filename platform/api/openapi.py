@@ -632,8 +632,16 @@ class _EntityView:
 
 
 def schema_name(entity_key: str) -> str:
-    """``lead_source`` -> ``LeadSource`` (the prefix of the entity type's schemas)."""
-    return "".join(part.title() for part in entity_key.split("_"))
+    """``lead_source`` -> ``LeadSource`` (the prefix of the entity type's schemas).
+
+    Different keys give different names: a part that starts with a letter begins with its
+    capital (keys are lower case, so a capital marks where a part began), any other part (a
+    digit first, or empty between two underscores) keeps its underscore. ``a1b`` -> ``A1b``,
+    ``a1_b`` -> ``A1B``, ``a_1`` -> ``A_1``, ``a__b`` -> ``A_B``."""
+    first, *rest = entity_key.split("_")
+    return first.capitalize() + "".join(
+        part.capitalize() if part[:1].isalpha() else f"_{part}" for part in rest
+    )
 
 
 def _renamed(value: Any, renames: dict[str, str]) -> Any:
