@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from api_helpers import Caller
+from configured_fixtures import configured
 from sqlalchemy import event
 
 from trellis.accounts import create_user
@@ -49,15 +50,24 @@ def user(client, make_user, token_for):  # type: ignore[no-untyped-def]
     return make
 
 
+@configured
+def admin_headers(runtime, client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Bearer headers of ``root``, who has the ``admin`` role (made once into a template:
+    see configured_fixtures.py). A ``@configured`` fixture that acts as the administrator
+    asks for ``client`` and ``admin_headers`` and calls as ``Caller(client, admin_headers)``."""
+    with runtime.transaction() as session:
+        create_user(session, "root", "root-password", ["admin"])
+    response = client.post(
+        "/api/auth/token", json={"username": "root", "password": "root-password"}
+    )
+    assert response.status_code == 201, response.json
+    return {"Authorization": f"Bearer {response.json['token']}"}
+
+
 @pytest.fixture
-def admin(user) -> Caller:  # type: ignore[no-untyped-def]
+def admin(client, admin_headers) -> Caller:  # type: ignore[no-untyped-def]
     """``root``, who has the ``admin`` role."""
-    return user("root", ["admin"])
-
-
-@pytest.fixture
-def admin_headers(admin) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return admin.headers
+    return Caller(client, admin_headers)
 
 
 @pytest.fixture

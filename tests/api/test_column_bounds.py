@@ -6,7 +6,8 @@ the field, and the document states each bound (``maximum``)."""
 from __future__ import annotations
 
 import pytest
-from api_helpers import assert_problem
+from api_helpers import Caller, assert_problem
+from configured_fixtures import configured
 from sqlalchemy.exc import DataError
 
 from trellis.accounts import create_user
@@ -15,15 +16,21 @@ INT32 = 2**31 - 1
 INT64 = 2**63 - 1
 
 
-@pytest.fixture
-def tasks(factory, runtime, admin):  # type: ignore[no-untyped-def]
+@configured
+def task_rows(factory, runtime, client, admin_headers):  # type: ignore[no-untyped-def]
     factory.entity(
         "task", {"name": "text", "assigned_to": "user"}, pipelines={"work": ["open", "done"]}
     )
     with runtime.transaction() as session:
         ann = create_user(session, "ann", "ann-password", ["user"]).id
+    admin = Caller(client, admin_headers)
     created = admin.ok("POST", "/api/records/task", {"name": "First", "assigned_to": ann}, 201)
-    return {"admin": admin, "ann": ann, "record": created}
+    return {"ann": ann, "record": created}
+
+
+@pytest.fixture
+def tasks(task_rows, admin):  # type: ignore[no-untyped-def]
+    return {"admin": admin, **task_rows}
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
+from configured_fixtures import configured
 
 from trellis.api.blueprint import CONFIGURATION_DEPENDENT, is_declared
 
 
-@pytest.fixture
-def tickets(factory, admin):  # type: ignore[no-untyped-def]
+@configured
+def ticket_types(factory, admin_headers):  # type: ignore[no-untyped-def]
     factory.entity("ticket", {"name": "text"}, pipelines={"flow": ["new", "done:success"]})
+
+
+@pytest.fixture
+def tickets(ticket_types, admin):  # type: ignore[no-untyped-def]
     return admin
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
+from configured_fixtures import configured
 
 SAMPLES = [None, "", " ", "  kept  ", "a\nb", "a\x00b", "0", "+49 30 1234", "12", "root",
            "nobody-here", "http://example.org/a", "ftp://x.org", 7, 0, "x@y.org"]  # fmt: skip
 BASE = {"name": "n", "employee": "root", "notes": "x"}
 
 
-@pytest.fixture
-def people(factory, admin):  # type: ignore[no-untyped-def]
+@configured
+def person_type(factory, admin_headers):  # type: ignore[no-untyped-def]
     factory.entity(
         "person",
         {
@@ -26,6 +27,10 @@ def people(factory, admin):  # type: ignore[no-untyped-def]
             "buddy": "user",
         },
     )
+
+
+@pytest.fixture
+def people(person_type, admin):  # type: ignore[no-untyped-def]
     return admin
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
+from api_helpers import Caller
+from configured_fixtures import configured
 
 from trellis.api.blueprint import CONFIGURATION_DEPENDENT, is_declared
 from trellis.metamodel.fieldtypes import registry
@@ -15,10 +17,15 @@ from trellis.metamodel.fieldtypes import registry
 FIELDS = "/api/meta/entities/{entity}/fields"
 
 
-@pytest.fixture
-def document(factory, admin):  # type: ignore[no-untyped-def]
+@configured
+def source_list(factory, client, admin_headers):  # type: ignore[no-untyped-def]
     factory.entity("ticket", {"name": "text"})
+    admin = Caller(client, admin_headers)
     admin.ok("POST", "/api/meta/lists", {"key": "source", "label": "Source"}, status=201)
+
+
+@pytest.fixture
+def document(source_list, admin):  # type: ignore[no-untyped-def]
     return admin.ok("GET", "/api/openapi.json")
 
 

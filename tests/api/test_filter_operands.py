@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 import jsonschema
 import pytest
+from configured_fixtures import configured
 
 SAMPLES = [
     "", " ", "0", "1", "-1", "1.5", "abc", " a b ", "true", "bug", "bug,idea", "bug,,idea",
@@ -18,8 +19,8 @@ SAMPLES = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def things(factory, admin):  # type: ignore[no-untyped-def]
+@configured
+def thing_types(factory, admin_headers):  # type: ignore[no-untyped-def]
     factory.entity("company", {"name": "text"})
     factory.entity(
         "thing",
@@ -42,6 +43,10 @@ def things(factory, admin):  # type: ignore[no-untyped-def]
         pipelines={"flow": ["new", "done:success"]},
         lists={"kind": ["bug", "idea"]},
     )
+
+
+@pytest.fixture
+def things(thing_types, admin):  # type: ignore[no-untyped-def]
     return admin
 
 

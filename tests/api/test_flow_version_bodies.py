@@ -10,6 +10,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from api_helpers import Caller
+from configured_fixtures import configured
 
 from trellis.api.blueprint import CONFIGURATION_DEPENDENT, is_declared
 
@@ -20,8 +22,9 @@ def step(**more: Any) -> dict[str, Any]:
     return {"id": "check", "label": "Check", "approvers": {"users": ["hanna"]}, **more}
 
 
-@pytest.fixture
-def flow(admin, demo_crm) -> str:  # type: ignore[no-untyped-def]
+@configured
+def flow(client, admin_headers, demo_crm) -> str:  # type: ignore[no-untyped-def]
+    admin = Caller(client, admin_headers)
     body = {"key": "check", "label": "Check", "entity": "deal"}
     admin.ok("POST", "/api/meta/flows", body, 201)
     admin.ok("POST", "/api/meta/flows/check/versions", {"route": {"steps": [step()]}}, 201)

@@ -10,6 +10,7 @@ import re
 import jsonschema
 import pytest
 from api_helpers import assert_problem
+from configured_fixtures import configured
 
 from trellis.accounts import SYSTEM, Actor
 from trellis.api.openapi import document_for
@@ -22,8 +23,8 @@ NEW_STAGES = [
 ]
 
 
-@pytest.fixture
-def tickets(factory, admin):  # type: ignore[no-untyped-def]
+@configured
+def ticket_types(factory, admin_headers):  # type: ignore[no-untyped-def]
     """Tickets with typed fields, an option list and a pipeline."""
     factory.entity(
         "ticket",
@@ -37,6 +38,10 @@ def tickets(factory, admin):  # type: ignore[no-untyped-def]
         pipelines={"flow": ["new", "done:success"]},
         lists={"kind": ["bug", "idea"]},
     )
+
+
+@pytest.fixture
+def tickets(ticket_types, admin):  # type: ignore[no-untyped-def]
     return admin
 
 

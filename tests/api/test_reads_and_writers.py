@@ -10,7 +10,8 @@ import time
 from datetime import timedelta
 
 import pytest
-from api_helpers import PROBLEM
+from api_helpers import PROBLEM, Caller
+from configured_fixtures import configured
 from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import DBAPIError
 
@@ -23,10 +24,15 @@ PG_URL = os.environ.get("TRELLIS_TEST_DATABASE_URL", "")
 sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="the write lock is SQLite's")
 
 
-@pytest.fixture
-def deals(factory, admin):  # type: ignore[no-untyped-def]
+@configured
+def first_deal(factory, client, admin_headers):  # type: ignore[no-untyped-def]
     factory.entity("deal", {"name": "text"})
+    admin = Caller(client, admin_headers)
     assert admin.post("/api/records/deal", {"name": "First"}).status_code == 201
+
+
+@pytest.fixture
+def deals(first_deal, admin):  # type: ignore[no-untyped-def]
     return admin
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
-from api_helpers import assert_problem
+from api_helpers import Caller, assert_problem
+from configured_fixtures import configured
 
 from trellis.api.blueprint import CONFIGURATION_DEPENDENT, is_declared
 
 
-@pytest.fixture
-def deals(factory, admin):  # type: ignore[no-untyped-def]
+@configured
+def deal_types(factory, client, admin_headers):  # type: ignore[no-untyped-def]
     factory.entity(
         "firm", {"name": ("text", {"required": True}), "code": ("text", {"unique": True})}
     )
@@ -32,7 +33,11 @@ def deals(factory, admin):  # type: ignore[no-untyped-def]
         lists={"source": ["web", "call"]},
     )
     rule = {"kind": "required", "field": "amount", "from_stage": "sales.quote"}
-    admin.ok("POST", "/api/meta/entities/deal/rules", rule, 201)
+    Caller(client, admin_headers).ok("POST", "/api/meta/entities/deal/rules", rule, 201)
+
+
+@pytest.fixture
+def deals(deal_types, admin):  # type: ignore[no-untyped-def]
     return admin
 
 
@@ -103,8 +108,9 @@ def test_the_document_refuses_what_the_server_refuses_of_a_change(deals) -> None
     assert_problem(refused, 422, "name")
 
 
-@pytest.fixture
-def leads(deals, factory):  # type: ignore[no-untyped-def]
+@configured
+def lead_types(deal_types, factory, client, admin_headers):  # type: ignore[no-untyped-def]
+    deals = Caller(client, admin_headers)
     factory.entity(
         "lead", {"name": ("text", {"required": True})}, pipelines={"l": ["new", "won:success"]}
     )
@@ -115,8 +121,12 @@ def leads(deals, factory):  # type: ignore[no-untyped-def]
         "targets": {"firm": {"fields": {"name": "name"}}, "deal": {"fields": {"name": "name"}}},
     }
     deals.ok("POST", "/api/meta/conversions", conversion, 201)
-    lead = deals.ok("POST", "/api/records/lead", {"name": "Initech"}, 201)
-    return {"admin": deals, "lead": lead}
+    return deals.ok("POST", "/api/records/lead", {"name": "Initech"}, 201)
+
+
+@pytest.fixture
+def leads(deals, lead_types):  # type: ignore[no-untyped-def]
+    return {"admin": deals, "lead": lead_types}
 
 
 def test_conversion_targets_are_typed_by_the_target_entity_types(leads) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from api_helpers import assert_problem
+from api_helpers import Caller, assert_problem
+from configured_fixtures import configured
 from sqlalchemy import select
 
 from trellis.accounts import User
@@ -28,8 +29,8 @@ DEAL_FIELDS = {
 }
 
 
-@pytest.fixture
-def crm(factory, admin):  # type: ignore[no-untyped-def]
+@configured
+def crm_types(factory, admin_headers):  # type: ignore[no-untyped-def]
     """Companies, contacts (referring to a company) and deals in a pipeline whose ``proposal``
     stage needs an amount and a close date."""
     factory.entity(
@@ -66,6 +67,11 @@ def crm(factory, admin):  # type: ignore[no-untyped-def]
     )
     factory.meta("add_rule", "deal", "required", field="amount", from_stage="sales.proposal")
     factory.meta("add_rule", "deal", "required", field="close", from_stage="sales.proposal")
+
+
+@pytest.fixture
+def crm(crm_types, admin):  # type: ignore[no-untyped-def]
+    """The administrator, on ``crm_types``."""
     return admin
 
 
@@ -159,10 +165,10 @@ def test_what_the_api_reads_it_accepts_back_unchanged(crm) -> None:  # type: ign
 # -- listing -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def deals(crm):  # type: ignore[no-untyped-def]
-    """Four deals to filter, sort and search; returns the caller and the company ids."""
-    admin = crm
+@configured
+def deal_rows(crm_types, client, admin_headers):  # type: ignore[no-untyped-def]
+    """Four deals to filter, sort and search; returns the company ids."""
+    admin = Caller(client, admin_headers)
     acme = admin.ok("POST", "/api/records/company", {"name": "Acme"}, 201)["id"]
     globex = admin.ok("POST", "/api/records/company", {"name": "Globex"}, 201)["id"]
     rows: list[dict[str, Any]] = [
@@ -195,7 +201,13 @@ def deals(crm):  # type: ignore[no-untyped-def]
     ]
     for row in rows:
         admin.ok("POST", "/api/records/deal", row, 201)
-    return admin, acme, globex
+    return acme, globex
+
+
+@pytest.fixture
+def deals(crm, deal_rows):  # type: ignore[no-untyped-def]
+    """``deal_rows``: the caller and the company ids."""
+    return crm, *deal_rows
 
 
 def names(caller, query: str) -> list[str]:  # type: ignore[no-untyped-def]

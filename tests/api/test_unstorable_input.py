@@ -5,11 +5,12 @@ with ``__`` or a trailing newline, title templates with a format spec."""
 from __future__ import annotations
 
 import pytest
+from configured_fixtures import configured
 
 LONE = '"\\ud800"'  # JSON text for a string holding one lone surrogate
 
 
-@pytest.fixture
+@configured
 def deal(factory):  # type: ignore[no-untyped-def]
     factory.entity("deal", {"name": "text"}, title="{name}")
     factory.entity("company", {"name": "text"}, title="{name}")

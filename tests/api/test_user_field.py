@@ -10,7 +10,8 @@ import io
 import re
 
 import pytest
-from api_helpers import assert_problem
+from api_helpers import Caller, assert_problem
+from configured_fixtures import configured
 from sqlalchemy import update
 
 from trellis.accounts import User, create_user
@@ -19,10 +20,11 @@ from trellis.errors import ValidationFailed
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
-@pytest.fixture
-def tasks(factory, runtime, admin):  # type: ignore[no-untyped-def]
+@configured
+def task_rows(factory, runtime, client, admin_headers):  # type: ignore[no-untyped-def]
     """Tasks with an "assigned to" user field; users ann, bob and carl (carl is disabled
     after a task was assigned to him)."""
+    admin = Caller(client, admin_headers)
     factory.entity(
         "task",
         {"name": "text", "assigned_to": "user"},
@@ -36,7 +38,12 @@ def tasks(factory, runtime, admin):  # type: ignore[no-untyped-def]
     held = admin.ok("POST", "/api/records/task", {"name": "Old", "assigned_to": "carl"}, 201)
     with runtime.transaction() as session:
         session.execute(update(User).where(User.username == "carl").values(is_active=False))
-    return {"admin": admin, "ids": ids, "held": held}
+    return {"ids": ids, "held": held}
+
+
+@pytest.fixture
+def tasks(task_rows, admin):  # type: ignore[no-untyped-def]
+    return {"admin": admin, **task_rows}
 
 
 def test_a_user_field_is_written_by_id_or_username_and_read_with_the_name(tasks) -> None:  # type: ignore[no-untyped-def]
