@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from live_waitress import waitress_serving
 
 from trellis.accounts import create_user
-from trellis.serving import make_server
 
 #: the bound of the issue; each attack below held every thread for 8 seconds or more
 SECOND = 1.0
@@ -34,16 +34,12 @@ def served(app, runtime, factory) -> Iterator[tuple[str, int, dict[str, str]]]: 
     )
     with runtime.transaction() as session:
         create_user(session, "root", "root-password", ["admin"])
-    server = make_server(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    host, port = "127.0.0.1", server.effective_port
-    token = _call(
-        host, port, "POST", "/api/auth/token", {"username": "root", "password": "root-password"}
-    )
-    yield host, port, {"Authorization": f"Bearer {token[1]['token']}"}
-    server.close()
-    thread.join(timeout=5)
+    with waitress_serving(app) as server:
+        host, port = "127.0.0.1", server.effective_port
+        token = _call(
+            host, port, "POST", "/api/auth/token", {"username": "root", "password": "root-password"}
+        )
+        yield host, port, {"Authorization": f"Bearer {token[1]['token']}"}
 
 
 def _call(

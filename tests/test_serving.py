@@ -8,27 +8,22 @@ import http.client
 import logging
 import threading
 
+from live_waitress import waitress_serving
+
 from trellis.serving import make_server
 
 
 def test_every_request_gets_an_access_log_line(app, caplog) -> None:  # type: ignore[no-untyped-def]
-    server = make_server(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        with caplog.at_level(logging.INFO, logger="trellis.access"):
-            for path in ("/healthz?probe=1", "/no-such-page", "/favicon.ico"):
-                connection = http.client.HTTPConnection("127.0.0.1", server.effective_port)
-                connection.request("GET", path)
-                connection.getresponse().read()
-                connection.close()
-            for _ in range(50):  # the line is written once the answer is sent
-                if len(caplog.records) >= 3:
-                    break
-                threading.Event().wait(0.05)
-    finally:
-        server.close()
-        thread.join(timeout=5)
+    with waitress_serving(app) as server, caplog.at_level(logging.INFO, logger="trellis.access"):
+        for path in ("/healthz?probe=1", "/no-such-page", "/favicon.ico"):
+            connection = http.client.HTTPConnection("127.0.0.1", server.effective_port)
+            connection.request("GET", path)
+            connection.getresponse().read()
+            connection.close()
+        for _ in range(50):  # the line is written once the answer is sent
+            if len(caplog.records) >= 3:
+                break
+            threading.Event().wait(0.05)
     lines = [r.getMessage() for r in caplog.records if r.name == "trellis.access"]
     assert len(lines) == 3, lines
     # each line is written once its answer is sent, so the order of the lines may differ

@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +22,11 @@ from typing import Any
 
 import pytest
 from api_helpers import Caller
+from live_waitress import waitress_serving
 
 from trellis.accounts import create_user
 from trellis.app import create_app
 from trellis.cli import initialise
-from trellis.serving import make_server
 
 GENERATOR = shutil.which(
     "openapi-python-client",
@@ -59,20 +58,16 @@ def world(new_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
             "/api/auth/token",
             json={"username": "integrator", "password": "integrator-password"},
         ).json["token"]
-        server = make_server(app, "127.0.0.1", 0)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
         try:
-            yield {
-                "app": app,
-                "url": f"http://127.0.0.1:{server.effective_port}",
-                "token": token,
-                "admin": Caller(admin, {"Authorization": f"Bearer {token}"}),
-                "folder": folder,
-            }
+            with waitress_serving(app) as server:
+                yield {
+                    "app": app,
+                    "url": f"http://127.0.0.1:{server.effective_port}",
+                    "token": token,
+                    "admin": Caller(admin, {"Authorization": f"Bearer {token}"}),
+                    "folder": folder,
+                }
         finally:
-            server.close()
-            thread.join(timeout=5)
             runtime.dispose()
 
 
