@@ -16,11 +16,13 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import handwritten
+from bench_create import create_each, create_each_by_hand
 from bench_import import csv_text
-from common import backend, database, hand_engine, parser, platform_runtime, row_values
+from common import backend, database, hand_engine, parser, platform_runtime
 
 from trellis.records.importer import import_csv
 
@@ -58,16 +60,8 @@ def main() -> None:
         engine = hand_engine(hand_url)
         handwritten.metadata.create_all(engine)
 
-        def platform_create(numbers: range) -> None:
-            with runtime.transaction() as session:
-                records = runtime.records(session)
-                for i in numbers:
-                    records.create("item", row_values(i))
-
-        def hand_create(numbers: range) -> None:
-            with engine.begin() as conn:
-                for i in numbers:
-                    handwritten.create_one(conn, row_values(i))
+        platform_create = partial(create_each, runtime)
+        hand_create = partial(create_each_by_hand, engine)
 
         def platform_import(text: str) -> None:
             with runtime.transaction() as session:
