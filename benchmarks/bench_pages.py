@@ -7,6 +7,12 @@ the cursor of the page before (``after=``, keyset), as the API's ``next`` link r
     python benchmarks/bench_pages.py --n 20000 --repeat 50          # quick check
     python benchmarks/bench_pages.py --n 1000000                    # full, SQLite
     python benchmarks/bench_pages.py --n 300000 --database-url postgresql+psycopg://...
+    python benchmarks/bench_pages.py --n 1000000 --keep /tmp/pages-1m   # load once, reuse
+
+``--keep`` keeps both sides' databases (SQLite files in that folder; on PostgreSQL the
+databases ``<keep>_platform`` and ``<keep>_hand``) and reuses them when they were loaded
+before (with the same ``--n``: the folder or name should say it), so a run of another
+version of the code times the same rows without loading them again.
 
 The baseline is what a careful engineer writes for this screen: an index matching the filter
 and the sort and covering the range filter (``status, created_at, id, amount``), the page
@@ -23,6 +29,7 @@ with 300k.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -35,7 +42,9 @@ from common import (
     chunks,
     database,
     hand_engine,
+    kept_database,
     latency_line,
+    mark_kept,
     median,
     parser,
     platform_runtime,
@@ -112,15 +121,32 @@ def load(runtime, engine, n: int) -> None:  # type: ignore[no-untyped-def]
 def main() -> None:
     p = parser(__doc__, 1_000_000, "rows in the table")
     p.add_argument("--repeat", type=int, default=200, help="queries per side and page")
+    p.add_argument(
+        "--keep",
+        metavar="FOLDER_OR_NAME",
+        help="keep the loaded databases and reuse them in the next run (see above)",
+    )
     args = p.parse_args()
     url = args.database_url
-    with database(url) as platform_url, database(url) as hand_url:
-        runtime = platform_runtime(platform_url)
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            platform_url, ready = stack.enter_context(kept_database(url, args.keep, "platform"))
+            hand_url, hand_ready = stack.enter_context(kept_database(url, args.keep, "hand"))
+            ready = ready and hand_ready
+        else:
+            platform_url = stack.enter_context(database(url))
+            hand_url = stack.enter_context(database(url))
+            ready = False
+        runtime = platform_runtime(platform_url, existing=ready)
         engine = hand_engine(hand_url)
-        handwritten.metadata.create_all(engine)
-        load(runtime, engine, args.n)
-        with runtime.transaction() as session:
-            runtime.metamodel(session).update_entity("item", list_indexes=[LIST_INDEX])
+        if not ready:
+            handwritten.metadata.create_all(engine)
+            load(runtime, engine, args.n)
+            with runtime.transaction() as session:
+                runtime.metamodel(session).update_entity("item", list_indexes=[LIST_INDEX])
+            if args.keep:
+                mark_kept(url, args.keep, "platform")
+                mark_kept(url, args.keep, "hand")
 
         def platform(page: int = 1, after: str | None = None) -> list[int]:
             # as a GET runs it: a read-only transaction

@@ -103,6 +103,60 @@ def database(url: str | None) -> Iterator[str]:
         admin.dispose()
 
 
+@contextlib.contextmanager
+def kept_database(url: str | None, keep: str, side: str) -> Iterator[tuple[str, bool]]:
+    """A database kept between runs (``--keep``), and whether it was there already: on
+    SQLite the file ``<keep>/<side>.db``, on PostgreSQL the database ``<keep>_<side>`` (made
+    when missing, never dropped). A database counts as there once :func:`mark_kept` marked it
+    (a load stopped half-way is loaded again)."""
+    if not url or url.startswith("sqlite"):
+        folder = Path(keep)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{side}.db"
+        ready = (folder / f"{side}.loaded").exists()
+        if not ready:
+            for stale in folder.glob(f"{side}.db*"):
+                stale.unlink()
+        yield f"sqlite:///{path}", ready
+        return
+    name = f"{keep}_{side}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        there = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).first()
+        if there is not None:
+            ready = (
+                conn.execute(
+                    text(
+                        "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                        "WHERE datname = :name"
+                    ),
+                    {"name": name},
+                ).scalar()
+                == "loaded"
+            )
+            if not ready:
+                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        else:
+            ready = False
+        if not ready:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    yield make_url(url).set(database=name).render_as_string(hide_password=False), ready
+
+
+def mark_kept(url: str | None, keep: str, side: str) -> None:
+    """Mark a :func:`kept_database` as loaded (the next run with ``--keep`` reuses it)."""
+    if not url or url.startswith("sqlite"):
+        (Path(keep) / f"{side}.loaded").touch()
+        return
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"COMMENT ON DATABASE \"{keep}_{side}\" IS 'loaded'"))
+    admin.dispose()
+
+
 def hand_engine(url: str) -> Engine:
     """The engine a careful engineer sets up by hand: on SQLite WAL, ``synchronous=NORMAL``,
     foreign keys and a busy timeout (as the platform's), but reads in ordinary deferred
@@ -137,10 +191,13 @@ def platform_settings(url: str) -> dict[str, Any]:
     return {"DATABASE_URL": url, "SECRET_KEY": "bench", "INSTANCE_PATH": tempfile.gettempdir()}
 
 
-def platform_runtime(url: str) -> Runtime:
-    """A runtime with the benchmark entity type ``item`` (10 custom fields, two rules)."""
+def platform_runtime(url: str, existing: bool = False) -> Runtime:
+    """A runtime with the benchmark entity type ``item`` (10 custom fields, two rules);
+    ``existing``: the database has it already (a kept one, see :func:`kept_database`)."""
     runtime = Runtime.from_settings(platform_settings(url))
     runtime.initialise()
+    if existing:
+        return runtime
     with runtime.transaction() as session:
         meta = runtime.metamodel(session)
         meta.create_list("status", "Status", [{"key": k, "label": k.title()} for k in STATUSES])

@@ -51,25 +51,31 @@ class PreparedPage:
     params: dict[str, Any]
 
 
-def prepared_page(
-    ent: CompiledEntity,
-    model: CompiledModel,
-    checked: Sequence[tuple[Filter, Any]],
-    keys: Sequence[SortKey],
-    scope: Callable[[Any], ColumnElement[bool] | None],
-    scope_kind: str,
-    capped_count: Callable[[list[Any], Any], Any] | None,
-    after: Sequence[Any] | None = None,
-) -> PreparedPage | None:
-    """The page statements for these checked filters (see ``checked_filters``), sort keys and
-    read scope (``scope(owner)`` makes the scope's condition, ``scope_kind`` names it), with
-    the capped count when ``capped_count(conditions, limit)`` is given, after the cursor
-    values ``after`` (decoded) if given; or None when a filter cannot be prepared. Parameters
-    to add when they run: :data:`PAGE_LIMIT`, :data:`PAGE_OFFSET` (no cursor),
-    :data:`COUNT_LIMIT` (with a count), :data:`READ_OWNER` (scope ``own``)."""
+@dataclass(frozen=True)
+class PageQuery:
+    """What a list asks for, checked: the entity type (of ``model``), its checked filters
+    (see ``checked_filters``) and sort keys, and the caller's read scope (``scope(owner)``
+    makes the scope's condition, ``scope_kind`` names it); with the capped count when
+    ``capped_count(conditions, limit)`` is given."""
+
+    ent: CompiledEntity
+    model: CompiledModel
+    checked: Sequence[tuple[Filter, Any]]
+    keys: Sequence[SortKey]
+    scope: Callable[[Any], ColumnElement[bool] | None]
+    scope_kind: str
+    capped_count: Callable[[list[Any], Any], Any] | None = None
+
+
+def prepared_page(query: PageQuery, after: Sequence[Any] | None = None) -> PreparedPage | None:
+    """The page statements for ``query``, after the cursor values ``after`` (decoded) if
+    given; or None when a filter cannot be prepared. Parameters to add when they run:
+    :data:`PAGE_LIMIT`, :data:`PAGE_OFFSET` (no cursor), :data:`COUNT_LIMIT` (with a count),
+    :data:`READ_OWNER` (scope ``own``)."""
+    ent = query.ent
     params: dict[str, Any] = {}
     shape: list[Any] = []
-    for i, (item, value) in enumerate(checked):
+    for i, (item, value) in enumerate(query.checked):
         if bound_column(ent, item, value) is not None:
             params[f"filter_{i}"] = value
             shape.append((item.field, item.op))
@@ -83,15 +89,15 @@ def prepared_page(
             params[f"after_{i}"] = value
     key = (
         tuple(shape),
-        tuple((k.name, k.descending) for k in keys),
-        scope_kind,
-        capped_count is not None,
+        tuple((k.name, k.descending) for k in query.keys),
+        query.scope_kind,
+        query.capped_count is not None,
         empty,
     )
     kept = ent.page_statements
     statements = kept.get(key)
     if statements is None:
-        statements = _build(ent, model, checked, keys, scope, capped_count, empty)
+        statements = _build(query, empty)
         if len(kept) >= MAX_SHAPES:
             # the oldest shape goes (another thread may be changing the dict too)
             with suppress(RuntimeError, StopIteration):
@@ -100,22 +106,15 @@ def prepared_page(
     return PreparedPage(statements, params)
 
 
-def _build(
-    ent: CompiledEntity,
-    model: CompiledModel,
-    checked: Sequence[tuple[Filter, Any]],
-    keys: Sequence[SortKey],
-    scope: Callable[[Any], ColumnElement[bool] | None],
-    capped_count: Callable[[list[Any], Any], Any] | None,
-    empty: tuple[bool, ...] | None,
-) -> tuple[Select[Any], ...]:
+def _build(query: PageQuery, empty: tuple[bool, ...] | None) -> tuple[Select[Any], ...]:
+    ent, keys, capped_count = query.ent, query.keys, query.capped_count
     conditions: list[Any] = [
         bound_condition(ent, item, f"filter_{i}")
         if bound_column(ent, item, value) is not None
-        else condition(ent, model, item, value)
-        for i, (item, value) in enumerate(checked)
+        else condition(ent, query.model, item, value)
+        for i, (item, value) in enumerate(query.checked)
     ]
-    owner = scope(bindparam(READ_OWNER))
+    owner = query.scope(bindparam(READ_OWNER))
     if owner is not None:
         conditions.append(owner)
     order = order_clauses(keys)

@@ -20,6 +20,7 @@ from trellis.records.prepared import (
     PAGE_LIMIT,
     PAGE_OFFSET,
     READ_OWNER,
+    PageQuery,
     prepared_page,
 )
 from trellis.records.query import (
@@ -79,7 +80,7 @@ class Reading(RecordParts):
         values = decode_cursor(keys, after) if after else None
         prepared = None
         if not (q or has_title_text or exact_total):
-            prepared = prepared_page(
+            query = PageQuery(
                 ent,
                 self.model,
                 checked,
@@ -87,8 +88,8 @@ class Reading(RecordParts):
                 lambda owner: self.access.scope_clause("read", ent.key, ent.table, owner),
                 self.access.scope_kind("read", ent.key),
                 partial(self._capped_count, ent),
-                values,
             )
+            prepared = prepared_page(query, values)
 
         def conditions() -> list[Any]:
             found = self._conditions(ent, checked, q, hidden)
