@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from trellis.metamodel.fieldtypes.base import FieldLike, Trimmed
-from trellis.metamodel.fieldtypes.text import TextType
+from trellis.metamodel.fieldtypes.text import FormattedTextType
 
 MAX_EMAIL = 254
 
@@ -18,21 +18,13 @@ class TrimmedEmail(Trimmed, ma.fields.Email):
     max_length = MAX_EMAIL
 
 
-class EmailType(TextType):
+class EmailType(FormattedTextType):
     """An e-mail address, checked on write and stored as given (trimmed)."""
 
     name = "email"
     label = "E-mail"
     description = "An e-mail address; it is checked when saved."
-    settings_schema = {"type": "object", "additionalProperties": False}
-
-    def normalise_settings(self, settings: Any) -> dict[str, Any]:
-        return dict(settings)
+    max_chars = MAX_EMAIL
 
     def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
         return TrimmedEmail(allow_none=True, error_messages={"invalid": "Not a valid e-mail."})
-
-    def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
-        if value is not None and len(value) > MAX_EMAIL:
-            return [f"At most {MAX_EMAIL} characters."]
-        return []

@@ -8,7 +8,7 @@ from typing import Any
 import marshmallow as ma
 
 from trellis.metamodel.fieldtypes.base import FieldLike, TrimmedString
-from trellis.metamodel.fieldtypes.text import TextType
+from trellis.metamodel.fieldtypes.text import FormattedTextType
 from trellis.patterns import fixed
 
 PHONE_PATTERN = fixed(r"^\+?[0-9][0-9 ().\-/]{2,30}$")  # RE2: "$" is the very end
@@ -20,16 +20,12 @@ def normalise_phone(value: str) -> str:
     return ("+" + digits) if value.strip().startswith("+") else digits
 
 
-class PhoneType(TextType):
+class PhoneType(FormattedTextType):
     """A telephone number: digits with the usual separators, an optional leading ``+``."""
 
     name = "phone"
     label = "Phone"
     description = "A telephone number."
-    settings_schema = {"type": "object", "additionalProperties": False}
-
-    def normalise_settings(self, settings: Any) -> dict[str, Any]:
-        return dict(settings)
 
     def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
         return TrimmedString(
@@ -38,6 +34,3 @@ class PhoneType(TextType):
                 PHONE_PATTERN, error="Not a valid phone number (digits, spaces, + ( ) - . /)."
             ),
         )
-
-    def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
-        return []

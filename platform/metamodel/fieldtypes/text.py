@@ -107,3 +107,20 @@ def _matches(pattern: str, value: str) -> bool:
         return fullmatch(pattern, value)
     except PatternError:
         return False
+
+
+class FormattedTextType(TextType):
+    """A line of text in a fixed format (an e-mail or web address, a telephone number): it
+    has no settings, its input field checks the format, and a value is at most
+    ``max_chars`` characters (none: the format's check bounds it)."""
+
+    settings_schema = {"type": "object", "additionalProperties": False}
+    max_chars: int | None = None
+
+    def normalise_settings(self, settings: Any) -> dict[str, Any]:
+        return dict(settings)
+
+    def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
+        if value is not None and self.max_chars is not None and len(value) > self.max_chars:
+            return [f"At most {self.max_chars} characters."]
+        return []

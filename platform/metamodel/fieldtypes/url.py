@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from trellis.metamodel.fieldtypes.base import FieldLike, Trimmed
-from trellis.metamodel.fieldtypes.text import TextType
+from trellis.metamodel.fieldtypes.text import FormattedTextType
 
 MAX_URL = 2000
 
@@ -18,16 +18,13 @@ class TrimmedUrl(Trimmed, ma.fields.Url):
     max_length = MAX_URL
 
 
-class UrlType(TextType):
+class UrlType(FormattedTextType):
     """An absolute http(s) address; other schemes (``javascript:``) are refused."""
 
     name = "url"
     label = "URL"
     description = "A web address starting with http:// or https://."
-    settings_schema = {"type": "object", "additionalProperties": False}
-
-    def normalise_settings(self, settings: Any) -> dict[str, Any]:
-        return dict(settings)
+    max_chars = MAX_URL
 
     def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
         return TrimmedUrl(
@@ -36,8 +33,3 @@ class UrlType(TextType):
             require_tld=False,
             error_messages={"invalid": "Not a valid http(s) address."},
         )
-
-    def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
-        if value is not None and len(value) > MAX_URL:
-            return [f"At most {MAX_URL} characters."]
-        return []
