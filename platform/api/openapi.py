@@ -36,7 +36,7 @@ from trellis.api import schemas
 from trellis.api.automations import document_action_types
 from trellis.api.blueprint import CONFIGURATION_DEPENDENT, ISSUED_BY_SERVER, api
 from trellis.api.context import unit
-from trellis.api.flows import document_version_body
+from trellis.api.flow_schemas import document_version_body
 from trellis.api.meta_schemas import document_field_types
 from trellis.api.openapi_cache import Assembled, DocumentCache, Fragment, FragmentCache
 from trellis.conversion.models import ConversionMap
