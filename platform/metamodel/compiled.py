@@ -44,7 +44,8 @@ from trellis.db import kept_while_unchanged
 from trellis.errors import NotFound
 from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
 from trellis.metamodel.fieldtypes import FieldType, registry
-from trellis.metamodel.fieldtypes.base import NewValueCheck, ValueChecker, direct_loader
+from trellis.metamodel.fieldtypes.base import ValueChecker
+from trellis.metamodel.loading import InputLoader, input_loader
 from trellis.metamodel.memo import built_once
 from trellis.metamodel.models import EntityType, MetaState, OptionList, Pipeline, Rule, Stage
 from trellis.metamodel.normalised import COMPARABLE, kind_of, normalised_column
@@ -271,9 +272,10 @@ class CompiledEntity:
         )
 
     @cached_property
-    def input_loaders(self) -> dict[str, Callable[[Any, str, Any], Any]]:
-        """Each active field's input deserializer (see ``direct_loader``), by key."""
-        return {key: direct_loader(f) for key, f in self.input_schema.fields.items()}
+    def input_loader(self) -> InputLoader:
+        """How a write loads its input values (see ``trellis.metamodel.loading``): built
+        once per compiled entity type."""
+        return input_loader(self.fields)
 
     @cached_property
     def comparable_columns(self) -> dict[str, ColumnElement[Any]]:
@@ -323,7 +325,7 @@ Convert = Callable[[Any], Any]
 @dataclass(frozen=True)
 class ValueHooks:
     """The field types' value hooks of an entity type's active fields, prepared once: only
-    the ``normalise``, ``to_plain`` and ``to_audit`` that change a value (a type that keeps
+    the ``to_plain`` and ``to_audit`` that change a value (a type that keeps
     the base's identity has none), so a write makes one prepared call per value where one
     is needed and none elsewhere; and which fields are required, have a default, hold users
     or references or are unique, so a write skips the checks no field needs."""
@@ -332,7 +334,6 @@ class ValueHooks:
     empty: dict[str, Any]
     #: the keys of the fields with a default (deserialised on every write, as before)
     defaulted: frozenset[str]
-    normalise: tuple[tuple[str, Convert], ...]
     plain: tuple[tuple[str, Convert], ...]
     audit: dict[str, Convert]
     #: each active field's ``is_empty``
@@ -341,10 +342,6 @@ class ValueHooks:
     custom_is_empty: dict[str, Callable[[Any], bool]]
     #: the value checkers of the fields whose type checks more than its input field
     checkers: dict[str, ValueChecker]
-    #: what a create does with a loaded value (normalised and checked in one call), of the
-    #: fields whose type changes or checks one, side-table fields aside (their values are
-    #: put in the list's order before they are checked, user fields too)
-    new_checks: dict[str, NewValueCheck]
     required: tuple[str, ...]
     has_users: bool
     has_references: bool
@@ -358,11 +355,6 @@ class ValueHooks:
         return cls(
             empty={key: f.type.empty_value for key, f in fields.items()},
             defaulted=frozenset(key for key, f in fields.items() if f.default is not None),
-            normalise=tuple(
-                (key, partial(f.type.normalise, f))
-                for key, f in fields.items()
-                if overrides(f, "normalise")
-            ),
             plain=tuple(
                 (key, partial(f.type.to_plain, f))
                 for key, f in fields.items()
@@ -381,13 +373,6 @@ class ValueHooks:
                 key: checker
                 for key, f in fields.items()
                 if (checker := f.type.value_checker(f)) is not None
-            },
-            new_checks={
-                key: check
-                for key, f in fields.items()
-                if f.type.side_table(f, "") is None
-                and f.type.name != "user"  # (resolved to a user after loading, then checked)
-                and (check := f.type.new_value_check(f)) is not None
             },
             required=tuple(key for key, f in fields.items() if f.required),
             has_users=any(f.type.name == "user" for f in fields.values()),

@@ -7,14 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import marshmallow as ma
 from sqlalchemy import select
 
 from trellis.access.probes import Probe, note_probe
 from trellis.errors import BadRequest, Conflict
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledField
-from trellis.metamodel.fieldtypes.base import input_messages
 from trellis.records.record import KNOWN_RECORDS, Checked, NewRecord, Record, RecordParts
 from trellis.records.stage_rules import creation_problem
 from trellis.records.user_values import resolve_user_values
@@ -45,9 +43,9 @@ class Checks(RecordParts):
     ) -> dict[str, Any]:
         """The loaded (and normalised) values of ``data``'s fields, every problem in
         ``errors``. With ``checked`` (a create: no old values), the values are checked as
-        they are loaded, each field's normalising and value checks in one call
-        (``ValueHooks.new_checks``), and their problems are put in ``checked`` by field for
-        :meth:`_check` to report in its turn."""
+        they are loaded, each field's loading, normalising and value checks in one call
+        (``FieldType.new_value_loader``), and their problems are put in ``checked`` by field
+        for :meth:`_check` to report in its turn."""
         if not isinstance(data, Mapping):
             raise BadRequest("Expected an object of field values.")
         known = {}
@@ -66,26 +64,12 @@ class Checks(RecordParts):
                 errors.add(key, "Move the record to change its stage.")
             else:
                 errors.add(key, "Unknown field.")
-        # each field's own deserializer, as the input schema's load(partial=True) runs them,
-        # without the schema's per-call machinery (the schema has no hooks of its own)
-        inputs = ent.input_loaders
-        loaded = {}
-        new_checks = ent.value_hooks.new_checks if checked is not None else {}
-        for key, value in known.items():
-            try:
-                value = inputs[key](value, key, known)
-            except ma.ValidationError as exc:
-                for message in _by_field({key: exc.messages})[key]:
-                    errors.add(key, message)
-                continue
-            new_check = new_checks.get(key)
-            if new_check is not None:
-                value, checked[key] = new_check(value, self.model)  # type: ignore[index]
-            loaded[key] = value
-        values = loaded
-        for key, normalise in ent.value_hooks.normalise:  # (the types that change a value)
-            if key in values and key not in new_checks:
-                values[key] = normalise(values[key])
+        # each field's input read, normalised and (on a create) checked in one call, by the
+        # entity type's loader (see ``trellis.metamodel.loading``)
+        if checked is None:
+            values = ent.input_loader.load(known, errors)
+        else:
+            values = ent.input_loader.load_new(known, self.model, errors, checked)
         for key in ent.side_tables:
             if values.get(key):
                 # choices read back in the list's order; keep that order from the start
@@ -320,20 +304,6 @@ class Checks(RecordParts):
 
 def taken(ent: CompiledEntity, f: CompiledField) -> str:
     return f"Another {ent.label} has this {f.label} already."
-
-
-def _by_field(messages: Any) -> dict[str, list[str]]:
-    if not isinstance(messages, Mapping):
-        return {RECORD_KEY: [str(messages)]}
-    out: dict[str, list[str]] = {}
-    for key, value in messages.items():
-        if isinstance(value, Mapping):
-            out[key] = input_messages(ma.ValidationError(value))
-        elif isinstance(value, list):
-            out[key] = [str(v) for v in value]
-        else:
-            out[key] = [str(value)]
-    return out
 
 
 def _redacted(key: str, message: str, hidden: frozenset[str]) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
@@ -30,6 +31,24 @@ ORDERING = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "isnull")
 ValueChecker = Callable[[Any, Any, "CompiledModel"], list[str]]
 #: what a create does with a loaded value: (value, model) -> (normalised value, problems)
 NewValueCheck = Callable[[Any, "CompiledModel"], tuple[Any, Sequence[str]]]
+#: a write's loading of one input value: value -> the loaded and normalised value, or
+#: :class:`InputRefused` with the messages of the type's input field
+ValueLoader = Callable[[Any], Any]
+#: a create's loading of one input value, its value checks run with it (no old value):
+#: (value, model) -> (loaded and normalised value, problems), or :class:`InputRefused`; the
+#: problems are None for a type whose checks run later (see :meth:`FieldType.new_value_loader`)
+NewValueLoader = Callable[[Any, "CompiledModel"], tuple[Any, Sequence[str] | None]]
+#: what a type's :meth:`FieldType.fast_input` gives for an input it leaves to its input field
+SLOW = object()
+
+
+class InputRefused(Exception):
+    """An input value a field's loader refused, with the messages of its input field (as a
+    write reports them for the field: one sentence each)."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(messages)
+        self.messages = messages
 
 
 class FieldLike(Protocol):
@@ -127,6 +146,102 @@ class FieldType:
     def normalise(self, field: FieldLike, value: Any) -> Any:
         """The canonical in-memory form of a loaded value (e.g. tuples, aware datetimes)."""
         return value
+
+    def fast_input(self, field: FieldLike) -> Callable[[Any], Any] | None:
+        """What :meth:`input_field`'s ``deserialize`` gives for the common inputs (None and
+        the plain values a form, the API or an import sends), without marshmallow, as one
+        callable ``value -> loaded value``; it gives :data:`SLOW` for any other input, which
+        the input field then loads or refuses in its own words. None: every input goes
+        through the input field. Worked out from the input field itself (see
+        :func:`fast_input_of`), so a type with another input field gets that field's."""
+        return fast_input_of(self.input_field(field, None))
+
+    def value_loader(self, field: FieldLike) -> ValueLoader:
+        """A write's loading of ``field``'s input values (``input_field``'s ``deserialize``,
+        then :meth:`normalise`) as one callable, built once per compiled field: the common
+        inputs by :meth:`fast_input`, any other by the input field, whose refusals come as
+        :class:`InputRefused` with the messages a write reports."""
+        fast, slow = self.fast_input(field), self._exact_loader(field)
+        normalise = self._normaliser(field)
+        if fast is None:
+            if normalise is None:
+                return slow
+
+            def load_slow(value: Any) -> Any:
+                return normalise(slow(value))
+
+            return load_slow
+
+        def load(value: Any) -> Any:
+            loaded = fast(value)
+            if loaded is SLOW:
+                loaded = slow(value)
+            return loaded if normalise is None else normalise(loaded)
+
+        return load
+
+    def new_value_loader(self, field: FieldLike) -> NewValueLoader:
+        """A create's loading of ``field``'s input values: :meth:`value_loader` and
+        :meth:`new_value_check` in one callable ``(value, model) -> (value, problems)``. A
+        type whose values are put in order or resolved after loading (a side table's, a
+        user's) gives problems None: its value checks run once that is done."""
+        if self.side_table(field, "") is not None or self.name == "user":
+            load = self.value_loader(field)
+            return lambda value, model: (load(value), None)
+        fast, slow = self.fast_input(field), self._exact_loader(field)
+        checker = self.value_checker(field)
+        if (
+            checker is not None
+            and type(self).new_value_check is FieldType.new_value_check
+            and type(self).normalise is FieldType.normalise
+        ):  # (the value checker itself: what new_value_check would call)
+
+            def load_and_check_plain(value: Any, model: CompiledModel) -> tuple[Any, Sequence[str]]:
+                loaded = fast(value) if fast is not None else SLOW
+                if loaded is SLOW:
+                    loaded = slow(value)
+                return loaded, checker(loaded, None, model)
+
+            return load_and_check_plain
+        settle = self.new_value_check(field)
+        if settle is None:
+            if fast is None:
+                return lambda value, model: (slow(value), ())
+
+            def load_plain(value: Any, model: CompiledModel) -> tuple[Any, Sequence[str]]:
+                loaded = fast(value)
+                return (slow(value) if loaded is SLOW else loaded), ()
+
+            return load_plain
+
+        def load_and_check(value: Any, model: CompiledModel) -> tuple[Any, Sequence[str]]:
+            loaded = fast(value) if fast is not None else SLOW
+            if loaded is SLOW:
+                loaded = slow(value)
+            return settle(loaded, model)
+
+        return load_and_check
+
+    def _normaliser(self, field: FieldLike) -> Callable[[Any], Any] | None:
+        if type(self).normalise is FieldType.normalise:
+            return None
+        return partial(self.normalise, field)
+
+    def _exact_loader(self, field: FieldLike) -> ValueLoader:
+        """``input_field``'s ``deserialize`` (built on first use: most writes never need
+        it), its refusal as :class:`InputRefused`."""
+        built: list[Callable[[Any, str, Any], Any]] = []
+        key = field.key
+
+        def load(value: Any) -> Any:
+            if not built:
+                built.append(direct_loader(self.input_field(field, None)))
+            try:
+                return built[0](value, key, None)
+            except ma.ValidationError as exc:
+                raise InputRefused(refusal_messages(exc)) from None
+
+        return load
 
     def value_errors(
         self, field: FieldLike, value: Any, old: Any, model: CompiledModel
@@ -275,13 +390,7 @@ def direct_loader(field: ma.fields.Field) -> Callable[[Any, str, Any], Any]:
     then to its validators (as ``deserialize`` does, without building their ``And`` each
     time); None and fields with load hooks or their own ``deserialize`` go the whole way, so
     every value and every message stays what marshmallow gives."""
-    plain = (
-        type(field).deserialize is ma.fields.Field.deserialize
-        and type(field)._validate is ma.fields.Field._validate
-        and not field.pre_load
-        and not field.post_load
-    )
-    if not plain:
+    if not _plain_deserialize(field):
         return field.deserialize
     full, convert, validate = field.deserialize, field._deserialize, field._validate
     if isinstance(field, Trimmed) and isinstance(field, ma.fields.String):
@@ -302,6 +411,78 @@ def direct_loader(field: ma.fields.Field) -> Callable[[Any, str, Any], Any]:
         return output
 
     return load_and_validate
+
+
+def _plain_deserialize(field: ma.fields.Field) -> bool:
+    """Whether ``field.deserialize`` is marshmallow's own, with no load hooks: its result is
+    then what the field's ``_deserialize`` and validators make of a value that is there."""
+    return (
+        type(field).deserialize is ma.fields.Field.deserialize
+        and type(field)._validate is ma.fields.Field._validate
+        and not field.pre_load
+        and not field.post_load
+    )
+
+
+def fast_input_of(field: ma.fields.Field) -> Callable[[Any], Any] | None:
+    """The fast path of an input field (see :meth:`FieldType.fast_input`): the field's own
+    ``fast_loader`` (the platform's input fields that have one), or one for marshmallow's
+    plain text, yes/no and date fields; None for any other field, or one whose
+    ``deserialize`` is not marshmallow's own."""
+    if not _plain_deserialize(field) or not field.allow_none:
+        return None
+    own = getattr(field, "fast_loader", None)
+    if own is not None:
+        return own()  # type: ignore[no-any-return]
+    if field.validators:
+        return None
+    if type(field) is ma.fields.String:
+        return _fast_text
+    if type(field) is ma.fields.Boolean:
+        return _fast_boolean(field)
+    if type(field) is ma.fields.Date:
+        return _fast_date
+    return None
+
+
+def _fast_text(value: Any) -> Any:
+    if type(value) is str:
+        return value
+    return None if value is None else SLOW
+
+
+def _fast_boolean(field: ma.fields.Boolean) -> Callable[[Any], Any]:
+    truthy, falsy = field.truthy, field.falsy
+    if True not in truthy or False not in falsy or False in truthy:
+        return lambda value: None if value is None else SLOW
+
+    def load(value: Any) -> Any:
+        if value is True or value is False:
+            return value
+        return None if value is None else SLOW
+
+    return load
+
+
+def _fast_date(value: Any) -> Any:
+    if type(value) is str:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return SLOW
+    return None if value is None else SLOW
+
+
+def _validators_pass(validators: Sequence[Callable[[Any], Any]], value: Any) -> bool:
+    """Whether every validator accepts ``value`` (marshmallow's ``And`` of them raises
+    nothing); a refusal is worded by the field itself."""
+    for validate in validators:
+        try:
+            if validate(value) is False:
+                return False
+        except ma.ValidationError:
+            return False
+    return True
 
 
 #: what the databases' whole-number columns hold, alike on SQLite and PostgreSQL: BIGINT
@@ -346,6 +527,14 @@ class StrictInteger(ma.fields.Integer):
 
     default_error_messages = {"invalid": "Not a whole number."}
 
+    def fast_loader(self) -> Callable[[Any], Any] | None:
+        """:meth:`FieldType.fast_input` of this field: an ``int`` or a text of digits in
+        range is loaded here, anything else goes the field's way (None for a subclass with
+        its own ``_deserialize``)."""
+        if type(self)._deserialize is not StrictInteger._deserialize or self.validators:
+            return None
+        return fast_whole_number
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
             raise self.make_error("invalid")
@@ -360,6 +549,21 @@ class StrictInteger(ma.fields.Integer):
         return value
 
 
+_WHOLE_NUMBER_TEXT = re.compile(r"\s*-?0*\d{1,19}\s*")
+
+
+def fast_whole_number(value: Any) -> Any:
+    """What :class:`StrictInteger` loads from an ``int`` or a text of digits, or
+    :data:`SLOW`."""
+    if type(value) is str:
+        if not _WHOLE_NUMBER_TEXT.fullmatch(value):
+            return SLOW
+        value = int(value)
+    elif type(value) is not int:
+        return None if value is None else SLOW
+    return value if -MAX_BIGINT - 1 <= value <= MAX_BIGINT else SLOW
+
+
 class Trimmed:
     """Mixin for marshmallow string fields: surrounding whitespace is dropped before the
     field's own checks, so ``" padded@example.com "`` is a valid e-mail on every write path
@@ -369,6 +573,31 @@ class Trimmed:
     regular expressions (e-mail, URL) need not read a megabyte to say no."""
 
     max_length: int | None = None
+
+    def fast_loader(self) -> Callable[[Any], Any] | None:
+        """:meth:`FieldType.fast_input` of this field: a ``str`` trimmed, bounded and passed
+        by the validators is loaded here; anything else (or a refusal) goes the field's way.
+        None unless the text part is marshmallow's ``String`` itself."""
+        after = type(self).__mro__[type(self).__mro__.index(Trimmed) + 1 :]
+        inner = next(c.__dict__["_deserialize"] for c in after if "_deserialize" in c.__dict__)
+        if type(self)._deserialize is not Trimmed._deserialize or (
+            inner is not ma.fields.String._deserialize
+        ):
+            return None
+        max_length = self.max_length
+        validators = tuple(self.validators)  # type: ignore[attr-defined]
+
+        def load(value: Any) -> Any:
+            if type(value) is not str:
+                return None if value is None else SLOW
+            result = value.strip()
+            if max_length is not None and len(result) > max_length:
+                return SLOW
+            if validators and not _validators_pass(validators, result):
+                return SLOW
+            return result
+
+        return load
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         result = super()._deserialize(value, attr, data, **kwargs)  # type: ignore[misc]
@@ -434,6 +663,17 @@ def _first_message(messages: Any) -> str:
     if isinstance(messages, Sequence) and messages:
         return _first_message(messages[0])
     return "Invalid value."
+
+
+def refusal_messages(exc: ma.ValidationError) -> list[str]:
+    """What a write reports for a field whose input field refused its value: one sentence
+    per message (a nested field's, such as a list item's, as ``key: message``)."""
+    messages = exc.messages
+    if isinstance(messages, Mapping):
+        return input_messages(exc)
+    if isinstance(messages, list):
+        return [str(m) for m in messages]
+    return [str(messages)]
 
 
 def input_messages(exc: ma.ValidationError) -> list[str]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import marshmallow as ma
 from sqlalchemy import String
 
-from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.base import SLOW, ColumnSpec, FieldLike, FieldType
 
 
 def list_settings_errors(settings: Mapping[str, Any], model: Any) -> list[str]:
@@ -86,8 +86,21 @@ class OptionOutput(ma.Schema):
     label = ma.fields.String(required=True)
 
 
+def _fast_key(value: Any) -> Any:
+    if type(value) is str:
+        return value
+    return None if value is None else SLOW
+
+
 class OptionKey(ma.fields.String):
     """An option key; ``{"key": ...}`` (as the API reads it) is accepted too, for round trips."""
+
+    def fast_loader(self) -> Callable[[Any], Any] | None:
+        """:meth:`FieldType.fast_input` of this field: a ``str`` is the key (None for a
+        subclass with its own ``_deserialize``)."""
+        if type(self)._deserialize is not OptionKey._deserialize or self.validators:
+            return None
+        return _fast_key
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, Mapping) and "key" in value:

@@ -12,6 +12,7 @@ from sqlalchemy import Numeric
 
 from trellis.metamodel.fieldtypes.base import (
     ORDERING,
+    SLOW,
     ColumnSpec,
     FieldLike,
     FieldType,
@@ -50,6 +51,13 @@ class ExactDecimal(ma.fields.Decimal):
         "range": "Out of range.",
     }
 
+    def fast_loader(self) -> Callable[[Any], Any] | None:
+        """:meth:`FieldType.fast_input` of this field (None for a subclass with its own
+        ``_deserialize``, or with validators)."""
+        if type(self)._deserialize is not ExactDecimal._deserialize or self.validators:
+            return None
+        return fast_decimal
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         if isinstance(value, bool):
             raise self.make_error("invalid")
@@ -72,6 +80,24 @@ class ExactDecimal(ma.fields.Decimal):
             # (a write of it has too many places all the same)
             return TINY.copy_sign(number)
         return number
+
+
+def fast_decimal(value: Any) -> Any:
+    """What :class:`ExactDecimal` loads from a text of a number (ASCII digits, within the
+    exponents any column holds) or an ``int``; :data:`SLOW` for anything else."""
+    kind = type(value)
+    if kind is str:
+        text = value.strip()
+        if not NUMBER_TEXT.fullmatch(text):
+            return SLOW
+        number = Decimal(text)
+    elif kind is int:
+        number = Decimal(value)
+    else:
+        return None if value is None else SLOW
+    if number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+        return SLOW
+    return number
 
 
 def fit_scale(value: Decimal | None, scale: int) -> Decimal | None:

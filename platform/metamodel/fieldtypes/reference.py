@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import marshmallow as ma
 from sqlalchemy import BigInteger
 
-from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType, StrictInteger
+from trellis.metamodel.fieldtypes.base import (
+    SLOW,
+    ColumnSpec,
+    FieldLike,
+    FieldType,
+    StrictInteger,
+    fast_whole_number,
+)
 
 ON_DELETE = ("restrict", "set_null", "cascade")
 
 
+def _fast_record_id(value: Any) -> Any:
+    number = fast_whole_number(value)
+    return SLOW if number is not None and number is not SLOW and number < 1 else number
+
+
 class RecordId(StrictInteger):
     """A record id; ``{"id": n}`` (as the API reads it) is accepted too, for round trips."""
+
+    def fast_loader(self) -> Callable[[Any], Any] | None:
+        """:meth:`FieldType.fast_input` of this field: a whole number (or its digits) from
+        1 up (None for a subclass with its own ``_deserialize``)."""
+        if type(self)._deserialize is not RecordId._deserialize or self.validators:
+            return None
+        return _fast_record_id
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, Mapping) and "id" in value:
