@@ -3,18 +3,16 @@ menu and the view's work share it (counted with SQLAlchemy's ``begin`` event).""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
+from signed_in import CSRF, sign_in
 from sqlalchemy import event, update
 
 from trellis.access.models import ApiToken
 from trellis.accounts import create_user
 from trellis.app import get_runtime_of
 from trellis.clock import utcnow
-
-CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 @pytest.fixture
@@ -80,11 +78,7 @@ def test_a_refused_api_call_and_a_401_are_one_transaction(world, client, begins)
 
 def test_a_page_of_the_app_is_one_transaction(world, app, begins) -> None:  # type: ignore[no-untyped-def]
     browser = app.test_client()
-    token = CSRF.search(browser.get("/login").get_data(as_text=True)).group(1)
-    signed_in = browser.post(
-        "/login", data={"username": "ann", "password": "ann-password", "csrf_token": token}
-    )
-    assert signed_in.status_code == 302
+    sign_in(browser, "ann")
     begins.clear()
     assert browser.get("/records/deal").status_code == 200  # the user, the menu, the list
     assert len(begins) == 1

@@ -3,14 +3,11 @@ password or new roles ending the user's sessions and API tokens."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
+from signed_in import sign_in
 from sqlalchemy import select
 
 from trellis.accounts import User, create_user
-
-CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 def user_id(runtime, username: str) -> int:  # type: ignore[no-untyped-def]
@@ -55,9 +52,7 @@ def signed_in_elsewhere(app, runtime, username: str):  # type: ignore[no-untyped
     with runtime.transaction() as session:
         create_user(session, username, f"{username}-password", ["user"])
     browser = app.test_client()
-    token = CSRF.search(browser.get("/login").get_data(as_text=True)).group(1)
-    form = {"username": username, "password": f"{username}-password", "csrf_token": token}
-    assert browser.post("/login", data=form).status_code == 302
+    sign_in(browser, username)
     return browser
 
 

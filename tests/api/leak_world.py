@@ -15,15 +15,13 @@ his own deals only). A user's password is ``<name>-password``.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from api_helpers import Caller
+from signed_in import Browser
 
 from trellis.accounts import create_user
 from trellis.cli import initialise
-
-CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 #: the values planted; each user's list says which they must never see
 ADMIN_MARGIN = 4_242_917
@@ -82,29 +80,6 @@ SECRETS = {
     ],
     "sasha": [*renderings(ADMIN_MARGIN), *renderings(LEAD_AMOUNT), NOTE_TEXT],
 }
-
-
-class Browser:
-    """A Flask test client signed in through the login form; ``post`` adds the CSRF token."""
-
-    def __init__(self, client: Any, username: str) -> None:
-        self.client = client
-        self.token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
-        response = client.post(
-            "/login",
-            data={
-                "username": username,
-                "password": f"{username}-password",
-                "csrf_token": self.token,
-            },
-        )
-        assert response.status_code == 302, response.get_data(as_text=True)
-
-    def get(self, url: str, **kwargs: Any) -> Any:
-        return self.client.get(url, **kwargs)
-
-    def post(self, url: str, data: Any = None, **kwargs: Any) -> Any:
-        return self.client.post(url, data={"csrf_token": self.token, **(data or {})}, **kwargs)
 
 
 def token(client: Any, username: str) -> dict[str, str]:

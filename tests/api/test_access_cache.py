@@ -5,11 +5,11 @@ change, a hidden field or a role taken away counts at once in the process that m
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 from api_helpers import Caller, assert_problem
+from signed_in import sign_in
 from sqlalchemy import create_engine, select, text
 
 from trellis.access.credentials import change_roles
@@ -20,7 +20,6 @@ from trellis.accounts import SYSTEM, Actor, Role, get_user
 from trellis.app import get_runtime_of
 
 READ_ALL = {"read": "all"}
-CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 @pytest.fixture
@@ -148,9 +147,7 @@ def test_pages_the_configuration_and_the_document_share_the_one_cache(  # type: 
         rita.ok("GET", path)
     assert permission_statements(statements) == []
     browser = app.test_client()  # rita signed in through the login form
-    token = CSRF.search(browser.get("/login").get_data(as_text=True)).group(1)
-    form = {"username": "rita", "password": "rita-password", "csrf_token": token}
-    assert browser.post("/login", data=form).status_code == 302
+    sign_in(browser, "rita")
     statements.clear()
     assert browser.get("/").status_code == 200
     assert browser.get("/records/item").status_code == 200

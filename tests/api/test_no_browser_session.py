@@ -5,27 +5,20 @@ session itself is untouched by API calls."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from api_helpers import assert_problem
 from flask import session
 from flask.sessions import NullSession
+from signed_in import sign_in
 
 from trellis.web.session import NoBrowserSession
-
-CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 @pytest.fixture
 def browser(client, make_user):  # type: ignore[no-untyped-def]
     """``client`` signed in through the login form as ``bea`` (an administrator)."""
     make_user("bea", ["admin"])
-    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
-    signed_in = client.post(
-        "/login", data={"username": "bea", "password": "bea-password", "csrf_token": token}
-    )
-    assert signed_in.status_code == 302
+    sign_in(client, "bea")
     assert client.get("/").status_code == 200
     return client
 

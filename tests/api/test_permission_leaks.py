@@ -169,7 +169,7 @@ def test_probing_hidden_fields_is_audited_and_throttled(world) -> None:  # type:
 
 
 def test_the_admin_ui_warns_about_rules_tying_hidden_fields_to_writable_ones(world, client) -> None:  # type: ignore[no-untyped-def]
-    from leak_world import Browser
+    from signed_in import Browser
 
     page = text(Browser(client, "root").get("/admin/entities/deal?tab=rules"))
     warnings = [line for line in page.splitlines() if "rule-warning" in line]
@@ -324,7 +324,7 @@ def test_a_lead_cannot_be_created_or_imported_straight_into_its_success_stage(wo
 
 
 def test_kanban_sums_count_only_the_amounts_the_user_sees(factory, admin, user, client) -> None:  # type: ignore[no-untyped-def]
-    from leak_world import Browser
+    from signed_in import Browser
 
     factory.entity(
         "deal",

@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 from api_helpers import assert_problem
+from signed_in import Browser
 
 from trellis.accounts import SYSTEM, Actor
 from trellis.errors import ValidationFailed
-
-CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 NOT_FROM_DRAFT = "From 'Draft' a record moves only to 'Submitted', not to 'Approved'."
 ONLY_MANAGERS = "Only Managers may move records to 'Rejected'."
@@ -45,26 +44,6 @@ STAGES = [
     },
     {"key": "archived", "label": "Archived", "kind": "failure", "next_stages": []},
 ]
-
-
-class WebUser:
-    """The app's test client signed in through the login form; ``post`` adds the CSRF token."""
-
-    def __init__(self, client: Any, username: str) -> None:
-        self.client = client
-        self.token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
-        signed_in = client.post(
-            "/login",
-            data={
-                "username": username,
-                "password": f"{username}-password",
-                "csrf_token": self.token,
-            },
-        )
-        assert signed_in.status_code == 302
-
-    def post(self, url: str, data: dict[str, Any], **kwargs: Any) -> Any:
-        return self.client.post(url, data={"csrf_token": self.token, **data}, **kwargs)
 
 
 @pytest.fixture
@@ -140,7 +119,7 @@ def test_a_move_the_pipeline_does_not_allow_is_refused_on_every_path(
     )
     assert body["errors"]["stage"] == [NOT_FROM_DRAFT]
     # the app: the card's stage bar (a plain form post), and the kanban (a fetch)
-    web = WebUser(app.test_client(), "ann")
+    web = Browser(app.test_client(), "ann")
     card = unescape(web.client.get(f"/records/vacation/{request['id']}").get_data(as_text=True))
     approved = re.search(r'<button[^>]*data-stage="approved"[^>]*>', card, re.S)
     assert approved and " disabled" in approved.group(0) and NOT_FROM_DRAFT in card

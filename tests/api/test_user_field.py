@@ -12,12 +12,11 @@ import re
 import pytest
 from api_helpers import Caller, assert_problem
 from configured_fixtures import configured
+from signed_in import sign_in
 from sqlalchemy import update
 
 from trellis.accounts import User, create_user
 from trellis.errors import ValidationFailed
-
-CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 @configured
@@ -203,8 +202,5 @@ def _signed_in_admin(runtime, app):  # type: ignore[no-untyped-def]
     with runtime.transaction() as session:
         create_user(session, "boss", "boss-password", ["admin"])
     client = app.test_client()
-    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
-    client.post(
-        "/login", data={"username": "boss", "password": "boss-password", "csrf_token": token}
-    )
+    sign_in(client, "boss")
     return client

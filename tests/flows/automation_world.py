@@ -13,6 +13,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from signed_in import Browser
+
 from trellis.accounts import create_user
 from trellis.conversion.maps import ConversionMaps
 from trellis.flows.automations import save_automation
@@ -110,26 +112,15 @@ class Receiver:
         self.server.server_close()
 
 
-CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 ERROR = re.compile(r'data-error-for="([\w.]+)">([^<]+)<')
 
 
-class SignedIn:
-    """A test client signed in through the login form; ``post`` adds the CSRF token."""
+class SignedIn(Browser):
+    """A test client signed in through the login form; ``post`` takes the form's values as
+    keywords and adds the CSRF token."""
 
-    def __init__(self, client, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
-        self.client = client
-        self.token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
-        answer = client.post(
-            "/login", data={"username": username, "password": password, "csrf_token": self.token}
-        )
-        assert answer.status_code == 302
-
-    def get(self, url: str):  # type: ignore[no-untyped-def]
-        return self.client.get(url)
-
-    def post(self, path: str, /, **data):  # type: ignore[no-untyped-def]
-        return self.client.post(path, data={"csrf_token": self.token, **data})
+    def post(self, path: str, /, **data):  # type: ignore[no-untyped-def,override]
+        return super().post(path, data)
 
 
 def errors_on(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
