@@ -338,10 +338,13 @@ class ValueHooks:
     audit: dict[str, Convert]
     #: each active field's ``is_empty``
     is_empty: dict[str, Callable[[Any], bool]]
-    #: the same, of the fields whose type has its own (the others' is the base's)
-    custom_is_empty: dict[str, Callable[[Any], bool]]
     #: the value checkers of the fields whose type checks more than its input field
     checkers: dict[str, ValueChecker]
+    #: each active field's key, its own ``is_empty`` (None: the base's) and ``to_audit``
+    #: (None: the value as it is), in field order: what a create's audit row is made with
+    audit_plan: tuple[tuple[str, Callable[[Any], bool] | None, Convert | None], ...]
+    #: the keys of the active fields kept in side tables
+    side_keys: tuple[str, ...]
     required: tuple[str, ...]
     has_users: bool
     has_references: bool
@@ -366,14 +369,24 @@ class ValueHooks:
                 if overrides(f, "to_audit") or overrides(f, "to_plain")
             },
             is_empty={key: f.type.is_empty for key, f in fields.items()},
-            custom_is_empty={
-                key: f.type.is_empty for key, f in fields.items() if overrides(f, "is_empty")
-            },
             checkers={
                 key: checker
                 for key, f in fields.items()
                 if (checker := f.type.value_checker(f)) is not None
             },
+            audit_plan=tuple(
+                (
+                    key,
+                    f.type.is_empty if overrides(f, "is_empty") else None,
+                    partial(f.type.to_audit, f)
+                    if overrides(f, "to_audit") or overrides(f, "to_plain")
+                    else None,
+                )
+                for key, f in fields.items()
+            ),
+            side_keys=tuple(
+                key for key, f in fields.items() if f.type.side_table(f, "") is not None
+            ),
             required=tuple(key for key, f in fields.items() if f.required),
             has_users=any(f.type.name == "user" for f in fields.values()),
             has_references=any(f.type.name == "reference" for f in fields.values()),

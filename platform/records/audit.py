@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, delete, event, insert
+from sqlalchemy import JSON, BigInteger, Connection, Index, Integer, String, delete, event, insert
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from trellis.clock import as_utc, utcnow
@@ -157,13 +157,18 @@ def write_held_visits_of(session: Session, entity: str, record_id: int) -> None:
         held.write_so_far()
 
 
-def write_audit_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` (one statement), or hold them (see :func:`hold_history_rows`)."""
+def write_audit_rows(
+    session: Session, rows: list[dict[str, Any]], connection: Connection | None = None
+) -> None:
+    """Insert ``rows`` (one statement; on ``connection``, the session's connection in this
+    transaction when the caller has it at hand), or hold them (see
+    :func:`hold_history_rows`)."""
     held: HeldRows | None = session.info.get(HELD_ROWS)
     if held is not None:
         held.audit.extend(rows)
     else:
-        session.connection().execute(AUDIT_INSERT, rows if len(rows) > 1 else rows[0])
+        connection = connection if connection is not None else session.connection()
+        connection.execute(AUDIT_INSERT, rows if len(rows) > 1 else rows[0])
 
 
 def write_visit_rows(session: Session, rows: list[dict[str, Any]]) -> None:

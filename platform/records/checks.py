@@ -70,7 +70,7 @@ class Checks(RecordParts):
             values = ent.input_loader.load(known, errors)
         else:
             values = ent.input_loader.load_new(known, self.model, errors, checked)
-        for key in ent.side_tables:
+        for key in ent.value_hooks.side_keys:
             if values.get(key):
                 # choices read back in the list's order; keep that order from the start
                 options = self.model.option_lists[ent.fields[key].settings["list"]].options

@@ -16,6 +16,7 @@ import io
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from trellis.access.probes import TooManyProbes
@@ -158,35 +159,67 @@ class CellReader:
         self.service = service
         self.entity = entity
         self._titles: dict[tuple[str, str], list[int]] = {}
+        self._readers: dict[str, Callable[[str], Any]] = {}
 
     def value(self, f: CompiledField, cell: str) -> Any:
-        text = cell.strip() if f.type.name != "long_text" else cell
-        text = unguard(text)
-        if not text.strip():
-            return None
-        name = f.type.name
-        if name == "boolean":
-            low = text.lower()
-            return True if low in YES else False if low in NO else text
-        if name == "list":
-            return self._option(f, text)
-        if name == "multi_list":
-            return [
-                self._option(f, part.strip()) for part in re.split(r"[;,]", text) if part.strip()
-            ]
-        if name == "money":
-            return _money(text)
-        if name == "reference":
-            return self._reference(f, text)
-        return text  # (a user field's username or #id: the record service finds the user)
+        """The input a cell of ``f``'s column gives (None for a blank cell)."""
+        return self.reader(f)(cell)
 
-    def _option(self, f: CompiledField, text: str) -> str:
+    def reader(self, f: CompiledField) -> Callable[[str], Any]:
+        """:meth:`value` for the cells of ``f``'s column, worked out once per import: the
+        cell trimmed (a long text's kept as it is), the export's formula guard dropped, then
+        read by the field's type."""
+        read = self._readers.get(f.key)
+        if read is None:
+            read = self._readers[f.key] = self._reader(f)
+        return read
+
+    def _reader(self, f: CompiledField) -> Callable[[str], Any]:
+        name = f.type.name
+        convert: Callable[[str], Any] | None = None
+        if name == "boolean":
+            convert = _yes_no
+        elif name == "list":
+            convert = self._options(f)
+        elif name == "multi_list":
+            option = self._options(f)
+
+            def convert(text: str) -> Any:
+                return [option(part.strip()) for part in re.split(r"[;,]", text) if part.strip()]
+
+        elif name == "money":
+            convert = _money
+        elif name == "reference":
+            convert = partial(self._reference, f)
+        # (any other cell is its trimmed text: a user field's username or #id, say, which
+        # the record service reads as its type's input)
+        trims = name != "long_text"
+
+        def read(cell: str) -> Any:
+            text = cell.strip() if trims else cell
+            if text[:1] == "'":
+                text = unguard(text)
+            if not text.strip():
+                return None
+            return text if convert is None else convert(text)
+
+        return read
+
+    def _options(self, f: CompiledField) -> Callable[[str], str]:
+        """An option cell's key: the key itself, or the key of the one option with that
+        label (any case); any other text as it is (the record service refuses it)."""
         options = self.service.model.option_lists[f.settings["list"]].options
-        if text in options:
-            return text
-        wanted = text.lower()
-        found = [key for key, o in options.items() if o.label.lower() == wanted]
-        return found[0] if len(found) == 1 else text
+        by_label: dict[str, list[str]] = {}
+        for key, o in options.items():
+            by_label.setdefault(o.label.lower(), []).append(key)
+
+        def option(text: str) -> str:
+            if text in options:
+                return text
+            found = by_label.get(text.lower(), ())
+            return found[0] if len(found) == 1 else text
+
+        return option
 
     def _reference(self, f: CompiledField, text: str) -> Any:
         digits = text.removeprefix("#")
@@ -202,6 +235,11 @@ class CellReader:
         label = self.service.model.entities[target].label
         many = "Several" if ids else "No"
         raise ValidationFailed({f.key: [f"{many} {label} called {text!r}; use its #id."]})
+
+
+def _yes_no(text: str) -> Any:
+    low = text.lower()
+    return True if low in YES else False if low in NO else text
 
 
 def _plain_money_groups(text: str) -> tuple[str | None, str, str | None] | None:
@@ -242,9 +280,10 @@ def _money(text: str) -> Any:
         match = MONEY.fullmatch(text)
         if not match:
             return text
-        groups = match.groups()
-    before, amount, after = groups
-    amount = re.sub(r"\s", "", amount)
+        before, amount, after = match.groups()
+        amount = re.sub(r"\s", "", amount)
+    else:  # (the plain amount has no spaces)
+        before, amount, after = groups
     if "," in amount and "." not in amount:
         amount = amount.replace(",", ".")
     else:
@@ -373,11 +412,17 @@ class RowWriter:
         self.service, self.ent, self.reader = service, ent, reader
         self.mapping, self.width, self.match = mapping, width, match
         #: (column, key, field or None for a placement column, whether the cell is read as
-        #: its trimmed text)
+        #: its trimmed text, else how it is read)
         self.columns = [
-            (index, key, None, False)
+            (index, key, None, False, None)
             if key in PLACEMENT
-            else (index, key, ent.fields[key], ent.fields[key].type.name not in READ_BY_TYPE)
+            else (
+                index,
+                key,
+                ent.fields[key],
+                ent.fields[key].type.name not in READ_BY_TYPE,
+                reader.reader(ent.fields[key]),
+            )
             for index, key in mapping.items()
         ]
 
@@ -462,9 +507,9 @@ class RowWriter:
         data: dict[str, Any] = {}
         placed: dict[str, str] = {}
         problems: dict[str, list[str]] = {}
-        if any(c.strip() for c in row[self.width :]):
+        if len(row) > self.width and any(c.strip() for c in row[self.width :]):
             problems["_row"] = [f"{len(row)} cells for {self.width} columns."]
-        for index, key, f, as_text in self.columns:
+        for index, key, f, as_text, read in self.columns:
             cell = row[index] if index < len(row) else ""
             if f is None:
                 placed[key] = cell.strip()
@@ -480,7 +525,7 @@ class RowWriter:
                 data[key] = text
                 continue
             try:
-                value = self.reader.value(f, cell)
+                value = read(cell)
             except ValidationFailed as exc:
                 problems.update(exc.errors)
                 continue

@@ -114,30 +114,28 @@ class Writing(RecordParts):
                 ids = [connection.execute(ent.insert_one_returning_id, rows[0]).scalar_one()]
             else:
                 ids = list(connection.execute(ent.insert_returning_id, rows).scalars())
-        for key, side in ent.side_tables.items():
-            if key in ent.fields:
-                chosen = [
-                    {"record_id": record_id, "value": v}
-                    for record_id, new in zip(ids, batch, strict=True)
-                    for v in new.values[key] or ()
-                ]
-                if chosen:
-                    connection.execute(insert(side), chosen)
+        for key in hooks.side_keys:
+            chosen = [
+                {"record_id": record_id, "value": v}
+                for record_id, new in zip(ids, batch, strict=True)
+                for v in new.values[key] or ()
+            ]
+            if chosen:
+                connection.execute(insert(ent.side_tables[key]), chosen)
         visits, audits, records = [], [], []
-        empty_by_type = hooks.custom_is_empty
         at = as_utc(now)
         via = acting_via(user, self.actor.username)
-        audit_values = hooks.audit  # (the types whose audit value differs)
+        plan = hooks.audit_plan  # (each field's own is_empty and to_audit, if it has one)
         entity = ent.key
         for record_id, new in zip(ids, batch, strict=True):
             changes = {}
             payload = {}
-            for k, v in new.values.items():  # (FieldType.is_empty inline for most types)
-                check = empty_by_type.get(k)
-                if check(v) if check else v is None or (isinstance(v, str) and not v.strip()):
+            values = new.values
+            for k, empty, to_audit in plan:  # (FieldType.is_empty inline for most types)
+                v = values[k]
+                if empty(v) if empty else v is None or (isinstance(v, str) and not v.strip()):
                     continue
                 changes[k] = (None, v)
-                to_audit = audit_values.get(k)
                 payload[k] = [None, v] if to_audit is None else [to_audit(None), to_audit(v)]
             if new.pipeline:
                 changes["pipeline"], changes["stage"] = (None, new.pipeline), (None, new.stage)
@@ -172,7 +170,7 @@ class Writing(RecordParts):
         self._set_titles(ent, [record for record, _changes in records])
         if visits:
             write_visit_rows(self.session, visits)
-        write_audit_rows(self.session, audits)
+        write_audit_rows(self.session, audits, connection)
         for record, changes in records:
             self._emit("created", ent, record.id, changes)
         return [record for record, _changes in records]
