@@ -256,7 +256,7 @@ class CompiledEntity:
         return select(self.table).where(self.table.c.id == bindparam("id"))
 
     @cached_property
-    def page_statements(self) -> dict[Any, Select]:
+    def page_statements(self) -> dict[Any, Any]:
         """List page statements prepared per shape (see ``trellis.records.prepared``): kept
         with the compiled entity type, whose tables they read."""
         return {}

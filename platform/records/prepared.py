@@ -8,7 +8,8 @@ statement's cache key per request. Filters whose SQL depends on the operand itse
 true or false, an empty list) are part of the shape; filters whose types build conditions of
 their own and searches are built per request as before. A page by cursor is a statement per
 segment of the order (see ``paging.after_segments``), the cursor's values bound too (which of
-them are empty is part of the shape).
+them are empty is part of the shape). The statements run compiled on the driver's cursor
+(``records.direct``): no execution context, result object or row object per request.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Select, bindparam, select
+from sqlalchemy.engine import Dialect
 
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel
+from trellis.records.direct import DirectSelect
 from trellis.records.paging import after_segments
 from trellis.records.query import (
     Filter,
@@ -42,12 +45,28 @@ PAGE_LIMIT, PAGE_OFFSET, COUNT_LIMIT, READ_OWNER = (
 )
 
 
+class PageStatements:
+    """The statements of one shape (one, or one per segment of a page by cursor, the first
+    with the count), and each compiled for a dialect to run on the driver's cursor (see
+    ``records.direct``), once per dialect."""
+
+    def __init__(self, selects: tuple[Select[Any], ...]) -> None:
+        self.selects = selects
+        self._direct: dict[Dialect, tuple[DirectSelect, ...]] = {}
+
+    def direct(self, dialect: Dialect) -> tuple[DirectSelect, ...]:
+        found = self._direct.get(dialect)
+        if found is None:
+            found = self._direct[dialect] = tuple(DirectSelect(s, dialect) for s in self.selects)
+        return found
+
+
 @dataclass(frozen=True)
 class PreparedPage:
-    """A page's statements (one, or one per segment of a page by cursor, the first with the
-    count) and the values of its filters' and cursor's parameters for one request."""
+    """A page's statements and the values of its filters' and cursor's parameters for one
+    request."""
 
-    statements: tuple[Select[Any], ...]
+    statements: PageStatements
     params: dict[str, Any]
 
 
@@ -97,7 +116,7 @@ def prepared_page(query: PageQuery, after: Sequence[Any] | None = None) -> Prepa
     kept = ent.page_statements
     statements = kept.get(key)
     if statements is None:
-        statements = _build(query, empty)
+        statements = PageStatements(_build(query, empty))
         if len(kept) >= MAX_SHAPES:
             # the oldest shape goes (another thread may be changing the dict too)
             with suppress(RuntimeError, StopIteration):

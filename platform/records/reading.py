@@ -5,6 +5,7 @@ fields)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC
 from functools import partial
 from typing import Any
 
@@ -101,7 +102,8 @@ class Reading(RecordParts):
         if values is not None:
             page, offset = 1, None
             if prepared is not None:
-                segments = list(prepared.statements)
+                connection = self.session.connection()
+                segments: list[Any] = list(prepared.statements.direct(connection.dialect))
             else:
                 where = conditions()
                 order = order_clauses(keys)
@@ -121,10 +123,9 @@ class Reading(RecordParts):
                         COUNT_LIMIT: self._count_cap(0, per_page) + 1,
                         READ_OWNER: self.actor.user_id,
                     }
-                    found = self.session.connection().execute(statement, params)
+                    rows += statement.rows(connection, params)
                 else:
-                    found = self.session.execute(statement.limit(wanted))
-                rows += found.mappings()
+                    rows += self.session.execute(statement.limit(wanted)).mappings()
                 if len(rows) > per_page:
                     break
         elif prepared is not None:
@@ -136,8 +137,9 @@ class Reading(RecordParts):
                 COUNT_LIMIT: self._count_cap(offset, per_page) + 1,
                 READ_OWNER: self.actor.user_id,
             }
-            (statement,) = prepared.statements
-            rows = list(self.session.connection().execute(statement, params).mappings())
+            connection = self.session.connection()
+            (statement,) = prepared.statements.direct(connection.dialect)
+            rows = statement.rows(connection, params)
         else:
             where = conditions()
             offset = (page - 1) * per_page
@@ -153,7 +155,9 @@ class Reading(RecordParts):
         total, lower_bound = self._total(
             ent, conditions, offset, len(rows), more, exact_total, counted
         )
-        items = [self._visible(ent, r) for r in self._hydrate(ent, rows)]
+        items = self._hydrate(ent, rows)
+        if not self.access.unrestricted:
+            items = [self._visible(ent, r) for r in items]
         cursor = encode_cursor(keys, rows[-1]) if more else None
         return Page(items, total, page, per_page, lower_bound, cursor)
 
@@ -353,30 +357,35 @@ class Reading(RecordParts):
         return row  # type: ignore[no-any-return]
 
     def _hydrate(self, ent: CompiledEntity, rows: Sequence[Mapping[str, Any]]) -> list[Record]:
-        ids = [r["id"] for r in rows]
-        sides = self._side_values(ent, ids)
         readers = ent.row_readers
+        sides = self._side_values(ent, [r["id"] for r in rows]) if ent.side_tables else {}
+        key = ent.key
         records = []
         for row in rows:
             record_id = row["id"]
-            values = {
-                key: sides[key].get(record_id, ()) if read is None else read(row)
-                for key, read in readers
-            }
-            record = Record(
-                ent.key,
-                record_id,
-                row["version"],
-                values,
-                as_utc(row["created_at"]),
-                as_utc(row["updated_at"]),
-                row["created_by"],
-                row["updated_by"],
-                row["owner_id"],
-                row["pipeline"],
-                row["stage"],
+            if sides:
+                values = {
+                    k: sides[k].get(record_id, ()) if read is None else read(row)
+                    for k, read in readers
+                }
+            else:
+                values = {k: read(row) for k, read in readers}  # type: ignore[misc]
+            created, updated = row["created_at"], row["updated_at"]
+            records.append(
+                Record(
+                    key,
+                    record_id,
+                    row["version"],
+                    values,
+                    created.replace(tzinfo=UTC) if created.tzinfo is None else as_utc(created),
+                    updated.replace(tzinfo=UTC) if updated.tzinfo is None else as_utc(updated),
+                    row["created_by"],
+                    row["updated_by"],
+                    row["owner_id"],
+                    row["pipeline"],
+                    row["stage"],
+                )
             )
-            records.append(record)
         self._set_titles(ent, records)
         return records
 
@@ -405,8 +414,12 @@ class Reading(RecordParts):
     def _set_titles(self, ent: CompiledEntity, records: Sequence[Record]) -> None:
         """Give each of ``records`` its title; the users a title names are read in one go."""
         users = self._title_users(ent, records)
+        hidden: dict[int | None, frozenset[str]] = {}  # by owner: the same for all their records
         for record in records:
-            record.title = self._title(ent, record, users)
+            owner = record.owner_id
+            if owner not in hidden:
+                hidden[owner] = self.access.hidden_on(ent.key, owner)
+            record.title = self._title(ent, record, users, hidden[owner])
 
     def _title_users(self, ent: CompiledEntity, records: Sequence[Record]) -> dict[int, str]:
         """The names of the users the titles of ``records`` show (none read when no user field
@@ -417,9 +430,16 @@ class Reading(RecordParts):
         found = users_by_id(self.session, (r.values.get(k) for r in records for k in keys))
         return {user_id: user.name for user_id, user in found.items()}
 
-    def _title(self, ent: CompiledEntity, record: Record, users: Mapping[int, str]) -> str:
+    def _title(
+        self,
+        ent: CompiledEntity,
+        record: Record,
+        users: Mapping[int, str],
+        hidden: frozenset[str] | None = None,
+    ) -> str:
         # a title made of a field the caller may not see would show it: fall back instead
-        hidden = self.access.hidden_on(ent.key, record.owner_id)
+        if hidden is None:
+            hidden = self.access.hidden_on(ent.key, record.owner_id)
         if ent.title_keys and not hidden.intersection(ent.title_keys):
             texts = {
                 k: self._title_text(ent, k, record.values.get(k), users) for k in ent.title_keys
