@@ -1,4 +1,5 @@
-"""What the browser tests share besides fixtures: signing in through the login page."""
+"""What the browser tests share besides fixtures: signing in through the login page, and
+saving and publishing a flow's first version in the administration."""
 
 from __future__ import annotations
 
@@ -10,3 +11,15 @@ def sign_in(page, base: str, name: str = "eve", then: str = "/") -> None:  # typ
     page.get_by_label("Password").fill(f"{name}-password")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base}{then}")
+
+
+def save_and_publish(page, base: str, flow: str) -> None:  # type: ignore[no-untyped-def]
+    """On a flow's new-version form: save the draft (version 1), then publish it (the
+    confirmation accepted) and see it published."""
+    page.get_by_role("button", name="Save draft").click()
+    page.wait_for_url(f"{base}/admin/flows/{flow}/1")
+    assert page.locator("[data-status]").inner_text() == "draft"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Publish").click()
+    page.wait_for_load_state()
+    assert page.locator("[data-status]").inner_text().startswith("published")

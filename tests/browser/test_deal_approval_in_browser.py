@@ -8,7 +8,7 @@ flows). Screenshots land under artifacts/."""
 from __future__ import annotations
 
 import pytest
-from browser_helpers import sign_in
+from browser_helpers import save_and_publish, sign_in
 
 from trellis.access.credentials import change_password
 from trellis.accounts import SYSTEM, get_user
@@ -82,13 +82,7 @@ def test_a_deal_walks_through_a_two_of_three_board_approval_built_in_the_admin(
     step.get_by_label("Quorum (N of the approvers)", exact=True).fill("2")
     page.get_by_label("Move the record to stage").first.select_option("approved")
     page.shot("01-route-form")
-    page.get_by_role("button", name="Save draft").click()
-    page.wait_for_url(f"{live_server}/admin/flows/board_sign_off/1")
-    assert page.locator("[data-status]").inner_text() == "draft"
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Publish").click()
-    page.wait_for_load_state()
-    assert page.locator("[data-status]").inner_text().startswith("published")
+    save_and_publish(page, live_server, "board_sign_off")
     page.shot("02-published")
 
     page.goto(f"{live_server}{card}")

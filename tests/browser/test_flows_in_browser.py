@@ -6,7 +6,7 @@ the draft and publishes it after the confirmation. Screenshots land under artifa
 from __future__ import annotations
 
 import pytest
-from browser_helpers import sign_in
+from browser_helpers import save_and_publish, sign_in
 from sqlalchemy import select
 
 from trellis.access.grants import create_role, set_grant
@@ -78,13 +78,7 @@ def test_a_route_built_in_the_form_is_saved_and_published(
     assert page.locator('[name="s0_id"]').input_value() == "manager"
     page.get_by_label("Move the record to stage").first.select_option("won")
     page.shot("01-route-form")
-    page.get_by_role("button", name="Save draft").click()
-    page.wait_for_url(f"{live_server}/admin/flows/deal_approval/1")
-    assert page.locator("[data-status]").inner_text() == "draft"
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Publish").click()
-    page.wait_for_load_state()
-    assert page.locator("[data-status]").inner_text().startswith("published")
+    save_and_publish(page, live_server, "deal_approval")
     page.shot("02-published-version")
 
     with runtime.transaction() as session:

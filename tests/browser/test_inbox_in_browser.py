@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 from browser_helpers import sign_in
-
-from trellis.accounts import SYSTEM
+from deal_approval import publish_deal_approval
 
 pytestmark = pytest.mark.browser
 
@@ -21,20 +20,7 @@ ROUTE = {
 
 
 def test_a_task_approved_in_the_inbox_shows_on_the_card(page, live_server, crm, runtime) -> None:  # type: ignore[no-untyped-def]
-    with runtime.transaction() as session:
-        flows = runtime.flows(session, SYSTEM)
-        flows.create_flow(
-            {
-                "key": "deal_ok",
-                "label": "Deal approval",
-                "entity": "deal",
-                "trigger": {"on": "manual"},
-            }
-        )
-        flows.add_version("deal_ok", route=ROUTE)
-        flows.publish("deal_ok", 1)
-        (deal,) = runtime.records(session).list("deal", q="Acme annual").items
-    card = f"/records/deal/{deal.id}"
+    card = f"/records/deal/{publish_deal_approval(runtime, ROUTE)}"
     sign_in(page, live_server, then=card)
     assert page.locator("#task-count").count() == 0
     page.get_by_role("button", name="Start Deal approval").click()

@@ -7,6 +7,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from deal_approval import publish_deal_approval
 from sqlalchemy import select
 
 from trellis.access.grants import create_role, set_grant
@@ -28,20 +29,7 @@ ROUTE = {
 def deal(demo, people, runtime) -> int:  # type: ignore[no-untyped-def]
     """The demo's deal in negotiation, with a published manual route flow on deals (its
     approvers must exist first)."""
-    with runtime.transaction() as session:
-        flows = runtime.flows(session, SYSTEM)
-        flows.create_flow(
-            {
-                "key": "deal_ok",
-                "label": "Deal approval",
-                "entity": "deal",
-                "trigger": {"on": "manual"},
-            }
-        )
-        flows.add_version("deal_ok", route=ROUTE)
-        flows.publish("deal_ok", 1)
-        (found,) = runtime.records(session).list("deal", q="Acme annual").items
-        return found.id
+    return publish_deal_approval(runtime, ROUTE)
 
 
 @pytest.fixture
