@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from api_helpers import Caller
+from demo_records import INITECH_ENQUIRY
 from live_waitress import waitress_serving
 
 from trellis.accounts import create_user
@@ -200,14 +201,7 @@ def test_the_generated_client_runs_the_reference_scenario(client, world) -> None
             client(
                 "POST",
                 "/api/records/lead",
-                body={
-                    "name": "Enquiry from Initech",
-                    "first_name": "Peter",
-                    "last_name": "Gibbons",
-                    "company_name": "Initech",
-                    "email": "peter@initech.example",
-                    "source": "website",
-                },
+                body=dict(INITECH_ENQUIRY),
             ),
             201,
         )

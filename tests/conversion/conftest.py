@@ -4,6 +4,7 @@ and an administrator's bearer headers."""
 from __future__ import annotations
 
 import pytest
+from demo_records import INITECH_ENQUIRY
 
 from trellis.accounts import create_user
 
@@ -42,16 +43,7 @@ def counts(client, demo):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def new_lead(client, demo):  # type: ignore[no-untyped-def]
     def make(**values):  # type: ignore[no-untyped-def]
-        body = {
-            "name": "Enquiry from Initech",
-            "first_name": "Peter",
-            "last_name": "Gibbons",
-            "company_name": "Initech",
-            "email": "peter@initech.example",
-            "source": "website",
-            "amount": {"amount": "12000", "currency": "EUR"},
-            **values,
-        }
+        body = {**INITECH_ENQUIRY, "amount": {"amount": "12000", "currency": "EUR"}, **values}
         response = client.post("/api/records/lead", json=body, headers=demo)
         assert response.status_code == 201, response.json
         return response.json

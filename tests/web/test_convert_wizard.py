@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from demo_records import INITECH_ENQUIRY
 
 from trellis.records.service import HIDDEN_RULE
 
@@ -14,16 +15,7 @@ from trellis.records.service import HIDDEN_RULE
 @pytest.fixture
 def lead(demo, factory):  # type: ignore[no-untyped-def]
     def make(**values):  # type: ignore[no-untyped-def]
-        body = {
-            "name": "Enquiry from Initech",
-            "first_name": "Peter",
-            "last_name": "Gibbons",
-            "company_name": "Initech",
-            "email": "peter@initech.example",
-            "source": "website",
-            **values,
-        }
-        return factory.record("lead", **body)
+        return factory.record("lead", **{**INITECH_ENQUIRY, **values})
 
     return make
 
