@@ -17,6 +17,24 @@ def compiled(runtime):  # type: ignore[no-untyped-def]
         return runtime.model(session)
 
 
+#: the stages of the "delivery" pipeline the pipeline tests post: key, label and kind
+DELIVERY = [("plan", "Plan", "open"), ("build", "Build", "open"), ("done", "Done", "success")]
+
+
+def stage_rows(stages: list[tuple[str, str, str]], **more: str) -> dict[str, str]:
+    """The pipeline form's stage rows as it posts them (key, label, kind and order of each
+    row, in the order given), with ``more`` inputs added or replaced."""
+    form: dict[str, str] = {}
+    for n, (key, label, kind) in enumerate(stages):
+        form |= {
+            f"stage_key_{n}": key,
+            f"stage_label_{n}": label,
+            f"stage_kind_{n}": kind,
+            f"stage_order_{n}": str(n),
+        }
+    return {**form, **more}
+
+
 def columns(runtime, table: str) -> set[str]:  # type: ignore[no-untyped-def]
     return {c["name"] for c in inspect(runtime.engine).get_columns(table)}
 
@@ -198,36 +216,13 @@ def test_pipelines_are_created_and_stages_reordered(admin, factory, runtime) -> 
         "/admin/entities/project/pipelines/new",
         pipeline_key="delivery",
         pipeline_label="Delivery",
-        stage_key_0="plan",
-        stage_label_0="Plan",
-        stage_kind_0="open",
-        stage_order_0="0",
-        stage_key_1="build",
-        stage_label_1="Build",
-        stage_kind_1="open",
-        stage_order_1="1",
-        stage_key_2="done",
-        stage_label_2="Done",
-        stage_kind_2="success",
-        stage_order_2="2",
+        **stage_rows(DELIVERY),
     )
     assert response.status_code == 302
     admin.post(
         "/admin/entities/project/pipelines/delivery",
         label="Delivery",
-        stage_key_0="plan",
-        stage_label_0="Plan",
-        stage_kind_0="open",
-        stage_order_0="1",
-        stage_key_1="build",
-        stage_label_1="Build",
-        stage_kind_1="open",
-        stage_order_1="0",
-        stage_key_2="done",
-        stage_label_2="Done",
-        stage_kind_2="success",
-        stage_order_2="2",
-        stage_color_2="#28a745",
+        **stage_rows(DELIVERY, stage_order_0="1", stage_order_1="0", stage_color_2="#28a745"),
     )
     stages = compiled(runtime).entities["project"].pipelines["delivery"].stages
     assert [s.key for s in sorted(stages.values(), key=lambda s: s.position)] == [
@@ -250,22 +245,14 @@ def test_new_pipeline_rows_only_hint_and_keys_come_from_labels(admin, factory, r
         "/admin/entities/claim/pipelines/new",
         pipeline_key="approval",
         pipeline_label="Approval",
-        stage_key_0="",
-        stage_label_0="Draft",
-        stage_kind_0="open",
-        stage_order_0="0",
-        stage_key_1="",
-        stage_label_1="Submitted request",
-        stage_kind_1="open",
-        stage_order_1="1",
-        stage_key_2="ok",
-        stage_label_2="Approved",
-        stage_kind_2="success",
-        stage_order_2="2",
-        stage_key_3="",
-        stage_label_3="",
-        stage_kind_3="open",
-        stage_order_3="3",
+        **stage_rows(
+            [
+                ("", "Draft", "open"),
+                ("", "Submitted request", "open"),
+                ("ok", "Approved", "success"),
+                ("", "", "open"),
+            ]
+        ),
     )
     assert response.status_code == 302
     stages = compiled(runtime).entities["claim"].pipelines["approval"].stages
@@ -283,22 +270,7 @@ def test_removing_a_stage_with_records_asks_where_they_go(admin, factory, runtim
     )
     record = factory.record("project", name="Apollo")
     factory.records("move_stage", "project", record.id, "build")
-    keep = dict(
-        label="Delivery",
-        stage_key_0="plan",
-        stage_label_0="Plan",
-        stage_kind_0="open",
-        stage_order_0="0",
-        stage_key_1="build",
-        stage_label_1="Build",
-        stage_kind_1="open",
-        stage_order_1="1",
-        stage_remove_1="on",
-        stage_key_2="done",
-        stage_label_2="Done",
-        stage_kind_2="success",
-        stage_order_2="2",
-    )
+    keep = dict(label="Delivery", **stage_rows(DELIVERY, stage_remove_1="on"))
     asked = admin.post("/admin/entities/project/pipelines/delivery", **keep)
     assert asked.status_code == 422
     assert "say where they move" in asked.get_data(as_text=True)
