@@ -246,13 +246,18 @@ DuplicateRuleListSchema = items_of(DuplicateRuleSchema, "DuplicateRuleList")
 # -- records (responses that do not depend on the entity type) ---------------------------
 
 
-class HistoryItemSchema(ma.Schema):
-    at = ma.fields.DateTime(required=True)
-    by = ma.fields.Integer(allow_none=True)
-    via = ma.fields.String(
+def acted_via() -> ma.fields.String:
+    """Who acted when no user did (a flow), beside the user who did."""
+    return ma.fields.String(
         allow_none=True,
         metadata={"description": "Who acted when no user did: flow:<key> for a flow"},
     )
+
+
+class HistoryItemSchema(ma.Schema):
+    at = ma.fields.DateTime(required=True)
+    by = ma.fields.Integer(allow_none=True)
+    via = acted_via()
     action = ma.fields.String()
     field = ma.fields.String(required=True)
     old = ma.fields.Raw(allow_none=True)
@@ -264,10 +269,7 @@ class StageVisitSchema(ma.Schema):
     stage = ma.fields.String(required=True)
     entered_at = ma.fields.DateTime(required=True)
     entered_by = ma.fields.Integer(allow_none=True)
-    entered_via = ma.fields.String(
-        allow_none=True,
-        metadata={"description": "Who acted when no user did: flow:<key> for a flow"},
-    )
+    entered_via = acted_via()
     left_at = ma.fields.DateTime(allow_none=True)
     left_by = ma.fields.Integer(allow_none=True)
     seconds = ma.fields.Integer(required=True)
@@ -311,11 +313,18 @@ class PackEditSchema(ma.Schema):
     )
 
 
-class InstalledPackSchema(ma.Schema):
+class PackManifestSchema(ma.Schema):
+    """What a pack says of itself (its manifest)."""
+
     name = ma.fields.String(required=True)
     version = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
     description = ma.fields.String(required=True)
+
+
+class InstalledPackSchema(PackManifestSchema):
+    """An installed pack: its manifest, and what became of it here."""
+
     installed_at = ma.fields.DateTime(required=True)
     updated_at = ma.fields.DateTime(required=True)
     objects = ma.fields.Integer(
@@ -373,13 +382,6 @@ class PackObjectPlanSchema(ma.Schema):
         required=True,
         metadata={"description": "What the change does to stored data."},
     )
-
-
-class PackManifestSchema(ma.Schema):
-    name = ma.fields.String(required=True)
-    version = ma.fields.String(required=True)
-    title = ma.fields.String(required=True)
-    description = ma.fields.String(required=True)
 
 
 class PackApplyProblemSchema(ma.Schema):
