@@ -27,14 +27,15 @@ statement); the token caches' watch (``access.bearers.watch``) wraps the dialect
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from time import monotonic
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 T = TypeVar("T")
@@ -109,6 +110,8 @@ def make_engine(url: str) -> Engine:
         connect_args = {"prepare_threshold": None} if parsed.get_driver_name() == "psycopg" else {}
         engine = create_engine(url, connect_args=connect_args)
         _ping_idle_connections(engine)
+        if parsed.get_driver_name() == "psycopg":
+            _hold_savepoint_commands(engine)
         return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +137,171 @@ def _ping_idle_connections(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi_con)
         except Exception as error:  # dead: the pool replaces it and tries again
             raise DisconnectionError(str(error)) from error
+
+
+#: attribute of a psycopg connection: the savepoint commands held for its next statement
+_HELD = "_trellis_held_commands"
+
+
+def _hold_savepoint_commands(engine: Engine) -> None:
+    """On PostgreSQL (psycopg), SAVEPOINT and RELEASE SAVEPOINT cost no round trip of their
+    own: each is held on the driver's connection and sent with the next statement, in the
+    same round trip (libpq's pipeline mode: the commands, the statement, one Sync). What the
+    next statement sees is what it saw before: the commands run first, in order.
+
+    A command that would change nothing is never sent: a RELEASE still held when the
+    transaction commits or rolls back (its end releases every savepoint), a SAVEPOINT released
+    or rolled back to before any statement ran in it. A savepoint asked for in a transaction
+    that has already failed is sent at once, so it fails where it did before.
+
+    Statements without parameters (which may hold several commands: a script) go as before,
+    after the held commands (then a round trip of their own)."""
+    import psycopg  # (the driver of this engine only)
+
+    if not psycopg.Pipeline.is_supported():
+        return
+    failed = psycopg.pq.TransactionStatus.INERROR
+    dialect = engine.dialect
+    execute, execute_many = dialect.do_execute, dialect.do_executemany
+    execute_no_params = dialect.do_execute_no_params
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+    savepoint, release = dialect.do_savepoint, dialect.do_release_savepoint
+    rollback_to = dialect.do_rollback_to_savepoint
+    quote = dialect.identifier_preparer.quote
+
+    def name_of(name: str) -> str:
+        return quote(name)  # (as SQLAlchemy names a savepoint)
+
+    def driver(connection: Connection) -> Any:
+        return connection.connection.dbapi_connection
+
+    def send_held(driver_connection: Any, held: list[str]) -> None:
+        """Queue ``held`` in the driver connection's pipeline (or send them in one)."""
+        setattr(driver_connection, _HELD, None)
+        cursor = driver_connection.cursor()
+        for command in held:
+            cursor.execute(command)
+
+    def do_savepoint(connection: Connection, name: str) -> None:
+        raw = driver(connection)
+        if raw.pgconn.transaction_status == failed:
+            savepoint(connection, name)  # fails now, as it did
+            return
+        held = getattr(raw, _HELD, None)
+        if held is None:
+            held = []
+            setattr(raw, _HELD, held)
+        held.append(f"SAVEPOINT {name_of(name)}")
+
+    def do_release_savepoint(connection: Connection, name: str) -> None:
+        raw = driver(connection)
+        held = getattr(raw, _HELD, None)
+        command = f"SAVEPOINT {name_of(name)}"
+        if held and held[-1] == command:  # nothing ran in it
+            held.pop()
+            return
+        if raw.pgconn.transaction_status == failed:
+            flush(raw)
+            release(connection, name)  # fails now, as it did
+            return
+        if held is None:
+            held = []
+            setattr(raw, _HELD, held)
+        held.append(f"RELEASE {command}")
+
+    def do_rollback_to_savepoint(connection: Connection, name: str) -> None:
+        raw = driver(connection)
+        held = getattr(raw, _HELD, None)
+        command = f"SAVEPOINT {name_of(name)}"
+        if held and command in held:
+            # nothing ran since it was asked for: what was asked for inside it goes
+            del held[len(held) - held[::-1].index(command) :]
+            return
+        flush(raw)
+        rollback_to(connection, name)
+
+    def flush(raw: Any) -> None:
+        held = getattr(raw, _HELD, None)
+        if held:
+            with raw.pipeline():
+                send_held(raw, held)
+
+    def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        raw = cursor.connection
+        held = getattr(raw, _HELD, None)
+        if not held:
+            execute(cursor, statement, parameters, context)
+        elif not parameters:
+            flush(raw)
+            execute(cursor, statement, parameters, context)
+        else:
+            with raw.pipeline():
+                send_held(raw, held)
+                execute(cursor, statement, parameters, context)
+
+    def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        raw = cursor.connection
+        held = getattr(raw, _HELD, None)
+        if not held:
+            execute_many(cursor, statement, parameters, context)
+            return
+        with raw.pipeline():  # the executemany rides it
+            send_held(raw, held)
+            execute_many(cursor, statement, parameters, context)
+
+    def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> None:
+        flush(cursor.connection)
+        execute_no_params(cursor, statement, context)
+
+    def forget_held(dbapi_connection: Any) -> None:
+        raw = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
+        if getattr(raw, _HELD, None) is not None:
+            setattr(raw, _HELD, None)
+
+    def do_commit(dbapi_connection: Any) -> None:
+        forget_held(dbapi_connection)  # nothing failed: the commit releases them all
+        commit(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        forget_held(dbapi_connection)
+        rollback(dbapi_connection)
+
+    dialect.do_savepoint = do_savepoint  # type: ignore[method-assign]
+    dialect.do_release_savepoint = do_release_savepoint  # type: ignore[method-assign]
+    dialect.do_rollback_to_savepoint = do_rollback_to_savepoint  # type: ignore[method-assign]
+    dialect.do_execute = do_execute  # type: ignore[method-assign]
+    dialect.do_executemany = do_executemany  # type: ignore[method-assign]
+    dialect.do_execute_no_params = do_execute_no_params  # type: ignore[method-assign]
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def sent_together(connection: Connection) -> Iterator[None]:
+    """The statements run on ``connection`` in the block go to PostgreSQL (psycopg) in one
+    round trip when the block ends (libpq's pipeline mode), instead of one each; an error of
+    any of them is raised then, as SQLAlchemy raises it (a unique violation as an
+    ``IntegrityError``), and the ones after it do not run. Elsewhere they run as they come.
+
+    Only for writes whose answer nobody reads in the block: no RETURNING, no row count (a
+    conversion's audit rows, stage visits and links; an INSERT of one row fetches its id
+    unless it is ``inline()``)."""
+    if connection.dialect.driver != "psycopg":
+        yield
+        return
+    import psycopg  # (the driver of this engine only)
+
+    raw = connection.connection.dbapi_connection
+    if not psycopg.Pipeline.is_supported():
+        yield
+        return
+    try:
+        with raw.pipeline():
+            yield
+    except psycopg.Error as error:  # a statement's, raised by the pipeline's end
+        if connection.dialect.is_disconnect(error, raw, None):
+            connection.invalidate(error)
+        raise DBAPIError.instance(None, None, error, psycopg.Error) from error
 
 
 #: pool record info: how the connection's transactions begin (read-only, busy timeout),

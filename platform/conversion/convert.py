@@ -20,6 +20,7 @@ from sqlalchemy import insert, select
 from trellis.access.models import RecordLink
 from trellis.conversion.configuration import MapSpec, RuleSpec, conversion_setup
 from trellis.conversion.duplicates import find_candidates
+from trellis.db import sent_together
 from trellis.errors import BadRequest, Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.expressions import ExpressionError, compile_expression
 from trellis.metamodel.changes import Errors
@@ -42,7 +43,7 @@ TARGET_OPTION_TYPES = {
 
 _LINKS = RecordLink.__table__
 #: the links of a conversion (Core: one executemany, no objects, no RETURNING)
-_LINK_INSERT = insert(_LINKS)
+_LINK_INSERT = insert(_LINKS).inline()
 #: ``CompiledModel.memo`` key: the source's SELECT by entity type (:func:`_source_select`)
 _SOURCE_SELECTS = "conversion_sources"
 #: the column of the source's SELECT that holds a conversion link from it (if any)
@@ -191,21 +192,11 @@ def convert(
             current = stored if record_writes(session) == writes else None
             _move_source(service, current, entity, record_id, success, source_values, result)
         if result.ok:
-            if held is not None:
-                held.write()
-            links = [
-                {
-                    "kind": LINK_KIND,
-                    "from_entity": entity,
-                    "from_id": record_id,
-                    "to_entity": target,
-                    "to_id": record.id,
-                    "created_by": service.actor.user_id,
-                }
-                for target, record in result.records.items()
-            ]
-            if links:  # one INSERT for all
-                session.connection().execute(_LINK_INSERT, links)
+            # the audit rows, stage visits and links: one round trip on PostgreSQL
+            with sent_together(session.connection()):
+                if held is not None:
+                    held.write()
+                _insert_links(session, service, entity, record_id, result)
             changes = {t: (None, r.id) for t, r in result.records.items()}
             service.events.emit(
                 session, RecordEvent("converted", entity, record_id, service.actor, changes)
@@ -228,6 +219,25 @@ def convert(
     else:
         savepoint.rollback()
     return result
+
+
+def _insert_links(
+    session: Any, service: RecordService, entity: str, record_id: int, result: Conversion
+) -> None:
+    """Link the source to every target made or linked (one INSERT for all)."""
+    links = [
+        {
+            "kind": LINK_KIND,
+            "from_entity": entity,
+            "from_id": record_id,
+            "to_entity": target,
+            "to_id": record.id,
+            "created_by": service.actor.user_id,
+        }
+        for target, record in result.records.items()
+    ]
+    if links:
+        session.connection().execute(_LINK_INSERT, links)
 
 
 def _with_values(

@@ -74,9 +74,11 @@ def forget_entity(session: Session, entity: str) -> None:
     session.execute(delete(StageVisit).where(StageVisit.entity == entity))
 
 
-#: one audit row, one stage visit (values as parameters: one cached statement for every row)
-AUDIT_INSERT = insert(AuditEvent.__table__)
-VISIT_INSERT = insert(StageVisit.__table__)
+#: one audit row, one stage visit (values as parameters: one cached statement for every row;
+#: inline: nobody reads their ids, so a single row has no RETURNING to fetch either, and the
+#: rows can be sent with others without waiting, see ``db.sent_together``)
+AUDIT_INSERT = insert(AuditEvent.__table__).inline()
+VISIT_INSERT = insert(StageVisit.__table__).inline()
 #: ``session.info`` key: the audit rows and stage visits held back to be inserted together
 #: (:class:`HeldRows`)
 HELD_ROWS = "trellis.held_history_rows"

@@ -84,8 +84,10 @@ def test_the_new_targets_are_not_read_back_and_the_stamp_is_read_once(  # type: 
         assert not [s for s in statements if s.startswith(read_back)], statements
     # the success stage guard on the new deal uses the conversion's model
     assert len([s for s in statements if "from meta_state" in s]) == 1, statements
-    # the move of the lead has no savepoint of its own (the conversion's covers it)
-    assert len([s for s in statements if s.startswith("savepoint")]) == 1, statements
+    # the move of the lead has no savepoint of its own (the conversion's covers it; on
+    # PostgreSQL the savepoint goes with the next statement: test_conversion_round_trips.py)
+    if runtime.engine.dialect.name == "sqlite":
+        assert len([s for s in statements if s.startswith("savepoint")]) == 1, statements
     # the flow triggers' stamp is read in the same statement as the metamodel's
     assert [s for s in statements if "from flow_state" in s and "from meta_state" not in s] == []
     assert len(statements) <= 20, statements  # 32, then 26, then 21 before
