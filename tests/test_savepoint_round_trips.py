@@ -10,11 +10,12 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Integer, cast, column, literal, select, table, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tests.round_trips import round_trips
 from trellis.db import sent_together
+from trellis.records.direct import DirectSelect
 
 
 @pytest.fixture
@@ -127,3 +128,21 @@ def test_an_error_of_writes_sent_together_is_raised_as_sqlalchemy_raises_it(engi
         savepoint.rollback()
         _add(conn, 4)
     assert _ids(engine) == [1, 4]
+
+
+def test_a_select_on_the_drivers_cursor_runs_inside_the_savepoint(engine) -> None:  # type: ignore[no-untyped-def]
+    """A failed read on the driver's cursor (a prepared list page) inside a savepoint is
+    rolled back with it: the savepoint was sent before it."""
+    probe = table("sp_probe", column("id", Integer))
+    broken = DirectSelect(
+        select(probe.c.id).where(probe.c.id == cast(literal("x"), Integer)), engine.dialect
+    )
+    with engine.begin() as conn:
+        _add(conn, 1)
+        savepoint = conn.begin_nested()
+        with pytest.raises(DBAPIError):
+            broken.rows(conn, {})  # 'x' is no integer (PostgreSQL; SQLite reads none)
+            raise DBAPIError("SELECT", {}, Exception("SQLite casts 'x' to 0"))
+        savepoint.rollback()
+        _add(conn, 2)
+    assert _ids(engine) == [1, 2]

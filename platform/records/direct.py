@@ -57,7 +57,9 @@ class DirectSelect:
                         connection, cursor, statement, parameters, None, False
                     )
             try:
-                cursor.execute(statement, parameters)
+                # the dialect's execute: what the platform's engine sets up around every
+                # statement happens here too (on PostgreSQL, a held SAVEPOINT goes first)
+                self.dialect.do_execute(cursor, statement, parameters, None)
                 found = cursor.fetchall()
             except self.dialect.loaded_dbapi.Error as error:
                 # as Connection.execute: wrapped in SQLAlchemy's exception, a lost connection
