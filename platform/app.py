@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from flask import (
     Flask,
+    Response,
     g,
     has_request_context,
     jsonify,
     request,
 )
+from flask.globals import request_ctx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from trellis import limits
@@ -33,9 +37,77 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class PlatformFlask(Flask):
     """Flask, deciding once per function whether it is a coroutine function: Flask asks on
     every call of every hook and view (``ensure_sync``: about a dozen ``inspect`` checks a
-    request, flask-smorest's response wrappers included), and the answer never changes."""
+    request), and the answer never changes.
+
+    Requests to a bearer-only blueprint (:meth:`bearer_only`: the API, which authenticates
+    every call by its bearer token and has no browser session) skip the request hooks that
+    serve browsers only (:meth:`browser_hooks`: Flask-WTF's CSRF check, Flask-Login's
+    remember cookie), which did nothing there but cost every API call their time."""
 
     _SYNC_MAX = 10_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._bearer_only: frozenset[str] = frozenset()
+        self._browser_hooks: frozenset[Callable[..., Any]] = frozenset()
+
+    def bearer_only(self, names: Iterable[str]) -> None:
+        """The blueprints (by name) whose requests authenticate by bearer token only."""
+        self._bearer_only = self._bearer_only | set(names)
+
+    @contextmanager
+    def browser_hooks(self) -> Iterator[None]:
+        """The request hooks added in the block (an extension's ``init_app``) serve browser
+        requests only: requests to a bearer-only blueprint do not run them."""
+        known = self._request_hooks()
+        yield
+        self._browser_hooks = self._browser_hooks | (self._request_hooks() - known)
+
+    def _request_hooks(self) -> set[Callable[..., Any]]:
+        tables = (self.before_request_funcs, self.after_request_funcs)
+        return {hook for table in tables for hooks in table.values() for hook in hooks}
+
+    def _browser_request(self) -> bool:
+        """Whether the current request runs the browser hooks (it is to no bearer-only
+        blueprint, or there are no such hooks)."""
+        if not self._browser_hooks:
+            return True
+        blueprints = request.blueprints  # the request's blueprint, then its parents
+        return not blueprints or blueprints[-1] not in self._bearer_only
+
+    def preprocess_request(self) -> Any:
+        """Flask's, without the browser hooks on a bearer-only blueprint's request."""
+        if self._browser_request():
+            return super().preprocess_request()
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        names = (None, *reversed(req.blueprints))
+        for name in names:
+            for url_func in self.url_value_preprocessors.get(name, ()):
+                url_func(req.endpoint, req.view_args)
+        browser = self._browser_hooks
+        for name in names:
+            for hook in self.before_request_funcs.get(name, ()):
+                if hook not in browser:
+                    answer = self.ensure_sync(hook)()
+                    if answer is not None:
+                        return answer
+        return None
+
+    def process_response(self, response: Response) -> Response:
+        """Flask's, without the browser hooks on a bearer-only blueprint's request."""
+        if self._browser_request():
+            return super().process_response(response)
+        ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+        for func in ctx._after_request_functions:
+            response = self.ensure_sync(func)(response)
+        browser = self._browser_hooks
+        for name in chain(ctx.request.blueprints, (None,)):
+            for hook in reversed(self.after_request_funcs.get(name, ())):
+                if hook not in browser:
+                    response = self.ensure_sync(hook)(response)
+        if not self.session_interface.is_null_session(ctx._session):
+            self.session_interface.save_session(self, ctx._session, response)
+        return response
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         known = self.__dict__.setdefault("_trellis_sync", {})
@@ -74,6 +146,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_commands(app)
     register_api(app)
     register_web(app, bearer_only=[app.blueprints["api"]])
+    app.bearer_only(["api"])
     register_admin(app)
 
     @app.errorhandler(TrellisError)

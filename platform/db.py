@@ -57,6 +57,8 @@ class Base(DeclarativeBase):
 
 READ_ONLY = "trellis_read_only"
 """Execution option of the engine that read-only sessions are bound to."""
+READ_ONLY_SESSION = "trellis.read_only"
+"""``session.info`` key: the session's transaction is read-only (``Runtime.transaction``)."""
 
 _QUERY_ONLY = "trellis_query_only"
 """Connection info: SQLite's ``query_only`` pragma as last set on the connection."""

@@ -23,6 +23,7 @@ from trellis.access.tokens import PendingUses, note_uses
 from trellis.accounts import SYSTEM, Actor
 from trellis.conversion.guards import register as register_conversion_guards
 from trellis.db import (
+    READ_ONLY_SESSION,
     is_busy,
     make_engine,
     make_session_factory,
@@ -46,8 +47,6 @@ STATEMENTS_BASE = 500
 STATEMENTS_PER_TYPE = 40
 
 REQUEST_TRANSACTION = "_trellis_transaction"
-#: ``session.info`` key: the session's transaction is read-only
-READ_ONLY_SESSION = "trellis.read_only"
 
 
 @dataclass

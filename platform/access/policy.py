@@ -15,6 +15,7 @@ caller's own records from the others, so each entity type has two hidden sets (`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, false, select
@@ -139,8 +140,10 @@ class Access:
         return [key for key in entities if self.can("read", key)]
 
 
+@lru_cache(maxsize=1024)
 def full_access(actor: Actor) -> Access:
-    """Access for administrators and the system itself."""
+    """Access for administrators and the system itself (one per actor: nothing in it
+    changes, and every request of an administrator asks for it)."""
     return Access(actor, unrestricted=True)
 
 

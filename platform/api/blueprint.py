@@ -65,8 +65,30 @@ class BodyParser(FlaskParser):
         raise BadRequest("Invalid query parameters.", errors)
 
 
+def documentation_only(decorate: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``decorate`` (one of flask-smorest's documentation decorators), keeping the
+    documentation it adds to a view and dropping the function it wraps the view in: that
+    wrapper only calls the view (through ``current_app.ensure_sync``, for coroutine views,
+    which the API has none of), once per decorator on every request (``get_record`` had four
+    of them)."""
+
+    def decorator(view: Any) -> Any:
+        view._apidoc = decorate(view)._apidoc  # what flask-smorest reads when it registers
+        return view
+
+    return decorator
+
+
 class ApiBlueprint(Blueprint):
     ARGUMENTS_PARSER = BodyParser()
+
+    def alt_response(self, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+        """flask-smorest's ``alt_response``: the same documentation, no wrapper."""
+        return documentation_only(super().alt_response(*args, **kwargs))
+
+    def doc(self, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[override]
+        """flask-smorest's ``doc``: the same documentation, no wrapper."""
+        return documentation_only(super().doc(**kwargs))
 
     def problems(self, *statuses: int, public: bool = False) -> Callable[[Any], Any]:
         """Document the problem responses of a route: 401 too, unless it is ``public``, and
@@ -160,29 +182,25 @@ api = ApiBlueprint("api", __name__, url_prefix="/api")
 PUBLIC = {("POST", "api.issue_token_view")}
 
 
-@api.before_request
-def require_token() -> None:
-    if (request.method, request.endpoint) in PUBLIC:
-        return
-    authenticate()
-
-
 #: the configuration's routes, where every change needs an administrator
 CONFIGURATION_PREFIX = "/api/meta/"
 READING = ("GET", "HEAD", "OPTIONS")
 
 
 @api.before_request
-def changes_need_an_administrator() -> None:
-    """A change of the configuration by anyone else is a 403 before its body is read: the
-    answer never depends on what was sent (the services check again)."""
-    if request.method in READING or not request.path.startswith(CONFIGURATION_PREFIX):
-        return
-    require_administrator(g.actor, "may change the configuration")
+def before_every_call() -> None:
+    """What every call passes before its view, in this order (one hook: each hook costs
+    every call its dispatch):
 
-
-@api.before_request
-def refuse_nul() -> None:
+    * a valid bearer token (else 401), unless the route is :data:`PUBLIC`;
+    * a change of the configuration by anyone but an administrator is a 403 before its body
+      is read: the answer never depends on what was sent (the services check again);
+    * no NUL character in the URL (``refuse_nul_in_url``)."""
+    method = request.method
+    if (method, request.endpoint) not in PUBLIC:
+        authenticate()
+    if method not in READING and request.path.startswith(CONFIGURATION_PREFIX):
+        require_administrator(g.actor, "may change the configuration")
     refuse_nul_in_url()
 
 

@@ -4,6 +4,7 @@ vendored assets (Bootstrap 4, jQuery, select2, Font Awesome shipped with Flask-A
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import flask_admin
@@ -48,13 +49,24 @@ def register_web(app: Flask, bearer_only: Iterable[Blueprint] = ()) -> None:
     from trellis.web.field_inputs import user_choices
 
     app.jinja_env.globals["user_choices"] = user_choices  # user field selects, in any macro
-    csrf.init_app(app)
+    # requests to a bearer-only blueprint skip these hooks (``PlatformFlask``) and would find
+    # nothing to do in them: the CSRF check exempts them, and they have no session to
+    # remember a sign-in in
+    with _browser_hooks(app):
+        csrf.init_app(app)
+        login_manager.init_app(app)
     for blueprint in bearer_only:
         csrf.exempt(blueprint)
-    login_manager.init_app(app)
     login_manager.user_loader(load_session_user)
     app.register_blueprint(vendor)
     app.register_blueprint(web)
+
+
+def _browser_hooks(app: Flask) -> AbstractContextManager[None]:
+    """The app's ``browser_hooks()`` (``trellis.app.PlatformFlask``); a plain Flask app
+    runs every hook on every request."""
+    browser_hooks = getattr(app, "browser_hooks", None)
+    return nullcontext() if browser_hooks is None else browser_hooks()  # type: ignore[no-any-return]
 
 
 __all__ = ["SessionUser", "register_web"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 
 from flask import Flask, Response, g
+from werkzeug.datastructures import Headers
 
 HEADERS = {
     "X-Frame-Options": "DENY",
@@ -26,9 +27,11 @@ HEADERS = {
 
 def csp_nonce() -> str:
     """This request's script nonce (the same for every call within one request)."""
-    if "csp_nonce" not in g:
-        g.csp_nonce = secrets.token_urlsafe(16)
-    return g.csp_nonce
+    state = g._get_current_object()  # one context lookup, not one per attribute
+    nonce: str | None = getattr(state, "csp_nonce", None)
+    if nonce is None:
+        nonce = state.csp_nonce = secrets.token_urlsafe(16)  # letters, digits, - and _
+    return nonce
 
 
 def content_security_policy(nonce: str) -> str:
@@ -49,15 +52,26 @@ def content_security_policy(nonce: str) -> str:
 
 
 _CSP_HEAD, _CSP_TAIL = content_security_policy("\x00").split("\x00")
+#: the headers besides the policy, as (name, value) pairs checked once (werkzeug refuses a
+#: value with a line break: made into Headers here, they would fail at import)
+_CONSTANT = list(Headers(HEADERS).items())
+_OURS = frozenset(name.lower() for name in ("Content-Security-Policy", *HEADERS))
 
 
 def add_security_headers(response: Response) -> Response:
-    """Each header the response does not have yet (as ``setdefault`` would, in one pass over
-    the headers: werkzeug's ``setdefault`` looks a header up through a raised KeyError, about
-    30 us per header)."""
-    present = {name.lower() for name, _value in response.headers.items()}
-    wanted = [("Content-Security-Policy", _CSP_HEAD + csp_nonce() + _CSP_TAIL), *HEADERS.items()]
-    response.headers.extend([(k, v) for k, v in wanted if k.lower() not in present])
+    """Each header the response does not have yet, in order (as ``setdefault`` would, which
+    looks each header up through a raised KeyError, about 30 us a header).
+
+    The pairs are appended to the headers' list as they are: the constant ones were checked
+    when this module was imported and the policy's nonce is URL-safe base64, while werkzeug's
+    ``extend`` would check each value again, and first ask of the list whether it is a
+    mapping (together about 5 us a header, on every response)."""
+    headers = response.headers
+    ours = [("Content-Security-Policy", _CSP_HEAD + csp_nonce() + _CSP_TAIL), *_CONSTANT]
+    if any(name.lower() in _OURS for name, _value in headers):  # the view set one itself
+        present = {name.lower() for name, _value in headers}
+        ours = [(name, value) for name, value in ours if name.lower() not in present]
+    headers._list.extend(ours)  # what Headers.add appends, for values known to be valid
     return response
 
 

@@ -130,6 +130,28 @@ def test_users_holding_the_same_roles_share_rights_but_not_ownership(rita, app) 
     assert first.allows("read", "item", 2) and first.can("read", "item")
 
 
+def test_a_user_s_access_is_made_once_and_a_change_still_counts_at_once(rita, app) -> None:  # type: ignore[no-untyped-def]
+    """Requests by the same user are handed the one Access kept with their roles' rights (an
+    administrator's too), built on none of them; a grant change in this process still
+    counts on the next request."""
+    runtime = get_runtime_of(app)
+    rita_now = Actor(5, "rita", frozenset({"reader", "helper"}))
+    root = Actor(1, "root", frozenset({"admin"}))
+    with runtime.transaction(read_only=True) as session:
+        first = runtime.access(session, rita_now)
+        administrator = runtime.access(session, root)
+    with runtime.transaction(read_only=True) as session:
+        assert runtime.access(session, Actor(5, "rita", frozenset({"reader", "helper"}))) is first
+        assert runtime.access(session, root) is administrator and administrator.unrestricted
+        other = runtime.access(session, Actor(6, "olga", frozenset({"reader", "helper"})))
+        assert other is not first and other.grants is first.grants
+    assert first.can("read", "item")
+    set_item_grant(runtime, "reader", {"read": "none"})
+    with runtime.transaction(read_only=True) as session:
+        after = runtime.access(session, rita_now)
+    assert after is not first and not after.can("read", "item")
+
+
 def test_pages_the_configuration_and_the_document_share_the_one_cache(  # type: ignore[no-untyped-def]
     rita, app, statements
 ) -> None:

@@ -114,3 +114,29 @@ def test_a_quote_in_a_record_title_stays_text_in_the_delete_question(demo, boss)
     page = boss.get(created.headers["Location"]).get_data(as_text=True)
     assert 'data-confirm="Delete O&#39;Reilly&#39;); alert(1); (&#39;?"' in page
     assert not HANDLER.search(page)
+
+
+def test_an_api_answer_has_its_own_headers_then_the_security_headers(
+    demo_crm, client, runtime
+) -> None:  # type: ignore[no-untyped-def]
+    """The headers of an API answer, whole and in order: the view's, then the policy with
+    this answer's nonce, then the constant ones (the same content as every page's)."""
+    from trellis.access.tokens import issue_token
+    from trellis.accounts import create_user
+    from trellis.web.headers import HEADERS, content_security_policy
+
+    with runtime.transaction() as session:
+        token, _row = issue_token(session, create_user(session, "root", "root-password", ["admin"]))
+    bearer = {"Authorization": f"Bearer {token}"}
+    first = client.get("/api/records/company", headers=bearer).json["items"][0]
+    answers = {
+        "application/json": client.get(f"/api/records/company/{first['id']}", headers=bearer),
+        "application/problem+json": client.get("/api/meta/entities"),  # a 401
+    }
+    for kind, response in answers.items():
+        own = [("Content-Type", kind), ("Content-Length", str(len(response.get_data())))]
+        if response.status_code == 200:
+            own.append(("ETag", f'"{response.json["version"]}"'))
+        policy = ("Content-Security-Policy", content_security_policy(nonce_of(response)))
+        assert list(response.headers) == [*own, policy, *HEADERS.items()]
+    assert nonce_of(response) != nonce_of(client.get("/api/meta/entities"))
