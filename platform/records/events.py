@@ -38,14 +38,22 @@ class EventBus:
 
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        #: the handlers each kind runs (its own, then the catch-all ones), worked out on the
+        #: first event of the kind after a subscription
+        self._runs: dict[str, tuple[Handler, ...]] = {}
 
     def subscribe(self, kind: str, handler: Handler) -> None:
         """Call ``handler(session, event)`` for every event of ``kind``."""
         if kind != "*" and kind not in EVENT_KINDS:
             raise ValueError(f"Unknown event kind {kind!r}")
         self._handlers[kind].append(handler)
+        self._runs = {}
 
     def emit(self, session: Session, event: RecordEvent) -> None:
         """Run the handlers of ``event.kind`` and the catch-all ones, in subscription order."""
-        for handler in (*self._handlers.get(event.kind, ()), *self._handlers.get("*", ())):
+        handlers = self._runs.get(event.kind)
+        if handlers is None:
+            handlers = (*self._handlers.get(event.kind, ()), *self._handlers.get("*", ()))
+            self._runs[event.kind] = handlers
+        for handler in handlers:
             handler(session, event)

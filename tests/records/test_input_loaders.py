@@ -148,12 +148,25 @@ CASES: dict[str, tuple[dict[str, Any], list[Any]]] = {
             "a" * 300 + "@b.example",
             "  " + "a" * 242 + "@b.example  ",
             "a" * 243 + "@b.example",
+            "ann@localhost",
+            "ann@b\u00fccher.example",
+            '"ann tamm"@acme.example',
+            "a@b@acme.example",
+            "ann@[127.0.0.1]",
+            "ann@-acme.example",
+            "ann.@acme.example",
             *SPACES,
             *NOT_SCALARS,
             7,
         ],
     ),
-    "phone": ({}, ["+372 555-0101", " 555 0101 ", "call me", "12", "+", *SPACES, 5551234]),
+    "phone": (
+        {},
+        [
+            *("+372 555-0101", " 555 0101 ", "+1 (555) 010/0101", "call me", "12", "+"),
+            *("\u0663" * 5, "555 0101\n", *SPACES, 5551234),
+        ],
+    ),
     "url": (
         {},
         [
