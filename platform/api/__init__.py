@@ -12,10 +12,12 @@ from trellis.api import (  # noqa: F401  (they register routes)
     flows,
     meta,
     openapi,
+    openapi_records,
     packs,
     problems,
     records,
     roles,
+    schemas,
 )
 from trellis.api.blueprint import TrellisApi, api
 from trellis.limits import BoundedInteger, BoundedInteger32
@@ -37,9 +39,9 @@ def register_api(app: Flask) -> None:
         },
     )
     smorest.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    openapi.register_schemas(smorest.spec)
-    smorest.register_converter(BoundedInteger, lambda _converter: dict(openapi.ID_SCHEMA))
-    smorest.register_converter(BoundedInteger32, lambda _converter: dict(openapi.ID32_SCHEMA))
+    openapi_records.register_schemas(smorest.spec)
+    smorest.register_converter(BoundedInteger, lambda _converter: dict(schemas.ID_SCHEMA))
+    smorest.register_converter(BoundedInteger32, lambda _converter: dict(schemas.ID32_SCHEMA))
     smorest.register_blueprint(api)
     app.extensions["trellis.api"] = smorest
 

@@ -8,8 +8,14 @@ from typing import Any
 
 import marshmallow as ma
 
-from trellis.metamodel.fieldtypes.base import MAX_INTEGER
+from trellis.metamodel.fieldtypes.base import MAX_BIGINT, MAX_INTEGER
 
+#: ids in paths: what a BIGINT holds (larger ones match no route)
+ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_BIGINT}
+#: ids of the platform's own rows (rules): INTEGER columns
+ID32_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER}
+#: a record id in a reference (from 1)
+ID_POSITIVE = {"type": "integer", "minimum": 1, "maximum": MAX_BIGINT}
 #: every text the server stores refuses NUL (PostgreSQL cannot hold it): said in the document
 NO_NUL = "^[^\\u0000]*$"
 

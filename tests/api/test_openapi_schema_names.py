@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from trellis.api.openapi import schema_name
+from trellis.api.openapi_records import schema_name
 
 
 @pytest.mark.parametrize(
