@@ -4,6 +4,8 @@ service, so the tables change in the same transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import g
@@ -42,8 +44,12 @@ from trellis.metamodel.models import EntityType, OptionList
 from trellis.metamodel.service import MetamodelService
 
 
-def _admin_service(runtime, session) -> MetamodelService:  # type: ignore[no-untyped-def]
-    return runtime.metamodel(session, g.actor)
+@contextmanager
+def _metamodel() -> Iterator[MetamodelService]:
+    """The request's transaction, with the metamodel service acting as the caller (it
+    refuses changes from anyone but an administrator)."""
+    with unit() as (runtime, session, actor):
+        yield runtime.metamodel(session, actor)
 
 
 def _readable_entity(session, key: str) -> tuple[EntityType, frozenset[str]]:  # type: ignore[no-untyped-def]
@@ -81,8 +87,7 @@ def list_entities() -> Any:
 @api.alt_response(201, schema=schemas.EntitySchema, success=True)
 def create_entity(data: dict[str, Any]) -> Any:
     """Create an entity type"""
-    with unit() as (runtime, session, _actor):
-        meta = _admin_service(runtime, session)
+    with _metamodel() as meta:
         entity = meta.create_entity(
             data["key"], data["label"], data.get("label_plural"), data.get("description", "")
         )
@@ -108,8 +113,7 @@ def get_entity(entity: str) -> Any:
 @api.alt_response(200, schema=schemas.EntitySchema, success=True)
 def update_entity(data: dict[str, Any], entity: str) -> Any:
     """Change an entity type"""
-    with unit() as (runtime, session, _actor):
-        meta = _admin_service(runtime, session)
+    with _metamodel() as meta:
         changes = {("title_template" if k == "title" else k): v for k, v in data.items()}
         archived = changes.pop("archived", None)
         if archived is False and meta.entity_row(entity, archived=None).archived:
@@ -125,8 +129,8 @@ def update_entity(data: dict[str, Any], entity: str) -> Any:
 @api.alt_response(200, schema=schemas.EntitySchema, success=True)
 def archive_entity(entity: str) -> Any:
     """Archive an entity type"""
-    with unit() as (runtime, session, _actor):
-        return entity_json(_admin_service(runtime, session).archive_entity(entity))
+    with _metamodel() as meta:
+        return entity_json(meta.archive_entity(entity))
 
 
 @api.post("/meta/entities/<entity>/restore")
@@ -134,8 +138,8 @@ def archive_entity(entity: str) -> Any:
 @api.alt_response(200, schema=schemas.EntitySchema, success=True)
 def restore_entity(entity: str) -> Any:
     """Restore an archived entity type"""
-    with unit() as (runtime, session, _actor):
-        return entity_json(_admin_service(runtime, session).restore_entity(entity))
+    with _metamodel() as meta:
+        return entity_json(meta.restore_entity(entity))
 
 
 @api.post("/meta/entities/<entity>/purge")
@@ -143,8 +147,8 @@ def restore_entity(entity: str) -> Any:
 @api.alt_response(204, description="Done", success=True)
 def purge_entity(entity: str) -> Any:
     """Purge an archived entity type (its table and data go for good)"""
-    with unit() as (runtime, session, _actor):
-        _admin_service(runtime, session).purge_entity(entity)
+    with _metamodel() as meta:
+        meta.purge_entity(entity)
     return "", 204
 
 
@@ -158,11 +162,9 @@ def purge_entity(entity: str) -> Any:
 @api.alt_response(201, schema=schemas.FieldSchema, success=True)
 def add_field(data: dict[str, Any], entity: str) -> Any:
     """Add a field"""
-    with unit() as (runtime, session, _actor):
+    with _metamodel() as meta:
         options = {k: v for k, v in data.items() if k not in ("key", "label", "type")}
-        field = _admin_service(runtime, session).add_field(
-            entity, data["key"], data["label"], data["type"], **options
-        )
+        field = meta.add_field(entity, data["key"], data["label"], data["type"], **options)
         return field_json(field), 201
 
 
@@ -173,8 +175,8 @@ def add_field(data: dict[str, Any], entity: str) -> Any:
 @api.alt_response(200, schema=schemas.FieldSchema, success=True)
 def update_field(data: dict[str, Any], entity: str, field: str) -> Any:
     """Change a field"""
-    with unit() as (runtime, session, _actor):
-        changed = _admin_service(runtime, session).update_field(entity, field, **data)
+    with _metamodel() as meta:
+        changed = meta.update_field(entity, field, **data)
         return field_json(changed)
 
 
@@ -183,8 +185,8 @@ def update_field(data: dict[str, Any], entity: str, field: str) -> Any:
 @api.alt_response(200, schema=schemas.FieldSchema, success=True)
 def archive_field(entity: str, field: str) -> Any:
     """Archive a field"""
-    with unit() as (runtime, session, _actor):
-        return field_json(_admin_service(runtime, session).archive_field(entity, field))
+    with _metamodel() as meta:
+        return field_json(meta.archive_field(entity, field))
 
 
 @api.post("/meta/entities/<entity>/fields/<field>/restore")
@@ -192,8 +194,8 @@ def archive_field(entity: str, field: str) -> Any:
 @api.alt_response(200, schema=schemas.FieldSchema, success=True)
 def restore_field(entity: str, field: str) -> Any:
     """Restore an archived field"""
-    with unit() as (runtime, session, _actor):
-        return field_json(_admin_service(runtime, session).restore_field(entity, field))
+    with _metamodel() as meta:
+        return field_json(meta.restore_field(entity, field))
 
 
 @api.post("/meta/entities/<entity>/fields/<field>/purge")
@@ -201,8 +203,8 @@ def restore_field(entity: str, field: str) -> Any:
 @api.alt_response(204, description="Done", success=True)
 def purge_field(entity: str, field: str) -> Any:
     """Purge an archived field (its column and data go for good)"""
-    with unit() as (runtime, session, _actor):
-        _admin_service(runtime, session).purge_field(entity, field)
+    with _metamodel() as meta:
+        meta.purge_field(entity, field)
     return "", 204
 
 
@@ -230,8 +232,7 @@ def list_lists() -> Any:
 @api.alt_response(201, schema=schemas.OptionListSchema, success=True)
 def create_list(data: dict[str, Any]) -> Any:
     """Create an option list"""
-    with unit() as (runtime, session, _actor):
-        meta = _admin_service(runtime, session)
+    with _metamodel() as meta:
         row = meta.create_list(
             data["key"], data["label"], data.get("options") or [], data.get("description", "")
         )
@@ -259,7 +260,7 @@ def get_list(key: str) -> Any:
 def update_list(data: dict[str, Any], key: str) -> Any:
     """Change an option list"""
     with unit() as (runtime, session, actor):
-        row = _admin_service(runtime, session).update_list(key, **data)
+        row = runtime.metamodel(session, actor).update_list(key, **data)
         return list_json(row, _list_usage(runtime, session, actor).get(key, []))
 
 
@@ -269,8 +270,7 @@ def update_list(data: dict[str, Any], key: str) -> Any:
 @api.alt_response(201, schema=schemas.OptionListSchema, success=True)
 def add_option(data: dict[str, Any], key: str) -> Any:
     """Add an option"""
-    with unit() as (runtime, session, _actor):
-        meta = _admin_service(runtime, session)
+    with _metamodel() as meta:
         meta.add_option(
             key, data["key"], data["label"], data.get("color") or "", data.get("position")
         )
@@ -283,8 +283,7 @@ def add_option(data: dict[str, Any], key: str) -> Any:
 @api.alt_response(200, schema=schemas.OptionListSchema, success=True)
 def update_option(data: dict[str, Any], key: str, option: str) -> Any:
     """Rename, recolour, move or retire an option"""
-    with unit() as (runtime, session, _actor):
-        meta = _admin_service(runtime, session)
+    with _metamodel() as meta:
         meta.update_option(key, option, **data)
         return list_json(meta.list_row(key), meta.fields_using_list(key))
 
@@ -315,8 +314,8 @@ def _list_usage(runtime, session, actor) -> dict[str, list[str]]:  # type: ignor
 @api.alt_response(201, schema=schemas.PipelineSchema, success=True)
 def create_pipeline(data: dict[str, Any], entity: str) -> Any:
     """Add a pipeline"""
-    with unit() as (runtime, session, _actor):
-        pipeline = _admin_service(runtime, session).create_pipeline(
+    with _metamodel() as meta:
+        pipeline = meta.create_pipeline(
             entity, data["key"], data["label"], data["stages"], data.get("position")
         )
         return pipeline_json(pipeline), 201
@@ -342,8 +341,8 @@ def get_pipeline(entity: str, pipeline: str) -> Any:
 @api.alt_response(200, schema=schemas.PipelineSchema, success=True)
 def update_pipeline(data: dict[str, Any], entity: str, pipeline: str) -> Any:
     """Change a pipeline or its stages"""
-    with unit() as (runtime, session, _actor):
-        changed = _admin_service(runtime, session).update_pipeline(entity, pipeline, **data)
+    with _metamodel() as meta:
+        changed = meta.update_pipeline(entity, pipeline, **data)
         return pipeline_json(changed)
 
 
@@ -352,8 +351,8 @@ def update_pipeline(data: dict[str, Any], entity: str, pipeline: str) -> Any:
 @api.alt_response(204, description="Done", success=True)
 def delete_pipeline(entity: str, pipeline: str) -> Any:
     """Delete a pipeline"""
-    with unit() as (runtime, session, _actor):
-        _admin_service(runtime, session).delete_pipeline(entity, pipeline)
+    with _metamodel() as meta:
+        meta.delete_pipeline(entity, pipeline)
     return "", 204
 
 
@@ -376,9 +375,9 @@ def list_rules(entity: str) -> Any:
 @api.alt_response(201, schema=schemas.RuleSchema, success=True)
 def add_rule(data: dict[str, Any], entity: str) -> Any:
     """Add a rule"""
-    with unit() as (runtime, session, _actor):
+    with _metamodel() as meta:
         options = {k: v for k, v in data.items() if k != "kind" and v is not None}
-        rule = _admin_service(runtime, session).add_rule(entity, data["kind"], **options)
+        rule = meta.add_rule(entity, data["kind"], **options)
         return rule_json(rule), 201
 
 
@@ -388,8 +387,8 @@ def add_rule(data: dict[str, Any], entity: str) -> Any:
 @api.alt_response(200, schema=schemas.RuleSchema, success=True)
 def update_rule(data: dict[str, Any], entity: str, rule: int) -> Any:
     """Change a rule (the parts given; checked as a new rule is)"""
-    with unit() as (runtime, session, _actor):
-        changed = _admin_service(runtime, session).update_rule(entity, rule, **data)
+    with _metamodel() as meta:
+        changed = meta.update_rule(entity, rule, **data)
         return rule_json(changed)
 
 
@@ -398,6 +397,6 @@ def update_rule(data: dict[str, Any], entity: str, rule: int) -> Any:
 @api.alt_response(204, description="Done", success=True)
 def delete_rule(entity: str, rule: int) -> Any:
     """Delete a rule"""
-    with unit() as (runtime, session, _actor):
-        _admin_service(runtime, session).delete_rule(entity, rule)
+    with _metamodel() as meta:
+        meta.delete_rule(entity, rule)
     return "", 204
