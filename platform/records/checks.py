@@ -48,22 +48,12 @@ class Checks(RecordParts):
         for :meth:`_check` to report in its turn."""
         if not isinstance(data, Mapping):
             raise BadRequest("Expected an object of field values.")
-        known = {}
         hidden = self.access.hidden_on(ent.key, owner_id)
         read_only = self.access.read_only_fields(ent.key)
-        for key, value in data.items():
-            if key in hidden:
-                errors.add(key, "Unknown field.")
-            elif key in read_only:
-                errors.add(key, "Read-only.")
-            elif key in ent.fields:
-                known[key] = value
-            elif key in READ_ONLY_KEYS:
-                errors.add(key, "Read-only.")
-            elif key in ("pipeline", "stage"):
-                errors.add(key, "Move the record to change its stage.")
-            else:
-                errors.add(key, "Unknown field.")
+        if not hidden and not read_only and data.keys() <= ent.fields.keys():
+            known: Mapping[str, Any] = data  # (every key a field the caller may write)
+        else:
+            known = self._known(ent, data, errors, hidden, read_only)
         # each field's input read, normalised and (on a create) checked in one call, by the
         # entity type's loader (see ``trellis.metamodel.loading``)
         if checked is None:
@@ -77,6 +67,32 @@ class Checks(RecordParts):
                 order = {k: o.position for k, o in options.items()}
                 values[key] = tuple(sorted(values[key], key=lambda v: (order.get(v, 1 << 30), v)))
         return values
+
+    @staticmethod
+    def _known(
+        ent: CompiledEntity,
+        data: Mapping[str, Any],
+        errors: Errors,
+        hidden: frozenset[str],
+        read_only: frozenset[str],
+    ) -> dict[str, Any]:
+        """The values of ``data`` for fields the caller may write; a problem in ``errors``
+        for every other key."""
+        known = {}
+        for key, value in data.items():
+            if key in hidden:
+                errors.add(key, "Unknown field.")
+            elif key in read_only:
+                errors.add(key, "Read-only.")
+            elif key in ent.fields:
+                known[key] = value
+            elif key in READ_ONLY_KEYS:
+                errors.add(key, "Read-only.")
+            elif key in ("pipeline", "stage"):
+                errors.add(key, "Move the record to change its stage.")
+            else:
+                errors.add(key, "Unknown field.")
+        return known
 
     def _checked_new(
         self, ent: CompiledEntity, new: NewRecord, errors: Errors, by_flow: str | None = None
