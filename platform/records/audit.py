@@ -95,13 +95,6 @@ class HeldRows:
         self.audit: list[dict[str, Any]] = []
         self.visits: list[dict[str, Any]] = []
         session.info[HELD_ROWS] = self
-        event.listen(session, "after_transaction_create", self._begun)
-
-    def _begun(self, _session: Session, transaction: SessionTransaction) -> None:
-        # a savepoint inside (a flow's actions, a unique write): what was held goes in
-        # before it, and what follows is written at once (the savepoint may be rolled back)
-        if transaction.nested and self.holding:
-            self.write()
 
     @property
     def holding(self) -> bool:
@@ -125,7 +118,18 @@ class HeldRows:
         back)."""
         if self.holding:
             del self.session.info[HELD_ROWS]
-        event.remove(self.session, "after_transaction_create", self._begun)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _savepoint_begun(session: Session, transaction: SessionTransaction) -> None:
+    """A savepoint begun inside while rows are held (a flow's actions, a unique write): what
+    was held goes in before it, and what follows is written at once (the savepoint may be
+    rolled back). One listener for every session: one added to each session holding rows
+    (and removed again) cost more than the conversion's audit INSERT."""
+    if transaction.nested:
+        held: HeldRows | None = session.info.get(HELD_ROWS)
+        if held is not None:
+            held.write()
 
 
 def hold_history_rows(session: Session) -> HeldRows | None:
