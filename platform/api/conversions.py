@@ -23,13 +23,17 @@ from trellis.api.representation import field_json
 from trellis.conversion import duplicates
 from trellis.conversion.convert import Conversion, convert
 from trellis.conversion.maps import ConversionMaps
-from trellis.conversion.models import ConversionMap
+from trellis.conversion.models import ConversionMap, DuplicateRule
 from trellis.errors import NotFound, ValidationFailed
 from trellis.records.representation import records_json
 
 
 def _map_json(row: ConversionMap) -> dict[str, Any]:
     return {"key": row.key, "label": row.label, "source": row.source, "targets": row.targets}
+
+
+def _rule_json(rule: DuplicateRule) -> dict[str, Any]:
+    return {"id": rule.id, "entity": rule.entity, "fields": rule.fields}
 
 
 def _visible_map(access: Access, row: ConversionMap) -> bool:
@@ -123,7 +127,7 @@ def list_duplicate_rules(entity: str) -> Any:
         _row, hidden = _readable_entity(session, entity)
         return {
             "items": [
-                {"id": r.id, "entity": r.entity, "fields": r.fields}
+                _rule_json(r)
                 for r in duplicates.rules_of(session, entity)
                 if not hidden.intersection(r.fields)
             ]
@@ -138,7 +142,7 @@ def add_duplicate_rule(data: dict[str, Any], entity: str) -> Any:
     """Add a duplicate rule"""
     with unit() as (runtime, session, actor):
         rule = duplicates.add_rule(session, actor, runtime.model(session), entity, data["fields"])
-        return {"id": rule.id, "entity": rule.entity, "fields": rule.fields}, 201
+        return _rule_json(rule), 201
 
 
 @api.delete("/meta/entities/<entity>/duplicate-rules/<int32:rule>")
