@@ -6,17 +6,19 @@ saves with ``UPDATE ... WHERE rev = :rev`` before anything else is written, so t
 never both advance an instance: the loser gets a Conflict and retries on fresh state. An
 exception inside a step throws the process away; the stored state stays as it was and the
 instance is marked failed with the error (flows.md, trap 6).
+
+The instance row and the statements of a step are in :mod:`trellis.flows.instance_rows`;
+reading instances (a record's, one described) in :mod:`trellis.flows.instance_reading`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, or_, select, update
+from sqlalchemy import select, update
 
 from trellis.accounts import SYSTEM, Role, User, user_roles
 from trellis.clock import to_storage, utcnow
@@ -24,99 +26,21 @@ from trellis.errors import BadRequest, Conflict, PermissionDenied, TrellisError
 from trellis.flows.context import FlowContext, flow_actor
 from trellis.flows.definitions import get_flow, get_version
 from trellis.flows.engine import SPECS, NotWaiting, Process, Services, error_text, nest
-from trellis.flows.models import Flow, FlowDecision, FlowInstance, FlowTask, FlowVersion
+from trellis.flows.instance_rows import (
+    CLOSE_TASKS,
+    INSERT_TASKS,
+    INSTANCE,
+    SAVE,
+    VERSION,
+    Loaded,
+)
+from trellis.flows.models import Flow, FlowInstance, FlowTask, FlowVersion
 from trellis.flows.routes import assignee_ref
 from trellis.flows.step_writes import StepWrites
 from trellis.flows.step_writes import write as write_step
 
 log = logging.getLogger(__name__)
 MAX_ERROR = 2000
-
-
-INSTANCE = FlowInstance.__table__
-TASK = FlowTask.__table__
-VERSION = FlowVersion.__table__
-
-
-@dataclass
-class Loaded:
-    """An instance row as a step needs it (read with Core: a step is the hot path)."""
-
-    id: int
-    rev: int
-    status: str
-    state: str
-    version_id: int
-    flow_id: int
-    entity: str
-    record_id: int
-    hash: str
-    route: dict[str, Any] | None
-
-
-LOADED_COLUMNS = (
-    INSTANCE.c.id,
-    INSTANCE.c.rev,
-    INSTANCE.c.status,
-    INSTANCE.c.state,
-    INSTANCE.c.version_id,
-    INSTANCE.c.flow_id,
-    INSTANCE.c.entity,
-    INSTANCE.c.record_id,
-    VERSION.c.hash,
-    VERSION.c.route,
-)
-
-
-def loaded_query() -> Any:
-    """``SELECT`` of :class:`Loaded` rows (add the ``WHERE``)."""
-    return select(*LOADED_COLUMNS).join_from(
-        INSTANCE, VERSION, VERSION.c.id == INSTANCE.c.version_id
-    )
-
-
-# the statements of a step, built once (values go in as parameters)
-LOAD = loaded_query().where(INSTANCE.c.id == bindparam("instance_id"))
-SAVE = (
-    update(INSTANCE)
-    .where(INSTANCE.c.id == bindparam("b_instance"), INSTANCE.c.rev == bindparam("old_rev"))
-    .values(
-        state=bindparam("state"),
-        rev=bindparam("new_rev"),
-        status=bindparam("new_status"),
-        outcome=bindparam("new_outcome"),
-        next_due_at=bindparam("due"),
-        finished_at=bindparam("finished"),
-    )
-)
-#: the decided task becomes completed, the tasks no longer waiting cancelled
-CLOSE_TASKS = (
-    update(TASK)
-    .where(
-        TASK.c.instance_id == bindparam("b_instance"),
-        TASK.c.status == "open",
-        or_(
-            TASK.c.id == bindparam("decided"),
-            TASK.c.spiff_id.in_(bindparam("gone", expanding=True)),
-        ),
-    )
-    .values(
-        status=case((TASK.c.id == bindparam("decided"), "completed"), else_="cancelled"),
-        closed_at=bindparam("now"),
-    )
-)
-USER = User.__table__
-#: new task rows, the assignee's user id looked up by username in the same statement
-INSERT_TASKS = insert(TASK).values(
-    assignee_user_id=select(USER.c.id)
-    .where(USER.c.username == bindparam("username"))
-    .scalar_subquery()
-)
-
-
-def load(ctx: FlowContext, instance_id: int) -> Loaded | None:
-    row = ctx.session.connection().execute(LOAD, {"instance_id": instance_id}).one_or_none()
-    return Loaded(*row) if row is not None else None
 
 
 def load_process(ctx: FlowContext, loaded: Loaded) -> Process:
@@ -643,89 +567,6 @@ def step(
         return False
     _after_step(ctx, loaded, process, before, now, decided[0] if decided else None, decision)
     return True
-
-
-# -- reading -----------------------------------------------------------------------------
-
-
-def instances_of(ctx: FlowContext, entity: str, record_id: int) -> list[FlowInstance]:
-    ctx.records(ctx.actor).get(entity, record_id)  # the caller must see the record
-    return list(
-        ctx.session.scalars(
-            select(FlowInstance)
-            .where(FlowInstance.entity == entity, FlowInstance.record_id == record_id)
-            .order_by(FlowInstance.id)
-        )
-    )
-
-
-def describe(ctx: FlowContext, instance: FlowInstance) -> dict[str, Any]:
-    flow = ctx.session.get(Flow, instance.flow_id)
-    version = ctx.session.get(FlowVersion, instance.version_id)
-    tasks = list(
-        ctx.session.scalars(
-            select(FlowTask).where(FlowTask.instance_id == instance.id).order_by(FlowTask.id)
-        )
-    )
-    decisions = list(
-        ctx.session.scalars(
-            select(FlowDecision)
-            .where(FlowDecision.instance_id == instance.id)
-            .order_by(FlowDecision.id)
-        )
-    )
-    ids = {t.assignee_user_id for t in tasks} | {d.user_id for d in decisions}
-    ids |= {d.on_behalf_of for d in decisions}
-    names = _usernames(ctx, ids)
-    return {
-        "id": instance.id,
-        "flow": flow.key,
-        "version": version.number,
-        "status": instance.status,
-        "outcome": instance.outcome,
-        "error": instance.error,
-        "record": {"entity": instance.entity, "id": instance.record_id},
-        "next_due_at": instance.next_due_at,
-        "tasks": [
-            {
-                "id": t.id,
-                "label": t.label,
-                "activity": t.activity,
-                "assignee": names.get(t.assignee_user_id)
-                if t.assignee_user_id
-                else (f"role:{t.assignee_role}" if t.assignee_role else None),
-                "due_at": t.due_at,
-                "status": t.status,
-            }
-            for t in tasks
-        ],
-        "decisions": [
-            {
-                "task": d.task_id,
-                "user": names.get(d.user_id),
-                "on_behalf_of": names.get(d.on_behalf_of),
-                "by": decided_by(names.get(d.user_id), names.get(d.on_behalf_of)),
-                "decision": d.decision,
-                "comment": d.comment,
-                "at": d.at,
-            }
-            for d in decisions
-        ],
-    }
-
-
-def decided_by(user: str | None, on_behalf_of: str | None) -> str:
-    """``ann`` or ``ann for bob`` (a substitute deciding for the assignee)."""
-    return f"{user} for {on_behalf_of}" if on_behalf_of else (user or "system")
-
-
-def _usernames(ctx: FlowContext, ids: set[int | None]) -> dict[int, str]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    return dict(
-        ctx.session.execute(select(User.id, User.username).where(User.id.in_(wanted))).all()
-    )
 
 
 def cancel_for_record(ctx: FlowContext, entity: str, record_id: int) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from trellis.flows import definitions, instances, readers, tasks, timers
+from trellis.flows import definitions, instance_reading, instances, readers, tasks, timers
 from trellis.flows.context import FlowContext
 from trellis.flows.models import Flow, FlowInstance, FlowTask, FlowVersion, Substitute
 
@@ -70,7 +70,7 @@ class FlowService:
         return instances.start(self.context, key, entity, record_id, version=version)
 
     def instances_of(self, entity: str, record_id: int) -> list[FlowInstance]:
-        return instances.instances_of(self.context, entity, record_id)
+        return instance_reading.instances_of(self.context, entity, record_id)
 
     def describe(self, instance: FlowInstance | int) -> dict[str, Any]:
         if isinstance(instance, int):
@@ -80,7 +80,7 @@ class FlowService:
 
                 raise NotFound(f"No flow instance {instance}.")
             instance = found
-        return instances.describe(self.context, instance)
+        return instance_reading.describe(self.context, instance)
 
     # -- tasks -----------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ from trellis.accounts import Actor, get_user
 from trellis.clock import utcnow
 from trellis.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trellis.flows.context import FlowContext
-from trellis.flows.instances import INSTANCE, LOADED_COLUMNS, TASK, Loaded, loaded_query, step
+from trellis.flows.instance_rows import INSTANCE, LOADED_COLUMNS, TASK, Loaded, loaded_query
+from trellis.flows.instances import step
 from trellis.flows.models import DECISIONS, FlowTask, Substitute
 from trellis.flows.readers import may_read
 

@@ -20,7 +20,8 @@ from trellis.accounts import SYSTEM
 from trellis.clock import as_utc, to_storage
 from trellis.errors import Conflict
 from trellis.flows.context import FlowContext
-from trellis.flows.instances import Loaded, load, step
+from trellis.flows.instance_rows import Loaded, load
+from trellis.flows.instances import step
 from trellis.flows.models import FlowDecision, FlowInstance, FlowTask
 from trellis.flows.worker import skip_locked
 

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import pytest
 
 from trellis.errors import Conflict, PermissionDenied, ValidationFailed
-from trellis.flows.instances import load, load_process, save
+from trellis.flows.instance_rows import load
+from trellis.flows.instances import load_process, save
 
 ROUTE = {
     "steps": [

@@ -163,7 +163,8 @@ def test_a_stale_step_writes_nothing_of_its_own(flows, runtime, actors) -> None:
     from sqlalchemy import func, select
 
     from trellis.errors import Conflict
-    from trellis.flows.instances import load, step
+    from trellis.flows.instance_rows import load
+    from trellis.flows.instances import step
     from trellis.flows.models import FlowDecision, FlowTask
 
     two = {
