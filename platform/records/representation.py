@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from trellis.clock import as_utc
-from trellis.metamodel.compiled import CompiledEntity, CompiledModel
+from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
 from trellis.records.audit import StageVisit
 from trellis.records.service import Record, RecordService
 from trellis.records.user_values import UserRef, user_values, users_by_id
@@ -75,23 +76,36 @@ def records_json(
         }
     users = users_by_id(service.session, user_values(entity, records))
     output = _Output(service.model, titles, users)
-    return [_record_json(entity, record, output) for record in records]
+    # each field's JSON writer looked up once for all the records
+    writers = {key: (f, f.type.to_json) for key, f in entity.fields.items()}
+    pipelines = entity.has_pipelines
+    return [_record_json(record, output, writers, pipelines) for record in records]
 
 
-def _record_json(entity: CompiledEntity, record: Record, output: _Output) -> dict[str, Any]:
+def _record_json(
+    record: Record,
+    output: _Output,
+    writers: Mapping[str, tuple[CompiledField, Any]],
+    pipelines: bool,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": record.id,
         "version": record.version,
         "title": record.title,
-        "created_at": as_utc(record.created_at).isoformat(),
-        "updated_at": as_utc(record.updated_at).isoformat(),
+        "created_at": _iso(record.created_at),
+        "updated_at": _iso(record.updated_at),
         "created_by": record.created_by,
         "owner": record.owner_id,
     }
     for key, value in record.values.items():
-        f = entity.fields[key]
-        body[key] = f.type.to_json(f, value, output)
-    if entity.has_pipelines:
+        f, to_json = writers[key]
+        body[key] = to_json(f, value, output)
+    if pipelines:
         body["pipeline"] = record.pipeline
         body["stage"] = record.stage
     return body
+
+
+def _iso(moment: datetime) -> str:
+    """A record's time in ISO 8601 UTC (a record read from storage is in UTC already)."""
+    return (moment if moment.tzinfo is UTC else as_utc(moment)).isoformat()
