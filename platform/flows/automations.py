@@ -221,9 +221,10 @@ class AutomationRunner:
     def __call__(self, session: Session, event: RecordEvent) -> None:
         if event.kind not in ("created", "updated", "stage_changed"):
             return
-        triggered = [
-            a for a in self.active.automations(session, event.entity) if _triggered_by(a, event)
-        ]
+        automations = self.active.automations(session, event.entity)
+        if not automations:  # (most entity types have none)
+            return
+        triggered = [a for a in automations if _triggered_by(a, event)]
         if not triggered:
             return
         model = self.cache.get(session)

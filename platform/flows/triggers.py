@@ -38,7 +38,10 @@ def register(events: EventBus, cache: MetamodelCache, active: ActiveTriggers) ->
             return
         if event.kind not in ("created", "updated", "stage_changed"):
             return
-        started = [f for f in active.flows(session, event.entity) if _fires(f, event)]
+        flows = active.flows(session, event.entity)
+        if not flows:  # (most entity types have none)
+            return
+        started = [f for f in flows if _fires(f, event)]
         if not started:
             return
         ctx = context(session, event.actor)
