@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from trellis.accounts import SYSTEM, Actor
 from trellis.packs.apply import Outcome, PackRefused, apply_pack, plan_for
-from trellis.packs.apply import Problem as ApplyProblem
+from trellis.packs.apply_steps import Problem as ApplyProblem
 from trellis.packs.content import PackContent
 from trellis.packs.models import InstalledPack
 from trellis.packs.plan import Plan, Take, edited_locally
