@@ -154,7 +154,8 @@ def _hold_savepoint_commands(engine: Engine) -> None:
     A command that would change nothing is never sent: a RELEASE still held when the
     transaction commits or rolls back (its end releases every savepoint), a SAVEPOINT released
     or rolled back to before any statement ran in it. A savepoint asked for in a transaction
-    that has already failed is sent at once, so it fails where it did before.
+    that has already failed, or on an autocommit connection, is sent at once, so it fails
+    where it did before.
 
     Statements without parameters (which may hold several commands: a script) go as before,
     after the held commands (then a round trip of their own)."""
@@ -186,8 +187,8 @@ def _hold_savepoint_commands(engine: Engine) -> None:
 
     def do_savepoint(connection: Connection, name: str) -> None:
         raw = driver(connection)
-        if raw.pgconn.transaction_status == failed:
-            savepoint(connection, name)  # fails now, as it did
+        if raw.pgconn.transaction_status == failed or raw.autocommit:
+            savepoint(connection, name)  # fails now, as it did (no transaction to hold it in)
             return
         held = getattr(raw, _HELD, None)
         if held is None:

@@ -75,6 +75,9 @@ def test_a_failed_transaction_fails_its_savepoint_at_once(engine) -> None:  # ty
         with pytest.raises(DBAPIError, match="current transaction is aborted"):
             conn.begin_nested()
         conn.rollback()
+    autocommit = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit as conn, pytest.raises(DBAPIError, match="transaction blocks"):
+        conn.begin_nested()  # no transaction to hold it in
     with engine.connect() as conn:
         savepoint = conn.begin_nested()
         _add(conn, 1)
