@@ -51,10 +51,11 @@ class Bearer:
     last_used_at: datetime | None
     loaded: float
 
-    def use_due(self) -> bool:
-        """Whether the token's ``last_used_at`` is older than its precision (a write is due)."""
+    def use_due(self, now: datetime | None = None) -> bool:
+        """Whether the token's ``last_used_at`` is older than its precision (a write is due)
+        at ``now`` (default: now)."""
         used = self.last_used_at
-        return used is None or used <= utcnow() - LAST_USED_PRECISION
+        return used is None or used <= (now or utcnow()) - LAST_USED_PRECISION
 
 
 _LOOKUP = (
@@ -106,15 +107,17 @@ class BearerCache:
         self._lock = threading.Lock()
         forgotten_with_auth_changes(self)
 
-    def get(self, clear: str) -> Bearer | None:
-        """The cached holder of ``clear`` if still fresh and unexpired; None: look it up."""
+    def get(self, clear: str, now: datetime | None = None) -> Bearer | None:
+        """The cached holder of ``clear`` if still fresh and unexpired (at ``now``, default:
+        now); None: look it up."""
         if not self._entries:
             return None
-        found = self._entries.get(_digest(clear))
+        digest = _digest(clear)
+        found = self._entries.get(digest)
         if found is None:
             return None
-        if monotonic() - found.loaded > self.seconds or found.expires_at <= utcnow():
-            self._entries.pop(_digest(clear), None)
+        if monotonic() - found.loaded > self.seconds or found.expires_at <= (now or utcnow()):
+            self._entries.pop(digest, None)
             return None
         return found
 

@@ -11,6 +11,7 @@ from flask import g, request
 from sqlalchemy.orm import Session
 
 from trellis.accounts import Actor
+from trellis.clock import utcnow
 from trellis.errors import BadRequest, NotFound, PermissionDenied, TrellisError
 from trellis.records.service import RecordService
 from trellis.runtime import Runtime, get_runtime
@@ -31,18 +32,20 @@ def authenticate() -> None:
         raise Unauthorized("Send 'Authorization: Bearer <token>' (POST /api/auth/token gives one).")
     runtime = get_runtime()
     clear = token.strip()
-    bearer = runtime.bearers.get(clear)  # kept a few seconds: most requests read nothing here
-    if bearer is None or bearer.use_due():
+    now = utcnow()
+    bearer = runtime.bearers.get(clear, now)  # kept a few seconds: most requests read nothing
+    if bearer is None or bearer.use_due(now):
         # the request's one transaction: the view's unit() takes it over
         with runtime.transaction(keep_open=True) as session:
             bearer = bearer or runtime.bearers.load(session, clear)
             if bearer is None:
                 raise Unauthorized("The token is unknown, expired or revoked.")
-            if bearer.use_due():  # at most once a minute per token: reads stay reads
+            if bearer.use_due(now):  # at most once a minute per token: reads stay reads
                 runtime.note_token_use(session, bearer.token_id)
                 runtime.bearers.noted(bearer)
-    g.actor = bearer.actor
-    g.token_id = bearer.token_id
+    state = g._get_current_object()  # one context lookup for both
+    state.actor = bearer.actor
+    state.token_id = bearer.token_id
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import request, url_for
+from flask import Response, current_app, request, url_for
 
 from trellis.api import schemas
 from trellis.api.blueprint import api
@@ -45,8 +45,14 @@ def _one(service, entity: str, record) -> dict[str, Any]:  # type: ignore[no-unt
     return records_json(service, service.model.entity(entity), [record])[0]
 
 
-def _with_etag(body: dict[str, Any], status: int = 200) -> Any:
-    return body, status, {"ETag": f'"{body["version"]}"'}
+def _with_etag(body: dict[str, Any], status: int = 200) -> Response:
+    """``body`` as JSON with the record's version as its ETag (the response made here, as
+    Flask would make it of ``(body, status, headers)``, without unpacking that first)."""
+    response = current_app.json.response(body)
+    if status != 200:
+        response.status_code = status
+    response.headers["ETag"] = f'"{body["version"]}"'
+    return response
 
 
 class ListQuerySchema(ma.Schema):

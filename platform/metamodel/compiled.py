@@ -256,6 +256,12 @@ class CompiledEntity:
         return select(self.table).where(self.table.c.id == bindparam("id"))
 
     @cached_property
+    def direct_statements(self) -> dict[Any, Any]:
+        """Statements of this entity type's tables compiled per dialect to run on the
+        driver's cursor (``trellis.records.direct``), kept with the compiled entity type."""
+        return {}
+
+    @cached_property
     def page_statements(self) -> dict[Any, Any]:
         """List page statements prepared per shape (see ``trellis.records.prepared``): kept
         with the compiled entity type, whose tables they read."""

@@ -10,11 +10,13 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Dialect
 
 from trellis.clock import as_utc
 from trellis.errors import BadRequest, NotFound, PermissionDenied
 from trellis.metamodel.compiled import CompiledEntity
 from trellis.records.audit import AuditEvent, StageVisit, write_held_rows
+from trellis.records.direct import DirectSelect
 from trellis.records.paging import after_segments, decode_cursor, encode_cursor
 from trellis.records.prepared import (
     COUNT_LIMIT,
@@ -348,13 +350,16 @@ class Reading(RecordParts):
         if isinstance(record_id, bool) or not isinstance(record_id, int) or record_id >= 2**63:
             raise NotFound(f"No {ent.label} with id {record_id!r}.")
         # Core on the session's connection: no ORM object is read, nothing to flush first
-        found = self.session.connection().execute(
-            ent.select_by_id if statement is None else statement, {"id": record_id}
-        )
-        row = found.mappings().first()
+        connection = self.session.connection()
+        row: Mapping[str, Any] | None
+        if statement is None:  # on the driver's cursor, compiled once (see records.direct)
+            rows = _by_id(ent, connection.dialect).rows(connection, {"id": record_id})
+            row = rows[0] if rows else None
+        else:
+            row = connection.execute(statement, {"id": record_id}).mappings().first()
         if row is None:
             raise NotFound(f"No {ent.label} with id {record_id}.")
-        return row  # type: ignore[no-any-return]
+        return row
 
     def _hydrate(self, ent: CompiledEntity, rows: Sequence[Mapping[str, Any]]) -> list[Record]:
         readers = ent.row_readers
@@ -459,3 +464,12 @@ class Reading(RecordParts):
         if f.type.name == "user" and value in users:
             return users[value]
         return f.type.display(f, value, self.model)
+
+
+def _by_id(ent: CompiledEntity, dialect: Dialect) -> DirectSelect:
+    """``ent.select_by_id`` compiled for ``dialect``, once per compiled entity type."""
+    key = ("select_by_id", dialect)
+    found = ent.direct_statements.get(key)
+    if found is None:
+        found = ent.direct_statements[key] = DirectSelect(ent.select_by_id, dialect)
+    return found  # type: ignore[no-any-return]
