@@ -278,6 +278,19 @@ class CompiledEntity:
         )
 
     @cached_property
+    def scaled_row_readers(
+        self,
+    ) -> tuple[tuple[str, Callable[[Mapping[str, Any]], Any] | None], ...]:
+        """:attr:`row_readers` for rows whose NUMERIC columns hold Decimals with each
+        column's places already (see ``FieldType.scaled_reader``): SQLAlchemy's rows on a
+        database without native decimals (SQLite), whose numbers it fits to the column's
+        scale as it reads them, so they are not fitted a second time."""
+        return tuple(
+            (key, None if key in self.side_tables else f.type.scaled_reader(f))
+            for key, f in self.fields.items()
+        )
+
+    @cached_property
     def input_loader(self) -> InputLoader:
         """How a write loads its input values (see ``trellis.metamodel.loading``): built
         once per compiled entity type."""

@@ -362,7 +362,10 @@ class Reading(RecordParts):
         return row
 
     def _hydrate(self, ent: CompiledEntity, rows: Sequence[Mapping[str, Any]]) -> list[Record]:
-        readers = ent.row_readers
+        # without native decimals (SQLite) SQLAlchemy fits each number to its column's
+        # places as it reads it (the field's places): the readers take them as they are
+        native = self.session.get_bind().dialect.supports_native_decimal
+        readers = ent.row_readers if native else ent.scaled_row_readers
         sides = self._side_values(ent, [r["id"] for r in rows]) if ent.side_tables else {}
         key = ent.key
         records = []

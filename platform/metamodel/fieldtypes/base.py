@@ -311,6 +311,14 @@ class FieldType:
             return itemgetter(self.columns(field)[0].name)
         return partial(self.from_row, field)
 
+    def scaled_reader(self, field: FieldLike) -> Callable[[Mapping[str, Any]], Any]:
+        """:meth:`reader` for rows whose NUMERIC columns hold Decimals with each column's
+        places already, as SQLAlchemy gives them on a database without native decimals
+        (SQLite: its result processor formats each stored number with the column's scale):
+        a type that fits a number to its places when reading need not do it a second time.
+        The same values and types as :meth:`reader` gives on such rows."""
+        return self.reader(field)
+
     # -- output ----------------------------------------------------------------------------
 
     def to_json(self, field: FieldLike, value: Any, ctx: Any) -> Any:

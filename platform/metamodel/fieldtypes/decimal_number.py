@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import Any
 
 import marshmallow as ma
@@ -271,9 +272,18 @@ class DecimalType(FieldType):
 
         def read(row: Mapping[str, Any]) -> Any:
             value = row[key]
-            return None if value is None else Decimal(value).quantize(quantum)
+            if value is None:
+                return None
+            # a Decimal (as the row holds it) needs no copy before its places are fitted
+            return (value if type(value) is Decimal else Decimal(value)).quantize(quantum)
 
         return read
+
+    def scaled_reader(self, field: FieldLike) -> Callable[[Mapping[str, Any]], Any]:
+        if type(self).reader is not DecimalType.reader:  # a subclass reading its own way
+            return self.reader(field)
+        # the row's Decimal has the column's scale, the field's places: as it is
+        return itemgetter(field.key)
 
     def to_json(self, field: FieldLike, value: Any, model: Any) -> Any:
         return None if value is None else str(value)

@@ -278,7 +278,22 @@ class MoneyType(FieldType):
             amount = row[amount_key]
             if amount is None:
                 return None
-            return Money(Decimal(amount).quantize(quantum), row[currency_key])
+            # a Decimal (as the row holds it) needs no copy before its places are fitted
+            if type(amount) is not Decimal:
+                amount = Decimal(amount)
+            return Money(amount.quantize(quantum), row[currency_key])
+
+        return read
+
+    def scaled_reader(self, field: FieldLike) -> Callable[[Mapping[str, Any]], Any]:
+        if type(self).reader is not MoneyType.reader:  # a subclass reading its own way
+            return self.reader(field)
+        amount_key, currency_key = f"{field.key}_amount", f"{field.key}_currency"
+
+        def read(row: Mapping[str, Any]) -> Any:
+            # the row's Decimal has the column's scale, the field's places: as it is
+            amount = row[amount_key]
+            return None if amount is None else Money(amount, row[currency_key])
 
         return read
 
