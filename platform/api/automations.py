@@ -14,8 +14,7 @@ import marshmallow as ma
 from sqlalchemy import select
 
 from trellis.api.blueprint import api
-from trellis.api.context import require_administrator, unit
-from trellis.api.meta_schemas import (
+from trellis.api.bodies import (
     FILLED_TEXT,
     AnyJSON,
     Body,
@@ -27,6 +26,7 @@ from trellis.api.meta_schemas import (
     ObjectOf,
     Text,
 )
+from trellis.api.context import require_administrator, unit
 from trellis.api.schemas import NO_NUL, items_of
 from trellis.errors import Conflict, NotFound
 from trellis.flows.actions import ACTIONS

@@ -19,13 +19,13 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from trellis.api import problems
+from trellis.api.bodies import problems_by_property
 from trellis.api.context import (
     authenticate,
     json_body,
     refuse_nul_in_url,
     require_administrator,
 )
-from trellis.api.meta_schemas import problems_by_property
 from trellis.api.schemas import ProblemSchema
 from trellis.errors import BadRequest, TrellisError, ValidationFailed
 

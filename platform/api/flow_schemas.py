@@ -8,7 +8,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from trellis.api.meta_schemas import (
+from trellis.api.bodies import (
     FILLED_TEXT,
     JSON_VALUE_DOC,
     AnyJSON,
