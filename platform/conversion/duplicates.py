@@ -9,10 +9,11 @@ builds it, deleting the last rule of a field drops it, so a check is an indexed 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from trellis.accounts import Actor
@@ -23,6 +24,7 @@ from trellis.metamodel.changes import COMPARED_FIELDS, sync_schema
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel
 from trellis.metamodel.models import ConfigChange, EntityType
 from trellis.metamodel.normalised import COMPARABLE, normalise
+from trellis.records.direct import DirectSelect
 from trellis.records.service import RecordService
 
 
@@ -112,13 +114,14 @@ def find_candidates(
         shape.append(tuple(keys))
     if not shape or not service.access.can("read", entity):
         return []
-    query, clauses = _candidates_query(service.model, ent, tuple(shape), limit)
+    query, clauses, direct = _candidates_query(service.model, ent, tuple(shape), limit)
     scope = service.access.scope_clause("read", entity, ent.table)
-    if scope is not None:
-        query = query.where(scope)
     # Core, on the transaction's connection: record tables have no ORM objects to flush
     connection = service.session.connection()
-    ids = list(connection.execute(query, params).scalars())
+    if scope is not None:
+        ids = list(connection.execute(query.where(scope), params).scalars())
+    else:  # compiled once, run on the driver's cursor (no execution context or result)
+        ids = [row["id"] for row in direct(connection.dialect).rows(connection, params)]
     if not ids:
         return []
     titles = service.titles(entity, ids)
@@ -133,10 +136,11 @@ def find_candidates(
 
 def _candidates_query(
     model: CompiledModel, ent: CompiledEntity, shape: tuple[tuple[str, ...], ...], limit: int
-) -> tuple[Select[Any], list[ColumnElement[bool]]]:
+) -> tuple[Select[Any], list[ColumnElement[bool]], Callable[[Dialect], DirectSelect]]:
     """The query of candidates by rules comparing the fields of ``shape`` (each rule's
-    values as parameters ``v<rule>_<field>``), and each rule's condition: built once per
-    compiled model, so SQLAlchemy compiles it once too."""
+    values as parameters ``v<rule>_<field>``), each rule's condition, and the query compiled
+    for a dialect (when no read scope narrows it): built once per compiled model, so it is
+    compiled once too."""
     key = (ent.key, shape, limit)
     built = model.memo.setdefault("duplicate_queries", {})
     if key not in built:
@@ -146,7 +150,15 @@ def _candidates_query(
             for r, keys in enumerate(shape)
         ]
         query = select(ent.table.c.id).where(or_(*clauses)).order_by(ent.table.c.id).limit(limit)
-        built[key] = (query, clauses)
+        compiled: dict[Dialect, DirectSelect] = {}
+
+        def direct(dialect: Dialect) -> DirectSelect:
+            found = compiled.get(dialect)
+            if found is None:
+                found = compiled[dialect] = DirectSelect(query, dialect)
+            return found
+
+        built[key] = (query, clauses, direct)
     return built[key]  # type: ignore[no-any-return]
 
 
