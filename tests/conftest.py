@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from configured_fixtures import RESULTS, Templates, builders_of
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
@@ -44,6 +45,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 #: (from ``--durations``: a whole run, 2 workers, 1 December)
 FILE_COST = {
     "tests/test_api_schemathesis.py": 150,
+    "tests/api_fuzz/test_fuzz_record_lists.py": 40,
+    "tests/api_fuzz/test_fuzz_lead_and_deal_records.py": 40,
+    "tests/api_fuzz/test_fuzz_other_records.py": 40,
+    "tests/api_fuzz/test_fuzz_configuration_and_work.py": 40,
     "tests/api/test_permission_leaks.py": 32,
     "tests/test_metamodel_scale.py": 25,
     "tests/api/test_flows_api.py": 24,
@@ -152,6 +157,66 @@ def url_builders_compiled_once() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Rule, "_compile_builder", compile_builder)
+        yield
+
+
+# Every app has its own Jinja environment, so each test compiled every template it rendered
+# again (lex, parse, generate Python, ``compile()``: about a third of a web or admin test).
+# The suite keeps each template's compiled code once per process in Jinja's own bytecode
+# cache, which hands it out only for the same template name, file and source checksum, and
+# here also only to an environment with the same compiling settings (every app comes from
+# ``create_app``, so all have the same): the same code Jinja would compile, only not again.
+class _CompiledTemplates(BytecodeCache):
+    def __init__(self) -> None:
+        self.codes: dict[tuple[Any, ...], Any] = {}
+
+    @staticmethod
+    def _key(bucket: Any) -> tuple[Any, ...]:
+        env = bucket.environment
+        settings = tuple(
+            getattr(env, name)
+            for name in (
+                "block_start_string",
+                "block_end_string",
+                "variable_start_string",
+                "variable_end_string",
+                "comment_start_string",
+                "comment_end_string",
+                "line_statement_prefix",
+                "line_comment_prefix",
+                "trim_blocks",
+                "lstrip_blocks",
+                "newline_sequence",
+                "keep_trailing_newline",
+                "optimized",
+                "is_async",
+            )
+        )
+        autoescape = getattr(env.autoescape, "__func__", env.autoescape)  # Flask's: a method
+        return (bucket.key, bucket.checksum, settings, autoescape, tuple(sorted(env.extensions)))
+
+    def load_bytecode(self, bucket: Any) -> None:
+        bucket.code = self.codes.get(self._key(bucket))
+
+    def dump_bytecode(self, bucket: Any) -> None:
+        if bucket.code is not None:
+            self.codes[self._key(bucket)] = bucket.code
+
+
+@pytest.fixture(scope="session", autouse=True)
+def templates_compiled_once() -> Iterator[None]:
+    from flask import Flask
+
+    original = Flask.create_jinja_environment
+    compiled = _CompiledTemplates()
+
+    def create_jinja_environment(self: Flask) -> Any:
+        environment = original(self)
+        environment.bytecode_cache = compiled
+        return environment
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Flask, "create_jinja_environment", create_jinja_environment)
         yield
 
 
@@ -350,13 +415,11 @@ def settings(database_url: str, tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def demo_crm(app, runtime) -> None:  # type: ignore[no-untyped-def]
-    """The demo CRM (``trellis init --demo``). The database is a copy of one where the demo
-    was loaded (see ``database_url``), so ``initialise`` finds it and only checks."""
-    from trellis.cli import initialise
-
-    with app.app_context():
-        initialise(runtime, demo=True)
+def demo_crm(database_url: str) -> None:
+    """The demo CRM (``trellis init --demo``): the test's database is a copy of one where
+    ``initialise(demo=True)`` ran once per session (``demo_template``; see ``database_url``).
+    (It is not run again per test: that it finds the demo and changes nothing is
+    test_cli's ``test_init_demo_loads_the_demo_crm_and_prints_an_admin_login_once``.)"""
 
 
 @pytest.fixture

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 from api_helpers import Caller, assert_problem
+from configured_fixtures import configured
+
+from trellis.accounts import create_user
 
 SALES_GRANT = {
     "create": True,
@@ -23,13 +26,15 @@ def grant(admin: Caller, role: str, entity: str, rights: dict[str, Any]) -> dict
     return admin.ok("PUT", f"/api/meta/roles/{role}/permissions/{entity}", rights)
 
 
-@pytest.fixture
-def crm(factory, admin, user):  # type: ignore[no-untyped-def]
+@configured
+def crm_built(factory, runtime, client, admin_headers):  # type: ignore[no-untyped-def]
     """Companies and deals. ``sam`` and ``sally`` (role sales) read, change and create their
     own deals only; a deal's margin and notes are hidden from them and its probability is
     read-only; they have no grant on companies. ``ivy`` has no grants at all. The
     administrator owns a secret deal for Secret Corp; sam owns a small one for the same
-    company (linked by the administrator: sam cannot pick a company he cannot read)."""
+    company (linked by the administrator: sam cannot pick a company he cannot read).
+    Returns the users' bearer headers and the records (``crm`` binds them to a test)."""
+    admin = Caller(client, admin_headers)
     factory.entity("company", {"name": "text"}, title="{name}", lists={"source": ["web", "fair"]})
     factory.entity(
         "deal",
@@ -65,7 +70,16 @@ def crm(factory, admin, user):  # type: ignore[no-untyped-def]
         },
         201,
     )
-    sam, sally, ivy = user("sam", ["sales"]), user("sally", ["sales"]), user("ivy", ["user"])
+    headers = {"admin": admin_headers}
+    for name, roles in (("sam", ["sales"]), ("sally", ["sales"]), ("ivy", ["user"])):
+        with runtime.transaction() as session:
+            create_user(session, name, f"{name}-password", roles)
+        token = client.post(
+            "/api/auth/token", json={"username": name, "password": f"{name}-password"}
+        )
+        assert token.status_code == 201, token.json
+        headers[name] = {"Authorization": f"Bearer {token.json['token']}"}
+    sam, sally = Caller(client, headers["sam"]), Caller(client, headers["sally"])
     mine = sam.ok("POST", "/api/records/deal", {"name": "Small deal", "source": "web"}, 201)
     mine = admin.ok(
         "PATCH",
@@ -74,15 +88,17 @@ def crm(factory, admin, user):  # type: ignore[no-untyped-def]
     )
     hers = sally.ok("POST", "/api/records/deal", {"name": "Sally's deal"}, 201)
     return {
-        "admin": admin,
-        "sam": sam,
-        "sally": sally,
-        "ivy": ivy,
-        "theirs": theirs,
-        "mine": mine,
-        "hers": hers,
-        "company": company,
+        "headers": headers,
+        "records": {"theirs": theirs, "mine": mine, "hers": hers, "company": company},
     }
+
+
+@pytest.fixture
+def crm(client, crm_built):  # type: ignore[no-untyped-def]
+    """``crm_built``'s users as callers on the test's client (``admin``, ``sam``, ``sally``,
+    ``ivy``) and its records (``theirs``, ``mine``, ``hers``, ``company``)."""
+    callers = {name: Caller(client, headers) for name, headers in crm_built["headers"].items()}
+    return {**callers, **crm_built["records"]}
 
 
 TIMES = {"at", "created_at", "updated_at", "entered_at", "left_at", "expires_at"}

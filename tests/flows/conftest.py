@@ -1,10 +1,12 @@
-"""Flows fixtures: a deal entity with a pipeline, approvers and a manager role."""
+"""Flows fixtures: a deal entity with a pipeline, approvers and a manager role; the small CRM
+of the automation, outbox, worker and notification tests."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from automation_world import build_crm
 from configured_fixtures import configured
 
 from trellis.access.grants import create_role, set_grant
@@ -88,3 +90,10 @@ def actors(runtime, factory) -> dict[str, Actor]:  # type: ignore[no-untyped-def
 @pytest.fixture
 def flows(runtime, actors) -> Flows:  # type: ignore[no-untyped-def]
     return Flows(runtime, actors)
+
+
+@configured
+def crm(factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    """The small CRM of automation_world (leads in a pipeline, deals, a lead -> deal
+    conversion map, users alice and bob), built once into a template."""
+    build_crm(factory, runtime)

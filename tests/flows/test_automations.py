@@ -4,7 +4,7 @@ action, the loop guard and the check on save, through the real record service.""
 from __future__ import annotations
 
 import pytest
-from automation_world import add_automation, add_webhook, build_crm
+from automation_world import add_automation, add_webhook
 from sqlalchemy import select
 
 from trellis.accounts import SYSTEM, get_user
@@ -12,11 +12,6 @@ from trellis.errors import ValidationFailed
 from trellis.flows.automations import AutomationLoop, save_automation
 from trellis.flows.notifications import Notification, unread_count
 from trellis.flows.outbox import OutboxEntry
-
-
-@pytest.fixture
-def crm(factory, runtime) -> None:  # type: ignore[no-untyped-def]
-    build_crm(factory, runtime)
 
 
 def note_of(factory, lead_id: int) -> str | None:  # type: ignore[no-untyped-def]

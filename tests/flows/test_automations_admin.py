@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from automation_world import Receiver, SignedIn, add_automation, add_webhook, build_crm, errors_on
+from automation_world import Receiver, SignedIn, add_automation, add_webhook, errors_on
 from sqlalchemy import select
 
 from trellis.clock import utcnow
@@ -16,11 +16,6 @@ from trellis.flows.automations import Automation
 from trellis.flows.outbox import OutboxEntry
 from trellis.flows.webhooks import Webhook, unseal
 from trellis.flows.worker import Worker
-
-
-@pytest.fixture
-def crm(factory, runtime) -> None:  # type: ignore[no-untyped-def]
-    build_crm(factory, runtime)
 
 
 @pytest.fixture

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from automation_world import SignedIn, add_automation, build_crm
+from automation_world import SignedIn, add_automation
 
 from trellis.accounts import get_user
 from trellis.flows.notifications import unread_count
-
-
-@pytest.fixture
-def crm(factory, runtime) -> None:  # type: ignore[no-untyped-def]
-    build_crm(factory, runtime)
 
 
 def unread_in_menu(page: str) -> int:

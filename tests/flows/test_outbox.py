@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from automation_world import SECRET, Receiver, add_automation, add_webhook, build_crm
+from automation_world import SECRET, Receiver, add_automation, add_webhook
 from sqlalchemy import select
 
 from trellis.clock import utcnow
@@ -15,11 +15,6 @@ from trellis.flows import outbox
 from trellis.flows.outbox import OutboxEntry, claim_due, retry
 from trellis.flows.webhooks import Webhook, seal, unseal
 from trellis.flows.worker import Worker
-
-
-@pytest.fixture
-def crm(factory, runtime) -> None:  # type: ignore[no-untyped-def]
-    build_crm(factory, runtime)
 
 
 @pytest.fixture

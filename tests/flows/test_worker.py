@@ -9,17 +9,12 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
-from automation_world import Receiver, add_automation, add_webhook, build_crm
+from automation_world import Receiver, add_automation, add_webhook
 from sqlalchemy import func, select, text
 
 from trellis.flows.outbox import OutboxEntry
 from trellis.flows.worker import JOBS, Worker, register_job, start_in_thread
 from trellis.runtime import Runtime
-
-
-@pytest.fixture
-def crm(factory, runtime) -> None:  # type: ignore[no-untyped-def]
-    build_crm(factory, runtime)
 
 
 @pytest.fixture
