@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, partial
+from operator import itemgetter
 from typing import Any
 
 import marshmallow as ma
@@ -148,6 +149,39 @@ class CompiledRule:
             if expression is not None:
                 names |= expression.names_used
         return frozenset(names)
+
+
+class RowValues:
+    """A record row's field values, by field key in field order, as each field's reader reads
+    them: the fields read as they are stored (a reader that is an ``itemgetter`` of one
+    column) are taken in one ``itemgetter`` call, the others by their readers; a field kept
+    in a side table (no reader) is left to the caller to set (its place is kept)."""
+
+    def __init__(
+        self, readers: Iterable[tuple[str, Callable[[Mapping[str, Any]], Any] | None]]
+    ) -> None:
+        keys, columns, others = [], [], []
+        for key, read in readers:
+            keys.append(key)
+            items = read.__reduce__()[1] if type(read) is itemgetter else ()
+            if len(items) == 1:
+                columns.append(items[0])
+            else:
+                columns.append("id")  # a place held for the reader's value (or the side's)
+                if read is not None:
+                    others.append((key, read))
+        self.keys = tuple(keys)
+        if len(columns) > 1:
+            self._columns: Callable[[Mapping[str, Any]], Any] = itemgetter(*columns)
+        else:  # itemgetter of one item gives the value, not a tuple of it
+            self._columns = lambda row: tuple(row[c] for c in columns)
+        self._others = tuple(others)
+
+    def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        values = dict(zip(self.keys, self._columns(row), strict=True))
+        for key, read in self._others:
+            values[key] = read(row)
+        return values
 
 
 @dataclass
@@ -289,6 +323,16 @@ class CompiledEntity:
             (key, None if key in self.side_tables else f.type.scaled_reader(f))
             for key, f in self.fields.items()
         )
+
+    @cached_property
+    def values_reader(self) -> RowValues:
+        """A record row's field values as :attr:`row_readers` read them, in one call."""
+        return RowValues(self.row_readers)
+
+    @cached_property
+    def scaled_values_reader(self) -> RowValues:
+        """A record row's field values as :attr:`scaled_row_readers` read them, in one call."""
+        return RowValues(self.scaled_row_readers)
 
     @cached_property
     def input_loader(self) -> InputLoader:

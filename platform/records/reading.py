@@ -365,19 +365,15 @@ class Reading(RecordParts):
         # without native decimals (SQLite) SQLAlchemy fits each number to its column's
         # places as it reads it (the field's places): the readers take them as they are
         native = self.session.get_bind().dialect.supports_native_decimal
-        readers = ent.row_readers if native else ent.scaled_row_readers
+        values_of = ent.values_reader if native else ent.scaled_values_reader
         sides = self._side_values(ent, [r["id"] for r in rows]) if ent.side_tables else {}
         key = ent.key
         records = []
         for row in rows:
             record_id = row["id"]
-            if sides:
-                values = {
-                    k: sides[k].get(record_id, ()) if read is None else read(row)
-                    for k, read in readers
-                }
-            else:
-                values = {k: read(row) for k, read in readers}  # type: ignore[misc]
+            values = values_of(row)
+            for k, side in sides.items():  # (a side table's field in its place)
+                values[k] = side.get(record_id, ())
             created, updated = row["created_at"], row["updated_at"]
             records.append(
                 Record(
