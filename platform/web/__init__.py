@@ -35,7 +35,14 @@ def register_web(app: Flask, bearer_only: Iterable[Blueprint] = ()) -> None:
     ``bearer_only`` (the API: it authenticates with bearer tokens, never with the session
     cookie) are left out of the CSRF check and their requests have no browser session."""
     bearer_only = list(bearer_only)
-    from trellis.web import convert, imports, inbox, notifications, records  # noqa: F401  (routes)
+    from trellis.web import (  # noqa: F401  (routes)
+        convert,
+        imports,
+        inbox,
+        notifications,
+        record_card,
+        records,
+    )
     from trellis.web.views import web
 
     # set, not setdefault: Flask pre-fills these keys (SAMESITE with None)
