@@ -6,14 +6,11 @@ saves the draft, publishes it, and reads the version page (counts) and its BPMN 
 from __future__ import annotations
 
 import hashlib
-from html.parser import HTMLParser
-from typing import Any
 from xml.etree import ElementTree
 
 import pytest
-from admin_pages import errors_on
+from admin_pages import FormValues, errors_on, post_form
 from sqlalchemy import select
-from werkzeug.datastructures import MultiDict
 
 from trellis.access.grants import create_role, set_grant
 from trellis.accounts import SYSTEM, Actor, User, create_user
@@ -23,81 +20,22 @@ APPROVERS = {"ann": ["user", "manager"], "bob": ["user"], "cy": ["user"], "dee":
 APPROVERS["boss"] = ["user"]
 
 
-class FormValues(HTMLParser):
-    """What a browser sends for the form ``form_id``: inputs with their value, ticked
-    checkboxes, chosen options and textareas (a name may repeat)."""
-
-    def __init__(self, form_id: str) -> None:
-        super().__init__()
-        self.form_id, self.inside = form_id, False
-        self.select: str | None = None
-        self.textarea: str | None = None
-        self.values: list[tuple[str, str]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, Any]]) -> None:
-        a = dict(attrs)
-        if tag == "form":
-            self.inside = a.get("id") == self.form_id
-        if not self.inside:
-            return
-        if tag == "input" and a.get("name"):
-            if a.get("type") != "checkbox" or "checked" in a:
-                self.values.append((a["name"], a.get("value") or ""))
-        elif tag == "select":
-            self.select, self.multiple, self.first = a.get("name"), "multiple" in a, None
-            self.chosen = False
-        elif tag == "option" and self.select:
-            if self.first is None:
-                self.first = a.get("value") or ""
-            if "selected" in a:
-                self.values.append((self.select, a.get("value") or ""))
-                self.chosen = True
-        elif tag == "textarea":
-            self.textarea = a.get("name")
-            self.values.append((self.textarea, ""))
-
-    def handle_data(self, data: str) -> None:
-        if self.inside and self.textarea:
-            name, text = self.values.pop()
-            self.values.append((name, text + data))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self.inside = False
-        elif tag == "select" and self.select:
-            if not self.multiple and not self.chosen and self.first is not None:
-                self.values.append((self.select, self.first))  # a browser sends the first
-            self.select = None
-        elif tag == "textarea":
-            self.textarea = None
-
-    def names(self) -> set[str]:
-        return {n for n, _ in self.values}
-
-    def set(self, name: str, *values: str) -> None:
-        """Type into an input / choose options (``values`` replace what was there)."""
-        self.values = [(n, v) for n, v in self.values if n != name]
-        self.values.extend((name, v) for v in values)
+class RouteForm(FormValues):
+    """The route form's values, with what its "Add another step" button does."""
 
     def add_row(self, number: int) -> None:
-        """What "Add another step" does: a copy of the last (empty) row, numbered on."""
+        """A copy of the last (empty) row, numbered on."""
         last = [(n, v) for n, v in self.values if n.startswith(f"s{number - 1}_")]
         for name, _ in last:
             self.values.append((f"s{number}_" + name.split("_", 1)[1], ""))
         self.set(f"s{number}_mode", "all")
 
 
-def read_form(page: str, form_id: str = "route-form") -> FormValues:
-    parser = FormValues(form_id)
-    parser.feed(page)
-    assert parser.values, f"no form {form_id} on the page"
-    return parser
-
-
-def post(admin, url: str, form: FormValues):  # type: ignore[no-untyped-def]
-    data = MultiDict([(n, v) for n, v in form.values if n != "csrf_token"])
-    data.add("csrf_token", admin.token)
-    return admin.client.post(url, data=data)
+def read_form(page: str, form_id: str = "route-form") -> RouteForm:
+    form = RouteForm(form_id)
+    form.feed(page)
+    assert form.values, f"no form {form_id} on the page"
+    return form
 
 
 @pytest.fixture
@@ -199,7 +137,7 @@ def test_an_administrator_builds_saves_and_publishes_an_approval_route(
     form.set("approved_set", 'name = "approved deal"')
     form.set("rejected_stage", "lost")
     url = "/admin/flows/deal_ok/new"
-    refused = post(admin, url, form)
+    refused = post_form(admin, url, form)
     assert refused.status_code == 422
     errors = page_errors(refused)
     assert errors["s1_quorum"] == ["The quorum 4 is more than the 3 approvers."]
@@ -212,7 +150,7 @@ def test_an_administrator_builds_saves_and_publishes_an_approval_route(
     assert ("s1_users", "cy") in form.values and ("s1_quorum", "4") in form.values
     assert ("approved_set", 'name = "approved deal"') in form.values
     form.set("s1_quorum", "2")
-    saved = post(admin, url, form)
+    saved = post_form(admin, url, form)
     assert saved.status_code == 302, page_errors(saved)
     assert saved.headers["Location"].endswith("/admin/flows/deal_ok/1")
     with runtime.transaction() as session:
@@ -237,7 +175,7 @@ def test_an_administrator_builds_saves_and_publishes_an_approval_route(
     form = read_form(edit.get_data(as_text=True))
     assert ("s1_escalate_to", "user:boss") in form.values and ("s0_role", "manager") in form.values
     form.set("s0_label", "The sales manager")
-    assert post(admin, "/admin/flows/deal_ok/1/edit", form).status_code == 302
+    assert post_form(admin, "/admin/flows/deal_ok/1/edit", form).status_code == 302
     with runtime.transaction() as session:
         version = session.scalars(select(FlowVersion)).one()
         assert version.route["steps"][0]["label"] == "The sales manager"
@@ -296,7 +234,7 @@ def test_the_route_form_names_problems_of_rows_and_outcomes(admin, people, page_
     form.set("s0_escalate_to", "role:manager")
     form.set("s0_parallel_with", "zzz")
     form.set("approved_set", "no equals sign here")
-    answer = post(admin, "/admin/flows/f/new", form)
+    answer = post_form(admin, "/admin/flows/f/new", form)
     assert answer.status_code == 422
     errors = page_errors(answer)
     assert {"s0_id", "s0_users", "s0_deadline", "s0_parallel_with", "approved_set"} <= set(
@@ -306,7 +244,7 @@ def test_the_route_form_names_problems_of_rows_and_outcomes(admin, people, page_
     form = read_form(answer.get_data(as_text=True))
     form.set("s0_remove", "on")
     form.set("approved_set", "")
-    answer = post(admin, "/admin/flows/f/new", form)
+    answer = post_form(admin, "/admin/flows/f/new", form)
     assert answer.status_code == 422
     assert errors_text(answer) == ["A route needs at least one step."]
 
@@ -326,12 +264,12 @@ def test_the_route_form_sets_an_automatic_decision_at_the_deadline(
     form.set("s0_kind", "users")
     form.set("s0_users", "ann")
     form.set("s0_escalate_to", "auto:approve")  # without a deadline: named beside the input
-    refused = post(admin, "/admin/flows/quick/new", form)
+    refused = post_form(admin, "/admin/flows/quick/new", form)
     assert refused.status_code == 422
     assert page_errors(refused) == {"s0_deadline": ["An automatic decision needs a deadline."]}
     form = read_form(refused.get_data(as_text=True))
     form.set("s0_deadline", "P3D")
-    saved = post(admin, "/admin/flows/quick/new", form)
+    saved = post_form(admin, "/admin/flows/quick/new", form)
     assert saved.status_code == 302, page_errors(saved)
     with runtime.transaction() as session:
         route = session.scalars(select(FlowVersion)).one().route

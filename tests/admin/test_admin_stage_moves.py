@@ -4,8 +4,8 @@ flows do. The form is read from the page and posted back as a browser would (CSR
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-from typing import Any
+from admin_pages import FormValues, post_form
+from admin_pages import read_form as read_any_form
 
 from trellis.access.grants import create_role
 from trellis.accounts import SYSTEM
@@ -13,43 +13,8 @@ from trellis.accounts import SYSTEM
 PAGE = "/admin/entities/claim/pipelines/approval"
 
 
-class FormValues(HTMLParser):
-    """What a browser would send for the form ``form_id``: inputs with a value, ticked
-    checkboxes, chosen options (a name may repeat)."""
-
-    def __init__(self, form_id: str) -> None:
-        super().__init__()
-        self.form_id, self.inside, self.select = form_id, False, None
-        self.values: list[tuple[str, str]] = []
-        self.checkboxes: set[str] = set()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, Any]]) -> None:
-        a = dict(attrs)
-        if tag == "form":
-            self.inside = a.get("id") == self.form_id
-        if not self.inside:
-            return
-        if tag == "input" and a.get("name"):
-            if a.get("type") == "checkbox":
-                self.checkboxes.add(a["name"])
-                if "checked" in a:
-                    self.values.append((a["name"], a.get("value") or "on"))
-            else:
-                self.values.append((a["name"], a.get("value") or ""))
-        elif tag == "select":
-            self.select = a.get("name")
-        elif tag == "option" and self.select and "selected" in a:
-            self.values.append((self.select, a.get("value") or ""))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self.inside = False
-
-
 def read_form(page: str) -> FormValues:
-    parser = FormValues("pipeline-form")
-    parser.feed(page)
-    return parser
+    return read_any_form(page, "pipeline-form")
 
 
 def ticked(form: FormValues, name: str, value: str = "on", on: bool = True) -> None:
@@ -60,11 +25,7 @@ def ticked(form: FormValues, name: str, value: str = "on", on: bool = True) -> N
 
 
 def post(admin, form: FormValues):  # type: ignore[no-untyped-def]
-    from werkzeug.datastructures import MultiDict
-
-    data = MultiDict([(n, v) for n, v in form.values if n != "csrf_token"])
-    data.add("csrf_token", admin.token)
-    return admin.client.post(PAGE, data=data)
+    return post_form(admin, PAGE, form)
 
 
 def stages_of(runtime):  # type: ignore[no-untyped-def]
