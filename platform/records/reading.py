@@ -419,11 +419,12 @@ class Reading(RecordParts):
         """Give each of ``records`` its title; the users a title names are read in one go."""
         users = self._title_users(ent, records)
         hidden: dict[int | None, frozenset[str]] = {}  # by owner: the same for all their records
+        parts = _title_parts(ent)
         for record in records:
             owner = record.owner_id
             if owner not in hidden:
                 hidden[owner] = self.access.hidden_on(ent.key, owner)
-            record.title = self._title(ent, record, users, hidden[owner])
+            record.title = self._title(ent, record, users, hidden[owner], parts)
 
     def _title_users(self, ent: CompiledEntity, records: Sequence[Record]) -> dict[int, str]:
         """The names of the users the titles of ``records`` show (none read when no user field
@@ -440,29 +441,27 @@ class Reading(RecordParts):
         record: Record,
         users: Mapping[int, str],
         hidden: frozenset[str] | None = None,
+        parts: Sequence[tuple[str, Any, bool]] | None = None,
     ) -> str:
+        """``parts``: :func:`_title_parts` of ``ent`` when the caller has them."""
         # a title made of a field the caller may not see would show it: fall back instead
         if hidden is None:
             hidden = self.access.hidden_on(ent.key, record.owner_id)
         if ent.title_keys and not hidden.intersection(ent.title_keys):
-            texts = {
-                k: self._title_text(ent, k, record.values.get(k), users) for k in ent.title_keys
-            }
+            values, model, texts = record.values, self.model, {}
+            for key, f, is_user in _title_parts(ent) if parts is None else parts:
+                # a user by name, any other value as its field shows it
+                value = values.get(key)
+                if f is None:
+                    texts[key] = ""
+                elif is_user and value in users:
+                    texts[key] = users[value]
+                else:
+                    texts[key] = f.type.display(f, value, model)
             title = " ".join(ent.title_template.format_map(texts).split())
             if title:
                 return title
         return f"{ent.label} #{record.id}"
-
-    def _title_text(
-        self, ent: CompiledEntity, key: str, value: Any, users: Mapping[int, str]
-    ) -> str:
-        """How a title shows one field's value: a user by name, as the field shows it."""
-        f = ent.fields.get(key)
-        if f is None:
-            return ""
-        if f.type.name == "user" and value in users:
-            return users[value]
-        return f.type.display(f, value, self.model)
 
 
 def _by_id(ent: CompiledEntity, dialect: Dialect) -> DirectSelect:
@@ -472,3 +471,13 @@ def _by_id(ent: CompiledEntity, dialect: Dialect) -> DirectSelect:
     if found is None:
         found = ent.direct_statements[key] = DirectSelect(ent.select_by_id, dialect)
     return found  # type: ignore[no-any-return]
+
+
+def _title_parts(ent: CompiledEntity) -> tuple[tuple[str, Any, bool], ...]:
+    """Each key of ``ent``'s title, its field (None when it has none) and whether that field
+    names a user: looked up once per page, not per record."""
+    found = []
+    for key in ent.title_keys:
+        f = ent.fields.get(key)
+        found.append((key, f, f is not None and f.type.name == "user"))
+    return tuple(found)
