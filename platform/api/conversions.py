@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -30,6 +32,13 @@ from trellis.records.representation import records_json
 
 def _map_json(row: ConversionMap) -> dict[str, Any]:
     return {"key": row.key, "label": row.label, "source": row.source, "targets": row.targets}
+
+
+@contextmanager
+def _maps() -> Iterator[ConversionMaps]:
+    """The request's transaction, with the conversion map service acting as the caller."""
+    with unit() as (runtime, session, actor):
+        yield ConversionMaps(session, runtime.cache, actor)
 
 
 def _rule_json(rule: DuplicateRule) -> dict[str, Any]:
@@ -62,8 +71,7 @@ def list_conversions() -> Any:
 @api.alt_response(201, schema=schemas.ConversionMapSchema, success=True)
 def create_conversion(data: dict[str, Any]) -> Any:
     """Create a conversion map"""
-    with unit() as (runtime, session, actor):
-        maps = ConversionMaps(session, runtime.cache, actor)
+    with _maps() as maps:
         row = maps.save(
             data["key"], data["source"], data["targets"], data.get("label", ""), create=True
         )
@@ -89,8 +97,7 @@ def get_conversion(key: str) -> Any:
 @api.alt_response(200, schema=schemas.ConversionMapSchema, success=True)
 def replace_conversion(data: dict[str, Any], key: str) -> Any:
     """Replace a conversion map"""
-    with unit() as (runtime, session, actor):
-        maps = ConversionMaps(session, runtime.cache, actor)
+    with _maps() as maps:
         row = maps.save(key, data["source"], data["targets"], data.get("label", ""), create=False)
         return _map_json(row)
 
@@ -100,8 +107,8 @@ def replace_conversion(data: dict[str, Any], key: str) -> Any:
 @api.alt_response(204, description="Done", success=True)
 def delete_conversion(key: str) -> Any:
     """Delete a conversion map"""
-    with unit() as (runtime, session, actor):
-        ConversionMaps(session, runtime.cache, actor).delete(key)
+    with _maps() as maps:
+        maps.delete(key)
     return "", 204
 
 
@@ -111,10 +118,8 @@ def delete_conversion(key: str) -> Any:
 @api.alt_response(201, schema=schemas.FieldSchema, success=True)
 def transfer_field(data: dict[str, Any], key: str) -> Any:
     """Create a source field on a target and map it"""
-    with unit() as (runtime, session, actor):
-        field = ConversionMaps(session, runtime.cache, actor).transfer(
-            key, data["field"], data["target"]
-        )
+    with _maps() as maps:
+        field = maps.transfer(key, data["field"], data["target"])
         return field_json(field), 201
 
 
