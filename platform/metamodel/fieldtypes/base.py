@@ -348,7 +348,13 @@ class FieldType:
 
     def parse_scalar(self, field: FieldLike, raw: Any, model: CompiledModel) -> Any:
         """A filter operand (often a query-string text) as a Python value; ValueError if bad."""
-        # a compiled field keeps its input field: not one built per filter and request
+        # a compiled field keeps its input field and its fast path (the same value as the
+        # input field's deserialize, without marshmallow): not one built per filter
+        fast = getattr(field, "operand_fast", None)
+        if fast is not None:
+            value = fast(raw)
+            if value is not SLOW:
+                return value
         reader = getattr(field, "operand_input", None) or self.input_field(field, model)
         try:
             return reader.deserialize(raw)
