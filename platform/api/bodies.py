@@ -2,7 +2,8 @@
 flow and automation bodies): :class:`Body`, which refuses unknown properties, and fields that
 are exact about JSON types and say what is wrong in words (texts that refuse NUL, labels,
 keys, choices, flags, whole numbers, nested objects, lists and maps, any JSON value); and
-loading a body with its schema (:func:`load_body`), a 422 naming each property that is wrong.
+marshmallow's nested messages by dotted path (:func:`problems_by_property`), a 422 naming
+each property that is wrong.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from typing import Any
 import marshmallow as ma
 
 from trellis.access.grants import ROLE_KEY
-from trellis.api.context import json_body
 from trellis.api.schemas import NO_NUL, JsonInteger
-from trellis.errors import ValidationFailed
 from trellis.metamodel.changes import MAX_LABEL, key_errors, label_errors
 from trellis.metamodel.option_lists import OPTION_KEY, color_ok
 from trellis.metamodel.physical import RESERVED_KEYS
@@ -219,19 +218,6 @@ class AnyJSON(ma.fields.Raw):
     def __init__(self, **kwargs: Any) -> None:
         kwargs["metadata"] = {**JSON_VALUE_DOC, **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
-
-
-def load_body(schema: type[Body]) -> dict[str, Any]:
-    """The request's JSON object loaded with ``schema``; a 422 naming every bad property."""
-    data = json_body()
-    try:
-        return schema().load(data)
-    except ma.ValidationError as exc:
-        errors = problems_by_property(exc.messages)
-        for name, message in schema.immutable.items():
-            if name in errors:
-                errors[name] = [message]
-        raise ValidationFailed(errors) from None
 
 
 def problems_by_property(messages: Any, prefix: str = "") -> dict[str, list[str]]:

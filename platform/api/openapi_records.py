@@ -30,9 +30,9 @@ from trellis.api.schemas import ID_SCHEMA
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
 from trellis.metamodel.fieldtypes.base import MAX_BIGINT, MAX_INTEGER
 from trellis.metamodel.fieldtypes.choice import OptionOutput
-from trellis.metamodel.fieldtypes.email import MAX_EMAIL
 from trellis.metamodel.fieldtypes.money import MoneyOutput
 from trellis.metamodel.fieldtypes.reference import ReferenceOutput
+from trellis.metamodel.fieldtypes.text import FormattedTextType
 from trellis.records.query import SYSTEM_FIELDS
 from trellis.records.validation import RECORD_KEY
 
@@ -503,9 +503,10 @@ def _bounds(f: CompiledField) -> dict[str, Any]:
     settings = f.settings or {}
     name = f.type.name
     if name in ("text", "long_text", "email", "url", "phone"):
-        limit = settings.get("max_length", getattr(f.type, "default_max_length", None))
-        if name == "email":  # an address is at most MAX_EMAIL characters, whatever is set
-            limit = min(limit, MAX_EMAIL) if isinstance(limit, int) else MAX_EMAIL
+        if isinstance(f.type, FormattedTextType):  # no settings: its own longest value
+            limit = f.type.max_chars  # (none for a phone number: its pattern bounds it)
+        else:
+            limit = settings.get("max_length", getattr(f.type, "default_max_length", None))
         return {"maxLength": limit} if isinstance(limit, int) else {}
     if name == "integer":  # a BIGINT column, narrowed by the settings
         bounds = {"min": "minimum", "max": "maximum"}

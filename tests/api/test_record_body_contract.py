@@ -161,13 +161,17 @@ def test_conversion_targets_are_typed_by_the_target_entity_types(leads) -> None:
 
 
 def test_what_fuzzing_found_the_document_and_server_agree_on(factory, admin) -> None:  # type: ignore[no-untyped-def]
-    factory.entity("item", {"name": "text", "rate": "decimal", "email": "email"})
+    factory.entity("item", {"name": "text", "rate": "decimal", "email": "email", "site": "url"})
     document = admin.ok("GET", "/api/openapi.json")
-    assert (
-        document["components"]["schemas"]["ItemCreate"]["properties"]["email"]["maxLength"] == 254
-    )
+    properties = document["components"]["schemas"]["ItemCreate"]["properties"]
+    assert properties["email"]["maxLength"] == 254
     long_address = "a@" + "b" * 250 + ".ee"  # 255 characters
     assert_problem(admin.post("/api/records/item", {"email": long_address}), 422, "email")
+    # a web address is at most 2,000 characters: the document says so too
+    assert properties["site"]["maxLength"] == 2000
+    long_site = "https://example.com/" + "p" * 1981  # 2,001 characters
+    assert_problem(admin.post("/api/records/item", {"site": long_site}), 422, "site")
+    admin.ok("POST", "/api/records/item", {"name": "S", "site": long_site[:2000]}, 201)
     # a number finer than any column's places compares, on every database
     for query in ("rate__gte=-1.1125369292536007e-308", "rate__lt=1e-400", "rate=1e-308"):
         response = admin.get(f"/api/records/item?{query}")
