@@ -27,6 +27,7 @@ import copy
 from functools import partial
 from typing import Any
 
+import marshmallow as ma
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import current_app
@@ -226,7 +227,19 @@ def _entity_fragment(
 # -- the route ---------------------------------------------------------------------------
 
 
+class OpenApiDocumentSchema(ma.Schema):
+    """An OpenAPI 3.1 document (its own rules are OpenAPI's; the route's answer is this one)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    openapi = ma.fields.String(required=True)
+    info = ma.fields.Dict(required=True)
+    paths = ma.fields.Dict(required=True)
+
+
 @api.get("/openapi.json")
+@api.alt_response(200, schema=OpenApiDocumentSchema, success=True)
 @api.problems()
 def openapi_document() -> Any:
     """This document, as the caller sees it"""
