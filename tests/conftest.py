@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -539,17 +540,60 @@ ARTIFACTS = Path(os.environ.get("TRELLIS_ARTIFACTS", Path(__file__).parent.paren
 
 @pytest.fixture
 def live_server(app):  # type: ignore[no-untyped-def]
-    """The app served over real HTTP on 127.0.0.1 (a free port) in a background thread."""
-    import threading
+    """The app served over real HTTP on 127.0.0.1 (a free port) in a background thread.
 
+    Stopping waits for the requests in flight to finish, and answers any later request on a
+    kept-alive browser connection with 503 without touching the app, so no request still holds
+    a database connection when the test's runtime is disposed (one that did was left to the
+    garbage collector, which reported it open)."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    served = InFlight(app)
+    server = make_server("127.0.0.1", 0, served, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+    server.server_close()
+    assert served.stop(timeout=10), "a request to the live server did not finish within 10 s"
+
+
+class InFlight:
+    """WSGI middleware that counts the requests in the app and, once stopped, refuses new ones."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.running = 0
+        self.stopped = False
+        self.changed = threading.Condition()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        with self.changed:
+            if self.stopped:
+                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+                return [b"the test server is stopping"]
+            self.running += 1
+        try:
+            # the body is read whole (and closed, which ends the request's context) here, so
+            # the app's work and its transaction end in this call, before the count goes down
+            body = self.app(environ, start_response)
+            try:
+                return list(body)
+            finally:
+                if hasattr(body, "close"):
+                    body.close()
+        finally:
+            with self.changed:
+                self.running -= 1
+                self.changed.notify_all()
+
+    def stop(self, timeout: float) -> bool:
+        """Refuse new requests; True once none is running (False if one still runs after
+        ``timeout`` seconds)."""
+        with self.changed:
+            self.stopped = True
+            return self.changed.wait_for(lambda: self.running == 0, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

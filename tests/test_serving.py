@@ -8,7 +8,7 @@ import http.client
 import logging
 import threading
 
-from live_waitress import waitress_serving
+from live_waitress import stop, waitress_serving
 
 from trellis.serving import make_server
 
@@ -44,3 +44,24 @@ def test_threads_and_connections_suit_a_browser(app) -> None:  # type: ignore[no
         assert not logging.getLogger("waitress.queue").isEnabledFor(logging.WARNING)
     finally:
         server.close()
+
+
+def test_the_test_server_stops_when_its_wake_up_pipe_is_gone(app) -> None:  # type: ignore[no-untyped-def]
+    """Seen once in CI: the pipe waitress' loop wakes up on was no longer open when a module's
+    server was stopped (``os.write`` -> EBADF), which failed the teardown. Stopping must not
+    depend on it."""
+    server = make_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    connection = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=5)
+    connection.request("GET", "/healthz")
+    assert connection.getresponse().status == 200
+    real = server.trigger.trigger
+    server.trigger.trigger = 1_000_000  # a descriptor number nothing has open
+    try:
+        stop(server, thread)
+    finally:
+        server.trigger.trigger = real
+        connection.close()
+    assert not thread.is_alive()
+    assert server._map == {}
