@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from trellis.clock import as_utc, utcnow
 from trellis.db import Base
+from trellis.records.direct import insert_one
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -164,17 +165,27 @@ def write_held_visits_of(session: Session, entity: str, record_id: int) -> None:
 
 
 def write_audit_rows(
-    session: Session, rows: list[dict[str, Any]], connection: Connection | None = None
+    session: Session,
+    rows: list[dict[str, Any]],
+    connection: Connection | None = None,
+    kept: dict[Any, Any] | None = None,
 ) -> None:
     """Insert ``rows`` (one statement; on ``connection``, the session's connection in this
     transaction when the caller has it at hand), or hold them (see
-    :func:`hold_history_rows`)."""
+    :func:`hold_history_rows`). ``kept``: the statements kept with the compiled entity type
+    of the rows, where one row's INSERT is kept to run on the driver's cursor (see
+    ``records.direct``)."""
     held: HeldRows | None = session.info.get(HELD_ROWS)
     if held is not None:
         held.audit.extend(rows)
+        return
+    connection = connection if connection is not None else session.connection()
+    if len(rows) > 1:
+        connection.execute(AUDIT_INSERT, rows)
+    elif kept is not None:
+        insert_one(kept, connection, AUDIT_INSERT, rows[0])
     else:
-        connection = connection if connection is not None else session.connection()
-        connection.execute(AUDIT_INSERT, rows if len(rows) > 1 else rows[0])
+        connection.execute(AUDIT_INSERT, rows[0])
 
 
 def write_visit_rows(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -11,14 +11,19 @@ and JSON on SQLite and PostgreSQL. Expanding parameters (``in`` lists) are expan
 SQLAlchemy expands them. Statement event listeners (``before_cursor_execute`` and
 ``after_cursor_execute``) are told as they are for any statement, and a driver error is
 raised as SQLAlchemy raises it (wrapped, disconnects handled).
+
+:class:`DirectInsert` does the same for the INSERT of one row of a fixed set of columns (a
+record row, an audit row): the values go through SQLAlchemy's bind processors in the
+compiled statement's order, the ``RETURNING`` row (if any) comes back through its result
+processors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select
+from sqlalchemy import Connection, Insert, Select
 from sqlalchemy.engine import Dialect
 
 Processor = Callable[[Any], Any]
@@ -48,31 +53,8 @@ class DirectSelect:
         """The statement's rows for ``params`` in ``connection``'s transaction, each a dict
         by column name."""
         statement, parameters = self._parameters(params)
-        cursor = connection.connection.cursor()
-        try:
-            dispatch = connection.dispatch
-            if dispatch.before_cursor_execute:
-                for listener in dispatch.before_cursor_execute:
-                    statement, parameters = listener(
-                        connection, cursor, statement, parameters, None, False
-                    )
-            try:
-                # the dialect's execute: what the platform's engine sets up around every
-                # statement happens here too (on PostgreSQL, a held SAVEPOINT goes first)
-                self.dialect.do_execute(cursor, statement, parameters, None)
-                found = cursor.fetchall()
-            except self.dialect.loaded_dbapi.Error as error:
-                # as Connection.execute: wrapped in SQLAlchemy's exception, a lost connection
-                # invalidated (this raises)
-                connection._handle_dbapi_exception(error, statement, parameters, cursor, None)
-                raise  # pragma: no cover (the line above raises)
-            if dispatch.after_cursor_execute:
-                dispatch.after_cursor_execute(
-                    connection, cursor, statement, parameters, None, False
-                )
-            processors = self._processors(cursor.description)
-        finally:
-            cursor.close()
+        found, description = _run(connection, self.dialect, statement, parameters)
+        processors = self._processors(description)
         names = self.names
         out = [dict(zip(names, row, strict=True)) for row in found]
         for name, process in processors:
@@ -102,13 +84,141 @@ class DirectSelect:
         }
 
     def _processors(self, description: Any) -> tuple[tuple[str, Processor], ...]:
-        codes = tuple(d[1] for d in description)
-        found = self._results.get(codes)
-        if found is None:
-            dialect = self.dialect
-            found = self._results[codes] = tuple(
-                (name, process)
-                for name, impl, code in zip(self.names, self._impls, codes, strict=True)
-                if (process := impl.result_processor(dialect, code)) is not None
-            )
-        return found
+        return _result_processors(self._results, self.dialect, self.names, self._impls, description)
+
+
+class DirectInsert:
+    """The INSERT ``statement`` of one row with exactly the columns ``keys``, compiled once
+    for ``dialect``; :meth:`row` runs it on a connection. A statement that needs SQLAlchemy
+    to compute a value itself (a column default of a column not in ``keys``) or to rename a
+    parameter is refused (ValueError): it is run by ``Connection.execute`` instead."""
+
+    def __init__(self, statement: Insert, keys: Sequence[str], dialect: Dialect) -> None:
+        self.statement = statement
+        self.keys = frozenset(keys)
+        compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
+        if compiled.insert_prefetch or compiled.escaped_bind_names or compiled.post_compile_params:
+            raise ValueError(f"Not an INSERT of its parameters as they are: {compiled.string}")
+        self.compiled = compiled
+        self.dialect = dialect
+        self.sql = compiled.string
+        names = compiled.positiontup if dialect.positional else list(compiled.binds)
+        binds = compiled.binds
+        if set(names or ()) != self.keys or {binds[n].key for n in binds} != self.keys:
+            raise ValueError(f"The INSERT does not take exactly {sorted(keys)}")
+        self._names = tuple(names or ())
+        #: each parameter's key, in the driver's order, and its bind processor (or None)
+        self._order = tuple(
+            (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in names or ()
+        )
+        returning = list(compiled.effective_returning or ())
+        self.names = tuple(c.name for c in returning)
+        self._impls = tuple(c.type.dialect_impl(dialect) for c in returning)
+        self._results: dict[tuple[Any, ...], tuple[tuple[str, Processor], ...]] = {}
+
+    def row(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """Insert ``values`` (a value for each of the statement's keys, no other) in
+        ``connection``'s transaction; the ``RETURNING`` row (None without one)."""
+        if values.keys() != self.keys:
+            raise ValueError(f"Values for {sorted(values)}, the INSERT takes {sorted(self.keys)}")
+        ordered = [
+            values[name] if process is None else process(values[name])
+            for name, process in self._order
+        ]
+        if self.dialect.positional:
+            parameters: Any = self.dialect.execute_sequence_format(ordered)
+        else:
+            parameters = dict(zip(self._names, ordered, strict=True))
+        found, description = _run(
+            connection, self.dialect, self.sql, parameters, fetch=bool(self.names)
+        )
+        if not self.names:
+            return None
+        processors = _result_processors(
+            self._results, self.dialect, self.names, self._impls, description
+        )
+        row = list(found[0])
+        for name, process in processors:
+            i = self.names.index(name)
+            row[i] = process(row[i])
+        return tuple(row)
+
+
+def insert_one(
+    kept: dict[Any, Any], connection: Connection, statement: Insert, values: Mapping[str, Any]
+) -> tuple[Any, ...] | None:
+    """Insert the one row ``values`` by ``statement`` in ``connection``'s transaction; its
+    ``RETURNING`` row (None without one). Run as a :class:`DirectInsert`, kept in ``kept``
+    (the statements kept with a compiled entity type) per statement, dialect and keys; a
+    statement that cannot be (see :class:`DirectInsert`) by ``Connection.execute``."""
+    dialect = connection.dialect
+    key = ("insert_one", statement, dialect, tuple(values))
+    direct = kept.get(key, _UNKNOWN)
+    if direct is _UNKNOWN:
+        try:
+            direct = DirectInsert(statement, list(values), dialect)
+        except ValueError:
+            direct = None
+        kept[key] = direct
+    if direct is None:
+        result = connection.execute(statement, values)
+        return tuple(result.one()) if result.returns_rows else None
+    return direct.row(connection, values)  # type: ignore[no-any-return]
+
+
+_UNKNOWN = object()
+
+
+def _run(
+    connection: Connection, dialect: Dialect, statement: str, parameters: Any, fetch: bool = True
+) -> tuple[list[Any], Any]:
+    """Run ``statement`` on a cursor of ``connection``'s driver connection as
+    ``Connection.execute`` would (statement listeners told, the dialect's ``do_execute``,
+    driver errors wrapped); its rows (when ``fetch``) and the cursor's description."""
+    cursor = connection.connection.cursor()
+    try:
+        # (as SQLAlchemy itself asks, before it looks for listeners of a kind)
+        dispatch = (
+            connection.dispatch if connection._has_events or connection.engine._has_events else None
+        )
+        if dispatch is not None and dispatch.before_cursor_execute:
+            for listener in dispatch.before_cursor_execute:
+                statement, parameters = listener(
+                    connection, cursor, statement, parameters, None, False
+                )
+        try:
+            # the dialect's execute: what the platform's engine sets up around every
+            # statement happens here too (on PostgreSQL, a held SAVEPOINT goes first)
+            dialect.do_execute(cursor, statement, parameters, None)
+            found = cursor.fetchall() if fetch else []
+        except dialect.loaded_dbapi.Error as error:
+            # as Connection.execute: wrapped in SQLAlchemy's exception, a lost connection
+            # invalidated (this raises)
+            connection._handle_dbapi_exception(error, statement, parameters, cursor, None)
+            raise  # pragma: no cover (the line above raises)
+        if dispatch is not None and dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(connection, cursor, statement, parameters, None, False)
+        return found, cursor.description
+    finally:
+        cursor.close()
+
+
+def _result_processors(
+    kept: dict[tuple[Any, ...], tuple[tuple[str, Processor], ...]],
+    dialect: Dialect,
+    names: tuple[str, ...],
+    impls: tuple[Any, ...],
+    description: Any,
+) -> tuple[tuple[str, Processor], ...]:
+    """The result processors of the columns ``names`` (of types ``impls``) for the type
+    codes of the driver's ``description``, worked out once per set of codes (in ``kept``)."""
+    codes = tuple(d[1] for d in description)
+    found = kept.get(codes)
+    if found is None:
+        found = kept[codes] = tuple(
+            (name, process)
+            for name, impl, code in zip(names, impls, codes, strict=True)
+            if (process := impl.result_processor(dialect, code)) is not None
+        )
+    return found

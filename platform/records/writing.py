@@ -24,6 +24,7 @@ from trellis.records.audit import (
     write_visit_rows,
 )
 from trellis.records.checks import TAKEN_UNSEEN, taken
+from trellis.records.direct import insert_one
 from trellis.records.events import RecordEvent
 from trellis.records.record import Checked, Record, RecordParts, note_record_write
 
@@ -109,9 +110,11 @@ class Writing(RecordParts):
             rows.append(row)
         connection = self.session.connection()
         hooks = ent.value_hooks
+        kept = ent.direct_statements
         with self._unique_guard(ent) if hooks.unique else _NO_GUARD:
             if len(rows) == 1:  # (ids in the rows' order need SQLAlchemy's sorting only for many)
-                ids = [connection.execute(ent.insert_one_returning_id, rows[0]).scalar_one()]
+                # on the driver's cursor, compiled once (see records.direct)
+                ids = [insert_one(kept, connection, ent.insert_one_returning_id, rows[0])[0]]  # type: ignore[index]
             else:
                 ids = list(connection.execute(ent.insert_returning_id, rows).scalars())
         for key in hooks.side_keys:
@@ -170,7 +173,7 @@ class Writing(RecordParts):
         self._set_titles(ent, [record for record, _changes in records])
         if visits:
             write_visit_rows(self.session, visits)
-        write_audit_rows(self.session, audits, connection)
+        write_audit_rows(self.session, audits, connection, kept)
         for record, changes in records:
             self._emit("created", ent, record.id, changes)
         return [record for record, _changes in records]
@@ -289,7 +292,11 @@ class Writing(RecordParts):
         now: datetime,
     ) -> None:
         # values as parameters, not in the statement: one cached statement for every row
-        write_audit_rows(self.session, [self._audit_row(ent, record_id, action, changes, now)])
+        write_audit_rows(
+            self.session,
+            [self._audit_row(ent, record_id, action, changes, now)],
+            kept=ent.direct_statements,
+        )
 
     def _audit_row(
         self,
