@@ -87,8 +87,8 @@ def main() -> None:
 
         def by_hand(text: str, rows: list) -> None:
             with hand_engine_.begin() as conn:
-                ids = handwritten.import_csv(conn, text)
-            assert len(ids) == len(rows)
+                created = handwritten.import_csv(conn, text)
+            assert len(created) == len(rows)
 
         sides = {
             "platform: import_csv": platform,

@@ -271,17 +271,27 @@ def audit_row(record_id: int, changes: dict[str, Any], at: datetime) -> dict[str
     }
 
 
-def create_one(conn: Connection, data: Mapping[str, Any]) -> int:
-    """Check, insert the row, write its audit row: one record."""
+def created(row: dict[str, Any], record_id: int) -> dict[str, Any]:
+    """The created record as the caller gets it back (the platform's ``Record``): its row,
+    id and title (the name, its runs of white space as one space; ``Item #<id>`` when
+    empty)."""
+    row["id"] = record_id
+    row["title"] = " ".join(row["name"].split()) or f"Item #{record_id}"
+    return row
+
+
+def create_one(conn: Connection, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Check, insert the row, write its audit row: one record, given back with its title."""
     row, changes = check(data)
     record_id = conn.execute(INSERT_ONE, row).scalar_one()
     conn.execute(INSERT_AUDIT, audit_row(record_id, changes, row["created_at"]))
-    return record_id
+    return created(row, record_id)
 
 
-def create_many(conn: Connection, inputs: Iterable[Mapping[str, Any]]) -> list[int]:
+def create_many(conn: Connection, inputs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Check every input (all problems by position, nothing written on any), then one
-    ``executemany`` for the rows (ids back in order) and one for the audit rows."""
+    ``executemany`` for the rows (ids back in order) and one for the audit rows; the records
+    given back with their titles."""
     checked = []
     errors: dict[str, dict[str, list[str]]] = {}
     for number, data in enumerate(inputs):
@@ -296,7 +306,7 @@ def create_many(conn: Connection, inputs: Iterable[Mapping[str, Any]]) -> list[i
     ids = list(conn.execute(INSERT_MANY, [row for row, _ in checked]).scalars())
     audits = [audit_row(i, c, row["created_at"]) for i, (row, c) in zip(ids, checked, strict=True)]
     conn.execute(INSERT_AUDIT, audits)
-    return ids
+    return [created(row, i) for i, (row, _c) in zip(ids, checked, strict=True)]
 
 
 # -- CSV ----------------------------------------------------------------------------------
@@ -334,7 +344,7 @@ def read_cells(row: list[str], columns: list[str]) -> dict[str, Any]:
     return data
 
 
-def import_csv(conn: Connection, content: str) -> list[int]:
+def import_csv(conn: Connection, content: str) -> list[dict[str, Any]]:
     """A strong hand-written import of one CSV file: match the header once, read and check
     every row (all problems reported, nothing written on any), batch the inserts."""
     rows = csv.reader(io.StringIO(content))
