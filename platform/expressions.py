@@ -156,8 +156,23 @@ class CompiledExpression:
 
     def holds(self, values: Mapping[str, Any]) -> bool:
         """Whether the expression is true for ``values``; a failure counts as false."""
+        run = self._run
+        if run is not None:
+            # :meth:`evaluate` without its layers (the same run, failures and size check);
+            # a yes, a no or nothing (a rule's, a condition's usual answer) needs no check
+            try:
+                result = run(Run(values))
+            except Exception:  # (what evaluate turns into an ExpressionRuntimeError)
+                return False
+            if result is True or result is False or result is None:
+                return result is True
+            try:
+                check_size(result)
+            except ExpressionRuntimeError:
+                return False
+            return bool(result)
         try:
-            return bool(self.evaluate(values))
+            return bool(self.evaluate_by_simpleeval(values))
         except ExpressionRuntimeError:
             return False
 
