@@ -25,6 +25,7 @@ from trellis.api import register_api
 from trellis.cli import register_commands
 from trellis.errors import TrellisError
 from trellis.runtime import Runtime, get_runtime, get_runtime_of
+from trellis.unstorable import refuse_in_url
 from trellis.web import register_web
 from trellis.words import counted, mid_sentence
 
@@ -148,6 +149,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_web(app, bearer_only=[app.blueprints["api"]])
     app.bearer_only(["api"])
     register_admin(app)
+
+    # the browser's pages and the admin (the API runs it as its own hook, before its token)
+    app.before_request(refuse_in_url)
 
     @app.errorhandler(TrellisError)
     def platform_error(error: TrellisError) -> Any:

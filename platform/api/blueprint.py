@@ -20,14 +20,10 @@ from werkzeug.exceptions import HTTPException
 
 from trellis.api import problems
 from trellis.api.bodies import problems_by_property
-from trellis.api.context import (
-    authenticate,
-    json_body,
-    refuse_nul_in_url,
-    require_administrator,
-)
+from trellis.api.context import authenticate, json_body, require_administrator
 from trellis.api.schemas import ProblemSchema
 from trellis.errors import BadRequest, TrellisError, ValidationFailed
+from trellis.unstorable import refuse_in_url
 
 #: what each documented problem status means
 PROBLEM_STATUSES = {
@@ -93,7 +89,7 @@ class ApiBlueprint(Blueprint):
     def problems(self, *statuses: int, public: bool = False) -> Callable[[Any], Any]:
         """Document the problem responses of a route: 401 too, unless it is ``public``, and
         400 on every route (any request whose query has a NUL character or a lone surrogate
-        is refused before the route runs: ``refuse_nul_in_url``)."""
+        is refused before the route runs: ``trellis.unstorable.refuse_in_url``)."""
         codes = sorted({*statuses, 400, *(() if public else (401,))})
 
         def decorate(view: Any) -> Any:
@@ -195,13 +191,13 @@ def before_every_call() -> None:
     * a valid bearer token (else 401), unless the route is :data:`PUBLIC`;
     * a change of the configuration by anyone but an administrator is a 403 before its body
       is read: the answer never depends on what was sent (the services check again);
-    * no NUL character in the URL (``refuse_nul_in_url``)."""
+    * no NUL character in the URL (``trellis.unstorable.refuse_in_url``)."""
     method = request.method
     if (method, request.endpoint) not in PUBLIC:
         authenticate()
     if method not in READING and request.path.startswith(CONFIGURATION_PREFIX):
         require_administrator(g.actor, "may change the configuration")
-    refuse_nul_in_url()
+    refuse_in_url()
 
 
 @api.errorhandler(TrellisError)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from trellis.accounts import Actor
 from trellis.clock import utcnow
-from trellis.errors import BadRequest, NotFound, PermissionDenied, TrellisError
+from trellis.errors import BadRequest, PermissionDenied, TrellisError
 from trellis.records.service import RecordService
 from trellis.runtime import Runtime, get_runtime
+from trellis.unstorable import DETAIL, PROBLEM, has_unstorable, printable
 
 
 class Unauthorized(TrellisError):
@@ -77,55 +77,7 @@ def json_body() -> dict[str, Any]:
         raise BadRequest("The body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise BadRequest("The body is not a JSON object.")
-    unstorable = {
-        _printable(k): ["Contains a NUL character or a lone surrogate."]
-        for k, v in data.items()
-        if _has_unstorable([k, v])
-    }
-    if unstorable:
-        raise BadRequest(UNSTORABLE_DETAIL, unstorable)
-    return data
-
-
-UNSTORABLE_DETAIL = (
-    "Text must not contain NUL characters (PostgreSQL cannot store or compare them) or lone "
-    "surrogates (\\ud800 to \\udfff alone are not characters and have no UTF-8 form)."
-)
-#: lone surrogates: JSON's ``\\ud800`` escapes decode to them; no database or page can hold one
-SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def refuse_nul_in_url() -> None:
-    """No key contains a NUL character (a 404); a query parameter with one is a 400."""
-    if "\x00" in request.path:
-        raise NotFound("Nothing here has a NUL character in its key.")
-    if not request.query_string:
-        return
-    args = request.args
-    bad = {
-        _printable(k): ["Contains a NUL character or a lone surrogate."]
-        for k in args
-        if _has_unstorable([k, args.getlist(k)])
-    }
+    bad = {printable(k): [PROBLEM] for k, v in data.items() if has_unstorable([k, v])}
     if bad:
-        raise BadRequest(UNSTORABLE_DETAIL, bad)
-
-
-def _printable(key: str) -> str:
-    """A key that can be sent back in a JSON problem (a lone surrogate cannot)."""
-    return SURROGATES.sub("\ufffd", key)
-
-
-def _has_unstorable(value: Any) -> bool:
-    # a loop, not recursion: a deeply nested body must not exhaust the stack
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str) and ("\x00" in item or SURROGATES.search(item)):
-            return True
-        if isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
+        raise BadRequest(DETAIL, bad)
+    return data

@@ -302,6 +302,8 @@ def search_clause(
     entity: CompiledEntity, text: str, hidden: frozenset[str] = frozenset()
 ) -> ColumnElement[bool]:
     """Records whose searchable fields (those the caller may see) contain ``text``."""
+    if "\x00" in text:  # no stored text holds NUL (PostgreSQL refuses it even to compare)
+        return false()
     parts = [
         f.type.search_clause(f, entity.table, text)
         for f in entity.fields.values()
@@ -320,6 +322,8 @@ def title_text_clause(
     """Records a person may mean by typing ``text`` for their title: the search above, or
     (a title made of several fields, "{first_name} {last_name}") every word of ``text`` in
     one of the title's fields the caller may see, so "Ann Tamm" finds Ann Tamm."""
+    if "\x00" in text:  # no stored text holds NUL (PostgreSQL refuses it even to compare)
+        return false()
     fields = [
         entity.fields[key]
         for key in entity.title_keys

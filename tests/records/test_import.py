@@ -92,6 +92,14 @@ def test_every_problem_is_reported_and_nothing_is_kept(sales) -> None:  # type: 
     assert set(report.errors["row 4"]) == {"source", "won", "close"}  # all of them at once
 
 
+def test_a_reference_cell_with_a_nul_character_is_a_problem_of_its_row(sales) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL refuses NUL even as a search operand: the name search must not send it."""
+    sales.record("company", name="Acme")
+    report = run(sales, "name,company\nFirst,Ac\x00me\nSecond,Acme\n", dry_run=True)
+    assert report.errors == {"row 2": {"company": ["No Company called 'Ac\\x00me'; use its #id."]}}
+    assert report.as_json()["valid"] == 1
+
+
 def test_the_header_must_name_fields_the_caller_may_write(sales, runtime) -> None:  # type: ignore[no-untyped-def]
     report = run(sales, "name,colour,Name\nA,red,B\n")
     assert set(report.errors["header"]) == {"colour", "Name"}
