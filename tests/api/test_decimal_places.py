@@ -13,6 +13,7 @@ from configured_fixtures import configured
 from sqlalchemy import select
 
 from trellis.metamodel.fieldtypes.base import Money
+from trellis.metamodel.fieldtypes.decimal_number import MAX_SIGNIFICANT_DIGITS
 from trellis.records.query import Filter
 
 DECIMAL_PLACES = range(19)  # a decimal field's scale: 0 to 18
@@ -20,7 +21,10 @@ MONEY_PLACES = range(7)  # a money field's scale: 0 to 6
 
 
 def _number(places: int, whole: str, sign: str = "") -> str:
-    return f"{sign}{whole}.{'7' * places}" if places else f"{sign}{whole}"
+    """``whole`` with ``places`` places, as many of them 7s as a value's 15 significant
+    digits leave room for (the rest zeros)."""
+    sevens = min(places, MAX_SIGNIFICANT_DIGITS - len(whole))
+    return f"{sign}{whole}.{'7' * sevens}{'0' * (places - sevens)}" if places else f"{sign}{whole}"
 
 
 def _values(places: int) -> list[str]:

@@ -91,6 +91,22 @@ def test_every_error_shows_at_once_and_typed_values_stay(factory, boss) -> None:
     assert 'value="nope"' in page and 'value="x"' in page
 
 
+def test_a_number_past_fifteen_significant_digits_is_refused_by_its_field(factory, boss) -> None:  # type: ignore[no-untyped-def]
+    """The form says what the API says (the digits every database holds exactly); nothing
+    is stored to come back as another number."""
+    factory.entity("deal", {"name": "text", "rate": "decimal", "amount": "money"})
+    response = boss.post(
+        "/records/deal/new",
+        data={"name": "x", "rate": "1234567890123456.78", "amount__amount": "99999999999999.99"},
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'data-error-for="rate"' in page and 'data-error-for="amount"' in page
+    assert page.count("At most 15 significant digits.") == 2
+    assert 'value="1234567890123456.78"' in page  # what was typed stays to be corrected
+    assert factory.records("list", "deal").total == 0
+
+
 def test_stale_edit_shows_their_change_and_keeps_mine(factory, boss) -> None:  # type: ignore[no-untyped-def]
     factory.entity("deal", {"name": "text", "amount": "integer"}, title="{name}")
     record = factory.record("deal", name="Apollo", amount=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from operator import itemgetter
 from typing import Any
 
@@ -28,6 +28,17 @@ DEFAULT_SCALE = 2
 MAX_EXPONENT = 100
 #: a magnitude finer than any column's places, and no finer than a database can compare
 TINY = Decimal(1).scaleb(-MAX_EXPONENT - 1)
+#: the most significant digits (zeros at either end aside) a decimal or money value may have,
+#: whatever its field's precision: what every database the platform runs on gives back
+#: exactly. SQLite keeps a number with places as a double (NUMERIC affinity; SQLAlchemy binds
+#: a Decimal as a float there), exact to 15 significant digits; PostgreSQL's NUMERIC holds
+#: the field's precision, and is held to the same limit so that both store the same values.
+MAX_SIGNIFICANT_DIGITS = 15
+TOO_MANY_DIGITS = f"At most {MAX_SIGNIFICANT_DIGITS} significant digits."
+#: fits any number the input takes to any field's places without raising (Python's default
+#: context holds 28 digits; a column holds 38, an input up to 10**100 is still refused later
+#: by its digits, not by an InvalidOperation)
+WIDE = Context(prec=MAX_EXPONENT + 60)
 
 
 #: a number given as text, surrounding spaces aside: ASCII digits with an optional sign,
@@ -35,6 +46,29 @@ TINY = Decimal(1).scaleb(-MAX_EXPONENT - 1)
 NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 #: the same for the API document (a JSON Schema pattern applies to strings only)
 NUMBER_TEXT_PATTERN = "^\\s*" + NUMBER_TEXT.pattern + "\\s*$"
+
+
+class StoredNumber(Numeric):  # type: ignore[type-arg]
+    """A decimal or money column: NUMERIC(precision, scale), read back exactly.
+
+    On SQLite (no native decimals) a number with places is kept as a double, and
+    SQLAlchemy's own reading formats it with the column's places (``"%.18f" % 0.1`` gives
+    0.100000000000000006): this reads the double's shortest text instead, which is the
+    number written for every value of at most :data:`MAX_SIGNIFICANT_DIGITS` significant
+    digits, fitted to the column's places. PostgreSQL's driver gives Decimals as they are."""
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite" or not self.asdecimal:
+            return super().result_processor(dialect, coltype)
+        quantum = Decimal(1).scaleb(-(self.scale or 0))
+
+        def read(value: Any) -> Decimal | None:
+            if value is None:
+                return None
+            number = Decimal(repr(value)) if type(value) is float else Decimal(value)
+            return number.quantize(quantum, context=WIDE)
+
+        return read
 
 
 class ExactDecimal(ma.fields.Decimal):
@@ -108,24 +142,34 @@ def fit_scale(value: Decimal | None, scale: int) -> Decimal | None:
         return None
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent >= -scale:
-        try:
-            return value.quantize(Decimal(1).scaleb(-scale))
-        except InvalidOperation:  # more digits than the context holds: too big to store anyway
-            return value
+        return value.quantize(Decimal(1).scaleb(-scale), context=WIDE)
     return value
+
+
+def too_many_digits(digits: tuple[int, ...]) -> bool:
+    """Whether a coefficient has more than :data:`MAX_SIGNIFICANT_DIGITS` digits, its
+    trailing zeros aside."""
+    count = len(digits)
+    if count <= MAX_SIGNIFICANT_DIGITS:
+        return False
+    while count > 1 and digits[count - 1] == 0:
+        count -= 1
+    return count > MAX_SIGNIFICANT_DIGITS
 
 
 def digits_errors(value: Decimal | None, precision: int, scale: int) -> list[str]:
     """Refuse what would not fit or would be rounded: nothing is changed silently."""
     if value is None:
         return []
-    exponent = value.as_tuple().exponent
+    _sign, digits, exponent = value.as_tuple()
     places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
     if places > scale:
         return [f"At most {scale} decimal places."]
     integer_digits = max(value.adjusted() + 1, 0) if value else 0
     if integer_digits > precision - scale:
         return [f"At most {precision - scale} digits before the decimal point."]
+    if too_many_digits(digits):
+        return [TOO_MANY_DIGITS]
     return []
 
 
@@ -143,12 +187,11 @@ def fitted_digits(
         exponent = value.as_tuple().exponent
         if not isinstance(exponent, int) or exponent < -scale:  # (left as it is)
             return value, digits_errors(value, precision, scale)
-        try:
-            value = value.quantize(quantum)
-        except InvalidOperation:  # more digits than the context holds: too big to store anyway
-            return value, digits_errors(value, precision, scale)
+        value = value.quantize(quantum, context=WIDE)
         if value and value.adjusted() + 1 > before_point:
             return value, [f"At most {before_point} digits before the decimal point."]
+        if too_many_digits(value.as_tuple().digits):
+            return value, [TOO_MANY_DIGITS]
         return value, []
 
     return fitted
@@ -210,7 +253,7 @@ class DecimalType(FieldType):
 
     def columns(self, field: FieldLike) -> list[ColumnSpec]:
         p, s = self._digits(field)
-        return [ColumnSpec(field.key, Numeric(p, s), f"numeric({p},{s})")]
+        return [ColumnSpec(field.key, StoredNumber(p, s), f"numeric({p},{s})")]
 
     def _digits(self, field: FieldLike) -> tuple[int, int]:
         settings = field.settings
@@ -265,7 +308,7 @@ class DecimalType(FieldType):
         value = row[field.key]
         if value is None:
             return None
-        return Decimal(value).quantize(Decimal(1).scaleb(-self._digits(field)[1]))
+        return Decimal(value).quantize(Decimal(1).scaleb(-self._digits(field)[1]), context=WIDE)
 
     def reader(self, field: FieldLike) -> Callable[[Mapping[str, Any]], Any]:
         key, quantum = field.key, Decimal(1).scaleb(-self._digits(field)[1])
@@ -275,7 +318,8 @@ class DecimalType(FieldType):
             if value is None:
                 return None
             # a Decimal (as the row holds it) needs no copy before its places are fitted
-            return (value if type(value) is Decimal else Decimal(value)).quantize(quantum)
+            number = value if type(value) is Decimal else Decimal(value)
+            return number.quantize(quantum, context=WIDE)
 
         return read
 

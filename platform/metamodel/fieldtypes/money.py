@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import ColumnElement, Numeric, String, Table
+from sqlalchemy import ColumnElement, String, Table
 
 from trellis.metamodel.fieldtypes.base import (
     ORDERING,
@@ -23,7 +23,9 @@ from trellis.metamodel.fieldtypes.base import (
 from trellis.metamodel.fieldtypes.decimal_number import (
     BOUND_SCHEMA,
     NUMBER_TEXT_PATTERN,
+    WIDE,
     ExactDecimal,
+    StoredNumber,
     decimal_bounds_errors,
     digits_errors,
     fast_decimal,
@@ -176,7 +178,7 @@ class MoneyType(FieldType):
     def columns(self, field: FieldLike) -> list[ColumnSpec]:
         p, s = field.settings.get("precision", 18), field.settings.get("scale", 2)
         return [
-            ColumnSpec(f"{field.key}_amount", Numeric(p, s), f"numeric({p},{s})"),
+            ColumnSpec(f"{field.key}_amount", StoredNumber(p, s), f"numeric({p},{s})"),
             ColumnSpec(f"{field.key}_currency", String(3), "varchar(3)"),
         ]
 
@@ -267,7 +269,7 @@ class MoneyType(FieldType):
         if amount is None:
             return None
         scale = field.settings.get("scale", 2)
-        amount = Decimal(amount).quantize(Decimal(1).scaleb(-scale))
+        amount = Decimal(amount).quantize(Decimal(1).scaleb(-scale), context=WIDE)
         return Money(amount, row[f"{field.key}_currency"])
 
     def reader(self, field: FieldLike) -> Callable[[Mapping[str, Any]], Any]:
@@ -281,7 +283,7 @@ class MoneyType(FieldType):
             # a Decimal (as the row holds it) needs no copy before its places are fitted
             if type(amount) is not Decimal:
                 amount = Decimal(amount)
-            return Money(amount.quantize(quantum), row[currency_key])
+            return Money(amount.quantize(quantum, context=WIDE), row[currency_key])
 
         return read
 
