@@ -382,7 +382,11 @@ class FieldType:
 
 
 def compare(column: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
-    """The common SQL for the ordering operators on one column."""
+    """The common SQL for the ordering operators on one column. A condition on a value
+    never holds for an empty one (NULL) and ``ne`` is the whole opposite of ``eq``, empty
+    values included (docs/api.md). The ordering comparisons say ``IS NOT NULL`` besides
+    (which changes nothing as they stand) so that each is true or false, never unknown:
+    put under a NOT, it still gives the records it does not match, empty ones included."""
     if op == "isnull":
         return column.is_(None) if value else column.is_not(None)
     if op == "eq":

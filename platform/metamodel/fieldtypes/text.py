@@ -59,6 +59,15 @@ class TextType(FieldType):
     def input_field(self, field: FieldLike, model: Any) -> ma.fields.Field:
         return TrimmedString(allow_none=True) if self.trims else ma.fields.String(allow_none=True)
 
+    def normalise(self, field: FieldLike, value: Any) -> Any:
+        """An empty text (or, in a long text, only spaces) is no value: stored as empty
+        (NULL), so that a filter for empty values finds it and any other condition skips
+        it on both databases, a unique field takes any number of them, and it reads back as
+        a value never given does."""
+        if value is None or (value and not value[0].isspace()):
+            return value
+        return value if value.strip() else None
+
     def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
         if value is None:
             return []
