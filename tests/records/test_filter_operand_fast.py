@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from configured_fixtures import configured
-from test_row_readers import FIELDS
+from every_field_type import every_type_entity
 
 OPERANDS: list[Any] = [
     "12.5", " 7 ", "7", "-0", "0.10", "1e3", "1E-3", "abc", "1_000", "12.", ".5", "+3",
@@ -20,10 +20,7 @@ OPERANDS: list[Any] = [
 
 @configured
 def things(factory):  # type: ignore[no-untyped-def]
-    factory.entity(
-        "other", {"name": "text"}, title="{name}", lists={"colour": ["red", "green", "blue"]}
-    )
-    factory.entity("thing", {k: (t, o) for k, (t, o, _v) in FIELDS.items()}, title="{t} {i}")
+    every_type_entity(factory)
 
 
 def _parsed(f: Any, raw: Any, model: Any) -> Any:

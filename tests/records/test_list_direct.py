@@ -11,25 +11,18 @@ from typing import Any
 
 import pytest
 from configured_fixtures import configured
+from every_field_type import every_type_entity, filled_values
 from sqlalchemy import event, literal_column, select
 from sqlalchemy.exc import DBAPIError
-from test_row_readers import FIELDS
 
-from trellis.accounts import create_user
 from trellis.records.direct import DirectSelect
 from trellis.records.query import Filter
 
 
 @configured
 def listed_things(factory, runtime):  # type: ignore[no-untyped-def]
-    factory.entity(
-        "other", {"name": "text"}, title="{name}", lists={"colour": ["red", "green", "blue"]}
-    )
-    factory.entity("thing", {k: (t, o) for k, (t, o, _v) in FIELDS.items()}, title="{t} {i}")
-    with runtime.transaction() as session:
-        user = create_user(session, "ann", "ann-password-long", ["user"]).id
-    other = factory.record("other", name="Target").id
-    filled = {k: v for k, (_t, _o, v) in FIELDS.items()} | {"r": other, "who": user}
+    every_type_entity(factory)
+    filled = filled_values(factory, runtime)
     made = [factory.record("thing", **filled).id, factory.record("thing").id]
     for i in range(4):  # more filled rows: other decimals, amounts, times, flags
         made.append(
