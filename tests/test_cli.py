@@ -7,7 +7,9 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -90,10 +92,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: how long a first start (migrations and the demo) may take on a loaded machine: a bound
+#: for a server that hangs, not a speed test (the test goes on as soon as it is ready)
+FIRST_START_S = 600
+SERVING = "Trellis is serving on "
+
+
 @pytest.mark.slow
 def test_serve_on_a_new_database_sets_up_the_demo_and_serves(tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "TRELLIS_INSTANCE_PATH": str(tmp_path / "instance")}
+    env["PYTHONUNBUFFERED"] = "1"  # each line as it is written (the readiness signal)
     env.pop("TRELLIS_DATABASE_URL", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "trellis.cli", "serve", "--port", str(port)],
@@ -103,24 +112,46 @@ def test_serve_on_a_new_database_sets_up_the_demo_and_serves(tmp_path: Path) -> 
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+    serving = threading.Event()
+
+    def read_output() -> None:  # until the process ends (its pipe closes)
+        assert server.stdout is not None
+        for line in server.stdout:
+            lines.append(line)
+            if line.startswith(SERVING):
+                serving.set()
+        serving.set()  # ended without serving: the wait below need not last its bound
+
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        # the readiness signal: the command says it serves once the database is set up,
+        # right before it opens its socket (or it ends, having failed)
+        assert serving.wait(FIRST_START_S), "no word from the server: " + "".join(lines)
+        assert server.poll() is None, "the server ended: " + "".join(lines)
+        assert f"{SERVING}http://127.0.0.1:{port}/" in "".join(lines)
+        for _attempt in range(100):  # the socket opens right after the line (well within 30 s)
             try:
                 with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/healthz", timeout=1
+                    f"http://127.0.0.1:{port}/healthz", timeout=30
                 ) as response:
                     assert response.status == 200
                     break
-            except OSError:
+            except urllib.error.URLError as error:
+                if not isinstance(error.reason, ConnectionRefusedError):
+                    raise
                 time.sleep(0.3)
         else:
-            pytest.fail("the server did not start")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as response:
+            pytest.fail("the server said it serves but took no connection: " + "".join(lines))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=30) as response:
             assert b"Sign in" in response.read()
     finally:
         server.terminate()
-        output = server.communicate(timeout=10)[0]
+        server.wait(timeout=60)
+        reader.join(timeout=60)
+        server.stdout.close()  # type: ignore[union-attr]
+    output = "".join(lines)
     assert "username: admin" in output and "Demo CRM loaded" in output
     assert (tmp_path / "instance" / "trellis.db").exists()
 
