@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import marshmallow as ma
@@ -12,6 +12,7 @@ from trellis.metamodel.fieldtypes.base import (
     ColumnSpec,
     FieldLike,
     FieldType,
+    NewValueCheck,
     TrimmedString,
     ValueChecker,
 )
@@ -67,6 +68,28 @@ class TextType(FieldType):
         if value is None or (value and not value[0].isspace()):
             return value
         return value if value.strip() else None
+
+    def new_value_check(self, field: FieldLike) -> NewValueCheck | None:
+        checker = self.value_checker(field)
+        if type(self).normalise is not TextType.normalise or checker is None:
+            return super().new_value_check(field)
+
+        if self.trims:  # the input field has stripped the value: only "" is blank
+
+            def settle(value: Any, model: Any) -> tuple[Any, Sequence[str]]:
+                # :meth:`normalise` and the checks in one call (a create's every text value)
+                if value == "":
+                    value = None
+                return value, checker(value, None, model)
+
+            return settle
+
+        def settle_untrimmed(value: Any, model: Any) -> tuple[Any, Sequence[str]]:
+            if value is not None and not value.strip():
+                value = None
+            return value, checker(value, None, model)
+
+        return settle_untrimmed
 
     def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
         if value is None:
