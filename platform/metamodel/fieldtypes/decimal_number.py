@@ -61,12 +61,12 @@ class StoredNumber(Numeric):  # type: ignore[type-arg]
         if dialect.name != "sqlite" or not self.asdecimal:
             return super().result_processor(dialect, coltype)
         quantum = Decimal(1).scaleb(-(self.scale or 0))
+        fit = WIDE.quantize
 
         def read(value: Any) -> Decimal | None:
             if value is None:
                 return None
-            number = Decimal(repr(value)) if type(value) is float else Decimal(value)
-            return number.quantize(quantum, context=WIDE)
+            return fit(Decimal(repr(value)) if type(value) is float else Decimal(value), quantum)
 
         return read
 
