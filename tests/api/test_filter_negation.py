@@ -115,3 +115,11 @@ def test_empty_values_match_no_condition_on_a_value_and_every_negation(
                 rest = _labels(admin, **{f"{key}__{opposite}": operand})
                 together = found | rest | (empty if "ne" not in (op, opposite) else set())
                 assert together == ALL and not found & rest, (key, op, opposite, found, rest)
+
+
+@pytest.mark.parametrize(("key", "operand"), [("person", "nobody"), ("company", "999999")])
+def test_ne_of_what_no_record_holds_is_every_record(things, admin, key: str, operand: str) -> None:  # type: ignore[no-untyped-def]
+    """A username no user has, an id no record has: no record's value is it."""
+    assert _labels(admin, **{key: operand}) == set()
+    assert _labels(admin, **{f"{key}__ne": operand}) == ALL
+    assert _labels(admin, **{f"{key}__in": operand}) == set()

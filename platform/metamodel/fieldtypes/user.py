@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import BigInteger, ColumnElement, Table, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Table, func, or_, select
 
 from trellis.metamodel.fieldtypes.base import (
     MAX_INTEGER,
@@ -108,9 +108,11 @@ class UserType(FieldType):
 
 
 def _user_id(value: Any) -> Any:
-    """An id as it is, a username as the id of that user (a subquery: no user, no match)."""
+    """An id as it is, a username as the id of that user (a subquery); no such user, 0,
+    which no user has: a NULL would make ``ne`` unknown for every record (and lose them
+    all), where no record's value is that user."""
     if not isinstance(value, str):
         return value
     from trellis.accounts import User
 
-    return select(User.id).where(User.username == value).scalar_subquery()
+    return func.coalesce(select(User.id).where(User.username == value).scalar_subquery(), 0)
