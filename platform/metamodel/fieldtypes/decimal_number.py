@@ -168,7 +168,8 @@ def digits_errors(value: Decimal | None, precision: int, scale: int) -> list[str
     integer_digits = max(value.adjusted() + 1, 0) if value else 0
     if integer_digits > precision - scale:
         return [f"At most {precision - scale} digits before the decimal point."]
-    if too_many_digits(digits):
+    # (the digits before the point and the places bound the coefficient's length)
+    if integer_digits + places > MAX_SIGNIFICANT_DIGITS and too_many_digits(digits):
         return [TOO_MANY_DIGITS]
     return []
 
@@ -188,9 +189,13 @@ def fitted_digits(
         if not isinstance(exponent, int) or exponent < -scale:  # (left as it is)
             return value, digits_errors(value, precision, scale)
         value = value.quantize(quantum, context=WIDE)
-        if value and value.adjusted() + 1 > before_point:
+        if not value:
+            return value, []
+        whole = value.adjusted() + 1
+        if whole > before_point:
             return value, [f"At most {before_point} digits before the decimal point."]
-        if too_many_digits(value.as_tuple().digits):
+        # (only a value this long can have too many digits: most need no look at them)
+        if whole + scale > MAX_SIGNIFICANT_DIGITS and too_many_digits(value.as_tuple().digits):
             return value, [TOO_MANY_DIGITS]
         return value, []
 
