@@ -315,7 +315,8 @@ class Checks(RecordParts):
     def _default(self, f: CompiledField) -> Any:
         if f.default is None:
             return f.type.empty_value
-        return f.type.input_field(f, self.model).deserialize(f.default)
+        # loaded and normalised as a value given would be (a default of '' is no value)
+        return f.type.normalise(f, f.type.input_field(f, self.model).deserialize(f.default))
 
 
 def taken(ent: CompiledEntity, f: CompiledField) -> str:
