@@ -47,7 +47,7 @@ class DirectSelect:
                 self._binds[name] = process
         self._expands = bool(self.compiled.post_compile_params)
         #: the result processors by the type codes of the driver's description
-        self._results: dict[tuple[Any, ...], tuple[tuple[str, Processor], ...]] = {}
+        self._results: dict[tuple[Any, ...], tuple[tuple[int, Processor], ...]] = {}
 
     def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The statement's rows for ``params`` in ``connection``'s transaction, each a dict
@@ -56,11 +56,14 @@ class DirectSelect:
         found, description = _run(connection, self.dialect, statement, parameters)
         processors = self._processors(description)
         names = self.names
-        out = [dict(zip(names, row, strict=True)) for row in found]
-        for name, process in processors:
-            for row in out:
-                row[name] = process(row[name])
-        return out
+        if not processors or not found:
+            return [dict(zip(names, row, strict=True)) for row in found]
+        # column by column: each processor mapped over its column, then the rows zipped
+        # back (a quarter less time than setting each processed value in each row's dict)
+        columns: list[Any] = list(zip(*found, strict=True))
+        for i, process in processors:
+            columns[i] = map(process, columns[i])
+        return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
     def _parameters(self, params: Mapping[str, Any]) -> tuple[str, Any]:
         """The SQL (expanded when it has ``in`` lists) and the driver's parameters."""
@@ -83,8 +86,8 @@ class DirectSelect:
             name: binds[name](value) if name in binds else value for name, value in values.items()
         }
 
-    def _processors(self, description: Any) -> tuple[tuple[str, Processor], ...]:
-        return _result_processors(self._results, self.dialect, self.names, self._impls, description)
+    def _processors(self, description: Any) -> tuple[tuple[int, Processor], ...]:
+        return _result_processors(self._results, self.dialect, self._impls, description)
 
 
 class DirectInsert:
@@ -115,7 +118,7 @@ class DirectInsert:
         returning = list(compiled.effective_returning or ())
         self.names = tuple(c.name for c in returning)
         self._impls = tuple(c.type.dialect_impl(dialect) for c in returning)
-        self._results: dict[tuple[Any, ...], tuple[tuple[str, Processor], ...]] = {}
+        self._results: dict[tuple[Any, ...], tuple[tuple[int, Processor], ...]] = {}
 
     def row(self, connection: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Insert ``values`` (a value for each of the statement's keys, no other) in
@@ -135,12 +138,9 @@ class DirectInsert:
         )
         if not self.names:
             return None
-        processors = _result_processors(
-            self._results, self.dialect, self.names, self._impls, description
-        )
+        processors = _result_processors(self._results, self.dialect, self._impls, description)
         row = list(found[0])
-        for name, process in processors:
-            i = self.names.index(name)
+        for i, process in processors:
             row[i] = process(row[i])
         return tuple(row)
 
@@ -205,20 +205,20 @@ def _run(
 
 
 def _result_processors(
-    kept: dict[tuple[Any, ...], tuple[tuple[str, Processor], ...]],
+    kept: dict[tuple[Any, ...], tuple[tuple[int, Processor], ...]],
     dialect: Dialect,
-    names: tuple[str, ...],
     impls: tuple[Any, ...],
     description: Any,
-) -> tuple[tuple[str, Processor], ...]:
-    """The result processors of the columns ``names`` (of types ``impls``) for the type
-    codes of the driver's ``description``, worked out once per set of codes (in ``kept``)."""
+) -> tuple[tuple[int, Processor], ...]:
+    """The result processors of the columns of types ``impls`` for the type
+    codes of the driver's ``description``, each with its column's position, worked out once
+    per set of codes (in ``kept``)."""
     codes = tuple(d[1] for d in description)
     found = kept.get(codes)
     if found is None:
         found = kept[codes] = tuple(
-            (name, process)
-            for name, impl, code in zip(names, impls, codes, strict=True)
+            (i, process)
+            for i, (impl, code) in enumerate(zip(impls, codes, strict=True))
             if (process := impl.result_processor(dialect, code)) is not None
         )
     return found

@@ -5,7 +5,6 @@ fields)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC
 from functools import partial
 from typing import Any
 
@@ -381,8 +380,8 @@ class Reading(RecordParts):
                     record_id,
                     row["version"],
                     values,
-                    created.replace(tzinfo=UTC) if created.tzinfo is None else as_utc(created),
-                    updated.replace(tzinfo=UTC) if updated.tzinfo is None else as_utc(updated),
+                    as_utc(created),
+                    as_utc(updated),
                     row["created_by"],
                     row["updated_by"],
                     row["owner_id"],
