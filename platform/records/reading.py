@@ -419,11 +419,20 @@ class Reading(RecordParts):
         users = self._title_users(ent, records)
         hidden: dict[int | None, frozenset[str]] = {}  # by owner: the same for all their records
         parts = _title_parts(ent)
+        single = _single_title_field(ent, parts)
         for record in records:
             owner = record.owner_id
             if owner not in hidden:
                 hidden[owner] = self.access.hidden_on(ent.key, owner)
-            record.title = self._title(ent, record, users, hidden[owner], parts)
+            if single is not None and single[0] not in hidden[owner]:
+                # the title is that one field's text (as _title's template would make it)
+                key, f = single
+                title = " ".join(
+                    format(f.type.display(f, record.values.get(key), self.model), "").split()
+                )
+                record.title = title or f"{ent.label} #{record.id}"
+            else:
+                record.title = self._title(ent, record, users, hidden[owner], parts)
 
     def _title_users(self, ent: CompiledEntity, records: Sequence[Record]) -> dict[int, str]:
         """The names of the users the titles of ``records`` show (none read when no user field
@@ -470,6 +479,20 @@ def _by_id(ent: CompiledEntity, dialect: Dialect) -> DirectSelect:
     if found is None:
         found = ent.direct_statements[key] = DirectSelect(ent.select_by_id, dialect)
     return found  # type: ignore[no-any-return]
+
+
+def _single_title_field(
+    ent: CompiledEntity, parts: Sequence[tuple[str, Any, bool]]
+) -> tuple[str, Any] | None:
+    """The key and field of ``ent``'s title when the title is that one field's text alone
+    (a template ``{key}`` of a field that names no user), else None: a page's titles then
+    need no template per record."""
+    if len(parts) != 1:
+        return None
+    key, f, is_user = parts[0]
+    if f is None or is_user or ent.title_template != "{" + key + "}":
+        return None
+    return key, f
 
 
 def _title_parts(ent: CompiledEntity) -> tuple[tuple[str, Any, bool], ...]:
