@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from trellis.access.bearers import BearerCache, watch
+from trellis.access.bearers import BearerCache, note_transaction_began, watch
 from trellis.access.policy import RIGHTS_CACHE, Access
 from trellis.access.probes import PENDING, keep_probes
 from trellis.access.remembered import AccessCache
@@ -148,6 +148,7 @@ class Runtime:
             session = self.read_sessions()
         else:
             session = (self.request_sessions if in_request else self.sessions)()
+        note_transaction_began(session)  # before its first statement: what it may keep
         session.begin()
         session.info[READ_ONLY_SESSION] = read_only
         session.info[RIGHTS_CACHE] = self.rights  # load_access goes through it

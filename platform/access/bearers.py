@@ -11,7 +11,10 @@ A token, its user and the user's roles are read with one indexed query (:func:`f
   after the commit, so a lookup racing with the commit cannot keep the old answer);
 * another process sees a revoked token, a disabled user or changed roles within
   :data:`CACHE_SECONDS`, when its entry runs out;
-* an expired token stops at its expiry (checked on every use).
+* an expired token stops at its expiry (checked on every use);
+* an answer read in a transaction that began before such a commit is not kept either: on
+  SQLite its snapshot may predate the change (:func:`note_transaction_began`, set by every
+  transaction of a runtime, tells when it began).
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ MAX_ENTRIES = 10_000
 #: (auth_user_role contains auth_user)
 AUTH_TABLES = ("auth_token", "auth_user", "auth_role", "auth_permission", "auth_field_permission")
 _CHANGED = "trellis.auth_changed"
+_BEGAN = "trellis.auth_epoch"
+"""``session.info`` key: the :data:`_EPOCH` when the session's transaction began."""
+#: how many times the caches of the process were emptied (:func:`forget_all`)
+_EPOCH = [0]
 
 
 @dataclass
@@ -128,7 +135,7 @@ class BearerCache:
         found = find_bearer(session, clear)
         if found is not None:
             with self._lock:
-                if generation == self._generation:
+                if generation == self._generation and unchanged_since_began(session):
                     if len(self._entries) >= MAX_ENTRIES:
                         self._entries.clear()
                     self._entries[_digest(clear)] = found
@@ -159,8 +166,25 @@ def forgotten_with_auth_changes(cache: _Forgetful) -> None:
 
 def forget_all() -> None:
     """Empty every cache of the process (the tables deciding tokens or rights changed)."""
+    _EPOCH[0] += 1
     for cache in list(_CACHES):
         cache.clear()
+
+
+def note_transaction_began(session: Session) -> None:
+    """Note in ``session`` that its transaction begins now, before any of its statements:
+    what it reads of the tables deciding tokens and rights is kept only if no change to
+    them was committed in this process since (:func:`unchanged_since_began`)."""
+    session.info[_BEGAN] = _EPOCH[0]
+
+
+def unchanged_since_began(session: Session) -> bool:
+    """Whether no change to :data:`AUTH_TABLES` was committed in this process since
+    ``session``'s transaction began (see :func:`note_transaction_began`; True when it was not
+    noted). A transaction that began before such a commit may read what was there before
+    it (SQLite's snapshot is taken at its first read), though it asks after the commit."""
+    began = session.info.get(_BEGAN)
+    return began is None or began == _EPOCH[0]
 
 
 #: verdicts of :func:`writes_auth_tables` by statement text (SQLAlchemy hands out the same

@@ -8,7 +8,8 @@ keeps a token's holder (``access.bearers``):
 
 * in this process a change takes effect at once: a commit of a watched engine that writes
   one of those tables empties every cache of the process (before and right after the
-  commit), and an answer loaded while such a commit happened is not kept;
+  commit), and an answer loaded while such a commit happened, or in a transaction that
+  began before it (on SQLite it reads a snapshot older than the commit), is not kept;
 * another process sees a grant change within :data:`CACHE_SECONDS`, when its entry runs out;
 * a transaction that has written those tables (or has changes not yet flushed) reads the
   rights itself and keeps nothing: it sees its own changes, and an answer that may be rolled
@@ -29,7 +30,12 @@ from time import monotonic
 
 from sqlalchemy.orm import Session
 
-from trellis.access.bearers import CACHE_SECONDS, forgotten_with_auth_changes, wrote_auth_tables
+from trellis.access.bearers import (
+    CACHE_SECONDS,
+    forgotten_with_auth_changes,
+    unchanged_since_began,
+    wrote_auth_tables,
+)
 from trellis.access.policy import Access, RoleRights, full_access, role_rights
 from trellis.accounts import Actor
 from trellis.db import READ_ONLY_SESSION
@@ -86,7 +92,7 @@ class AccessCache:
         generation = self._generation
         entry = _Entry(role_rights(session, actor.roles), monotonic())
         with self._lock:
-            if generation == self._generation:
+            if generation == self._generation and unchanged_since_began(session):
                 if len(self._entries) >= MAX_ENTRIES:
                     self._entries.clear()
                 self._entries[actor.roles] = entry

@@ -194,3 +194,20 @@ def test_a_transaction_sees_its_own_grant_changes_and_keeps_none_of_them(rita, a
     with runtime.transaction() as session:
         assert load_access(session, reader).can("read", "item")
     assert rita.ok("GET", rita.url)["name"] == "Bolt"
+
+
+def test_rights_read_in_a_snapshot_older_than_a_change_are_not_kept(rita, app) -> None:  # type: ignore[no-untyped-def]
+    """A request whose transaction began before another request of this process committed
+    a grant change (on SQLite it reads a snapshot from before the commit, on PostgreSQL it
+    may) and first asks for the rights after that commit: it gets the rights of its snapshot,
+    and they are not kept, so the next request sees the change at once."""
+    runtime = get_runtime_of(app)
+    rita_now = Actor(5, "rita", frozenset({"reader", "helper"}))
+    runtime.rights.clear()
+    with runtime.transaction(read_only=True) as session:
+        session.execute(text("SELECT count(*) FROM auth_permission")).scalar()  # snapshot
+        set_item_grant(runtime, "reader", {"read": "none"})  # another request, committed
+        load_access(session, rita_now)  # (what its snapshot says: either is right here)
+    with runtime.transaction(read_only=True) as session:
+        assert not load_access(session, rita_now).can("read", "item")
+    assert_problem(rita.get(rita.url), 404)

@@ -130,3 +130,19 @@ def test_a_lookup_that_raced_with_a_change_is_not_kept(runtime, make_user, monke
     with runtime.transaction() as session:
         cache.load(session, token)
     assert cache.get(token) is not None
+
+
+def test_a_lookup_in_a_snapshot_older_than_a_revocation_is_not_kept(client, ann, app) -> None:  # type: ignore[no-untyped-def]
+    """A lookup in a transaction that began before a revocation committed in this process
+    (SQLite reads its snapshot from before the commit) is not kept: the next request is
+    refused at once."""
+    runtime = get_runtime_of(app)
+    clear = ann["Authorization"].removeprefix("Bearer ")
+    runtime.bearers.clear()
+    with runtime.transaction(read_only=True) as session:
+        session.execute(select(ApiToken.id)).all()  # the transaction's snapshot
+        with runtime.transaction() as other:  # another request revokes every token
+            other.execute(update(ApiToken).values(revoked_at=utcnow()))
+        runtime.bearers.load(session, clear)  # (what its snapshot says)
+    assert runtime.bearers.get(clear) is None
+    assert client.get("/api/meta/entities", headers=ann).status_code == 401
