@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -136,10 +137,53 @@ def property_names(self: Any, field: Any, **_kwargs: Any) -> dict[str, Any]:
 class TrellisApi(Api):
     """flask-smorest's ``Api`` with problem+json errors, and nothing registered app-wide:
     the web app and the admin keep their own error pages, and ``/api/openapi.json`` is the
-    platform's own (per caller, from the live metamodel)."""
+    platform's own (per caller, from the live metamodel).
+
+    A blueprint's routes are documented in :attr:`spec` when the spec is first read, not
+    when the blueprint is registered: documenting them (apispec resolving every route's
+    schemas, flask-smorest deep-copying every route's documentation) was most of
+    ``create_app``, and an app reads its spec only to serve its first OpenAPI document.
+    The spec is then the same, built by the same calls in the same order."""
 
     DEFAULT_ERROR_RESPONSE_NAME = None
     ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, app: Any = None, **kwargs: Any) -> None:
+        #: registered blueprints whose routes are not in the spec yet (name, url parameters)
+        self._undocumented: list[tuple[Blueprint, str, list[Any] | None]] = []
+        self._documenting = threading.Lock()
+        super().__init__(app, **kwargs)
+
+    @property
+    def spec(self) -> Any:
+        """The API's ``APISpec``, with the routes of every registered blueprint."""
+        if self._undocumented:
+            self._document_blueprints()
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: Any) -> None:
+        self._spec = value
+
+    def register_blueprint(self, blp: Blueprint, *, parameters: Any = None, **options: Any) -> None:
+        """flask-smorest's, leaving the documentation of its routes until :attr:`spec` is read."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
+
+    def _document_blueprints(self) -> None:
+        """What flask-smorest's ``register_blueprint`` does to the spec, for each blueprint
+        in the order they were registered. A blueprint leaves the list once it is documented,
+        so a thread that finds the list empty finds the spec complete."""
+        with self._documenting:
+            while self._undocumented:
+                blp, name, parameters = self._undocumented[0]
+                blp.register_views_in_doc(
+                    self, self._app, self._spec, name=name, parameters=parameters
+                )
+                self._spec.tag({"name": name, "description": blp.description})
+                del self._undocumented[0]
 
     def _init_spec(self, **kwargs: Any) -> None:
         ours = self._app.cli.commands.get("openapi")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 import jsonschema
 import pytest
@@ -230,3 +231,29 @@ def test_documented_responses_add_no_wrapper_around_the_view(app, demo_crm, admi
     assert {"200", "400", "401", "404"} <= set(operation["get"]["responses"])
     assert "ETag" in operation["get"]["responses"]["200"]["headers"]
     assert any(p["name"] == "If-Match" for p in operation["patch"]["parameters"])
+
+
+def test_the_routes_are_documented_once_when_the_document_is_first_read(app, admin_headers) -> None:  # type: ignore[no-untyped-def]
+    """Starting the app leaves documenting the routes (most of ``create_app``) until the
+    document is first asked for; requests that ask for it at the same moment each get the
+    whole document, the same bytes as a request after them."""
+    assert app.extensions["trellis.api"]._undocumented  # nothing documented at start-up
+    start = threading.Barrier(4)
+    bodies: list[bytes] = []
+
+    def read() -> None:
+        client = app.test_client()
+        start.wait()
+        response = client.get("/api/openapi.json", headers=admin_headers)
+        assert response.status_code == 200
+        bodies.append(response.data)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not app.extensions["trellis.api"]._undocumented
+    later = app.test_client().get("/api/openapi.json", headers=admin_headers).data
+    assert bodies == [later] * 4
+    assert "/api/meta/entities" in json.loads(later)["paths"]
