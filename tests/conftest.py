@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from configured_fixtures import RESULTS, Templates, builders_of
 from jinja2 import BytecodeCache
+from shared_statements import statements_compiled_once  # noqa: F401  (a session fixture)
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
