@@ -32,7 +32,8 @@ from trellis.db import (
     write_lock_free,
 )
 from trellis.errors import Busy
-from trellis.metamodel.compiled import CompiledModel, MetamodelCache
+from trellis.metamodel.compiled import CompiledModel
+from trellis.metamodel.model_cache import MetamodelCache
 from trellis.metamodel.service import MetamodelService
 from trellis.records.events import EventBus
 from trellis.records.service import RecordService

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from trellis.conversion.convert import CONVERTING, Converting
 from trellis.conversion.models import ConversionMap
 from trellis.errors import ValidationFailed
-from trellis.metamodel.compiled import MetamodelCache
+from trellis.metamodel.model_cache import MetamodelCache
 from trellis.records.events import EventBus, RecordEvent
 
 

@@ -17,8 +17,9 @@ from trellis.conversion.models import ConversionMap
 from trellis.errors import Conflict, NotFound, PermissionDenied
 from trellis.expressions import ExpressionError, compile_expression
 from trellis.metamodel.changes import MAX_LABEL, TYPE_CHANGE_CHECKS, USAGE_CHECKS, Errors
-from trellis.metamodel.compiled import CompiledEntity, CompiledModel, MetamodelCache
+from trellis.metamodel.compiled import CompiledEntity, CompiledModel
 from trellis.metamodel.fieldtypes.base import input_messages
+from trellis.metamodel.model_cache import MetamodelCache
 from trellis.metamodel.models import ConfigChange, Field
 from trellis.metamodel.option_lists import OPTION_KEY
 from trellis.metamodel.service import MetamodelService

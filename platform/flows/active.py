@@ -24,7 +24,7 @@ from sqlalchemy import String, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from trellis.db import Base
-from trellis.metamodel.compiled import MetamodelCache, forget_read_along, read_along
+from trellis.metamodel.model_cache import MetamodelCache, forget_read_along, read_along
 
 #: ``session.info`` key: the triggers this transaction has read
 _READ = "trellis.active_triggers"

@@ -32,7 +32,8 @@ from trellis.flows.actions import (
 )
 from trellis.flows.active import ActiveTriggers, AutomationTrigger, touch
 from trellis.metamodel.changes import Errors
-from trellis.metamodel.compiled import CompiledModel, MetamodelCache
+from trellis.metamodel.compiled import CompiledModel
+from trellis.metamodel.model_cache import MetamodelCache
 from trellis.patterns import fixed
 from trellis.records.events import EventBus, RecordEvent
 from trellis.records.service import RecordService

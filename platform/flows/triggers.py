@@ -13,7 +13,7 @@ from trellis.flows.active import ActiveTriggers, FlowTrigger
 from trellis.flows.context import FlowContext
 from trellis.flows.instances import cancel_for_record, start_version
 from trellis.flows.models import Flow, FlowVersion
-from trellis.metamodel.compiled import MetamodelCache
+from trellis.metamodel.model_cache import MetamodelCache
 from trellis.records.events import EventBus, RecordEvent
 from trellis.records.service import RecordService
 

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session, joinedload
 from trellis.accounts import SYSTEM, Actor
 from trellis.clock import utcnow
 from trellis.errors import NotFound, PermissionDenied, ValidationFailed
-from trellis.metamodel.compiled import CompiledModel, MetamodelCache
+from trellis.metamodel.compiled import CompiledModel
 from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.migrator import apply_actions, read_record_tables
+from trellis.metamodel.model_cache import MetamodelCache
 from trellis.metamodel.models import ConfigChange, EntityType, Field, MetaState
 from trellis.metamodel.physical import (
     KEY_PATTERN,

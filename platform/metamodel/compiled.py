@@ -1,24 +1,17 @@
 """The compiled metamodel: everything a request needs, built once per metamodel version.
 
-Built from the metamodel rows: record tables as SQLAlchemy ``Table`` objects, input schemas,
-parsed expressions, option lists and pipelines. :class:`MetamodelCache` keeps one per stamp
-(``meta_state``), so a change made through one worker shows in every worker on its next request.
+What the compiler (:mod:`trellis.metamodel.compiler`) builds from the metamodel rows: record
+tables as SQLAlchemy ``Table`` objects, input schemas, parsed expressions, option lists and
+pipelines, each entity type's prepared statements, row readers and value hooks.
+:class:`trellis.metamodel.model_cache.MetamodelCache` keeps one model per stamp.
 
-Compiling is incremental: each entity type has a ``revision`` that moves whenever it or
-anything it owns changes (:func:`trellis.metamodel.models.mark_changed_entities`), and a new
-model keeps the compiled entity types (tables, schemas, expressions: the same objects) whose
-revision did not move. A compiled entity type depends on its own rows only (a reference names
-its target by key, a conversion map is read when it is used), so a change recompiles exactly
-the entity types it touched. Each one has its own ``MetaData``: an old model, once evicted,
-takes with it the tables only it used.
+Each compiled entity type has its own ``MetaData``: an old model, once evicted, takes with it
+the tables only it used. The tables and the input schema are built on first use.
 """
 
 from __future__ import annotations
 
-import string
 import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -30,7 +23,6 @@ from sqlalchemy import (
     ColumnElement,
     Insert,
     MetaData,
-    ScalarSelect,
     Select,
     Table,
     Update,
@@ -39,16 +31,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session, joinedload, selectinload
 
-from trellis.db import kept_while_unchanged
 from trellis.errors import NotFound
-from trellis.expressions import CompiledExpression, ExpressionError, compile_expression
-from trellis.metamodel.fieldtypes import FieldType, registry
+from trellis.expressions import CompiledExpression
+from trellis.metamodel.fieldtypes import FieldType
 from trellis.metamodel.fieldtypes.base import ValueChecker, fast_input_of
 from trellis.metamodel.loading import InputLoader, input_loader
 from trellis.metamodel.memo import built_once
-from trellis.metamodel.models import EntityType, MetaState, OptionList, Pipeline, Rule, Stage
 from trellis.metamodel.normalised import COMPARABLE, kind_of, normalised_column
 from trellis.metamodel.physical import FieldLayout, build_table, entity_tables
 
@@ -487,250 +476,9 @@ class CompiledModel:
             raise NotFound(f"No entity type {key!r}.") from None
 
 
-def default_title_template(fields: Iterable[CompiledField]) -> str:
-    """Until the administrator sets a title, a record is named by its first text field."""
-    first = next((f for f in fields if f.type.name == "text"), None)
-    return "{" + first.key + "}" if first else ""
-
-
-def title_keys(template: str) -> tuple[str, ...]:
-    """The field keys a title template such as ``{first_name} {last_name}`` uses."""
-    keys = []
-    for _text, name, _spec, _conv in string.Formatter().parse(template or ""):
-        if name is not None:
-            keys.append(name)
-    return tuple(keys)
-
-
-#: a compiled entity type with this key and revision from an earlier model, if any
-Reuse = Callable[[str, str], "CompiledEntity | None"]
-
-
-def compile_model(
-    session: Session, stamp: str, version: int, reuse: Reuse | None = None
-) -> CompiledModel:
-    """Build the compiled model from the metamodel rows visible to ``session``, keeping what
-    ``reuse`` still has for entity types whose revision did not move."""
-    model = CompiledModel(stamp=stamp, version=version)
-    # joined, not selectin: each is one round trip instead of two (a worker catching up
-    # with a change runs these on PostgreSQL)
-    for option_list in session.scalars(
-        select(OptionList).options(joinedload(OptionList.options))
-    ).unique():
-        model.option_lists[option_list.key] = CompiledOptionList(
-            option_list.key,
-            option_list.label,
-            {
-                o.key: CompiledOption(o.key, o.label, o.position, o.color, o.active)
-                for o in option_list.options
-            },
-        )
-    heads = session.execute(
-        select(EntityType.id, EntityType.key, EntityType.revision, EntityType.archived).order_by(
-            EntityType.id
-        )
-    ).all()
-    kept = {key: reuse(key, revision) if reuse else None for _id, key, revision, _a in heads}
-    todo = [entity_id for entity_id, key, _r, _a in heads if kept[key] is None]
-    query = select(EntityType).options(
-        joinedload(EntityType.fields),
-        selectinload(EntityType.pipelines)
-        .selectinload(Pipeline.stages)
-        .options(selectinload(Stage.next_stages), selectinload(Stage.enter_roles)),
-        selectinload(EntityType.rules).selectinload(Rule.from_stage),
-    )
-    if len(todo) < len(heads):
-        query = query.where(EntityType.id.in_(todo))
-    fresh = (
-        {e.key: _compile_entity(e, model) for e in session.scalars(query).unique()} if todo else {}
-    )
-    model.recompiled = tuple(fresh)
-    for _id, key, _revision, archived in heads:
-        compiled = kept[key] or fresh[key]
-        target = model.archived_entities if archived else model.entities
-        target[key] = compiled
-    return model
-
-
 class InputSchema(ma.Schema):
     """Base of the entity types' input schemas. Not registered in marshmallow's class
     registry, which keeps every registered class for good (one more per compile)."""
 
     class Meta:
         register = False
-
-
-def _compile_entity(entity: EntityType, model: CompiledModel) -> CompiledEntity:
-    fields = [
-        CompiledField(
-            id=f.id,
-            key=f.key,
-            label=f.label,
-            help_text=f.help_text,
-            type=registry.get(f.type),
-            required=f.required,
-            default=f.default,
-            unique=f.unique,
-            indexed=f.indexed,
-            position=f.position,
-            archived=f.archived,
-            settings=dict(f.settings or {}),
-        )
-        for f in sorted(entity.fields, key=lambda f: (f.position, f.id))
-    ]
-    active = {f.key: f for f in fields if not f.archived}
-    pipelines = {
-        p.key: CompiledPipeline(
-            p.key,
-            p.label,
-            p.position,
-            {s.key: _compile_stage(s) for s in p.stages},
-        )
-        for p in sorted(entity.pipelines, key=lambda p: (p.position, p.id))
-        if p.stages
-    }
-    template = entity.title_template or default_title_template(active.values())
-    names = list(active)
-    rules = [_compile_rule(rule, names) for rule in entity.rules if rule.active]
-    return CompiledEntity(
-        key=entity.key,
-        label=entity.label,
-        label_plural=entity.label_plural,
-        description=entity.description,
-        title_template=template,
-        archived=entity.archived,
-        fields=active,
-        archived_fields={f.key: f for f in fields if f.archived},
-        pipelines=pipelines,
-        rules=[r for r in rules if r is not None],
-        title_keys=title_keys(template),
-        card_fields=tuple(k for k in active if k in set(entity.card_fields or ())),
-        revision=entity.revision or "",
-        table_fields=tuple(fields),
-        compiled_for=weakref.ref(model),
-    )
-
-
-def _compile_stage(stage: Stage) -> CompiledStage:
-    return CompiledStage(
-        stage.key,
-        stage.label,
-        stage.position,
-        stage.color,
-        stage.kind,
-        next_stages=(frozenset(s.key for s in stage.next_stages) if stage.limit_moves else None),
-        enter_roles={role.key: role.label for role in stage.enter_roles},
-        flow_only=stage.flow_only,
-    )
-
-
-def _compile_rule(rule: Rule, names: list[str]) -> CompiledRule | None:
-    # Rules were checked when saved; one that no longer compiles (a field it read was
-    # archived) is skipped rather than breaking every write of the entity.
-    try:
-        condition = compile_expression(rule.condition, names) if rule.condition else None
-        expression = compile_expression(rule.expression, names) if rule.expression else None
-    except ExpressionError:
-        return None
-    stage = rule.from_stage
-    return CompiledRule(
-        id=rule.id,
-        kind=rule.kind,
-        field_key=rule.field_key,
-        condition=condition,
-        from_pipeline=stage.pipeline.key if stage else None,
-        from_stage=stage.key if stage else None,
-        expression=expression,
-        message=rule.message,
-    )
-
-
-_STATE_TABLE = MetaState.__table__
-_STATE = select(_STATE_TABLE.c.stamp, _STATE_TABLE.c.version).where(_STATE_TABLE.c.id == 1)
-
-#: ``session.info`` key: ``(transaction, {name: value})`` of what was read along with the
-#: metamodel stamp (:meth:`MetamodelCache.read_along`) in that transaction
-_READ_ALONG = "trellis.read_along"
-
-
-def read_along(session: Session, name: str) -> Any:
-    """What :meth:`MetamodelCache.get` last read as ``name`` along with the metamodel stamp
-    in ``session``'s current transaction; None when it read none (then read it yourself)."""
-    read = session.info.get(_READ_ALONG)
-    if read is None or read[0] is not session.get_transaction():
-        return None
-    return read[1].get(name)
-
-
-def forget_read_along(session: Session, name: str) -> None:
-    """Forget ``name`` read along (call after changing what it reads in this transaction)."""
-    read = session.info.get(_READ_ALONG)
-    if read is not None:
-        read[1].pop(name, None)
-
-
-class MetamodelCache:
-    """Compiled models by stamp. One per process; safe to share between threads.
-
-    ``on_compiled`` (if given) is told of each model compiled, e.g. to size the engine's
-    statement cache to the configuration."""
-
-    def __init__(
-        self, size: int = 4, on_compiled: Callable[[CompiledModel], None] | None = None
-    ) -> None:
-        self._models: OrderedDict[str, CompiledModel] = OrderedDict()
-        self._lock = threading.Lock()
-        self._size = size
-        self._on_compiled = on_compiled
-        self._state = _STATE
-        self._along: list[str] = []
-
-    def read_along(self, name: str, value: ScalarSelect[Any]) -> None:
-        """Read ``value`` (a scalar subquery, e.g. another cache's stamp) in the statement
-        that reads the metamodel stamp, every transaction reads it first: the value is
-        then :func:`read_along` ``(session, name)`` for the rest of the transaction, with no
-        statement of its own. Call at start-up, before any transaction."""
-        self._along.append(name)
-        self._state = self._state.add_columns(value.label(f"along_{len(self._along)}"))
-
-    def get(self, session: Session) -> CompiledModel:
-        """The compiled model for the metamodel as ``session`` sees it (one cheap query)."""
-        # a Core read of two columns (every request does it): no ORM object, loader or
-        # flush, as ``session.get`` did not flush either; on SQLite a read-only transaction
-        # skips it while no other connection has committed since (db.kept_while_unchanged)
-        connection = session.connection()
-        statement = self._state
-        state = kept_while_unchanged(
-            connection, statement, lambda: connection.execute(statement).first()
-        )
-        stamp, version = (state[0], state[1]) if state else ("", 0)
-        if state is not None and self._along:
-            along = dict(zip(self._along, state[2:], strict=True))
-            session.info[_READ_ALONG] = (session.get_transaction(), along)
-        with self._lock:
-            model = self._models.get(stamp)
-            if model is not None:
-                self._models.move_to_end(stamp)
-                return model
-            earlier = list(reversed(self._models.values()))
-        model = compile_model(session, stamp, version, _reuse_from(earlier))
-        with self._lock:
-            self._models[stamp] = model
-            while len(self._models) > self._size:
-                self._models.popitem(last=False)
-        if self._on_compiled is not None:
-            self._on_compiled(model)
-        return model
-
-
-def _reuse_from(models: list[CompiledModel]) -> Reuse:
-    """Finds a compiled entity type by key and revision in ``models`` (newest first)."""
-
-    def reuse(key: str, revision: str) -> CompiledEntity | None:
-        for model in models:
-            found = model.entities.get(key) or model.archived_entities.get(key)
-            if found is not None and found.revision == revision:
-                return found
-        return None
-
-    return reuse

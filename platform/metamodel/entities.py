@@ -15,7 +15,7 @@ from trellis.metamodel.changes import (
     key_errors,
     label_errors,
 )
-from trellis.metamodel.compiled import title_keys
+from trellis.metamodel.compiler import title_keys
 from trellis.metamodel.fieldtypes import registry
 from trellis.metamodel.migrator import apply_actions
 from trellis.metamodel.models import EntityType, Field

@@ -20,7 +20,7 @@ from trellis.metamodel.changes import (
     label_errors,
     position_errors,
 )
-from trellis.metamodel.compiled import title_keys
+from trellis.metamodel.compiler import title_keys
 from trellis.metamodel.fieldtypes import UnknownFieldType, registry
 from trellis.metamodel.fieldtypes.base import input_messages
 from trellis.metamodel.models import ConfigChange, EntityType, Field
