@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from flask import Flask, Request, current_app
 from werkzeug.routing import IntegerConverter
 
-from trellis.metamodel.fieldtypes.base import MAX_BIGINT, MAX_INTEGER
+from trellis.metamodel.fieldtypes.input_fields import MAX_BIGINT, MAX_INTEGER
 
 #: room for a multipart envelope around an upload of the largest allowed size
 MULTIPART_MARGIN = 64 * 1024

@@ -28,8 +28,8 @@ from trellis.api.openapi_filters import (
 )
 from trellis.api.schemas import ID_SCHEMA
 from trellis.metamodel.compiled import CompiledEntity, CompiledField, CompiledModel
-from trellis.metamodel.fieldtypes.base import MAX_BIGINT, MAX_INTEGER
 from trellis.metamodel.fieldtypes.choice import OptionOutput
+from trellis.metamodel.fieldtypes.input_fields import MAX_BIGINT, MAX_INTEGER
 from trellis.metamodel.fieldtypes.money import MoneyOutput
 from trellis.metamodel.fieldtypes.reference import ReferenceOutput
 from trellis.metamodel.fieldtypes.text import FormattedTextType

@@ -8,7 +8,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from trellis.metamodel.fieldtypes.base import MAX_BIGINT, MAX_INTEGER
+from trellis.metamodel.fieldtypes.input_fields import MAX_BIGINT, MAX_INTEGER
 
 #: ids in paths: what a BIGINT holds (larger ones match no route)
 ID_SCHEMA = {"type": "integer", "minimum": 0, "maximum": MAX_BIGINT}

@@ -18,7 +18,7 @@ from trellis.errors import Conflict, NotFound, PermissionDenied
 from trellis.expressions import ExpressionError, compile_expression
 from trellis.metamodel.changes import MAX_LABEL, TYPE_CHANGE_CHECKS, USAGE_CHECKS, Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel
-from trellis.metamodel.fieldtypes.base import input_messages
+from trellis.metamodel.fieldtypes.input_fields import input_messages
 from trellis.metamodel.model_cache import MetamodelCache
 from trellis.metamodel.models import ConfigChange, Field
 from trellis.metamodel.option_lists import OPTION_KEY

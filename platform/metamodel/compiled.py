@@ -35,7 +35,8 @@ from sqlalchemy import (
 from trellis.errors import NotFound
 from trellis.expressions import CompiledExpression
 from trellis.metamodel.fieldtypes import FieldType
-from trellis.metamodel.fieldtypes.base import ValueChecker, fast_input_of
+from trellis.metamodel.fieldtypes.base import ValueChecker
+from trellis.metamodel.fieldtypes.input_fields import fast_input_of
 from trellis.metamodel.loading import InputLoader, input_loader
 from trellis.metamodel.memo import built_once
 from trellis.metamodel.normalised import COMPARABLE, kind_of, normalised_column

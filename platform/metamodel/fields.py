@@ -22,7 +22,7 @@ from trellis.metamodel.changes import (
 )
 from trellis.metamodel.compiler import title_keys
 from trellis.metamodel.fieldtypes import UnknownFieldType, registry
-from trellis.metamodel.fieldtypes.base import input_messages
+from trellis.metamodel.fieldtypes.input_fields import input_messages
 from trellis.metamodel.models import ConfigChange, EntityType, Field
 from trellis.metamodel.physical import SYSTEM_COLUMNS, FieldLayout, record_table_name
 from trellis.words import counted

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from trellis.metamodel.fieldtypes.base import InputRefused
+from trellis.metamodel.fieldtypes.input_fields import InputRefused
 
 if TYPE_CHECKING:
     from trellis.metamodel.changes import Errors

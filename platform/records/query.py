@@ -14,9 +14,10 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, false, or_
 
 from trellis.errors import BadRequest
 from trellis.metamodel.compiled import CompiledEntity, CompiledModel
-from trellis.metamodel.fieldtypes.base import ALL_OPERATORS, MAX_BIGINT, MAX_INTEGER, compare
 from trellis.metamodel.fieldtypes.date_time import DateTimeType
+from trellis.metamodel.fieldtypes.input_fields import MAX_BIGINT, MAX_INTEGER
 from trellis.metamodel.fieldtypes.integer import IntegerType
+from trellis.metamodel.fieldtypes.operators import ALL_OPERATORS, compare
 from trellis.metamodel.fieldtypes.text import TextType
 from trellis.metamodel.physical import NEVER_NULL_COLUMNS
 

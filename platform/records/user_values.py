@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from trellis.accounts import User
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity
-from trellis.metamodel.fieldtypes.base import MAX_INTEGER
+from trellis.metamodel.fieldtypes.input_fields import MAX_INTEGER
 
 #: the key under which the app's title lookups hold user names (no entity key starts so)
 USER_TITLES = "@user"

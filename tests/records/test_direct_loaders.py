@@ -14,7 +14,8 @@ import pytest
 
 from trellis.errors import ValidationFailed
 from trellis.metamodel.fieldtypes import registry
-from trellis.metamodel.fieldtypes.base import Money, direct_loader
+from trellis.metamodel.fieldtypes.base import Money
+from trellis.metamodel.fieldtypes.input_fields import direct_loader
 
 
 class Text(str):

@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 from trellis.accounts import create_user
 from trellis.errors import BadRequest, ValidationFailed
 from trellis.metamodel.fieldtypes import Money, registry
-from trellis.metamodel.fieldtypes.base import ALL_OPERATORS
+from trellis.metamodel.fieldtypes.operators import ALL_OPERATORS
 from trellis.records.query import Filter
 
 # type -> (options for the field, columns it makes, good input, value read back, bad inputs)

@@ -19,9 +19,11 @@ import pytest
 
 from trellis.errors import ValidationFailed
 from trellis.metamodel.fieldtypes import registry
-from trellis.metamodel.fieldtypes.base import (
+from trellis.metamodel.fieldtypes.input_fields import (
     SLOW,
     InputRefused,
+    StrictInteger,
+    TrimmedString,
     fast_input_of,
     input_messages,
 )
@@ -313,7 +315,6 @@ def test_a_create_reports_and_stores_what_the_reference_says(factory, thing) -> 
 def test_fast_paths_are_only_taken_by_the_fields_they_were_written_for() -> None:
     """A subclass of a platform input field with its own ``_deserialize`` (or a field with
     load hooks) goes its own way: no fast path is inherited."""
-    from trellis.metamodel.fieldtypes.base import StrictInteger, TrimmedString
 
     class Shouting(TrimmedString):
         def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:

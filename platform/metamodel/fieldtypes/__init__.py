@@ -1,4 +1,8 @@
-"""Field types: one class per type, one module each, looked up in :data:`registry`."""
+"""Field types: one class per type, one module each, looked up in :data:`registry`.
+
+What they share: ``base`` (the :class:`FieldType` base class), ``input_fields`` (the shared
+input fields and their fast paths) and ``operators`` (the filter operators and their SQL).
+"""
 
 from __future__ import annotations
 

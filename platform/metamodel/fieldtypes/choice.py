@@ -8,7 +8,8 @@ from typing import Any
 import marshmallow as ma
 from sqlalchemy import String
 
-from trellis.metamodel.fieldtypes.base import SLOW, ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.input_fields import SLOW
 
 
 def list_settings_errors(settings: Mapping[str, Any], model: Any) -> list[str]:

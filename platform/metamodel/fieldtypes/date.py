@@ -7,7 +7,8 @@ from typing import Any
 import marshmallow as ma
 from sqlalchemy import Date
 
-from trellis.metamodel.fieldtypes.base import ORDERING, ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.operators import ORDERING
 
 
 class DateType(FieldType):

@@ -9,7 +9,8 @@ import marshmallow as ma
 from sqlalchemy import DateTime
 
 from trellis.clock import as_utc, to_storage
-from trellis.metamodel.fieldtypes.base import ORDERING, ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.operators import ORDERING
 
 
 class Moment(ma.fields.DateTime):

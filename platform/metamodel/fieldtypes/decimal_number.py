@@ -12,15 +12,15 @@ import marshmallow as ma
 from sqlalchemy import Numeric
 
 from trellis.metamodel.fieldtypes.base import (
-    ORDERING,
-    SLOW,
     ColumnSpec,
     FieldLike,
     FieldType,
     NewValueCheck,
     ValueChecker,
 )
+from trellis.metamodel.fieldtypes.input_fields import SLOW
 from trellis.metamodel.fieldtypes.integer import MIN_OVER_MAX, bounds_errors
+from trellis.metamodel.fieldtypes.operators import ORDERING
 
 DEFAULT_PRECISION = 18
 DEFAULT_SCALE = 2

@@ -6,7 +6,8 @@ from typing import Any
 
 import marshmallow as ma
 
-from trellis.metamodel.fieldtypes.base import FieldLike, Trimmed
+from trellis.metamodel.fieldtypes.base import FieldLike
+from trellis.metamodel.fieldtypes.input_fields import Trimmed
 from trellis.metamodel.fieldtypes.text import FormattedTextType
 
 MAX_EMAIL = 254

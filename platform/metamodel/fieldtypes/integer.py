@@ -8,14 +8,9 @@ from typing import Any
 import marshmallow as ma
 from sqlalchemy import BigInteger
 
-from trellis.metamodel.fieldtypes.base import (
-    ORDERING,
-    ColumnSpec,
-    FieldLike,
-    FieldType,
-    StrictInteger,
-    ValueChecker,
-)
+from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType, ValueChecker
+from trellis.metamodel.fieldtypes.input_fields import StrictInteger
+from trellis.metamodel.fieldtypes.operators import ORDERING
 
 
 class IntegerType(FieldType):

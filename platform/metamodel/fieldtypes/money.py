@@ -10,15 +10,12 @@ import marshmallow as ma
 from sqlalchemy import ColumnElement, String, Table
 
 from trellis.metamodel.fieldtypes.base import (
-    ORDERING,
-    SLOW,
     ColumnSpec,
     FieldLike,
     FieldType,
     Money,
     NewValueCheck,
     ValueChecker,
-    compare,
 )
 from trellis.metamodel.fieldtypes.decimal_number import (
     BOUND_SCHEMA,
@@ -32,7 +29,9 @@ from trellis.metamodel.fieldtypes.decimal_number import (
     fit_scale,
     fitted_digits,
 )
+from trellis.metamodel.fieldtypes.input_fields import SLOW
 from trellis.metamodel.fieldtypes.integer import bounds_errors
+from trellis.metamodel.fieldtypes.operators import ORDERING, compare
 
 MONEY_SCHEMA = {
     "properties": {

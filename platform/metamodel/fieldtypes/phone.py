@@ -7,7 +7,8 @@ from typing import Any
 
 import marshmallow as ma
 
-from trellis.metamodel.fieldtypes.base import FieldLike, TrimmedString
+from trellis.metamodel.fieldtypes.base import FieldLike
+from trellis.metamodel.fieldtypes.input_fields import TrimmedString
 from trellis.metamodel.fieldtypes.text import FormattedTextType
 from trellis.patterns import fixed
 

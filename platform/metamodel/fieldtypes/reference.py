@@ -8,14 +8,8 @@ from typing import Any
 import marshmallow as ma
 from sqlalchemy import BigInteger
 
-from trellis.metamodel.fieldtypes.base import (
-    SLOW,
-    ColumnSpec,
-    FieldLike,
-    FieldType,
-    StrictInteger,
-    fast_whole_number,
-)
+from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.input_fields import SLOW, StrictInteger, fast_whole_number
 
 ON_DELETE = ("restrict", "set_null", "cascade")
 

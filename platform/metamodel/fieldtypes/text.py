@@ -13,9 +13,9 @@ from trellis.metamodel.fieldtypes.base import (
     FieldLike,
     FieldType,
     NewValueCheck,
-    TrimmedString,
     ValueChecker,
 )
+from trellis.metamodel.fieldtypes.input_fields import TrimmedString
 from trellis.patterns import PatternError, compile_pattern, fullmatch
 
 DEFAULT_MAX_LENGTH = 255

@@ -14,13 +14,9 @@ from typing import Any
 import marshmallow as ma
 from sqlalchemy import BigInteger, ColumnElement, Table, func, or_, select
 
-from trellis.metamodel.fieldtypes.base import (
-    MAX_INTEGER,
-    ColumnSpec,
-    FieldLike,
-    FieldType,
-    compare,
-)
+from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.input_fields import MAX_INTEGER
+from trellis.metamodel.fieldtypes.operators import compare
 
 
 class UserInput(ma.fields.Field):
