@@ -10,7 +10,14 @@ from sqlalchemy import func, inspect, select
 
 from trellis.access.exposure import rule_warnings
 from trellis.accounts import Role
-from trellis.admin.base import AdminView, form_bool, form_int, form_text
+from trellis.admin.base import AdminView, form_text
+from trellis.admin.entity_forms import (
+    create_list_for,
+    field_from_form,
+    rule_from_form,
+    stage_moves,
+    stages_from_form,
+)
 from trellis.admin.field_settings import (
     FIXED,
     ON_DELETE,
@@ -18,16 +25,12 @@ from trellis.admin.field_settings import (
     inputs_for,
     setting_errors,
     setting_value,
-    settings_from_form,
 )
-from trellis.admin.lists import options_from_lines
-from trellis.errors import ValidationFailed
 from trellis.expressions import FUNCTION_DOCS
 from trellis.metamodel.fields import TYPE_CHANGES
 from trellis.metamodel.fieldtypes import registry
-from trellis.metamodel.models import STAGE_KINDS, EntityType, OptionList, Stage
+from trellis.metamodel.models import STAGE_KINDS, EntityType, OptionList
 from trellis.metamodel.physical import LIST_INDEX_PREFIX, physical_name, record_table_name
-from trellis.words import key_from_label
 
 #: the option list choice that creates a new list from the field form
 NEW_LIST = "__new__"
@@ -230,7 +233,7 @@ class EntitiesView(AdminView):
         values: dict[str, Any] = {"type": type_name}
         errors: dict[str, Any] = {}
         if request.method == "POST" and request.form.get("submit") == "save":
-            values = self._field_values(type_name)
+            values = field_from_form(type_name)
             field_key = form_text("key")
             values["key"] = field_key
             values["new_list_label"] = form_text("new_list_label")
@@ -238,7 +241,7 @@ class EntitiesView(AdminView):
 
             def add(session):  # type: ignore[no-untyped-def]
                 if values["settings"].get("list") == NEW_LIST:
-                    values["settings"]["list"] = _create_list_for(
+                    values["settings"]["list"] = create_list_for(
                         self.runtime.metamodel(session, self.actor), values
                     )
                 return self.runtime.metamodel(session, self.actor).add_field(
@@ -273,7 +276,7 @@ class EntitiesView(AdminView):
             current_type, old_settings = current.type, dict(current.settings or {})
         wanted = request.form.get("type") or current_type
         type_name = wanted if wanted in TYPE_CHANGES.get(current_type, ()) else current_type
-        values = self._field_values(type_name)
+        values = field_from_form(type_name)
         if request.form.get("submit") == "type":  # show the chosen type's settings; save nothing
             values["key"] = field
             return self._field_form(key, field, values, {})
@@ -309,19 +312,6 @@ class EntitiesView(AdminView):
             values["key"] = field
             return self._field_form(key, field, values, errors), 422
         return redirect(url_for(".detail", key=key))
-
-    def _field_values(self, type_name: str) -> dict[str, Any]:
-        default = form_text("default")
-        return {
-            "type": type_name,
-            "label": form_text("label"),
-            "help_text": form_text("help_text"),
-            "required": form_bool("required"),
-            "unique": form_bool("unique"),
-            "indexed": form_bool("indexed"),
-            "default": default or None,
-            "settings": settings_from_form(type_name, request.form),
-        }
 
     def _field_form(
         self, key: str, field: str | None, values: dict[str, Any] | None, errors: dict[str, Any]
@@ -418,7 +408,7 @@ class EntitiesView(AdminView):
             "pipeline_key": form_text("pipeline_key"),
             "pipeline_label": form_text("pipeline_label"),
         }
-        stages = _stages_from_form()
+        stages = stages_from_form()
         _, errors = self.change(
             lambda s: self.runtime.metamodel(s, self.actor).create_pipeline(
                 key, values["pipeline_key"], values["pipeline_label"], stages
@@ -438,7 +428,7 @@ class EntitiesView(AdminView):
         values: dict[str, Any] = {}
         errors: dict[str, Any] = {}
         if request.method == "POST":
-            stages = _stages_from_form()
+            stages = stages_from_form()
             moves = {
                 name.removeprefix("move_to_"): value
                 for name, value in request.form.items()
@@ -466,7 +456,7 @@ class EntitiesView(AdminView):
             for stage in stages:
                 stage["existing"] = stage["key"] in saved
                 if stage["existing"] and "next_stages" not in stage:
-                    stage.update(_stage_moves(saved[stage["key"]]))
+                    stage.update(stage_moves(saved[stage["key"]]))
             return self.render(
                 "admin/trellis/pipeline.html",
                 entity=entity,
@@ -488,7 +478,7 @@ class EntitiesView(AdminView):
 
     @expose("/<key>/rules/new", methods=["POST"])
     def new_rule(self, key: str) -> Any:
-        kind, values, options = _rule_from_form()
+        kind, values, options = rule_from_form()
         _, errors = self.change(
             lambda s: self.runtime.metamodel(s, self.actor).add_rule(key, kind, **options),
             "Rule added.",
@@ -499,7 +489,7 @@ class EntitiesView(AdminView):
 
     @expose("/<key>/rules/<int32:rule_id>/edit", methods=["POST"])
     def edit_rule(self, key: str, rule_id: int) -> Any:
-        kind, values, options = _rule_from_form()
+        kind, values, options = rule_from_form()
         _, errors = self.change(
             lambda s: self.runtime.metamodel(s, self.actor).update_rule(
                 key, rule_id, kind=kind, **options
@@ -519,99 +509,3 @@ class EntitiesView(AdminView):
         if errors:
             return self._detail(key, {}, errors, "rules"), 422
         return redirect(url_for(".detail", key=key, tab="rules"))
-
-
-def _rule_from_form() -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """The rule form: its kind, what was typed (to show again), and the options of that kind
-    for the service (the form shows only those inputs)."""
-    kind = form_text("kind")
-    values = {
-        "kind": kind,
-        "field": form_text("field") or None,
-        "when": form_text("when"),
-        "from_stage": form_text("from_stage") or None,
-        "expression": form_text("expression"),
-        "message": form_text("message"),
-    }
-    names = (
-        ("field", "when", "from_stage")
-        if kind == "required"
-        else ("field", "expression", "message")
-    )
-    return kind, values, {k: values[k] for k in names}
-
-
-def _create_list_for(meta, values: dict[str, Any]) -> str:  # type: ignore[no-untyped-def]
-    """Create the option list a new list field asked for (its name and options typed on the
-    field form); its problems show under those inputs. Returns the new list's key."""
-    label = values["new_list_label"] or values["label"]
-    base = key_from_label(label) or "list"
-    key, n = base, 1
-    while key in meta.model.option_lists:
-        n += 1
-        key = f"{base[:36]}_{n}"
-    options = options_from_lines(values["new_list_options"])
-    if not options:
-        raise ValidationFailed({"new_list_options": ["Type at least one option."]})
-    try:
-        with meta.session.begin_nested():
-            meta.create_list(key, label, options)
-    except ValidationFailed as exc:
-        problems = {}
-        for name, messages in exc.errors.items():
-            where = "new_list_options" if name.startswith("options") else "new_list_label"
-            problems.setdefault(where, []).extend(messages)
-        raise ValidationFailed(problems) from exc
-    return key
-
-
-def _stages_from_form() -> list[dict[str, Any]]:
-    """Stage rows ``stage_key_<n>`` ... in order; rows marked ``remove`` or left empty are
-    left out (removed); a key left empty is made from the label."""
-    rows = []
-    numbers = sorted(
-        {int(name.rsplit("_", 1)[1]) for name in request.form if name.startswith("stage_key_")}
-    )
-    for n in numbers:
-        key = form_text(f"stage_key_{n}")
-        label = form_text(f"stage_label_{n}")
-        if form_bool(f"stage_remove_{n}") or (not key and not label):
-            continue
-        rows.append(
-            {
-                "key": key or key_from_label(label),
-                "label": label,
-                "kind": form_text(f"stage_kind_{n}", "open"),
-                "color": form_text(f"stage_color_{n}"),
-                "order": form_int(f"stage_order_{n}"),
-                **(_moves_from_form(n) if form_bool(f"stage_moves_{n}") else {}),
-            }
-        )
-    rows.sort(key=lambda r: r["order"] if isinstance(r["order"], int) else 10**6)
-    kept = {row["key"] for row in rows}
-    for row in rows:
-        row.pop("order")
-        if row.get("next_stages"):  # a stage removed in the same save is no next stage
-            row["next_stages"] = [k for k in row["next_stages"] if k in kept]
-    return rows
-
-
-def _moves_from_form(n: int) -> dict[str, Any]:
-    """A stage row's moves: ``stage_any_<n>`` (any next stage) or the ``stage_next_<n>``
-    checked, the ``stage_roles_<n>`` checked, and ``stage_flow_only_<n>``."""
-    return {
-        "next_stages": (
-            None if form_bool(f"stage_any_{n}") else request.form.getlist(f"stage_next_{n}")
-        ),
-        "enter_roles": request.form.getlist(f"stage_roles_{n}"),
-        "flow_only": form_bool(f"stage_flow_only_{n}"),
-    }
-
-
-def _stage_moves(stage: Stage) -> dict[str, Any]:
-    """What the moves part of the pipeline form shows for a saved stage."""
-    return {
-        "next_stages": [s.key for s in stage.next_stages] if stage.limit_moves else None,
-        "enter_roles": [r.key for r in stage.enter_roles],
-        "flow_only": stage.flow_only,
-    }
