@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -24,11 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from trellis.accounts import Role
 from trellis.clock import utcnow
 from trellis.db import Base
-
-if TYPE_CHECKING:
-    from trellis.accounts import Role
 
 
 class EntityType(Base):
@@ -279,8 +277,6 @@ def mark_changed_entities(session: Session, _context: object, _instances: object
     changed = (*session.new, *session.dirty, *session.deleted)
     if not changed:
         return
-    from trellis.accounts import Role
-
     touched: dict[int, EntityType] = {}
     with session.no_autoflush:
         roles = [r.id for r in changed if isinstance(r, Role) and r.id is not None]

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from trellis.accounts import Role
 from trellis.errors import Conflict, NotFound, ValidationFailed
 from trellis.metamodel.changes import (
     Errors,
@@ -228,8 +229,6 @@ class PipelineOperations(MetamodelChanges):
     ) -> None:
         """Apply the specs' ``next_stages``, ``enter_roles`` and ``flow_only`` (a key a spec
         leaves out keeps what the stage has). Unknown roles are refused."""
-        from trellis.accounts import Role
-
         wanted = {r for spec in stages for r in spec.get("enter_roles") or []}
         roles = {
             role.key: role

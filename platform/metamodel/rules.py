@@ -6,6 +6,7 @@ unknown name or a syntax error is the administrator's error message, never a use
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 from sqlalchemy import select
@@ -266,8 +267,6 @@ def _rules_using(session: Session, entity: str, field: str | None) -> list[str]:
 
 
 def _all_names(source: str) -> list[str]:
-    import ast
-
     if not source:
         return []
     try:

@@ -14,6 +14,7 @@ from typing import Any
 import marshmallow as ma
 from sqlalchemy import BigInteger, ColumnElement, Table, func, or_, select
 
+from trellis.accounts import USERNAME_PATTERN, User
 from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
 from trellis.metamodel.fieldtypes.input_fields import MAX_INTEGER
 from trellis.metamodel.fieldtypes.operators import compare
@@ -51,8 +52,6 @@ class UserInput(ma.fields.Field):
 
 
 def _is_username(text: str) -> bool:
-    from trellis.accounts import USERNAME_PATTERN
-
     return bool(USERNAME_PATTERN.match(text))
 
 
@@ -109,6 +108,4 @@ def _user_id(value: Any) -> Any:
     all), where no record's value is that user."""
     if not isinstance(value, str):
         return value
-    from trellis.accounts import User
-
     return func.coalesce(select(User.id).where(User.username == value).scalar_subquery(), 0)
