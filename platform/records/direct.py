@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Insert, Select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
 Processor = Callable[[Any], Any]
 
@@ -145,6 +146,40 @@ class DirectInsert:
         return tuple(row)
 
 
+    def rows_one_by_one(
+        self, connection: Connection, rows: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[Any, ...]]:
+        """Insert each of ``rows`` (as :meth:`row`), one statement each on one cursor: the
+        ``RETURNING`` rows in the order of ``rows``. What SQLAlchemy does itself for a
+        dialect that cannot sort a multi-row INSERT's ``RETURNING`` rows (SQLite), without
+        its work per row: the values go through the bind processors column by column."""
+        keys = self.keys
+        if any(values.keys() != keys for values in rows):
+            raise ValueError(f"Rows of other keys than {sorted(keys)}")
+        columns = [
+            [values[name] for values in rows]
+            if process is None
+            else [process(values[name]) for values in rows]
+            for name, process in self._order
+        ]
+        if self.dialect.positional:
+            form = self.dialect.execute_sequence_format
+            parameters: list[Any] = [form(row) for row in zip(*columns, strict=True)]
+        else:
+            parameters = [dict(zip(self._names, row, strict=True)) for row in zip(*columns)]
+        found, description = _run_each(connection, self.dialect, self.sql, parameters)
+        processors = _result_processors(self._results, self.dialect, self._impls, description)
+        if not processors:
+            return found
+        out = []
+        for returned in found:
+            row = list(returned)
+            for i, process in processors:
+                row[i] = process(row[i])
+            out.append(tuple(row))
+        return out
+
+
 def insert_one(
     kept: dict[Any, Any], connection: Connection, statement: Insert, values: Mapping[str, Any]
 ) -> tuple[Any, ...] | None:
@@ -152,7 +187,36 @@ def insert_one(
     ``RETURNING`` row (None without one). Run as a :class:`DirectInsert`, kept in ``kept``
     (the statements kept with a compiled entity type) per statement, dialect and keys; a
     statement that cannot be (see :class:`DirectInsert`) by ``Connection.execute``."""
+    direct = _direct_insert(kept, connection.dialect, statement, values)
+    if direct is None:
+        result = connection.execute(statement, values)
+        return tuple(result.one()) if result.returns_rows else None
+    return direct.row(connection, values)
+
+
+def insert_returning_one_by_one(
+    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: list[dict[str, Any]]
+) -> list[tuple[Any, ...]] | None:
+    """The ``RETURNING`` rows of ``rows`` inserted by ``statement`` (the INSERT of one row,
+    its ``RETURNING`` unsorted), one statement a row on the driver's cursor (see
+    :meth:`DirectInsert.rows_one_by_one`), when the dialect cannot sort the ``RETURNING``
+    rows of a multi-row INSERT (SQLAlchemy then runs one statement a row too); None when it
+    can (or the statement cannot run directly): the caller's ``Connection.execute`` of the
+    sorted INSERT is the faster there."""
     dialect = connection.dialect
+    if dialect.insertmanyvalues_implicit_sentinel != InsertmanyvaluesSentinelOpts.NOT_SUPPORTED:
+        return None
+    direct = _direct_insert(kept, dialect, statement, rows[0])
+    if direct is None or any(values.keys() != direct.keys for values in rows):
+        return None
+    return direct.rows_one_by_one(connection, rows)
+
+
+def _direct_insert(
+    kept: dict[Any, Any], dialect: Dialect, statement: Insert, values: Mapping[str, Any]
+) -> DirectInsert | None:
+    """The :class:`DirectInsert` of ``statement`` for ``values``' keys, kept in ``kept``;
+    None for a statement that cannot run directly."""
     key = ("insert_one", statement, dialect, tuple(values))
     direct = kept.get(key, _UNKNOWN)
     if direct is _UNKNOWN:
@@ -161,10 +225,7 @@ def insert_one(
         except ValueError:
             direct = None
         kept[key] = direct
-    if direct is None:
-        result = connection.execute(statement, values)
-        return tuple(result.one()) if result.returns_rows else None
-    return direct.row(connection, values)  # type: ignore[no-any-return]
+    return direct  # type: ignore[no-any-return]
 
 
 _UNKNOWN = object()
@@ -199,6 +260,37 @@ def _run(
             raise  # pragma: no cover (the line above raises)
         if dispatch is not None and dispatch.after_cursor_execute:
             dispatch.after_cursor_execute(connection, cursor, statement, parameters, None, False)
+        return found, cursor.description
+    finally:
+        cursor.close()
+
+
+def _run_each(
+    connection: Connection, dialect: Dialect, statement: str, parameters: list[Any]
+) -> tuple[list[Any], Any]:
+    """:func:`_run` of ``statement`` once for each of ``parameters`` on one cursor: the one
+    row each run gives, in order, and the cursor's description."""
+    cursor = connection.connection.cursor()
+    found = []
+    try:
+        dispatch = (
+            connection.dispatch if connection._has_events or connection.engine._has_events else None
+        )
+        before = dispatch.before_cursor_execute if dispatch is not None else None
+        after = dispatch.after_cursor_execute if dispatch is not None else None
+        for params in parameters:
+            sql = statement
+            if before:
+                for listener in before:
+                    sql, params = listener(connection, cursor, sql, params, None, False)
+            try:
+                dialect.do_execute(cursor, sql, params, None)
+                found.append(cursor.fetchone())
+            except dialect.loaded_dbapi.Error as error:
+                connection._handle_dbapi_exception(error, sql, params, cursor, None)
+                raise  # pragma: no cover (the line above raises)
+            if after:
+                after(connection, cursor, sql, params, None, False)
         return found, cursor.description
     finally:
         cursor.close()
