@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from trellis.clock import as_utc, utcnow
 from trellis.db import Base
-from trellis.records.direct import insert_one
+from trellis.records.direct import insert_many, insert_one
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -181,7 +181,10 @@ def write_audit_rows(
         return
     connection = connection if connection is not None else session.connection()
     if len(rows) > 1:
-        connection.execute(AUDIT_INSERT, rows)
+        if kept is not None:
+            insert_many(kept, connection, AUDIT_INSERT, rows)
+        else:
+            connection.execute(AUDIT_INSERT, rows)
     elif kept is not None:
         insert_one(kept, connection, AUDIT_INSERT, rows[0])
     else:

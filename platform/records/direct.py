@@ -145,7 +145,6 @@ class DirectInsert:
             row[i] = process(row[i])
         return tuple(row)
 
-
     def rows_one_by_one(
         self, connection: Connection, rows: Sequence[Mapping[str, Any]]
     ) -> list[tuple[Any, ...]]:
@@ -153,21 +152,9 @@ class DirectInsert:
         ``RETURNING`` rows in the order of ``rows``. What SQLAlchemy does itself for a
         dialect that cannot sort a multi-row INSERT's ``RETURNING`` rows (SQLite), without
         its work per row: the values go through the bind processors column by column."""
-        keys = self.keys
-        if any(values.keys() != keys for values in rows):
-            raise ValueError(f"Rows of other keys than {sorted(keys)}")
-        columns = [
-            [values[name] for values in rows]
-            if process is None
-            else [process(values[name]) for values in rows]
-            for name, process in self._order
-        ]
-        if self.dialect.positional:
-            form = self.dialect.execute_sequence_format
-            parameters: list[Any] = [form(row) for row in zip(*columns, strict=True)]
-        else:
-            parameters = [dict(zip(self._names, row, strict=True)) for row in zip(*columns)]
-        found, description = _run_each(connection, self.dialect, self.sql, parameters)
+        found, description = _run_each(
+            connection, self.dialect, self.sql, self._parameters_of(rows)
+        )
         processors = _result_processors(self._results, self.dialect, self._impls, description)
         if not processors:
             return found
@@ -178,6 +165,63 @@ class DirectInsert:
                 row[i] = process(row[i])
             out.append(tuple(row))
         return out
+
+    def rows(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ``rows`` (each as :meth:`row`; a statement without ``RETURNING``) with one
+        ``executemany`` on the driver's cursor."""
+        if self.names:
+            raise ValueError("An INSERT with RETURNING: see rows_one_by_one")
+        _run_many(connection, self.dialect, self.sql, self._parameters_of(rows))
+
+    def _parameters_of(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """The driver's parameters of ``rows``, through the bind processors column by
+        column (a value that is the very object of the row before is processed once: the
+        time of a batch, say)."""
+        keys = self.keys
+        if any(values.keys() != keys for values in rows):
+            raise ValueError(f"Rows of other keys than {sorted(keys)}")
+        columns = [
+            [values[name] for values in rows]
+            if process is None
+            else _processed(process, [values[name] for values in rows])
+            for name, process in self._order
+        ]
+        if self.dialect.positional:
+            form = self.dialect.execute_sequence_format
+            return [form(row) for row in zip(*columns, strict=True)]
+        return [dict(zip(self._names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _processed(process: Processor, values: list[Any]) -> list[Any]:
+    """``process`` of each of ``values``, once for a run of the same object."""
+    out = []
+    last: Any = _UNKNOWN
+    done = None
+    for value in values:
+        if value is not last:
+            last, done = value, process(value)
+        out.append(done)
+    return out
+
+
+def insert_many(
+    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: list[dict[str, Any]]
+) -> None:
+    """Insert ``rows`` by ``statement`` (without ``RETURNING``) in ``connection``'s
+    transaction with one ``executemany`` on the driver's cursor (see
+    :meth:`DirectInsert.rows`), as SQLAlchemy runs it where it does not rewrite it into
+    multi-row INSERTs (SQLite, psycopg); by ``Connection.execute`` otherwise, or when the
+    rows' keys differ or the statement cannot run directly."""
+    dialect = connection.dialect
+    direct = (
+        None
+        if dialect.use_insertmanyvalues_wo_returning
+        else _direct_insert(kept, dialect, statement, rows[0])
+    )
+    if direct is None or any(values.keys() != direct.keys for values in rows):
+        connection.execute(statement, rows)
+    else:
+        direct.rows(connection, rows)
 
 
 def insert_one(
@@ -292,6 +336,32 @@ def _run_each(
             if after:
                 after(connection, cursor, sql, params, None, False)
         return found, cursor.description
+    finally:
+        cursor.close()
+
+
+def _run_many(
+    connection: Connection, dialect: Dialect, statement: str, parameters: list[Any]
+) -> None:
+    """``executemany`` of ``statement`` for ``parameters`` on a cursor of ``connection``'s
+    driver connection, as ``Connection.execute`` of many rows would (see :func:`_run`)."""
+    cursor = connection.connection.cursor()
+    try:
+        dispatch = (
+            connection.dispatch if connection._has_events or connection.engine._has_events else None
+        )
+        if dispatch is not None and dispatch.before_cursor_execute:
+            for listener in dispatch.before_cursor_execute:
+                statement, parameters = listener(
+                    connection, cursor, statement, parameters, None, True
+                )
+        try:
+            dialect.do_executemany(cursor, statement, parameters, None)
+        except dialect.loaded_dbapi.Error as error:
+            connection._handle_dbapi_exception(error, statement, parameters, cursor, None)
+            raise  # pragma: no cover (the line above raises)
+        if dispatch is not None and dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(connection, cursor, statement, parameters, None, True)
     finally:
         cursor.close()
 
