@@ -9,7 +9,7 @@ from configured_fixtures import configured
 from sqlalchemy import func, select
 
 from trellis.records.audit import AuditEvent
-from trellis.records.importer import BATCH, import_csv
+from trellis.records.importer import BATCH, PROGRESS_EVERY, import_csv
 
 
 @configured
@@ -41,7 +41,7 @@ def _counts(factory) -> tuple[int, int]:  # type: ignore[no-untyped-def]
 
 
 def test_a_long_import_keeps_row_order_stage_and_reports_progress(parts) -> None:  # type: ignore[no-untyped-def]
-    n = BATCH * 2 + 37
+    n = max(BATCH, PROGRESS_EVERY) * 2 + 37  # several batches, progress twice on the way
     calls: list[tuple[int, int]] = []
     report = _import(
         parts,
@@ -50,7 +50,7 @@ def test_a_long_import_keeps_row_order_stage_and_reports_progress(parts) -> None
     )
     assert report.ok, report.errors
     assert len(report.created) == n and report.created == sorted(report.created)
-    assert calls == [(500, n), (1000, n), (n, n)]
+    assert calls == [(PROGRESS_EVERY, n), (PROGRESS_EVERY * 2, n), (n, n)]
     last = parts.records("get", "part", report.created[-1])
     assert (last.values["name"], last.values["code"], last.stage) == (
         f"Part {n - 1}",
