@@ -1,0 +1,110 @@
+"""A batch of new records (``RecordService.create_many``) inserted on the driver's cursor
+(``records.direct``: on SQLite one INSERT a row with its id back, the audit rows by one
+``executemany`` on both databases) stores what SQLAlchemy's own execution of the batch
+stores: the same record rows and audit rows, every field type filled and empty, the ids in
+the order of the records; statement listeners see the INSERTs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from configured_fixtures import configured
+from sqlalchemy import event, select
+from test_row_readers import FIELDS
+
+import trellis.records.audit as audit
+import trellis.records.writing as writing
+from trellis.accounts import create_user
+from trellis.records.audit import AuditEvent
+from trellis.records.direct import DirectInsert
+
+
+@configured
+def targets(factory, runtime):  # type: ignore[no-untyped-def]
+    factory.entity(
+        "other", {"name": "text"}, title="{name}", lists={"colour": ["red", "green", "blue"]}
+    )
+    factory.entity("thing", {k: (t, o) for k, (t, o, _v) in FIELDS.items()}, title="{t} {i}")
+    with runtime.transaction() as session:
+        user = create_user(session, "ann", "ann-password-long", ["user"]).id
+    return {"r": factory.record("other", name="Target").id, "who": user}
+
+
+def _batch(targets: dict[str, Any]) -> list[dict[str, Any]]:
+    filled = {k: v for k, (_t, _o, v) in FIELDS.items()} | targets
+    return [
+        filled,
+        {},
+        filled | {"d": "-0.125", "m": {"amount": "0", "currency": "USD"}, "b": False},
+        filled | {"ts": "2026-11-24T23:59:59.999999-05:00", "lt": "", "c": None},
+    ]
+
+
+def _stored(runtime, ids: list[int]) -> tuple[list[Any], list[Any]]:  # type: ignore[no-untyped-def]
+    """The record rows and audit rows of ``ids``, without what differs between two batches
+    (ids, times)."""
+    with runtime.transaction() as session:
+        table = runtime.model(session).entities["thing"].table
+        skip = {"id", "created_at", "updated_at"}
+        rows = [
+            {k: v for k, v in row.items() if k not in skip}
+            for row in session.execute(
+                select(table).where(table.c.id.in_(ids)).order_by(table.c.id)
+            ).mappings()
+        ]
+        audits = [
+            (a.action, a.by, a.via, a.changes)
+            for a in session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.entity == "thing", AuditEvent.record_id.in_(ids))
+                .order_by(AuditEvent.record_id)
+            )
+        ]
+    return rows, audits
+
+
+def test_a_batch_on_the_driver_stores_what_sqlalchemy_stores(targets, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    seen: list[tuple[str, bool]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith(("INSERT INTO rec_thing ", "INSERT INTO audit_event ")):
+            seen.append((statement.split()[2], executemany))
+
+    def create_many() -> list[int]:
+        with runtime.transaction() as session:
+            records = runtime.records(session).create_many("thing", _batch(targets))
+        return [record.id for record in records]
+
+    ran: list[tuple[str, int]] = []
+    for name in ("rows_one_by_one", "rows"):
+        original = getattr(DirectInsert, name)
+
+        def spy(self, connection, rows, _name=name, _original=original):  # type: ignore[no-untyped-def]
+            ran.append((_name, len(rows)))
+            return _original(self, connection, rows)
+
+        monkeypatch.setattr(DirectInsert, name, spy)
+    event.listen(runtime.engine, "before_cursor_execute", keep)
+    try:
+        direct = create_many()
+        by_driver = list(seen)
+        seen.clear()
+        # the same batch by SQLAlchemy's own execution
+        monkeypatch.setattr(writing, "insert_returning_one_by_one", lambda *_a: None)
+        monkeypatch.setattr(
+            audit,
+            "insert_many",
+            lambda _kept, connection, statement, rows: connection.execute(statement, rows),
+        )
+        theirs = create_many()
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", keep)
+    assert direct == sorted(direct) and theirs == sorted(theirs) and direct[-1] < theirs[0]
+    assert _stored(runtime, direct) == _stored(runtime, theirs)
+    rows, audits = _stored(runtime, direct)
+    assert len(rows) == len(audits) == 4 and all(action == "create" for action, *_ in audits)
+    assert ("audit_event", True) in by_driver  # the audit rows: one executemany, listeners told
+    assert any(table == "rec_thing" for table, _many in by_driver)
+    # the driver's cursor took the batch: the record rows one by one on SQLite only
+    sqlite = runtime.engine.dialect.name == "sqlite"
+    assert ran == [("rows_one_by_one", 4)] * sqlite + [("rows", 4)]
