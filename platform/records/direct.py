@@ -281,56 +281,45 @@ def _run(
     """Run ``statement`` on a cursor of ``connection``'s driver connection as
     ``Connection.execute`` would (statement listeners told, the dialect's ``do_execute``,
     driver errors wrapped); its rows (when ``fetch``) and the cursor's description."""
-    cursor = connection.connection.cursor()
-    try:
-        # (as SQLAlchemy itself asks, before it looks for listeners of a kind)
-        dispatch = (
-            connection.dispatch if connection._has_events or connection.engine._has_events else None
-        )
-        if dispatch is not None and dispatch.before_cursor_execute:
-            for listener in dispatch.before_cursor_execute:
-                statement, parameters = listener(
-                    connection, cursor, statement, parameters, None, False
-                )
-        try:
-            # the dialect's execute: what the platform's engine sets up around every
-            # statement happens here too (on PostgreSQL, a held SAVEPOINT goes first)
-            dialect.do_execute(cursor, statement, parameters, None)
-            found = cursor.fetchall() if fetch else []
-        except dialect.loaded_dbapi.Error as error:
-            # as Connection.execute: wrapped in SQLAlchemy's exception, a lost connection
-            # invalidated (this raises)
-            connection._handle_dbapi_exception(error, statement, parameters, cursor, None)
-            raise  # pragma: no cover (the line above raises)
-        if dispatch is not None and dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(connection, cursor, statement, parameters, None, False)
-        return found, cursor.description
-    finally:
-        cursor.close()
+    found, description = _run_each(
+        connection, dialect, statement, [parameters], "all" if fetch else None
+    )
+    return found[0], description
 
 
 def _run_each(
-    connection: Connection, dialect: Dialect, statement: str, parameters: list[Any]
+    connection: Connection,
+    dialect: Dialect,
+    statement: str,
+    parameters: list[Any],
+    fetch: str | None = "one",
 ) -> tuple[list[Any], Any]:
-    """:func:`_run` of ``statement`` once for each of ``parameters`` on one cursor: the one
-    row each run gives, in order, and the cursor's description."""
+    """Run ``statement`` once for each of ``parameters`` on one cursor of ``connection``'s
+    driver connection, as ``Connection.execute`` would each time (see :func:`_run`): what
+    each run gives (its one row for ``"one"``, its rows for ``"all"``, nothing for None), in
+    order, and the cursor's description."""
     cursor = connection.connection.cursor()
-    found = []
+    found: list[Any] = []
+    before, after = _listeners(connection)
     try:
-        dispatch = (
-            connection.dispatch if connection._has_events or connection.engine._has_events else None
-        )
-        before = dispatch.before_cursor_execute if dispatch is not None else None
-        after = dispatch.after_cursor_execute if dispatch is not None else None
         for params in parameters:
             sql = statement
             if before:
                 for listener in before:
                     sql, params = listener(connection, cursor, sql, params, None, False)
             try:
+                # the dialect's execute: what the platform's engine sets up around every
+                # statement happens here too (on PostgreSQL, a held SAVEPOINT goes first)
                 dialect.do_execute(cursor, sql, params, None)
-                found.append(cursor.fetchone())
+                if fetch == "one":
+                    found.append(cursor.fetchone())
+                elif fetch == "all":
+                    found.append(cursor.fetchall())
+                else:
+                    found.append([])
             except dialect.loaded_dbapi.Error as error:
+                # as Connection.execute: wrapped in SQLAlchemy's exception, a lost connection
+                # invalidated (this raises)
                 connection._handle_dbapi_exception(error, sql, params, cursor, None)
                 raise  # pragma: no cover (the line above raises)
             if after:
@@ -346,12 +335,10 @@ def _run_many(
     """``executemany`` of ``statement`` for ``parameters`` on a cursor of ``connection``'s
     driver connection, as ``Connection.execute`` of many rows would (see :func:`_run`)."""
     cursor = connection.connection.cursor()
+    before, after = _listeners(connection)
     try:
-        dispatch = (
-            connection.dispatch if connection._has_events or connection.engine._has_events else None
-        )
-        if dispatch is not None and dispatch.before_cursor_execute:
-            for listener in dispatch.before_cursor_execute:
+        if before:
+            for listener in before:
                 statement, parameters = listener(
                     connection, cursor, statement, parameters, None, True
                 )
@@ -360,10 +347,20 @@ def _run_many(
         except dialect.loaded_dbapi.Error as error:
             connection._handle_dbapi_exception(error, statement, parameters, cursor, None)
             raise  # pragma: no cover (the line above raises)
-        if dispatch is not None and dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(connection, cursor, statement, parameters, None, True)
+        if after:
+            after(connection, cursor, statement, parameters, None, True)
     finally:
         cursor.close()
+
+
+def _listeners(connection: Connection) -> tuple[Any, Any]:
+    """The connection's ``before_cursor_execute`` and ``after_cursor_execute`` listeners
+    (each falsy when there are none), looked for only when the connection or its engine has
+    events at all, as SQLAlchemy itself asks."""
+    if not (connection._has_events or connection.engine._has_events):
+        return None, None
+    dispatch = connection.dispatch
+    return dispatch.before_cursor_execute, dispatch.after_cursor_execute
 
 
 def _result_processors(
