@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 from configured_fixtures import configured
+from every_field_type import FIELDS, every_type_entity, filled_values
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
-from test_row_readers import FIELDS
 
-from trellis.accounts import create_user
 from trellis.clock import utcnow
 from trellis.records.audit import AUDIT_INSERT, AuditEvent
 from trellis.records.direct import DirectInsert, insert_one
@@ -24,13 +23,11 @@ from trellis.records.direct import DirectInsert, insert_one
 
 @configured
 def targets(factory, runtime):  # type: ignore[no-untyped-def]
-    factory.entity(
-        "other", {"name": "text"}, title="{name}", lists={"colour": ["red", "green", "blue"]}
-    )
-    factory.entity("thing", {k: (t, o) for k, (t, o, _v) in FIELDS.items()}, title="{t} {i}")
-    with runtime.transaction() as session:
-        user = create_user(session, "ann", "ann-password-long", ["user"]).id
-    return {"r": factory.record("other", name="Target").id, "who": user}
+    """The ``thing`` entity type with a field of every type; the ids its reference and user
+    fields take."""
+    every_type_entity(factory)
+    filled = filled_values(factory, runtime)
+    return {"r": filled["r"], "who": filled["who"]}
 
 
 def test_the_driver_gets_what_sqlalchemy_gives_it(targets, factory, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]

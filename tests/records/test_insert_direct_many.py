@@ -9,25 +9,22 @@ from __future__ import annotations
 from typing import Any
 
 from configured_fixtures import configured
+from every_field_type import FIELDS, every_type_entity, filled_values
 from sqlalchemy import event, select
-from test_row_readers import FIELDS
 
 import trellis.records.audit as audit
 import trellis.records.writing as writing
-from trellis.accounts import create_user
 from trellis.records.audit import AuditEvent
 from trellis.records.direct import DirectInsert
 
 
 @configured
 def targets(factory, runtime):  # type: ignore[no-untyped-def]
-    factory.entity(
-        "other", {"name": "text"}, title="{name}", lists={"colour": ["red", "green", "blue"]}
-    )
-    factory.entity("thing", {k: (t, o) for k, (t, o, _v) in FIELDS.items()}, title="{t} {i}")
-    with runtime.transaction() as session:
-        user = create_user(session, "ann", "ann-password-long", ["user"]).id
-    return {"r": factory.record("other", name="Target").id, "who": user}
+    """The ``thing`` entity type with a field of every type; the ids its reference and user
+    fields take."""
+    every_type_entity(factory)
+    filled = filled_values(factory, runtime)
+    return {"r": filled["r"], "who": filled["who"]}
 
 
 def _batch(targets: dict[str, Any]) -> list[dict[str, Any]]:
