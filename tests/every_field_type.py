@@ -45,3 +45,11 @@ def filled_values(factory, runtime) -> dict[str, Any]:  # type: ignore[no-untype
         user = create_user(session, "ann", "ann-password-long", ["user"]).id
     other = factory.record("other", name="Target").id
     return {k: v for k, (_t, _o, v) in FIELDS.items()} | {"r": other, "who": user}
+
+
+def every_type_targets(factory, runtime) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """:func:`every_type_entity`, then the ids its reference (``r``) and user (``who``) fields
+    take (the ``other`` record "Target" and the user ``ann``)."""
+    every_type_entity(factory)
+    filled = filled_values(factory, runtime)
+    return {"r": filled["r"], "who": filled["who"]}

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from configured_fixtures import configured
-from every_field_type import FIELDS, every_type_entity, filled_values
+from every_field_type import FIELDS, every_type_targets
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
@@ -25,9 +25,7 @@ from trellis.records.direct import DirectInsert, insert_one
 def targets(factory, runtime):  # type: ignore[no-untyped-def]
     """The ``thing`` entity type with a field of every type; the ids its reference and user
     fields take."""
-    every_type_entity(factory)
-    filled = filled_values(factory, runtime)
-    return {"r": filled["r"], "who": filled["who"]}
+    return every_type_targets(factory, runtime)
 
 
 def test_the_driver_gets_what_sqlalchemy_gives_it(targets, factory, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from configured_fixtures import configured
-from every_field_type import FIELDS, every_type_entity, filled_values
+from every_field_type import FIELDS, every_type_targets
 from sqlalchemy import event, select
 
 import trellis.records.audit as audit
@@ -22,9 +22,7 @@ from trellis.records.direct import DirectInsert
 def targets(factory, runtime):  # type: ignore[no-untyped-def]
     """The ``thing`` entity type with a field of every type; the ids its reference and user
     fields take."""
-    every_type_entity(factory)
-    filled = filled_values(factory, runtime)
-    return {"r": filled["r"], "who": filled["who"]}
+    return every_type_targets(factory, runtime)
 
 
 def _batch(targets: dict[str, Any]) -> list[dict[str, Any]]:
