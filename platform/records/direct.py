@@ -145,16 +145,22 @@ class DirectInsert:
             row[i] = process(row[i])
         return tuple(row)
 
-    def rows_one_by_one(
+    def rows_returning(
         self, connection: Connection, rows: Sequence[Mapping[str, Any]]
     ) -> list[tuple[Any, ...]]:
-        """Insert each of ``rows`` (as :meth:`row`), one statement each on one cursor: the
-        ``RETURNING`` rows in the order of ``rows``. What SQLAlchemy does itself for a
-        dialect that cannot sort a multi-row INSERT's ``RETURNING`` rows (SQLite), without
-        its work per row: the values go through the bind processors column by column."""
-        found, description = _run_each(
-            connection, self.dialect, self.sql, self._parameters_of(rows)
-        )
+        """Insert each of ``rows`` (as :meth:`row`): the ``RETURNING`` rows in the order of
+        ``rows``. On psycopg one ``executemany`` that keeps each row's ``RETURNING`` row
+        (libpq's pipeline: the statement parsed once, every row in one round trip); elsewhere
+        (SQLite) one statement a row on one cursor, what SQLAlchemy does itself for a dialect
+        that cannot sort a multi-row INSERT's ``RETURNING`` rows, without its work per row.
+        The values go through the bind processors column by column."""
+        parameters = self._parameters_of(rows)
+        if self.dialect.driver == "psycopg":
+            found, description = _run_many(
+                connection, self.dialect, self.sql, parameters, returning=True
+            )
+        else:
+            found, description = _run_each(connection, self.dialect, self.sql, parameters)
         processors = _result_processors(self._results, self.dialect, self._impls, description)
         if not processors:
             return found
@@ -170,7 +176,7 @@ class DirectInsert:
         """Insert ``rows`` (each as :meth:`row`; a statement without ``RETURNING``) with one
         ``executemany`` on the driver's cursor."""
         if self.names:
-            raise ValueError("An INSERT with RETURNING: see rows_one_by_one")
+            raise ValueError("An INSERT with RETURNING: see rows_returning")
         _run_many(connection, self.dialect, self.sql, self._parameters_of(rows))
 
     def _parameters_of(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
@@ -238,22 +244,26 @@ def insert_one(
     return direct.row(connection, values)
 
 
-def insert_returning_one_by_one(
+def insert_returning_each(
     kept: dict[Any, Any], connection: Connection, statement: Insert, rows: list[dict[str, Any]]
 ) -> list[tuple[Any, ...]] | None:
     """The ``RETURNING`` rows of ``rows`` inserted by ``statement`` (the INSERT of one row,
-    its ``RETURNING`` unsorted), one statement a row on the driver's cursor (see
-    :meth:`DirectInsert.rows_one_by_one`), when the dialect cannot sort the ``RETURNING``
-    rows of a multi-row INSERT (SQLAlchemy then runs one statement a row too); None when it
-    can (or the statement cannot run directly): the caller's ``Connection.execute`` of the
-    sorted INSERT is the faster there."""
+    its ``RETURNING`` unsorted) in the order of ``rows``, on the driver's cursor (see
+    :meth:`DirectInsert.rows_returning`): one pipelined ``executemany`` on psycopg, one
+    statement a row on SQLite. None for another driver, rows of other keys or a statement
+    that cannot run directly: the caller then runs SQLAlchemy's sorted multi-row INSERT.
+
+    On PostgreSQL that INSERT (``INSERT ... SELECT ... FROM (VALUES ...) ORDER BY``) of 1,000
+    rows costs 5x the pipelined rows: psycopg parses its text of thousands of placeholders on
+    every batch, the server plans and sorts it."""
     dialect = connection.dialect
-    if dialect.insertmanyvalues_implicit_sentinel != InsertmanyvaluesSentinelOpts.NOT_SUPPORTED:
+    sorts = dialect.insertmanyvalues_implicit_sentinel != InsertmanyvaluesSentinelOpts.NOT_SUPPORTED
+    if sorts and dialect.driver != "psycopg":
         return None
     direct = _direct_insert(kept, dialect, statement, rows[0])
     if direct is None or any(values.keys() != direct.keys for values in rows):
         return None
-    return direct.rows_one_by_one(connection, rows)
+    return direct.rows_returning(connection, rows)
 
 
 def _direct_insert(
@@ -330,10 +340,16 @@ def _run_each(
 
 
 def _run_many(
-    connection: Connection, dialect: Dialect, statement: str, parameters: list[Any]
-) -> None:
+    connection: Connection,
+    dialect: Dialect,
+    statement: str,
+    parameters: list[Any],
+    returning: bool = False,
+) -> tuple[list[Any], Any]:
     """``executemany`` of ``statement`` for ``parameters`` on a cursor of ``connection``'s
-    driver connection, as ``Connection.execute`` of many rows would (see :func:`_run`)."""
+    driver connection, as ``Connection.execute`` of many rows would (see :func:`_run`); with
+    ``returning`` (psycopg only) the one row each run returned, in order, and the cursor's
+    description."""
     cursor = connection.connection.cursor()
     before, after = _listeners(connection)
     try:
@@ -343,14 +359,55 @@ def _run_many(
                     connection, cursor, statement, parameters, None, True
                 )
         try:
-            dialect.do_executemany(cursor, statement, parameters, None)
+            # the dialect's executemany (wrapped by the platform: see _run_each)
+            psycopg = dialect.driver == "psycopg"
+            dialect.do_executemany(
+                _Prepared(cursor, returning) if psycopg else cursor, statement, parameters, None
+            )
+            found = _returned_rows(cursor) if returning else []
         except dialect.loaded_dbapi.Error as error:
             connection._handle_dbapi_exception(error, statement, parameters, cursor, None)
             raise  # pragma: no cover (the line above raises)
         if after:
             after(connection, cursor, statement, parameters, None, True)
+        return found, cursor.description
     finally:
         cursor.close()
+
+
+class _Prepared:
+    """A psycopg cursor whose ``executemany`` (called by the dialect's ``do_executemany``)
+    runs the statement prepared on the server (parsed and planned once per connection, not
+    once per row) and, with ``returning``, keeps what each run returns.
+
+    The engine has psycopg's automatic preparing off (see :func:`trellis.db.make_engine`: a
+    prepared SELECT fails once a column it returns changes type). An INSERT of a record or
+    audit row returns at most its id, whose type never changes; the server re-plans a
+    prepared statement whose table changed."""
+
+    def __init__(self, cursor: Any, returning: bool) -> None:
+        self._cursor = cursor
+        self._returning = returning
+
+    def executemany(self, statement: str, parameters: Any) -> None:
+        raw = self._cursor.connection
+        threshold = raw.prepare_threshold
+        raw.prepare_threshold = 0
+        try:
+            self._cursor.executemany(statement, parameters, returning=self._returning)
+        finally:
+            raw.prepare_threshold = threshold
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+def _returned_rows(cursor: Any) -> list[Any]:
+    """The one row each run of a psycopg ``executemany(..., returning=True)`` returned."""
+    found = [cursor.fetchone()]
+    while cursor.nextset():
+        found.append(cursor.fetchone())
+    return found
 
 
 def _listeners(connection: Connection) -> tuple[Any, Any]:

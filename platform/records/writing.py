@@ -24,7 +24,7 @@ from trellis.records.audit import (
     write_visit_rows,
 )
 from trellis.records.checks import TAKEN_UNSEEN, taken
-from trellis.records.direct import insert_one, insert_returning_one_by_one
+from trellis.records.direct import insert_one, insert_returning_each
 from trellis.records.events import RecordEvent
 from trellis.records.record import Checked, Record, RecordParts, note_record_write
 
@@ -116,10 +116,9 @@ class Writing(RecordParts):
                 # on the driver's cursor, compiled once (see records.direct)
                 ids = [insert_one(kept, connection, ent.insert_one_returning_id, rows[0])[0]]  # type: ignore[index]
             else:
-                # one INSERT a row on SQLite, as SQLAlchemy runs them there (see records.direct)
-                each = insert_returning_one_by_one(
-                    kept, connection, ent.insert_one_returning_id, rows
-                )
+                # on the driver's cursor: one pipelined executemany on PostgreSQL, one INSERT
+                # a row on SQLite (as SQLAlchemy runs them there; see records.direct)
+                each = insert_returning_each(kept, connection, ent.insert_one_returning_id, rows)
                 if each is not None:
                     ids = [returned[0] for returned in each]
                 else:

@@ -1,6 +1,7 @@
 """A batch of new records (``RecordService.create_many``) inserted on the driver's cursor
-(``records.direct``: on SQLite one INSERT a row with its id back, the audit rows by one
-``executemany`` on both databases) stores what SQLAlchemy's own execution of the batch
+(``records.direct``: on SQLite one INSERT a row with its id back, on PostgreSQL one
+pipelined ``executemany`` keeping each row's id, the audit rows by one ``executemany`` on
+both databases) stores what SQLAlchemy's own execution of the batch
 stores: the same record rows and audit rows, every field type filled and empty, the ids in
 the order of the records; statement listeners see the INSERTs."""
 
@@ -71,7 +72,7 @@ def test_a_batch_on_the_driver_stores_what_sqlalchemy_stores(targets, runtime, m
         return [record.id for record in records]
 
     ran: list[tuple[str, int]] = []
-    for name in ("rows_one_by_one", "rows"):
+    for name in ("rows_returning", "rows"):
         original = getattr(DirectInsert, name)
 
         def spy(self, connection, rows, _name=name, _original=original):  # type: ignore[no-untyped-def]
@@ -85,7 +86,7 @@ def test_a_batch_on_the_driver_stores_what_sqlalchemy_stores(targets, runtime, m
         by_driver = list(seen)
         seen.clear()
         # the same batch by SQLAlchemy's own execution
-        monkeypatch.setattr(writing, "insert_returning_one_by_one", lambda *_a: None)
+        monkeypatch.setattr(writing, "insert_returning_each", lambda *_a: None)
         monkeypatch.setattr(
             audit,
             "insert_many",
@@ -100,6 +101,8 @@ def test_a_batch_on_the_driver_stores_what_sqlalchemy_stores(targets, runtime, m
     assert len(rows) == len(audits) == 4 and all(action == "create" for action, *_ in audits)
     assert ("audit_event", True) in by_driver  # the audit rows: one executemany, listeners told
     assert any(table == "rec_thing" for table, _many in by_driver)
-    # the driver's cursor took the batch: the record rows one by one on SQLite only
-    sqlite = runtime.engine.dialect.name == "sqlite"
-    assert ran == [("rows_one_by_one", 4)] * sqlite + [("rows", 4)]
+    # the driver's cursor took the batch: the record rows (one by one on SQLite, one
+    # pipelined executemany on PostgreSQL), then the audit rows
+    assert ran == [("rows_returning", 4), ("rows", 4)]
+    if runtime.engine.dialect.name == "postgresql":
+        assert ("rec_thing", True) in by_driver
