@@ -10,7 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import select, text
+
+from trellis.errors import ValidationFailed
 
 
 def _create(factory, values: list[dict[str, Any]]) -> tuple[list[int], int]:  # type: ignore[no-untyped-def]
@@ -69,3 +72,26 @@ def test_batches_stay_prepared_while_the_columns_change(factory) -> None:  # typ
     ids, _ = _create(factory, [{"name": 5, "qty": "five"}, {"name": 6, "qty": "six"}])
     assert _stored(factory, ids, "qty") == ["five", "six"]
     assert _stored(factory, ids, "name") == [5, 6]
+
+
+def test_a_unique_violation_inside_a_batch_leaves_the_transaction_usable(factory) -> None:  # type: ignore[no-untyped-def]
+    """A value taken by a concurrent writer fails the batch's INSERT part way through its
+    rows (on PostgreSQL in the middle of the pipeline): the batch is refused with the field's
+    error, none of its rows is kept, and the transaction goes on."""
+    factory.entity("company", {"name": "text", "tin": ("text", {"unique": True})})
+    runtime = factory.runtime
+    with runtime.transaction() as session:
+        service = runtime.records(session)
+        service._check_unique = lambda *args: None  # as if a concurrent writer won the race
+        service.create("company", {"name": "first", "tin": "X3"})
+        batch = [{"name": f"n{i}", "tin": f"X{i}"} for i in range(1, 6)]  # X3 the third
+        with pytest.raises(ValidationFailed) as failure:
+            service.create_many("company", batch)
+        assert failure.value.errors == {"tin": ["Another Company has this Tin already."]}
+        kept = service.create_many("company", [{"name": "n6", "tin": "X6"}, {"tin": "X7"}])
+        assert [record.values["tin"] for record in kept] == ["X6", "X7"]
+    assert sorted(r.values["tin"] for r in factory.records("list", "company").items) == [
+        "X3",
+        "X6",
+        "X7",
+    ]
