@@ -622,9 +622,12 @@ def browser():  # type: ignore[no-untyped-def]
 def page(browser, request):  # type: ignore[no-untyped-def]
     """A fresh browser tab at 1280x800; ``page.shot(name)`` saves a screenshot under
     ``artifacts/<test name>/``."""
+    from playwright.sync_api import expect
+
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     tab = context.new_page()
     tab.set_default_timeout(10_000)
+    expect.set_options(timeout=10_000)  # web-first assertions wait as long as actions do
     folder = ARTIFACTS / request.node.name.replace("/", "_")
 
     def shot(name: str) -> Path:

@@ -3,6 +3,10 @@ saving and publishing a flow's first version in the administration."""
 
 from __future__ import annotations
 
+import re
+
+from playwright.sync_api import expect
+
 
 def sign_in(page, base: str, name: str = "eve", then: str = "/") -> None:  # type: ignore[no-untyped-def]
     """Sign in as ``name`` (password ``<name>-password``) and wait to land on ``then``."""
@@ -18,8 +22,9 @@ def save_and_publish(page, base: str, flow: str) -> None:  # type: ignore[no-unt
     confirmation accepted) and see it published."""
     page.get_by_role("button", name="Save draft").click()
     page.wait_for_url(f"{base}/admin/flows/{flow}/1")
-    assert page.locator("[data-status]").inner_text() == "draft"
+    expect(page.locator("[data-status]")).to_have_text("draft")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Publish").click()
-    page.wait_for_load_state()
-    assert page.locator("[data-status]").inner_text().startswith("published")
+    # publishing reloads the same URL: the status is what tells the new page
+    expect(page.locator("[data-status]")).to_have_text(re.compile(r"^published"))
+    expect(page).to_have_url(f"{base}/admin/flows/{flow}/1")

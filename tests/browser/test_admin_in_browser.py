@@ -8,6 +8,7 @@ import re
 
 import pytest
 from browser_helpers import sign_in
+from playwright.sync_api import expect
 
 from trellis.accounts import create_user
 
@@ -61,7 +62,7 @@ def test_administrator_designs_an_entity_type_without_code(  # type: ignore[no-u
     page.shot("04-field-form")
     page.get_by_role("button", name="Add field").click()
     page.wait_for_url(f"{base}/admin/entities/ticket")
-    assert page.locator('tr[data-field="priority"]').is_visible()
+    expect(page.locator('tr[data-field="priority"]')).to_be_visible()
     page.shot("05-fields")
 
     # a pipeline
@@ -85,14 +86,14 @@ def test_administrator_designs_an_entity_type_without_code(  # type: ignore[no-u
     page.get_by_label("Field", exact=True).select_option("priority")
     page.get_by_label("Required when (expression)").fill("subjekt == 'x'")
     page.get_by_role("button", name="Add rule").click()
-    assert "Unknown name 'subjekt'" in page.locator('[data-error-for="when"]').inner_text()
+    expect(page.locator('[data-error-for="when"]')).to_contain_text("Unknown name 'subjekt'")
     page.shot("08-rule-error")
     page.get_by_label("Required when (expression)").fill("")
     page.get_by_label("Field", exact=True).select_option("priority")
     page.get_by_label("Required from stage on").select_option("support.working")
     page.get_by_role("button", name="Add rule").click()
     page.wait_for_url(f"{base}/admin/entities/ticket?tab=rules")
-    assert "from stage" in page.locator("#rules").inner_text()
+    expect(page.locator("#rules")).to_contain_text("from stage")
     page.shot("09-rules")
 
     # the other admin pages
@@ -113,8 +114,9 @@ def test_administrator_designs_an_entity_type_without_code(  # type: ignore[no-u
             "ticket", {"subject": "Printer on fire", "priority": "urgent"}
         )
     page.goto(f"{base}/")
-    assert page.locator('[data-entity="ticket"]').inner_text() == "1"
+    expect(page.locator('[data-entity="ticket"]')).to_have_text("1")
     page.get_by_role("link", name="Tickets").first.click()
     row = page.locator("#records tbody tr").first
-    assert "Printer on fire" in row.inner_text() and "Urgent" in row.inner_text()
+    expect(row).to_contain_text("Printer on fire")
+    expect(row).to_contain_text("Urgent")
     page.shot("16-end-user-list")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from browser_helpers import save_and_publish, sign_in
+from playwright.sync_api import expect
 
 from trellis.access.credentials import change_password
 from trellis.accounts import SYSTEM, get_user
@@ -40,24 +41,30 @@ def switch_user(page, base: str, name: str, then: str = "/") -> None:  # type: i
     sign_in(page, base, name, then)
 
 
-def task_count(page) -> str:  # type: ignore[no-untyped-def]
-    """The open tasks the menu counts ("0" when it shows no badge)."""
+def expect_task_count(page, count: str) -> None:  # type: ignore[no-untyped-def]
+    """The menu counts ``count`` open tasks (no badge for "0"). Call it on a page known to
+    be the new one: the absence of the badge is not waited for."""
     page.locator("#tasks-link").wait_for()
     badge = page.locator("#task-count")
-    return badge.inner_text() if badge.count() else "0"
+    if count == "0":
+        expect(badge).to_have_count(0)
+    else:
+        expect(badge).to_have_text(count)
 
 
 def approve_in_inbox(page, base: str, comment: str) -> None:  # type: ignore[no-untyped-def]
     page.locator("#tasks-link").click()
     page.wait_for_url(f"{base}/tasks")
     task = page.locator("[data-task]")
-    assert task.count() == 1
-    assert "Acme annual supply" in task.inner_text() and "Board sign-off" in task.inner_text()
+    expect(task).to_have_count(1)
+    expect(task).to_contain_text("Acme annual supply")
+    expect(task).to_contain_text("Board sign-off")
     task.get_by_label("Comment").fill(comment)
     task.get_by_role("button", name="Approve").click()
-    page.wait_for_url(f"{base}/tasks")
-    assert "No open tasks." in page.locator("#tasks").inner_text()
-    assert task_count(page) == "0"
+    # the inbox reloads at the same URL: the empty list is what tells the new page
+    expect(page.locator("#tasks")).to_contain_text("No open tasks.")
+    expect(page).to_have_url(f"{base}/tasks")
+    expect_task_count(page, "0")
 
 
 def test_a_deal_walks_through_a_two_of_three_board_approval_built_in_the_admin(
@@ -66,9 +73,9 @@ def test_a_deal_walks_through_a_two_of_three_board_approval_built_in_the_admin(
     card = deal_in_approval
     sign_in(page, live_server, "eve", then="/admin/flows/")
     page.get_by_label("Label").fill("Board sign-off")
-    assert page.get_by_label("Key").input_value() == "board_sign_off"
+    expect(page.get_by_label("Key")).to_have_value("board_sign_off")
     page.get_by_label("Records of").select_option("deal")
-    assert page.get_by_label("Starts").input_value() == "manual"
+    expect(page.get_by_label("Starts")).to_have_value("manual")
     page.get_by_role("button", name="Create flow").click()
     page.wait_for_url(f"{live_server}/admin/flows/board_sign_off")
     page.locator("#new-version").click()
@@ -87,42 +94,45 @@ def test_a_deal_walks_through_a_two_of_three_board_approval_built_in_the_admin(
 
     page.goto(f"{live_server}{card}")
     page.get_by_role("button", name="Start Board sign-off").click()
-    page.wait_for_url(f"{live_server}{card}")
+    # the card reloads at the same URL: the running flow is what tells the new page
     running = page.locator('#flows [data-status="running"]')
-    assert "Board sign-off" in running.inner_text()
-    asked = running.locator('[data-step="board"]').all_inner_texts()  # one task per member
+    expect(running).to_contain_text("Board sign-off")
+    expect(page).to_have_url(f"{live_server}{card}")
+    tasks = running.locator('[data-step="board"]')
+    expect(tasks).to_have_count(len(BOARD))  # one task per member
+    asked = tasks.all_inner_texts()
     assert sorted(text.rsplit("asked: ", 1)[-1] for text in asked) == list(BOARD)
     page.shot("03-card-started")
 
     switch_user(page, live_server, "hanna")
-    assert task_count(page) == "1"
+    expect_task_count(page, "1")
     approve_in_inbox(page, live_server, "Good margin")
     page.shot("04-hanna-approved")
 
     switch_user(page, live_server, "jonas")
-    assert task_count(page) == "1"  # one of two approvals so far: still asked
+    expect_task_count(page, "1")  # one of two approvals so far: still asked
 
     switch_user(page, live_server, "ivan")
-    assert task_count(page) == "1"
+    expect_task_count(page, "1")
     approve_in_inbox(page, live_server, "Agreed")
 
     switch_user(page, live_server, "jonas", then=card)
-    assert task_count(page) == "0"  # the quorum is reached: his task is gone
+    expect_task_count(page, "0")  # the quorum is reached: his task is gone
     page.locator("#tasks-link").click()
     page.wait_for_url(f"{live_server}/tasks")
-    assert "No open tasks." in page.locator("#tasks").inner_text()
+    expect(page.locator("#tasks")).to_contain_text("No open tasks.")
 
     page.goto(f"{live_server}{card}")
     done = page.locator('#flows [data-status="completed"]')
-    assert "Board sign-off" in done.inner_text()
-    assert done.locator("[data-flow-status]").inner_text() == "completed: approved"
+    expect(done).to_contain_text("Board sign-off")
+    expect(done.locator("[data-flow-status]")).to_have_text("completed: approved")
     decisions = done.locator("[data-decision]")
-    assert decisions.count() == 2
+    expect(decisions).to_have_count(2)
     texts = decisions.all_inner_texts()
     assert texts[0].startswith("hanna: approved") and "Good margin" in texts[0]
     assert texts[1].startswith("ivan: approved") and "Agreed" in texts[1]
-    assert done.locator("[data-step]").count() == 0
-    assert page.locator('[data-stage][aria-current="step"]').get_attribute("data-stage") == (
-        "approved"
+    expect(done.locator("[data-step]")).to_have_count(0)
+    expect(page.locator('[data-stage][aria-current="step"]')).to_have_attribute(
+        "data-stage", "approved"
     )
     page.shot("05-card-approved")

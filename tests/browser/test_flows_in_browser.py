@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from browser_helpers import save_and_publish, sign_in
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from trellis.access.grants import create_role, set_grant
@@ -40,9 +41,9 @@ def test_a_route_built_in_the_form_is_saved_and_published(
     sign_in(page, live_server)
     page.goto(f"{live_server}/admin/flows/")
     page.get_by_label("Label").fill("Deal approval")
-    assert page.get_by_label("Key").input_value() == "deal_approval"
+    expect(page.get_by_label("Key")).to_have_value("deal_approval")
     page.get_by_label("Records of").select_option("deal")
-    assert not page.get_by_label("Stage (when entering a stage)").is_visible()
+    expect(page.get_by_label("Stage (when entering a stage)")).not_to_be_visible()
     page.get_by_role("button", name="Create flow").click()
     page.wait_for_url(f"{live_server}/admin/flows/deal_approval")
     page.locator("#new-version").click()
@@ -52,15 +53,13 @@ def test_a_route_built_in_the_form_is_saved_and_published(
     first.get_by_label("Id", exact=True).fill("manager")
     first.get_by_label("Label", exact=True).fill("Sales manager")
     first.get_by_label("Approvers", exact=True).select_option("role")
-    assert (
-        first.get_by_label("Role", exact=True).is_visible()
-        and not first.get_by_label("Users", exact=True).is_visible()
-    )
+    expect(first.get_by_label("Role", exact=True)).to_be_visible()
+    expect(first.get_by_label("Users", exact=True)).not_to_be_visible()
     first.get_by_label("Role", exact=True).select_option("manager")
-    assert not first.get_by_label("Quorum (N of the approvers)", exact=True).is_visible()
+    expect(first.get_by_label("Quorum (N of the approvers)", exact=True)).not_to_be_visible()
     page.get_by_role("button", name="Add another step").click()
     second = page.locator('[data-step-row="1"]')
-    assert second.get_by_label("Id", exact=True).input_value() == ""
+    expect(second.get_by_label("Id", exact=True)).to_have_value("")
     second.get_by_label("Id", exact=True).fill("board")
     second.get_by_label("Label", exact=True).fill("Board")
     second.get_by_label("Approvers", exact=True).select_option("users")
@@ -72,10 +71,10 @@ def test_a_route_built_in_the_form_is_saved_and_published(
     second.get_by_label("Then escalate to", exact=True).select_option("user:boss")
     # reordered in place: the inputs follow their row
     second.locator('[data-step-move="up"]').click()
-    assert page.locator('[name="s0_id"]').input_value() == "board"
-    assert page.locator('[name="s1_id"]').input_value() == "manager"
+    expect(page.locator('[name="s0_id"]')).to_have_value("board")
+    expect(page.locator('[name="s1_id"]')).to_have_value("manager")
     page.locator('[data-step-row="0"] [data-step-move="down"]').click()
-    assert page.locator('[name="s0_id"]').input_value() == "manager"
+    expect(page.locator('[name="s0_id"]')).to_have_value("manager")
     page.get_by_label("Move the record to stage").first.select_option("won")
     page.shot("01-route-form")
     save_and_publish(page, live_server, "deal_approval")

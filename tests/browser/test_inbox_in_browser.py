@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from browser_helpers import sign_in
 from deal_approval import publish_deal_approval
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -22,27 +23,31 @@ ROUTE = {
 def test_a_task_approved_in_the_inbox_shows_on_the_card(page, live_server, crm, runtime) -> None:  # type: ignore[no-untyped-def]
     card = f"/records/deal/{publish_deal_approval(runtime, ROUTE)}"
     sign_in(page, live_server, then=card)
-    assert page.locator("#task-count").count() == 0
+    expect(page.locator("#task-count")).to_have_count(0)
     page.get_by_role("button", name="Start Deal approval").click()
-    page.wait_for_url(f"{live_server}{card}")
-    assert page.locator("#task-count").inner_text() == "1"
-    assert "Waiting: Approve the deal" in page.locator("#flows").inner_text()
+    # the card reloads at the same URL: the task's count is what tells the new page
+    expect(page.locator("#task-count")).to_have_text("1")
+    expect(page).to_have_url(f"{live_server}{card}")
+    expect(page.locator("#flows")).to_contain_text("Waiting: Approve the deal")
     page.shot("01-card-with-running-flow")
 
     page.locator("#tasks-link").click()
     page.wait_for_url(f"{live_server}/tasks")
     task = page.locator("[data-task]")
-    assert "Acme annual supply" in task.inner_text() and "Deal approval" in task.inner_text()
+    expect(task).to_contain_text("Acme annual supply")
+    expect(task).to_contain_text("Deal approval")
     task.get_by_label("Comment").fill("Good margin")
     page.shot("02-inbox")
     task.get_by_role("button", name="Approve").click()
-    page.wait_for_url(f"{live_server}/tasks")
-    assert "No open tasks." in page.locator("#tasks").inner_text()
-    assert page.locator("#task-count").count() == 0
+    # the inbox reloads at the same URL: the empty list is what tells the new page
+    expect(page.locator("#tasks")).to_contain_text("No open tasks.")
+    expect(page).to_have_url(f"{live_server}/tasks")
+    expect(page.locator("#task-count")).to_have_count(0)
 
     page.goto(f"{live_server}{card}")
-    flows_panel = page.locator("#flows").inner_text()
-    assert "completed: approved" in flows_panel
-    assert "eve: approved" in flows_panel and "Good margin" in flows_panel
-    assert page.locator('[data-visit="won"]').count() == 1
+    flows_panel = page.locator("#flows")
+    expect(flows_panel).to_contain_text("completed: approved")
+    expect(flows_panel).to_contain_text("eve: approved")
+    expect(flows_panel).to_contain_text("Good margin")
+    expect(page.locator('[data-visit="won"]')).to_have_count(1)
     page.shot("03-card-with-decision")

@@ -10,6 +10,7 @@ import re
 
 import pytest
 from browser_helpers import sign_in
+from playwright.sync_api import expect
 
 from trellis.accounts import create_user
 
@@ -46,7 +47,7 @@ def test_a_long_value_keeps_every_list_column_on_screen(page, live_server, deals
     last = page.locator("#records thead th").last  # the stage column
     assert box(last)["x"] + box(last)["width"] <= viewport
     cell = page.locator("#records tbody td", has_text="XXXX")
-    assert cell.get_attribute("title") == long_value  # the whole value on hover
+    expect(cell).to_have_attribute("title", long_value)  # the whole value on hover
 
     # the date filter shows a whole date in each of its two inputs
     for name in ("closes__gte", "closes__lte"):
@@ -72,15 +73,15 @@ def test_kanban_header_card_grab_and_buttons(page, live_server, deals, factory, 
     # title and count stay apart
     column = page.locator('.kanban-column[data-stage="submitted"]')
     title, count = column.locator(".kanban-title"), column.locator("[data-count-badge]")
-    assert title.inner_text() == "Submitted"
-    assert count.locator("[data-count]").inner_text() == "2"
+    expect(title).to_have_text("Submitted")
+    expect(count.locator("[data-count]")).to_have_text("2")
     assert box(count)["x"] >= box(title)["x"] + box(title)["width"] + 4
     assert "Submitted2" not in column.locator("header").inner_text().replace(" ", "")
 
     # the card shows the chosen fields, each on its line
     card = page.locator(f'.kanban-card[data-record="{apollo.id}"]')
-    assert card.locator('[data-card-field="amount"]').inner_text() == "Amount: 900.00 EUR"
-    assert card.locator('[data-card-field="closes"]').inner_text() == "Closes: —"
+    expect(card.locator('[data-card-field="amount"]')).to_have_text("Amount: 900.00 EUR")
+    expect(card.locator('[data-card-field="closes"]')).to_have_text("Closes: —")
 
     # the move select is a small part of the card
     select = card.locator("[data-move-select]")
@@ -122,8 +123,8 @@ def test_a_reference_filter_picks_a_record_by_name(page, live_server, deals, fac
     search.press("Tab")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_url(f"**/records/deal?*company={acme.id}*")
-    assert page.locator("#records tbody tr").count() == 1
-    assert page.locator("#flt-company").input_value() == "Acme"
+    expect(page.locator("#records tbody tr")).to_have_count(1)
+    expect(page.locator("#flt-company")).to_have_value("Acme")
     page.shot("01-filtered-by-company-name")
 
 
@@ -149,7 +150,7 @@ def test_a_long_unbroken_value_wraps_on_card_kanban_and_list(page, live_server, 
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(re.compile(r".*/records/lead/\d+$"))
     page.shot("02-card-with-a-long-name")
-    assert long_name in page.get_by_role("status").inner_text()  # the flash message
+    expect(page.get_by_role("status")).to_contain_text(long_name)  # the flash message
     for part in ("#record-title", ".breadcrumb", '[role="status"]'):
         assert box(page.locator(part).first)["width"] <= viewport, part
     assert page_fits(page)
@@ -168,4 +169,4 @@ def test_a_long_unbroken_value_wraps_on_card_kanban_and_list(page, live_server, 
     assert page_fits(page)
     assert box(page.locator("#records"))["width"] <= viewport
     cell = page.locator("#records tbody td", has_text="CCCC")
-    assert cell.get_attribute("title") == long_company  # the whole value on hover
+    expect(cell).to_have_attribute("title", long_company)  # the whole value on hover

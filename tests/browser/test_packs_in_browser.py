@@ -5,9 +5,12 @@ local edit, takes the pack's side and applies it. Screenshots land under artifac
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from browser_helpers import sign_in
 from pack_zips import TICKET_V2, tickets_pack
+from playwright.sync_api import expect
 
 from trellis.accounts import create_user
 
@@ -30,11 +33,11 @@ def test_a_pack_is_uploaded_planned_applied_and_upgraded_in_the_browser(
         create_user(session, "eve", "eve-password", ["admin"])
     sign_in(page, live_server)
     _upload(page, live_server, tickets_pack(), "tickets-1.0.0.zip")
-    assert "A first install of" in page.locator("#plan-summary").inner_text()
+    expect(page.locator("#plan-summary")).to_contain_text("A first install of")
     ticket = page.locator('[data-object="entity:ticket"]')
-    assert ticket.get_attribute("data-action") == "create"
-    assert "subject, severity" in ticket.inner_text()
-    assert page.locator('[data-object="list:severity"]').get_attribute("data-action") == "create"
+    expect(ticket).to_have_attribute("data-action", "create")
+    expect(ticket).to_contain_text("subject, severity")
+    expect(page.locator('[data-object="list:severity"]')).to_have_attribute("data-action", "create")
     page.shot("01-plan")
     asked: list[str] = []
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
@@ -45,8 +48,8 @@ def test_a_pack_is_uploaded_planned_applied_and_upgraded_in_the_browser(
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Apply tickets 1.0.0").click()
     page.wait_for_url(f"{live_server}/admin/packs/")
-    assert "Tickets 1.0.0 applied: 2 created" in page.content()
-    assert page.locator('[data-pack="tickets"] [data-version]').inner_text() == "1.0.0"
+    expect(page.locator("body")).to_contain_text("Tickets 1.0.0 applied: 2 created")
+    expect(page.locator('[data-pack="tickets"] [data-version]')).to_have_text("1.0.0")
     page.shot("02-installed")
 
     # live in the app at once: the menu, the list and the form of the new type
@@ -56,23 +59,26 @@ def test_a_pack_is_uploaded_planned_applied_and_upgraded_in_the_browser(
     page.goto(f"{live_server}/records/ticket/new")
     page.get_by_label("Subject").fill("Printer on fire")
     page.get_by_role("button", name="Save").first.click()
-    page.wait_for_load_state()
-    assert "Printer on fire" in page.content()
+    page.wait_for_url(re.compile(r"/records/ticket/\d+$"))
+    expect(page.locator("body")).to_contain_text("Printer on fire")
     page.shot("03-ticket")
 
     # here the subject is renamed; version 2 renames it differently and adds a due date
     factory.meta("update_field", "ticket", "subject", label="Topic")
     _upload(page, live_server, tickets_pack("2.0.0", TICKET_V2), "tickets-2.0.0.zip")
-    assert "An upgrade of tickets from version 1.0.0." in page.locator("#plan-summary").inner_text()
+    expect(page.locator("#plan-summary")).to_contain_text(
+        "An upgrade of tickets from version 1.0.0."
+    )
     conflict = page.locator('[data-conflicts="entity:ticket"]')
-    assert "the pack says Summary, here Topic" in conflict.inner_text()
-    assert "Applying now would be refused" in page.locator("#plan-problems").inner_text()
+    expect(conflict).to_contain_text("the pack says Summary, here Topic")
+    expect(page.locator("#plan-problems")).to_contain_text("Applying now would be refused")
     page.shot("04-conflict")
     conflict.get_by_label("Take the pack's").check()
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Apply tickets 2.0.0").click()
     page.wait_for_url(f"{live_server}/admin/packs/")
-    assert "Tickets 2.0.0 applied: 0 created, 1 changed" in page.content()
+    expect(page.locator("body")).to_contain_text("Tickets 2.0.0 applied: 0 created, 1 changed")
     page.goto(f"{live_server}/records/ticket/new")
-    assert page.get_by_label("Summary").is_visible() and page.get_by_label("Due").is_visible()
+    expect(page.get_by_label("Summary")).to_be_visible()
+    expect(page.get_by_label("Due")).to_be_visible()
     page.shot("05-upgraded")

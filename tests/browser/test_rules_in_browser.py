@@ -8,6 +8,7 @@ import re
 
 import pytest
 from browser_helpers import sign_in
+from playwright.sync_api import expect
 
 from trellis.accounts import create_user
 
@@ -26,29 +27,30 @@ def test_rules_are_added_by_kind_and_edited(page, live_server, tasks, factory) -
     sign_in(page, base, "root", then="/admin/")
     page.goto(f"{base}/admin/entities/task?tab=rules")
     form = page.locator("#rule-form")
-    assert form.get_by_label("Required when (expression)").is_visible()
-    assert form.get_by_label("Validation expression (must hold)").count() == 0
+    expect(form.get_by_label("Required when (expression)")).to_be_visible()
+    expect(form.get_by_label("Validation expression (must hold)")).to_have_count(0)
     page.shot("01-required-rule-form")
 
     form.get_by_role("link", name="Validation rule").click()
-    assert form.get_by_label("Required when (expression)").count() == 0
-    assert form.get_by_text("does not make Days required").is_visible()
+    # the link loads the validation form: its note tells the new page, then the other is gone
+    expect(form.get_by_text("does not make Days required")).to_be_visible()
+    expect(form.get_by_label("Required when (expression)")).to_have_count(0)
     form.get_by_label("Show the message at").select_option("days")
     form.get_by_label("Validation expression (must hold)").fill("days > 0")
     form.get_by_label("Message when it does not hold").fill("Positive.")
     page.shot("02-validation-rule-form")
     form.get_by_role("button", name="Add rule").click()
     page.wait_for_url(re.compile(r"tab=rules$"))
-    assert page.locator("#rules").get_by_text("days > 0").is_visible()
+    expect(page.locator("#rules").get_by_text("days > 0")).to_be_visible()
 
     page.locator("#rules").get_by_role("link", name="Edit").click()
-    assert form.get_by_label("Validation expression (must hold)").input_value() == "days > 0"
+    expect(form.get_by_label("Validation expression (must hold)")).to_have_value("days > 0")
     form.get_by_label("Validation expression (must hold)").fill("days >= 1")
     page.shot("03-editing-a-rule")
     form.get_by_role("button", name="Save rule").click()
     page.wait_for_url(re.compile(r"tab=rules$"))
-    assert page.locator("#rules").get_by_text("days >= 1").is_visible()
-    assert page.locator("#rules tbody tr").count() == 1
+    expect(page.locator("#rules").get_by_text("days >= 1")).to_be_visible()
+    expect(page.locator("#rules tbody tr")).to_have_count(1)
     page.shot("04-rule-edited")
 
     # an empty Days is not refused by the rule; 0 is
@@ -59,7 +61,7 @@ def test_rules_are_added_by_kind_and_edited(page, live_server, tasks, factory) -
     page.goto(f"{base}/records/task/new")
     page.get_by_label("Name").fill("Zero")
     page.get_by_label("Days").fill("0")
-    page.get_by_role("button", name="Save").click()
-    assert page.get_by_text("Positive.").is_visible()
+    page.get_by_role("button", name="Save").click()  # refused: the form again, same URL
+    expect(page.get_by_text("Positive.")).to_be_visible()
     page.shot("05-zero-days-refused")
     assert factory.records("list", "task").total == 1
