@@ -28,3 +28,25 @@ def save_and_publish(page, base: str, flow: str) -> None:  # type: ignore[no-unt
     # publishing reloads the same URL: the status is what tells the new page
     expect(page.locator("[data-status]")).to_have_text(re.compile(r"^published"))
     expect(page).to_have_url(f"{base}/admin/flows/{flow}/1")
+
+
+def dismissed_without_a_post(page, button) -> list[str]:  # type: ignore[no-untyped-def]
+    """Click ``button``, dismiss the confirm it asks and prove no form was posted: the
+    messages the page asked. A sleep on purpose: a submit the dismissal failed to stop sends
+    its POST within milliseconds of the click, and there is no event to wait for instead."""
+    asked: list[str] = []
+    posts: list[str] = []
+
+    def note(request) -> None:  # type: ignore[no-untyped-def]
+        if request.method == "POST":
+            posts.append(request.url)
+
+    page.on("request", note)
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    try:
+        button.click()
+        page.wait_for_timeout(300)
+    finally:
+        page.remove_listener("request", note)
+    assert posts == [], f"posted after the confirm was dismissed: {posts}"
+    return asked

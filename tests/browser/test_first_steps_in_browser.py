@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import sign_in
+from browser_helpers import dismissed_without_a_post, sign_in
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -50,9 +50,7 @@ def test_keys_archive_and_one_save(page, live_server, people, factory, runtime) 
 
     # archiving asks; cancelling keeps the entity type
     page.goto(f"{base}/admin/entities/vacation_request?tab=settings")
-    asked = []
-    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
-    page.get_by_role("button", name="Archive").click()
+    asked = dismissed_without_a_post(page, page.get_by_role("button", name="Archive"))
     assert asked and asked[0].startswith("Archive Vacation requests?")
     with runtime.transaction() as session:
         assert "vacation_request" in runtime.model(session).entities

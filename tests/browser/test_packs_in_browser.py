@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import sign_in
+from browser_helpers import dismissed_without_a_post, sign_in
 from pack_zips import TICKET_V2, tickets_pack
 from playwright.sync_api import expect
 
@@ -39,9 +39,7 @@ def test_a_pack_is_uploaded_planned_applied_and_upgraded_in_the_browser(
     expect(ticket).to_contain_text("subject, severity")
     expect(page.locator('[data-object="list:severity"]')).to_have_attribute("data-action", "create")
     page.shot("01-plan")
-    asked: list[str] = []
-    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
-    page.get_by_role("button", name="Apply tickets 1.0.0").click()
+    asked = dismissed_without_a_post(page, page.get_by_role("button", name="Apply tickets 1.0.0"))
     assert asked == ["Apply Tickets 1.0.0 to this installation?"]
     with runtime.transaction() as session:
         assert "ticket" not in runtime.model(session).entities
