@@ -144,11 +144,13 @@ class Writing(RecordParts):
                 v = values[k]
                 if empty(v) if empty else v is None or (isinstance(v, str) and not v.strip()):
                     continue
-                changes[k] = (None, v)
-                payload[k] = [None, v] if to_audit is None else [to_audit(None), to_audit(v)]
+                # a value kept as it is: the event's pair in the audit row too (a tuple is
+                # written as the same JSON array as a list; one object a value less to make)
+                pair = changes[k] = (None, v)
+                payload[k] = pair if to_audit is None else (to_audit(None), to_audit(v))
             if new.pipeline:
-                changes["pipeline"], changes["stage"] = (None, new.pipeline), (None, new.stage)
-                payload["pipeline"], payload["stage"] = [None, new.pipeline], [None, new.stage]
+                changes["pipeline"] = payload["pipeline"] = (None, new.pipeline)
+                changes["stage"] = payload["stage"] = (None, new.stage)
                 visits.append(self._visit_row(entity, record_id, new.pipeline, new.stage, now))  # type: ignore[arg-type]
             # (the audit row of _audit_row, its payload built with the changes)
             audits.append(
