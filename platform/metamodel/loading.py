@@ -29,10 +29,12 @@ class InputLoader:
     #: with the old values)
     load: Callable[[Mapping[str, Any], Errors], dict[str, Any]]
     #: ``(values by key, model, errors, checked) -> loaded values``: a create's, each
-    #: value's checks run as it is loaded, their problems put in ``checked`` by key (not for
-    #: the types whose checks run after loading: multiple choices, users)
+    #: value's checks run as it is loaded; ``checked`` gets the problems of the values that
+    #: have any, and None for the values of the types whose checks run after loading
+    #: (multiple choices, users). A value checked without a problem is not in it: there is
+    #: nothing left to do for it
     load_new: Callable[
-        [Mapping[str, Any], CompiledModel, Errors, dict[str, Sequence[str]]], dict[str, Any]
+        [Mapping[str, Any], CompiledModel, Errors, dict[str, Sequence[str] | None]], dict[str, Any]
     ]
 
 
@@ -55,7 +57,7 @@ def input_loader(fields: Mapping[str, CompiledField]) -> InputLoader:
         known: Mapping[str, Any],
         model: CompiledModel,
         errors: Errors,
-        checked: dict[str, Sequence[str]],
+        checked: dict[str, Sequence[str] | None],
     ) -> dict[str, Any]:
         values = {}
         for key, value in known.items():
@@ -65,7 +67,7 @@ def input_loader(fields: Mapping[str, CompiledField]) -> InputLoader:
                 for message in refused.messages:
                     errors.add(key, message)
                 continue
-            if problems is not None:
+            if problems is None or problems:
                 checked[key] = problems
             values[key] = value
         return values

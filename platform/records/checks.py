@@ -39,13 +39,14 @@ class Checks(RecordParts):
         data: Mapping[str, Any],
         errors: Errors,
         owner_id: int | None,
-        checked: dict[str, Sequence[str]] | None = None,
+        checked: dict[str, Sequence[str] | None] | None = None,
     ) -> dict[str, Any]:
         """The loaded (and normalised) values of ``data``'s fields, every problem in
         ``errors``. With ``checked`` (a create: no old values), the values are checked as
         they are loaded, each field's loading, normalising and value checks in one call
-        (``FieldType.new_value_loader``), and their problems are put in ``checked`` by field
-        for :meth:`_check` to report in its turn."""
+        (``FieldType.new_value_loader``), and what is left for :meth:`_check` (the problems
+        to report in its turn, the checks to run after loading) is put in ``checked`` by
+        field (see ``InputLoader.load_new``)."""
         if not isinstance(data, Mapping):
             raise BadRequest("Expected an object of field values.")
         hidden = self.access.hidden_on(ent.key, owner_id)
@@ -100,7 +101,7 @@ class Checks(RecordParts):
         """A new record's values (defaults filled in), placement and owner, with every
         problem in ``errors``; ``by_flow`` as for ``move_stage``."""
         owner = new.owner_id if new.owner_id is not None else self.actor.user_id
-        checked: dict[str, Sequence[str]] = {}
+        checked: dict[str, Sequence[str] | None] = {}
         loaded = self._load(ent, new.data, errors, owner, checked)
         hooks = ent.value_hooks
         if hooks.defaulted:
@@ -162,19 +163,20 @@ class Checks(RecordParts):
         stage: str | None,
         errors: Errors,
         owner_id: int | None,
-        checked: Mapping[str, Sequence[str]] | None = None,
+        checked: Mapping[str, Sequence[str] | None] | None = None,
     ) -> None:
-        """Every problem of ``values`` in ``errors``; ``checked``: the problems of the value
-        checks already run as the values were loaded (see :meth:`_load`)."""
+        """Every problem of ``values`` in ``errors``; ``checked``: on a create, what the
+        value checks run as the values were loaded left to do (see :meth:`_load`)."""
         hooks = ent.value_hooks
         if hooks.has_users:
             resolve_user_values(self.session, ent, values, old, changed, errors)
         checkers = hooks.checkers  # (a type that checks nothing beyond its input has none)
-        checked = checked or {}
-        for key in changed:
+        # (on a create, only the values checked with problems or not checked yet, in the
+        # order of ``changed``: the others were checked without a problem)
+        for key in changed if checked is None else checked:
             if key in errors or key not in checkers:
                 continue
-            problems = checked.get(key)
+            problems = None if checked is None else checked[key]
             if problems is None:
                 problems = checkers[key](values[key], old.get(key), self.model)
             for message in problems:
