@@ -6,7 +6,7 @@ once. The record service collects them with type errors, reference and uniquenes
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from trellis.metamodel.compiled import CompiledEntity, CompiledRule
@@ -47,7 +47,7 @@ def rule_problems(
     fields the problem depends on (the field and the names in the rule's expressions): a
     caller who may not see one of them must not be told which, nor the condition."""
     missing: set[str] = set()
-    is_empty = entity.value_hooks.is_empty
+    is_empty = entity.value_hooks.is_empty  # (each active field's, by key)
     for key in entity.value_hooks.required:
         if is_empty[key](values.get(key)):
             missing.add(key)
@@ -55,9 +55,9 @@ def rule_problems(
     for rule in entity.rules:
         if rule.kind == "required":
             key = rule.field_key
-            if key is None or key in missing or key not in entity.fields:
+            if key is None or key in missing or key not in is_empty:
                 continue
-            if not entity.fields[key].type.is_empty(values.get(key)):
+            if not is_empty[key](values.get(key)):
                 continue
             if rule.condition is not None and not rule.condition.holds(plain):
                 continue
@@ -67,22 +67,23 @@ def rule_problems(
             yield key, _required_message(entity, rule), rule.field_keys
         elif (
             rule.expression is not None
-            and _applies(entity, rule.expression, values)
+            and _applies(is_empty, rule.expression, values)
             and not rule.expression.holds(plain)
         ):
             yield (rule.field_key or RECORD_KEY), rule.message, rule.field_keys
 
 
-def _applies(entity: CompiledEntity, expression: Any, values: Mapping[str, Any]) -> bool:
-    """Whether a validation rule is checked: once every field it reads has a value. While
-    one is empty it is not (``days > 0`` must not make Days required: required rules say
-    when a field must be filled), unless the expression asks about emptiness itself."""
+def _applies(
+    is_empty: Mapping[str, Callable[[Any], bool]], expression: Any, values: Mapping[str, Any]
+) -> bool:
+    """Whether a validation rule is checked: once every field it reads has a value (by
+    ``is_empty``: each active field's test, by key). While one is empty it is not (``days >
+    0`` must not make Days required: required rules say when a field must be filled), unless
+    the expression asks about emptiness itself."""
     if expression.tests_emptiness:
         return True
     return not any(
-        entity.fields[key].type.is_empty(values.get(key))
-        for key in expression.names_used
-        if key in entity.fields
+        is_empty[key](values.get(key)) for key in expression.names_used if key in is_empty
     )
 
 
