@@ -91,6 +91,12 @@ class DirectSelect:
         return _result_processors(self._results, self.dialect, self._impls, description)
 
 
+class OtherKeys(ValueError):
+    """Rows for a :class:`DirectInsert` whose keys are not all its statement's, found before
+    anything runs: :func:`insert_many` and :func:`insert_returning_each` then leave the rows
+    to SQLAlchemy (so a batch's keys are looked at once, not once more by the caller)."""
+
+
 class DirectInsert:
     """The INSERT ``statement`` of one row with exactly the columns ``keys``, compiled once
     for ``dialect``; :meth:`row` runs it on a connection. A statement that needs SQLAlchemy
@@ -185,7 +191,7 @@ class DirectInsert:
         time of a batch, say)."""
         keys = self.keys
         if any(values.keys() != keys for values in rows):
-            raise ValueError(f"Rows of other keys than {sorted(keys)}")
+            raise OtherKeys(f"Rows of other keys than {sorted(keys)}")
         columns = [
             [values[name] for values in rows]
             if process is None
@@ -224,10 +230,13 @@ def insert_many(
         if dialect.use_insertmanyvalues_wo_returning
         else _direct_insert(kept, dialect, statement, rows[0])
     )
-    if direct is None or any(values.keys() != direct.keys for values in rows):
-        connection.execute(statement, rows)
-    else:
-        direct.rows(connection, rows)
+    if direct is not None:
+        try:
+            direct.rows(connection, rows)
+            return
+        except OtherKeys:  # (found before anything ran)
+            pass
+    connection.execute(statement, rows)
 
 
 def insert_one(
@@ -261,9 +270,12 @@ def insert_returning_each(
     if sorts and dialect.driver != "psycopg":
         return None
     direct = _direct_insert(kept, dialect, statement, rows[0])
-    if direct is None or any(values.keys() != direct.keys for values in rows):
+    if direct is None:
         return None
-    return direct.rows_returning(connection, rows)
+    try:
+        return direct.rows_returning(connection, rows)
+    except OtherKeys:  # (found before anything ran)
+        return None
 
 
 def _direct_insert(

@@ -2,7 +2,8 @@
 (``records.direct.DirectInsert``: compiled once per entity type, dialect and set of columns):
 the driver gets the SQL and the parameters SQLAlchemy's own execution gives it and the same
 id comes back, for every field type filled and empty; statement listeners see both INSERTs;
-values for other columns than the compiled ones are refused, not dropped; a statement
+values for other columns than the compiled ones are refused, not dropped (a batch with such
+rows is left to SQLAlchemy, before anything runs); a statement
 SQLAlchemy must complete (a column default it computes) is left to SQLAlchemy; a driver error
 is SQLAlchemy's exception."""
 
@@ -18,7 +19,13 @@ from sqlalchemy.exc import IntegrityError
 
 from trellis.clock import utcnow
 from trellis.records.audit import AUDIT_INSERT, AuditEvent
-from trellis.records.direct import DirectInsert, insert_one
+from trellis.records.direct import (
+    DirectInsert,
+    OtherKeys,
+    insert_many,
+    insert_one,
+    insert_returning_each,
+)
 
 
 @configured
@@ -127,6 +134,21 @@ def test_other_columns_are_refused_and_a_default_left_to_sqlalchemy(runtime) -> 
         stored = session.execute(select(AuditEvent.action, AuditEvent.at)).all()
         assert [action for action, _at in stored] == ["create", "update"]
         assert all(at is not None for _action, at in stored)
+
+
+def test_a_batch_of_rows_of_other_keys_is_left_to_sqlalchemy(runtime) -> None:  # type: ignore[no-untyped-def]
+    with runtime.transaction() as session:
+        connection = session.connection()
+        direct = DirectInsert(AUDIT_INSERT, list(_audit_row()), connection.dialect)
+        mixed = [_audit_row(), _audit_row(action="update", extra=1)]
+        with pytest.raises(OtherKeys, match="Rows of other keys"):
+            direct.rows(connection, mixed)  # never silently dropped
+        returning = AUDIT_INSERT.returning(AuditEvent.id)
+        assert insert_returning_each({}, connection, returning, mixed) is None  # (the caller's)
+        assert session.execute(select(AuditEvent.action)).all() == []  # nothing ran
+        insert_many({}, connection, AUDIT_INSERT, mixed)  # SQLAlchemy's executemany
+        stored = session.execute(select(AuditEvent.action).order_by(AuditEvent.id)).scalars()
+        assert list(stored) == ["create", "update"]
 
 
 def test_a_driver_error_is_sqlalchemys(runtime) -> None:  # type: ignore[no-untyped-def]
