@@ -131,9 +131,8 @@ class Checks(RecordParts):
         records (``taken_in_batch``: (field, stored value) -> owner), with the message
         ``create`` gives when the earlier record is already stored; a valid record's values
         are then added."""
-        unique = [f for f in ent.fields.values() if f.unique]
         keys = {}
-        for f in unique:
+        for f in ent.value_hooks.unique:
             value = new.values.get(f.key)
             if f.key in errors or f.type.is_empty(value):
                 continue
