@@ -131,7 +131,7 @@ class Writing(RecordParts):
             ]
             if chosen:
                 connection.execute(insert(ent.side_tables[key]), chosen)
-        visits, audits, records = [], [], []
+        visits, audits, records, changed = [], [], [], []
         at = as_utc(now)
         via = acting_via(user, self.actor.username)
         plan = hooks.audit_plan  # (each field's own is_empty and to_audit, if it has one)
@@ -164,27 +164,29 @@ class Writing(RecordParts):
                     "changes": payload,
                 }
             )
-            record = Record(
-                entity,
-                record_id,
-                1,
-                new.values,
-                at,
-                at,
-                user,
-                user,
-                new.owner_id,
-                new.pipeline,
-                new.stage,
+            records.append(
+                Record(
+                    entity,
+                    record_id,
+                    1,
+                    new.values,
+                    at,
+                    at,
+                    user,
+                    user,
+                    new.owner_id,
+                    new.pipeline,
+                    new.stage,
+                )
             )
-            records.append((record, changes))
-        self._set_titles(ent, [record for record, _changes in records])
+            changed.append(changes)
+        self._set_titles(ent, records)
         if visits:
             write_visit_rows(self.session, visits)
         write_audit_rows(self.session, audits, connection, kept)
-        for record, changes in records:
+        for record, changes in zip(records, changed, strict=True):
             self._emit("created", ent, record.id, changes)
-        return [record for record, _changes in records]
+        return records
 
     def _store(
         self,
