@@ -292,7 +292,7 @@ def _money(text: str) -> Any:
     else:
         amount = amount.replace(",", "")
     currency = (before or after or "").upper()
-    return {"amount": amount, **({"currency": currency} if currency else {})}
+    return {"amount": amount, "currency": currency} if currency else {"amount": amount}
 
 
 def import_csv(
