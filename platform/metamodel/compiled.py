@@ -117,6 +117,10 @@ class CompiledPipeline:
 
     def first_stage(self) -> CompiledStage:
         """Where new records start: the first open stage (or the first stage)."""
+        return self._first_stage
+
+    @cached_property  # (asked for each record created: found once per compiled pipeline)
+    def _first_stage(self) -> CompiledStage:
         stages = list(self.stages.values())
         return next((s for s in stages if s.kind == "open"), stages[0])
 

@@ -35,6 +35,28 @@ def test_records_start_at_the_first_open_stage_of_the_chosen_pipeline(deals) -> 
     assert "pipeline" in failure.value.errors
 
 
+def test_records_start_where_the_changed_pipeline_starts(deals) -> None:  # type: ignore[no-untyped-def]
+    # (the first open stage is found once per compiled pipeline: a change makes a new one)
+    assert deals.record("deal", name="a").stage == "new"
+    stages = ["lead", "new", "proposal", "won:success", "lost:failure"]
+    deals.meta(
+        "update_pipeline",
+        "deal",
+        "sales",
+        stages=[
+            {
+                "key": s.split(":")[0],
+                "label": s.split(":")[0].title(),
+                "kind": [*s.split(":"), "open"][1],
+            }
+            for s in stages
+        ],
+    )
+    assert deals.record("deal", name="b").stage == "lead"
+    created = deals.records("create_many", "deal", [{"name": "c"}, {"name": "d"}])
+    assert [(r.pipeline, r.stage) for r in created] == [("sales", "lead"), ("sales", "lead")]
+
+
 def test_a_move_lists_every_missing_field_then_succeeds_with_them(deals, runtime) -> None:  # type: ignore[no-untyped-def]
     with runtime.transaction() as session:
         mover = Actor.of(create_user(session, "mover", "mover-password", ["admin"]))
