@@ -68,14 +68,16 @@ def _call(
 
 def _huge_body(host: str, port: int) -> int:
     """150 MB announced without a token; the status the server answers. It must answer from
-    the headers alone, before reading (and holding) any of the body."""
+    the headers alone: none of the body is sent, so a server that waited for it (to read and
+    hold it) would never answer. (Sending a part of it made the test flaky: the server closes
+    after its answer, and closing with unread bytes resets the connection, which can drop the
+    answer before the client reads it.)"""
     with socket.create_connection((host, port), timeout=30) as sock:
         size = 150 * 1024 * 1024
         sock.sendall(
             f"POST /api/records/deal HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Content-Length: {size}\r\n\r\n".encode()
         )
-        sock.sendall(b"x" * (1024 * 1024))
         answer = sock.recv(200).decode("latin-1")
     return int(answer.split()[1])
 
