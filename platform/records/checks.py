@@ -5,7 +5,7 @@ collected in an :class:`Errors`, so a write reports all of them at once."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 
@@ -15,6 +15,7 @@ from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity, CompiledField
 from trellis.records.record import KNOWN_RECORDS, Checked, NewRecord, Record, RecordParts
 from trellis.records.stage_rules import creation_problem
+from trellis.records.unique_batch import NOT_ASKED, StoredHolders
 from trellis.records.user_values import resolve_user_values
 from trellis.records.validation import RECORD_KEY, rule_problems
 
@@ -28,6 +29,15 @@ READ_ONLY_KEYS = frozenset(
 
 
 MISSING = object()
+
+
+class LoadedNew(NamedTuple):
+    """A new record loaded but not checked yet (see :meth:`Checks._loaded_new`): what
+    :meth:`Checks._check` takes besides the values."""
+
+    ready: Checked
+    changed: list[str]
+    checked: dict[str, Sequence[str] | None]
 
 
 class Checks(RecordParts):
@@ -100,6 +110,17 @@ class Checks(RecordParts):
     ) -> Checked:
         """A new record's values (defaults filled in), placement and owner, with every
         problem in ``errors``; ``by_flow`` as for ``move_stage``."""
+        loaded = self._loaded_new(ent, new, errors, by_flow)
+        self._check_new(ent, loaded, errors)
+        return loaded.ready
+
+    def _loaded_new(
+        self, ent: CompiledEntity, new: NewRecord, errors: Errors, by_flow: str | None = None
+    ) -> LoadedNew:
+        """The first half of :meth:`_checked_new`: the values loaded (defaults filled in)
+        and the placement checked, with their problems in ``errors``; ``create_many`` loads
+        every record of a batch before checking any, to look up their unique values in one
+        statement per field (see :mod:`trellis.records.unique_batch`)."""
         owner = new.owner_id if new.owner_id is not None else self.actor.user_id
         checked: dict[str, Sequence[str] | None] = {}
         loaded = self._load(ent, new.data, errors, owner, checked)
@@ -117,8 +138,31 @@ class Checks(RecordParts):
             problem = creation_problem(ent, pipeline, stage, self.actor, by_flow=by_flow)
             if problem:
                 errors.add("stage", problem)
-        self._check(ent, values, {}, list(loaded), None, pipeline, stage, errors, owner, checked)
-        return Checked(values, pipeline, stage, owner)
+        return LoadedNew(Checked(values, pipeline, stage, owner), list(loaded), checked)
+
+    def _check_new(
+        self,
+        ent: CompiledEntity,
+        loaded: LoadedNew,
+        errors: Errors,
+        holders: StoredHolders | None = None,
+    ) -> None:
+        """The second half of :meth:`_checked_new`: every other check of the loaded record;
+        ``holders``: the batch's unique values looked up already."""
+        ready = loaded.ready
+        self._check(
+            ent,
+            ready.values,
+            {},
+            loaded.changed,
+            None,
+            ready.pipeline,
+            ready.stage,
+            errors,
+            ready.owner_id,
+            loaded.checked,
+            holders,
+        )
 
     def _check_unique_in_batch(
         self,
@@ -163,9 +207,11 @@ class Checks(RecordParts):
         errors: Errors,
         owner_id: int | None,
         checked: Mapping[str, Sequence[str] | None] | None = None,
+        holders: StoredHolders | None = None,
     ) -> None:
         """Every problem of ``values`` in ``errors``; ``checked``: on a create, what the
-        value checks run as the values were loaded left to do (see :meth:`_load`)."""
+        value checks run as the values were loaded left to do (see :meth:`_load`);
+        ``holders``: unique values looked up for a batch (else each is looked up here)."""
         hooks = ent.value_hooks
         if hooks.has_users:
             resolve_user_values(self.session, ent, values, old, changed, errors)
@@ -183,7 +229,7 @@ class Checks(RecordParts):
         if hooks.has_references:
             self._check_references(ent, values, old, changed, errors)
         if hooks.unique:
-            self._check_unique(ent, values, changed, record_id, errors)
+            self._check_unique(ent, values, changed, record_id, errors, holders)
         plain = dict(values)
         for key, to_plain in hooks.plain:  # (the types whose plain value differs)
             if key in plain:
@@ -250,17 +296,24 @@ class Checks(RecordParts):
         changed: list[str],
         record_id: int | None,
         errors: Errors,
+        holders: StoredHolders | None = None,
     ) -> None:
+        """A problem for each changed unique value another record holds (the value as the
+        ``eq`` filter finds it): the holder looked up in ``holders`` (a batch's, one
+        statement per field) or, for a value not looked up there, here."""
         for key in changed:
             f = ent.fields[key]
             value = values.get(key)
             if not f.unique or key in errors or f.type.is_empty(value):
                 continue
-            clause = f.type.filter_clause(f, ent.table, "eq", f.type.to_plain(f, value), self.model)
-            query = select(ent.table.c.id, ent.table.c.owner_id).where(clause)
-            if record_id is not None:
-                query = query.where(ent.table.c.id != record_id)
-            other = self.session.execute(query.limit(1)).first()
+            plain = f.type.to_plain(f, value)
+            other = NOT_ASKED if holders is None else holders.holder(f, plain)
+            if other is NOT_ASKED:
+                clause = f.type.filter_clause(f, ent.table, "eq", plain, self.model)
+                query = select(ent.table.c.id, ent.table.c.owner_id).where(clause)
+                if record_id is not None:
+                    query = query.where(ent.table.c.id != record_id)
+                other = self.session.execute(query.limit(1)).first()
             if other is None:
                 continue
             if self.access.allows("read", ent.key, other.owner_id) and key not in (

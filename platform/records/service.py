@@ -13,7 +13,7 @@ and links) and ``reading`` (records, lists, history).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -22,7 +22,7 @@ from trellis.clock import utcnow
 from trellis.errors import BadRequest, PermissionDenied, StaleWrite
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity
-from trellis.records.checks import HIDDEN_RULE, READ_ONLY_KEYS, TAKEN_UNSEEN, Checks
+from trellis.records.checks import HIDDEN_RULE, READ_ONLY_KEYS, TAKEN_UNSEEN, Checks, LoadedNew
 from trellis.records.paging import COUNT_CAP
 from trellis.records.reading import PAGE_TOTAL, Reading
 from trellis.records.record import (
@@ -35,6 +35,7 @@ from trellis.records.record import (
 )
 from trellis.records.referrers import UNTOUCHABLE, Referrers
 from trellis.records.stage_rules import move_problem
+from trellis.records.unique_batch import StoredHolders
 from trellis.records.validation import RECORD_KEY
 from trellis.records.writing import Writing
 
@@ -93,30 +94,55 @@ class RecordService(Reading, Referrers, Writing, Checks):
         and nothing is written. Two records of the batch with the same unique value: the
         later one is refused, as it would be after the earlier one was created."""
         ent = self._creatable(entity)
+        placement = (pipeline, stage, owner_id)
+
+        def load_each() -> Iterator[tuple[Errors, LoadedNew | None]]:
+            for item in records:
+                new = item if isinstance(item, NewRecord) else NewRecord(item, *placement)
+                errors = Errors()
+                try:
+                    yield errors, self._loaded_new(ent, new, errors, by_flow)
+                except BadRequest as exc:  # not an object of values at all
+                    errors.add(RECORD_KEY, exc.detail)
+                    yield errors, None
+
+        loaded: Iterable[tuple[Errors, LoadedNew | None]] = load_each()
+        holders = None
+        if ent.value_hooks.unique:
+            # every record loaded first, to look up their unique values together; else
+            # each is loaded as it is checked (none kept longer than it needs to be)
+            loaded = list(loaded)
+            holders = self._stored_holders(ent, loaded)
         checked: list[Checked] = []
         problems: dict[int, Errors] = {}
         taken_in_batch: dict[tuple[str, Any], int | None] = {}
         total = 0
-        for index, item in enumerate(records):
+        for index, (errors, record) in enumerate(loaded):
             total += 1
-            new = (
-                item if isinstance(item, NewRecord) else NewRecord(item, pipeline, stage, owner_id)
-            )
-            errors = Errors()
-            try:
-                ready = self._checked_new(ent, new, errors, by_flow)
-            except BadRequest as exc:  # not an object of values at all
-                errors.add(RECORD_KEY, exc.detail)
-            else:
-                if ent.value_hooks.unique:
-                    self._check_unique_in_batch(ent, ready, taken_in_batch, errors)
-            if errors:
+            if record is not None:
+                try:
+                    self._check_new(ent, record, errors, holders)
+                except BadRequest as exc:
+                    errors.add(RECORD_KEY, exc.detail)
+                else:
+                    if ent.value_hooks.unique:
+                        self._check_unique_in_batch(ent, record.ready, taken_in_batch, errors)
+            if errors or record is None:  # (no record loaded: a problem in ``errors``)
                 problems[index] = errors
             else:
-                checked.append(ready)
+                checked.append(record.ready)
         if problems:
             raise RowsInvalid(problems, total)
         return [self._visible(ent, record) for record in self._insert(ent, checked)]
+
+    def _stored_holders(
+        self, ent: CompiledEntity, loaded: list[tuple[Errors, LoadedNew | None]]
+    ) -> StoredHolders:
+        """The stored holders of the unique values of a batch's loaded records: one
+        statement per unique field, where :meth:`_check` would ask for each record's."""
+        holders = StoredHolders()
+        holders.look_up(self.session, ent, (r.ready.values for _, r in loaded if r))
+        return holders
 
     def _creatable(self, entity: str) -> CompiledEntity:
         ent = self._entity(entity)
