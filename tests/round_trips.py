@@ -14,7 +14,9 @@ from psycopg import pq
 from sqlalchemy import Engine, event
 
 _MESSAGE = re.compile(r"^(?=[FB]\t\d+\t)", re.MULTILINE)
-_SQL = re.compile(r'^F\t\d+\t(Parse|Query)\t (?:"[^"]*" )?"(.*?)"(?: \d+.*)?$', re.DOTALL)
+_SQL = re.compile(r'^F\t\d+\t(Parse|Query)\t (?:"([^"]*)" )?"(.*?)"(?: \d+.*)?$', re.DOTALL)
+#: a Bind of a statement prepared by name (an unnamed one is the Parse just before it)
+_BIND_PREPARED = re.compile(r'^F\t\d+\tBind\t "[^"]*" "([^"]+)"')
 
 
 @contextlib.contextmanager
@@ -44,18 +46,32 @@ def round_trips(engine: Engine) -> Iterator[list[list[str]]]:
 
 
 def _parsed(trace: str) -> list[list[str]]:
+    """The round trips of ``trace``. A statement prepared on the server is run by a Bind of
+    its name without a Parse: it is listed by its SQL when the trace parsed it earlier, else
+    as ``(prepared <name>)``."""
     out: list[list[str]] = []
     sent: list[str] = []
+    prepared: dict[str, str] = {}  # name -> SQL, as parsed in the trace
+    parsed = ""  # the name of the Parse just before (its Bind is not another statement)
     for message in _MESSAGE.split(trace):
         line = message.strip()
         if not line.startswith("F\t"):
             continue
         match = _SQL.match(line)
+        bind = _BIND_PREPARED.match(line)
         if match and match[1] == "Query":
-            out.append([*sent, " ".join(match[2].split())])
+            out.append([*sent, " ".join(match[3].split())])
             sent = []
         elif match:
-            sent.append(" ".join(match[2].split()))
+            sql = " ".join(match[3].split())
+            sent.append(sql)
+            parsed = match[2] or ""
+            if parsed:
+                prepared[parsed] = sql
+        elif bind:
+            if bind[1] != parsed:
+                sent.append(prepared.get(bind[1], f"(prepared {bind[1]})"))
+            parsed = ""
         elif line.split("\t")[2].startswith("Sync"):
             out.append(sent)
             sent = []

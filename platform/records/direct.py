@@ -141,7 +141,7 @@ class DirectInsert:
         else:
             parameters = dict(zip(self._names, ordered, strict=True))
         found, description = _run(
-            connection, self.dialect, self.sql, parameters, fetch=bool(self.names)
+            connection, self.dialect, self.sql, parameters, fetch=bool(self.names), prepared=True
         )
         if not self.names:
             return None
@@ -298,13 +298,19 @@ _UNKNOWN = object()
 
 
 def _run(
-    connection: Connection, dialect: Dialect, statement: str, parameters: Any, fetch: bool = True
+    connection: Connection,
+    dialect: Dialect,
+    statement: str,
+    parameters: Any,
+    fetch: bool = True,
+    prepared: bool = False,
 ) -> tuple[list[Any], Any]:
     """Run ``statement`` on a cursor of ``connection``'s driver connection as
     ``Connection.execute`` would (statement listeners told, the dialect's ``do_execute``,
-    driver errors wrapped); its rows (when ``fetch``) and the cursor's description."""
+    driver errors wrapped); its rows (when ``fetch``) and the cursor's description.
+    ``prepared``: on psycopg, run prepared on the server (see :class:`_Prepared`)."""
     found, description = _run_each(
-        connection, dialect, statement, [parameters], "all" if fetch else None
+        connection, dialect, statement, [parameters], "all" if fetch else None, prepared
     )
     return found[0], description
 
@@ -315,12 +321,14 @@ def _run_each(
     statement: str,
     parameters: list[Any],
     fetch: str | None = "one",
+    prepared: bool = False,
 ) -> tuple[list[Any], Any]:
     """Run ``statement`` once for each of ``parameters`` on one cursor of ``connection``'s
     driver connection, as ``Connection.execute`` would each time (see :func:`_run`): what
     each run gives (its one row for ``"one"``, its rows for ``"all"``, nothing for None), in
     order, and the cursor's description."""
     cursor = connection.connection.cursor()
+    runs = _Prepared(cursor, False) if prepared and dialect.driver == "psycopg" else cursor
     found: list[Any] = []
     before, after = _listeners(connection)
     try:
@@ -332,7 +340,7 @@ def _run_each(
             try:
                 # the dialect's execute: what the platform's engine sets up around every
                 # statement happens here too (on PostgreSQL, a held SAVEPOINT goes first)
-                dialect.do_execute(cursor, sql, params, None)
+                dialect.do_execute(runs, sql, params, None)
                 if fetch == "one":
                     found.append(cursor.fetchone())
                 elif fetch == "all":
@@ -388,9 +396,10 @@ def _run_many(
 
 
 class _Prepared:
-    """A psycopg cursor whose ``executemany`` (called by the dialect's ``do_executemany``)
-    runs the statement prepared on the server (parsed and planned once per connection, not
-    once per row) and, with ``returning``, keeps what each run returns.
+    """A psycopg cursor whose ``execute`` and ``executemany`` (called by the dialect's
+    ``do_execute`` and ``do_executemany``) run the statement prepared on the server (parsed
+    and planned once per connection, not once per run or row); ``executemany`` with
+    ``returning`` keeps what each run returns.
 
     The engine has psycopg's automatic preparing off (see :func:`trellis.db.make_engine`: a
     prepared SELECT fails once a column it returns changes type). An INSERT of a record or
@@ -400,6 +409,15 @@ class _Prepared:
     def __init__(self, cursor: Any, returning: bool) -> None:
         self._cursor = cursor
         self._returning = returning
+
+    def execute(self, statement: str, parameters: Any) -> None:
+        raw = self._cursor.connection
+        threshold = raw.prepare_threshold
+        raw.prepare_threshold = 0
+        try:
+            self._cursor.execute(statement, parameters)
+        finally:
+            raw.prepare_threshold = threshold
 
     def executemany(self, statement: str, parameters: Any) -> None:
         raw = self._cursor.connection

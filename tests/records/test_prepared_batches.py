@@ -1,9 +1,9 @@
 """A batch of new records goes to PostgreSQL as one pipelined ``executemany`` of a statement
-prepared on the server (``records.direct``): the INSERT is parsed and planned once per
-connection, not once per row. The engine otherwise prepares nothing, because a prepared
-statement fails once a column it returns changes type; the batch INSERTs return only the id,
-so they keep working on the same connection while the entity type's columns change type, come
-and go, and the table is dropped and built again."""
+prepared on the server (``records.direct``), and a single record's INSERT runs prepared too:
+the INSERT is parsed and planned once per connection, not once per row. The engine otherwise
+prepares nothing, because a prepared statement fails once a column it returns changes type;
+these INSERTs return only the id, so they keep working on the same connection while the entity
+type's columns change type, come and go, and the table is dropped and built again."""
 
 from __future__ import annotations
 
@@ -16,12 +16,18 @@ from sqlalchemy import select, text
 from trellis.errors import ValidationFailed
 
 
-def _create(factory, values: list[dict[str, Any]]) -> tuple[list[int], int]:  # type: ignore[no-untyped-def]
-    """Create ``values`` as parts in one batch: their ids, and how many INSERTs into the
-    parts' table the connection holds prepared (always 0 on SQLite)."""
+def _create(
+    factory, values: list[dict[str, Any]], one_by_one: bool = False
+) -> tuple[list[int], int]:  # type: ignore[no-untyped-def]
+    """Create ``values`` as parts in one batch (or ``one_by_one``): their ids, and how many
+    INSERTs into the parts' table the connection holds prepared (always 0 on SQLite)."""
     runtime = factory.runtime
     with runtime.transaction() as session:
-        created = runtime.records(session).create_many("part", values)
+        records = runtime.records(session)
+        if one_by_one:
+            created = [records.create("part", each) for each in values]
+        else:
+            created = records.create_many("part", values)
         prepared = 0
         if runtime.engine.dialect.name == "postgresql":
             prepared = session.execute(
@@ -52,9 +58,15 @@ def test_batches_stay_prepared_while_the_columns_change(factory) -> None:  # typ
     ids, prepared = _create(factory, [{"name": "a2", "qty": 3}, {"name": "b2", "qty": 4}])
     assert prepared == (1 if postgres else 0)  # and used again, not prepared anew
 
+    ids, prepared = _create(factory, [{"name": "a3", "qty": 5}, {"name": "b3", "qty": 6}], True)
+    assert _stored(factory, ids, "qty") == [5, 6]
+    assert prepared == (1 if postgres else 0)  # a single record's INSERT: the same statement
+
     factory.meta("update_field", "part", "qty", type="decimal")
     ids, _ = _create(factory, [{"name": "c", "qty": "1.25"}, {"name": "d", "qty": "7"}])
     assert _stored(factory, ids, "qty") == [Decimal("1.25"), Decimal("7")]
+    ids, _ = _create(factory, [{"name": "c2", "qty": "2.5"}, {"name": "d2", "qty": "8"}], True)
+    assert _stored(factory, ids, "qty") == [Decimal("2.5"), Decimal("8")]
 
     factory.meta("add_field", "part", "colour", "Colour", "text")
     ids, _ = _create(factory, [{"name": "e", "colour": "red"}, {"name": "f", "qty": "2"}])
@@ -72,6 +84,8 @@ def test_batches_stay_prepared_while_the_columns_change(factory) -> None:  # typ
     ids, _ = _create(factory, [{"name": 5, "qty": "five"}, {"name": 6, "qty": "six"}])
     assert _stored(factory, ids, "qty") == ["five", "six"]
     assert _stored(factory, ids, "name") == [5, 6]
+    ids, _ = _create(factory, [{"name": 7, "qty": "seven"}, {"name": 8}], True)
+    assert _stored(factory, ids, "qty") == ["seven", None]
 
 
 def test_a_unique_violation_inside_a_batch_leaves_the_transaction_usable(factory) -> None:  # type: ignore[no-untyped-def]
