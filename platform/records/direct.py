@@ -20,7 +20,8 @@ processors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Insert, Select
@@ -411,20 +412,21 @@ class _Prepared:
         self._returning = returning
 
     def execute(self, statement: str, parameters: Any) -> None:
-        raw = self._cursor.connection
-        threshold = raw.prepare_threshold
-        raw.prepare_threshold = 0
-        try:
+        with self._preparing():
             self._cursor.execute(statement, parameters)
-        finally:
-            raw.prepare_threshold = threshold
 
     def executemany(self, statement: str, parameters: Any) -> None:
+        with self._preparing():
+            self._cursor.executemany(statement, parameters, returning=self._returning)
+
+    @contextlib.contextmanager
+    def _preparing(self) -> Iterator[None]:
+        """psycopg prepares every statement run in the block (its threshold 0 meanwhile)."""
         raw = self._cursor.connection
         threshold = raw.prepare_threshold
         raw.prepare_threshold = 0
         try:
-            self._cursor.executemany(statement, parameters, returning=self._returning)
+            yield
         finally:
             raw.prepare_threshold = threshold
 
