@@ -24,7 +24,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Select
+from sqlalchemy import Connection, Insert, Select, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
@@ -124,6 +124,9 @@ class DirectInsert:
             for name in names or ()
         )
         returning = list(compiled.effective_returning or ())
+        #: on SQLite, the INSERT without its RETURNING when that returns only the rowid (see
+        #: :meth:`rows_returning`)
+        self._rowid_sql = _without_rowid_returning(statement, keys, dialect, returning, names)
         self.names = tuple(c.name for c in returning)
         self._impls = tuple(c.type.dialect_impl(dialect) for c in returning)
         self._results: dict[tuple[Any, ...], tuple[tuple[int, Processor], ...]] = {}
@@ -157,11 +160,20 @@ class DirectInsert:
     ) -> list[tuple[Any, ...]]:
         """Insert each of ``rows`` (as :meth:`row`): the ``RETURNING`` rows in the order of
         ``rows``. On psycopg one ``executemany`` that keeps each row's ``RETURNING`` row
-        (libpq's pipeline: the statement parsed once, every row in one round trip); elsewhere
-        (SQLite) one statement a row on one cursor, what SQLAlchemy does itself for a dialect
-        that cannot sort a multi-row INSERT's ``RETURNING`` rows, without its work per row.
-        The values go through the bind processors column by column."""
+        (libpq's pipeline: the statement parsed once, every row in one round trip). On SQLite,
+        an INSERT returning only the rowid is one ``executemany`` without ``RETURNING``, the
+        ids counted back from ``last_insert_rowid()``: in one statement on a connection that
+        holds the write lock SQLite gives each row one more than the largest rowid before it
+        (its rowid algorithm; the tables have no triggers and no AUTOINCREMENT), so the rows
+        get consecutive ids. Anything else is one statement a row on one cursor, what
+        SQLAlchemy does itself for a dialect that cannot sort a multi-row INSERT's
+        ``RETURNING`` rows, without its work per row. The values go through the bind
+        processors column by column."""
         parameters = self._parameters_of(rows)
+        if self._rowid_sql is not None and parameters:
+            _run_many(connection, self.dialect, self._rowid_sql, parameters)
+            ((last,),), _ = _run(connection, self.dialect, "SELECT last_insert_rowid()", ())
+            return [(rowid,) for rowid in range(last - len(parameters) + 1, last + 1)]
         if self.dialect.driver == "psycopg":
             found, description = _run_many(
                 connection, self.dialect, self.sql, parameters, returning=True
@@ -203,6 +215,30 @@ class DirectInsert:
             form = self.dialect.execute_sequence_format
             return [form(row) for row in zip(*columns, strict=True)]
         return [dict(zip(self._names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _without_rowid_returning(
+    statement: Insert,
+    keys: Sequence[str],
+    dialect: Dialect,
+    returning: list[Any],
+    names: Sequence[str] | None,
+) -> str | None:
+    """On SQLite, the SQL of ``statement`` without its ``RETURNING`` when that returns just
+    the table's rowid (its one ``INTEGER`` primary key) and the parameters stay in the same
+    order; None otherwise."""
+    if dialect.name != "sqlite" or len(returning) != 1:
+        return None
+    table = statement.table
+    (column,) = returning
+    if list(getattr(table, "primary_key", ())) != [column]:
+        return None
+    if column.type.compile(dialect=dialect) != "INTEGER":  # (BIGINT is no rowid alias)
+        return None
+    plain = insert(table).compile(dialect=dialect, column_keys=sorted(keys))
+    if plain.positiontup != list(names or ()) or plain.insert_prefetch or plain.effective_returning:
+        return None
+    return plain.string
 
 
 def _processed(process: Processor, values: list[Any]) -> list[Any]:
@@ -260,7 +296,7 @@ def insert_returning_each(
     """The ``RETURNING`` rows of ``rows`` inserted by ``statement`` (the INSERT of one row,
     its ``RETURNING`` unsorted) in the order of ``rows``, on the driver's cursor (see
     :meth:`DirectInsert.rows_returning`): one pipelined ``executemany`` on psycopg, one
-    statement a row on SQLite. None for another driver, rows of other keys or a statement
+    ``executemany`` and the last rowid on SQLite. None for another driver, rows of other keys or a statement
     that cannot run directly: the caller then runs SQLAlchemy's sorted multi-row INSERT.
 
     On PostgreSQL that INSERT (``INSERT ... SELECT ... FROM (VALUES ...) ORDER BY``) of 1,000

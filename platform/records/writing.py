@@ -116,8 +116,8 @@ class Writing(RecordParts):
                 # on the driver's cursor, compiled once (see records.direct)
                 ids = [insert_one(kept, connection, ent.insert_one_returning_id, rows[0])[0]]  # type: ignore[index]
             else:
-                # on the driver's cursor: one pipelined executemany on PostgreSQL, one INSERT
-                # a row on SQLite (as SQLAlchemy runs them there; see records.direct)
+                # on the driver's cursor: one pipelined executemany on PostgreSQL, one
+                # executemany and the last rowid on SQLite (see records.direct)
                 each = insert_returning_each(kept, connection, ent.insert_one_returning_id, rows)
                 if each is not None:
                     ids = [returned[0] for returned in each]
