@@ -169,6 +169,11 @@ def _serve(kind: str, url: str, threads: int) -> None:
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" notes
     app = platform_app(url) if kind == "platform" else bare_app(url)
+    if kind == "platform":  # as ``trellis serve`` does before it serves
+        from trellis.runtime import get_runtime_of
+        from trellis.serving import settle_start_up
+
+        settle_start_up(get_runtime_of(app))
     server = create_server(app, host="127.0.0.1", port=0, threads=threads)
     print(server.effective_port, flush=True)  # type: ignore[union-attr]
     server.run()

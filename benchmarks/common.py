@@ -23,6 +23,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from trellis.runtime import Runtime
+from trellis.serving import settle_start_up
 
 #: the PostgreSQL server to run on when no ``--database-url`` is given (SQLite otherwise)
 DATABASE_ENV = "TRELLIS_BENCH_DATABASE_URL"
@@ -196,8 +197,13 @@ def platform_runtime(url: str, existing: bool = False) -> Runtime:
     ``existing``: the database has it already (a kept one, see :func:`kept_database`)."""
     runtime = Runtime.from_settings(platform_settings(url))
     runtime.initialise()
-    if existing:
-        return runtime
+    if not existing:
+        _add_the_items(runtime)
+    settle_start_up(runtime)  # as ``trellis serve`` does before it serves
+    return runtime
+
+
+def _add_the_items(runtime: Runtime) -> None:
     with runtime.transaction() as session:
         meta = runtime.metamodel(session)
         meta.create_list("status", "Status", [{"key": k, "label": k.title()} for k in STATUSES])
@@ -211,7 +217,6 @@ def platform_runtime(url: str, existing: bool = False) -> Runtime:
             expression="rate is None or rate >= 0",
             message="No negative rates.",
         )
-    return runtime
 
 
 # -- timing and printing ------------------------------------------------------------------

@@ -89,7 +89,7 @@ def serve_command(host: str | None, port: int | None) -> None:
     from flask import current_app
 
     from trellis.installation import is_initialised
-    from trellis.serving import configure_logging, make_server
+    from trellis.serving import configure_logging, make_server, settle_start_up
 
     runtime = _runtime()
     if not is_initialised(runtime.engine):
@@ -107,6 +107,7 @@ def serve_command(host: str | None, port: int | None) -> None:
 
         _, stop = start_in_thread(runtime)
         click.echo("The background worker runs in this process (TRELLIS_WORKER=0 turns it off).")
+    settle_start_up(runtime)
     click.echo(f"Trellis is serving on http://{host}:{port}/ (Ctrl+C stops it)")
     try:
         make_server(current_app._get_current_object(), host, port).run()

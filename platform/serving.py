@@ -3,6 +3,7 @@ access log line per request through Python logging (logger ``trellis.access``)."
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -12,6 +13,7 @@ from flask import Flask
 from waitress import create_server
 
 from trellis.limits import server_body_limit
+from trellis.runtime import Runtime
 
 access_log = logging.getLogger("trellis.access")
 
@@ -37,6 +39,21 @@ def make_server(app: Flask, host: str, port: int) -> Any:
         max_request_body_size=server_body_limit(settings),
         ident="Trellis",
     )
+
+
+def settle_start_up(runtime: Runtime) -> None:
+    """Compile the configuration, then collect once and freeze what is alive (``gc.freeze``)
+    before serving: the imported modules and the compiled configuration (some 130,000
+    objects) live as long as the process, and every full pass of the collector walked them
+    again: ~60 ms, once every few thousand records a batch wrote (an eighth of an import's
+    time), and a pause of that length under whichever request ran into it. Frozen objects
+    are still freed by reference counting; the collector just never walks them, so cycles
+    among them stay (once: the start-up's compiled configuration, when a change replaces it,
+    is kept as long as the process; later ones are collected as before)."""
+    with runtime.transaction() as session:
+        runtime.model(session)
+    gc.collect()
+    gc.freeze()
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -4,13 +4,14 @@ request through Python logging."""
 
 from __future__ import annotations
 
+import gc
 import http.client
 import logging
 import threading
 
 from live_waitress import stop, waitress_serving
 
-from trellis.serving import make_server
+from trellis.serving import make_server, settle_start_up
 
 
 def test_every_request_gets_an_access_log_line(app, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -65,3 +66,20 @@ def test_the_test_server_stops_when_its_wake_up_pipe_is_gone(app) -> None:  # ty
         connection.close()
     assert not thread.is_alive()
     assert server._map == {}
+
+
+def test_start_up_compiles_the_configuration_and_freezes_it_for_the_collector(runtime) -> None:  # type: ignore[no-untyped-def]
+    """``trellis serve`` compiles the configuration before serving and freezes what start-up
+    made: the collector's full passes no longer walk the compiled model (it is not among the
+    objects the collector tracks); the first request finds it compiled."""
+    gc.unfreeze()
+    try:
+        settle_start_up(runtime)
+        assert gc.get_freeze_count() > 0
+        with runtime.transaction() as session:
+            model = runtime.model(session)
+        assert not any(obj is model for obj in gc.get_objects())
+        gc.unfreeze()
+        assert any(obj is model for obj in gc.get_objects())
+    finally:
+        gc.unfreeze()
