@@ -296,8 +296,9 @@ def insert_returning_each(
     """The ``RETURNING`` rows of ``rows`` inserted by ``statement`` (the INSERT of one row,
     its ``RETURNING`` unsorted) in the order of ``rows``, on the driver's cursor (see
     :meth:`DirectInsert.rows_returning`): one pipelined ``executemany`` on psycopg, one
-    ``executemany`` and the last rowid on SQLite. None for another driver, rows of other keys or a statement
-    that cannot run directly: the caller then runs SQLAlchemy's sorted multi-row INSERT.
+    ``executemany`` and the last rowid on SQLite. None for another driver, rows of other
+    keys or a statement that cannot run directly: the caller then runs SQLAlchemy's sorted
+    multi-row INSERT.
 
     On PostgreSQL that INSERT (``INSERT ... SELECT ... FROM (VALUES ...) ORDER BY``) of 1,000
     rows costs 5x the pipelined rows: psycopg parses its text of thousands of placeholders on

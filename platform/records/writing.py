@@ -9,7 +9,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import Connection, bindparam, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from trellis.clock import as_utc, utcnow
@@ -88,6 +88,22 @@ class Writing(RecordParts):
         if not batch:
             return []
         now = utcnow()
+        connection = self.session.connection()
+        ids = self._insert_rows(ent, connection, self._record_rows(ent, batch, now))
+        self._insert_side_rows(ent, connection, ids, batch)
+        records, changed, audits, visits = self._created(ent, ids, batch, now)
+        self._set_titles(ent, records)
+        if visits:
+            write_visit_rows(self.session, visits)
+        write_audit_rows(self.session, audits, connection, ent.direct_statements)
+        for record, changes in zip(records, changed, strict=True):
+            self._emit("created", ent, record.id, changes)
+        return records
+
+    def _record_rows(
+        self, ent: CompiledEntity, batch: Sequence[Checked], now: datetime
+    ) -> list[dict[str, Any]]:
+        """The table rows of new records, written at ``now`` by the actor."""
         user = self.actor.user_id
         direct, converted = ent.row_writers
         rows = []
@@ -108,22 +124,31 @@ class Writing(RecordParts):
             for key, to_row in converted:
                 row.update(to_row(values[key]))
             rows.append(row)
-        connection = self.session.connection()
-        hooks = ent.value_hooks
+        return rows
+
+    def _insert_rows(
+        self, ent: CompiledEntity, connection: Connection, rows: list[dict[str, Any]]
+    ) -> list[int]:
+        """INSERT new record rows: their ids, in the order of the rows (a unique value lost
+        to a concurrent writer is the check's 422, see :meth:`_unique_guard`)."""
         kept = ent.direct_statements
-        with self._unique_guard(ent) if hooks.unique else _NO_GUARD:
+        with self._unique_guard(ent) if ent.value_hooks.unique else _NO_GUARD:
             if len(rows) == 1:  # (ids in the rows' order need SQLAlchemy's sorting only for many)
                 # on the driver's cursor, compiled once (see records.direct)
-                ids = [insert_one(kept, connection, ent.insert_one_returning_id, rows[0])[0]]  # type: ignore[index]
-            else:
-                # on the driver's cursor: one pipelined executemany on PostgreSQL, one
-                # executemany and the last rowid on SQLite (see records.direct)
-                each = insert_returning_each(kept, connection, ent.insert_one_returning_id, rows)
-                if each is not None:
-                    ids = [returned[0] for returned in each]
-                else:
-                    ids = list(connection.execute(ent.insert_returning_id, rows).scalars())
-        for key in hooks.side_keys:
+                return [insert_one(kept, connection, ent.insert_one_returning_id, rows[0])[0]]  # type: ignore[index]
+            # on the driver's cursor: one pipelined executemany on PostgreSQL, one
+            # executemany and the last rowid on SQLite (see records.direct)
+            each = insert_returning_each(kept, connection, ent.insert_one_returning_id, rows)
+            if each is not None:
+                return [returned[0] for returned in each]
+            return list(connection.execute(ent.insert_returning_id, rows).scalars())
+
+    @staticmethod
+    def _insert_side_rows(
+        ent: CompiledEntity, connection: Connection, ids: list[int], batch: Sequence[Checked]
+    ) -> None:
+        """One INSERT per side table of the new records' multiple-choice values."""
+        for key in ent.value_hooks.side_keys:
             chosen = [
                 {"record_id": record_id, "value": v}
                 for record_id, new in zip(ids, batch, strict=True)
@@ -131,10 +156,17 @@ class Writing(RecordParts):
             ]
             if chosen:
                 connection.execute(insert(ent.side_tables[key]), chosen)
+
+    def _created(
+        self, ent: CompiledEntity, ids: list[int], batch: Sequence[Checked], now: datetime
+    ) -> tuple[list[Record], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """The new records as read back, their changes (for the events), their audit rows
+        and their first stage visits."""
+        user = self.actor.user_id
         visits, audits, records, changed = [], [], [], []
         at = as_utc(now)
         via = acting_via(user, self.actor.username)
-        plan = hooks.audit_plan  # (each field's own is_empty and to_audit, if it has one)
+        plan = ent.value_hooks.audit_plan  # (each field's own is_empty and to_audit, if any)
         entity = ent.key
         for record_id, new in zip(ids, batch, strict=True):
             changes = {}
@@ -180,13 +212,7 @@ class Writing(RecordParts):
                 )
             )
             changed.append(changes)
-        self._set_titles(ent, records)
-        if visits:
-            write_visit_rows(self.session, visits)
-        write_audit_rows(self.session, audits, connection, kept)
-        for record, changes in zip(records, changed, strict=True):
-            self._emit("created", ent, record.id, changes)
-        return records
+        return records, changed, audits, visits
 
     def _store(
         self,
