@@ -20,7 +20,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from common import STATUSES, hand_engine, platform_runtime, platform_settings, row_values
+from common import STATUSES, hand_read_engine, platform_runtime, platform_settings, row_values
 from flask import Flask, jsonify, request
 from sqlalchemy import MetaData, Table, bindparam, select, text
 
@@ -87,8 +87,8 @@ def platform_app(url: str) -> Flask:
 
 
 def bare_app(url: str) -> Flask:
-    """The hand-written endpoint over the same tables."""
-    engine = hand_engine(url)
+    """The hand-written endpoint over the same tables (it only reads)."""
+    engine = hand_read_engine(url)
     records = Table("rec_item", MetaData(), autoload_with=engine)
     one = select(records).where(records.c.id == bindparam("id"))
     app = Flask("bare")

@@ -42,6 +42,7 @@ from common import (
     chunks,
     database,
     hand_engine,
+    hand_read_engine,
     kept_database,
     latency_line,
     mark_kept,
@@ -183,8 +184,10 @@ def main() -> None:
             .limit(PER_PAGE)
         )
 
+        reads = hand_read_engine(hand_url)
+
         def by_hand(query) -> list[int]:  # type: ignore[no-untyped-def]
-            with engine.connect() as conn:
+            with reads.connect() as conn:
                 rows = conn.execute(query).mappings().all()
                 shown = conn.execute(CAPPED_COUNT).scalar_one()
                 assert shown > 0

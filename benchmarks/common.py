@@ -176,12 +176,27 @@ def hand_engine(url: str) -> Engine:
     return engine
 
 
+def hand_read_engine(url: str) -> Engine:
+    """The engine a careful engineer reads through: on PostgreSQL in autocommit (no
+    ``BEGIN`` and ``ROLLBACK`` round trips around a read; at READ COMMITTED each statement
+    has its own snapshot either way), as the platform's reads run; on SQLite
+    :func:`hand_engine`'s deferred transactions."""
+    engine = hand_engine(url)
+    if backend(url) == "SQLite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def analyze(engine: Engine) -> None:
     """What one does after a bulk load: fresh planner statistics (and, on PostgreSQL, the
     visibility map that index-only scans need)."""
     if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        # a connection of its own: the platform's have default_transaction_read_only on (its
+        # reads run in autocommit), and VACUUM runs only outside a transaction
+        admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
             conn.execute(text("VACUUM ANALYZE"))
+        admin.dispose()
         return
     with engine.connect() as conn:
         conn.execute(text("ANALYZE"))

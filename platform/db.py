@@ -85,7 +85,11 @@ _IDLE_SINCE = "trellis_idle_since"
 
 
 def read_only_engine(engine: Engine) -> Engine:
-    """The same engine and pool, for transactions that only read."""
+    """The same engine and pool, for transactions that only read. On PostgreSQL with
+    psycopg, reads run in autocommit (see :func:`_reads_without_transaction`); with another
+    driver in ``BEGIN READ ONLY`` transactions."""
+    if engine.dialect.driver == "psycopg":
+        return engine.execution_options(isolation_level="AUTOCOMMIT", **{READ_ONLY: True})
     if engine.dialect.name == "postgresql":
         return engine.execution_options(postgresql_readonly=True, **{READ_ONLY: True})
     return _beginning_as(engine.execution_options(**{READ_ONLY: True}), (True, BUSY_TIMEOUT_MS))
@@ -114,12 +118,43 @@ def make_engine(url: str) -> Engine:
         _ping_idle_connections(engine)
         if parsed.get_driver_name() == "psycopg":
             _hold_savepoint_commands(engine)
+            _reads_without_transaction(engine)
         return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
     _make_sqlite_transactional(engine)
     return engine
+
+
+def _reads_without_transaction(engine: Engine) -> None:
+    """On PostgreSQL (psycopg) a read-only transaction runs in autocommit: no ``BEGIN`` and
+    no ``ROLLBACK``, two round trips fewer for every read (a list page: 4 -> 2). It sees
+    what it saw before: at READ COMMITTED each statement takes its own snapshot inside a
+    transaction too.
+
+    Still nothing a read runs can write: every connection has
+    ``default_transaction_read_only`` on (set once, when it is made), so each statement in
+    autocommit is a read-only transaction of its own, and a write there fails as it failed
+    in ``BEGIN READ ONLY``. Writing transactions begin ``BEGIN READ WRITE`` (psycopg's
+    ``read_only`` False), the same single round trip as ``BEGIN``. A connection goes back to
+    the pool as it came (autocommit off, the server's isolation level)."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    def _read_only_by_default(dbapi_con: Any, _record: Any) -> None:
+        with dbapi_con.cursor() as cursor:
+            cursor.execute("SET default_transaction_read_only = on")
+        dbapi_con.commit()
+        dbapi_con.read_only = False  # writing transactions say so: BEGIN READ WRITE
+
+    def reset_isolation_level(dbapi_con: Any) -> None:
+        # as the connection was made (SQLAlchemy's own reset names the level explicitly,
+        # and every later BEGIN would repeat it)
+        dbapi_con.autocommit = False
+        dbapi_con.isolation_level = None
+
+    dialect.reset_isolation_level = reset_isolation_level  # type: ignore[method-assign]
 
 
 def _ping_idle_connections(engine: Engine) -> None:

@@ -99,7 +99,7 @@ def test_savepoint_commands_go_with_the_next_statement(engine) -> None:  # type:
         conn.execute(text("SELECT count(*) FROM sp_probe WHERE id > :id"), {"id": 0})
     sent = [[s.split(" (")[0] for s in trip] for trip in trips]
     assert sent == [
-        ["BEGIN"],
+        ["BEGIN READ WRITE"],
         ["INSERT INTO sp_probe"],
         ["SAVEPOINT sa_savepoint_1", "INSERT INTO sp_probe"],
         ["RELEASE SAVEPOINT sa_savepoint_1", "SELECT count(*) FROM sp_probe WHERE id > $1"],

@@ -6,6 +6,7 @@ and its data; a purge drops the column for good and is refused while anything us
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Required, TypedDict, Unpack
 
 import marshmallow as ma
@@ -37,6 +38,8 @@ TYPE_CHANGES: dict[str, tuple[str, ...]] = {
 }
 #: how many offending records a refused type change names
 EXAMPLES = 3
+#: records read at a time when a type change checks the stored values
+UNFIT_BATCH = 1000
 #: settings that cannot change once records may hold values that depend on them
 FIXED_SETTINGS = ("list", "target")
 
@@ -342,8 +345,10 @@ class FieldOperations(MetamodelChanges):
         self, entity: EntityType, field: Field, new_type: Any, settings: dict[str, Any]
     ) -> list[str]:
         """Records whose stored value the field would no longer accept as ``new_type``: a
-        count and the first few values, quoted as stored (read in batches, so a big table is
-        no problem); the administrator finds those records by searching for them."""
+        count and the first few values, quoted as stored (read in batches of
+        :data:`UNFIT_BATCH` by id, so a big table is no problem, also in a read that has no
+        transaction to hold a server-side cursor: a pack's review on PostgreSQL); the
+        administrator finds those records by searching for them."""
         old_type = registry.get(field.type)
         old = FieldLayout(field.key, old_type, field.settings or {})
         new = FieldLayout(field.key, new_type, settings)
@@ -352,8 +357,7 @@ class FieldOperations(MetamodelChanges):
         query = sa.select(table.c.id, *columns).where(columns[0].is_not(None)).order_by(table.c.id)
         parser = new_type.input_field(new, self.model)
         count, examples = 0, []
-        rows = self.session.execute(query, execution_options={"yield_per": 1000}).mappings()
-        for row in rows:
+        for row in self._in_batches(query.limit(UNFIT_BATCH), table.c.id):
             value = old_type.from_row(old, row)
             try:
                 problems = new_type.value_errors(new, parser.deserialize(value), None, self.model)
@@ -374,6 +378,17 @@ class FieldOperations(MetamodelChanges):
             "accept: "
             f"{', '.join(examples)}{more}. Correct them first."
         ]
+
+    def _in_batches(self, first: sa.Select[Any], key: Any) -> Iterator[Any]:
+        """The rows of ``first`` (ordered by the unique ``key``, limited to a batch), then of
+        the batches after it by ``key`` (keyset), until one comes back short."""
+        batch = first
+        while True:
+            rows = self.session.execute(batch).mappings().all()
+            yield from rows
+            if len(rows) < UNFIT_BATCH:
+                return
+            batch = first.where(key > rows[-1]["id"])
 
     def _collision_errors(
         self, entity: EntityType, key: str, field_type: Any, settings: dict[str, Any]

@@ -104,3 +104,21 @@ def test_other_type_changes_are_refused_with_what_is_possible(factory) -> None: 
     assert unique.value.errors["unique"] == ["A long_text field cannot be unique."]
     factory.meta("update_field", "thing", "tin", type="long_text", unique=False)
     assert field_type(factory, "thing", "tin") == "long_text"
+
+
+def test_stored_values_are_checked_batch_after_batch(factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The values are read a batch at a time by id (no server-side cursor, so a read without
+    a transaction can check them too: a pack's review on PostgreSQL, see test_packs_api):
+    every record is checked, across batches and at their edges."""
+    import trellis.metamodel.fields as fields
+
+    monkeypatch.setattr(fields, "UNFIT_BATCH", 2)
+    factory.entity("person", {"name": "text", "contact": "text"}, title="{name}")
+    contacts = ["a@example.com", "one", "b@example.com", "two", None, "three", "c@example.com"]
+    for i, contact in enumerate(contacts):
+        factory.record("person", name=f"P{i}", contact=contact)
+    with pytest.raises(ValidationFailed) as refused:
+        factory.meta("update_field", "person", "contact", type="email", label="E-mail")
+    (message,) = refused.value.errors["type"]
+    assert message.startswith("3 records hold values an E-mail field does not accept")
+    assert all(f"“{bad}”" in message for bad in ("one", "two", "three"))
