@@ -15,7 +15,8 @@ from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from trellis.clock import as_utc, utcnow
 from trellis.db import Base
-from trellis.records.direct import insert_many, insert_one
+from trellis.records.copy_rows import copy_or_insert_many
+from trellis.records.direct import insert_one
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -174,7 +175,7 @@ def write_audit_rows(
     transaction when the caller has it at hand), or hold them (see
     :func:`hold_history_rows`). ``kept``: the statements kept with the compiled entity type
     of the rows, where one row's INSERT is kept to run on the driver's cursor (see
-    ``records.direct``)."""
+    ``records.direct``), and many rows' COPY on PostgreSQL (``records.copy_rows``)."""
     held: HeldRows | None = session.info.get(HELD_ROWS)
     if held is not None:
         held.audit.extend(rows)
@@ -182,7 +183,7 @@ def write_audit_rows(
     connection = connection if connection is not None else session.connection()
     if len(rows) > 1:
         if kept is not None:
-            insert_many(kept, connection, AUDIT_INSERT, rows)
+            copy_or_insert_many(kept, connection, AUDIT_INSERT, rows)
         else:
             connection.execute(AUDIT_INSERT, rows)
     elif kept is not None:

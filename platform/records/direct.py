@@ -15,7 +15,8 @@ raised as SQLAlchemy raises it (wrapped, disconnects handled).
 :class:`DirectInsert` does the same for the INSERT of one row of a fixed set of columns (a
 record row, an audit row): the values go through SQLAlchemy's bind processors in the
 compiled statement's order, the ``RETURNING`` row (if any) comes back through its result
-processors.
+processors. On PostgreSQL a batch of a few rows or more goes by COPY instead
+(``records.copy_rows``, built on :meth:`DirectInsert.columns_of`).
 """
 
 from __future__ import annotations
@@ -180,6 +181,11 @@ class DirectInsert:
             )
         else:
             found, description = _run_each(connection, self.dialect, self.sql, parameters)
+        return self.returned(found, description)
+
+    def returned(self, found: list[Any], description: Any) -> list[tuple[Any, ...]]:
+        """The driver's rows ``found`` of the statement's ``RETURNING`` columns (described by
+        the driver's ``description``) through their result processors."""
         processors = _result_processors(self._results, self.dialect, self._impls, description)
         if not processors:
             return found
@@ -199,22 +205,32 @@ class DirectInsert:
         _run_many(connection, self.dialect, self.sql, self._parameters_of(rows))
 
     def _parameters_of(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """The driver's parameters of ``rows``, through the bind processors column by
-        column (a value that is the very object of the row before is processed once: the
-        time of a batch, say)."""
+        """The driver's parameters of ``rows`` (see :meth:`columns_of`)."""
+        columns = self.columns_of(rows)
+        if self.dialect.positional:
+            form = self.dialect.execute_sequence_format
+            return [form(row) for row in zip(*columns, strict=True)]
+        return [dict(zip(self._names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+    def columns_of(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+        """The driver's values of ``rows`` column by column, in the order of the statement's
+        parameters (:attr:`parameters`), through the bind processors (a value that is the
+        very object of the row before is processed once: the time of a batch, say)."""
         keys = self.keys
         if any(values.keys() != keys for values in rows):
             raise OtherKeys(f"Rows of other keys than {sorted(keys)}")
-        columns = [
+        return [
             [values[name] for values in rows]
             if process is None
             else _processed(process, [values[name] for values in rows])
             for name, process in self._order
         ]
-        if self.dialect.positional:
-            form = self.dialect.execute_sequence_format
-            return [form(row) for row in zip(*columns, strict=True)]
-        return [dict(zip(self._names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+    @property
+    def parameters(self) -> tuple[tuple[str, Processor | None], ...]:
+        """The statement's parameters in the driver's order: each one's key and bind
+        processor (None without one)."""
+        return self._order
 
 
 def _without_rowid_returning(
@@ -295,10 +311,10 @@ def insert_returning_each(
 ) -> list[tuple[Any, ...]] | None:
     """The ``RETURNING`` rows of ``rows`` inserted by ``statement`` (the INSERT of one row,
     its ``RETURNING`` unsorted) in the order of ``rows``, on the driver's cursor (see
-    :meth:`DirectInsert.rows_returning`): one pipelined ``executemany`` on psycopg, one
-    ``executemany`` and the last rowid on SQLite. None for another driver, rows of other
-    keys or a statement that cannot run directly: the caller then runs SQLAlchemy's sorted
-    multi-row INSERT.
+    :meth:`DirectInsert.rows_returning`): one pipelined ``executemany`` on psycopg (a batch
+    too small for COPY, see ``records.copy_rows``), one ``executemany`` and the last rowid on
+    SQLite. None for another driver, rows of other keys or a statement that cannot run
+    directly: the caller then runs SQLAlchemy's sorted multi-row INSERT.
 
     On PostgreSQL that INSERT (``INSERT ... SELECT ... FROM (VALUES ...) ORDER BY``) of 1,000
     rows costs 5x the pipelined rows: psycopg parses its text of thousands of placeholders on

@@ -24,7 +24,8 @@ from trellis.records.audit import (
     write_visit_rows,
 )
 from trellis.records.checks import TAKEN_UNSEEN, taken
-from trellis.records.direct import insert_one, insert_returning_each
+from trellis.records.copy_rows import copy_or_insert_returning_each
+from trellis.records.direct import insert_one
 from trellis.records.events import RecordEvent
 from trellis.records.record import Checked, Record, RecordParts, note_record_write
 
@@ -136,9 +137,11 @@ class Writing(RecordParts):
             if len(rows) == 1:  # (ids in the rows' order need SQLAlchemy's sorting only for many)
                 # on the driver's cursor, compiled once (see records.direct)
                 return [insert_one(kept, connection, ent.insert_one_returning_id, rows[0])[0]]  # type: ignore[index]
-            # on the driver's cursor: one pipelined executemany on PostgreSQL, one
-            # executemany and the last rowid on SQLite (see records.direct)
-            each = insert_returning_each(kept, connection, ent.insert_one_returning_id, rows)
+            # on the driver's cursor: on PostgreSQL the ids from the sequence and one COPY
+            # (records.copy_rows), on SQLite one executemany and the last rowid (records.direct)
+            each = copy_or_insert_returning_each(
+                kept, connection, ent.insert_one_returning_id, rows
+            )
             if each is not None:
                 return [returned[0] for returned in each]
             return list(connection.execute(ent.insert_returning_id, rows).scalars())

@@ -1,9 +1,10 @@
 """A batch of new records (``RecordService.create_many``) inserted on the driver's cursor
 (``records.direct``: on SQLite one ``executemany`` and the ids counted back from the last
-rowid, on PostgreSQL one pipelined ``executemany`` keeping each row's id, the audit rows by one
-``executemany`` on both databases) stores what SQLAlchemy's own execution of the batch
-stores: the same record rows and audit rows, every field type filled and empty, the ids in
-the order of the records; statement listeners see the INSERTs."""
+rowid, on PostgreSQL, for a batch below COPY's threshold, one pipelined ``executemany``
+keeping each row's id, the audit rows by one ``executemany`` on both databases) stores what
+SQLAlchemy's own execution of the batch stores: the same record rows and audit rows, every
+field type filled and empty, the ids in the order of the records; statement listeners see the
+INSERTs. Larger batches go to PostgreSQL by COPY: see test_copy_rows.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from every_field_type import FIELDS, every_type_targets
 from sqlalchemy import event, select
 
 import trellis.records.audit as audit
+import trellis.records.copy_rows as copy_rows
 import trellis.records.writing as writing
 from trellis.records.audit import AuditEvent
 from trellis.records.direct import DirectInsert
@@ -80,16 +82,17 @@ def test_a_batch_on_the_driver_stores_what_sqlalchemy_stores(targets, runtime, m
             return _original(self, connection, rows)
 
         monkeypatch.setattr(DirectInsert, name, spy)
+    monkeypatch.setattr(copy_rows, "COPY_FROM_ROWS", 10**6)  # (the INSERT path, on any batch)
     event.listen(runtime.engine, "before_cursor_execute", keep)
     try:
         direct = create_many()
         by_driver = list(seen)
         seen.clear()
         # the same batch by SQLAlchemy's own execution
-        monkeypatch.setattr(writing, "insert_returning_each", lambda *_a: None)
+        monkeypatch.setattr(writing, "copy_or_insert_returning_each", lambda *_a: None)
         monkeypatch.setattr(
             audit,
-            "insert_many",
+            "copy_or_insert_many",
             lambda _kept, connection, statement, rows: connection.execute(statement, rows),
         )
         theirs = create_many()

@@ -1,5 +1,7 @@
-"""A batch of new records goes to PostgreSQL as one pipelined ``executemany`` of a statement
-prepared on the server (``records.direct``), and a single record's INSERT runs prepared too:
+"""A small batch of new records (fewer than ``records.copy_rows.COPY_FROM_ROWS``; larger ones
+go by COPY, see test_copy_rows.py) goes to PostgreSQL as one pipelined ``executemany`` of a
+statement prepared on the server (``records.direct``), and a single record's INSERT runs
+prepared too:
 the INSERT is parsed and planned once per connection, not once per row. The engine otherwise
 prepares nothing, because a prepared statement fails once a column it returns changes type;
 these INSERTs return only the id, so they keep working on the same connection while the entity
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+import trellis.records.copy_rows as copy_rows
 from trellis.errors import ValidationFailed
 
 
@@ -48,6 +51,7 @@ def _stored(factory, ids: list[int], key: str) -> list[Any]:  # type: ignore[no-
 
 
 def test_batches_stay_prepared_while_the_columns_change(factory) -> None:  # type: ignore[no-untyped-def]
+    assert copy_rows.COPY_FROM_ROWS > 2  # (the batches of two below go by the INSERT)
     postgres = factory.runtime.engine.dialect.name == "postgresql"
     # (one request at a time: the pool serves them all from one connection)
     factory.entity("part", {"name": "text", "qty": "integer"}, title="{name}")
@@ -88,10 +92,14 @@ def test_batches_stay_prepared_while_the_columns_change(factory) -> None:  # typ
     assert _stored(factory, ids, "qty") == ["seven", None]
 
 
-def test_a_unique_violation_inside_a_batch_leaves_the_transaction_usable(factory) -> None:  # type: ignore[no-untyped-def]
+def test_a_unique_violation_inside_a_batch_leaves_the_transaction_usable(
+    factory, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     """A value taken by a concurrent writer fails the batch's INSERT part way through its
     rows (on PostgreSQL in the middle of the pipeline): the batch is refused with the field's
-    error, none of its rows is kept, and the transaction goes on."""
+    error, none of its rows is kept, and the transaction goes on. (The same in a COPY:
+    test_copy_rows.py.)"""
+    monkeypatch.setattr(copy_rows, "COPY_FROM_ROWS", 10**6)  # (the pipelined INSERT)
     factory.entity("company", {"name": "text", "tin": ("text", {"unique": True})})
     runtime = factory.runtime
     with runtime.transaction() as session:
