@@ -32,11 +32,11 @@ from sqlalchemy.engine import Dialect
 from trellis.records.direct import (
     DirectInsert,
     OtherKeys,
-    _direct_insert,
-    _listeners,
-    _run,
+    direct_insert_of,
     insert_many,
     insert_returning_each,
+    run_statement,
+    statement_listeners,
 )
 
 #: the fewest rows sent by COPY: below, the pipelined INSERT (one round trip; the COPY of
@@ -116,7 +116,7 @@ class CopyInsert:
         if self.ids_of is None:
             raise ValueError("No ids to take: see rows")
         direct, dialect = self.direct, self.direct.dialect
-        taken, description = _run(
+        taken, description = run_statement(
             connection, dialect, IDS_SQL, {**self.ids_of, "rows": len(columns[0])}
         )
         returned = direct.returned(taken, description)  # (the id, as RETURNING gives it)
@@ -211,7 +211,7 @@ def _copy_insert(
     key = ("copy", statement, dialect, tuple(rows[0]))
     copy = kept.get(key, _UNKNOWN)
     if copy is _UNKNOWN:
-        direct = _direct_insert(kept, dialect, statement, rows[0])
+        direct = direct_insert_of(kept, dialect, statement, rows[0])
         try:
             copy = None if direct is None else CopyInsert(direct)
         except ValueError:
@@ -231,7 +231,7 @@ def run_copy(connection: Connection, dialect: Dialect, statement: str, rows: lis
     up around every statement happens here too: a held SAVEPOINT goes first), driver errors
     wrapped."""
     cursor = connection.connection.cursor()
-    before, after = _listeners(connection)
+    before, after = statement_listeners(connection)
     try:
         if before:
             for listener in before:

@@ -56,7 +56,7 @@ class DirectSelect:
         """The statement's rows for ``params`` in ``connection``'s transaction, each a dict
         by column name."""
         statement, parameters = self._parameters(params)
-        found, description = _run(connection, self.dialect, statement, parameters)
+        found, description = run_statement(connection, self.dialect, statement, parameters)
         processors = self._processors(description)
         names = self.names
         if not processors or not found:
@@ -145,7 +145,7 @@ class DirectInsert:
             parameters: Any = self.dialect.execute_sequence_format(ordered)
         else:
             parameters = dict(zip(self._names, ordered, strict=True))
-        found, description = _run(
+        found, description = run_statement(
             connection, self.dialect, self.sql, parameters, fetch=bool(self.names), prepared=True
         )
         if not self.names:
@@ -173,7 +173,8 @@ class DirectInsert:
         parameters = self._parameters_of(rows)
         if self._rowid_sql is not None and parameters:
             _run_many(connection, self.dialect, self._rowid_sql, parameters)
-            ((last,),), _ = _run(connection, self.dialect, "SELECT last_insert_rowid()", ())
+            found, _ = run_statement(connection, self.dialect, "SELECT last_insert_rowid()", ())
+            ((last,),) = found
             return [(rowid,) for rowid in range(last - len(parameters) + 1, last + 1)]
         if self.dialect.driver == "psycopg":
             found, description = _run_many(
@@ -281,7 +282,7 @@ def insert_many(
     direct = (
         None
         if dialect.use_insertmanyvalues_wo_returning
-        else _direct_insert(kept, dialect, statement, rows[0])
+        else direct_insert_of(kept, dialect, statement, rows[0])
     )
     if direct is not None:
         try:
@@ -299,7 +300,7 @@ def insert_one(
     ``RETURNING`` row (None without one). Run as a :class:`DirectInsert`, kept in ``kept``
     (the statements kept with a compiled entity type) per statement, dialect and keys; a
     statement that cannot be (see :class:`DirectInsert`) by ``Connection.execute``."""
-    direct = _direct_insert(kept, connection.dialect, statement, values)
+    direct = direct_insert_of(kept, connection.dialect, statement, values)
     if direct is None:
         result = connection.execute(statement, values)
         return tuple(result.one()) if result.returns_rows else None
@@ -323,7 +324,7 @@ def insert_returning_each(
     sorts = dialect.insertmanyvalues_implicit_sentinel != InsertmanyvaluesSentinelOpts.NOT_SUPPORTED
     if sorts and dialect.driver != "psycopg":
         return None
-    direct = _direct_insert(kept, dialect, statement, rows[0])
+    direct = direct_insert_of(kept, dialect, statement, rows[0])
     if direct is None:
         return None
     try:
@@ -332,7 +333,7 @@ def insert_returning_each(
         return None
 
 
-def _direct_insert(
+def direct_insert_of(
     kept: dict[Any, Any], dialect: Dialect, statement: Insert, values: Mapping[str, Any]
 ) -> DirectInsert | None:
     """The :class:`DirectInsert` of ``statement`` for ``values``' keys, kept in ``kept``;
@@ -351,7 +352,7 @@ def _direct_insert(
 _UNKNOWN = object()
 
 
-def _run(
+def run_statement(
     connection: Connection,
     dialect: Dialect,
     statement: str,
@@ -378,13 +379,13 @@ def _run_each(
     prepared: bool = False,
 ) -> tuple[list[Any], Any]:
     """Run ``statement`` once for each of ``parameters`` on one cursor of ``connection``'s
-    driver connection, as ``Connection.execute`` would each time (see :func:`_run`): what
+    driver connection, as ``Connection.execute`` would each time (see :func:`run_statement`): what
     each run gives (its one row for ``"one"``, its rows for ``"all"``, nothing for None), in
     order, and the cursor's description."""
     cursor = connection.connection.cursor()
     runs = _Prepared(cursor, False) if prepared and dialect.driver == "psycopg" else cursor
     found: list[Any] = []
-    before, after = _listeners(connection)
+    before, after = statement_listeners(connection)
     try:
         for params in parameters:
             sql = statement
@@ -421,11 +422,11 @@ def _run_many(
     returning: bool = False,
 ) -> tuple[list[Any], Any]:
     """``executemany`` of ``statement`` for ``parameters`` on a cursor of ``connection``'s
-    driver connection, as ``Connection.execute`` of many rows would (see :func:`_run`); with
-    ``returning`` (psycopg only) the one row each run returned, in order, and the cursor's
-    description."""
+    driver connection, as ``Connection.execute`` of many rows would (see
+    :func:`run_statement`); with ``returning`` (psycopg only) the one row each run returned,
+    in order, and the cursor's description."""
     cursor = connection.connection.cursor()
-    before, after = _listeners(connection)
+    before, after = statement_listeners(connection)
     try:
         if before:
             for listener in before:
@@ -495,7 +496,7 @@ def _returned_rows(cursor: Any) -> list[Any]:
     return found
 
 
-def _listeners(connection: Connection) -> tuple[Any, Any]:
+def statement_listeners(connection: Connection) -> tuple[Any, Any]:
     """The connection's ``before_cursor_execute`` and ``after_cursor_execute`` listeners
     (each falsy when there are none), looked for only when the connection or its engine has
     events at all, as SQLAlchemy itself asks."""
