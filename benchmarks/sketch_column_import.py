@@ -159,26 +159,25 @@ BAD_CELLS = {  # column -> cells the sketch must refuse (the file refused)
 def _refuses_bad_cells(raw) -> None:  # type: ignore[no-untyped-def]
     """Every bad cell refuses its file (a sketch that checks less stops here)."""
     good = list(csv.reader(io.StringIO(csv_text(range(3)))))
+
+    def takes(changes: dict[int, str]) -> bool:
+        rows = [list(row) for row in good]
+        for column, cell in changes.items():
+            rows[2][column] = cell
+        out = io.StringIO()
+        csv.writer(out).writerows(rows)
+        try:
+            import_by_columns(raw, out.getvalue())
+        except ValueError:
+            return False
+        return True
+
     for column, cells in BAD_CELLS.items():
         for cell in cells:
-            rows = [list(row) for row in good]
-            rows[2][column] = cell
-            out = io.StringIO()
-            csv.writer(out).writerows(rows)
-            try:
-                import_by_columns(raw, out.getvalue())
-            except ValueError:
-                continue
-            raise SystemExit(f"The sketch took {cell!r} in column {column}")
-    rows = [list(row) for row in good]
-    rows[2][3], rows[2][8] = "60", ""  # the rule: an e-mail above 50
-    out = io.StringIO()
-    csv.writer(out).writerows(rows)
-    try:
-        import_by_columns(raw, out.getvalue())
-    except ValueError:
-        return
-    raise SystemExit("The sketch took a quantity above 50 without an e-mail")
+            if takes({column: cell}):
+                raise SystemExit(f"The sketch took {cell!r} in column {column}")
+    if takes({3: "60", 8: ""}):  # the rule: an e-mail above 50
+        raise SystemExit("The sketch took a quantity above 50 without an e-mail")
 
 
 def main() -> None:

@@ -388,7 +388,7 @@ class FieldOperations(MetamodelChanges):
             yield from rows
             if len(rows) < UNFIT_BATCH:
                 return
-            batch = first.where(key > rows[-1]["id"])
+            batch = first.where(key > rows[-1][key.name])
 
     def _collision_errors(
         self, entity: EntityType, key: str, field_type: Any, settings: dict[str, Any]

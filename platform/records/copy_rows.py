@@ -170,14 +170,10 @@ def copy_or_insert_returning_each(
     and the rows can be copied (see :class:`CopyInsert`), else as
     :func:`~trellis.records.direct.insert_returning_each` (None: the caller runs SQLAlchemy's
     sorted multi-row INSERT)."""
-    copy = _copy_insert(kept, connection, statement, rows)
-    if copy is not None:
-        try:
-            columns = copy.columns_of(rows)
-        except (NotCopied, OtherKeys):  # (found before anything ran)
-            pass
-        else:
-            return copy.rows_returning(connection, columns)
+    copied = _copied(kept, connection, statement, rows)
+    if copied is not None:
+        copy, columns = copied
+        return copy.rows_returning(connection, columns)
     return insert_returning_each(kept, connection, statement, rows)
 
 
@@ -187,16 +183,26 @@ def copy_or_insert_many(
     """Insert ``rows`` by ``statement`` (without ``RETURNING``): by COPY when :func:`copies`
     and the rows can be copied (see :class:`CopyInsert`), else as
     :func:`~trellis.records.direct.insert_many`."""
-    copy = _copy_insert(kept, connection, statement, rows)
-    if copy is not None:
-        try:
-            columns = copy.columns_of(rows)
-        except (NotCopied, OtherKeys):  # (found before anything ran)
-            pass
-        else:
-            copy.rows(connection, columns)
-            return
+    copied = _copied(kept, connection, statement, rows)
+    if copied is not None:
+        copy, columns = copied
+        copy.rows(connection, columns)
+        return
     insert_many(kept, connection, statement, rows)
+
+
+def _copied(
+    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: list[dict[str, Any]]
+) -> tuple[CopyInsert, list[list[Any]]] | None:
+    """The :class:`CopyInsert` of ``statement`` and the columns of ``rows`` it copies; None
+    when the rows go by the INSERT (found before anything ran)."""
+    copy = _copy_insert(kept, connection, statement, rows)
+    if copy is None:
+        return None
+    try:
+        return copy, copy.columns_of(rows)
+    except (NotCopied, OtherKeys):
+        return None
 
 
 def _copy_insert(
