@@ -6,6 +6,12 @@ is read, normalised and (on a create) checked in one call, the common inputs wit
 marshmallow; an input a type's fast path leaves alone goes through the type's input field,
 so every value and every message is the input field's. Every refusal is collected, so a
 write reports all of them at once.
+
+A batch of creates is loaded column by column first (:attr:`InputLoader.load_new_many`): a
+column of plain inputs at once by the type's plain column
+(:mod:`~trellis.metamodel.fieldtypes.plain_columns`), any other column value by value; a
+record any of whose values has a problem (or is checked later) is left to ``load_new``, so
+its values and messages are exactly a single create's.
 """
 
 from __future__ import annotations
@@ -36,12 +42,20 @@ class InputLoader:
     load_new: Callable[
         [Mapping[str, Any], CompiledModel, Errors, dict[str, Sequence[str] | None]], dict[str, Any]
     ]
+    #: ``(each record's values by key, model) -> each record's loaded values``, as
+    #: ``load_new`` gives them for a record whose every value loads without a problem (its
+    #: keys in its own order), or None for a record ``load_new`` must load (a value with a
+    #: problem, or checked after loading, or a key that is no field)
+    load_new_many: Callable[
+        [Sequence[Mapping[str, Any]], CompiledModel], list[dict[str, Any] | None]
+    ]
 
 
 def input_loader(fields: Mapping[str, CompiledField]) -> InputLoader:
     """The :class:`InputLoader` of an entity type's active ``fields``."""
     loaders = {key: f.type.value_loader(f) for key, f in fields.items()}
     new_loaders = {key: f.type.new_value_loader(f) for key, f in fields.items()}
+    plain = {key: f.type.plain_column(f) for key, f in fields.items()}
 
     def load(known: Mapping[str, Any], errors: Errors) -> dict[str, Any]:
         values = {}
@@ -72,4 +86,50 @@ def input_loader(fields: Mapping[str, CompiledField]) -> InputLoader:
             values[key] = value
         return values
 
-    return InputLoader(load, load_new)
+    def column(key: str, values: list[Any], model: CompiledModel) -> tuple[list[Any], set[int]]:
+        """A column's loaded values, and the positions of those with a problem (or checked
+        later), which are left to ``load_new``."""
+        screen = plain[key]
+        if screen is not None:
+            loaded = screen(values, model)
+            if loaded is not None:
+                return loaded, set()
+        load, out, odd = new_loaders[key], [], set()
+        for position, value in enumerate(values):
+            try:
+                value, problems = load(value, model)
+            except InputRefused:
+                problems = None
+            if problems is None or problems:
+                odd.add(position)
+            out.append(value)
+        return out, odd
+
+    def load_new_many(
+        knowns: Sequence[Mapping[str, Any]], model: CompiledModel
+    ) -> list[dict[str, Any] | None]:
+        count = len(knowns)
+        columns: dict[str, list[Any]] = {}
+        odd: set[int] = set()
+        for key in set().union(*knowns):
+            if key not in fields:
+                odd.update(i for i, known in enumerate(knowns) if key in known)
+                continue
+            values = [known[key] for known in knowns if key in known]
+            loaded, odd_ones = column(key, values, model)
+            if len(values) < count:  # (spread over the records that have the key)
+                at = [i for i, known in enumerate(knowns) if key in known]
+                odd.update(at[position] for position in odd_ones)
+                spread: list[Any] = [None] * count
+                for i, value in zip(at, loaded, strict=True):
+                    spread[i] = value
+                loaded = spread
+            else:
+                odd |= odd_ones
+            columns[key] = loaded
+        return [
+            None if i in odd else {key: columns[key][i] for key in known}
+            for i, known in enumerate(knowns)
+        ]
+
+    return InputLoader(load, load_new, load_new_many)

@@ -50,13 +50,16 @@ class Checks(RecordParts):
         errors: Errors,
         owner_id: int | None,
         checked: dict[str, Sequence[str] | None] | None = None,
+        preloaded: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The loaded (and normalised) values of ``data``'s fields, every problem in
         ``errors``. With ``checked`` (a create: no old values), the values are checked as
         they are loaded, each field's loading, normalising and value checks in one call
         (``FieldType.new_value_loader``), and what is left for :meth:`_check` (the problems
         to report in its turn, the checks to run after loading) is put in ``checked`` by
-        field (see ``InputLoader.load_new``)."""
+        field (see ``InputLoader.load_new``). ``preloaded``: the values a batch's columns
+        loaded without a problem (``InputLoader.load_new_many``), taken when every key of
+        ``data`` is a field the caller may write."""
         if not isinstance(data, Mapping):
             raise BadRequest("Expected an object of field values.")
         hidden = self.access.hidden_on(ent.key, owner_id)
@@ -64,10 +67,12 @@ class Checks(RecordParts):
         if not hidden and not read_only and data.keys() <= ent.fields.keys():
             known: Mapping[str, Any] = data  # (every key a field the caller may write)
         else:
-            known = self._known(ent, data, errors, hidden, read_only)
+            known, preloaded = self._known(ent, data, errors, hidden, read_only), None
         # each field's input read, normalised and (on a create) checked in one call, by the
         # entity type's loader (see ``trellis.metamodel.loading``)
-        if checked is None:
+        if preloaded is not None:
+            values = preloaded
+        elif checked is None:
             values = ent.input_loader.load(known, errors)
         else:
             values = ent.input_loader.load_new(known, self.model, errors, checked)
@@ -115,15 +120,21 @@ class Checks(RecordParts):
         return loaded.ready
 
     def _loaded_new(
-        self, ent: CompiledEntity, new: NewRecord, errors: Errors, by_flow: str | None = None
+        self,
+        ent: CompiledEntity,
+        new: NewRecord,
+        errors: Errors,
+        by_flow: str | None = None,
+        preloaded: dict[str, Any] | None = None,
     ) -> LoadedNew:
         """The first half of :meth:`_checked_new`: the values loaded (defaults filled in)
         and the placement checked, with their problems in ``errors``; ``create_many`` loads
         every record of a batch before checking any, to look up their unique values in one
-        statement per field (see :mod:`trellis.records.unique_batch`)."""
+        statement per field (see :mod:`trellis.records.unique_batch`); ``preloaded`` as for
+        :meth:`_load`."""
         owner = new.owner_id if new.owner_id is not None else self.actor.user_id
         checked: dict[str, Sequence[str] | None] = {}
-        loaded = self._load(ent, new.data, errors, owner, checked)
+        loaded = self._load(ent, new.data, errors, owner, checked, preloaded)
         hooks = ent.value_hooks
         if hooks.defaulted:
             values = {

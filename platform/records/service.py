@@ -95,13 +95,21 @@ class RecordService(Reading, Referrers, Writing, Checks):
         later one is refused, as it would be after the earlier one was created."""
         ent = self._creatable(entity)
         placement = (pipeline, stage, owner_id)
+        news = [
+            item if isinstance(item, NewRecord) else NewRecord(item, *placement) for item in records
+        ]
+        # the values loaded column by column first (those of a record with a problem: None)
+        datas = [new.data for new in news]
+        if len(news) > 1 and all(isinstance(data, Mapping) for data in datas):
+            preloaded = ent.input_loader.load_new_many(datas, self.model)
+        else:
+            preloaded = [None] * len(news)
 
         def load_each() -> Iterator[tuple[Errors, LoadedNew | None]]:
-            for item in records:
-                new = item if isinstance(item, NewRecord) else NewRecord(item, *placement)
+            for new, values in zip(news, preloaded, strict=True):
                 errors = Errors()
                 try:
-                    yield errors, self._loaded_new(ent, new, errors, by_flow)
+                    yield errors, self._loaded_new(ent, new, errors, by_flow, values)
                 except BadRequest as exc:  # not an object of values at all
                     errors.add(RECORD_KEY, exc.detail)
                     yield errors, None

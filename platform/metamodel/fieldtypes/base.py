@@ -34,6 +34,7 @@ from trellis.metamodel.fieldtypes.operators import compare
 
 if TYPE_CHECKING:
     from trellis.metamodel.compiled import CompiledModel
+    from trellis.metamodel.fieldtypes.plain_columns import PlainColumn
 
 #: the checks of one field's value beyond its input field: (value, old value, model) -> problems
 ValueChecker = Callable[[Any, Any, "CompiledModel"], list[str]]
@@ -218,6 +219,14 @@ class FieldType:
             return settle(loaded, model)
 
         return load_and_check
+
+    def plain_column(self, field: FieldLike) -> PlainColumn | None:
+        """A batch's loading of a whole column of ``field``'s inputs at once, as one
+        callable ``(values, model) -> loaded values``: the values :meth:`new_value_loader`
+        gives, with no problem, when every one of ``values`` is a plain input of the type
+        (see :mod:`~trellis.metamodel.fieldtypes.plain_columns`), else None (the column is
+        then loaded value by value). None: the type has no such screen."""
+        return None
 
     def _normaliser(self, field: FieldLike) -> Callable[[Any], Any] | None:
         if type(self).normalise is FieldType.normalise:

@@ -8,6 +8,7 @@ import marshmallow as ma
 from sqlalchemy import Boolean
 
 from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
+from trellis.metamodel.fieldtypes.plain_columns import PlainColumn, booleans
 
 
 class BooleanType(FieldType):
@@ -28,6 +29,11 @@ class BooleanType(FieldType):
             truthy={True, "true", "True", "1", "yes", "on"},
             falsy={False, "false", "False", "0", "no", "off"},
         )
+
+    def plain_column(self, field: FieldLike) -> PlainColumn | None:
+        if type(self) is not BooleanType:  # (a subclass may load its own way)
+            return None
+        return lambda values, model: booleans(values)
 
     def parse_scalar(self, field: FieldLike, raw: Any, model: Any) -> Any:
         """A filter operand: ``true`` or ``false`` (the document's boolean), or a bool."""

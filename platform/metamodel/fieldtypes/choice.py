@@ -10,6 +10,7 @@ from sqlalchemy import String
 
 from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
 from trellis.metamodel.fieldtypes.input_fields import SLOW
+from trellis.metamodel.fieldtypes.plain_columns import PlainColumn, option_keys
 
 
 def list_settings_errors(settings: Mapping[str, Any], model: Any) -> list[str]:
@@ -71,6 +72,16 @@ class ListType(FieldType):
         if value is None:
             return []
         return option_errors(field, (value,), (old,) if old else (), model)
+
+    def plain_column(self, field: FieldLike) -> PlainColumn | None:
+        if type(self) is not ListType:  # (a subclass may load or check its own way)
+            return None
+        list_key = field.settings["list"]
+
+        def load(values: list[Any], model: Any) -> list[str] | None:
+            return option_keys(values, model.option_lists[list_key].options)
+
+        return load
 
     def output_field(self, field: FieldLike) -> ma.fields.Field:
         return ma.fields.Nested(OptionOutput, allow_none=True)

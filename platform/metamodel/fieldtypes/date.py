@@ -9,6 +9,7 @@ from sqlalchemy import Date
 
 from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType
 from trellis.metamodel.fieldtypes.operators import ORDERING
+from trellis.metamodel.fieldtypes.plain_columns import PlainColumn, dates
 
 
 class DateType(FieldType):
@@ -27,6 +28,11 @@ class DateType(FieldType):
             allow_none=True,
             error_messages={"invalid": "Not a date: use year-month-day, e.g. 2026-03-31."},
         )
+
+    def plain_column(self, field: FieldLike) -> PlainColumn | None:
+        if type(self) is not DateType:  # (a subclass may load or check its own way)
+            return None
+        return lambda values, model: dates(values)
 
     def to_json(self, field: FieldLike, value: Any, model: Any) -> Any:
         return None if value is None else value.isoformat()

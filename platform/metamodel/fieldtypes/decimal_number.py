@@ -21,6 +21,13 @@ from trellis.metamodel.fieldtypes.base import (
 from trellis.metamodel.fieldtypes.input_fields import SLOW
 from trellis.metamodel.fieldtypes.integer import MIN_OVER_MAX, bounds_errors
 from trellis.metamodel.fieldtypes.operators import ORDERING
+from trellis.metamodel.fieldtypes.plain_columns import (
+    PlainColumn,
+    bounded,
+    column_pattern,
+    decimal_text,
+    decimals,
+)
 
 DEFAULT_PRECISION = 18
 DEFAULT_SCALE = 2
@@ -202,6 +209,23 @@ def fitted_digits(
     return fitted
 
 
+def plain_amounts(precision: int, scale: int) -> Callable[[list[Any]], list[Decimal] | None] | None:
+    """A plain column (see :mod:`~trellis.metamodel.fieldtypes.plain_columns`) of numbers
+    given as texts for a number of ``precision`` digits, ``scale`` of them places: each
+    loaded and fitted to the places as :func:`fast_decimal` and :func:`fitted_digits` do,
+    when none has more digits than the field or :data:`MAX_SIGNIFICANT_DIGITS` take (so
+    none has a problem); None when no such number has a digit before the point."""
+    text = decimal_text(min(precision, MAX_SIGNIFICANT_DIGITS) - scale, scale)
+    if text is None:
+        return None
+    pattern, quantum = column_pattern(text), Decimal(1).scaleb(-scale)
+
+    def load(values: list[Any]) -> list[Decimal] | None:
+        return decimals(values, pattern, quantum, WIDE)
+
+    return load
+
+
 #: a ``min`` or ``max`` setting of a decimal or money field: a JSON number or a numeral
 #: (not "NaN" or "Infinity", which bound nothing)
 BOUND_SCHEMA = {
@@ -302,6 +326,22 @@ class DecimalType(FieldType):
             return value, bounds_errors(bounds, value)
 
         return settle
+
+    def plain_column(self, field: FieldLike) -> PlainColumn | None:
+        if type(self) is not DecimalType:  # (a subclass may load or check its own way)
+            return None
+        precision, scale = self._digits(field)
+        amounts = plain_amounts(precision, scale)
+        if amounts is None:
+            return None
+        low, high = (field.settings.get(k) for k in ("min", "max"))
+        low, high = (None if b is None else Decimal(str(b)) for b in (low, high))
+
+        def load(values: list[Any], model: Any) -> list[Decimal] | None:
+            loaded = amounts(values)
+            return loaded if loaded is not None and bounded(loaded, low, high) else None
+
+        return load
 
     def output_field(self, field: FieldLike) -> ma.fields.Field:
         return ma.fields.String(allow_none=True, metadata={"pattern": r"^-?\d+(\.\d+)?$"})

@@ -11,6 +11,13 @@ from sqlalchemy import BigInteger
 from trellis.metamodel.fieldtypes.base import ColumnSpec, FieldLike, FieldType, ValueChecker
 from trellis.metamodel.fieldtypes.input_fields import StrictInteger
 from trellis.metamodel.fieldtypes.operators import ORDERING
+from trellis.metamodel.fieldtypes.plain_columns import (
+    INTEGER_TEXT,
+    PlainColumn,
+    bounded,
+    column_pattern,
+    integers,
+)
 
 
 class IntegerType(FieldType):
@@ -41,6 +48,17 @@ class IntegerType(FieldType):
     def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
         return bounds_errors(field.settings, value)
 
+    def plain_column(self, field: FieldLike) -> PlainColumn | None:
+        if type(self) is not IntegerType:  # (a subclass may load or check its own way)
+            return None
+        low, high = field.settings.get("min"), field.settings.get("max")
+
+        def load(values: list[Any], model: Any) -> list[int] | None:
+            loaded = integers(values, _INTEGERS)
+            return loaded if loaded is not None and bounded(loaded, low, high) else None
+
+        return load
+
     def value_checker(self, field: FieldLike) -> ValueChecker | None:
         if type(self).value_errors is not IntegerType.value_errors:
             return super().value_checker(field)
@@ -52,6 +70,7 @@ class IntegerType(FieldType):
         return check
 
 
+_INTEGERS = column_pattern(INTEGER_TEXT)
 MIN_OVER_MAX = "The minimum must not be greater than the maximum."
 
 

@@ -28,10 +28,13 @@ from trellis.metamodel.fieldtypes.decimal_number import (
     fast_decimal,
     fit_scale,
     fitted_digits,
+    plain_amounts,
 )
 from trellis.metamodel.fieldtypes.input_fields import SLOW
 from trellis.metamodel.fieldtypes.integer import bounds_errors
 from trellis.metamodel.fieldtypes.operators import ORDERING, compare
+from trellis.metamodel.fieldtypes.plain_columns import PlainColumn, bounded
+from trellis.metamodel.fieldtypes.plain_columns import money as plain_money
 
 MONEY_SCHEMA = {
     "properties": {
@@ -246,6 +249,26 @@ class MoneyType(FieldType):
             return value, errors
 
         return settle
+
+    def plain_column(self, field: FieldLike) -> PlainColumn | None:
+        if type(self) is not MoneyType:  # (a subclass may load or check its own way)
+            return None
+        amounts = plain_amounts(field.settings.get("precision", 18), field.settings.get("scale", 2))
+        if amounts is None:
+            return None
+        default = field.settings.get("default_currency", "EUR")
+        allowed = field.settings.get("currencies")
+        allowed = None if not allowed else frozenset(allowed)
+        low, high = (field.settings.get(k) for k in ("min", "max"))
+        low, high = (None if b is None else Decimal(str(b)) for b in (low, high))
+
+        def load(values: list[Any], model: Any) -> list[Money] | None:
+            loaded = plain_money(values, amounts, default, allowed, is_currency_code)
+            if loaded is None or not bounded([m.amount for m in loaded], low, high):
+                return None
+            return loaded
+
+        return load
 
     def normalise(self, field: FieldLike, value: Any) -> Any:
         if value is None or value.amount is None:

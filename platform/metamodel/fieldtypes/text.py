@@ -16,6 +16,8 @@ from trellis.metamodel.fieldtypes.base import (
     ValueChecker,
 )
 from trellis.metamodel.fieldtypes.input_fields import TrimmedString
+from trellis.metamodel.fieldtypes.plain_columns import PlainColumn
+from trellis.metamodel.fieldtypes.plain_columns import texts as plain_texts
 from trellis.patterns import PatternError, compile_pattern, fullmatch
 
 DEFAULT_MAX_LENGTH = 255
@@ -90,6 +92,21 @@ class TextType(FieldType):
             return value, checker(value, None, model)
 
         return settle_untrimmed
+
+    def plain_column(self, field: FieldLike) -> PlainColumn | None:
+        own = TextType.__dict__
+        if field.settings.get("pattern") or any(
+            getattr(type(self), name) is not own[name]
+            for name in ("input_field", "normalise", "value_errors", "value_checker")
+        ):  # (a pattern, or a type that loads or checks its own way: value by value)
+            return None
+        max_length = field.settings.get("max_length", self.default_max_length)
+        trims, single_line = self.trims, self.name == "text"
+
+        def load(values: list[Any], model: Any) -> list[str] | None:
+            return plain_texts(values, max_length=max_length, trims=trims, single_line=single_line)
+
+        return load
 
     def value_errors(self, field: FieldLike, value: Any, old: Any, model: Any) -> list[str]:
         if value is None:
