@@ -28,11 +28,13 @@ statement); the token caches' watch (``access.bearers.watch``) wraps the dialect
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from time import monotonic
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
@@ -114,7 +116,7 @@ def make_engine(url: str) -> Engine:
         # prepared plan fails ("cached plan must not change result type") on every pooled
         # connection once a field's column changes type (integer -> decimal)
         connect_args = {"prepare_threshold": None} if parsed.get_driver_name() == "psycopg" else {}
-        engine = create_engine(url, connect_args=connect_args)
+        engine = create_engine(url, connect_args=connect_args, json_serializer=json_text)
         _ping_idle_connections(engine)
         if parsed.get_driver_name() == "psycopg":
             _hold_savepoint_commands(engine)
@@ -122,9 +124,33 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(
+        url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, json_serializer=json_text
+    )
     _make_sqlite_transactional(engine)
     return engine
+
+
+#: what orjson leaves to :func:`json.dumps`: subclasses of the JSON types (a named tuple, a
+#: str enum), dataclasses and datetimes, which ``json.dumps`` writes (or refuses) its own way
+_ORJSON_PLAIN = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+)
+
+
+def json_text(value: Any) -> str:
+    """The text a JSON column stores for ``value`` (SQLAlchemy's ``json_serializer``):
+    orjson's for the plain JSON values (dicts with text keys, lists, tuples, text, numbers
+    within 64 bits, booleans, None), a tenth of ``json.dumps``' time on an audit row's
+    changes; ``json.dumps``' for anything else. The text is compact and UTF-8 rather than
+    ``json.dumps``' spaced ASCII; it reads back as the same value (a float NaN, which
+    PostgreSQL's JSON refuses, is written as null)."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_PLAIN).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def _reads_without_transaction(engine: Engine) -> None:

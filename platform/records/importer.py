@@ -11,38 +11,22 @@ field is an error, never silently dropped. Long imports report progress.
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from trellis.access.probes import TooManyProbes
 from trellis.db import refresh_statistics
-from trellis.errors import BadRequest, PermissionDenied, TrellisError, ValidationFailed
-from trellis.metamodel.compiled import CompiledEntity, CompiledField
-from trellis.patterns import fixed
-from trellis.records.query import FALSE_TEXTS, TRUE_TEXTS, Filter
+from trellis.errors import PermissionDenied, TrellisError, ValidationFailed
+from trellis.metamodel.compiled import CompiledEntity
+from trellis.records.import_cells import READ_BY_TYPE, CellReader, read_csv, texts_of
+from trellis.records.query import Filter
 from trellis.records.service import NewRecord, RecordService, RowsInvalid
-from trellis.records.titles import records_titled
 
 #: columns the export writes that the platform computes itself
 COMPUTED = ("id", "title")
 PLACEMENT = ("pipeline", "stage")
-#: what a yes/no cell may say: the filter words plus the short forms spreadsheets use
-YES = TRUE_TEXTS | {"y"}
-NO = FALSE_TEXTS | {"n"}
-#: ``EUR 1 200,50``, ``1200.50 EUR``, ``12``: matched by RE2 in linear time (Python's ``re``
-#: took quadratic time on a long cell, and held every thread meanwhile)
-MONEY = fixed(r"\s*(?:([A-Za-z]{3})\s+)?([-+]?[\d\s.,]*\d)\s*(?:([A-Za-z]{3}))?\s*")
-#: the export puts ``'`` before cells starting with these (spreadsheets run them as formulas,
-#: and skip a leading tab or carriage return before looking)
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-#: the field types whose cells CellReader.value reads by type; any other cell is its trimmed
-#: text (the record service reads it as its type's input)
-READ_BY_TYPE = frozenset({"long_text", "boolean", "list", "multi_list", "money", "reference"})
 #: at most this many rows' problems are listed (the count is always exact)
 MAX_REPORTED_ROWS = 200
 #: rows checked and written together (one INSERT per table for the records of a batch). A
@@ -93,34 +77,6 @@ class ImportReport:
         }
 
 
-def read_csv(content: str | bytes) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CSV text (UTF-8, a BOM allowed; comma or semicolon)."""
-    if isinstance(content, bytes):
-        try:
-            content = content.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise BadRequest("The file is not UTF-8 text.") from None
-    content = content.lstrip("\ufeff")
-    if not content.strip():
-        raise BadRequest("The file is empty.", {"file": ["No header row."]})
-    try:
-        dialect: Any = csv.Sniffer().sniff(content[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    try:
-        rows = [r for r in csv.reader(io.StringIO(content), dialect) if any(c.strip() for c in r)]
-    except csv.Error as exc:  # e.g. a cell beyond the csv module's size limit
-        raise BadRequest(f"The file is not a CSV this importer can read: {exc}.") from None
-    if not rows:
-        raise BadRequest("The file is empty.", {"file": ["No header row."]})
-    return [unguard(h.strip()) for h in rows[0]], rows[1:]
-
-
-def unguard(text: str) -> str:
-    """``text`` without the ``'`` the export puts before a cell a spreadsheet would run."""
-    return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_STARTS else text
-
-
 def match_columns(
     entity: CompiledEntity, header: list[str], writable: set[str]
 ) -> tuple[dict[int, str], list[str], dict[str, list[str]]]:
@@ -152,147 +108,6 @@ def match_columns(
         else:
             mapping[index] = key
     return mapping, ignored, errors
-
-
-class CellReader:
-    """Turns CSV cells into record-service input, per field type; what it cannot read it
-    passes on as given, so the service's own message says what is wrong."""
-
-    def __init__(self, service: RecordService, entity: CompiledEntity) -> None:
-        self.service = service
-        self.entity = entity
-        self._titles: dict[tuple[str, str], list[int]] = {}
-        self._readers: dict[str, Callable[[str], Any]] = {}
-
-    def value(self, f: CompiledField, cell: str) -> Any:
-        """The input a cell of ``f``'s column gives (None for a blank cell)."""
-        return self.reader(f)(cell)
-
-    def reader(self, f: CompiledField) -> Callable[[str], Any]:
-        """:meth:`value` for the cells of ``f``'s column, worked out once per import: the
-        cell trimmed (a long text's kept as it is), the export's formula guard dropped, then
-        read by the field's type."""
-        read = self._readers.get(f.key)
-        if read is None:
-            read = self._readers[f.key] = self._reader(f)
-        return read
-
-    def _reader(self, f: CompiledField) -> Callable[[str], Any]:
-        name = f.type.name
-        convert: Callable[[str], Any] | None = None
-        if name == "boolean":
-            convert = _yes_no
-        elif name == "list":
-            convert = self._options(f)
-        elif name == "multi_list":
-            option = self._options(f)
-
-            def convert(text: str) -> Any:
-                return [option(part.strip()) for part in re.split(r"[;,]", text) if part.strip()]
-
-        elif name == "money":
-            convert = _money
-        elif name == "reference":
-            convert = partial(self._reference, f)
-        # (any other cell is its trimmed text: a user field's username or #id, say, which
-        # the record service reads as its type's input)
-        trims = name != "long_text"
-
-        def read(cell: str) -> Any:
-            text = cell.strip() if trims else cell
-            if text[:1] == "'":
-                text = unguard(text)
-            if not text.strip():
-                return None
-            return text if convert is None else convert(text)
-
-        return read
-
-    def _options(self, f: CompiledField) -> Callable[[str], str]:
-        """An option cell's key: the key itself, or the key of the one option with that
-        label (any case); any other text as it is (the record service refuses it)."""
-        options = self.service.model.option_lists[f.settings["list"]].options
-        by_label: dict[str, list[str]] = {}
-        for key, o in options.items():
-            by_label.setdefault(o.label.lower(), []).append(key)
-
-        def option(text: str) -> str:
-            if text in options:
-                return text
-            found = by_label.get(text.lower(), ())
-            return found[0] if len(found) == 1 else text
-
-        return option
-
-    def _reference(self, f: CompiledField, text: str) -> Any:
-        digits = text.removeprefix("#")
-        if digits.isdigit():
-            return int(digits)
-        target = f.settings["target"]
-        key = (target, text.lower())
-        if key not in self._titles:
-            self._titles[key] = records_titled(self.service, target, text)
-        ids = self._titles[key]
-        if len(ids) == 1:
-            return ids[0]
-        label = self.service.model.entities[target].label
-        many = "Several" if ids else "No"
-        raise ValidationFailed({f.key: [f"{many} {label} called {text!r}; use its #id."]})
-
-
-def _yes_no(text: str) -> Any:
-    low = text.lower()
-    return True if low in YES else False if low in NO else text
-
-
-def _plain_money_groups(text: str) -> tuple[str | None, str, str | None] | None:
-    """The groups :data:`MONEY` gives for the common cells (``12.50``, ``12.50 EUR``,
-    ``EUR 12.50``: ASCII digits and separators, spaces between the parts), found without
-    RE2, whose Python binding costs more per call than the rest of the row's money; ``None``
-    for any other cell, which the pattern then reads."""
-    if not text.isascii():
-        return None
-    parts = text.split(" ")
-    parts = [part for part in parts if part]
-    if len(parts) == 1 and _is_plain_amount(parts[0]):
-        return None, parts[0], None
-    if len(parts) == 2:
-        first, second = parts
-        if _is_plain_amount(first) and _is_code(second):
-            return None, first, second
-        if _is_code(first) and _is_plain_amount(second):
-            return first, second, None
-    return None
-
-
-def _is_plain_amount(part: str) -> bool:
-    """``[-+]?[\\d.,]*\\d`` without spaces (``part`` is ASCII)."""
-    digits = part[1:] if part[:1] in ("-", "+") else part
-    return bool(digits) and digits[-1].isdigit() and not digits.strip("0123456789.,")
-
-
-def _is_code(part: str) -> bool:
-    """``[A-Za-z]{3}`` (``part`` is ASCII)."""
-    return len(part) == 3 and part.isalpha()
-
-
-def _money(text: str) -> Any:
-    text = text.replace("\u00a0", " ")
-    groups = _plain_money_groups(text)
-    if groups is None:
-        match = MONEY.fullmatch(text)
-        if not match:
-            return text
-        before, amount, after = match.groups()
-        amount = re.sub(r"\s", "", amount)
-    else:  # (the plain amount has no spaces)
-        before, amount, after = groups
-    if "," in amount and "." not in amount:
-        amount = amount.replace(",", ".")
-    else:
-        amount = amount.replace(",", "")
-    currency = (before or after or "").upper()
-    return {"amount": amount, "currency": currency} if currency else {"amount": amount}
 
 
 def import_csv(
@@ -364,8 +179,8 @@ def _create_rows(
         numbered = list(enumerate(rows[start : start + BATCH], start=start + 2))
         problems: dict[int, dict[str, list[str]]] = {}
         ready: list[tuple[int, NewRecord]] = []
-        for number, row in numbered:
-            data, placed, read_problems = writer._read(row)
+        read = writer.read_rows([row for _number, row in numbered])
+        for (number, _row), (data, placed, read_problems) in zip(numbered, read, strict=True):
             if read_problems:
                 problems[number] = read_problems
                 continue
@@ -431,7 +246,7 @@ class RowWriter:
 
     def write(self, row: list[str]) -> tuple[int | None, bool, dict[str, list[str]]]:
         """(record id, whether it was an update, problems by field)."""
-        data, placed, problems = self._read(row)
+        ((data, placed, problems),) = self.read_rows([row])
         if problems:
             return None, False, problems
         pipeline = _pipeline_key(self.ent, placed.get("pipeline", ""))
@@ -506,41 +321,62 @@ class RowWriter:
                 refused[number] = {"_row": [exc.detail]}
         return ids, refused
 
-    def _read(self, row: list[str]) -> tuple[dict[str, Any], dict[str, str], dict[str, list[str]]]:
-        data: dict[str, Any] = {}
-        placed: dict[str, str] = {}
-        problems: dict[str, list[str]] = {}
-        if len(row) > self.width and any(c.strip() for c in row[self.width :]):
-            problems["_row"] = [f"{len(row)} cells for {self.width} columns."]
+    def read_rows(
+        self, rows: list[list[str]]
+    ) -> list[tuple[dict[str, Any], dict[str, Any], dict[str, list[str]]]]:
+        """Each row's record-service input (a blank cell gives no value), its placement
+        cells (pipeline, stage) and its problems by field: read column by column, each
+        column's cells at once where its type allows."""
+        width = self.width
+        datas: list[dict[str, Any]] = [{} for _row in rows]
+        placed: list[dict[str, Any]] = [{} for _row in rows]
+        problems: list[dict[str, list[str]]] = [{} for _row in rows]
+        if max(map(len, rows), default=0) > width:
+            for row, found in zip(rows, problems, strict=True):
+                if len(row) > width and any(c.strip() for c in row[width:]):
+                    found["_row"] = [f"{len(row)} cells for {width} columns."]
+        short = min(map(len, rows), default=0) < width  # (a row without its last cells)
         for index, key, f, as_text, read in self.columns:
-            cell = row[index] if index < len(row) else ""
+            if short:
+                cells = [row[index] if index < len(row) else "" for row in rows]
+            else:
+                cells = list(map(itemgetter(index), rows))
             if f is None:
-                placed[key] = cell.strip()
+                for place, cell in zip(placed, cells, strict=True):
+                    place[key] = cell.strip()
                 continue
-            if as_text:  # what CellReader.value does for these types, inline
-                text = cell.strip()
-                if text[:1] == "'":
-                    text = unguard(text)
-                    if not text.strip():
-                        continue
-                elif not text:
-                    continue
-                data[key] = text
-                continue
-            try:
-                value = read(cell)
-            except ValidationFailed as exc:
-                problems.update(exc.errors)
-                continue
-            except TrellisError as exc:  # e.g. a reference to records the caller may not read
-                problems.setdefault(key, []).append(exc.detail)
-                continue
-            if value is not None:
-                data[key] = value
-        if self.match and self.match not in data and not problems:
+            # (the cells of a type read as its text: CellReader's reading, a column at once)
+            values = texts_of(cells) if as_text else self._read_cells(key, read, cells, problems)
+            for data, value in zip(datas, values, strict=True):
+                if value is not None:
+                    data[key] = value
+        if self.match:
             label = self.ent.fields[self.match].label
-            problems[self.match] = [f"Empty: {label} is the field to match records on."]
-        return data, placed, problems
+            for data, found in zip(datas, problems, strict=True):
+                if self.match not in data and not found:
+                    found[self.match] = [f"Empty: {label} is the field to match records on."]
+        return list(zip(datas, placed, problems, strict=True))
+
+    @staticmethod
+    def _read_cells(
+        key: str,
+        read: Callable[[str], Any],
+        cells: list[str],
+        problems: list[dict[str, list[str]]],
+    ) -> list[Any]:
+        """The cells of a column read by its type (None for a blank or refused one, its
+        problem in ``problems``)."""
+        values: list[Any] = []
+        for cell, found in zip(cells, problems, strict=True):
+            try:
+                values.append(read(cell))
+            except ValidationFailed as exc:
+                found.update(exc.errors)
+                values.append(None)
+            except TrellisError as exc:  # e.g. a reference to records the caller may not read
+                found.setdefault(key, []).append(exc.detail)
+                values.append(None)
+        return values
 
     def _existing(self, data: Mapping[str, Any]) -> Any:
         """The record the row updates (readable by the caller), or None for a new one."""

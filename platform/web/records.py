@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from trellis.accounts import user_names
 from trellis.errors import BadRequest, Conflict, NotFound, TrellisError, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity
-from trellis.records.importer import FORMULA_STARTS
+from trellis.records.import_cells import FORMULA_STARTS
 from trellis.records.query import Filter, parse_filters
 from trellis.records.service import Record, RecordService
 from trellis.records.stage_rules import stage_choices

@@ -10,7 +10,8 @@ from configured_fixtures import configured
 
 from trellis.accounts import Actor
 from trellis.errors import BadRequest, PermissionDenied
-from trellis.records.importer import import_csv, read_csv
+from trellis.records.import_cells import read_csv
+from trellis.records.importer import import_csv
 
 
 @configured
@@ -208,21 +209,26 @@ def test_a_reference_cell_names_a_record_by_a_title_made_of_several_fields(facto
 
 
 def test_cells_read_as_text_are_read_as_the_cell_reader_reads_them(factory) -> None:  # type: ignore[no-untyped-def]
-    """Text-like cells are read inline (RowWriter._read), as CellReader.value reads them:
-    trimmed, the export's formula guard dropped, blank cells absent."""
-    from trellis.records.importer import CellReader, RowWriter
+    """Text-like cells are read a column at once (RowWriter.read_rows), as CellReader.value
+    reads each: trimmed, the export's formula guard dropped, blank cells absent; alone, in
+    a column of them all, and in a column without a quote (read without looking for
+    guards)."""
+    from trellis.records.import_cells import CellReader
+    from trellis.records.importer import RowWriter
 
     types = ["text", "integer", "decimal", "date", "email", "phone", "url", "long_text"]
     factory.entity("thing", {t: t for t in types})
     cells = ["", "  ", "x", "  padded ", "'=1", "'\t", "'\r", "' ", "'", "''=", " '+x ", "'\t "]
-    cells += ["'-\t", "a\nb", "\u00a0x\u00a0", "'@", "\t'=x"]
+    cells += ["'-\t", "a\nb", "\u00a0x\u00a0", "'@", "\t'=x", "O'Brien", " \n' "]
+    unquoted = [cell for cell in cells if "'" not in cell]
     with factory.runtime.transaction() as session:
         service = factory.runtime.records(session)
         ent = service.model.entities["thing"]
         reader = CellReader(service, ent)
         writer = RowWriter(service, ent, reader, dict(enumerate(types)), len(types), None)
-        for cell in cells:
-            data, _placed, problems = writer._read([cell] * len(types))
-            expected = {t: reader.value(ent.fields[t], cell) for t in types}
-            assert problems == {}
-            assert data == {k: v for k, v in expected.items() if v is not None}, repr(cell)
+        for column in [*([cell] for cell in cells), cells, unquoted]:
+            read = writer.read_rows([[cell] * len(types) for cell in column])
+            for cell, (data, _placed, problems) in zip(column, read, strict=True):
+                expected = {t: reader.value(ent.fields[t], cell) for t in types}
+                assert problems == {}
+                assert data == {k: v for k, v in expected.items() if v is not None}, repr(cell)

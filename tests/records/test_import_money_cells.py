@@ -10,7 +10,7 @@ import pytest
 
 from trellis.metamodel.fieldtypes.money import is_currency_code
 from trellis.patterns import fixed
-from trellis.records.importer import MONEY, _money, _plain_money_groups
+from trellis.records.import_cells import MONEY, _money, _plain_money_groups
 
 ALPHABET = ["1", "0", "9", ".", ",", "-", "+", " ", "\t", "E", "u", "x", "\u00e4", "\u0661", "#"]
 CELLS = [

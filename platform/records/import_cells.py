@@ -1,0 +1,213 @@
+"""Reading a CSV import's cells: the file's header and rows, and each cell as the record
+service's input for its field's type, the way the CSV export writes it (option labels or
+keys, ``12.50 EUR``, ``Yes``/``No``, ``#12`` or a title for a reference, the formula guard
+``'``); what a cell reader cannot read it passes on as given, so that the record service's
+own message says what is wrong."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from trellis.errors import BadRequest, ValidationFailed
+from trellis.metamodel.compiled import CompiledEntity, CompiledField
+from trellis.patterns import fixed
+from trellis.records.query import FALSE_TEXTS, TRUE_TEXTS
+from trellis.records.service import RecordService
+from trellis.records.titles import records_titled
+
+#: what a yes/no cell may say: the filter words plus the short forms spreadsheets use
+YES = TRUE_TEXTS | {"y"}
+NO = FALSE_TEXTS | {"n"}
+#: ``EUR 1 200,50``, ``1200.50 EUR``, ``12``: matched by RE2 in linear time (Python's ``re``
+#: took quadratic time on a long cell, and held every thread meanwhile)
+MONEY = fixed(r"\s*(?:([A-Za-z]{3})\s+)?([-+]?[\d\s.,]*\d)\s*(?:([A-Za-z]{3}))?\s*")
+#: the export puts ``'`` before cells starting with these (spreadsheets run them as formulas,
+#: and skip a leading tab or carriage return before looking)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: the field types whose cells CellReader.value reads by type; any other cell is its trimmed
+#: text (the record service reads it as its type's input)
+READ_BY_TYPE = frozenset({"long_text", "boolean", "list", "multi_list", "money", "reference"})
+
+
+def read_csv(content: str | bytes) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV text (UTF-8, a BOM allowed; comma or semicolon)."""
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise BadRequest("The file is not UTF-8 text.") from None
+    content = content.lstrip("\ufeff")
+    if not content.strip():
+        raise BadRequest("The file is empty.", {"file": ["No header row."]})
+    try:
+        dialect: Any = csv.Sniffer().sniff(content[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    try:
+        rows = [r for r in csv.reader(io.StringIO(content), dialect) if any(c.strip() for c in r)]
+    except csv.Error as exc:  # e.g. a cell beyond the csv module's size limit
+        raise BadRequest(f"The file is not a CSV this importer can read: {exc}.") from None
+    if not rows:
+        raise BadRequest("The file is empty.", {"file": ["No header row."]})
+    return [unguard(h.strip()) for h in rows[0]], rows[1:]
+
+
+def unguard(text: str) -> str:
+    """``text`` without the ``'`` the export puts before a cell a spreadsheet would run."""
+    return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_STARTS else text
+
+
+class CellReader:
+    """Turns CSV cells into record-service input, per field type; what it cannot read it
+    passes on as given, so the service's own message says what is wrong."""
+
+    def __init__(self, service: RecordService, entity: CompiledEntity) -> None:
+        self.service = service
+        self.entity = entity
+        self._titles: dict[tuple[str, str], list[int]] = {}
+        self._readers: dict[str, Callable[[str], Any]] = {}
+
+    def value(self, f: CompiledField, cell: str) -> Any:
+        """The input a cell of ``f``'s column gives (None for a blank cell)."""
+        return self.reader(f)(cell)
+
+    def reader(self, f: CompiledField) -> Callable[[str], Any]:
+        """:meth:`value` for the cells of ``f``'s column, worked out once per import: the
+        cell trimmed (a long text's kept as it is), the export's formula guard dropped, then
+        read by the field's type."""
+        read = self._readers.get(f.key)
+        if read is None:
+            read = self._readers[f.key] = self._reader(f)
+        return read
+
+    def _reader(self, f: CompiledField) -> Callable[[str], Any]:
+        name = f.type.name
+        convert: Callable[[str], Any] | None = None
+        if name == "boolean":
+            convert = _yes_no
+        elif name == "list":
+            convert = self._options(f)
+        elif name == "multi_list":
+            option = self._options(f)
+
+            def convert(text: str) -> Any:
+                return [option(part.strip()) for part in re.split(r"[;,]", text) if part.strip()]
+
+        elif name == "money":
+            convert = _money
+        elif name == "reference":
+            convert = partial(self._reference, f)
+        # (any other cell is its trimmed text: a user field's username or #id, say, which
+        # the record service reads as its type's input)
+        trims = name != "long_text"
+
+        def read(cell: str) -> Any:
+            text = cell.strip() if trims else cell
+            if text[:1] == "'":
+                text = unguard(text)
+            if not text.strip():
+                return None
+            return text if convert is None else convert(text)
+
+        return read
+
+    def _options(self, f: CompiledField) -> Callable[[str], str]:
+        """An option cell's key: the key itself, or the key of the one option with that
+        label (any case); any other text as it is (the record service refuses it)."""
+        options = self.service.model.option_lists[f.settings["list"]].options
+        by_label: dict[str, list[str]] = {}
+        for key, o in options.items():
+            by_label.setdefault(o.label.lower(), []).append(key)
+
+        def option(text: str) -> str:
+            if text in options:
+                return text
+            found = by_label.get(text.lower(), ())
+            return found[0] if len(found) == 1 else text
+
+        return option
+
+    def _reference(self, f: CompiledField, text: str) -> Any:
+        digits = text.removeprefix("#")
+        if digits.isdigit():
+            return int(digits)
+        target = f.settings["target"]
+        key = (target, text.lower())
+        if key not in self._titles:
+            self._titles[key] = records_titled(self.service, target, text)
+        ids = self._titles[key]
+        if len(ids) == 1:
+            return ids[0]
+        label = self.service.model.entities[target].label
+        many = "Several" if ids else "No"
+        raise ValidationFailed({f.key: [f"{many} {label} called {text!r}; use its #id."]})
+
+
+def _yes_no(text: str) -> Any:
+    low = text.lower()
+    return True if low in YES else False if low in NO else text
+
+
+def _plain_money_groups(text: str) -> tuple[str | None, str, str | None] | None:
+    """The groups :data:`MONEY` gives for the common cells (``12.50``, ``12.50 EUR``,
+    ``EUR 12.50``: ASCII digits and separators, spaces between the parts), found without
+    RE2, whose Python binding costs more per call than the rest of the row's money; ``None``
+    for any other cell, which the pattern then reads."""
+    if not text.isascii():
+        return None
+    parts = text.split(" ")
+    parts = [part for part in parts if part]
+    if len(parts) == 1 and _is_plain_amount(parts[0]):
+        return None, parts[0], None
+    if len(parts) == 2:
+        first, second = parts
+        if _is_plain_amount(first) and _is_code(second):
+            return None, first, second
+        if _is_code(first) and _is_plain_amount(second):
+            return first, second, None
+    return None
+
+
+def _is_plain_amount(part: str) -> bool:
+    """``[-+]?[\\d.,]*\\d`` without spaces (``part`` is ASCII)."""
+    digits = part[1:] if part[:1] in ("-", "+") else part
+    return bool(digits) and digits[-1].isdigit() and not digits.strip("0123456789.,")
+
+
+def _is_code(part: str) -> bool:
+    """``[A-Za-z]{3}`` (``part`` is ASCII)."""
+    return len(part) == 3 and part.isalpha()
+
+
+def _money(text: str) -> Any:
+    text = text.replace("\u00a0", " ")
+    groups = _plain_money_groups(text)
+    if groups is None:
+        match = MONEY.fullmatch(text)
+        if not match:
+            return text
+        before, amount, after = match.groups()
+        amount = re.sub(r"\s", "", amount)
+    else:  # (the plain amount has no spaces)
+        before, amount, after = groups
+    if "," in amount and "." not in amount:
+        amount = amount.replace(",", ".")
+    else:
+        amount = amount.replace(",", "")
+    currency = (before or after or "").upper()
+    return {"amount": amount, "currency": currency} if currency else {"amount": amount}
+
+
+def texts_of(cells: list[str]) -> list[str | None]:
+    """Cells read as their trimmed text, the export's formula guard dropped; None for a
+    blank one."""
+    texts = list(map(str.strip, cells))
+    if "'" in "".join(texts):  # (a guard, or a quote in the text: cell by cell)
+        texts = [unguard(text) if text[:1] == "'" else text for text in texts]
+        return [text if text.strip() else None for text in texts]
+    return [text or None for text in texts]
