@@ -219,6 +219,12 @@ class AutomationRunner:
         self.events = events
         self.active = active
 
+    def concerns(self, session: Session, kind: str, entity: str) -> bool:
+        """Whether events of ``kind`` about ``entity`` may trigger an automation."""
+        return kind in ("created", "updated", "stage_changed") and bool(
+            self.active.automations(session, entity)
+        )
+
     def __call__(self, session: Session, event: RecordEvent) -> None:
         if event.kind not in ("created", "updated", "stage_changed"):
             return
@@ -287,4 +293,5 @@ def _failed(
 
 def register(events: EventBus, cache: MetamodelCache, active: ActiveTriggers) -> None:
     """Run automations on a runtime's events bus (``active``: the active ones per entity)."""
-    events.subscribe("*", AutomationRunner(cache, events, active))
+    runner = AutomationRunner(cache, events, active)
+    events.subscribe("*", runner, runner.concerns)

@@ -58,7 +58,13 @@ def register(events: EventBus, cache: MetamodelCache, active: ActiveTriggers) ->
             version = session.get(FlowVersion, flow.live_version_id)
             start_version(ctx, session.get(Flow, flow.id), version, event.entity, event.record_id)
 
-    events.subscribe("*", on_event)
+    def concerns(session: Session, kind: str, entity: str) -> bool:
+        if kind == "deleted":
+            return True
+        starts = kind in ("created", "updated", "stage_changed")
+        return starts and bool(active.flows(session, entity))
+
+    events.subscribe("*", on_event, concerns)
 
 
 def _fires(flow: FlowTrigger, event: RecordEvent) -> bool:

@@ -31,29 +31,54 @@ class RecordEvent:
 
 
 Handler = Callable[[Session, RecordEvent], None]
+#: whether a handler has anything to do with events of a kind about an entity type:
+#: ``(session, kind, entity) -> bool`` (see :meth:`EventBus.emit_many`)
+Concern = Callable[[Session, str, str], bool]
 
 
 class EventBus:
     """Subscribers by event kind (``"*"`` for all)."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._handlers: dict[str, list[tuple[Handler, Concern | None]]] = defaultdict(list)
         #: the handlers each kind runs (its own, then the catch-all ones), worked out on the
         #: first event of the kind after a subscription
-        self._runs: dict[str, tuple[Handler, ...]] = {}
+        self._runs: dict[str, tuple[tuple[Handler, Concern | None], ...]] = {}
 
-    def subscribe(self, kind: str, handler: Handler) -> None:
-        """Call ``handler(session, event)`` for every event of ``kind``."""
+    def subscribe(self, kind: str, handler: Handler, concerns: Concern | None = None) -> None:
+        """Call ``handler(session, event)`` for every event of ``kind``. ``concerns``: a
+        quick test of whether the handler has anything to do with the events of a kind
+        about an entity type, asked once for a batch of them (:meth:`emit_many`); a handler
+        without one is called for every event."""
         if kind != "*" and kind not in EVENT_KINDS:
             raise ValueError(f"Unknown event kind {kind!r}")
-        self._handlers[kind].append(handler)
+        self._handlers[kind].append((handler, concerns))
         self._runs = {}
 
     def emit(self, session: Session, event: RecordEvent) -> None:
         """Run the handlers of ``event.kind`` and the catch-all ones, in subscription order."""
-        handlers = self._runs.get(event.kind)
-        if handlers is None:
-            handlers = (*self._handlers.get(event.kind, ()), *self._handlers.get("*", ()))
-            self._runs[event.kind] = handlers
-        for handler in handlers:
+        for handler, _concerns in self._of(event.kind):
             handler(session, event)
+
+    def emit_many(
+        self, session: Session, kind: str, entity: str, events: list[RecordEvent]
+    ) -> None:
+        """:meth:`emit` each of ``events`` (all of ``kind``, about ``entity``) in turn, the
+        handlers that have nothing to do with them (by their ``concerns``) left out."""
+        if not events:
+            return
+        handlers = [
+            handler
+            for handler, concerns in self._of(kind)
+            if concerns is None or concerns(session, kind, entity)
+        ]
+        for event in events:
+            for handler in handlers:
+                handler(session, event)
+
+    def _of(self, kind: str) -> tuple[tuple[Handler, Concern | None], ...]:
+        handlers = self._runs.get(kind)
+        if handlers is None:
+            handlers = (*self._handlers.get(kind, ()), *self._handlers.get("*", ()))
+            self._runs[kind] = handlers
+        return handlers

@@ -29,9 +29,6 @@ MONEY = fixed(r"\s*(?:([A-Za-z]{3})\s+)?([-+]?[\d\s.,]*\d)\s*(?:([A-Za-z]{3}))?\
 #: the export puts ``'`` before cells starting with these (spreadsheets run them as formulas,
 #: and skip a leading tab or carriage return before looking)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-#: the field types whose cells CellReader.value reads by type; any other cell is its trimmed
-#: text (the record service reads it as its type's input)
-READ_BY_TYPE = frozenset({"long_text", "boolean", "list", "multi_list", "money", "reference"})
 
 
 def read_csv(content: str | bytes) -> tuple[list[str], list[list[str]]]:
@@ -70,22 +67,39 @@ class CellReader:
         self.service = service
         self.entity = entity
         self._titles: dict[tuple[str, str], list[int]] = {}
-        self._readers: dict[str, Callable[[str], Any]] = {}
+        self._readers: dict[str, Callable[[list[str]], list[Any]]] = {}
 
     def value(self, f: CompiledField, cell: str) -> Any:
         """The input a cell of ``f``'s column gives (None for a blank cell)."""
-        return self.reader(f)(cell)
+        return self.column(f)([cell])[0]
 
-    def reader(self, f: CompiledField) -> Callable[[str], Any]:
-        """:meth:`value` for the cells of ``f``'s column, worked out once per import: the
-        cell trimmed (a long text's kept as it is), the export's formula guard dropped, then
-        read by the field's type."""
+    def column(self, f: CompiledField) -> Callable[[list[str]], list[Any]]:
+        """:meth:`value` of each of a column's cells, worked out once per import: the
+        cells trimmed (a long text's kept as they are), the export's formula guard dropped
+        (a column at once), then each read by the field's type. A cell that cannot be read
+        raises (a reference to no record): see :meth:`converter` to read cell by cell."""
         read = self._readers.get(f.key)
         if read is None:
-            read = self._readers[f.key] = self._reader(f)
+            trims, convert = self.trims(f), self.converter(f)
+
+            def read(cells: list[str]) -> list[Any]:
+                texts = texts_of(cells, trims=trims)
+                if convert is None:
+                    return texts
+                return [None if text is None else convert(text) for text in texts]
+
+            self._readers[f.key] = read
         return read
 
-    def _reader(self, f: CompiledField) -> Callable[[str], Any]:
+    @staticmethod
+    def trims(f: CompiledField) -> bool:
+        """Whether ``f``'s cells are trimmed (a long text's are kept as they are)."""
+        return f.type.name != "long_text"
+
+    def converter(self, f: CompiledField) -> Callable[[str], Any] | None:
+        """How a text read from a cell of ``f``'s column (not blank, see :func:`texts_of`)
+        becomes the field's input; None for the types the record service reads from the
+        text itself. It raises for a cell that names no record it can read."""
         name = f.type.name
         convert: Callable[[str], Any] | None = None
         if name == "boolean":
@@ -104,17 +118,7 @@ class CellReader:
             convert = partial(self._reference, f)
         # (any other cell is its trimmed text: a user field's username or #id, say, which
         # the record service reads as its type's input)
-        trims = name != "long_text"
-
-        def read(cell: str) -> Any:
-            text = cell.strip() if trims else cell
-            if text[:1] == "'":
-                text = unguard(text)
-            if not text.strip():
-                return None
-            return text if convert is None else convert(text)
-
-        return read
+        return convert
 
     def _options(self, f: CompiledField) -> Callable[[str], str]:
         """An option cell's key: the key itself, or the key of the one option with that
@@ -203,11 +207,12 @@ def _money(text: str) -> Any:
     return {"amount": amount, "currency": currency} if currency else {"amount": amount}
 
 
-def texts_of(cells: list[str]) -> list[str | None]:
-    """Cells read as their trimmed text, the export's formula guard dropped; None for a
-    blank one."""
-    texts = list(map(str.strip, cells))
+def texts_of(cells: list[str], *, trims: bool = True) -> list[str | None]:
+    """Cells read as their text (trimmed, when ``trims``), the export's formula guard
+    dropped; None for a blank one."""
+    texts = list(map(str.strip, cells)) if trims else cells
     if "'" in "".join(texts):  # (a guard, or a quote in the text: cell by cell)
         texts = [unguard(text) if text[:1] == "'" else text for text in texts]
-        return [text if text.strip() else None for text in texts]
-    return [text or None for text in texts]
+    elif trims:  # (trimmed: only an empty text is blank)
+        return [text or None for text in texts]
+    return [text if text.strip() else None for text in texts]

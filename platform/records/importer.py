@@ -20,7 +20,7 @@ from trellis.access.probes import TooManyProbes
 from trellis.db import refresh_statistics
 from trellis.errors import PermissionDenied, TrellisError, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity
-from trellis.records.import_cells import READ_BY_TYPE, CellReader, read_csv, texts_of
+from trellis.records.import_cells import CellReader, read_csv, texts_of
 from trellis.records.query import Filter
 from trellis.records.service import NewRecord, RecordService, RowsInvalid
 
@@ -229,17 +229,17 @@ class RowWriter:
     ) -> None:
         self.service, self.ent, self.reader = service, ent, reader
         self.mapping, self.width, self.match = mapping, width, match
-        #: (column, key, field or None for a placement column, whether the cell is read as
-        #: its trimmed text, else how it is read)
+        #: (column, key, field or None for a placement column, whether its cells are
+        #: trimmed, how a cell's text becomes the field's input: None for its text itself)
         self.columns = [
-            (index, key, None, False, None)
+            (index, key, None, True, None)
             if key in PLACEMENT
             else (
                 index,
                 key,
                 ent.fields[key],
-                ent.fields[key].type.name not in READ_BY_TYPE,
-                reader.reader(ent.fields[key]),
+                reader.trims(ent.fields[key]),
+                reader.converter(ent.fields[key]),
             )
             for index, key in mapping.items()
         ]
@@ -336,7 +336,7 @@ class RowWriter:
                 if len(row) > width and any(c.strip() for c in row[width:]):
                     found["_row"] = [f"{len(row)} cells for {width} columns."]
         short = min(map(len, rows), default=0) < width  # (a row without its last cells)
-        for index, key, f, as_text, read in self.columns:
+        for index, key, f, trims, convert in self.columns:
             if short:
                 cells = [row[index] if index < len(row) else "" for row in rows]
             else:
@@ -345,8 +345,10 @@ class RowWriter:
                 for place, cell in zip(placed, cells, strict=True):
                     place[key] = cell.strip()
                 continue
-            # (the cells of a type read as its text: CellReader's reading, a column at once)
-            values = texts_of(cells) if as_text else self._read_cells(key, read, cells, problems)
+            # (CellReader's reading: the texts a column at once, then each one converted)
+            values = texts_of(cells, trims=trims)
+            if convert is not None:
+                values = self._converted(key, convert, values, problems)
             for data, value in zip(datas, values, strict=True):
                 if value is not None:
                     data[key] = value
@@ -358,18 +360,21 @@ class RowWriter:
         return list(zip(datas, placed, problems, strict=True))
 
     @staticmethod
-    def _read_cells(
+    def _converted(
         key: str,
-        read: Callable[[str], Any],
-        cells: list[str],
+        convert: Callable[[str], Any],
+        texts: list[str | None],
         problems: list[dict[str, list[str]]],
     ) -> list[Any]:
-        """The cells of a column read by its type (None for a blank or refused one, its
-        problem in ``problems``)."""
+        """The texts of a column converted to the field's input (None for a blank or
+        refused one, its problem in ``problems``)."""
         values: list[Any] = []
-        for cell, found in zip(cells, problems, strict=True):
+        for text, found in zip(texts, problems, strict=True):
+            if text is None:
+                values.append(None)
+                continue
             try:
-                values.append(read(cell))
+                values.append(convert(text))
             except ValidationFailed as exc:
                 found.update(exc.errors)
                 values.append(None)

@@ -42,6 +42,25 @@ def test_on_create_with_condition_runs_only_when_it_holds(crm, runtime, factory)
     assert note_of(factory, big.id) == "big: Big"
 
 
+def test_a_batch_of_creates_runs_the_automation_of_each_record(crm, runtime, factory) -> None:  # type: ignore[no-untyped-def]
+    """``create_many`` (an import's path) announces each record as ``create`` does: the
+    automation runs for every record whose condition holds, and none for the others."""
+    add_automation(
+        runtime,
+        "big",
+        trigger={"on": "create", "when": "amount > 1000"},
+        actions=[{"type": "set_fields", "values": {"note": {"expr": "'big: ' + name"}}}],
+    )
+    leads = factory.records(
+        "create_many", "lead", [{"name": f"L{i}", "amount": 5000 * (i % 2)} for i in range(6)]
+    )
+    assert [note_of(factory, lead.id) for lead in leads] == [
+        f"big: L{i}" if i % 2 else None for i in range(6)
+    ]
+    deals = factory.records("create_many", "deal", [{"subject": "D", "amount": 5000}] * 3)
+    assert len(deals) == 3  # (no automation on deals: none asked about)
+
+
 def test_on_entering_a_stage_with_and_without_condition(crm, runtime, factory) -> None:  # type: ignore[no-untyped-def]
     add_automation(
         runtime,

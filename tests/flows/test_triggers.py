@@ -42,6 +42,16 @@ def test_triggers_on_create_stage_and_field(flows, factory) -> None:  # type: ig
     assert {t["status"] for t in described["tasks"]} == {"cancelled"}
 
 
+def test_a_batch_of_creates_starts_the_flow_of_each_record(flows, factory) -> None:  # type: ignore[no-untyped-def]
+    """``create_many`` (an import's path) starts a flow on create for every record whose
+    condition holds, as one create per record does."""
+    flows.flow("big", ONE, {"on": "create", "when": "amount > 10000"})
+    deals = factory.records(
+        "create_many", "deal", [{"name": f"D{i}", "amount": 20000 * (i % 2)} for i in range(6)]
+    )
+    assert [flows_of(flows, deal.id) for deal in deals] == [[], ["big"]] * 3
+
+
 def test_every_step_survives_a_reload_in_a_fresh_runtime(flows, factory, settings) -> None:  # type: ignore[no-untyped-def]
     route = {
         "steps": [

@@ -208,27 +208,42 @@ def test_a_reference_cell_names_a_record_by_a_title_made_of_several_fields(facto
     assert factory.records("list", "call").items[0].values["who"] == ann.id
 
 
-def test_cells_read_as_text_are_read_as_the_cell_reader_reads_them(factory) -> None:  # type: ignore[no-untyped-def]
-    """Text-like cells are read a column at once (RowWriter.read_rows), as CellReader.value
-    reads each: trimmed, the export's formula guard dropped, blank cells absent; alone, in
-    a column of them all, and in a column without a quote (read without looking for
-    guards)."""
+def expected_text(cell: str, *, trims: bool) -> str | None:
+    """How a cell reads as text, spelled out: trimmed (not a long text's), the export's
+    ``'`` before a formula start dropped, None when nothing is left."""
+    text = cell.strip() if trims else cell
+    if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@", "\t", "\r"):
+        text = text[1:]
+    return text if text.strip() else None
+
+
+def test_cells_are_read_as_text_alone_and_a_column_at_once(factory) -> None:  # type: ignore[no-untyped-def]
+    """Cells are read a column at once (RowWriter.read_rows, CellReader.column) as each one
+    alone: trimmed (a long text's kept), the export's formula guard dropped, blank cells
+    absent; a yes/no, option or money cell then read from that text. Alone, in a column of
+    them all, and in a column without a quote (read without looking for guards)."""
     from trellis.records.import_cells import CellReader
     from trellis.records.importer import RowWriter
 
     types = ["text", "integer", "decimal", "date", "email", "phone", "url", "long_text"]
-    factory.entity("thing", {t: t for t in types})
+    factory.entity("thing", {t: t for t in types} | {"yes": "boolean"})
     cells = ["", "  ", "x", "  padded ", "'=1", "'\t", "'\r", "' ", "'", "''=", " '+x ", "'\t "]
-    cells += ["'-\t", "a\nb", "\u00a0x\u00a0", "'@", "\t'=x", "O'Brien", " \n' "]
+    cells += ["'-\t", "a\nb", "\u00a0x\u00a0", "'@", "\t'=x", "O'Brien", " \n' ", " Yes", "'no"]
     unquoted = [cell for cell in cells if "'" not in cell]
+    columns = [*types, "yes"]
     with factory.runtime.transaction() as session:
         service = factory.runtime.records(session)
         ent = service.model.entities["thing"]
         reader = CellReader(service, ent)
-        writer = RowWriter(service, ent, reader, dict(enumerate(types)), len(types), None)
+        writer = RowWriter(service, ent, reader, dict(enumerate(columns)), len(columns), None)
         for column in [*([cell] for cell in cells), cells, unquoted]:
-            read = writer.read_rows([[cell] * len(types) for cell in column])
+            read = writer.read_rows([[cell] * len(columns) for cell in column])
             for cell, (data, _placed, problems) in zip(column, read, strict=True):
-                expected = {t: reader.value(ent.fields[t], cell) for t in types}
+                expected = {t: expected_text(cell, trims=t != "long_text") for t in types}
+                answer = expected_text(cell, trims=True)
+                if answer is not None:
+                    low = answer.lower()
+                    expected["yes"] = True if low == "yes" else False if low == "no" else answer
                 assert problems == {}
                 assert data == {k: v for k, v in expected.items() if v is not None}, repr(cell)
+                assert {t: reader.value(ent.fields[t], cell) for t in data} == data
