@@ -35,8 +35,8 @@ from trellis.expression_builtins import (
 MAX_CLOSURE_DEPTH = 60
 #: results simpleeval's check of a node's result lets pass without looking further (its own
 #: primitive types, and value types that are neither containers, modules nor callables)
-_PLAIN = frozenset({int, float, str, bool, type(None), bytes, complex, Decimal})
-_PLAIN |= {date, datetime, timedelta}
+PLAIN_KINDS = frozenset({int, float, str, bool, type(None), bytes, complex, Decimal})
+PLAIN_KINDS |= {date, datetime, timedelta}
 
 
 class Run:
@@ -64,7 +64,7 @@ def _inspect(run: Run, item: Any) -> None:
     kind = type(item)
     if kind is list or kind is tuple:
         _charge(run, items_in(item))
-    if kind in _PLAIN or isinstance(item, simpleeval.ModuleWrapper):
+    if kind in PLAIN_KINDS or isinstance(item, simpleeval.ModuleWrapper):
         return
     if isinstance(item, types.ModuleType):
         raise simpleeval.FeatureNotAvailable("Sorry, modules are not allowed")
@@ -116,7 +116,7 @@ class _Compiler:
             if run.spent > MAX_OPERATIONS:
                 raise ExpressionRuntimeError(BUDGET_SPENT)
             result = compute(run)
-            if type(result) not in _PLAIN:
+            if type(result) not in PLAIN_KINDS:
                 _inspect(run, result)
             return result
 
@@ -134,7 +134,7 @@ class _Compiler:
                 )
 
             return self._charged(too_long)
-        if type(value) not in _PLAIN:
+        if type(value) not in PLAIN_KINDS:
             return self._charged(lambda _run: value)
 
         def constant(run: Run) -> Any:
@@ -156,7 +156,7 @@ class _Compiler:
             if run.spent > MAX_OPERATIONS:
                 raise ExpressionRuntimeError(BUDGET_SPENT)
             value = run.values.get(key)
-            if type(value) not in _PLAIN:
+            if type(value) not in PLAIN_KINDS:
                 _inspect(run, value)
             return value
 

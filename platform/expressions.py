@@ -61,6 +61,7 @@ from trellis.expression_builtins import MAX_POWER_EXPONENT as MAX_POWER_EXPONENT
 from trellis.expression_builtins import MAX_RESULT_BITS as MAX_RESULT_BITS
 from trellis.expression_builtins import MAX_SEQUENCE_LENGTH as MAX_SEQUENCE_LENGTH
 from trellis.expression_closures import Node, Run, closure
+from trellis.expression_natives import OTHER_KINDS, Native, native
 
 MAX_EXPRESSION_LENGTH = 1000
 ALLOWED_METHODS = frozenset({"lower", "upper", "strip", "startswith", "endswith", "title"})
@@ -155,7 +156,22 @@ class CompiledExpression:
         return False
 
     def holds(self, values: Mapping[str, Any]) -> bool:
-        """Whether the expression is true for ``values``; a failure counts as false."""
+        """Whether the expression is true for ``values``; a failure counts as false. A
+        simple expression whose names all have values of the plain kinds runs as one native
+        function (see :mod:`trellis.expression_natives`), any other as closures."""
+        run_natively = self._native
+        if run_natively is not None:
+            try:
+                result = run_natively(values)
+            except Exception:  # (what evaluate turns into an ExpressionRuntimeError)
+                return False
+            if result is not OTHER_KINDS:
+                return self._held(result)
+        return self.holds_by_closures(values)
+
+    def holds_by_closures(self, values: Mapping[str, Any]) -> bool:
+        """:meth:`holds` by the closures (the reference the native functions are compared
+        with in the tests)."""
         run = self._run
         if run is not None:
             # :meth:`evaluate` without its layers (the same run, failures and size check);
@@ -164,17 +180,26 @@ class CompiledExpression:
                 result = run(Run(values))
             except Exception:  # (what evaluate turns into an ExpressionRuntimeError)
                 return False
-            if result is True or result is False or result is None:
-                return result is True
-            try:
-                check_size(result)
-            except ExpressionRuntimeError:
-                return False
-            return bool(result)
+            return self._held(result)
         try:
             return bool(self.evaluate_by_simpleeval(values))
         except ExpressionRuntimeError:
             return False
+
+    @staticmethod
+    def _held(result: Any) -> bool:
+        """Whether a result counts as true; one too large (see ``check_size``) does not."""
+        if result is True or result is False or result is None:
+            return result is True
+        try:
+            check_size(result)
+        except ExpressionRuntimeError:
+            return False
+        return bool(result)
+
+    @cached_property
+    def _native(self) -> Native | None:
+        return native(self._tree, self.names_used)
 
 
 def compile_expression(source: str, names: Iterable[str]) -> CompiledExpression:

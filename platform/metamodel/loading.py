@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from trellis.metamodel.fieldtypes.input_fields import InputRefused
@@ -127,9 +128,18 @@ def input_loader(fields: Mapping[str, CompiledField]) -> InputLoader:
             else:
                 odd |= odd_ones
             columns[key] = loaded
+        # each record's values in its keys' order: most records have the first one's keys in
+        # its order, and take its row of the columns as they are
+        first = tuple(knowns[0]) if knowns else ()
+        same = first if all(key in columns for key in first) else None
+        rows = zip(*(columns[key] for key in first), strict=True) if same else repeat(())
         return [
-            None if i in odd else {key: columns[key][i] for key in known}
-            for i, known in enumerate(knowns)
+            None
+            if i in odd
+            else dict(zip(first, row, strict=True))
+            if same is not None and tuple(known) == same
+            else {key: columns[key][i] for key in known}
+            for i, (known, row) in enumerate(zip(knowns, rows, strict=False))  # (repeat: endless)
         ]
 
     return InputLoader(load, load_new, load_new_many)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from test_create_many import _create_problems, _stored
 from test_input_loaders import CASES
 
+from trellis.metamodel.changes import Errors
 from trellis.records.service import RowsInvalid
 
 #: the types whose fields name a list or a target in their settings
@@ -231,3 +232,27 @@ def test_a_batch_of_plain_and_odd_values_reports_and_stores_as_single_creates(
     }
     assert failure.value.rows == expected
     assert all(expected.values())
+
+
+def test_load_new_many_gives_each_record_what_load_new_gives_in_its_keys_order(thing) -> None:  # type: ignore[no-untyped-def]
+    entity, model = thing
+    loader = entity.input_loader
+    knowns = [
+        {"text_plain": "a", "integer_plain": "1", "date_plain": "2026-01-02"},
+        {"integer_plain": 2, "text_plain": " b ", "date_plain": "2026-01-03"},  # other order
+        {"text_plain": "c"},  # fewer keys
+        {"text_plain": "d", "integer_plain": "x", "date_plain": "2026-01-04"},  # a problem
+        {"text_plain": "e", "nope": 1},  # a key that is no field
+        {"text_plain": "f", "integer_plain": "3", "date_plain": "2026-01-05"},
+        {"text_plain": "g", "multi_list_plain": ["red"]},  # checked after loading
+    ]
+    loaded = loader.load_new_many(knowns, model)
+    assert [i for i, values in enumerate(loaded) if values is None] == [3, 4, 6]
+    for known, values in zip(knowns, loaded, strict=True):
+        if values is None:
+            continue
+        checked: dict[str, Any] = {}
+        single = loader.load_new(known, model, Errors(), checked)
+        assert checked == {}
+        assert list(values.items()) == list(single.items())
+        assert [repr(v) for v in values.values()] == [repr(v) for v in single.values()]
