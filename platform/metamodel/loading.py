@@ -128,18 +128,15 @@ def input_loader(fields: Mapping[str, CompiledField]) -> InputLoader:
             else:
                 odd |= odd_ones
             columns[key] = loaded
-        # each record's values in its keys' order: most records have the first one's keys in
-        # its order, and take its row of the columns as they are
+        # each record's values in its keys' order; most records have the first one's keys in
+        # its order, and take their row of the columns as they are
         first = tuple(knowns[0]) if knowns else ()
-        same = first if all(key in columns for key in first) else None
-        rows = zip(*(columns[key] for key in first), strict=True) if same else repeat(())
+        if first and not odd and all(map(first.__eq__, map(tuple, knowns))):
+            rows = zip(*(columns[key] for key in first), strict=True)
+            return list(map(dict, map(zip, repeat(first), rows)))  # (no Python frame a record)
         return [
-            None
-            if i in odd
-            else dict(zip(first, row, strict=True))
-            if same is not None and tuple(known) == same
-            else {key: columns[key][i] for key in known}
-            for i, (known, row) in enumerate(zip(knowns, rows, strict=False))  # (repeat: endless)
+            None if i in odd else {key: columns[key][i] for key in known}
+            for i, known in enumerate(knowns)
         ]
 
     return InputLoader(load, load_new, load_new_many)

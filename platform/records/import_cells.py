@@ -15,6 +15,7 @@ from typing import Any
 
 from trellis.errors import BadRequest, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity, CompiledField
+from trellis.metamodel.fieldtypes.plain_columns import all_match, column_pattern
 from trellis.patterns import fixed
 from trellis.records.query import FALSE_TEXTS, TRUE_TEXTS
 from trellis.records.service import RecordService
@@ -46,7 +47,8 @@ def read_csv(content: str | bytes) -> tuple[list[str], list[list[str]]]:
     except csv.Error:
         dialect = csv.excel
     try:
-        rows = [r for r in csv.reader(io.StringIO(content), dialect) if any(c.strip() for c in r)]
+        # (a row with only blank cells is skipped: its cells joined are blank)
+        rows = [r for r in csv.reader(io.StringIO(content), dialect) if "".join(r).strip()]
     except csv.Error as exc:  # e.g. a cell beyond the csv module's size limit
         raise BadRequest(f"The file is not a CSV this importer can read: {exc}.") from None
     if not rows:
@@ -95,6 +97,23 @@ class CellReader:
     def trims(f: CompiledField) -> bool:
         """Whether ``f``'s cells are trimmed (a long text's are kept as they are)."""
         return f.type.name != "long_text"
+
+    def column_converter(self, f: CompiledField) -> Callable[[list[Any]], list[Any]] | None:
+        """:meth:`converter` of each text of a column at once (a blank cell's None stays
+        None); None for a type whose conversion can refuse a cell (a reference), which is
+        converted cell by cell."""
+        if f.type.name == "reference":
+            return None
+        convert = self.converter(f)
+        if convert is None:
+            return lambda texts: texts
+        if f.type.name == "money":
+            return money_column
+
+        def each(texts: list[Any]) -> list[Any]:
+            return [None if text is None else convert(text) for text in texts]
+
+        return each
 
     def converter(self, f: CompiledField) -> Callable[[str], Any] | None:
         """How a text read from a cell of ``f``'s column (not blank, see :func:`texts_of`)
@@ -186,6 +205,27 @@ def _is_plain_amount(part: str) -> bool:
 def _is_code(part: str) -> bool:
     """``[A-Za-z]{3}`` (``part`` is ASCII)."""
     return len(part) == 3 and part.isalpha()
+
+
+#: the money cells the export writes (``12.50 EUR``) and bare amounts (``12.50``): read at
+#: once by :func:`money_column`, exactly as :func:`_money` reads each
+_CODED_AMOUNTS = column_pattern(r"-?[0-9]+(?:\.[0-9]+)? [A-Z]{3}")
+_BARE_AMOUNTS = column_pattern(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def money_column(texts: list[str | None]) -> list[Any]:
+    """:func:`_money` of each text (None stays None): a column of the export's form or of
+    bare amounts at once, any other cell by cell."""
+    present = [text for text in texts if text is not None]
+    if not present:
+        return texts
+    if all_match(_CODED_AMOUNTS, present):
+        read = iter([{"amount": a, "currency": c} for a, c in (t.split(" ") for t in present)])
+    elif all_match(_BARE_AMOUNTS, present):
+        read = iter([{"amount": text} for text in present])
+    else:
+        return [None if text is None else _money(text) for text in texts]
+    return [None if text is None else next(read) for text in texts]
 
 
 def _money(text: str) -> Any:

@@ -230,15 +230,17 @@ class RowWriter:
         self.service, self.ent, self.reader = service, ent, reader
         self.mapping, self.width, self.match = mapping, width, match
         #: (column, key, field or None for a placement column, whether its cells are
-        #: trimmed, how a cell's text becomes the field's input: None for its text itself)
+        #: trimmed, how its texts become the field's input: a column's at once, or else
+        #: each text's, which may refuse it: see CellReader.column_converter)
         self.columns = [
-            (index, key, None, True, None)
+            (index, key, None, True, None, None)
             if key in PLACEMENT
             else (
                 index,
                 key,
                 ent.fields[key],
                 reader.trims(ent.fields[key]),
+                reader.column_converter(ent.fields[key]),
                 reader.converter(ent.fields[key]),
             )
             for index, key in mapping.items()
@@ -336,7 +338,7 @@ class RowWriter:
                 if len(row) > width and any(c.strip() for c in row[width:]):
                     found["_row"] = [f"{len(row)} cells for {width} columns."]
         short = min(map(len, rows), default=0) < width  # (a row without its last cells)
-        for index, key, f, trims, convert in self.columns:
+        for index, key, f, trims, convert_all, convert_each in self.columns:
             if short:
                 cells = [row[index] if index < len(row) else "" for row in rows]
             else:
@@ -346,9 +348,11 @@ class RowWriter:
                     place[key] = cell.strip()
                 continue
             # (CellReader's reading: the texts a column at once, then each one converted)
-            values = texts_of(cells, trims=trims)
-            if convert is not None:
-                values = self._converted(key, convert, values, problems)
+            texts = texts_of(cells, trims=trims)
+            if convert_all is not None:
+                values = convert_all(texts)
+            else:
+                values = self._converted(key, convert_each, texts, problems)
             for data, value in zip(datas, values, strict=True):
                 if value is not None:
                     data[key] = value

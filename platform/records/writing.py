@@ -30,8 +30,6 @@ from trellis.records.events import RecordEvent
 from trellis.records.record import Checked, Record, RecordParts, note_record_write
 
 _NO_GUARD = nullcontext()
-#: no pair in a new record's changes: its value is empty (see ``Writing._created_pairs``)
-_NO_CHANGE = object()
 _VISITS = StageVisit.__table__
 VISIT_LEAVE = (
     update(_VISITS)
@@ -169,18 +167,25 @@ class Writing(RecordParts):
         self, ent: CompiledEntity, ids: list[int], batch: Sequence[Checked], now: datetime
     ) -> tuple[list[Record], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         """The new records as read back, their changes (for the events), their audit rows
-        and their first stage visits. The changes are worked out a field at a time over the
-        batch: each value's pair ``(None, value)``, or none for an empty value."""
+        and their first stage visits."""
         user = self.actor.user_id
         visits, audits, records, changed = [], [], [], []
         at = as_utc(now)
         via = acting_via(user, self.actor.username)
+        plan = ent.value_hooks.audit_plan  # (each field's own is_empty and to_audit, if any)
         entity = ent.key
-        keys, pairs, audited = self._created_pairs(ent, batch)
-        for record_id, new, pair_row, audit_row in zip(
-            ids, batch, _rows(pairs, len(batch)), _rows(audited, len(batch)), strict=True
-        ):
-            changes, payload = _changed(keys, pair_row), _changed(keys, audit_row)
+        for record_id, new in zip(ids, batch, strict=True):
+            changes = {}
+            payload = {}
+            values = new.values
+            for k, empty, to_audit in plan:  # (FieldType.is_empty inline for most types)
+                v = values[k]
+                if empty(v) if empty else v is None or (isinstance(v, str) and not v.strip()):
+                    continue
+                # a value kept as it is: the event's pair in the audit row too (a tuple is
+                # written as the same JSON array as a list; one object a value less to make)
+                pair = changes[k] = (None, v)
+                payload[k] = pair if to_audit is None else (to_audit(None), to_audit(v))
             if new.pipeline:
                 changes["pipeline"] = payload["pipeline"] = (None, new.pipeline)
                 changes["stage"] = payload["stage"] = (None, new.stage)
@@ -214,36 +219,6 @@ class Writing(RecordParts):
             )
             changed.append(changes)
         return records, changed, audits, visits
-
-    @staticmethod
-    def _created_pairs(
-        ent: CompiledEntity, batch: Sequence[Checked]
-    ) -> tuple[list[str], list[list[Any]], list[list[Any]]]:
-        """The fields of the new records' changes, and by field the records' pairs
-        ``(None, value)`` for the events and for the audit rows (the audit's own form of
-        the value, where the type has one): :data:`_NO_CHANGE` for an empty value. A pair
-        kept as it is in the audit row is the same tuple (one object a value less to make;
-        a tuple is written as the same JSON array as a list)."""
-        keys, pairs, audited = [], [], []
-        for key, empty, to_audit in ent.value_hooks.audit_plan:
-            values = [new.values[key] for new in batch]
-            if empty is None:  # (FieldType.is_empty inline for most types)
-                column = [
-                    _NO_CHANGE
-                    if value is None or (isinstance(value, str) and not value.strip())
-                    else (None, value)
-                    for value in values
-                ]
-            else:
-                column = [_NO_CHANGE if empty(value) else (None, value) for value in values]
-            keys.append(key)
-            pairs.append(column)
-            if to_audit is None:
-                audited.append(column)
-            else:
-                before = to_audit(None)
-                audited.append([p if p is _NO_CHANGE else (before, to_audit(p[1])) for p in column])
-        return keys, pairs, audited
 
     def _store(
         self,
@@ -395,18 +370,6 @@ class Writing(RecordParts):
         self, kind: str, ent: CompiledEntity, record_id: int, changes: dict[str, Any]
     ) -> None:
         self.events.emit(self.session, RecordEvent(kind, ent.key, record_id, self.actor, changes))
-
-
-def _rows(columns: list[list[Any]], count: int) -> Iterator[tuple[Any, ...]]:
-    """The rows of ``columns`` (``count`` empty rows without a column)."""
-    return zip(*columns, strict=True) if columns else iter([()] * count)
-
-
-def _changed(keys: list[str], row: tuple[Any, ...]) -> dict[str, Any]:
-    """The pairs of ``row`` by field, but for :data:`_NO_CHANGE` (an empty value)."""
-    if _NO_CHANGE in row:
-        return {k: p for k, p in zip(keys, row, strict=True) if p is not _NO_CHANGE}
-    return dict(zip(keys, row, strict=True))
 
 
 def _differs(f: CompiledField, old: Any, new: Any) -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from trellis.metamodel.fieldtypes.money import is_currency_code
 from trellis.patterns import fixed
-from trellis.records.import_cells import MONEY, _money, _plain_money_groups
+from trellis.records.import_cells import MONEY, _money, _plain_money_groups, money_column
 
 ALPHABET = ["1", "0", "9", ".", ",", "-", "+", " ", "\t", "E", "u", "x", "\u00e4", "\u0661", "#"]
 CELLS = [
@@ -86,3 +86,21 @@ def test_currency_code_as_the_pattern() -> None:
         for chars in itertools.product(letters, repeat=size):
             text = "".join(chars)
             assert is_currency_code(text) == (pattern.match(text) is not None), repr(text)
+
+
+def test_a_column_of_money_cells_is_read_as_each_cell() -> None:
+    """``money_column`` reads a column of the export's form or of bare amounts at once, and
+    any other column cell by cell: always what ``_money`` reads from each (None stays)."""
+    coded = ["12.50 EUR", "-3 USD", "0.5 EUR", "1200 GBP", "007.10 EUR"]
+    bare = ["12", "-0.5", "1200.00", "3"]
+    near = ["12.50  EUR", "12.50 eur", "+12.50 EUR", "12.50 EURO", "1,200.50 EUR", "12. EUR"]
+    near += ["EUR 12.50", "12.50\tEUR", "\u0661 EUR", ".5", "12.5.1 EUR"]
+    rng = random.Random(3)
+    generated = ["".join(rng.choices(ALPHABET, k=rng.randint(1, 9))) for _ in range(2000)]
+    columns = [coded, bare, [*coded, None, *coded], [None, *bare, None], [None], []]
+    columns += [[*coded, odd] for odd in near + CELLS] + [[*bare, odd] for odd in near + CELLS]
+    columns += [generated[i : i + 5] for i in range(0, len(generated), 5)]
+    for column in columns:
+        assert money_column(column) == [None if c is None else _money(c) for c in column], column
+    # (the plain columns are read at once: a cell of another form would read otherwise)
+    assert money_column(["12.50 EUR"]) == [{"amount": "12.50", "currency": "EUR"}]

@@ -215,13 +215,15 @@ def plain_amounts(precision: int, scale: int) -> Callable[[list[Any]], list[Deci
     loaded and fitted to the places as :func:`fast_decimal` and :func:`fitted_digits` do,
     when none has more digits than the field or :data:`MAX_SIGNIFICANT_DIGITS` take (so
     none has a problem); None when no such number has a digit before the point."""
-    text = decimal_text(min(precision, MAX_SIGNIFICANT_DIGITS) - scale, scale)
+    whole = min(precision, MAX_SIGNIFICANT_DIGITS) - scale
+    text = decimal_text(whole, scale)
     if text is None:
         return None
+    exact = column_pattern(decimal_text(whole, scale, exact=True) or text)
     pattern, quantum = column_pattern(text), Decimal(1).scaleb(-scale)
 
     def load(values: list[Any]) -> list[Decimal] | None:
-        return decimals(values, pattern, quantum, WIDE)
+        return decimals(values, exact, pattern, quantum, WIDE)
 
     return load
 

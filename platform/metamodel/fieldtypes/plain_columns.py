@@ -35,6 +35,7 @@ EMAIL_TEXT = (
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]{2,63}"
 )
 _NoneType = type(None)
+_new_tuple = tuple.__new__
 
 
 def column_pattern(element: str) -> re.Pattern[str]:
@@ -89,21 +90,33 @@ def integers(values: list[Any], pattern: re.Pattern[str]) -> list[int] | None:
     return None
 
 
-def decimal_text(whole_digits: int, places: int) -> str | None:
+def decimal_text(whole_digits: int, places: int, *, exact: bool = False) -> str | None:
     """A plain number's text with at most ``whole_digits`` digits before the point and
-    ``places`` after it (None when no digit may come before the point)."""
+    ``places`` after it (``exact``: exactly ``places``); None when no digit may come
+    before the point."""
     if whole_digits < 1:
         return None
     whole = f"-?[0-9]{{1,{whole_digits}}}"
-    return whole if places == 0 else f"{whole}(?:\\.[0-9]{{1,{places}}})?"
+    if places == 0:
+        return whole
+    return f"{whole}\\.[0-9]{{{places}}}" if exact else f"{whole}(?:\\.[0-9]{{1,{places}}})?"
 
 
 def decimals(
-    values: list[Any], pattern: re.Pattern[str], quantum: Decimal, context: Any
+    values: list[Any],
+    exact: re.Pattern[str],
+    pattern: re.Pattern[str],
+    quantum: Decimal,
+    context: Any,
 ) -> list[Decimal] | None:
     """A column of numbers given as texts matching ``pattern`` (made from
-    :func:`decimal_text`), each with exactly the places of ``quantum``, or None."""
-    if not all_of_type(values, str) or not all_match(pattern, values):
+    :func:`decimal_text`), each with exactly the places of ``quantum``, or None; texts
+    that all have those places already (``exact``) are read as they are."""
+    if not all_of_type(values, str):
+        return None
+    if all_match(exact, values):
+        return list(map(Decimal, values))
+    if not all_match(pattern, values):
         return None
     fit = Decimal.quantize
     return [fit(Decimal(text), quantum, context=context) for text in values]
@@ -118,11 +131,13 @@ def money(
 ) -> list[Money] | None:
     """A column of ``{"amount": text, "currency": code}`` (or without the currency: the
     default one), the amounts read by ``amounts_of``, or None."""
-    if not all_of_type(values, dict):
+    if not all_of_type(values, dict) or not set().union(*values) <= _MONEY_KEYS:
         return None
-    if not set(map(frozenset, values)) <= _MONEY_SHAPES:
+    try:
+        texts = [value["amount"] for value in values]
+    except KeyError:
         return None
-    amounts = amounts_of([value["amount"] for value in values])
+    amounts = amounts_of(texts)
     if amounts is None:
         return None
     currencies = [value.get("currency") for value in values]
@@ -132,10 +147,11 @@ def money(
     for code in set(currencies):
         if not is_code(code) or (allowed is not None and code not in allowed):
             return None
-    return list(map(Money, amounts, currencies))
+    # (what Money's own __new__ does, without its Python frame per value)
+    return [_new_tuple(Money, pair) for pair in zip(amounts, currencies, strict=True)]
 
 
-_MONEY_SHAPES = {frozenset({"amount"}), frozenset({"amount", "currency"})}
+_MONEY_KEYS = frozenset({"amount", "currency"})
 
 
 def dates(values: list[Any]) -> list[date] | None:
