@@ -17,6 +17,7 @@ from operator import itemgetter
 from typing import Any
 
 from trellis.access.probes import TooManyProbes
+from trellis.collector import collector_paused
 from trellis.db import refresh_statistics
 from trellis.errors import PermissionDenied, TrellisError, ValidationFailed
 from trellis.metamodel.compiled import CompiledEntity
@@ -127,6 +128,18 @@ def import_csv(
 
     Every row is checked (within a savepoint that is rolled back unless all rows are valid
     and this is not a dry run); the report lists every problem by row and field."""
+    with collector_paused():  # (bulk work: see trellis.collector)
+        return _import(service, entity, content, dry_run, match, progress)
+
+
+def _import(
+    service: RecordService,
+    entity: str,
+    content: str | bytes,
+    dry_run: bool,
+    match: str | None,
+    progress: Progress | None,
+) -> ImportReport:
     ent = service.model.entity(entity)
     allowed = service.access.can("create", ent.key) or (
         match is not None and service.access.can("update", ent.key)
@@ -182,9 +195,9 @@ def _create_rows(
         problems: dict[int, dict[str, list[str]]] = {}
         ready: list[tuple[int, NewRecord]] = []
         read = writer.read_rows([row for _number, row in numbered])
-        for (number, _row), (data, placed, read_problems) in zip(numbered, read, strict=True):
-            if read_problems:
-                problems[number] = read_problems
+        for (number, _row), (data, placed, found) in zip(numbered, read, strict=True):
+            if found:
+                problems[number] = found
                 continue
             pipeline = _pipeline_key(writer.ent, placed.get("pipeline", ""))
             stage = _stage_key(writer.ent, placed.get("stage", ""), pipeline)

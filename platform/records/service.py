@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from trellis.clock import utcnow
+from trellis.collector import collector_paused
 from trellis.errors import BadRequest, PermissionDenied, StaleWrite
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity
@@ -94,7 +95,18 @@ class RecordService(Reading, Referrers, Writing, Checks):
         and nothing is written. Two records of the batch with the same unique value: the
         later one is refused, as it would be after the earlier one was created."""
         ent = self._creatable(entity)
-        placement = (pipeline, stage, owner_id)
+        with collector_paused():  # (a batch's objects: see trellis.collector)
+            return self._create_batch(ent, records, (pipeline, stage, owner_id), by_flow)
+
+    def _create_batch(
+        self,
+        ent: CompiledEntity,
+        records: Iterable[Mapping[str, Any] | NewRecord],
+        placement: tuple[str | None, str | None, int | None],
+        by_flow: str | None,
+    ) -> list[Record]:
+        """:meth:`create_many` of ``records`` (``placement``: the default pipeline, stage
+        and owner)."""
         news = [
             item if isinstance(item, NewRecord) else NewRecord(item, *placement) for item in records
         ]
