@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Insert, Select, insert
@@ -124,6 +126,8 @@ class DirectInsert:
             (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in names or ()
         )
+        #: each parameter's key and how a column of its values is processed (None: as is)
+        self._columns = tuple((name, column_processor(process)) for name, process in self._order)
         returning = list(compiled.effective_returning or ())
         #: on SQLite, the INSERT without its RETURNING when that returns only the rowid (see
         #: :meth:`rows_returning`)
@@ -223,8 +227,8 @@ class DirectInsert:
         return [
             [values[name] for values in rows]
             if process is None
-            else _processed(process, [values[name] for values in rows])
-            for name, process in self._order
+            else process([values[name] for values in rows])
+            for name, process in self._columns
         ]
 
     @property
@@ -256,6 +260,35 @@ def _without_rowid_returning(
     if plain.positiontup != list(names or ()) or plain.insert_prefetch or plain.effective_returning:
         return None
     return plain.string
+
+
+def column_processor(process: Processor | None) -> Callable[[list[Any]], list[Any]] | None:
+    """How :meth:`DirectInsert.columns_of` runs a column of values through the bind
+    processor ``process`` (None: the values go as they are): :func:`_processed`; for a
+    processor that writes a date as its ISO text (SQLite's DATE formats a dict of the
+    date's parts, ~2 us a value), ``date.isoformat`` of each date and ``process`` of
+    anything else."""
+    if process is None:
+        return None
+    if _writes_iso_dates(process):
+        return partial(_dates_processed, process)
+    return partial(_processed, process)
+
+
+#: dates that tell a processor writing ISO dates (four-digit years, padded parts) from others
+_SAMPLE_DATES = (date(2026, 11, 24), date(1, 2, 3), date(987, 6, 5), date(9999, 12, 31))
+
+
+def _writes_iso_dates(process: Processor) -> bool:
+    try:
+        return all(process(day) == day.isoformat() for day in _SAMPLE_DATES)
+    except Exception:  # (a processor of another type refuses a date)
+        return False
+
+
+def _dates_processed(process: Processor, values: list[Any]) -> list[Any]:
+    """``process`` of each of ``values``, a ``date``'s as its ISO text without the call."""
+    return [value.isoformat() if type(value) is date else process(value) for value in values]
 
 
 def _processed(process: Processor, values: list[Any]) -> list[Any]:
