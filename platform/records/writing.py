@@ -172,20 +172,24 @@ class Writing(RecordParts):
         visits, audits, records, changed = [], [], [], []
         at = as_utc(now)
         via = acting_via(user, self.actor.username)
-        plan = ent.value_hooks.audit_plan  # (each field's own is_empty and to_audit, if any)
+        # each field's own is_empty and to_audit, if any (and the audit's form of no value)
+        plan = [
+            (key, empty, to_audit, None if to_audit is None else to_audit(None))
+            for key, empty, to_audit in ent.value_hooks.audit_plan
+        ]
         entity = ent.key
         for record_id, new in zip(ids, batch, strict=True):
             changes = {}
             payload = {}
             values = new.values
-            for k, empty, to_audit in plan:  # (FieldType.is_empty inline for most types)
+            for k, empty, to_audit, before in plan:  # (FieldType.is_empty inline for most)
                 v = values[k]
                 if empty(v) if empty else v is None or (isinstance(v, str) and not v.strip()):
                     continue
                 # a value kept as it is: the event's pair in the audit row too (a tuple is
                 # written as the same JSON array as a list; one object a value less to make)
                 pair = changes[k] = (None, v)
-                payload[k] = pair if to_audit is None else (to_audit(None), to_audit(v))
+                payload[k] = pair if to_audit is None else (before, to_audit(v))
             if new.pipeline:
                 changes["pipeline"] = payload["pipeline"] = (None, new.pipeline)
                 changes["stage"] = payload["stage"] = (None, new.stage)
