@@ -242,8 +242,10 @@ def outcome(f: Any, value: Any, model: Any, *, new: bool) -> tuple[Any, ...]:
     return ("value", loaded, repr(loaded), list(problems))
 
 
-@pytest.fixture
-def thing(factory, runtime):  # type: ignore[no-untyped-def]
+def thing_of(factory, runtime, fields: dict[str, Any]) -> tuple[Any, Any]:  # type: ignore[no-untyped-def]
+    """The entity type ``thing`` with ``fields`` (and ``other``, the target of references,
+    with the option list ``colour``: red, green, blue and the retired option ``retired``):
+    its compiled form and the model."""
     factory.entity(
         "other",
         {"name": "text"},
@@ -251,11 +253,16 @@ def thing(factory, runtime):  # type: ignore[no-untyped-def]
         lists={"colour": ["red", "green", "blue", "retired"]},
     )
     factory.meta("update_option", "colour", "retired", active=False)
-    factory.entity("thing", {t: (t, CASES[t][0]) for t in sorted(CASES)})
+    factory.entity("thing", fields)
     factory.record("other", name="First")
     with runtime.transaction() as session:
         model = runtime.model(session)
         return model.entities["thing"], model
+
+
+@pytest.fixture
+def thing(factory, runtime):  # type: ignore[no-untyped-def]
+    return thing_of(factory, runtime, {t: (t, CASES[t][0]) for t in sorted(CASES)})
 
 
 def test_the_cases_cover_every_field_type() -> None:

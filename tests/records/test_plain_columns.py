@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_create_many import _create_problems, _stored
-from test_input_loaders import CASES
+from test_create_many import _create_problems, _stored, shop  # noqa: F401 (a fixture)
+from test_input_loaders import CASES, thing_of
 
 from trellis.metamodel.changes import Errors
 from trellis.records.service import RowsInvalid
@@ -76,17 +76,7 @@ INPUTS = {
 
 @pytest.fixture
 def thing(factory, runtime):  # type: ignore[no-untyped-def]
-    factory.entity(
-        "other",
-        {"name": "text"},
-        title="{name}",
-        lists={"colour": ["red", "green", "blue", "retired"]},
-    )
-    factory.meta("update_option", "colour", "retired", active=False)
-    factory.entity("thing", FIELDS)
-    with runtime.transaction() as session:
-        model = runtime.model(session)
-        return model.entities["thing"], model
+    return thing_of(factory, runtime, FIELDS)
 
 
 def row_loaded(f: Any, value: Any, model: Any) -> tuple[Any, str] | None:
@@ -175,21 +165,8 @@ def test_a_column_with_a_problem_goes_value_by_value(thing) -> None:  # type: ig
     )  # (a retired option is refused unless the record had it)
 
 
-def test_a_batch_of_plain_and_odd_values_reports_and_stores_as_single_creates(
-    runtime, factory
-) -> None:  # type: ignore[no-untyped-def]
-    from test_create_many import FIELDS as SHOP
-
-    factory.entity("company", {"name": "text"}, title="{name}")
-    for key in ("item_a", "item_b"):
-        factory.entity(
-            key,
-            SHOP,
-            title="{name} {code}",
-            pipelines={"sales": ["new", "won:success"]},
-            lists={"status": ["open", "won"], "tag": ["red", "blue", "green"]},
-        )
-        factory.meta("add_rule", key, "required", field="email", when="quantity > 50")
+@pytest.mark.usefixtures("shop")  # (test_create_many's item_a and item_b, defined alike)
+def test_a_batch_of_plain_and_odd_values_reports_and_stores_as_single_creates(runtime) -> None:  # type: ignore[no-untyped-def]
     rows = [
         {
             "name": f" Item {i} ",
