@@ -82,13 +82,10 @@ class CellReader:
         raises (a reference to no record): see :meth:`converter` to read cell by cell."""
         read = self._readers.get(f.key)
         if read is None:
-            trims, convert = self.trims(f), self.converter(f)
+            trims, convert = self.trims(f), self.column_converter(f)
 
             def read(cells: list[str]) -> list[Any]:
-                texts = texts_of(cells, trims=trims)
-                if convert is None:
-                    return texts
-                return [None if text is None else convert(text) for text in texts]
+                return convert(texts_of(cells, trims=trims))
 
             self._readers[f.key] = read
         return read
@@ -98,12 +95,15 @@ class CellReader:
         """Whether ``f``'s cells are trimmed (a long text's are kept as they are)."""
         return f.type.name != "long_text"
 
-    def column_converter(self, f: CompiledField) -> Callable[[list[Any]], list[Any]] | None:
+    @staticmethod
+    def refuses(f: CompiledField) -> bool:
+        """Whether :meth:`converter` can refuse a cell of ``f``'s column (a reference to no
+        record the caller can read): such a column is converted cell by cell."""
+        return f.type.name == "reference"
+
+    def column_converter(self, f: CompiledField) -> Callable[[list[Any]], list[Any]]:
         """:meth:`converter` of each text of a column at once (a blank cell's None stays
-        None); None for a type whose conversion can refuse a cell (a reference), which is
-        converted cell by cell."""
-        if f.type.name == "reference":
-            return None
+        None); it raises on the first cell it refuses (see :meth:`refuses`)."""
         convert = self.converter(f)
         if convert is None:
             return lambda texts: texts

@@ -245,8 +245,8 @@ class RowWriter:
         self.service, self.ent, self.reader = service, ent, reader
         self.mapping, self.width, self.match = mapping, width, match
         #: (column, key, field or None for a placement column, whether its cells are
-        #: trimmed, how its texts become the field's input: a column's at once, or else
-        #: each text's, which may refuse it: see CellReader.column_converter)
+        #: trimmed, how its texts become the field's input: a column's at once, and for a
+        #: type that may refuse a cell each text's, to report it: see CellReader.refuses)
         self.columns = [
             (index, key, None, True, None, None)
             if key in PLACEMENT
@@ -256,7 +256,7 @@ class RowWriter:
                 ent.fields[key],
                 reader.trims(ent.fields[key]),
                 reader.column_converter(ent.fields[key]),
-                reader.converter(ent.fields[key]),
+                reader.converter(ent.fields[key]) if reader.refuses(ent.fields[key]) else None,
             )
             for index, key in mapping.items()
         ]
@@ -364,7 +364,7 @@ class RowWriter:
                 continue
             # (CellReader's reading: the texts a column at once, then each one converted)
             texts = texts_of(cells, trims=trims)
-            if convert_all is not None:
+            if convert_each is None:
                 values = convert_all(texts)
             else:
                 values = self._converted(key, convert_each, texts, problems)

@@ -228,6 +228,16 @@ def plain_amounts(precision: int, scale: int) -> Callable[[list[Any]], list[Deci
     return load
 
 
+def decimal_bounds(settings: Mapping[str, Any]) -> tuple[Decimal | None, Decimal | None]:
+    """The ``min`` and ``max`` settings of a decimal or money field as numbers (None: not
+    set)."""
+    low, high = settings.get("min"), settings.get("max")
+    return (
+        None if low is None else Decimal(str(low)),
+        None if high is None else Decimal(str(high)),
+    )
+
+
 #: a ``min`` or ``max`` setting of a decimal or money field: a JSON number or a numeral
 #: (not "NaN" or "Infinity", which bound nothing)
 BOUND_SCHEMA = {
@@ -336,8 +346,7 @@ class DecimalType(FieldType):
         amounts = plain_amounts(precision, scale)
         if amounts is None:
             return None
-        low, high = (field.settings.get(k) for k in ("min", "max"))
-        low, high = (None if b is None else Decimal(str(b)) for b in (low, high))
+        low, high = decimal_bounds(field.settings)
 
         def load(values: list[Any], model: Any) -> list[Decimal] | None:
             loaded = amounts(values)

@@ -23,6 +23,7 @@ from trellis.metamodel.fieldtypes.decimal_number import (
     WIDE,
     ExactDecimal,
     StoredNumber,
+    decimal_bounds,
     decimal_bounds_errors,
     digits_errors,
     fast_decimal,
@@ -259,8 +260,7 @@ class MoneyType(FieldType):
         default = field.settings.get("default_currency", "EUR")
         allowed = field.settings.get("currencies")
         allowed = None if not allowed else frozenset(allowed)
-        low, high = (field.settings.get(k) for k in ("min", "max"))
-        low, high = (None if b is None else Decimal(str(b)) for b in (low, high))
+        low, high = decimal_bounds(field.settings)
 
         def load(values: list[Any], model: Any) -> list[Money] | None:
             loaded = plain_money(values, amounts, default, allowed, is_currency_code)
