@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from trellis.conversion.convert import CONVERTING, Converting
 from trellis.conversion.models import ConversionMap
 from trellis.errors import ValidationFailed
-from trellis.metamodel.model_cache import MetamodelCache
+from trellis.metamodel.compiled import CompiledModel
+from trellis.metamodel.model_cache import MetamodelCache, model_read_in
 from trellis.records.events import EventBus, RecordEvent
 
 
@@ -21,6 +22,24 @@ class SuccessStageGuard:
     def __init__(self, cache: MetamodelCache) -> None:
         self.cache = cache
 
+    def concerns(self, session: Session, kind: str, entity: str) -> bool:
+        """Whether records of ``entity`` can reach a success stage at all (see
+        ``EventBus.subscribe``): an entity type without one has nothing to guard."""
+        compiled = self._model(session).entities.get(entity)
+        return compiled is None or any(
+            stage.kind == "success"
+            for pipeline in compiled.pipelines.values()
+            for stage in pipeline.stages.values()
+        )
+
+    def _model(self, session: Session) -> CompiledModel:
+        """The model the writer works with: a conversion's, or the one this transaction
+        read (the metamodel stamp is not read again)."""
+        converting: Converting | None = session.info.get(CONVERTING)
+        if converting is not None:
+            return converting.model
+        return model_read_in(session) or self.cache.get(session)
+
     def __call__(self, session: Session, event: RecordEvent) -> None:
         if "stage" not in event.changes:
             return
@@ -30,9 +49,7 @@ class SuccessStageGuard:
             event.record_id,
         ):
             return
-        # a conversion's targets: the model it runs with (the metamodel stamp is not read again)
-        model = self.cache.get(session) if converting is None else converting.model
-        entity = model.entities.get(event.entity)
+        entity = self._model(session).entities.get(event.entity)
         if entity is None:
             return
         key = event.changes["stage"][1]
@@ -64,5 +81,5 @@ def register(events: EventBus, cache: MetamodelCache) -> None:
     guard = SuccessStageGuard(cache)
     # a record created (or imported) straight into the success stage skips the conversion
     # just as a move does
-    events.subscribe("stage_changed", guard)
-    events.subscribe("created", guard)
+    events.subscribe("stage_changed", guard, guard.concerns)
+    events.subscribe("created", guard, guard.concerns)

@@ -26,6 +26,8 @@ _STATE = select(_STATE_TABLE.c.stamp, _STATE_TABLE.c.version).where(_STATE_TABLE
 #: ``session.info`` key: ``(transaction, {name: value})`` of what was read along with the
 #: metamodel stamp (:meth:`MetamodelCache.read_along`) in that transaction
 _READ_ALONG = "trellis.read_along"
+#: ``session.info`` key: ``(transaction, model)``, the model last given for that transaction
+_MODEL_READ = "trellis.model_read"
 
 
 def read_along(session: Session, name: str) -> Any:
@@ -35,6 +37,15 @@ def read_along(session: Session, name: str) -> Any:
     if read is None or read[0] is not session.get_transaction():
         return None
     return read[1].get(name)
+
+
+def model_read_in(session: Session) -> CompiledModel | None:
+    """The compiled model :meth:`MetamodelCache.get` last gave for ``session``'s current
+    transaction (what its services work with), or None if it gave none."""
+    read = session.info.get(_MODEL_READ)
+    if read is None or read[0] is not session.get_transaction():
+        return None
+    return read[1]
 
 
 def forget_read_along(session: Session, name: str) -> None:
@@ -69,7 +80,13 @@ class MetamodelCache:
         self._state = self._state.add_columns(value.label(f"along_{len(self._along)}"))
 
     def get(self, session: Session) -> CompiledModel:
-        """The compiled model for the metamodel as ``session`` sees it (one cheap query)."""
+        """The compiled model for the metamodel as ``session`` sees it (one cheap query),
+        then :func:`model_read_in` the transaction."""
+        model = self._get(session)
+        session.info[_MODEL_READ] = (session.get_transaction(), model)
+        return model
+
+    def _get(self, session: Session) -> CompiledModel:
         # a Core read of two columns (every request does it): no ORM object, loader or
         # flush, as ``session.get`` did not flush either; on SQLite a read-only transaction
         # skips it while no other connection has committed since (db.kept_while_unchanged)

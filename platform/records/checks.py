@@ -5,6 +5,7 @@ collected in an :class:`Errors`, so a write reports all of them at once."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy import select
@@ -29,6 +30,28 @@ READ_ONLY_KEYS = frozenset(
 
 
 MISSING = object()
+
+
+@dataclass
+class NewBatch:
+    """What the new records of one batch share, worked out for the first and then reused
+    (see :meth:`Checks._loaded_new`): the values a record starts from (no value or the
+    default of each field), kept when none of them can change in place; and for each
+    placement asked for (pipeline, stage as given), where it lands, its problems and why
+    the caller may not create a record there."""
+
+    start: dict[str, Any] | None = None
+    placements: dict[tuple[str | None, str | None], Placed] = field(default_factory=dict)
+
+
+class Placed(NamedTuple):
+    """Where a new record's placement lands (see :meth:`Checks._placed`)."""
+
+    pipeline: str | None
+    stage: str | None
+    problems: list[tuple[str, str]]
+    #: why the caller may not create a record straight into the stage (None: they may)
+    refused: str | None
 
 
 class LoadedNew(NamedTuple):
@@ -60,7 +83,7 @@ class Checks(RecordParts):
         field (see ``InputLoader.load_new``). ``preloaded``: the values a batch's columns
         loaded without a problem (``InputLoader.load_new_many``), taken when every key of
         ``data`` is a field the caller may write."""
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             raise BadRequest("Expected an object of field values.")
         hidden = self.access.hidden_on(ent.key, owner_id)
         read_only = self.access.read_only_fields(ent.key)
@@ -126,15 +149,33 @@ class Checks(RecordParts):
         errors: Errors,
         by_flow: str | None = None,
         preloaded: dict[str, Any] | None = None,
+        batch: NewBatch | None = None,
     ) -> LoadedNew:
         """The first half of :meth:`_checked_new`: the values loaded (defaults filled in)
         and the placement checked, with their problems in ``errors``; ``create_many`` loads
         every record of a batch before checking any, to look up their unique values in one
         statement per field (see :mod:`trellis.records.unique_batch`); ``preloaded`` as for
-        :meth:`_load`."""
+        :meth:`_load`; ``batch``: what the batch's records share."""
         owner = new.owner_id if new.owner_id is not None else self.actor.user_id
         checked: dict[str, Sequence[str] | None] = {}
         loaded = self._load(ent, new.data, errors, owner, checked, preloaded)
+        if batch is not None and batch.start is not None:
+            values = dict(batch.start)
+        else:
+            values = self._start_values(ent, batch)
+        values.update(loaded)
+        placed = self._placed(ent, new, by_flow, batch)
+        for key, message in placed.problems:
+            errors.add(key, message)
+        if placed.refused and "pipeline" not in errors and "stage" not in errors:
+            errors.add("stage", placed.refused)
+        return LoadedNew(
+            Checked(values, placed.pipeline, placed.stage, owner), list(loaded), checked
+        )
+
+    def _start_values(self, ent: CompiledEntity, batch: NewBatch | None) -> dict[str, Any]:
+        """The values a new record starts from: each field's default, or its empty value
+        (kept in ``batch`` when none of them can change in place: each can be hashed)."""
         hooks = ent.value_hooks
         if hooks.defaulted:
             values = {
@@ -143,13 +184,34 @@ class Checks(RecordParts):
             }
         else:
             values = dict(hooks.empty)
-        values.update(loaded)
-        pipeline, stage = self._placement(ent, new.pipeline, new.stage, None, None, errors)
-        if pipeline and stage and not {"pipeline", "stage"} & set(errors):
-            problem = creation_problem(ent, pipeline, stage, self.actor, by_flow=by_flow)
-            if problem:
-                errors.add("stage", problem)
-        return LoadedNew(Checked(values, pipeline, stage, owner), list(loaded), checked)
+        if batch is not None:
+            try:
+                hash(tuple(values.values()))
+            except TypeError:  # (a list, say: each record gets its own)
+                return values
+            batch.start = values
+            return dict(values)
+        return values
+
+    def _placed(
+        self, ent: CompiledEntity, new: NewRecord, by_flow: str | None, batch: NewBatch | None
+    ) -> Placed:
+        """Where ``new`` lands (the first pipeline's first stage unless it says), with the
+        placement's problems; worked out once per placement of a ``batch``."""
+        asked = (new.pipeline, new.stage)
+        # (a placement that is no key, a list say, has its problem reported each time)
+        kept = batch is not None and all(type(v) is str or v is None for v in asked)
+        if kept and asked in batch.placements:  # type: ignore[union-attr]
+            return batch.placements[asked]  # type: ignore[union-attr,index]
+        found = Errors()
+        pipeline, stage = self._placement(ent, new.pipeline, new.stage, None, None, found)
+        refused = None
+        if pipeline and stage and not found:
+            refused = creation_problem(ent, pipeline, stage, self.actor, by_flow=by_flow)
+        placed = Placed(pipeline, stage, [(k, m) for k, ms in found.items() for m in ms], refused)
+        if kept:
+            batch.placements[asked] = placed  # type: ignore[union-attr,index]
+        return placed
 
     def _check_new(
         self,
@@ -241,6 +303,8 @@ class Checks(RecordParts):
             self._check_references(ent, values, old, changed, errors)
         if hooks.unique:
             self._check_unique(ent, values, changed, record_id, errors, holders)
+        if not ent.rules and not hooks.required:
+            return
         plain = dict(values)
         for key, to_plain in hooks.plain:  # (the types whose plain value differs)
             if key in plain:

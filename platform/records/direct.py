@@ -292,7 +292,10 @@ def _dates_processed(process: Processor, values: list[Any]) -> list[Any]:
 
 
 def _processed(process: Processor, values: list[Any]) -> list[Any]:
-    """``process`` of each of ``values``, once for a run of the same object."""
+    """``process`` of each of ``values``, once for a run of the same object (a column that
+    starts with one: the time of a batch, say; else by ``map``, without a test per value)."""
+    if len(values) < 2 or values[0] is not values[1]:
+        return list(map(process, values))
     out = []
     last: Any = _UNKNOWN
     done = None

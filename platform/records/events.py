@@ -61,20 +61,32 @@ class EventBus:
             handler(session, event)
 
     def emit_many(
-        self, session: Session, kind: str, entity: str, events: list[RecordEvent]
+        self,
+        session: Session,
+        kind: str,
+        entity: str,
+        events: list[RecordEvent],
+        handlers: list[Handler] | None = None,
     ) -> None:
         """:meth:`emit` each of ``events`` (all of ``kind``, about ``entity``) in turn, the
-        handlers that have nothing to do with them (by their ``concerns``) left out."""
+        handlers that have nothing to do with them (by their ``concerns``) left out;
+        ``handlers``: those of :meth:`listening`, asked already."""
         if not events:
             return
-        handlers = [
+        if handlers is None:
+            handlers = self.listening(session, kind, entity)
+        for event in events:
+            for handler in handlers:
+                handler(session, event)
+
+    def listening(self, session: Session, kind: str, entity: str) -> list[Handler]:
+        """The handlers :meth:`emit_many` runs for events of ``kind`` about ``entity``, in
+        subscription order: none, and a writer need not make the events at all."""
+        return [
             handler
             for handler, concerns in self._of(kind)
             if concerns is None or concerns(session, kind, entity)
         ]
-        for event in events:
-            for handler in handlers:
-                handler(session, event)
 
     def _of(self, kind: str) -> tuple[tuple[Handler, Concern | None], ...]:
         handlers = self._runs.get(kind)

@@ -199,17 +199,15 @@ def _create_rows(
             if found:
                 problems[number] = found
                 continue
-            pipeline = _pipeline_key(writer.ent, placed.get("pipeline", ""))
-            stage = _stage_key(writer.ent, placed.get("stage", ""), pipeline)
-            ready.append((number, NewRecord(data, pipeline, stage)))
+            ready.append((number, NewRecord(data, *writer.placement(placed))))
         created, refused = writer.create_many(ready)
         report.created.extend(created)
         problems.update(refused)
         for number in sorted(problems):
             _note_problems(report, number, problems[number])
-        for number, _row in numbered:
-            if progress and (number - 1) % PROGRESS_EVERY == 0:
-                progress(number - 1, len(rows))
+        for number, _row in numbered if progress else ():
+            if (number - 1) % PROGRESS_EVERY == 0:
+                progress(number - 1, len(rows))  # type: ignore[misc]
 
 
 def _note_problems(report: ImportReport, number: int, problems: dict[str, list[str]]) -> None:
@@ -244,6 +242,7 @@ class RowWriter:
     ) -> None:
         self.service, self.ent, self.reader = service, ent, reader
         self.mapping, self.width, self.match = mapping, width, match
+        self._placements: dict[tuple[str, str], tuple[str | None, str | None]] = {}
         #: (column, key, field or None for a placement column, whether its cells are
         #: trimmed, how its texts become the field's input: a column's at once, and for a
         #: type that may refuse a cell each text's, to report it: see CellReader.refuses)
@@ -266,8 +265,7 @@ class RowWriter:
         ((data, placed, problems),) = self.read_rows([row])
         if problems:
             return None, False, problems
-        pipeline = _pipeline_key(self.ent, placed.get("pipeline", ""))
-        stage = _stage_key(self.ent, placed.get("stage", ""), pipeline)
+        pipeline, stage = self.placement(placed)
         try:
             existing = self._existing(data)
             if existing is None:
@@ -296,6 +294,16 @@ class RowWriter:
             raise  # the whole import stops: its rows must not answer any more questions
         except TrellisError as exc:
             return None, False, {"_row": [exc.detail]}
+
+    def placement(self, placed: Mapping[str, str]) -> tuple[str | None, str | None]:
+        """The pipeline and stage keys a row's placement cells name (by key or label),
+        worked out once per pair of cells."""
+        cells = (placed.get("pipeline", ""), placed.get("stage", ""))
+        keys = self._placements.get(cells)
+        if keys is None:
+            pipeline = _pipeline_key(self.ent, cells[0])
+            keys = self._placements[cells] = (pipeline, _stage_key(self.ent, cells[1], pipeline))
+        return keys
 
     def create_many(
         self, ready: list[tuple[int, NewRecord]]

@@ -23,7 +23,14 @@ from trellis.collector import collector_paused
 from trellis.errors import BadRequest, PermissionDenied, StaleWrite
 from trellis.metamodel.changes import Errors
 from trellis.metamodel.compiled import CompiledEntity
-from trellis.records.checks import HIDDEN_RULE, READ_ONLY_KEYS, TAKEN_UNSEEN, Checks, LoadedNew
+from trellis.records.checks import (
+    HIDDEN_RULE,
+    READ_ONLY_KEYS,
+    TAKEN_UNSEEN,
+    Checks,
+    LoadedNew,
+    NewBatch,
+)
 from trellis.records.paging import COUNT_CAP
 from trellis.records.reading import PAGE_TOTAL, Reading
 from trellis.records.record import (
@@ -117,11 +124,13 @@ class RecordService(Reading, Referrers, Writing, Checks):
         else:
             preloaded = [None] * len(news)
 
+        shared = NewBatch()
+
         def load_each() -> Iterator[tuple[Errors, LoadedNew | None]]:
             for new, values in zip(news, preloaded, strict=True):
                 errors = Errors()
                 try:
-                    yield errors, self._loaded_new(ent, new, errors, by_flow, values)
+                    yield errors, self._loaded_new(ent, new, errors, by_flow, values, shared)
                 except BadRequest as exc:  # not an object of values at all
                     errors.add(RECORD_KEY, exc.detail)
                     yield errors, None

@@ -92,16 +92,19 @@ class Writing(RecordParts):
         connection = self.session.connection()
         ids = self._insert_rows(ent, connection, self._record_rows(ent, batch, now))
         self._insert_side_rows(ent, connection, ids, batch)
-        records, changed, audits, visits = self._created(ent, ids, batch, now)
+        # (no handler for the events: none is made, nor the changes they would carry)
+        handlers = self.events.listening(self.session, "created", ent.key)
+        records, changed, audits, visits = self._created(ent, ids, batch, now, bool(handlers))
         self._set_titles(ent, records)
         if visits:
             write_visit_rows(self.session, visits)
         write_audit_rows(self.session, audits, connection, ent.direct_statements)
-        events = [
-            RecordEvent("created", ent.key, record.id, self.actor, changes)
-            for record, changes in zip(records, changed, strict=True)
-        ]
-        self.events.emit_many(self.session, "created", ent.key, events)
+        if handlers:
+            events = [
+                RecordEvent("created", ent.key, record.id, self.actor, changes)
+                for record, changes in zip(records, changed, strict=True)
+            ]
+            self.events.emit_many(self.session, "created", ent.key, events, handlers)
         return records
 
     def _record_rows(
@@ -164,10 +167,15 @@ class Writing(RecordParts):
                 connection.execute(insert(ent.side_tables[key]), chosen)
 
     def _created(
-        self, ent: CompiledEntity, ids: list[int], batch: Sequence[Checked], now: datetime
+        self,
+        ent: CompiledEntity,
+        ids: list[int],
+        batch: Sequence[Checked],
+        now: datetime,
+        with_changes: bool = True,
     ) -> tuple[list[Record], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-        """The new records as read back, their changes (for the events), their audit rows
-        and their first stage visits."""
+        """The new records as read back, their changes (for the events; none without
+        ``with_changes``), their audit rows and their first stage visits."""
         user = self.actor.user_id
         visits, audits, records, changed = [], [], [], []
         at = as_utc(now)
@@ -177,23 +185,29 @@ class Writing(RecordParts):
             (key, empty, to_audit, None if to_audit is None else to_audit(None))
             for key, empty, to_audit in ent.value_hooks.audit_plan
         ]
+        # (the fields whose audit pair is not the event's: each value kept as it is)
+        converted = [key for key, _empty, to_audit, _before in plan if to_audit is not None]
         entity = ent.key
         for record_id, new in zip(ids, batch, strict=True):
-            changes = {}
             payload = {}
             values = new.values
             for k, empty, to_audit, before in plan:  # (FieldType.is_empty inline for most)
                 v = values[k]
                 if empty(v) if empty else v is None or (isinstance(v, str) and not v.strip()):
                     continue
-                # a value kept as it is: the event's pair in the audit row too (a tuple is
-                # written as the same JSON array as a list; one object a value less to make)
-                pair = changes[k] = (None, v)
-                payload[k] = pair if to_audit is None else (before, to_audit(v))
+                payload[k] = (None, v) if to_audit is None else (before, to_audit(v))
             if new.pipeline:
-                changes["pipeline"] = payload["pipeline"] = (None, new.pipeline)
-                changes["stage"] = payload["stage"] = (None, new.stage)
+                payload["pipeline"] = (None, new.pipeline)
+                payload["stage"] = (None, new.stage)
                 visits.append(self._visit_row(entity, record_id, new.pipeline, new.stage, now))  # type: ignore[arg-type]
+            if with_changes:
+                # the event's pairs: the audit's, each value kept as it is (a tuple is
+                # written as the same JSON array as a list)
+                changes = dict(payload)
+                for k in converted:
+                    if k in changes:
+                        changes[k] = (None, values[k])
+                changed.append(changes)
             # (the audit row of _audit_row, its payload built with the changes)
             audits.append(
                 {
@@ -221,7 +235,6 @@ class Writing(RecordParts):
                     new.stage,
                 )
             )
-            changed.append(changes)
         return records, changed, audits, visits
 
     def _store(

@@ -42,3 +42,30 @@ def test_no_read_back_for_a_stage_that_is_no_success(demo_crm, factory, runtime)
         event.remove(runtime.engine, "before_cursor_execute", note)
     assert deal.stage is not None
     assert not [s for s in statements if s.startswith("select rec_deal.pipeline")]
+
+
+def test_a_batch_into_the_success_stage_is_refused_too(demo_crm, factory) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationFailed) as created:
+        factory.records(
+            "create_many", "lead", [{**LEAD, "source": "website"}] * 2, stage="converted"
+        )
+    assert created.value.errors == {"stage": [REFUSED]}
+
+
+def test_asking_whether_the_guard_concerns_a_create_reads_the_model_no_second_time(  # type: ignore[no-untyped-def]
+    demo_crm, factory, runtime
+) -> None:
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()).lower())
+
+    event.listen(runtime.engine, "before_cursor_execute", note)
+    try:
+        factory.records("create", "deal", {"name": "Big deal"})
+        with pytest.raises(ValidationFailed):
+            factory.records("create", "lead", LEAD, stage="converted")
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", note)
+    stamps = [s for s in statements if "from meta_state" in s]
+    assert len(stamps) == 2  # (one a transaction, by the record service)

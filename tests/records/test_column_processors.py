@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, Numeric, String
 
@@ -50,3 +51,25 @@ def test_other_types_processors_are_not_taken_for_iso_dates(runtime) -> None:  #
 
 def _unwrapped(value: object) -> object:
     return getattr(value, "obj", value)
+
+
+def test_a_column_is_processed_value_by_value_or_once_for_a_run_of_one_object() -> None:
+    calls: list[Any] = []
+
+    def process(value: Any) -> Any:
+        calls.append(value)
+        return f"<{value}>"
+
+    column = column_processor(process)
+    assert column is not None
+    calls.clear()  # (the sample dates it was asked about)
+    assert column([1, 2, 2, 3]) == ["<1>", "<2>", "<2>", "<3>"]
+    assert calls == [1, 2, 2, 3]
+    calls.clear()
+    moment = object()
+    other = object()
+    assert column([moment, moment, moment, other, moment]) == [
+        f"<{moment}>", f"<{moment}>", f"<{moment}>", f"<{other}>", f"<{moment}>"
+    ]  # fmt: skip
+    assert calls == [moment, other, moment]  # (a run of one object processed once)
+    assert column([]) == [] and column([7]) == ["<7>"]

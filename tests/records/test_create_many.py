@@ -176,6 +176,31 @@ def test_a_batch_stores_exactly_what_single_creates_store(shop, runtime) -> None
     ]
 
 
+def test_without_a_handler_for_them_no_events_are_made_and_the_audit_is_the_same(  # type: ignore[no-untyped-def]
+    shop, runtime
+) -> None:
+    seen: list[Any] = []
+    asked: list[str] = []
+
+    def only_item_a(_session: Any, _kind: str, entity: str) -> bool:
+        asked.append(entity)
+        return entity == "item_a"
+
+    runtime.events.subscribe("created", lambda _s, e: seen.append(e), only_item_a)
+    with runtime.transaction() as session:
+        records = runtime.records(session)
+        a = records.create_many("item_a", INPUTS)
+        b = records.create_many("item_b", INPUTS)
+    assert asked == ["item_a", "item_b"]  # once per batch
+    assert [(e.entity, e.record_id) for e in seen] == [("item_a", r.id) for r in a]
+    stored_a = _stored(runtime, "item_a", [r.id for r in a])
+    assert _stored(runtime, "item_b", [r.id for r in b]) == stored_a
+    # the event has each value as it is; the audit row has its stored form
+    assert seen[0].changes["price"] == (None, a[0].values["price"])
+    assert stored_a["audits"][0][3]["price"] == [None, {"amount": "10.50", "currency": "USD"}]
+    assert set(seen[0].changes) == set(stored_a["audits"][0][3])
+
+
 def test_every_problem_of_every_record_is_reported_by_index_and_nothing_is_written(
     shop, runtime
 ) -> None:  # type: ignore[no-untyped-def]
@@ -208,6 +233,53 @@ def test_every_problem_of_every_record_is_reported_by_index_and_nothing_is_writt
             )
             == 0
         )
+
+
+def test_a_placement_shared_by_records_is_checked_for_each_as_create_does(shop, runtime) -> None:  # type: ignore[no-untyped-def]
+    """A batch works out each placement once; every record still gets its own problems."""
+    asked = [
+        ({"name": "a"}, "sales", "won"),
+        ({"name": "b"}, None, "nowhere"),
+        ({"name": "c"}, None, "nowhere"),
+        ({"name": "d"}, "nope", None),
+        ({"name": "e"}, ["sales"], None),
+        ({"name": "f"}, ["sales"], None),
+        ({"name": "g", "stage": "won"}, None, "nowhere"),
+        ({"name": "h"}, "sales", "won"),
+    ]
+    batch = [NewRecord(data, pipeline, stage) for data, pipeline, stage in asked]
+    with runtime.transaction() as session, pytest.raises(RowsInvalid) as failure:
+        runtime.records(session).create_many("item_b", batch)
+    expected = {
+        index: problems
+        for index, (data, pipeline, stage) in enumerate(asked)
+        if (problems := _create_problems(runtime, "item_b", data, pipeline=pipeline, stage=stage))
+    }
+    assert failure.value.rows == expected
+    assert set(expected) == {1, 2, 3, 4, 5, 6}
+    assert expected[4] == expected[5] == {"pipeline": ["Expected a key (text)."]}
+    with runtime.transaction() as session:
+        created = runtime.records(session).create_many("item_b", [batch[0], batch[7]])
+    assert [(r.pipeline, r.stage) for r in created] == [("sales", "won")] * 2
+
+
+def test_defaults_are_filled_in_for_each_record_of_a_batch(factory, runtime) -> None:  # type: ignore[no-untyped-def]
+    factory.entity(
+        "note",
+        {
+            "heading": ("text", {"default": "Untitled"}),
+            "tags": ("multi_list", {"settings": {"list": "tag"}, "default": ["red"]}),
+        },
+        lists={"tag": ["red", "blue"]},
+    )
+    with runtime.transaction() as session:
+        records = runtime.records(session)
+        single = records.create("note", {})
+        batch = records.create_many("note", [{}, {"heading": "Own"}, {}])
+    assert [r.values["heading"] for r in batch] == ["Untitled", "Own", "Untitled"]
+    assert [r.values["tags"] for r in batch] == [single.values["tags"]] * 3
+    assert len({id(r.values) for r in batch}) == 3  # (each record its own values)
+    assert type(single.values["tags"]) is tuple  # (so the values to start from are shared)
 
 
 def test_a_value_freed_by_a_refused_record_is_not_taken_in_the_batch(shop, runtime) -> None:  # type: ignore[no-untyped-def]

@@ -42,3 +42,31 @@ def test_a_batch_reaches_the_handlers_as_one_emit_per_event() -> None:
     asked.clear()
     bus.emit_many(None, "created", "deal", [])  # type: ignore[arg-type]
     assert asked == []
+
+
+def test_listening_names_the_handlers_a_batch_runs_and_emit_many_takes_them() -> None:
+    bus, seen, asked = EventBus(), [], []
+
+    def concerns(answer: bool) -> Any:
+        def ask(_session: Any, kind: str, entity: str) -> bool:
+            asked.append((kind, entity))
+            return answer
+
+        return ask
+
+    def own(_session: Any, event: RecordEvent) -> None:
+        seen.append(("own", event.record_id))
+
+    def concerned(_session: Any, event: RecordEvent) -> None:
+        seen.append(("concerned", event.record_id))
+
+    bus.subscribe("created", own)
+    bus.subscribe("*", concerned, concerns(True))
+    bus.subscribe("*", lambda _s, _e: seen.append(("none", 0)), concerns(False))
+    assert bus.listening(None, "created", "deal") == [own, concerned]  # type: ignore[arg-type]
+    assert bus.listening(None, "updated", "deal") == [concerned]  # type: ignore[arg-type]
+    asked.clear()
+    events = [RecordEvent("created", "deal", n, SYSTEM) for n in (1, 2)]
+    bus.emit_many(None, "created", "deal", events, [concerned])  # type: ignore[arg-type]
+    assert seen == [("concerned", 1), ("concerned", 2)]
+    assert asked == []  # (the handlers given: no concerns asked again)
