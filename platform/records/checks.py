@@ -41,7 +41,7 @@ class NewBatch:
     the caller may not create a record there."""
 
     start: dict[str, Any] | None = None
-    placements: dict[tuple[str | None, str | None], Placed] = field(default_factory=dict)
+    placements: dict[tuple[Any, Any], Placed] = field(default_factory=dict)
 
 
 class Placed(NamedTuple):
@@ -199,18 +199,21 @@ class Checks(RecordParts):
         """Where ``new`` lands (the first pipeline's first stage unless it says), with the
         placement's problems; worked out once per placement of a ``batch``."""
         asked = (new.pipeline, new.stage)
-        # (a placement that is no key, a list say, has its problem reported each time)
-        kept = batch is not None and all(type(v) is str or v is None for v in asked)
-        if kept and asked in batch.placements:  # type: ignore[union-attr]
-            return batch.placements[asked]  # type: ignore[union-attr,index]
+        if batch is not None:
+            try:
+                return batch.placements[asked]
+            except KeyError:
+                pass
+            except TypeError:  # (a placement that is no key, a list say: not kept)
+                batch = None
         found = Errors()
         pipeline, stage = self._placement(ent, new.pipeline, new.stage, None, None, found)
         refused = None
         if pipeline and stage and not found:
             refused = creation_problem(ent, pipeline, stage, self.actor, by_flow=by_flow)
         placed = Placed(pipeline, stage, [(k, m) for k, ms in found.items() for m in ms], refused)
-        if kept:
-            batch.placements[asked] = placed  # type: ignore[union-attr,index]
+        if batch is not None:
+            batch.placements[asked] = placed
         return placed
 
     def _check_new(
