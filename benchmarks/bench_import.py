@@ -12,9 +12,11 @@ of ``--batch`` rows per transaction. The sides:
   checks, rules and audit, all or nothing per file);
 * the floor: one Core ``executemany`` of the rows already converted (before the clock
   starts) into column values. Issue 12 goal: the import within 2x of it;
-* a strong hand-written import: read the CSV, convert the cells, the same checks as the
-  platform (every problem reported, nothing written on any), ``executemany`` of the rows
-  (ids back) and of their audit rows.
+* a strong hand-written import (``hand_import``): read the CSV, convert and check the cells
+  column by column with the same checks as the platform (a file with a bad cell goes row by
+  row, every problem reported, nothing written on any), one statement for the rows (ids
+  back) and one for their audit rows on the driver's cursor (SQLite ``executemany``,
+  PostgreSQL ``COPY``).
 
 Each side has a fresh database of its own; they alternate file by file, taking turns at going
 first.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import csv
 import io
 
+import hand_import
 import handwritten
 from common import (
     FIELDS,
@@ -75,6 +78,7 @@ def main() -> None:
         floor_engine, hand_engine_ = hand_engine(floor_url), hand_engine(hand_url)
         handwritten.metadata.create_all(floor_engine)
         handwritten.metadata.create_all(hand_engine_)
+        hand_import.same_file_refusals(runtime, hand_engine_, csv_text)
 
         def platform(text: str, _rows: list) -> None:
             with runtime.transaction() as session:
@@ -87,7 +91,7 @@ def main() -> None:
 
         def by_hand(text: str, rows: list) -> None:
             with hand_engine_.begin() as conn:
-                created = handwritten.import_csv(conn, text)
+                created = hand_import.import_csv(conn, text)
             assert len(created) == len(rows)
 
         sides = {

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import hand_import
 import handwritten
 from bench_create import create_each, create_each_by_hand
 from bench_import import csv_text
@@ -68,9 +69,9 @@ def main() -> None:
                 report = import_csv(runtime.records(session), "item", text)
             assert report.ok, report.errors
 
-        def hand_import(text: str) -> None:
+        def import_by_hand(text: str) -> None:
             with engine.begin() as conn:
-                handwritten.import_csv(conn, text)
+                hand_import.import_csv(conn, text)
 
         start = iter(range(0, 10**9, n))
 
@@ -80,20 +81,20 @@ def main() -> None:
 
         for run in (platform_create, hand_create):  # warm-up
             run(range(10**9, 10**9 + 20))
-        for run in (platform_import, hand_import):
+        for run in (platform_import, import_by_hand):
             run(csv_text(range(10**9 + 20, 10**9 + 40)))
         calls = {
             "create, platform": counted(platform_create, numbers()),
             "create, by hand": counted(hand_create, numbers()),
             "import, platform": counted(platform_import, csv_text(numbers())),
-            "import, by hand": counted(hand_import, csv_text(numbers())),
+            "import, by hand": counted(import_by_hand, csv_text(numbers())),
         }
         times: dict[str, list[float]] = {side: [] for side in calls}
         for _round in range(args.rounds):
             times["create, platform"].append(cpu(platform_create, numbers()))
             times["create, by hand"].append(cpu(hand_create, numbers()))
             times["import, platform"].append(cpu(platform_import, csv_text(numbers())))
-            times["import, by hand"].append(cpu(hand_import, csv_text(numbers())))
+            times["import, by hand"].append(cpu(import_by_hand, csv_text(numbers())))
         runtime.dispose()
         engine.dispose()
     print(f"calls and CPU time per record ({backend(url)}, {n} a round, {args.rounds} rounds)")
