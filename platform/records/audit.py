@@ -16,9 +16,8 @@ from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from trellis.clock import as_utc, utcnow
 from trellis.db import Base
-from trellis.records.columns import as_rows
 from trellis.records.copy_rows import copy_or_insert_many
-from trellis.records.direct import insert_one
+from trellis.records.direct import as_rows, insert_one
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -178,7 +177,7 @@ def write_audit_rows(
     :func:`hold_history_rows`). ``kept``: the statements kept with the compiled entity type
     of the rows, where one row's INSERT is kept to run on the driver's cursor (see
     ``records.direct``), and many rows' COPY on PostgreSQL (``records.copy_rows``). A batch's
-    rows may be :class:`~trellis.records.columns.Columns`."""
+    rows may be :class:`~trellis.records.direct.Columns`."""
     held: HeldRows | None = session.info.get(HELD_ROWS)
     if held is not None:
         held.audit.extend(rows)

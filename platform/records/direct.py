@@ -31,8 +31,6 @@ from sqlalchemy import Connection, Insert, Select, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import InsertmanyvaluesSentinelOpts
 
-from trellis.records.columns import Columns, as_rows
-
 Processor = Callable[[Any], Any]
 
 
@@ -95,6 +93,36 @@ class DirectSelect:
 
     def _processors(self, description: Any) -> tuple[tuple[int, Processor], ...]:
         return _result_processors(self._results, self.dialect, self._impls, description)
+
+
+class Columns(Sequence[dict[str, Any]]):
+    """Rows kept column by column: each key's values in the rows' order, as a batch's writer
+    builds them (no dict a row), taken as they are by :meth:`DirectInsert.columns_of`. As a
+    sequence each row is a dict, for what needs rows (a statement SQLAlchemy runs: give it
+    ``list(columns)``)."""
+
+    __slots__ = ("columns", "count")
+
+    def __init__(self, columns: dict[str, list[Any]], count: int) -> None:
+        if any(len(values) != count for values in columns.values()):
+            raise ValueError(f"Columns of other lengths than {count}")
+        self.columns = columns
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.count))]
+        if not -self.count <= index < self.count:
+            raise IndexError(index)
+        return {key: values[index] for key, values in self.columns.items()}
+
+
+def as_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` as a list of dicts (what ``Connection.execute`` takes for many rows)."""
+    return rows if isinstance(rows, list) else list(rows)
 
 
 class OtherKeys(ValueError):

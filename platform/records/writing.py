@@ -24,9 +24,8 @@ from trellis.records.audit import (
     write_visit_rows,
 )
 from trellis.records.checks import TAKEN_UNSEEN, taken
-from trellis.records.columns import Columns, as_rows
 from trellis.records.copy_rows import copy_or_insert_returning_each
-from trellis.records.direct import insert_one
+from trellis.records.direct import Columns, as_rows, insert_one
 from trellis.records.events import RecordEvent
 from trellis.records.record import Checked, Record, RecordParts, note_record_write
 

@@ -1,4 +1,4 @@
-"""``records.columns.Columns``: a batch's rows kept column by column. The INSERT takes its
+"""``records.direct.Columns``: a batch's rows kept column by column. The INSERT takes its
 columns as they are, through the same bind processors as the same rows given as dicts; as a
 sequence it is those rows, for what needs dicts."""
 
@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import Column, Date, DateTime, Integer, MetaData, Numeric, Table, Text, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
-from trellis.records.columns import Columns, as_rows
-from trellis.records.direct import DirectInsert, OtherKeys
+from trellis.records.direct import Columns, DirectInsert, OtherKeys, as_rows
 
 TABLE = Table(
     "thing",
