@@ -7,7 +7,6 @@ history. Stage moves also open and close :class:`StageVisit` rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 from trellis.clock import as_utc, utcnow
 from trellis.db import Base
 from trellis.records.copy_rows import copy_or_insert_many
-from trellis.records.direct import as_rows, insert_one
+from trellis.records.direct import insert_one
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -168,7 +167,7 @@ def write_held_visits_of(session: Session, entity: str, record_id: int) -> None:
 
 def write_audit_rows(
     session: Session,
-    rows: Sequence[dict[str, Any]],
+    rows: list[dict[str, Any]],
     connection: Connection | None = None,
     kept: dict[Any, Any] | None = None,
 ) -> None:
@@ -176,8 +175,7 @@ def write_audit_rows(
     transaction when the caller has it at hand), or hold them (see
     :func:`hold_history_rows`). ``kept``: the statements kept with the compiled entity type
     of the rows, where one row's INSERT is kept to run on the driver's cursor (see
-    ``records.direct``), and many rows' COPY on PostgreSQL (``records.copy_rows``). A batch's
-    rows may be :class:`~trellis.records.direct.Columns`."""
+    ``records.direct``), and many rows' COPY on PostgreSQL (``records.copy_rows``)."""
     held: HeldRows | None = session.info.get(HELD_ROWS)
     if held is not None:
         held.audit.extend(rows)
@@ -187,7 +185,7 @@ def write_audit_rows(
         if kept is not None:
             copy_or_insert_many(kept, connection, AUDIT_INSERT, rows)
         else:
-            connection.execute(AUDIT_INSERT, as_rows(rows))
+            connection.execute(AUDIT_INSERT, rows)
     elif kept is not None:
         insert_one(kept, connection, AUDIT_INSERT, rows[0])
     else:

@@ -23,7 +23,6 @@ raised as SQLAlchemy raises it (a unique violation as an ``IntegrityError``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -93,7 +92,7 @@ class CopyInsert:
             _copied_types(table.c[key].type, dialect, process) for key, process in direct.parameters
         )
 
-    def columns_of(self, rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    def columns_of(self, rows: list[dict[str, Any]]) -> list[list[Any]]:
         """The values of ``rows`` column by column as the INSERT would send them
         (:meth:`DirectInsert.columns_of`); :class:`NotCopied` when one could be stored
         otherwise by a COPY, :class:`~trellis.records.direct.OtherKeys` for rows of other
@@ -152,7 +151,7 @@ def _copied_types(column_type: Any, dialect: Dialect, process: Any) -> tuple[fro
     return frozenset({python}), isinstance(impl, DateTime) and not impl.timezone
 
 
-def copies(connection: Connection, rows: Sequence[dict[str, Any]]) -> bool:
+def copies(connection: Connection, rows: list[dict[str, Any]]) -> bool:
     """Whether ``rows`` go by COPY on ``connection``: psycopg, :data:`COPY_FROM_ROWS` rows or
     more, the connection not in pipeline mode (``db.sent_together``: COPY cannot ride it)."""
     if len(rows) < COPY_FROM_ROWS or connection.dialect.driver != "psycopg":
@@ -164,7 +163,7 @@ def copies(connection: Connection, rows: Sequence[dict[str, Any]]) -> bool:
 
 
 def copy_or_insert_returning_each(
-    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: Sequence[dict[str, Any]]
+    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: list[dict[str, Any]]
 ) -> list[tuple[Any, ...]] | None:
     """The ``RETURNING`` rows (the ids) of ``rows`` inserted by ``statement`` (the INSERT of
     one row returning the serial id), in the order of ``rows``: by COPY when :func:`copies`
@@ -179,7 +178,7 @@ def copy_or_insert_returning_each(
 
 
 def copy_or_insert_many(
-    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: Sequence[dict[str, Any]]
+    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: list[dict[str, Any]]
 ) -> None:
     """Insert ``rows`` by ``statement`` (without ``RETURNING``): by COPY when :func:`copies`
     and the rows can be copied (see :class:`CopyInsert`), else as
@@ -193,7 +192,7 @@ def copy_or_insert_many(
 
 
 def _copied(
-    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: Sequence[dict[str, Any]]
+    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: list[dict[str, Any]]
 ) -> tuple[CopyInsert, list[list[Any]]] | None:
     """The :class:`CopyInsert` of ``statement`` and the columns of ``rows`` it copies; None
     when the rows go by the INSERT (found before anything ran)."""
@@ -207,7 +206,7 @@ def _copied(
 
 
 def _copy_insert(
-    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: Sequence[dict[str, Any]]
+    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: list[dict[str, Any]]
 ) -> CopyInsert | None:
     """The :class:`CopyInsert` of ``statement`` for the keys of ``rows``, kept in ``kept``
     (the statements kept with a compiled entity type); None when the rows do not go by COPY

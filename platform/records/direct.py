@@ -95,36 +95,6 @@ class DirectSelect:
         return _result_processors(self._results, self.dialect, self._impls, description)
 
 
-class Columns(Sequence[dict[str, Any]]):
-    """Rows kept column by column: each key's values in the rows' order, as a batch's writer
-    builds them (no dict a row), taken as they are by :meth:`DirectInsert.columns_of`. As a
-    sequence each row is a dict, for what needs rows (a statement SQLAlchemy runs: give it
-    ``list(columns)``)."""
-
-    __slots__ = ("columns", "count")
-
-    def __init__(self, columns: dict[str, list[Any]], count: int) -> None:
-        if any(len(values) != count for values in columns.values()):
-            raise ValueError(f"Columns of other lengths than {count}")
-        self.columns = columns
-        self.count = count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self.count))]
-        if not -self.count <= index < self.count:
-            raise IndexError(index)
-        return {key: values[index] for key, values in self.columns.items()}
-
-
-def as_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` as a list of dicts (what ``Connection.execute`` takes for many rows)."""
-    return rows if isinstance(rows, list) else list(rows)
-
-
 class OtherKeys(ValueError):
     """Rows for a :class:`DirectInsert` whose keys are not all its statement's, found before
     anything runs: :func:`insert_many` and :func:`insert_returning_each` then leave the rows
@@ -250,17 +220,8 @@ class DirectInsert:
     def columns_of(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
         """The driver's values of ``rows`` column by column, in the order of the statement's
         parameters (:attr:`parameters`), through the bind processors (a value that is the
-        very object of the row before is processed once: the time of a batch, say); the
-        columns of :class:`Columns` as they are."""
+        very object of the row before is processed once: the time of a batch, say)."""
         keys = self.keys
-        if type(rows) is Columns:
-            if rows.columns.keys() != keys:
-                raise OtherKeys(f"Rows of other keys than {sorted(keys)}")
-            given = rows.columns
-            return [
-                given[name] if process is None else process(given[name])
-                for name, process in self._columns
-            ]
         if any(values.keys() != keys for values in rows):
             raise OtherKeys(f"Rows of other keys than {sorted(keys)}")
         return [
@@ -346,7 +307,7 @@ def _processed(process: Processor, values: list[Any]) -> list[Any]:
 
 
 def insert_many(
-    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: Sequence[dict[str, Any]]
+    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: list[dict[str, Any]]
 ) -> None:
     """Insert ``rows`` by ``statement`` (without ``RETURNING``) in ``connection``'s
     transaction with one ``executemany`` on the driver's cursor (see
@@ -365,7 +326,7 @@ def insert_many(
             return
         except OtherKeys:  # (found before anything ran)
             pass
-    connection.execute(statement, as_rows(rows))
+    connection.execute(statement, rows)
 
 
 def insert_one(
@@ -383,7 +344,7 @@ def insert_one(
 
 
 def insert_returning_each(
-    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: Sequence[dict[str, Any]]
+    kept: dict[Any, Any], connection: Connection, statement: Insert, rows: list[dict[str, Any]]
 ) -> list[tuple[Any, ...]] | None:
     """The ``RETURNING`` rows of ``rows`` inserted by ``statement`` (the INSERT of one row,
     its ``RETURNING`` unsorted) in the order of ``rows``, on the driver's cursor (see

@@ -25,7 +25,7 @@ from trellis.records.audit import (
 )
 from trellis.records.checks import TAKEN_UNSEEN, taken
 from trellis.records.copy_rows import copy_or_insert_returning_each
-from trellis.records.direct import Columns, as_rows, insert_one
+from trellis.records.direct import insert_one
 from trellis.records.events import RecordEvent
 from trellis.records.record import Checked, Record, RecordParts, note_record_write
 
@@ -107,32 +107,35 @@ class Writing(RecordParts):
             self.events.emit_many(self.session, "created", ent.key, events, handlers)
         return records
 
-    def _record_rows(self, ent: CompiledEntity, batch: Sequence[Checked], now: datetime) -> Columns:
-        """The table rows of new records, written at ``now`` by the actor (column by
-        column)."""
+    def _record_rows(
+        self, ent: CompiledEntity, batch: Sequence[Checked], now: datetime
+    ) -> list[dict[str, Any]]:
+        """The table rows of new records, written at ``now`` by the actor."""
         user = self.actor.user_id
-        n = len(batch)
         direct, converted = ent.row_writers
-        values = [new.values for new in batch]
-        columns = {
-            "version": [1] * n,
-            "created_at": [now] * n,
-            "updated_at": [now] * n,
-            "created_by": [user] * n,
-            "updated_by": [user] * n,
-            "owner_id": [new.owner_id for new in batch],
-            "pipeline": [new.pipeline for new in batch],
-            "stage": [new.stage for new in batch],
-        }
-        for key, column in direct:
-            columns[column] = [v[key] for v in values]
-        for key, to_row in converted:
-            parts = [to_row(v[key]) for v in values]
-            for name in parts[0] if parts else ():  # (each type's to_row: the same columns)
-                columns[name] = [part[name] for part in parts]
-        return Columns(columns, n)
+        rows = []
+        for new in batch:
+            values = new.values
+            row = {
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                "created_by": user,
+                "updated_by": user,
+                "owner_id": new.owner_id,
+                "pipeline": new.pipeline,
+                "stage": new.stage,
+            }
+            for key, column in direct:
+                row[column] = values[key]
+            for key, to_row in converted:
+                row.update(to_row(values[key]))
+            rows.append(row)
+        return rows
 
-    def _insert_rows(self, ent: CompiledEntity, connection: Connection, rows: Columns) -> list[int]:
+    def _insert_rows(
+        self, ent: CompiledEntity, connection: Connection, rows: list[dict[str, Any]]
+    ) -> list[int]:
         """INSERT new record rows: their ids, in the order of the rows (a unique value lost
         to a concurrent writer is the check's 422, see :meth:`_unique_guard`)."""
         kept = ent.direct_statements
@@ -147,7 +150,7 @@ class Writing(RecordParts):
             )
             if each is not None:
                 return [returned[0] for returned in each]
-            return list(connection.execute(ent.insert_returning_id, as_rows(rows)).scalars())
+            return list(connection.execute(ent.insert_returning_id, rows).scalars())
 
     @staticmethod
     def _insert_side_rows(
@@ -170,11 +173,11 @@ class Writing(RecordParts):
         batch: Sequence[Checked],
         now: datetime,
         with_changes: bool = True,
-    ) -> tuple[list[Record], list[dict[str, Any]], Columns, list[dict[str, Any]]]:
+    ) -> tuple[list[Record], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         """The new records as read back, their changes (for the events; none without
         ``with_changes``), their audit rows and their first stage visits."""
         user = self.actor.user_id
-        visits, payloads, records, changed = [], [], [], []
+        visits, audits, records, changed = [], [], [], []
         at = as_utc(now)
         via = acting_via(user, self.actor.username)
         # each field's own is_empty and to_audit, if any (and the audit's form of no value)
@@ -205,7 +208,18 @@ class Writing(RecordParts):
                     if k in changes:
                         changes[k] = (None, values[k])
                 changed.append(changes)
-            payloads.append(payload)
+            # (the audit row of _audit_row, its payload built with the changes)
+            audits.append(
+                {
+                    "entity": entity,
+                    "record_id": record_id,
+                    "action": "create",
+                    "at": now,
+                    "by": user,
+                    "via": via,
+                    "changes": payload,
+                }
+            )
             records.append(
                 Record(
                     entity,
@@ -221,18 +235,7 @@ class Writing(RecordParts):
                     new.stage,
                 )
             )
-        n = len(payloads)
-        # (the audit rows of _audit_row, column by column)
-        audits = {
-            "entity": [entity] * n,
-            "record_id": ids,
-            "action": ["create"] * n,
-            "at": [now] * n,
-            "by": [user] * n,
-            "via": [via] * n,
-            "changes": payloads,
-        }
-        return records, changed, Columns(audits, n), visits
+        return records, changed, audits, visits
 
     def _store(
         self,

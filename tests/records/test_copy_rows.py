@@ -132,7 +132,7 @@ def test_a_batch_by_copy_stores_what_the_insert_stores(targets, runtime, monkeyp
         monkeypatch.setattr(
             audit,
             "copy_or_insert_many",
-            lambda _kept, connection, statement, rows: connection.execute(statement, list(rows)),
+            lambda _kept, connection, statement, rows: connection.execute(statement, rows),
         )
         by_sqlalchemy = _create_many(runtime, batch)
     finally:

@@ -93,7 +93,7 @@ def test_a_batch_on_the_driver_stores_what_sqlalchemy_stores(targets, runtime, m
         monkeypatch.setattr(
             audit,
             "copy_or_insert_many",
-            lambda _kept, connection, statement, rows: connection.execute(statement, list(rows)),
+            lambda _kept, connection, statement, rows: connection.execute(statement, rows),
         )
         theirs = create_many()
     finally:
