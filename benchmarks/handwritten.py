@@ -11,8 +11,6 @@ that this baseline refuses what the platform refuses, so it cannot win by checki
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -412,15 +410,19 @@ def read_cells(row: list[str], columns: list[str]) -> dict[str, Any]:
     return data
 
 
-def import_csv(conn: Connection, content: str) -> list[dict[str, Any]]:
-    """A strong hand-written import of one CSV file: match the header once, read and check
-    every row (all problems reported, nothing written on any), batch the inserts."""
-    rows = csv.reader(io.StringIO(content))
-    header = next(rows)
+def header_columns(header: list[str]) -> list[str]:
+    """The field of each column of a CSV header (:class:`Invalid` for an unknown one)."""
     unknown = [h for h in header if h.strip() not in HEADERS]
     if unknown:
         raise Invalid({"header": [f"Unknown columns: {', '.join(unknown)}"]})
-    columns = [HEADERS[h.strip()] for h in header]
+    return [HEADERS[h.strip()] for h in header]
+
+
+def import_rows(
+    conn: Connection, columns: list[str], rows: list[list[str]]
+) -> list[dict[str, Any]]:
+    """A CSV file's rows (after its header) imported row by row: read and check every row (all
+    problems reported by row, nothing written on any), then batch the inserts."""
     inputs = []
     for number, row in enumerate(rows, start=2):
         if any(c.strip() for c in row[len(columns) :]):
